@@ -1,0 +1,260 @@
+"""The workspace file, cx360.toml, as pydantic models.
+
+Unknown keys are errors (a typo must never be silently ignored), and every
+error names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import glob
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from cx360.errors import ConfigError
+from cx360.schema import EVENT_NAMES, IDENTIFIER_KINDS
+
+CONFIG_FILE = "cx360.toml"
+SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+FieldType = Literal["string", "int", "float", "bool", "date", "timestamp"]
+IdentifierKind = Literal[IDENTIFIER_KINDS]  # type: ignore[valid-type]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(Model):
+    """Where a canonical field comes from: a source column, or a constant value."""
+
+    column: str | None = None
+    value: str | None = None
+    type: FieldType = "string"
+    formats: list[str] = []
+    values: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FieldSpec:
+        if (self.column is None) == (self.value is None):
+            raise ValueError("give exactly one of 'column' (a source column) or 'value' (a constant)")
+        if self.formats and self.type not in ("date", "timestamp"):
+            raise ValueError("'formats' applies only to type 'date' or 'timestamp'")
+        return self
+
+
+def _field(v: Any) -> Any:
+    return {"column": v} if isinstance(v, str) else v
+
+
+MappedField = Annotated[FieldSpec, BeforeValidator(_field)]
+
+
+class RecordMapping(Model):
+    """A source of entity records (a CRM customer, an account holder)."""
+
+    record_id: MappedField
+    updated_at: MappedField | None = None
+    identifiers: dict[IdentifierKind, MappedField] = {}
+    attributes: dict[str, MappedField] = {}
+
+
+class EventMapping(Model):
+    """A source of events (something that happened, at a time, to someone)."""
+
+    timestamp: MappedField
+    name: MappedField
+    event_id: MappedField | None = None
+    channel: MappedField | None = None
+    amount: MappedField | None = None
+    identifiers: dict[IdentifierKind, MappedField]
+    properties: dict[str, MappedField] = {}
+
+    @model_validator(mode="after")
+    def _has_identifier(self) -> EventMapping:
+        if not self.identifiers:
+            raise ValueError("map at least one identifier, e.g. identifiers = { customer_no = \"client_id\" }")
+        return self
+
+
+class _Source(Model):
+    name: SourceName
+    records: RecordMapping | None = None
+    events: EventMapping | None = None
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> _Source:
+        if (self.records is None) == (self.events is None):
+            raise ValueError(f"source '{self.name}': give exactly one of [sources.records] or [sources.events]")
+        return self
+
+    @property
+    def entity(self) -> Literal["records", "events"]:
+        return "records" if self.records is not None else "events"
+
+    @property
+    def mapping(self) -> RecordMapping | EventMapping:
+        return self.records or self.events  # type: ignore[return-value]
+
+
+class _FileSource(_Source):
+    path: str
+
+    def files(self, root: Path) -> list[Path]:
+        pattern = str(root / self.path)
+        return sorted(Path(p) for p in glob.glob(pattern)) if glob.has_magic(pattern) else [Path(pattern)]
+
+
+class CsvSource(_FileSource):
+    kind: Literal["csv"]
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+
+class ParquetSource(_FileSource):
+    kind: Literal["parquet"]
+
+
+class JsonlSource(_FileSource):
+    kind: Literal["jsonl"]
+    encoding: str = "utf-8"
+
+
+class SqlSource(_Source):
+    kind: Literal["sql"]
+    url: str | None = Field(None, description="SQLAlchemy URL; prefer url_env to keep passwords out of the file")
+    url_env: str | None = None
+    table: str | None = None
+    query: str | None = None
+    chunk_size: int = Field(50_000, gt=0)
+
+    @model_validator(mode="after")
+    def _where(self) -> SqlSource:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of 'url' or 'url_env' (an environment variable holding the URL)")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+Source = Annotated[Union[CsvSource, ParquetSource, JsonlSource, SqlSource], Field(discriminator="kind")]
+
+
+class DuckDBEngine(Model):
+    kind: Literal["duckdb"] = "duckdb"
+    path: str = "warehouse.duckdb"
+    threads: int | None = Field(None, gt=0)
+    memory_limit: str | None = None
+
+
+class SparkEngine(Model):
+    kind: Literal["spark"]
+    master: str = "local[*]"
+    warehouse: str = "spark-warehouse"
+    conf: dict[str, str] = {}
+
+
+Engine = Annotated[Union[DuckDBEngine, SparkEngine], Field(discriminator="kind")]
+
+
+class WorkspaceSettings(Model):
+    name: str = "cx360"
+    default_region: str | None = Field(
+        None, pattern=r"^[A-Z]{2}$", description="ISO country for phone numbers written without +country code"
+    )
+
+
+class EventSettings(Model):
+    custom_names: list[str] = []
+
+
+class Config(Model):
+    workspace: WorkspaceSettings = WorkspaceSettings()
+    engine: Engine = DuckDBEngine()
+    events: EventSettings = EventSettings()
+    sources: list[Source] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        known = set(self.event_names)
+        for s in self.sources:
+            if s.events is not None:
+                spec = s.events.name
+                bad = sorted({v for v in [spec.value, *spec.values.values()] if v is not None} - known)
+                if bad:
+                    raise ValueError(
+                        f"source '{s.name}': unknown event name(s) {bad}; use one of the canonical names "
+                        "(cx360.schema.EVENT_NAMES) or declare them in [events].custom_names"
+                    )
+            if s.records is not None:
+                clash = set(s.records.attributes) & set(IDENTIFIER_KINDS)
+                if clash:
+                    raise ValueError(f"source '{s.name}': {sorted(clash)} are identifiers; map them under identifiers")
+        return self
+
+    @property
+    def event_names(self) -> list[str]:
+        return [*EVENT_NAMES, *self.events.custom_names]
+
+    def source(self, name: str) -> Source:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise ConfigError(f"no source named '{name}'; the workspace has: {', '.join(s.name for s in self.sources) or 'none'}")
+
+
+def load_config(path: Path) -> Config:
+    """Parse and validate a workspace file; every problem becomes a ConfigError naming file and key."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: workspace file not found (create one with `cx360 init DIR`)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid workspace file\n" + _explain(exc, data)) from exc
+
+
+def _explain(exc: ValidationError, data: dict) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = _key_path(err["loc"], data)
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["type"] == "literal_error":
+            msg = f"got {err.get('input')!r}; {err['msg'].lower()}"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def _key_path(loc: tuple, data: dict) -> str:
+    """`sources.1.csv.path` -> `sources[1] (crm_b).path`: readable, with the source's name."""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "name" in node[item]:
+                label += f" ({node[item]['name']})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            continue
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+        elif item in ("[key]", "csv", "parquet", "jsonl", "sql", "duckdb", "spark", "function-after", "function-before"):
+            continue  # pydantic's union-branch tags, not keys the user wrote
+        else:
+            node = None
+        parts.append(("." if parts else "") + str(item))
+    return "".join(parts)

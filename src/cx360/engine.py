@@ -1,0 +1,198 @@
+"""Connect to DuckDB or Spark through Ibis: the only place where engines differ.
+
+Stage code builds Ibis expressions and calls the few methods here; the engine
+subclasses fill in a handful of hooks, like a dialect: how to stage Arrow data,
+how to remove the rows of an unfinished batch, how to parse a timestamp
+without failing the whole query on one bad value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from cx360 import schema
+from cx360.config import DuckDBEngine, SparkEngine
+from cx360.errors import Cx360Error, EngineError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
+
+
+class Engine(ABC):
+    kind: str
+
+    def __init__(self, con: BaseBackend):
+        self.con = con
+
+    # -- hooks -----------------------------------------------------------------
+    @abstractmethod
+    def stage(self, data: pa.Table) -> ir.Table:
+        """Make Arrow data queryable as a table for the length of a batch."""
+
+    @abstractmethod
+    def delete_batches(self, table: str, batch_ids: list[str]) -> None:
+        """Remove the rows that the given batches wrote into `table`."""
+
+    @abstractmethod
+    def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
+        """strptime-style parse that yields NULL (not an error) on a value that does not match."""
+
+    # -- shared ------------------------------------------------------------------
+    def table(self, name: str) -> ir.Table:
+        return self.con.table(name)
+
+    def has_table(self, name: str) -> bool:
+        return name in self.con.list_tables()
+
+    def ensure_canonical_tables(self) -> None:
+        existing = set(self.con.list_tables())
+        for name in schema.TABLES:
+            if name not in existing:
+                self.con.create_table(name, schema=schema.ibis_schema(name))
+
+    def insert(self, table: str, expr: ir.Table, *, step: str) -> None:
+        """Append `expr` to `table`, in the table's column order."""
+        columns = self.table(table).columns
+        with self.step(step, expr):
+            self.con.insert(table, expr.select(*columns))
+
+    def unstage(self, staged: ir.Table) -> None:
+        self.con.drop_table(staged.get_name(), force=True)
+
+    def to_arrow(self, expr: ir.Expr, *, step: str) -> pa.Table:
+        with self.step(step, expr):
+            return expr.to_pyarrow()
+
+    def scalar(self, expr: ir.Scalar, *, step: str):
+        with self.step(step, expr):
+            return expr.execute()
+
+    @contextmanager
+    def step(self, name: str, expr: ir.Expr | None = None) -> Iterator[None]:
+        """Wrap engine failures with the step name and the SQL that failed."""
+        try:
+            yield
+        except Cx360Error:
+            raise
+        except Exception as exc:  # the engines raise many unrelated types
+            sql = ""
+            if expr is not None:
+                try:
+                    sql = str(ibis.to_sql(expr, dialect=self.con.name))[:2000]
+                except Exception:  # noqa: BLE001 - the original error matters more
+                    sql = ""
+            raise EngineError(name, sql, exc) from exc
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+    @staticmethod
+    def _temp_name() -> str:
+        return f"_cx360_stage_{uuid.uuid4().hex[:12]}"
+
+
+class DuckDB(Engine):
+    kind = "duckdb"
+
+    def __init__(self, settings: DuckDBEngine, root: Path):
+        path = root / settings.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        extra = {k: v for k, v in (("threads", settings.threads), ("memory_limit", settings.memory_limit)) if v}
+        con = ibis.duckdb.connect(str(path), **extra)
+        con.raw_sql("SET TimeZone = 'UTC'")
+        super().__init__(con)
+        self.path = path
+
+    def stage(self, data: pa.Table) -> ir.Table:
+        return self.con.create_table(self._temp_name(), obj=ibis.memtable(data), temp=True)
+
+    def delete_batches(self, table: str, batch_ids: list[str]) -> None:
+        ids = ", ".join("'" + b.replace("'", "''") + "'" for b in batch_ids)
+        self.con.raw_sql(f'DELETE FROM "{table}" WHERE batch_id IN ({ids})')
+
+    def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
+        return _duckdb_try_strptime(value, fmt)
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _duckdb_try_strptime(value: str, fmt: str) -> datetime.datetime:
+    """DuckDB's strptime that returns NULL instead of raising."""
+
+
+class Spark(Engine):
+    kind = "spark"
+
+    def __init__(self, settings: SparkEngine, root: Path):
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:
+            raise MissingDependencyError("the Spark engine", "spark") from exc
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        warehouse = (root / settings.warehouse).resolve()
+        conf = {
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.ui.enabled": "false",
+            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.sql.session.timeZone": "UTC",
+            # Non-ANSI casts yield NULL on a bad value, which ingestion turns into a per-row reason.
+            "spark.sql.ansi.enabled": "false",
+            "spark.sql.shuffle.partitions": "4",
+            **settings.conf,
+        }
+        builder = SparkSession.builder.master(settings.master).appName("cx360")
+        for key, value in conf.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        self.session = session
+        self.warehouse = warehouse
+        super().__init__(ibis.pyspark.connect(session))
+        self._attach_existing(warehouse)
+
+    def _attach_existing(self, warehouse: Path) -> None:
+        """Spark's default catalog lives in memory: re-register the tables this workspace already has."""
+        known = set(self.con.list_tables())
+        if not warehouse.is_dir():
+            return
+        for folder in sorted(warehouse.iterdir()):
+            if folder.is_dir() and folder.name not in known and not folder.name.startswith("_"):
+                self.session.sql(f"CREATE TABLE `{folder.name}` USING parquet LOCATION '{folder}'")
+
+    def stage(self, data: pa.Table) -> ir.Table:
+        name = self._temp_name()
+        return self.con.create_view(name, ibis.memtable(data), overwrite=True)
+
+    def unstage(self, staged: ir.Table) -> None:
+        self.session.catalog.dropTempView(staged.get_name())
+
+    def delete_batches(self, table: str, batch_ids: list[str]) -> None:
+        from pyspark.sql import functions as F
+
+        # Spark cannot overwrite a table it is reading from: materialise the survivors first.
+        kept = self.session.table(table).where(~F.col("batch_id").isin(batch_ids)).localCheckpoint()
+        kept.write.mode("overwrite").saveAsTable(table)
+
+    def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
+        # With ANSI mode off, to_timestamp yields NULL on a mismatch; Ibis translates the format to Java's.
+        return value.as_timestamp(fmt)
+
+    def close(self) -> None:
+        self.session.stop()
+
+
+def connect(settings: DuckDBEngine | SparkEngine, root: Path) -> Engine:
+    engine = DuckDB(settings, root) if isinstance(settings, DuckDBEngine) else Spark(settings, root)
+    engine.ensure_canonical_tables()
+    return engine

@@ -1,0 +1,69 @@
+"""Normalisation of typed identifiers, so that the same person's identifier looks the same in every source.
+
+String identifiers are normalised with engine expressions. Phone numbers need
+libphonenumber, so they are parsed in Python once per distinct value and joined
+back: a source has far fewer distinct phones than rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import ibis
+import ibis.expr.types as ir
+import phonenumbers
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def clean(value: ir.Value) -> ir.StringValue:
+    """Trimmed string, NULL when empty."""
+    text = value.cast("string").strip()
+    return ibis.ifelse(text == "", ibis.null("string"), text)
+
+
+def normalise(kind: str, value: ir.Value) -> ir.StringValue:
+    """Normalised form of a non-phone identifier (see schema.IDENTIFIERS for each rule)."""
+    text = clean(value)
+    if kind in ("email", "device_id"):
+        return text.lower()
+    if kind in ("customer_no", "card_token"):
+        return text.upper()
+    if kind == "social_handle":
+        return text.lower().lstrip().re_replace(r"^@+", "")
+    if kind in ("cookie_id", "phone"):
+        return text
+    raise ValueError(f"unknown identifier kind {kind!r}")
+
+
+def invalid(kind: str, normalised: ir.StringValue) -> ir.BooleanValue | None:
+    """A condition that flags a malformed value of this kind, or None when any text is accepted."""
+    if kind == "email":
+        return normalised.notnull() & ~normalised.re_search(EMAIL_PATTERN)
+    return None
+
+
+def parse_phone(raw: str, region: str | None) -> tuple[str | None, str | None]:
+    """(E.164 number, None) or (None, reason)."""
+    text = raw.strip()
+    if not text:
+        return None, None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        hint = "" if region or text.startswith("+") else " (no +country code and no [workspace].default_region)"
+        return None, f"not a phone number: {exc}{hint}"
+    if not phonenumbers.is_valid_number(number):
+        return None, f"not a valid phone number for region {phonenumbers.region_code_for_number(number) or region}"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+
+
+def phone_table(values: Iterable[str], region: str | None) -> dict[str, list]:
+    """Columns raw / e164 / reason for each distinct raw phone value."""
+    raw, e164, reason = [], [], []
+    for value in values:
+        number, why = parse_phone(value, region)
+        raw.append(value)
+        e164.append(number)
+        reason.append(why)
+    return {"raw": raw, "e164": e164, "reason": reason}

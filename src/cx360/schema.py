@@ -1,0 +1,157 @@
+"""The canonical data model that every stage reads and writes.
+
+Tables are declared as data: each column has an Ibis type, a PII mark (so that
+privacy rules can find personal data without a list kept elsewhere) and a doc
+line that docs/data-model.md repeats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.schema as sch
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+    doc: str
+    pii: bool = False
+
+
+# Typed identifiers, normalised at ingest (see cx360.identifiers).
+IDENTIFIERS: tuple[Column, ...] = (
+    Column("email", "string", "e-mail address, trimmed and lower-cased", pii=True),
+    Column("phone", "string", "phone number in E.164 (+79161234567)", pii=True),
+    Column("customer_no", "string", "customer number in a source system, trimmed, upper-cased", pii=True),
+    Column("card_token", "string", "tokenised payment card, trimmed, upper-cased", pii=True),
+    Column("device_id", "string", "mobile device id, trimmed, lower-cased", pii=True),
+    Column("cookie_id", "string", "web cookie / anonymous id, trimmed", pii=True),
+    Column("social_handle", "string", "social network handle, lower-cased, without '@'", pii=True),
+)
+IDENTIFIER_KINDS: tuple[str, ...] = tuple(c.name for c in IDENTIFIERS)
+
+# Attributes a record may carry; anything else a source maps goes to `extra`.
+ATTRIBUTES: tuple[Column, ...] = (
+    Column("first_name", "string", "given name", pii=True),
+    Column("middle_name", "string", "patronymic or middle name", pii=True),
+    Column("last_name", "string", "family name", pii=True),
+    Column("birth_date", "date", "date of birth", pii=True),
+    Column("gender", "string", "gender as the source states it"),
+    Column("address", "string", "street address", pii=True),
+    Column("city", "string", "city"),
+    Column("postcode", "string", "postal code", pii=True),
+    Column("district", "string", "district of residence"),
+    Column("country", "string", "country"),
+    Column("language", "string", "preferred language"),
+    Column("segment", "string", "segment or tier the source assigns"),
+    Column("registered_at", "timestamp", "when the customer joined this source"),
+)
+ATTRIBUTE_NAMES: tuple[str, ...] = tuple(c.name for c in ATTRIBUTES)
+
+_LINEAGE = (
+    Column("batch_id", "string", "ingest batch that loaded the row (see ingest_batches)"),
+    Column("row_number", "int64", "1-based row (line, record) number in the batch input"),
+    Column("ingested_at", "timestamp", "when the batch was loaded"),
+)
+
+RECORDS: tuple[Column, ...] = (
+    Column("source", "string", "source name from cx360.toml"),
+    Column("record_id", "string", "the source's own key for the entity"),
+    *IDENTIFIERS,
+    *ATTRIBUTES,
+    Column("extra", "string", "other mapped attributes, as a JSON object", pii=True),
+    Column("updated_at", "timestamp", "when the source last changed the record (if it says)"),
+    Column("record_hash", "string", "hash of source, record_id and content: the idempotency key"),
+    *_LINEAGE,
+)
+
+EVENTS: tuple[Column, ...] = (
+    Column("event_id", "string", "idempotency key: the source's id, or a hash of the source row"),
+    Column("ts", "timestamp", "when it happened (UTC)"),
+    Column("source", "string", "source name from cx360.toml"),
+    Column("name", "string", "canonical event name (see EVENT_NAMES)"),
+    Column("channel", "string", "channel it happened in (web, mobile_app, branch, call_centre, ...)"),
+    *IDENTIFIERS,
+    Column("amount", "float64", "money amount, when the event has one"),
+    Column("properties", "string", "other mapped properties, as a JSON object", pii=True),
+    *_LINEAGE,
+)
+
+QUARANTINE: tuple[Column, ...] = (
+    Column("source", "string", "source name"),
+    Column("batch_id", "string", "ingest batch"),
+    Column("row_number", "int64", "1-based row number in the batch input"),
+    Column("raw", "string", "the raw row as read, as JSON (or the raw line when it could not be parsed)", pii=True),
+    Column("reasons", "string", "every reason the row was rejected, separated by '; '"),
+    Column("quarantined_at", "timestamp", "when"),
+)
+
+INGEST_BATCHES: tuple[Column, ...] = (
+    Column("batch_id", "string", "hash of source name, mapping and input content"),
+    Column("source", "string", "source name"),
+    Column("input", "string", "file path or table the batch was read from"),
+    Column("status", "string", "'started' or 'committed'; rows of uncommitted batches are removed on the next run"),
+    Column("started_at", "timestamp", "when the batch started"),
+    Column("finished_at", "timestamp", "when it committed"),
+    Column("rows_read", "int64", "rows read from the input"),
+    Column("rows_loaded", "int64", "rows written to records or events"),
+    Column("rows_quarantined", "int64", "rows written to quarantine"),
+    Column("rows_duplicate", "int64", "rows already present (same event id or record hash)"),
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "records": RECORDS,
+    "events": EVENTS,
+    "quarantine": QUARANTINE,
+    "ingest_batches": INGEST_BATCHES,
+}
+
+# Tables written per batch: their rows carry batch_id and are removed if the batch never committed.
+BATCH_TABLES: tuple[str, ...] = ("records", "events", "quarantine")
+
+
+def ibis_schema(table: str) -> sch.Schema:
+    return ibis.schema({c.name: dt.dtype(c.dtype) for c in TABLES[table]})
+
+
+def pii_columns(table: str) -> list[str]:
+    return [c.name for c in TABLES[table] if c.pii]
+
+
+# Canonical event names: a source maps its own names onto these; anything else is quarantined
+# unless the workspace declares it in [events].custom_names.
+EVENT_NAMES: dict[str, str] = {
+    # web and app analytics
+    "session_started": "a web or app session began",
+    "page_viewed": "a page or app screen was viewed",
+    "login": "a customer logged in (joins a cookie or device to a customer)",
+    "form_started": "an application form was opened",
+    "form_abandoned": "a form was left unfinished (properties.field: where)",
+    "form_submitted": "a form was submitted",
+    # marketing automation
+    "offer_made": "an offer was presented (properties.offer, channel)",
+    "offer_accepted": "an offer was accepted",
+    "offer_rejected": "an offer was explicitly rejected",
+    "offer_ignored": "an offer got no response within its window",
+    "application_declined": "the organisation declined an application (e.g. a loan)",
+    # transactions
+    "card_payment": "a card payment at a point of sale (properties.mcc, district)",
+    "atm_withdrawal": "a cash withdrawal at an ATM",
+    "transfer": "a money transfer",
+    # contact centre
+    "call": "a contact-centre call (properties.reason, text)",
+    "complaint": "a formal complaint",
+    # voice of the customer
+    "review_posted": "a review of the organisation (properties.text, rating)",
+    "social_post": "a social-network post (properties.text, mentions, followers)",
+    "survey_answered": "a survey response (properties: the answers)",
+    # physical
+    "store_visit": "a visit to a branch, store or mall (properties.dwell_minutes)",
+    # consent
+    "consent_changed": "a consent was given or withdrawn (properties.purpose, status)",
+}
+

@@ -1,0 +1,253 @@
+"""Apply a source's mapping to a staged chunk: canonical columns plus the reasons a row is rejected.
+
+Everything here is an Ibis expression, so it runs on any engine. A value that
+does not parse never fails the query: it becomes a reason in ``_reasons``, and
+the row goes to quarantine with every reason it has.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from cx360 import identifiers, schema
+from cx360.config import EventMapping, FieldSpec, RecordMapping
+from cx360.engine import Engine
+from cx360.errors import SourceError
+from cx360.sources.readers import ROW
+
+REASONS = "_reasons"
+TRUE_WORDS = ("true", "t", "yes", "y", "1", "да", "д")
+FALSE_WORDS = ("false", "f", "no", "n", "0", "нет", "н")
+_CANONICAL_TYPES = {c.name: c.dtype for c in schema.ATTRIBUTES}
+_FIELD_TYPES = {"date": "date", "timestamp": "timestamp", "int": "int64", "float": "float64", "bool": "boolean"}
+
+
+@ibis.udf.scalar.builtin(name="to_json")
+def _to_json(value) -> str:  # type: ignore[no-untyped-def]
+    """Both DuckDB and Spark serialise a struct to a JSON object with to_json."""
+
+
+@dataclass
+class Context:
+    engine: Engine
+    source: str
+    batch_id: str
+    ingested_at: dt.datetime
+    region: str | None
+    event_names: list[str]
+    schemaless: bool = False
+
+
+class _Builder:
+    """Builds the canonical columns of one chunk, collecting a reason for every value that fails."""
+
+    def __init__(self, table: ir.Table, ctx: Context):
+        self.t = table
+        self.ctx = ctx
+        self.reasons: list[ir.StringValue] = []
+
+    def origin(self, spec: FieldSpec) -> ir.Value:
+        if spec.value is not None:
+            return ibis.literal(spec.value)
+        if spec.column in self.t.columns:
+            value = self.t[spec.column]
+        else:  # only reached for schemaless inputs, where an absent key means no value
+            value = ibis.null("string")
+        if spec.values:
+            value = identifiers.clean(value).substitute(spec.values)
+        return value
+
+    def reject_if(self, condition: ir.BooleanValue, message: ir.StringValue | str) -> None:
+        self.reasons.append(ibis.ifelse(condition, message, ibis.null("string")))
+
+    def typed(self, field: str, spec: FieldSpec, kind: str | None = None, *, required: bool = False) -> ir.Value:
+        """The field parsed to its type; a bad or missing value adds a reason."""
+        raw = self.origin(spec)
+        kind = kind or spec.type
+        label = f"{field} ({spec.column})" if spec.column else field
+        if raw.type().is_string() or raw.type().is_null():
+            text = identifiers.clean(raw)
+            value = self._parse_text(text, kind, spec.formats)
+            shown = text
+        else:
+            value = self._convert(raw, kind)
+            text = raw
+            shown = raw.cast("string")
+        if kind != "string":
+            self.reject_if(text.notnull() & value.isnull(), ibis.literal(f"{label}: not a valid {kind}: '") + shown + "'")
+        if required:
+            self.reject_if(text.isnull(), f"{label}: a value is required")
+        return value
+
+    def _parse_text(self, text: ir.StringValue, kind: str, formats: list[str]) -> ir.Value:
+        if kind == "string":
+            return text
+        if kind in ("int", "float"):
+            number = text.re_replace(r"[\s\u00a0']", "")
+            if kind == "float":
+                number = number.replace(",", ".")
+            return number.try_cast(_FIELD_TYPES[kind])
+        if kind == "bool":
+            low = text.lower()
+            return ibis.cases((low.isin(TRUE_WORDS), True), (low.isin(FALSE_WORDS), False), else_=ibis.null("boolean"))
+        if formats:
+            stamp = ibis.coalesce(*[self.ctx.engine.parse_timestamp(text, f) for f in formats])
+        else:
+            stamp = text.try_cast("timestamp('UTC')").cast("timestamp")
+        return stamp.date() if kind == "date" else stamp
+
+    @staticmethod
+    def _convert(value: ir.Value, kind: str) -> ir.Value:
+        if kind == "string":
+            return value.cast("string")
+        if kind == "timestamp" and value.type().is_timestamp():
+            return value.cast("timestamp")
+        if kind == "date" and value.type().is_timestamp():
+            return value.date()
+        return value.try_cast(_FIELD_TYPES[kind])
+
+    def identifiers(self, specs: dict[str, FieldSpec]) -> dict[str, ir.Value]:
+        out = {}
+        for kind, spec in specs.items():
+            label = f"{kind} ({spec.column})" if spec.column else kind
+            if kind == "phone":
+                raw = identifiers.clean(self.origin(spec))
+                self.reject_if(self.t._phone_reason.notnull(), ibis.literal(f"{label}: '") + raw + "' " + self.t._phone_reason)
+                out[kind] = self.t._phone_e164
+                continue
+            value = identifiers.normalise(kind, self.origin(spec))
+            bad = identifiers.invalid(kind, value)
+            if bad is not None:
+                self.reject_if(bad, ibis.literal(f"{label}: not a valid {kind}: '") + value + "'")
+            out[kind] = value
+        return out
+
+    def json_object(self, values: dict[str, ir.Value]) -> ir.StringValue:
+        if not values:
+            return ibis.null("string")
+        return _to_json(ibis.struct(values))
+
+    def reasons_column(self) -> ir.StringValue:
+        if not self.reasons:
+            return ibis.null("string")
+        joined = ibis.literal("; ").join(self.reasons)
+        return ibis.ifelse(joined == "", ibis.null("string"), joined)
+
+
+def check(staged: ir.Table, mapping: RecordMapping | EventMapping, ctx: Context) -> tuple[ir.Table, list[ir.Table]]:
+    """Canonical rows of the chunk with ``_reasons``; also the helper tables staged for it."""
+    _require_columns(staged, mapping, ctx)
+    helpers: list[ir.Table] = []
+    phone = mapping.identifiers.get("phone")
+    if phone is not None:
+        staged, lookup = _with_phones(staged, phone, ctx)
+        helpers.append(lookup)
+    b = _Builder(staged, ctx)
+    if isinstance(mapping, RecordMapping):
+        columns = _records(b, mapping, ctx)
+        target = "records"
+    else:
+        columns = _events(b, mapping, ctx)
+        target = "events"
+    columns.update(
+        batch_id=ibis.literal(ctx.batch_id),
+        row_number=staged[ROW],
+        ingested_at=ibis.literal(ctx.ingested_at, "timestamp"),
+    )
+    types = schema.ibis_schema(target)
+    out = {name: columns.get(name, ibis.null(str(types[name]))).cast(types[name]) for name in types}
+    return staged.select(**out, **{REASONS: b.reasons_column()}), helpers
+
+
+def _records(b: _Builder, m: RecordMapping, ctx: Context) -> dict[str, ir.Value]:
+    cols: dict[str, ir.Value] = {"source": ibis.literal(ctx.source)}
+    cols["record_id"] = b.typed("record_id", m.record_id, "string", required=True)
+    if m.updated_at is not None:
+        cols["updated_at"] = b.typed("updated_at", m.updated_at, "timestamp")
+    cols.update(b.identifiers(m.identifiers))
+    extra = {}
+    for name, spec in m.attributes.items():
+        canonical = _CANONICAL_TYPES.get(name)
+        kind = spec.type if spec.type != "string" or canonical is None else canonical
+        value = b.typed(name, spec, kind)
+        if canonical:
+            cols[name] = value
+        else:
+            extra[name] = value
+    cols["extra"] = b.json_object(extra)
+    content = [c.cast("string") for c in cols.values()]
+    cols["record_hash"] = _digest(content)
+    return cols
+
+
+def _events(b: _Builder, m: EventMapping, ctx: Context) -> dict[str, ir.Value]:
+    cols: dict[str, ir.Value] = {"source": ibis.literal(ctx.source)}
+    cols["ts"] = b.typed("timestamp", m.timestamp, "timestamp", required=True)
+    name = b.typed("name", m.name, "string", required=True)
+    b.reject_if(
+        name.notnull() & ~name.isin(ctx.event_names),
+        ibis.literal("name: unknown event name '") + name
+        + "' (map it with `values` in the source's name field, or declare it in [events].custom_names)",
+    )
+    cols["name"] = name
+    if m.channel is not None:
+        cols["channel"] = b.typed("channel", m.channel, "string").lower()
+    if m.amount is not None:
+        cols["amount"] = b.typed("amount", m.amount, "float")
+    ids = b.identifiers(m.identifiers)
+    b.reject_if(
+        ibis.coalesce(*ids.values()).isnull(),
+        f"no identifier: every event needs one of {', '.join(m.identifiers)} (columns "
+        + ", ".join(s.column or repr(s.value) for s in m.identifiers.values()) + ")",
+    )
+    cols.update(ids)
+    cols["properties"] = b.json_object({k: b.typed(k, s) for k, s in m.properties.items()})
+    raw_columns = [c for c in b.t.columns if not c.startswith("_")]
+    derived = _digest([ibis.literal(ctx.source), *(b.t[c].cast("string") for c in raw_columns)])
+    if m.event_id is not None:
+        cols["event_id"] = ibis.coalesce(b.typed("event_id", m.event_id, "string"), derived)
+    else:
+        cols["event_id"] = derived
+    return cols
+
+
+def _digest(values: list[ir.Value]) -> ir.StringValue:
+    # A separator and a NULL marker keep ("a", "bc") apart from ("ab", "c"), and NULL apart from "".
+    return ibis.literal("\x1f").join([ibis.coalesce(v, "\x1e") for v in values]).hexdigest("md5")
+
+
+def _with_phones(staged: ir.Table, spec: FieldSpec, ctx: Context) -> tuple[ir.Table, ir.Table]:
+    """Parse each distinct phone once in Python and join the E.164 form and the reason back."""
+    b = _Builder(staged, ctx)
+    raw = identifiers.clean(b.origin(spec))
+    base = staged.mutate(_phone_raw=raw)
+    distinct = ctx.engine.to_arrow(base.select("_phone_raw").filter(base._phone_raw.notnull()).distinct(), step="phones")
+    table = identifiers.phone_table(distinct["_phone_raw"].to_pylist(), ctx.region)
+    lookup = ctx.engine.stage(pa.table(table, schema=pa.schema([("raw", pa.string()), ("e164", pa.string()), ("reason", pa.string())])))
+    joined = base.left_join(lookup, base._phone_raw == lookup.raw)
+    return joined.select(*staged.columns, _phone_e164=lookup.e164, _phone_reason=lookup.reason), lookup
+
+
+def _require_columns(staged: ir.Table, mapping: RecordMapping | EventMapping, ctx: Context) -> None:
+    if ctx.schemaless:
+        return
+    wanted = {s.column for s in _specs(mapping) if s.column is not None}
+    missing = sorted(wanted - set(staged.columns))
+    if missing:
+        have = [c for c in staged.columns if c != ROW]
+        raise SourceError(f"source '{ctx.source}': mapped column(s) {missing} are not in the input; it has {have}")
+
+
+def _specs(m: RecordMapping | EventMapping) -> list[FieldSpec]:
+    specs = list(m.identifiers.values())
+    if isinstance(m, RecordMapping):
+        specs += [m.record_id, *([m.updated_at] if m.updated_at else []), *m.attributes.values()]
+    else:
+        optional = [m.event_id, m.channel, m.amount]
+        specs += [m.timestamp, m.name, *[s for s in optional if s], *m.properties.values()]
+    return specs

@@ -1,0 +1,105 @@
+"""A workspace: a folder with cx360.toml, its data and its warehouse."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cx360.config import CONFIG_FILE, Config, load_config
+from cx360.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cx360.engine import Engine
+
+TEMPLATE = '''\
+# cx360 workspace. Every key is checked: a typo is an error that names it.
+# Paths are relative to this file.
+
+[workspace]
+name = "{name}"
+# Country (ISO 3166 alpha-2) assumed for phone numbers written without a +country code.
+default_region = "{region}"
+
+[engine]
+# "duckdb": one embedded file, the default. "spark": set master (e.g. "local[*]" or a cluster URL).
+kind = "duckdb"
+path = "warehouse.duckdb"
+
+[events]
+# Event names beyond the canonical ones (cx360.schema.EVENT_NAMES) that sources may emit.
+custom_names = []
+
+# Each source is one [[sources]] table: where to read (kind = csv | parquet | jsonl | sql)
+# and a mapping to canonical records ([sources.records]) or events ([sources.events]).
+# A field is a column name, or a table: {{ column = "dob", type = "date", formats = ["%d.%m.%Y"] }};
+# a constant is {{ value = "web" }}; `values` renames source values (event names, channels).
+#
+# [[sources]]
+# name = "crm"
+# kind = "csv"
+# path = "data/crm.csv"
+# delimiter = ","
+#
+# [sources.records]
+# record_id = "client_id"
+# updated_at = {{ column = "modified", type = "timestamp" }}
+# identifiers = {{ email = "email", phone = "mobile", customer_no = "client_id" }}
+# attributes = {{ first_name = "first_name", last_name = "last_name", birth_date = {{ column = "dob", type = "date" }} }}
+#
+# [[sources]]
+# name = "web"
+# kind = "jsonl"
+# path = "data/web/*.jsonl"
+#
+# [sources.events]
+# event_id = "message_id"
+# timestamp = {{ column = "timestamp", type = "timestamp" }}
+# name = {{ column = "type", values = {{ page = "page_viewed", login = "login" }} }}
+# channel = {{ value = "web" }}
+# identifiers = {{ cookie_id = "anonymous_id", customer_no = "user_id" }}
+# properties = {{ path = "path" }}
+#
+# [[sources]]
+# name = "billing"
+# kind = "sql"
+# url_env = "BILLING_DB_URL"      # e.g. postgresql+psycopg://user:pass@host/db
+# table = "public.payments"
+'''
+
+
+class Workspace:
+    def __init__(self, root: Path | str):
+        self.root = Path(root).resolve()
+        self.config_path = self.root / CONFIG_FILE
+
+    @cached_property
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    @cached_property
+    def engine(self) -> Engine:
+        from cx360.engine import connect
+
+        return connect(self.config.engine, self.root)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.close()
+            del self.__dict__["engine"]
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def init_workspace(root: Path | str, *, name: str | None = None, region: str = "US", force: bool = False) -> Path:
+    root = Path(root)
+    path = root / CONFIG_FILE
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists (use --force to overwrite)")
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    path.write_text(TEMPLATE.format(name=name or root.resolve().name, region=region), encoding="utf-8")
+    return path
