@@ -70,6 +70,14 @@ class Engine(ABC):
     def unstage(self, staged: ir.Table) -> None:
         self.con.drop_table(staged.get_name(), force=True)
 
+    def append(self, table: str, data: pa.Table, *, step: str) -> None:
+        """Append Arrow rows to `table`."""
+        staged = self.stage(data)
+        try:
+            self.insert(table, staged, step=step)
+        finally:
+            self.unstage(staged)
+
     def to_arrow(self, expr: ir.Expr, *, step: str) -> pa.Table:
         with self.step(step, expr):
             return expr.to_pyarrow()
@@ -131,6 +139,9 @@ def _duckdb_try_strptime(value: str, fmt: str) -> datetime.datetime:
 
 
 class Spark(Engine):
+    """Spark through Ibis. Tables are Parquet folders under the workspace's warehouse folder,
+    registered in the session's catalog on connect, so a workspace moves with its folder."""
+
     kind = "spark"
 
     def __init__(self, settings: SparkEngine, root: Path):
@@ -139,40 +150,48 @@ class Spark(Engine):
         except ImportError as exc:
             raise MissingDependencyError("the Spark engine", "spark") from exc
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        warehouse = (root / settings.warehouse).resolve()
+        self.warehouse = (root / settings.warehouse).resolve()
+        self.warehouse.mkdir(parents=True, exist_ok=True)
+        # A session that already runs (a notebook, a test suite) is borrowed, not stopped on close.
+        self._owns_session = SparkSession.getActiveSession() is None
         conf = {
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.ui.enabled": "false",
-            "spark.sql.warehouse.dir": str(warehouse),
+            "spark.ui.showConsoleProgress": "false",
             "spark.sql.session.timeZone": "UTC",
-            # Non-ANSI casts yield NULL on a bad value, which ingestion turns into a per-row reason.
-            "spark.sql.ansi.enabled": "false",
             "spark.sql.shuffle.partitions": "4",
             **settings.conf,
         }
         builder = SparkSession.builder.master(settings.master).appName("cx360")
         for key, value in conf.items():
             builder = builder.config(key, value)
-        session = builder.getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
-        self.session = session
-        self.warehouse = warehouse
-        super().__init__(ibis.pyspark.connect(session))
-        self._attach_existing(warehouse)
+        self.session = builder.getOrCreate()
+        self.session.sparkContext.setLogLevel("ERROR")
+        # Non-ANSI casts yield NULL on a bad value, which ingestion turns into a per-row reason.
+        self.session.conf.set("spark.sql.ansi.enabled", "false")
+        super().__init__(ibis.pyspark.connect(self.session))
+        for folder in sorted(self.warehouse.iterdir()):
+            if folder.is_dir() and not folder.name.startswith(("_", ".")):
+                self._register(folder.name)
 
-    def _attach_existing(self, warehouse: Path) -> None:
-        """Spark's default catalog lives in memory: re-register the tables this workspace already has."""
-        known = set(self.con.list_tables())
-        if not warehouse.is_dir():
-            return
-        for folder in sorted(warehouse.iterdir()):
-            if folder.is_dir() and folder.name not in known and not folder.name.startswith("_"):
-                self.session.sql(f"CREATE TABLE `{folder.name}` USING parquet LOCATION '{folder}'")
+    def _register(self, name: str) -> None:
+        self.session.sql(f"DROP TABLE IF EXISTS `{name}`")
+        self.session.sql(f"CREATE TABLE `{name}` USING parquet LOCATION '{self.warehouse / name}'")
+
+    def ensure_canonical_tables(self) -> None:
+        from ibis.backends.pyspark.datatypes import PySparkSchema
+
+        for name in schema.TABLES:
+            if not (self.warehouse / name).is_dir():
+                empty = self.session.createDataFrame([], PySparkSchema.from_ibis(schema.ibis_schema(name)))
+                empty.write.parquet(str(self.warehouse / name))
+                self._register(name)
 
     def stage(self, data: pa.Table) -> ir.Table:
         name = self._temp_name()
-        return self.con.create_view(name, ibis.memtable(data), overwrite=True)
+        self.session.createDataFrame(data).createOrReplaceTempView(name)  # Arrow in directly: no pandas NaNs
+        return self.con.table(name)
 
     def unstage(self, staged: ir.Table) -> None:
         self.session.catalog.dropTempView(staged.get_name())
@@ -180,16 +199,18 @@ class Spark(Engine):
     def delete_batches(self, table: str, batch_ids: list[str]) -> None:
         from pyspark.sql import functions as F
 
-        # Spark cannot overwrite a table it is reading from: materialise the survivors first.
+        # Spark cannot overwrite files it is reading: materialise the surviving rows first.
         kept = self.session.table(table).where(~F.col("batch_id").isin(batch_ids)).localCheckpoint()
-        kept.write.mode("overwrite").saveAsTable(table)
+        kept.write.mode("overwrite").parquet(str(self.warehouse / table))
+        self.session.catalog.refreshTable(table)
 
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         # With ANSI mode off, to_timestamp yields NULL on a mismatch; Ibis translates the format to Java's.
         return value.as_timestamp(fmt)
 
     def close(self) -> None:
-        self.session.stop()
+        if self._owns_session:
+            self.session.stop()
 
 
 def connect(settings: DuckDBEngine | SparkEngine, root: Path) -> Engine:

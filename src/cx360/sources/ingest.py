@@ -147,7 +147,7 @@ def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> int:
         engine.insert(source.entity, _new_rows(engine, valid, source.entity, ctx.source), step=f"{source.name}: load")
         bad = chunk.malformed + _malformed(chunk.data, rejected)
         if bad:
-            engine.insert("quarantine", ibis.memtable(_quarantine_rows(bad, ctx)), step=f"{source.name}: quarantine")
+            engine.append("quarantine", _quarantine_rows(bad, ctx), step=f"{source.name}: quarantine")
         return len(bad)
     finally:
         for table in (*helpers, staged):
@@ -205,7 +205,7 @@ def _ledger(engine: Engine, batch_id, source, input_, status, started, read=None
             "rows_duplicate": pa.array([duplicates], pa.int64()),
         }
     )
-    engine.insert("ingest_batches", ibis.memtable(row), step=f"{source}: ledger ({status})")
+    engine.append("ingest_batches", row, step=f"{source}: ledger ({status})")
 
 
 def _discard(engine: Engine, batch_id: str) -> None:

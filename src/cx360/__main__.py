@@ -1,0 +1,3 @@
+from cx360.cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""`cx360 ingest` and `cx360 run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cx360.cli.output import err, fail, ok, out, table
+from cx360.cli.workspace import WorkspaceOpt
+
+if TYPE_CHECKING:
+    from cx360.sources.ingest import SourceReport
+    from cx360.workspace import Workspace
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    app.command("run")(run)
+
+
+def ingest(
+    workspace: WorkspaceOpt = Path("."),
+    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only these sources (repeatable).")] = None,
+) -> None:
+    """Load every source into the canonical tables; bad rows go to quarantine with their reasons."""
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        reports = ingest_with_progress(ws, source)
+    exit_on_failure(reports)
+
+
+def run(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Run the batch pipeline: ingest every source (later stages join this command as they are built)."""
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        reports = ingest_with_progress(ws, None)
+    exit_on_failure(reports)
+
+
+def ingest_with_progress(ws: Workspace, only: list[str] | None) -> list[SourceReport]:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from cx360.sources.ingest import ingest as run_ingest
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.fields[rows]:>12,} rows"),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(source: str, label: str, rows: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(f"{source}: {Path(label).name}", rows=0)
+            progress.update(tasks[label], rows=rows)
+
+        reports = run_ingest(ws, only, on_progress=on_progress)
+    rows = [(r.source, r.inputs, r.unchanged, r.read, r.loaded, r.quarantined, r.duplicates,
+             ok(r.ok)) for r in reports]
+    out.print(table("Ingest", ["source", "inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "status"], rows))
+    return reports
+
+
+def exit_on_failure(reports: list[SourceReport]) -> None:
+    failed = [r for r in reports if not r.ok]
+    for r in failed:
+        fail(f"{r.source}: {r.error}")
+    if failed:
+        raise typer.Exit(1)
+    quarantined = sum(r.quarantined for r in reports)
+    if quarantined:
+        out.print(f"{quarantined:,} rows quarantined: see them with [bold]cx360 quarantine[/].")

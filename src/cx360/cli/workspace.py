@@ -1,0 +1,65 @@
+"""`cx360 init`, `cx360 status`, `cx360 quarantine`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cx360.cli.output import out, table
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds cx360.toml).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("status")(status)
+    app.command("quarantine")(quarantine)
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+    name: Annotated[str | None, typer.Option(help="Workspace name (default: the folder's name).")] = None,
+    region: Annotated[str, typer.Option(help="Country for phone numbers without +country code.")] = "US",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing cx360.toml.")] = False,
+) -> None:
+    """Create a workspace with a commented cx360.toml."""
+    from cx360.workspace import init_workspace
+
+    path = init_workspace(directory, name=name, region=region.upper(), force=force)
+    out.print(f"Created {path}. Add [[sources]] to it, then run [bold]cx360 ingest -w {directory}[/].")
+
+
+def status(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Show what the workspace holds: table sizes and, per source, what was ingested."""
+    from cx360.status import source_status, table_counts
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        cfg = ws.config
+        out.print(f"[bold]{cfg.workspace.name}[/] at {ws.root} — engine {cfg.engine.kind}")
+        out.print(table("Tables", ["table", "rows"], table_counts(ws).items()))
+        rows = [
+            (s.source, s.batches, s.rows_read, s.rows_loaded, s.rows_quarantined, s.rows_duplicate, s.last_batch_at or "never")
+            for s in source_status(ws)
+        ]
+        out.print(table("Sources", ["source", "batches", "read", "loaded", "quarantined", "duplicates", "last batch"], rows))
+
+
+def quarantine(
+    workspace: WorkspaceOpt = Path("."),
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """Show rejected input rows with every reason they were rejected."""
+    from cx360.status import quarantine_rows
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        if source:
+            ws.config.source(source)  # an unknown name is an error, not an empty list
+        rows = quarantine_rows(ws, source=source, limit=limit)
+    out.print(table("Quarantine (newest first)", ["source", "row", "reasons", "raw"], [
+        (r["source"], r["row_number"], r["reasons"], r["raw"][:120]) for r in rows
+    ]))

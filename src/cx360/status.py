@@ -1,0 +1,60 @@
+"""What a workspace holds: table sizes, and per source what was ingested when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+
+from cx360 import schema
+from cx360.workspace import Workspace
+
+
+@dataclass
+class SourceStatus:
+    source: str
+    batches: int
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    rows_duplicate: int
+    last_batch_at: str | None
+
+
+def table_counts(ws: Workspace) -> dict[str, int]:
+    engine = ws.engine
+    return {name: int(engine.scalar(engine.table(name).count(), step=f"count {name}")) for name in schema.TABLES}
+
+
+def source_status(ws: Workspace) -> list[SourceStatus]:
+    engine = ws.engine
+    ledger = engine.table("ingest_batches")
+    done = ledger.filter(ledger.status == "committed")
+    summary = done.group_by("source").aggregate(
+        batches=done.count(),
+        rows_read=done.rows_read.sum(),
+        rows_loaded=done.rows_loaded.sum(),
+        rows_quarantined=done.rows_quarantined.sum(),
+        rows_duplicate=done.rows_duplicate.sum(),
+        last_batch_at=done.finished_at.max(),
+    )
+    rows = {r["source"]: r for r in engine.to_arrow(summary, step="source status").to_pylist()}
+    out = []
+    for source in ws.config.sources:
+        r = rows.get(source.name)
+        if r is None:
+            out.append(SourceStatus(source.name, 0, 0, 0, 0, 0, None))
+            continue
+        when = r["last_batch_at"].isoformat(sep=" ", timespec="seconds") if r["last_batch_at"] else None
+        out.append(
+            SourceStatus(source.name, r["batches"], r["rows_read"], r["rows_loaded"], r["rows_quarantined"], r["rows_duplicate"], when)
+        )
+    return out
+
+
+def quarantine_rows(ws: Workspace, *, source: str | None = None, limit: int = 20) -> list[dict]:
+    q = ws.engine.table("quarantine")
+    if source:
+        q = q.filter(q.source == source)
+    q = q.order_by([ibis.desc("quarantined_at"), "source", "row_number"]).limit(limit)
+    return ws.engine.to_arrow(q.select("source", "row_number", "reasons", "raw"), step="read quarantine").to_pylist()
