@@ -1,0 +1,107 @@
+"""Shared fixtures: a workspace factory, parametrised over the engines.
+
+DuckDB always runs. Spark (local mode) runs when pyspark and Java are present;
+with CX360_TEST_SPARK=1 (as in CI) their absence is a failure, not a skip.
+The same goes for PostgreSQL with CX360_TEST_PG_URL / CX360_TEST_SERVICES=1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cx360.workspace import Workspace
+
+ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
+
+
+def _spark_available() -> str | None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install 'cx360[spark]')"
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        return "Java is not installed"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    missing = _spark_available()
+    if missing:
+        if os.environ.get("CX360_TEST_SPARK") == "1":
+            pytest.fail(f"Spark tests required (CX360_TEST_SPARK=1) but {missing}")
+        pytest.skip(missing)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("cx360-tests")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def engine_kind(request) -> str:
+    if request.param == "spark":
+        request.getfixturevalue("spark_session")
+    return request.param
+
+
+class WorkspaceFactory:
+    """Writes a cx360.toml (engine section chosen by the test's engine) and data files."""
+
+    def __init__(self, root: Path, engine: str):
+        self.root = root
+        self.engine = engine
+        (root / "data").mkdir(parents=True, exist_ok=True)
+
+    def write(self, relative: str, content: str | bytes) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+        return path
+
+    def config(self, sources: str, *, region: str = "RU", extra: str = "") -> Workspace:
+        engine = '[engine]\nkind = "spark"\nmaster = "local[2]"\n' if self.engine == "spark" else '[engine]\nkind = "duckdb"\n'
+        text = f'[workspace]\nname = "test"\ndefault_region = "{region}"\n\n{engine}\n{textwrap.dedent(extra)}\n{textwrap.dedent(sources)}'
+        (self.root / "cx360.toml").write_text(text, encoding="utf-8")
+        return Workspace(self.root)
+
+
+@pytest.fixture
+def make_workspace(tmp_path, engine_kind):
+    opened: list[Workspace] = []
+    factory = WorkspaceFactory(tmp_path / "ws", engine_kind)
+    original = factory.config
+
+    def config(*args, **kwargs) -> Workspace:
+        ws = original(*args, **kwargs)
+        opened.append(ws)
+        return ws
+
+    factory.config = config  # type: ignore[method-assign]
+    yield factory
+    for ws in opened:
+        ws.close()
+
+
+@pytest.fixture
+def duckdb_workspace(tmp_path) -> WorkspaceFactory:
+    return WorkspaceFactory(tmp_path / "ws", "duckdb")
