@@ -88,7 +88,7 @@ class _Builder:
         if kind == "string":
             return text
         if kind in ("int", "float"):
-            number = text.re_replace(r"[\s\u00a0']", "")
+            number = text.re_replace("[\\s\u00a0']", "")  # spaces and NBSP group thousands
             if kind == "float":
                 number = number.replace(",", ".")
             return number.try_cast(_FIELD_TYPES[kind])

@@ -1,0 +1,75 @@
+"""The `cx360` command as a user runs it: a real process, its output and its exit code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CSV_SOURCE = """
+[[sources]]
+name = "crm"
+kind = "csv"
+path = "data/crm.csv"
+[sources.records]
+record_id = "id"
+identifiers = { email = "email" }
+"""
+
+
+def cx360(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cx360", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_help_lists_the_commands():
+    result = cx360("--help")
+    assert result.returncode == 0
+    for command in ("init", "ingest", "run", "status", "demo", "quarantine"):
+        assert command in result.stdout
+
+
+def test_init_ingest_status_quarantine(tmp_path):
+    ws = tmp_path / "bank"
+    assert cx360("init", str(ws), "--region", "ru").returncode == 0
+    (ws / "data" / "crm.csv").write_text("id,email\n1,a@x.com\n2,not-an-email\n3,b@x.com\n", encoding="utf-8")
+    with open(ws / "cx360.toml", "a", encoding="utf-8") as f:
+        f.write(CSV_SOURCE)
+    result = cx360("ingest", "-w", str(ws))
+    assert result.returncode == 0, result.stderr
+    assert "│ crm    │      1 │         0 │    3 │      2 │           1 │          0 │ ok" in result.stdout
+    assert "1 rows quarantined" in result.stdout
+    status = cx360("status", "-w", str(ws))
+    assert status.returncode == 0 and "records" in status.stdout and "│ crm" in status.stdout
+    quarantine = cx360("quarantine", "-w", str(ws))
+    assert "email (email): not a valid email: 'not-an-email'" in quarantine.stdout
+    again = cx360("run", "-w", str(ws))
+    assert again.returncode == 0 and "│ crm    │      1 │         1 │    3 │      0 │" in again.stdout
+
+
+def test_config_typo_exits_non_zero_naming_the_key(tmp_path):
+    ws = tmp_path / "bank"
+    cx360("init", str(ws))
+    with open(ws / "cx360.toml", "a", encoding="utf-8") as f:
+        f.write(CSV_SOURCE.replace('path = "data/crm.csv"', 'paht = "data/crm.csv"'))
+    result = cx360("ingest", "-w", str(ws))
+    assert result.returncode == 1
+    assert "sources[0] (crm).paht: unknown key" in result.stderr
+
+
+def test_failing_source_exits_non_zero_after_loading_the_others(tmp_path):
+    ws = tmp_path / "bank"
+    cx360("init", str(ws))
+    (ws / "data" / "crm.csv").write_text("id,email\n1,a@x.com\n", encoding="utf-8")
+    with open(ws / "cx360.toml", "a", encoding="utf-8") as f:
+        f.write(CSV_SOURCE + CSV_SOURCE.replace('"crm"', '"gone"').replace("crm.csv", "gone.csv"))
+    result = cx360("ingest", "-w", str(ws))
+    assert result.returncode == 1
+    assert "gone: source 'gone': path = 'data/gone.csv': no such file" in " ".join(result.stderr.split())
+    assert "│ crm    │      1 │         0 │    1 │      1 │" in result.stdout
+
+
+def test_missing_workspace_is_a_clear_error(tmp_path):
+    result = cx360("status", "-w", str(tmp_path / "nowhere"))
+    assert result.returncode == 1 and "workspace file not found" in result.stderr
