@@ -14,14 +14,14 @@ from cx360.sources import readers
 from cx360.sources.ingest import ingest
 
 CRM = """
-    client_id;fname;lname;dob;mobile;email;city;vip
-    C001;Иван;Иванов;03.05.1980;8 (916) 123-45-67; Ivan@Mail.RU ;Москва;да
-    C002;Anna;Petrova;1985-13-45;+7 916 765 43 21;anna@x.com;Казань;0
-    C003;Bob;Smith;1990-01-01;12-34;bob@x;Тула;0
+    client_id;fname;lname;dob;mobile;email;city;vip;balance
+    C001;Иван;Иванов;03.05.1980;8 (916) 123-45-67; Ivan@Mail.RU ;Москва;да;1 234,56
+    C002;Anna;Petrova;1985-13-45;+7 916 765 43 21;anna@x.com;Казань;0;0
+    C003;Bob;Smith;1990-01-01;12-34;bob@x;Тула;0;0
     C004;bad;line
-    C001;Иван;Иванов;03.05.1980;8 (916) 123-45-67; Ivan@Mail.RU ;Москва;да
-    ;No;Id;01.01.1990;;;;
-    C005;Олег;Сидоров;;;;;
+    C001;Иван;Иванов;03.05.1980;8 (916) 123-45-67; Ivan@Mail.RU ;Москва;да;1 234,56
+    ;No;Id;01.01.1990;;;;;
+    C005;Олег;Сидоров;;;;;;
 """
 CRM_SOURCE = """
     [[sources]]
@@ -33,7 +33,7 @@ CRM_SOURCE = """
     [sources.records]
     record_id = "client_id"
     identifiers = { customer_no = "client_id", phone = "mobile", email = "email" }
-    attributes = { first_name = "fname", last_name = "lname", city = "city", birth_date = { column = "dob", type = "date", formats = ["%d.%m.%Y", "%Y-%m-%d"] }, vip = { column = "vip", type = "bool" } }
+    attributes = { first_name = "fname", last_name = "lname", city = "city", birth_date = { column = "dob", type = "date", formats = ["%d.%m.%Y", "%Y-%m-%d"] }, vip = { column = "vip", type = "bool" }, balance = { column = "balance", type = "float" } }
 """
 WEB = """
     {"message_id":"m1","anonymous_id":"ck1","user_id":"c001","type":"page","timestamp":"2025-03-01T10:00:00Z","properties":{"path":"/cards"}}
@@ -79,14 +79,14 @@ def test_csv_records_are_typed_normalised_and_bad_rows_quarantined(make_workspac
     assert ivan["phone"] == "+79161234567"
     assert ivan["email"] == "ivan@mail.ru"
     assert str(ivan["birth_date"]) == "1980-05-03"
-    assert json.loads(ivan["extra"]) == {"vip": True}
-    assert (ivan["batch_id"], ivan["row_number"]) == (report and ivan["batch_id"], 1)
+    assert json.loads(ivan["extra"]) == {"vip": True, "balance": 1234.56}
+    assert ivan["row_number"] == 1 and len(ivan["batch_id"]) == 32
     assert oleg["birth_date"] is None and oleg["phone"] is None  # empty optional fields are NULL, not errors
     reasons = reasons_by_row(ws, "crm")
     assert set(reasons) == {2, 3, 4, 6}
     assert "birth_date (dob): not a valid date: '1985-13-45'" in reasons[2]
     assert "phone (mobile): '12-34'" in reasons[3] and "email (email): not a valid email: 'bob@x'" in reasons[3]
-    assert "expected 8 fields, found 3" in reasons[4]
+    assert "expected 9 fields, found 3" in reasons[4]
     assert "record_id (client_id): a value is required" in reasons[6]
     raw = {r["row_number"]: json.loads(r["raw"]) for r in rows(ws, "quarantine", ["row_number"])}
     assert raw[2]["dob"] == "1985-13-45" and raw[4]["fields"] == ["C004", "bad", "line"]

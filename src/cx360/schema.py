@@ -155,3 +155,15 @@ EVENT_NAMES: dict[str, str] = {
     "consent_changed": "a consent was given or withdrawn (properties.purpose, status)",
 }
 
+
+
+def markdown() -> str:
+    """The tables as Markdown, for docs/data-model.md (a test keeps the two in step)."""
+    parts = []
+    for name, columns in TABLES.items():
+        parts.append(f"### `{name}`\n\n| column | type | personal data | meaning |\n|---|---|---|---|")
+        parts += [f"| `{c.name}` | {c.dtype} | {'yes' if c.pii else ''} | {c.doc} |" for c in columns]
+        parts.append("")
+    parts.append("### Event names\n\n| name | meaning |\n|---|---|")
+    parts += [f"| `{n}` | {d} |" for n, d in EVENT_NAMES.items()]
+    return "\n".join(parts) + "\n"
