@@ -97,7 +97,7 @@ class Engine(ABC):
             sql = ""
             if expr is not None:
                 try:
-                    sql = str(ibis.to_sql(expr, dialect=self.con.name))[:2000]
+                    sql = str(ibis.to_sql(expr, dialect=self.con.name))[:800]
                 except Exception:  # noqa: BLE001 - the original error matters more
                     sql = ""
             raise EngineError(name, sql, exc) from exc
