@@ -169,8 +169,37 @@ class EventSettings(Model):
     custom_names: list[str] = []
 
 
+Survivorship = Literal["source_priority", "most_recent", "most_frequent"]
+# How many distinct records may share one identifier value before it counts as shared (a family
+# phone, a shop's e-mail, a library computer's cookie) and stops merging people on its own.
+DEFAULT_MAX_RECORDS = {
+    "email": 3, "phone": 3, "customer_no": 3, "card_token": 3, "device_id": 3, "cookie_id": 3, "social_handle": 2,
+}
+PLACEHOLDERS = {
+    "email": ["test@test.com", "noemail@noemail.com", "no@email.com", "none@none.com", "example@example.com"],
+    "phone": ["+70000000000", "+79999999999", "+10000000000"],
+    "customer_no": ["0", "UNKNOWN", "N/A", "NONE", "NULL"],
+}
+
+
+class IdentitySettings(Model):
+    match_threshold: float = Field(0.9, gt=0, lt=1, description="match probability above which records are linked")
+    probabilistic: bool = True
+    blocked_values: dict[IdentifierKind, list[str]] = {}
+    max_records_per_identifier: dict[IdentifierKind, int] = {}
+    source_priority: list[str] = Field([], description="most trusted source first, for survivorship")
+    survivorship: dict[str, Survivorship] = {}
+
+    def blocked(self, kind: str) -> list[str]:
+        return [*PLACEHOLDERS.get(kind, []), *self.blocked_values.get(kind, [])]
+
+    def max_records(self, kind: str) -> int:
+        return self.max_records_per_identifier.get(kind, DEFAULT_MAX_RECORDS[kind])
+
+
 class Config(Model):
     workspace: WorkspaceSettings = WorkspaceSettings()
+    identity: IdentitySettings = IdentitySettings()
     engine: Engine = DuckDBEngine()
     events: EventSettings = EventSettings()
     sources: list[Source] = []
@@ -195,6 +224,9 @@ class Config(Model):
                 clash = set(s.records.attributes) & set(IDENTIFIER_KINDS)
                 if clash:
                     raise ValueError(f"source '{s.name}': {sorted(clash)} are identifiers; map them under identifiers")
+        unknown = sorted(set(self.identity.source_priority) - set(names))
+        if unknown:
+            raise ValueError(f"identity.source_priority names unknown source(s) {unknown}")
         return self
 
     @property

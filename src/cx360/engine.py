@@ -45,6 +45,10 @@ class Engine(ABC):
         """Remove the rows that the given batches wrote into `table`."""
 
     @abstractmethod
+    def replace(self, table: str, data: pa.Table) -> None:
+        """Replace the whole content of `table` with `data`, all or nothing."""
+
+    @abstractmethod
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         """strptime-style parse that yields NULL (not an error) on a value that does not match."""
 
@@ -125,6 +129,20 @@ class DuckDB(Engine):
     def stage(self, data: pa.Table) -> ir.Table:
         return self.con.create_table(self._temp_name(), obj=ibis.memtable(data), temp=True)
 
+    def replace(self, table: str, data: pa.Table) -> None:
+        staged = self.stage(data)
+        columns = self.table(table).columns
+        self.con.raw_sql("BEGIN TRANSACTION")
+        try:
+            self.con.raw_sql(f'DELETE FROM "{table}"')
+            self.con.insert(table, staged.select(*columns))
+            self.con.raw_sql("COMMIT")
+        except BaseException:
+            self.con.raw_sql("ROLLBACK")
+            raise
+        finally:
+            self.unstage(staged)
+
     def delete_batches(self, table: str, batch_ids: list[str]) -> None:
         ids = ", ".join("'" + b.replace("'", "''") + "'" for b in batch_ids)
         self.con.raw_sql(f'DELETE FROM "{table}" WHERE batch_id IN ({ids})')
@@ -202,6 +220,21 @@ class Spark(Engine):
         # Spark cannot overwrite files it is reading: materialise the surviving rows first.
         kept = self.session.table(table).where(~F.col("batch_id").isin(batch_ids)).localCheckpoint()
         kept.write.mode("overwrite").parquet(str(self.warehouse / table))
+        self.session.catalog.refreshTable(table)
+
+    def replace(self, table: str, data: pa.Table) -> None:
+        import shutil
+
+        # Write beside, then swap folders: a crash leaves either the old or the new content.
+        target = self.warehouse / table
+        fresh = self.warehouse / f"_{table}.new"
+        shutil.rmtree(fresh, ignore_errors=True)
+        columns = self.session.table(table).columns
+        self.session.createDataFrame(data.select(columns)).write.parquet(str(fresh))
+        old = self.warehouse / f"_{table}.old"
+        target.rename(old)
+        fresh.rename(target)
+        shutil.rmtree(old)
         self.session.catalog.refreshTable(table)
 
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:

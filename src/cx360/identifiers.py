@@ -36,6 +36,24 @@ def normalise(kind: str, value: ir.Value) -> ir.StringValue:
     raise ValueError(f"unknown identifier kind {kind!r}")
 
 
+def normalise_value(kind: str, value: str, region: str | None = None) -> str | None:
+    """The same rules as `normalise` (and phone parsing), for one value in Python."""
+    text = value.strip()
+    if not text:
+        return None
+    if kind == "phone":
+        return parse_phone(text, region)[0]
+    if kind in ("email", "device_id"):
+        return text.lower()
+    if kind in ("customer_no", "card_token"):
+        return text.upper()
+    if kind == "social_handle":
+        return text.lower().lstrip("@")
+    if kind == "cookie_id":
+        return text
+    raise ValueError(f"unknown identifier kind {kind!r}")
+
+
 def invalid(kind: str, normalised: ir.StringValue) -> ir.BooleanValue | None:
     """A condition that flags a malformed value of this kind, or None when any text is accepted."""
     if kind == "email":

@@ -103,11 +103,60 @@ INGEST_BATCHES: tuple[Column, ...] = (
     Column("rows_duplicate", "int64", "rows already present (same event id or record hash)"),
 )
 
+IDENTITY_LINKS: tuple[Column, ...] = (
+    Column("left", "string", "node key: `record:SOURCE:ID` or `KIND:VALUE` (e.g. `email:ivan@mail.ru`)", pii=True),
+    Column("right", "string", "the other node key", pii=True),
+    Column("rule", "string", "record_identifier, event_cooccurrence, probabilistic"),
+    Column("confidence", "float64", "1.0 for deterministic links; the match probability for probabilistic ones"),
+    Column("evidence", "string", "why: the source and kind, the events seen, or which fields agreed (JSON)"),
+    Column("status", "string", "active, or blocked (by a user, a blocked value, or a shared identifier)"),
+    Column("blocked_reason", "string", "why a link is blocked"),
+    Column("created_at", "timestamp", "first run that found the link"),
+)
+
+IDENTITY_MAP: tuple[Column, ...] = (
+    Column("node", "string", "node key", pii=True),
+    Column("kind", "string", "record, or an identifier kind"),
+    Column("profile_id", "string", "the person the node belongs to; stable across runs"),
+    Column("first_seen_at", "timestamp", "first run that placed the node"),
+)
+
+PROFILE_IDS: tuple[Column, ...] = (
+    Column("profile_id", "string", "a profile id ever issued"),
+    Column("created_at", "timestamp", "when it was issued: on a merge the oldest id survives"),
+    Column("status", "string", "active, or merged (into merged_into)"),
+    Column("merged_into", "string", "the surviving id, for a merged profile"),
+    Column("updated_at", "timestamp", "last change"),
+)
+
+IDENTITY_OVERRIDES: tuple[Column, ...] = (
+    Column("action", "string", "block (keep two nodes apart) or unblock"),
+    Column("left", "string", "node key", pii=True),
+    Column("right", "string", "node key", pii=True),
+    Column("by", "string", "who"),
+    Column("reason", "string", "why"),
+    Column("at", "timestamp", "when"),
+)
+
+PROFILES: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    *ATTRIBUTES,
+    Column("attribute_sources", "string", "for each attribute, the record it was taken from and the rule that chose it (JSON)"),
+    Column("identifiers", "string", "every identifier of the person, by kind (JSON)", pii=True),
+    Column("records", "int64", "source records merged into the profile"),
+    Column("sources", "string", "sources that know the person, comma-separated"),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "records": RECORDS,
     "events": EVENTS,
     "quarantine": QUARANTINE,
     "ingest_batches": INGEST_BATCHES,
+    "identity_links": IDENTITY_LINKS,
+    "identity_map": IDENTITY_MAP,
+    "profile_ids": PROFILE_IDS,
+    "identity_overrides": IDENTITY_OVERRIDES,
+    "profiles": PROFILES,
 }
 
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.

@@ -1,0 +1,133 @@
+"""Find a profile from anything a user has at hand, and show why its records are together."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+from cx360.errors import NotFoundError
+from cx360.identifiers import normalise_value
+from cx360.identity import overrides
+from cx360.schema import IDENTIFIER_KINDS
+from cx360.workspace import Workspace
+
+
+def node_candidates(text: str, region: str | None) -> list[str]:
+    """Node keys a user's input may mean: a node key as is, or a bare identifier of any kind."""
+    text = text.strip()
+    kind, _, value = text.partition(":")
+    if kind == "record" and value:
+        return [text]
+    if kind in IDENTIFIER_KINDS and value:
+        normalised = normalise_value(kind, value, region)
+        return [f"{kind}:{normalised}"] if normalised else []
+    out = []
+    for k in IDENTIFIER_KINDS:
+        v = normalise_value(k, text, region)
+        if v:
+            out.append(f"{k}:{v}")
+    return out
+
+
+def find_profile(ws: Workspace, text: str) -> str:
+    """The profile id for a profile id, node key or bare identifier value."""
+    engine = ws.engine
+    mapping = engine.table("identity_map")
+    if text.startswith("P"):
+        hit = engine.to_arrow(mapping.filter(mapping.profile_id == text).select("profile_id").limit(1), step="find profile")
+        if hit.num_rows:
+            return text
+        ids = engine.table("profile_ids")
+        merged = engine.to_arrow(ids.filter(ids.profile_id == text).select("merged_into"), step="find merged profile")
+        if merged.num_rows and merged["merged_into"][0].as_py():
+            return find_profile(ws, merged["merged_into"][0].as_py())
+    nodes = node_candidates(text, ws.config.workspace.default_region)
+    hits = engine.to_arrow(mapping.filter(mapping.node.isin(nodes)).select("node", "profile_id"), step="find profile") if nodes else None
+    if hits is None or not hits.num_rows:
+        raise NotFoundError(f"no profile holds {text!r} (tried: {', '.join(nodes) or 'nothing parseable'}); run `cx360 identity resolve` first?")
+    found = sorted(set(hits["profile_id"].to_pylist()))
+    if len(found) > 1:
+        raise NotFoundError(f"{text!r} is ambiguous: " + ", ".join(f"{n} -> {p}" for n, p in zip(hits["node"].to_pylist(), hits["profile_id"].to_pylist())) + "; give the kind, e.g. email:...")
+    return found[0]
+
+
+@dataclass
+class Explanation:
+    profile_id: str
+    nodes: list[dict]
+    links: list[dict]
+    blocked: list[dict]
+    golden: dict
+    sources: dict
+    history: list[dict] = field(default_factory=list)
+
+
+def explain(ws: Workspace, text: str) -> Explanation:
+    engine = ws.engine
+    pid = find_profile(ws, text)
+    mapping = engine.table("identity_map")
+    nodes = engine.to_arrow(mapping.filter(mapping.profile_id == pid).order_by("node"), step="explain: nodes").to_pylist()
+    keys = [n["node"] for n in nodes]
+    links = engine.table("identity_links")
+    touching = links.filter(links.left.isin(keys) | links.right.isin(keys)).order_by(["status", "rule", "left", "right"])
+    rows = engine.to_arrow(touching, step="explain: links").to_pylist()
+    for r in rows:
+        r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else {}
+    profiles = engine.table("profiles")
+    golden = engine.to_arrow(profiles.filter(profiles.profile_id == pid), step="explain: golden record").to_pylist()
+    golden_row = golden[0] if golden else {}
+    hist = engine.table("identity_overrides")
+    history = engine.to_arrow(hist.filter(hist.left.isin(keys) | hist.right.isin(keys)).order_by("at"), step="explain: history").to_pylist()
+    return Explanation(
+        profile_id=pid,
+        nodes=nodes,
+        links=[r for r in rows if r["status"] == "active"],
+        blocked=[r for r in rows if r["status"] == "blocked"],
+        golden={k: v for k, v in golden_row.items() if k not in ("attribute_sources", "identifiers")},
+        sources=json.loads(golden_row.get("attribute_sources") or "{}"),
+        history=history,
+    )
+
+
+def block(ws: Workspace, left: str, right: str, *, by: str, reason: str) -> None:
+    """Keep two nodes apart from now on; the next resolve applies it."""
+    overrides.record(ws.engine, "block", [(_node(ws, left), _node(ws, right))], by=by, reason=reason)
+
+
+def unblock(ws: Workspace, left: str, right: str, *, by: str, reason: str) -> None:
+    overrides.record(ws.engine, "unblock", [(_node(ws, left), _node(ws, right))], by=by, reason=reason)
+
+
+def split(ws: Workspace, profile: str, detach: list[str], *, by: str, reason: str) -> list[tuple[str, str]]:
+    """Detach nodes from a profile: block every active link between them and the rest of it."""
+    engine = ws.engine
+    pid = find_profile(ws, profile)
+    mapping = engine.table("identity_map")
+    members = set(engine.to_arrow(mapping.filter(mapping.profile_id == pid).select("node"), step="split")["node"].to_pylist())
+    part = {_node(ws, d) for d in detach}
+    outside = part - members
+    if outside:
+        raise NotFoundError(f"not in profile {pid}: {', '.join(sorted(outside))}")
+    if part == members:
+        raise NotFoundError("that is the whole profile: name only the nodes to detach")
+    links = engine.table("identity_links")
+    active = links.filter((links.status == "active") & links.left.isin(list(members)) & links.right.isin(list(members)))
+    rows = engine.to_arrow(active.select("left", "right"), step="split: links").to_pylist()
+    cut = sorted({(r["left"], r["right"]) for r in rows if (r["left"] in part) != (r["right"] in part)})
+    if cut:
+        overrides.record(engine, "block", cut, by=by, reason=f"split of {pid}: {reason}")
+    return cut
+
+
+def _node(ws: Workspace, text: str) -> str:
+    candidates = node_candidates(text, ws.config.workspace.default_region)
+    if len(candidates) == 1:
+        return candidates[0]
+    mapping = ws.engine.table("identity_map")
+    known = ws.engine.to_arrow(mapping.filter(mapping.node.isin(candidates)).select("node"), step="node")["node"].to_pylist() if candidates else []
+    if len(known) == 1:
+        return known[0]
+    raise NotFoundError(f"cannot tell which node {text!r} is ({', '.join(known or candidates) or 'none'}); write it as KIND:VALUE or record:SOURCE:ID")
+
+

@@ -1,0 +1,133 @@
+"""`resolve`: records and events in, identity_links / identity_map / profile_ids / profiles out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+
+from cx360 import schema
+from cx360.identity import golden, overrides
+from cx360.identity.components import components
+from cx360.identity.graph import event_links, latest_records, record_links, suspicious_nodes
+from cx360.identity.stable_ids import assign
+from cx360.workspace import Workspace
+
+MATCH_FIELDS = ("first_name", "middle_name", "last_name", "birth_date", "gender", "email", "phone", "address", "city", "postcode")
+
+
+@dataclass
+class IdentityReport:
+    records: int
+    links_active: int
+    links_blocked: int
+    probabilistic_links: int
+    profiles: int
+    profiles_new: int
+    profiles_merged: int
+    seconds: float
+
+
+def resolve(ws: Workspace) -> IdentityReport:
+    started = time.perf_counter()
+    engine = ws.engine
+    settings = ws.config.identity
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+    records = latest_records(engine.table("records"))
+    deterministic = ibis.union(record_links(records), event_links(engine.table("events")), distinct=False)
+    flagged = engine.to_arrow(suspicious_nodes(deterministic, records, settings), step="identity: find shared identifiers")
+    links = _deterministic(engine.to_arrow(deterministic, step="identity: deterministic links").to_pandas(), flagged)
+
+    record_table = engine.to_arrow(records.select("node", "source", *MATCH_FIELDS), step="identity: records")
+    probabilistic = _probabilistic(record_table, settings) if settings.probabilistic else _empty_links()
+    links = pd.concat([links, probabilistic], ignore_index=True)
+    links = overrides.apply(links, engine.to_arrow(engine.table("identity_overrides"), step="identity: overrides").to_pandas())
+
+    previous_links = engine.to_arrow(engine.table("identity_links").select("left", "right", "rule", "created_at"), step="identity: previous links").to_pandas()
+    links = links.merge(previous_links, on=["left", "right", "rule"], how="left")
+    links["created_at"] = links["created_at"].fillna(now)
+
+    active = links[links.status == "active"]
+    nodes = pa.concat_arrays([
+        record_table["node"].combine_chunks(),
+        pa.array(pd.concat([active.left, active.right]).unique(), pa.string()),
+    ])
+    comps = components(nodes, pa.array(active.left, pa.string()), pa.array(active.right, pa.string())).to_pandas()
+
+    previous = engine.to_arrow(engine.table("identity_map").select("node", "profile_id", "first_seen_at"), step="identity: previous map").to_pandas()
+    registry = engine.to_arrow(engine.table("profile_ids"), step="identity: profile ids").to_pandas()
+    mapping, registry_new = assign(comps, previous, registry, now)
+    mapping = mapping.merge(previous[["node", "first_seen_at"]], on="node", how="left")
+    mapping["first_seen_at"] = mapping["first_seen_at"].fillna(now)
+    mapping["kind"] = mapping.node.str.split(":", n=1).str[0]
+
+    engine.replace("identity_links", _arrow(links, "identity_links"))
+    engine.replace("identity_map", _arrow(mapping, "identity_map"))
+    engine.replace("profile_ids", _arrow(registry_new, "profile_ids"))
+    profiles = golden.build(engine, ws.config.identity)
+    engine.replace("profiles", profiles)
+
+    before = set(registry.profile_id)
+    merged_now = registry_new[(registry_new.status == "merged") & registry_new.profile_id.isin(registry[registry.status == "active"].profile_id)]
+    return IdentityReport(
+        records=record_table.num_rows,
+        links_active=int((links.status == "active").sum()),
+        links_blocked=int((links.status == "blocked").sum()),
+        probabilistic_links=int(((links.rule == "probabilistic") & (links.status == "active")).sum()),
+        profiles=int(mapping.profile_id.nunique()),
+        profiles_new=len(set(mapping.profile_id) - before),
+        profiles_merged=len(merged_now),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
+    reason = dict(zip(flagged["node"].to_pylist(), flagged["reason"].to_pylist()))
+    why = links.right.map(reason).fillna(links.left.map(reason))
+    evidence = [
+        json.dumps({"source": s, "kind": k} if r == "record_identifier" else {"kinds": k, "source": s, "events": int(n)})
+        for r, k, s, n in zip(links.rule, links.kind, links.source, links.n_events)
+    ]
+    return pd.DataFrame({
+        "left": links.left,
+        "right": links.right,
+        "rule": links.rule,
+        "confidence": 1.0,
+        "evidence": evidence,
+        "status": ["blocked" if isinstance(w, str) else "active" for w in why],
+        "blocked_reason": why.where(why.notna(), None),
+    })
+
+
+def _probabilistic(records: pa.Table, settings) -> pd.DataFrame:
+    from cx360.identity.matching import MatchModel
+
+    usable = records.rename_columns(["unique_id" if c == "node" else "source_dataset" if c == "source" else c for c in records.column_names])
+    if usable.num_rows < 2:
+        return _empty_links()
+    model = MatchModel(threshold=settings.match_threshold).fit(usable, link_type="link_and_dedupe")
+    pairs = model.predict(usable).to_pandas()
+    return pd.DataFrame({
+        "left": pairs.left_id,
+        "right": pairs.right_id,
+        "rule": "probabilistic",
+        "confidence": pairs.match_probability.astype(float),
+        "evidence": pairs.evidence,
+        "status": "active",
+        "blocked_reason": None,
+    })
+
+
+def _empty_links() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in ("left", "right", "rule", "evidence", "status", "blocked_reason")} | {"confidence": pd.Series(dtype=float)})
+
+
+def _arrow(frame: pd.DataFrame, table: str) -> pa.Table:
+    target = schema.ibis_schema(table).to_pyarrow()
+    return pa.Table.from_pandas(frame[list(target.names)], schema=target, preserve_index=False)

@@ -1,0 +1,177 @@
+"""Identity resolution on every engine: deterministic graph, junk and shared identifiers,
+stable profile ids, blocks and splits that hold, the golden record, explanations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cx360.errors import NotFoundError
+from cx360.identity.explain import block, explain, find_profile, split, unblock
+from cx360.identity.resolve import resolve
+from cx360.sources.ingest import ingest
+
+CRM_A = """
+    id;first;last;dob;phone;email;city;updated
+    A1;Иван;Иванов;1980-05-03;+79161234567;ivan@mail.ru;Москва;2025-01-01
+    A2;Мария;Иванова;1982-07-11;+74951112233;maria@mail.ru;Москва;2025-01-01
+    A3;Пётр;Иванов;1979-02-02;+74951112233;petr@mail.ru;Москва;2025-01-01
+    A4;Олег;Смирнов;1990-01-01;+79035550001;test@test.com;Тверь;2025-01-01
+"""
+CRM_B = """
+    id,first,last,dob,phone,email,city,updated
+    B1,Ivan,Ivanov,1980-05-03,+79161234567,,Moscow,2025-06-01
+    B2,Anna,Kuznetsova,1995-03-03,+79035550002,test@test.com,Tver,2025-06-01
+    B3,Oleg,Smirnov,1990-01-01,,oleg.smirnov@x.ru,Tver,2025-06-01
+"""
+WEB = """
+    {"id":"w1","cookie":"ck-1","user":"A3","type":"login","ts":"2025-02-01T10:00:00Z"}
+    {"id":"w2","cookie":"ck-2","user":"B3","type":"login","ts":"2025-02-01T10:00:00Z"}
+    {"id":"w3","cookie":"ck-2","user":"A4","type":"login","ts":"2025-02-02T10:00:00Z"}
+"""
+SOURCES = """
+    [identity]
+    probabilistic = false
+    source_priority = ["crm_a", "crm_b"]
+
+    [[sources]]
+    name = "crm_a"
+    kind = "csv"
+    path = "data/a.csv"
+    delimiter = ";"
+    [sources.records]
+    record_id = "id"
+    updated_at = { column = "updated", type = "timestamp" }
+    identifiers = { customer_no = "id", phone = "phone", email = "email" }
+    attributes = { first_name = "first", last_name = "last", birth_date = { column = "dob", type = "date" }, city = "city" }
+
+    [[sources]]
+    name = "crm_b"
+    kind = "csv"
+    path = "data/b.csv"
+    [sources.records]
+    record_id = "id"
+    updated_at = { column = "updated", type = "timestamp" }
+    identifiers = { customer_no = "id", phone = "phone", email = "email" }
+    attributes = { first_name = "first", last_name = "last", birth_date = { column = "dob", type = "date" }, city = "city" }
+
+    [[sources]]
+    name = "web"
+    kind = "jsonl"
+    path = "data/web.jsonl"
+    [sources.events]
+    event_id = "id"
+    timestamp = { column = "ts", type = "timestamp" }
+    name = { column = "type" }
+    identifiers = { cookie_id = "cookie", customer_no = "user" }
+"""
+
+
+@pytest.fixture
+def bank(make_workspace):
+    make_workspace.write("data/a.csv", CRM_A)
+    make_workspace.write("data/b.csv", CRM_B)
+    make_workspace.write("data/web.jsonl", WEB)
+    ws = make_workspace.config(SOURCES)
+    assert all(r.ok for r in ingest(ws))
+    return ws
+
+
+def profile_of(ws, node: str) -> str:
+    m = ws.engine.table("identity_map")
+    return ws.engine.to_arrow(m.filter(m.node == node).select("profile_id"), step="t")["profile_id"][0].as_py()
+
+
+def groups(ws) -> set[frozenset]:
+    rows = ws.engine.table("identity_map").filter(lambda t: t.kind == "record").to_pyarrow().to_pylist()
+    by: dict[str, set] = {}
+    for r in rows:
+        by.setdefault(r["profile_id"], set()).add(r["node"].split(":", 2)[2])
+    return {frozenset(v) for v in by.values()}
+
+
+def test_shared_and_junk_identifiers_do_not_merge_people(bank):
+    report = resolve(bank)
+    # A1/B1 share a phone; A4/B3 share a cookie through two logins; the family phone of A2/A3
+    # and the placeholder e-mail of A4/B2 merge nobody.
+    assert groups(bank) == {frozenset({"A1", "B1"}), frozenset({"A2"}), frozenset({"A3"}), frozenset({"A4", "B3"}), frozenset({"B2"})}
+    assert report.profiles == 5 + 0 and report.links_blocked >= 4
+    links = bank.engine.table("identity_links").to_pyarrow().to_pylist()
+    family = [l for l in links if l["right"] == "phone:+74951112233"]
+    assert {l["status"] for l in family} == {"blocked"}
+    assert "held by 2 different records of source crm_a" in family[0]["blocked_reason"]
+    junk = [l for l in links if l["right"] == "email:test@test.com"]
+    assert junk and all("blocked value" in l["blocked_reason"] for l in junk)
+
+
+def test_profile_ids_are_stable_and_new_data_attaches(bank, make_workspace):
+    resolve(bank)
+    before = {n: profile_of(bank, n) for n in ("record:crm_a:A1", "record:crm_a:A2", "record:crm_b:B3")}
+    resolve(bank)
+    assert {n: profile_of(bank, n) for n in before} == before
+    # a new login joins a new cookie to A1's customer number: it attaches to A1's profile
+    make_workspace.write("data/web2.jsonl", '{"id":"w9","cookie":"ck-9","user":"A1","type":"login","ts":"2025-03-01T10:00:00Z"}\n')
+    (make_workspace.root / "cx360.toml").write_text((make_workspace.root / "cx360.toml").read_text().replace("data/web.jsonl", "data/web*.jsonl"))
+    bank.__dict__.pop("config")
+    ingest(bank)
+    resolve(bank)
+    assert profile_of(bank, "cookie_id:ck-9") == before["record:crm_a:A1"]
+    assert {n: profile_of(bank, n) for n in before} == before
+
+
+def test_merge_keeps_the_oldest_id_and_old_id_still_finds_the_profile(bank, make_workspace):
+    resolve(bank)
+    a2, a3 = profile_of(bank, "record:crm_a:A2"), profile_of(bank, "record:crm_a:A3")
+    # a later export gives A3 a personal e-mail that A2's record also had in another system
+    make_workspace.write("data/c.csv", "id,email\nC1,maria@mail.ru\nC1b,petr@mail.ru\n")
+    # C1 and C1b are one customer in crm_c with both e-mails on different rows: model that with a login instead
+    make_workspace.write("data/web3.jsonl", '{"id":"w10","cookie":"ck-m","user":"A2","type":"login","ts":"2025-03-01T10:00:00Z"}\n'
+                         '{"id":"w11","cookie":"ck-m","user":"A3","type":"login","ts":"2025-03-02T10:00:00Z"}\n')
+    (make_workspace.root / "cx360.toml").write_text((make_workspace.root / "cx360.toml").read_text().replace("data/web.jsonl", "data/web*.jsonl"))
+    bank.__dict__.pop("config")
+    ingest(bank)
+    report = resolve(bank)
+    merged = profile_of(bank, "record:crm_a:A2")
+    assert merged == profile_of(bank, "record:crm_a:A3") and merged in (a2, a3)
+    loser = a3 if merged == a2 else a2
+    assert report.profiles_merged == 1
+    assert find_profile(bank, loser) == merged
+
+
+def test_block_survives_reruns_and_unblock_restores(bank):
+    resolve(bank)
+    pid = profile_of(bank, "record:crm_a:A1")
+    block(bank, "record:crm_b:B1", "phone:+79161234567", by="dpo@bank", reason="different people, same phone")
+    for _ in range(2):
+        resolve(bank)
+        assert frozenset({"A1", "B1"}) not in groups(bank)
+    assert profile_of(bank, "record:crm_a:A1") == pid  # the larger part keeps the id
+    history = explain(bank, "record:crm_b:B1").history
+    assert history[0]["by"] == "dpo@bank" and history[0]["reason"] == "different people, same phone"
+    unblock(bank, "record:crm_b:B1", "phone:+79161234567", by="dpo@bank", reason="checked: same person")
+    resolve(bank)
+    assert frozenset({"A1", "B1"}) in groups(bank)
+
+
+def test_split_detaches_records_and_holds(bank):
+    resolve(bank)
+    cut = split(bank, "cookie_id:ck-2", ["record:crm_b:B3", "customer_no:B3"], by="agent7", reason="wrong merge")
+    assert cut  # the links between the two parts were blocked
+    resolve(bank)
+    assert frozenset({"A4"}) in groups(bank) and frozenset({"B3"}) in groups(bank)
+    with pytest.raises(NotFoundError, match="whole profile"):
+        split(bank, "record:crm_b:B3", ["record:crm_b:B3", "customer_no:B3"], by="x", reason="y")
+
+
+def test_golden_record_follows_source_priority_and_explains_itself(bank):
+    resolve(bank)
+    e = explain(bank, "IVAN@mail.ru")
+    assert e.golden["first_name"] == "Иван" and e.golden["city"] == "Москва"  # crm_a is trusted first
+    assert e.sources["first_name"] == {"record": "crm_a:A1", "rule": "source_priority"}
+    assert e.golden["records"] == 2 and e.golden["sources"] == "crm_a, crm_b"
+    rules = {(l["rule"], l["right"]) for l in e.links}
+    assert ("record_identifier", "phone:+79161234567") in rules
+    assert json.loads(bank.engine.table("profiles").filter(lambda t: t.profile_id == e.profile_id).to_pyarrow()["identifiers"][0].as_py())["phone"] == ["+79161234567"]
+    with pytest.raises(NotFoundError, match="no profile holds"):
+        explain(bank, "nobody@nowhere.org")
