@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from conftest import ENGINES
 from cx360.errors import NotFoundError
 from cx360.identity.explain import block, explain, find_profile, split, unblock
 from cx360.identity.resolve import resolve
@@ -68,6 +69,14 @@ SOURCES = """
 """
 
 
+@pytest.fixture(params=["duckdb"])
+def engine_kind(request):
+    """DuckDB for the whole module; the first test also runs on Spark (resolve is slow there)."""
+    if request.param == "spark":
+        request.getfixturevalue("spark_session")
+    return request.param
+
+
 @pytest.fixture
 def bank(make_workspace):
     make_workspace.write("data/a.csv", CRM_A)
@@ -91,6 +100,7 @@ def groups(ws) -> set[frozenset]:
     return {frozenset(v) for v in by.values()}
 
 
+@pytest.mark.parametrize("engine_kind", ENGINES, indirect=True)
 def test_shared_and_junk_identifiers_do_not_merge_people(bank):
     report = resolve(bank)
     # A1/B1 share a phone; A4/B3 share a cookie through two logins; the family phone of A2/A3

@@ -33,11 +33,13 @@ def ingest(
 
 
 def run(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Run the batch pipeline: ingest every source (later stages join this command as they are built)."""
+    """Run the batch pipeline: ingest every source, then resolve identities into profiles."""
+    from cx360.cli.identity import print_identity_report, run_resolve
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         reports = ingest_with_progress(ws, None)
+        print_identity_report(run_resolve(ws))
     exit_on_failure(reports)
 
 

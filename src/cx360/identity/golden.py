@@ -4,13 +4,15 @@ Rules, per attribute ([identity].survivorship): `source_priority` (the most trus
 [identity].source_priority that has a value, newest first within it), `most_recent`, and
 `most_frequent` (the value most records agree on, newest on a tie). Without a rule an attribute
 uses source_priority when a priority is configured, else most_recent.
+
+The members of every profile are read once; choosing among a person's few records is done in
+memory, which keeps this to one query on any engine.
 """
 
 from __future__ import annotations
 
 import json
 
-import ibis
 import pandas as pd
 import pyarrow as pa
 
@@ -18,6 +20,8 @@ from cx360 import schema
 from cx360.config import IdentitySettings
 from cx360.engine import Engine
 from cx360.identity.graph import latest_records
+
+ATTRIBUTES = [c.name for c in schema.ATTRIBUTES]
 
 
 def rule_for(attribute: str, settings: IdentitySettings) -> str:
@@ -27,46 +31,47 @@ def rule_for(attribute: str, settings: IdentitySettings) -> str:
 def build(engine: Engine, settings: IdentitySettings) -> pa.Table:
     mapping = engine.table("identity_map")
     records = latest_records(engine.table("records"))
-    members = records.join(mapping.select("node", "profile_id"), "node")
-    when = ibis.coalesce(members.updated_at, members.ingested_at)
-    priority = ibis.literal(len(settings.source_priority))
-    for i, name in enumerate(settings.source_priority):
-        priority = ibis.ifelse(members.source == name, i, priority)
-    members = members.mutate(_when=when, _priority=priority)
+    members_expr = records.join(mapping.select("node", "profile_id"), "node").select(
+        "profile_id", "node", "source", "updated_at", "ingested_at", *ATTRIBUTES
+    )
+    members = engine.to_arrow(members_expr, step="golden: members").to_pandas(types_mapper=None)
+    ids = engine.to_arrow(mapping.select("profile_id", "node", "kind"), step="golden: identifiers").to_pandas()
+    return choose(members, ids, settings)
 
-    profiles = engine.to_arrow(mapping.select("profile_id").distinct(), step="golden: profiles").to_pandas()
-    sources: dict[str, dict] = {pid: {} for pid in profiles.profile_id}
-    for column in schema.ATTRIBUTES:
-        name = column.name
+
+def choose(members: pd.DataFrame, ids: pd.DataFrame, settings: IdentitySettings) -> pa.Table:
+    rank = {name: i for i, name in enumerate(settings.source_priority)}
+    members = members.assign(
+        _when=members.updated_at.fillna(members.ingested_at),
+        _priority=members.source.map(rank).fillna(len(rank)),
+    )
+    profiles = pd.DataFrame({"profile_id": sorted(ids.profile_id.unique())})
+    sources: dict[str, dict] = {}
+    for name in ATTRIBUTES:
         rule = rule_for(name, settings)
-        cand = members.filter(members[name].notnull())
+        cand = members[members[name].notna()]
         if rule == "most_frequent":
-            cand = cand.mutate(_votes=cand.count().over(group_by=["profile_id", name]))
-            order = [ibis.desc("_votes"), ibis.desc("_when"), "node"]
+            cand = cand.assign(_votes=cand.groupby(["profile_id", name])[name].transform("size"))
+            keys, asc = ["_votes", "_when", "node"], [False, False, True]
         elif rule == "source_priority":
-            order = ["_priority", ibis.desc("_when"), "node"]
+            keys, asc = ["_priority", "_when", "node"], [True, False, True]
         else:
-            order = [ibis.desc("_when"), "_priority", "node"]
-        best = cand.mutate(_r=ibis.row_number().over(group_by="profile_id", order_by=order)).filter(ibis._._r == 0)
-        picked = engine.to_arrow(best.select("profile_id", name, "node"), step=f"golden: {name}").to_pandas()
-        profiles = profiles.merge(picked[["profile_id", name]], on="profile_id", how="left")
-        for pid, node in zip(picked.profile_id, picked.node):
-            sources[pid][name] = {"record": node.removeprefix("record:"), "rule": rule}
+            keys, asc = ["_when", "_priority", "node"], [False, True, True]
+        best = cand.sort_values(["profile_id", *keys], ascending=[True, *asc]).drop_duplicates("profile_id")
+        profiles = profiles.merge(best[["profile_id", name]], on="profile_id", how="left")
+        for pid, node in zip(best.profile_id, best.node):
+            sources.setdefault(pid, {})[name] = {"record": node.removeprefix("record:"), "rule": rule}
 
-    member_stats = engine.to_arrow(
-        members.group_by("profile_id").aggregate(records=members.count(), sources=members.source.collect(distinct=True)),
-        step="golden: record counts",
-    ).to_pandas()
-    ids = mapping.filter(mapping.kind != "record")
-    id_lists = engine.to_arrow(ids.group_by(["profile_id", "kind"]).aggregate(values=ids.node.collect()), step="golden: identifiers").to_pandas()
-    identifiers: dict[str, dict] = {}
-    for pid, kind, values in zip(id_lists.profile_id, id_lists.kind, id_lists["values"]):
-        identifiers.setdefault(pid, {})[kind] = sorted(v.split(":", 1)[1] for v in values)
-
-    profiles = profiles.merge(member_stats, on="profile_id", how="left")
+    stats = members.groupby("profile_id").agg(records=("node", "size"), sources=("source", lambda s: ", ".join(sorted(set(s)))))
+    profiles = profiles.merge(stats, on="profile_id", how="left")
     profiles["records"] = profiles["records"].fillna(0).astype("int64")
-    profiles["sources"] = [", ".join(sorted(s)) if s is not None and not isinstance(s, float) else "" for s in profiles["sources"]]
-    profiles["attribute_sources"] = [json.dumps(sources[p], ensure_ascii=False, sort_keys=True) for p in profiles.profile_id]
+    profiles["sources"] = profiles["sources"].fillna("")
+
+    values = ids[ids.kind != "record"]
+    identifiers: dict[str, dict] = {}
+    for pid, kind, node in sorted(zip(values.profile_id, values.kind, values.node)):
+        identifiers.setdefault(pid, {}).setdefault(kind, []).append(node.split(":", 1)[1])
+    profiles["attribute_sources"] = [json.dumps(sources.get(p, {}), ensure_ascii=False, sort_keys=True) for p in profiles.profile_id]
     profiles["identifiers"] = [json.dumps(identifiers.get(p, {}), ensure_ascii=False, sort_keys=True) for p in profiles.profile_id]
     target = schema.ibis_schema("profiles").to_pyarrow()
     return pa.Table.from_pandas(profiles[list(target.names)], schema=target, preserve_index=False)

@@ -1,0 +1,141 @@
+"""`cx360 identity ...`: resolve, explain, block, unblock, split, dedupe."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cx360.cli.output import out, table
+from cx360.cli.workspace import WorkspaceOpt
+
+app = typer.Typer(help="Identity resolution: who is who, why, and how to correct it.", no_args_is_help=True)
+By = Annotated[str, typer.Option("--by", help="Who makes the change (default: the OS user).")]
+Reason = Annotated[str, typer.Option("--reason", help="Why: kept in the history.")]
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="identity")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "unknown"
+
+
+@app.command("resolve")
+def resolve_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Link records and identifiers into profiles, and build the golden records."""
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        print_identity_report(run_resolve(ws))
+
+
+def run_resolve(ws):
+    from cx360.identity.resolve import resolve
+
+    with out.status("Resolving identities..."):
+        return resolve(ws)
+
+
+def print_identity_report(r) -> None:
+    out.print(table("Identity", ["what", "count"], [
+        ("records", r.records),
+        ("active links", r.links_active),
+        ("blocked links", r.links_blocked),
+        ("probabilistic links", r.probabilistic_links),
+        ("profiles", r.profiles),
+        ("new profiles", r.profiles_new),
+        ("profiles merged this run", r.profiles_merged),
+        ("seconds", f"{r.seconds:.1f}"),
+    ]))
+
+
+@app.command("explain")
+def explain_cmd(
+    key: Annotated[str, typer.Argument(help="Profile id, record:SOURCE:ID, KIND:VALUE, or a bare e-mail / phone / number.")],
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Show why these records and identifiers are one person."""
+    from cx360.identity.explain import explain
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        e = explain(ws, key)
+    out.print(f"[bold]Profile {e.profile_id}[/]: {len(e.nodes)} nodes")
+    out.print(table("Golden record", ["attribute", "value", "from", "rule"], [
+        (k, v, e.sources.get(k, {}).get("record"), e.sources.get(k, {}).get("rule"))
+        for k, v in e.golden.items() if v is not None and k != "profile_id"
+    ]))
+    out.print(table("Links holding it together", ["left", "right", "rule", "confidence", "evidence"], [
+        (l["left"], l["right"], l["rule"], f"{l['confidence']:.3f}", _evidence(l["evidence"])) for l in e.links
+    ]))
+    if e.blocked:
+        out.print(table("Blocked links (not used)", ["left", "right", "rule", "why"], [
+            (l["left"], l["right"], l["rule"], l["blocked_reason"]) for l in e.blocked
+        ]))
+    if e.history:
+        out.print(table("History", ["at", "by", "action", "left", "right", "reason"], [
+            (h["at"], h["by"], h["action"], h["left"], h["right"], h["reason"]) for h in e.history
+        ]))
+
+
+def _evidence(ev: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in ev.items())
+
+
+@app.command("block")
+def block_cmd(
+    left: Annotated[str, typer.Argument(help="A node: record:SOURCE:ID or KIND:VALUE.")],
+    right: Annotated[str, typer.Argument(help="The other node.")],
+    reason: Reason,
+    by: By = "",
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Keep two nodes apart on every later run (then resolves again)."""
+    from cx360.identity.explain import block
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        block(ws, left, right, by=by or _user(), reason=reason)
+        print_identity_report(run_resolve(ws))
+
+
+@app.command("unblock")
+def unblock_cmd(
+    left: Annotated[str, typer.Argument(help="A node.")],
+    right: Annotated[str, typer.Argument(help="The other node.")],
+    reason: Reason,
+    by: By = "",
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Undo a block (then resolves again)."""
+    from cx360.identity.explain import unblock
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        unblock(ws, left, right, by=by or _user(), reason=reason)
+        print_identity_report(run_resolve(ws))
+
+
+@app.command("split")
+def split_cmd(
+    profile: Annotated[str, typer.Argument(help="The profile (or any of its identifiers).")],
+    node: Annotated[list[str], typer.Option("--node", help="A node to detach (repeatable).")],
+    reason: Reason,
+    by: By = "",
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Detach records / identifiers from a profile; the split holds on every later run."""
+    from cx360.identity.explain import split
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        cut = split(ws, profile, node, by=by or _user(), reason=reason)
+        out.print(f"Blocked {len(cut)} link(s) between the detached part and the rest.")
+        print_identity_report(run_resolve(ws))
