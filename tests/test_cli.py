@@ -73,3 +73,30 @@ def test_failing_source_exits_non_zero_after_loading_the_others(tmp_path):
 def test_missing_workspace_is_a_clear_error(tmp_path):
     result = cx360("status", "-w", str(tmp_path / "nowhere"))
     assert result.returncode == 1 and "workspace file not found" in result.stderr
+
+
+def test_identity_resolve_explain_block(tmp_path):
+    ws = tmp_path / "bank"
+    cx360("init", str(ws))
+    (ws / "data" / "a.csv").write_text("id,email,phone,name\n1,ann@x.com,+79161234567,Ann\n2,bob@x.com,,Bob\n", encoding="utf-8")
+    (ws / "data" / "b.csv").write_text("id,email,phone,name\nX,,+7 916 123-45-67,Anna\n", encoding="utf-8")
+    text = (ws / "cx360.toml").read_text(encoding="utf-8") + "\n[identity]\nprobabilistic = false\n"
+    for name in ("a", "b"):
+        text += (
+            f'\n[[sources]]\nname = "crm_{name}"\nkind = "csv"\npath = "data/{name}.csv"\n[sources.records]\n'
+            'record_id = "id"\nidentifiers = { email = "email", phone = "phone" }\nattributes = { first_name = "name" }\n'
+        )
+    (ws / "cx360.toml").write_text(text.replace('default_region = "US"', 'default_region = "RU"'), encoding="utf-8")
+    assert cx360("ingest", "-w", str(ws)).returncode == 0
+    resolved = cx360("identity", "resolve", "-w", str(ws))
+    assert resolved.returncode == 0, resolved.stderr
+    assert "│ profiles                 │     2 │" in resolved.stdout
+    explained = cx360("identity", "explain", "ANN@x.com", "-w", str(ws))
+    assert explained.returncode == 0, explained.stderr
+    assert "record:crm_b:X" in explained.stdout and "phone:+79161234567" in explained.stdout
+    blocked = cx360("identity", "block", "record:crm_b:X", "phone:+79161234567", "--reason", "not her", "--by", "qa", "-w", str(ws))
+    assert blocked.returncode == 0 and "│ profiles                 │     3 │" in blocked.stdout
+    again = cx360("identity", "explain", "record:crm_b:X", "-w", str(ws))
+    assert "not her" in again.stdout and "qa" in again.stdout
+    missing = cx360("identity", "explain", "nobody@x.com", "-w", str(ws))
+    assert missing.returncode == 1 and "no profile holds 'nobody@x.com'" in missing.stderr

@@ -41,4 +41,4 @@ def fail(message: str) -> None:
 
 
 def _numeric(column: str) -> bool:
-    return column in {"inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "rows", "batches", "row"}
+    return column in {"inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "rows", "batches", "row", "count"}

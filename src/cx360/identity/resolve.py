@@ -89,7 +89,7 @@ def resolve(ws: Workspace) -> IdentityReport:
 
 def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
     reason = dict(zip(flagged["node"].to_pylist(), flagged["reason"].to_pylist()))
-    why = links.right.map(reason).fillna(links.left.map(reason))
+    why = links.right.map(reason).combine_first(links.left.map(reason))
     evidence = [
         json.dumps({"source": s, "kind": k} if r == "record_identifier" else {"kinds": k, "source": s, "events": int(n)})
         for r, k, s, n in zip(links.rule, links.kind, links.source, links.n_events)
