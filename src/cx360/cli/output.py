@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable, Sequence
 
 from rich.console import Console
@@ -9,8 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, files) gets 120 columns instead of rich's 80, unless COLUMNS says otherwise.
+_WIDTH = int(os.environ.get("COLUMNS", "0")) or (None if sys.stdout.isatty() else 120)
+out = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:

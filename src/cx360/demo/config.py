@@ -1,0 +1,146 @@
+"""The demo workspace file: one source per export of the synthetic bank, each mapped as a data
+engineer would map it."""
+
+WORKSPACE_TOML = '''\
+# The synthetic bank built by `cx360 demo`. Its ground truth is in truth/ (never read by cx360).
+
+[workspace]
+name = "demo-bank"
+default_region = "RU"
+
+[engine]
+kind = "duckdb"
+path = "warehouse.duckdb"
+
+[identity]
+source_priority = ["crm_core", "crm_cards"]
+
+# Core banking CRM: Cyrillic names, Russian date and phone formats.
+[[sources]]
+name = "crm_core"
+kind = "csv"
+path = "data/crm_core.csv"
+delimiter = ";"
+[sources.records]
+record_id = "client_id"
+updated_at = { column = "updated", type = "timestamp", formats = ["%d.%m.%Y %H:%M"] }
+identifiers = { customer_no = "client_id", phone = "mobile", email = "email", social_handle = "social" }
+attributes = { last_name = "fam", first_name = "imya", middle_name = "otchestvo", birth_date = { column = "dob", type = "date", formats = ["%d.%m.%Y"] }, address = "address", district = "district", home_phone = "home_phone", products = "products" }
+
+# Card business CRM: Latin transliterations, ISO dates, card tokens.
+[[sources]]
+name = "crm_cards"
+kind = "csv"
+path = "data/crm_cards.csv"
+[sources.records]
+record_id = "customer_ref"
+updated_at = { column = "last_modified", type = "timestamp" }
+identifiers = { customer_no = "customer_ref", phone = "phone", email = "email", card_token = "card_token" }
+attributes = { first_name = "first_name", last_name = "last_name", birth_date = { column = "birth_date", type = "date" }, address = "address", city = "city", products = "card_products" }
+
+# Marketing automation: offers per channel and how they were answered.
+[[sources]]
+name = "marketing"
+kind = "csv"
+path = "data/marketing.csv"
+[sources.events]
+event_id = "campaign_event_id"
+timestamp = { column = "sent_at", type = "timestamp", formats = ["%Y-%m-%d %H:%M:%S"] }
+name = { column = "outcome", values = { accepted = "offer_accepted", rejected = "offer_rejected", ignored = "offer_ignored", declined = "application_declined" } }
+channel = "channel"
+identifiers = { customer_no = "client" }
+properties = { offer = "offer_code" }
+
+# Web analytics (Segment-like JSON lines): a login joins the cookie to the customer.
+[[sources]]
+name = "web"
+kind = "jsonl"
+path = "data/web/*.jsonl"
+[sources.events]
+event_id = "message_id"
+timestamp = { column = "timestamp", type = "timestamp" }
+name = { column = "type", values = { page = "page_viewed" } }
+channel = { value = "web" }
+identifiers = { cookie_id = "anonymous_id", customer_no = "user_id" }
+properties = { path = "properties.path", form = "properties.form", field = "properties.field" }
+
+# Mobile app events.
+[[sources]]
+name = "app"
+kind = "parquet"
+path = "data/app_events.parquet"
+[sources.events]
+event_id = "event_uuid"
+timestamp = "occurred_at"
+name = { column = "event", values = { screen_view = "page_viewed", transfer_form_opened = "form_started", transfer_form_sent = "form_submitted" } }
+channel = { value = "mobile_app" }
+identifiers = { device_id = "device", customer_no = "customer" }
+properties = { screen = "screen" }
+
+# Card transactions: POS payments and ATM withdrawals.
+[[sources]]
+name = "cards"
+kind = "parquet"
+path = "data/card_transactions.parquet"
+[sources.events]
+event_id = "txn_id"
+timestamp = "ts"
+name = { column = "txn_type", values = { POS = "card_payment", ATM = "atm_withdrawal" } }
+channel = { column = "txn_type", values = { POS = "pos", ATM = "atm" } }
+amount = "amount"
+identifiers = { card_token = "card_token" }
+properties = { mcc = "mcc", category = "category", merchant = "merchant", district = "district", currency = "currency" }
+
+# Contact centre calls.
+[[sources]]
+name = "contact_centre"
+kind = "csv"
+path = "data/contact_centre.csv"
+[sources.events]
+event_id = "call_id"
+timestamp = { column = "started_at", type = "timestamp" }
+name = { value = "call" }
+channel = { value = "call_centre" }
+identifiers = { customer_no = "customer_number", phone = "caller_phone" }
+properties = { reason = "reason_code", duration_sec = { column = "duration_sec", type = "int" }, text = "summary" }
+
+# Reviews and social posts.
+[[sources]]
+name = "social"
+kind = "jsonl"
+path = "data/social.jsonl"
+[sources.events]
+event_id = "post_id"
+timestamp = { column = "created", type = "timestamp" }
+name = { column = "kind", values = { review = "review_posted", post = "social_post" } }
+channel = { value = "social" }
+identifiers = { social_handle = "author" }
+properties = { text = "text", platform = "platform", followers = { column = "followers", type = "int" }, rating = { column = "rating", type = "int" } }
+
+# Survey answers, identified by e-mail.
+[[sources]]
+name = "surveys"
+kind = "csv"
+path = "data/surveys.csv"
+[sources.events]
+event_id = "response_id"
+timestamp = { column = "submitted", type = "timestamp" }
+name = { value = "survey_answered" }
+channel = { value = "survey" }
+identifiers = { email = "respondent_email" }
+properties = { preferred_device = "preferred_device", preferred_channel = "preferred_channel", ok_to_share_data = { column = "ok_to_share_data", type = "int" }, uses_mobile_payments = "uses_mobile_payments" }
+
+# Shopping-mall wifi: visits with the phone used to sign in.
+[[sources]]
+name = "mall"
+kind = "csv"
+path = "data/mall_visits.csv"
+delimiter = ";"
+[sources.events]
+event_id = "visit_id"
+timestamp = { column = "entered", type = "timestamp" }
+name = { value = "store_visit" }
+channel = { value = "mall" }
+identifiers = { device_id = "mac_hash", phone = "wifi_phone" }
+properties = { mall = "mall", left_at = { column = "left", type = "timestamp" }, dwell_minutes = { column = "dwell_minutes", type = "int" }, home_district = "home_district" }
+'''

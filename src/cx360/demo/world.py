@@ -1,0 +1,113 @@
+"""`generate_world`: the synthetic bank's source files, its workspace file, and its ground truth."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cx360.demo import crm, sources
+from cx360.demo.config import WORKSPACE_TOML
+from cx360.demo.people import population
+
+
+@dataclass(frozen=True)
+class WorldSummary:
+    out_dir: Path
+    customers: int
+    seed: int
+    rows: dict[str, int]
+    bytes: int
+    seconds: float
+
+
+def generate_world(out_dir: Path | str, *, customers: int = 3000, seed: int = 7,
+                   start: dt.date = dt.date(2025, 1, 1), days: int = 365) -> WorldSummary:
+    """Write a deterministic synthetic bank into `out_dir`: data/, truth/ and cx360.toml."""
+    began = time.perf_counter()
+    out = Path(out_dir)
+    data, truth = out / "data", out / "truth"
+    (data / "web").mkdir(parents=True, exist_ok=True)
+    truth.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(np.random.PCG64(seed))
+    people = population(customers, rng, start, days)
+    in_core, in_cards = crm.membership(len(people), rng)
+    core = crm.crm_core(people, in_core, rng)
+    cards = crm.crm_cards(people, in_cards, rng)
+    ids = dict(zip(cards.person_id, cards.customer_ref)) | dict(zip(core.person_id, core.client_id))
+    cust = people.person_id.map(ids).to_numpy()
+    tokens = dict(zip(cards.person_id, cards.card_token))
+
+    rows: dict[str, int] = {}
+    rows["crm_core.csv"] = _csv(data / "crm_core.csv", core.drop(columns="person_id"), ";", bad=["C999999;broken;row"])
+    bad_phone = cards.copy()
+    bad_phone.loc[bad_phone.index[:: max(len(bad_phone) // 3, 1)][:3], "phone"] = "12-34"
+    rows["crm_cards.csv"] = _csv(data / "crm_cards.csv", bad_phone.drop(columns="person_id"), ",")
+    mk = sources.marketing(people, cust, rng, start, days)
+    mk.loc[mk.index[:2], "sent_at"] = "31.02.2025 25:61"  # an export glitch: not a timestamp
+    rows["marketing.csv"] = _csv(data / "marketing.csv", pd.concat([mk, mk.iloc[:3]]), ",")
+    web = sources.web(people, cust, rng, start, days)
+    web[len(web) // 2]["type"] = "heartbeat"  # not mapped to any event name
+    half = len(web) // 2
+    rows["web/2025-h1.jsonl"] = _jsonl(data / "web" / "2025-h1.jsonl", web[:half])
+    rows["web/2025-h2.jsonl"] = _jsonl(data / "web" / "2025-h2.jsonl", web[half:] + ['{"message_id": "w-trunc'])
+    rows["app_events.parquet"] = _parquet(data / "app_events.parquet", sources.app(people, cust, rng, start, days))
+    tx = sources.cards(people, tokens, rng, start, days)
+    rows["card_transactions.parquet"] = _parquet(data / "card_transactions.parquet", pd.concat([tx, tx.iloc[:5]]))
+    calls = sources.calls(people, cust, rng, start, days)
+    calls.loc[calls.index[:2], ["customer_number", "caller_phone"]] = ""  # caller unknown: no identifier
+    rows["contact_centre.csv"] = _csv(data / "contact_centre.csv", calls, ",", bad=["CALL99999999,C000001"])
+    rows["social.jsonl"] = _jsonl(data / "social.jsonl", sources.social(people, rng, start, days))
+    rows["surveys.csv"] = _csv(data / "surveys.csv", sources.surveys(people, rng), ",")
+    rows["mall_visits.csv"] = _csv(data / "mall_visits.csv", sources.mall(people, rng, start, days), ";")
+
+    _write_truth(truth, people, core, cards)
+    (out / "cx360.toml").write_text(WORKSPACE_TOML, encoding="utf-8")
+    size = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
+    return WorldSummary(out, customers, seed, rows, size, time.perf_counter() - began)
+
+
+def _csv(path: Path, frame: pd.DataFrame, sep: str, bad: list[str] = ()) -> int:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, delimiter=sep, lineterminator="\n")
+        writer.writerow(frame.columns)
+        values = frame.astype(object).where(frame.notna(), "").values.tolist()
+        middle = len(values) // 2
+        writer.writerows(values[:middle])
+        for line in bad:  # lines a real export sometimes has: too few fields, a broken quote
+            f.write(line + "\n")
+        writer.writerows(values[middle:])
+    return len(values) + len(bad)
+
+
+def _jsonl(path: Path, rows: list) -> int:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write((row if isinstance(row, str) else json.dumps(row, ensure_ascii=False, sort_keys=True)) + "\n")
+    return len(rows)
+
+
+def _parquet(path: Path, frame: pd.DataFrame) -> int:
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, compression="zstd")
+    return len(frame)
+
+
+def _write_truth(truth: Path, people: pd.DataFrame, core: pd.DataFrame, cards: pd.DataFrame) -> None:
+    persons = people.drop(columns=["has_handle"]).assign(
+        interests=people.interests.map(lambda xs: ",".join(xs)),
+        birth_date=pd.to_datetime(people.birth_date), churn_date=pd.to_datetime(people.churn_date),
+    )
+    persons.to_parquet(truth / "persons.parquet", index=False)
+    owners = pd.concat([
+        pd.DataFrame({"source": "crm_core", "record_id": core.client_id, "person_id": core.person_id}),
+        pd.DataFrame({"source": "crm_cards", "record_id": cards.customer_ref, "person_id": cards.person_id}),
+    ])
+    owners.to_parquet(truth / "record_owner.parquet", index=False)
