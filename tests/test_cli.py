@@ -100,3 +100,17 @@ def test_identity_resolve_explain_block(tmp_path):
     assert "not her" in again.stdout and "qa" in again.stdout
     missing = cx360("identity", "explain", "nobody@x.com", "-w", str(ws))
     assert missing.returncode == 1 and "no profile holds 'nobody@x.com'" in missing.stderr
+
+
+def test_demo_builds_ingests_and_refuses_to_clobber(tmp_path):
+    target = tmp_path / "demo"
+    result = cx360("demo", str(target), "--customers", "150")
+    assert result.returncode == 0, result.stderr
+    assert "rows quarantined" in result.stdout and "│ events" in result.stdout
+    assert (target / "truth" / "persons.parquet").exists() and (target / "warehouse.duckdb").exists()
+    again = cx360("demo", str(target), "--customers", "150")
+    assert again.returncode == 1 and "pass --force" in again.stderr
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("precious")
+    refused = cx360("demo", str(tmp_path / "mine"), "--force")
+    assert refused.returncode == 1 and (tmp_path / "mine" / "thesis.txt").exists()
