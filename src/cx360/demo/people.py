@@ -54,7 +54,7 @@ def population(n: int, rng: np.random.Generator, start: dt.date, days: int) -> p
     interests = [list(rng.choice(INTERESTS, int(k), replace=False)) for k in rng.integers(1, 4, n)]
     email_user = np.array([names.translit(f"{f}.{l}", 1).lower().replace("'", "") for f, l in zip(first, last)])
     domains = rng.choice(("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru"), n)
-    email = np.array([f"{u}{i % 97}@{d}" for u, i, d in zip(email_user, ids, domains)])
+    email = np.array([f"{u}{i}@{d}" for u, i, d in zip(email_user, ids, domains)])
     codes = rng.choice((903, 905, 906, 909, 910, 915, 916, 917, 919, 925, 926, 977, 985, 999), n)
     mobile = np.array([f"+7{c}{i:07d}" for c, i in zip(codes, ids)])
     house = rng.integers(1, 120, n)

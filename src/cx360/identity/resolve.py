@@ -45,7 +45,7 @@ def resolve(ws: Workspace) -> IdentityReport:
     links = _deterministic(engine.to_arrow(deterministic, step="identity: deterministic links").to_pandas(), flagged)
 
     record_table = engine.to_arrow(records.select("node", "source", *MATCH_FIELDS), step="identity: records")
-    probabilistic = _probabilistic(record_table, settings) if settings.probabilistic else _empty_links()
+    probabilistic = _probabilistic(_without(record_table, flagged), settings) if settings.probabilistic else _empty_links()
     links = pd.concat([links, probabilistic], ignore_index=True)
     links = overrides.apply(links, engine.to_arrow(engine.table("identity_overrides"), step="identity: overrides").to_pandas())
 
@@ -105,13 +105,26 @@ def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
     })
 
 
+def _without(records: pa.Table, flagged: pa.Table) -> pa.Table:
+    """Records with their junk and shared identifier values removed: a family phone or a placeholder
+    e-mail is no more evidence for a probabilistic match than for a deterministic one."""
+    bad = set(flagged["node"].to_pylist())
+    for kind in ("email", "phone"):
+        values = records[kind].to_pylist()
+        records = records.set_column(
+            records.schema.get_field_index(kind), kind,
+            pa.array([None if v is not None and f"{kind}:{v}" in bad else v for v in values], pa.string()),
+        )
+    return records
+
+
 def _probabilistic(records: pa.Table, settings) -> pd.DataFrame:
     from cx360.identity.matching import MatchModel
 
-    usable = records.rename_columns(["unique_id" if c == "node" else "source_dataset" if c == "source" else c for c in records.column_names])
+    usable = records.drop_columns(["source"]).rename_columns(["unique_id" if c == "node" else c for c in records.column_names if c != "source"])
     if usable.num_rows < 2:
         return _empty_links()
-    model = MatchModel(threshold=settings.match_threshold).fit(usable, link_type="link_and_dedupe")
+    model = MatchModel(threshold=settings.match_threshold).fit(usable)
     pairs = model.predict(usable).to_pandas()
     return pd.DataFrame({
         "left": pairs.left_id,

@@ -1,0 +1,221 @@
+"""Probabilistic record linkage: a Fellegi-Sunter model trained by EM, through Splink.
+
+`MatchModel` is a scikit-learn-style estimator over a table of records (`unique_id` plus any of
+the canonical person fields). It prepares match features (names in one Latin spelling, full first
+names for diminutives, birth-date parts, e-mail local parts, phone digits), compares only the
+fields present, and blocks on strong keys so that the number of compared pairs stays near-linear.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cx360.errors import Cx360Error
+from cx360.identity.names import canonical_first_name, latin
+
+FIELDS = ("first_name", "middle_name", "last_name", "birth_date", "gender", "email", "phone", "address", "city", "postcode")
+
+
+class NotFittedError(Cx360Error):
+    pass
+
+
+def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The columns the model compares, derived from whatever canonical fields the records have."""
+    df = records.to_pandas() if isinstance(records, pa.Table) else records.copy()
+    if "unique_id" not in df:
+        raise Cx360Error("records need a unique_id column")
+    out = pd.DataFrame({"unique_id": df["unique_id"].astype(str)})
+    if "source_dataset" in df:
+        out["source_dataset"] = df["source_dataset"].astype(str)
+    text = lambda c: df[c].astype("string").str.strip().replace("", pd.NA) if c in df else None  # noqa: E731
+    if (first := text("first_name")) is not None:
+        out["first_name"] = first.map(canonical_first_name, na_action="ignore")
+        out["first_initial"] = out["first_name"].str[:1]
+    for col in ("last_name", "middle_name", "city"):
+        if (v := text(col)) is not None:
+            out[col] = v.map(latin, na_action="ignore")
+    if "birth_date" in df:
+        born = pd.to_datetime(df["birth_date"].astype("string"), errors="coerce", format="mixed")
+        out["birth_date"] = born.dt.strftime("%Y-%m-%d")
+        out["birth_year"] = born.dt.year.astype("Int64").astype("string")
+        out["birth_md"] = born.dt.strftime("%m-%d")
+        out["birth_dm"] = born.dt.strftime("%d-%m")
+    if (email := text("email")) is not None:
+        out["email"] = email.str.lower()
+        out["email_user"] = out["email"].str.split("@").str[0].str.replace(r"[^a-z0-9]", "", regex=True)
+    if (phone := text("phone")) is not None:
+        out["phone"] = phone.str.replace(r"\D", "", regex=True).str[-10:].replace("", pd.NA)
+    if (addr := text("address")) is not None:
+        out["address"] = addr.str.lower().str.replace(r"[^\w ]", " ", regex=True).str.split().str.join(" ")
+    for col in ("postcode", "gender", *exact_columns):
+        if (v := text(col)) is not None:
+            out[col] = v.str.lower()
+    return out.replace({np.nan: None}).astype(object).where(out.notna(), None)
+
+
+def _comparisons(cols: set[str], exact_columns: tuple[str, ...]):
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    comps = []
+    if "first_name" in cols:
+        comps.append(cl.JaroWinklerAtThresholds("first_name", [0.95, 0.85]))
+    if "last_name" in cols:
+        comps.append(cl.JaroWinklerAtThresholds("last_name", [0.95, 0.85]))
+    if "middle_name" in cols:
+        comps.append(cl.JaroWinklerAtThresholds("middle_name", [0.9]))
+    if "birth_date" in cols:
+        comps.append(cl.CustomComparison(
+            output_column_name="birth_date",
+            comparison_levels=[
+                cll.NullLevel("birth_date"),
+                cll.ExactMatchLevel("birth_date"),
+                cll.CustomLevel("birth_year_l = birth_year_r AND birth_md_l = birth_dm_r", "day and month swapped"),
+                cll.DamerauLevenshteinLevel("birth_date", 1),
+                cll.ExactMatchLevel("birth_year"),
+                cll.ElseLevel(),
+            ],
+        ))
+    if "email" in cols:
+        comps.append(cl.CustomComparison(
+            output_column_name="email",
+            comparison_levels=[
+                cll.NullLevel("email"), cll.ExactMatchLevel("email"),
+                cll.ExactMatchLevel("email_user"), cll.ElseLevel(),
+            ],
+        ))
+    if "phone" in cols:
+        comps.append(cl.LevenshteinAtThresholds("phone", [1]))
+    if "address" in cols:
+        comps.append(cl.JaroWinklerAtThresholds("address", [0.95, 0.8]))
+    for col in ("city", "postcode", "gender"):
+        if col in cols:
+            comps.append(cl.ExactMatch(col))
+    for col in exact_columns:
+        if col in cols:
+            comps.append(cl.LevenshteinAtThresholds(col, [1]))
+    return comps
+
+
+def _blocking(cols: set[str], exact_columns: tuple[str, ...]):
+    from splink import block_on
+
+    rules = [block_on(c) for c in ("phone", "email", *exact_columns) if c in cols]
+    if {"birth_date"} <= cols:
+        rules.append(block_on("birth_date"))
+    if {"last_name", "first_initial"} <= cols:
+        rules.append(block_on("last_name", "first_initial"))
+    if {"first_name", "birth_year"} <= cols:
+        rules.append(block_on("first_name", "birth_year"))
+    if {"postcode", "first_initial"} <= cols:
+        rules.append(block_on("postcode", "first_initial"))
+    return rules
+
+
+class MatchModel:
+    """Fellegi-Sunter record matcher, trained unsupervised by expectation-maximisation.
+
+    Parameters are keyword-only; `fit` learns match (m) and non-match (u) probabilities and the
+    prior; `predict` scores candidate pairs and keeps those at or above `threshold`.
+    """
+
+    def __init__(self, *, threshold: float = 0.9, max_pairs: float = 2e6, seed: int = 42,
+                 exact_columns: tuple[str, ...] = (), recall: float = 0.8):
+        self.threshold = threshold
+        self.max_pairs = max_pairs
+        self.seed = seed
+        self.exact_columns = tuple(exact_columns)
+        self.recall = recall
+
+    def _linker(self, tables: list[pd.DataFrame], link_type: str, settings=None):
+        from splink import DuckDBAPI, Linker, SettingsCreator
+
+        logging.getLogger("splink").setLevel(logging.ERROR)  # training progress is noise to a user
+        db = DuckDBAPI()
+        if settings is None:
+            cols = set.intersection(*(set(c for c in t.columns if t[c].notna().any()) for t in tables))
+            blocking = _blocking(cols, self.exact_columns)
+            if not blocking:
+                raise Cx360Error(f"no column to block on: give at least one of phone, email, birth_date, last_name + first_name (have {sorted(cols)})")
+            settings = SettingsCreator(
+                link_type=link_type,
+                comparisons=_comparisons(cols, self.exact_columns),
+                blocking_rules_to_generate_predictions=blocking,
+                retain_intermediate_calculation_columns=True,
+                retain_matching_columns=False,
+            )
+        frames = [db.register(t) for t in tables]
+        return Linker(frames if len(frames) > 1 else frames[0], settings)
+
+    def fit(self, records, other=None, *, link_type: str | None = None) -> MatchModel:
+        from splink import block_on
+
+        tables = [features(records, self.exact_columns)] + ([features(other, self.exact_columns)] if other is not None else [])
+        link_type = link_type or ("link_only" if other is not None else "dedupe_only")
+        linker = self._linker(tables, link_type)
+        cols = set(tables[0].columns)
+        deterministic = [block_on(c) for c in ("email", "phone", *self.exact_columns) if c in cols]
+        if {"first_name", "last_name", "birth_date"} <= cols:
+            deterministic.append(block_on("first_name", "last_name", "birth_date"))
+        linker.training.estimate_probability_two_random_records_match(deterministic or _blocking(cols, self.exact_columns)[:1], recall=self.recall)
+        linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs, seed=self.seed)
+        for rule in self._em_rules(cols):
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        self.settings_ = linker.misc.save_model_to_json()
+        self.link_type_ = link_type
+        return self
+
+    def _em_rules(self, cols: set[str]):
+        from splink import block_on
+
+        # Each EM pass cannot learn the columns it blocks on, so two passes on disjoint keys are needed.
+        # A strong identifier makes a good first pass: the pairs it yields are mostly true matches,
+        # which teaches what agreement on names and dates looks like.
+        rules = [block_on(c) for c in ("email", "phone", *self.exact_columns) if c in cols][:1]
+        if "birth_date" in cols:
+            rules.append(block_on("birth_date"))
+        if len(rules) < 2 and {"last_name", "first_initial"} <= cols:
+            rules.append(block_on("last_name", "first_initial"))
+        if len(rules) < 2 and "postcode" in cols:
+            rules.append(block_on("postcode"))
+        return rules or _blocking(cols, self.exact_columns)[:2]
+
+    def predict(self, records, other=None, *, threshold: float | None = None) -> pa.Table:
+        if not hasattr(self, "settings_"):
+            raise NotFittedError("MatchModel is not fitted: call fit(records) first")
+        tables = [features(records, self.exact_columns)] + ([features(other, self.exact_columns)] if other is not None else [])
+        linker = self._linker(tables, self.link_type_, settings=self.settings_)
+        cut = self.threshold if threshold is None else threshold
+        pairs = linker.inference.predict(threshold_match_probability=cut).as_pandas_dataframe()
+        # Evidence: each field's partial match weight (log2 Bayes factor): > 0 agreed, < 0 disagreed.
+        weights = [c for c in pairs.columns if c.startswith("mw_")]
+        evidence = [
+            json.dumps({w[3:]: round(float(v), 2) for w, v in zip(weights, row) if v is not None and v == v and v != 0})
+            for row in pairs[weights].itertuples(index=False)
+        ]
+        return pa.table({
+            "left_id": pairs["unique_id_l"].astype(str), "right_id": pairs["unique_id_r"].astype(str),
+            "match_probability": pairs["match_probability"].astype(float), "match_weight": pairs["match_weight"].astype(float),
+            "evidence": evidence,
+        })
+
+    def summary(self) -> dict:
+        """λ (the prior probability that two records match) and m/u per comparison level."""
+        if not hasattr(self, "settings_"):
+            raise NotFittedError("MatchModel is not fitted: call fit(records) first")
+        return {
+            "probability_two_random_records_match": self.settings_["probability_two_random_records_match"],
+            "comparisons": {
+                c["output_column_name"]: [
+                    {"level": lv.get("label_for_charts"), "m": lv.get("m_probability"), "u": lv.get("u_probability")}
+                    for lv in c["comparison_levels"] if not lv.get("is_null_level")
+                ]
+                for c in self.settings_["comparisons"]
+            },
+        }
