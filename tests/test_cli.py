@@ -114,3 +114,13 @@ def test_demo_builds_ingests_and_refuses_to_clobber(tmp_path):
     (tmp_path / "mine" / "thesis.txt").write_text("precious")
     refused = cx360("demo", str(tmp_path / "mine"), "--force")
     assert refused.returncode == 1 and (tmp_path / "mine" / "thesis.txt").exists()
+
+
+def test_identity_dedupe_writes_clusters_and_rejects_bad_maps(tmp_path):
+    rows = "id,first_name,last_name,dob,phone\n1,Ivan,Petrov,1980-01-02,+79161234567\n2,Anna,Sidorova,1990-05-06,+79031112233\n"
+    (tmp_path / "a.csv").write_text(rows, encoding="utf-8")
+    (tmp_path / "b.csv").write_text("id,first_name,last_name,dob,phone\n9,Иван,Петров,1980-01-02,+79161234567\n", encoding="utf-8")
+    bad = cx360("identity", "dedupe", str(tmp_path / "a.csv"), "--key", "id", "--map", "dob=dateofbirth", "-o", str(tmp_path / "o.csv"))
+    assert bad.returncode == 1 and "FIELD one of" in bad.stderr
+    missing = cx360("identity", "dedupe", str(tmp_path / "nope.csv"), "--key", "id", "-o", str(tmp_path / "o.csv"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr

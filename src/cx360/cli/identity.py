@@ -139,3 +139,24 @@ def split_cmd(
         cut = split(ws, profile, node, by=by or _user(), reason=reason)
         out.print(f"Blocked {len(cut)} link(s) between the detached part and the rest.")
         print_identity_report(run_resolve(ws))
+
+
+@app.command("dedupe")
+def dedupe_cmd(
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files to link and deduplicate.")],
+    key: Annotated[str, typer.Option("--key", help="Column that identifies a row within its file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: file, key, cluster_id.")],
+    map_: Annotated[list[str] | None, typer.Option("--map", help="SOURCE_COLUMN=FIELD for columns not named by a canonical field (repeatable).")] = None,
+    threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Match probability needed to link two rows.")] = 0.9,
+) -> None:
+    """Find the rows that describe the same person across files, without a workspace."""
+    from cx360.identity.dedupe import dedupe_files, parse_map
+
+    with out.status("Training the matcher and linking..."):
+        result = dedupe_files(files, key, parse_map(map_ or []), threshold=threshold)
+    result.to_csv(output, index=False)
+    sizes = result.groupby("cluster_id").size()
+    out.print(table("Dedupe", ["what", "count"], [
+        ("rows", len(result)), ("clusters", int(sizes.size)), ("rows in multi-row clusters", int(sizes[sizes > 1].sum())),
+    ]))
+    out.print(f"Wrote {output}")

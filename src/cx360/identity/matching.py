@@ -136,7 +136,6 @@ class MatchModel:
     def _linker(self, tables: list[pd.DataFrame], link_type: str, settings=None):
         from splink import DuckDBAPI, Linker, SettingsCreator
 
-        logging.getLogger("splink").setLevel(logging.ERROR)  # training progress is noise to a user
         db = DuckDBAPI()
         if settings is None:
             cols = set.intersection(*(set(c for c in t.columns if t[c].notna().any()) for t in tables))
@@ -151,7 +150,8 @@ class MatchModel:
                 retain_matching_columns=False,
             )
         frames = [db.register(t) for t in tables]
-        return Linker(frames if len(frames) > 1 else frames[0], settings)
+        # Splink narrates training at INFO; a cx360 user wants the result, not the narration.
+        return Linker(frames if len(frames) > 1 else frames[0], settings, log_level=logging.ERROR)
 
     def fit(self, records, other=None, *, link_type: str | None = None) -> MatchModel:
         from splink import block_on
@@ -165,26 +165,38 @@ class MatchModel:
             deterministic.append(block_on("first_name", "last_name", "birth_date"))
         linker.training.estimate_probability_two_random_records_match(deterministic or _blocking(cols, self.exact_columns)[:1], recall=self.recall)
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs, seed=self.seed)
-        for rule in self._em_rules(cols):
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        self._train_em(linker, cols)
         self.settings_ = linker.misc.save_model_to_json()
         self.link_type_ = link_type
         return self
 
-    def _em_rules(self, cols: set[str]):
-        from splink import block_on
+    def _train_em(self, linker, cols: set[str]) -> None:
+        """Two EM passes on different keys (a pass cannot learn the columns it blocks on).
 
-        # Each EM pass cannot learn the columns it blocks on, so two passes on disjoint keys are needed.
-        # A strong identifier makes a good first pass: the pairs it yields are mostly true matches,
-        # which teaches what agreement on names and dates looks like.
-        rules = [block_on(c) for c in ("email", "phone", *self.exact_columns) if c in cols][:1]
-        if "birth_date" in cols:
-            rules.append(block_on("birth_date"))
-        if len(rules) < 2 and {"last_name", "first_initial"} <= cols:
-            rules.append(block_on("last_name", "first_initial"))
-        if len(rules) < 2 and "postcode" in cols:
-            rules.append(block_on("postcode"))
-        return rules or _blocking(cols, self.exact_columns)[:2]
+        A strong identifier makes the best first pass: the pairs it yields are mostly true matches,
+        which teaches what agreement on names and dates looks like. Keys that yield no pairs in
+        this data are skipped.
+        """
+        from splink import block_on
+        from splink.internals.exceptions import EMTrainingException
+
+        keys = [(c,) for c in ("email", "phone", *self.exact_columns, "birth_date") if c in cols]
+        keys += [k for k in (("last_name", "first_initial"), ("postcode",)) if set(k) <= cols]
+        passes, tried = 0, []
+        for key in keys:
+            if passes == 2 or (passes == 1 and key[0] in ("email", "phone", *self.exact_columns)):
+                continue
+            tried.append("+".join(key))
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(block_on(*key))
+                passes += 1
+            except EMTrainingException:
+                continue
+        if passes == 0:
+            raise Cx360Error(
+                f"too few similar records to train the matcher (tried blocking on {', '.join(tried) or 'nothing'}); "
+                "add data, or set [identity] probabilistic = false to link on shared identifiers only"
+            )
 
     def predict(self, records, other=None, *, threshold: float | None = None) -> pa.Table:
         if not hasattr(self, "settings_"):

@@ -1,0 +1,112 @@
+"""Probabilistic matching: names across alphabets and nicknames, swapped dates, and the
+namesakes and spouses that must stay apart."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cx360.identity.matching import MatchModel, NotFittedError, features
+from cx360.identity.names import canonical_first_name, latin
+
+
+@pytest.mark.parametrize("spellings", [
+    ("Юлия", "Yuliya", "Julija", "Iuliia"), ("Фёдоров", "Fyodorov", "Fedorov"), ("Щукин", "Shchukin", "Schukin"),
+    ("Наталья", "Natalya", "Natalia"), ("Алексей", "Aleksey", "Aleksei", "Alexei"),
+])
+def test_transliteration_variants_fold_to_one_spelling(spellings):
+    assert len({latin(s) for s in spellings}) == 1
+
+
+@pytest.mark.parametrize(("nick", "full"), [("Саша", "Александр"), ("Sasha", "Aleksandr"), ("Маша", "Мария"),
+                                            ("Bob", "Robert"), ("Katie", "Katherine"), ("Женя", "Evgeniy")])
+def test_diminutives_map_to_the_full_name(nick, full):
+    assert canonical_first_name(nick) == canonical_first_name(full)
+
+
+def test_surname_gender_is_kept():
+    assert latin("Иванов") != latin("Иванова")
+
+
+def people() -> pd.DataFrame:
+    rows = []
+    first = ["Иван", "Мария", "Сергей", "Анна", "Дмитрий", "Ольга", "Павел", "Елена", "Николай", "Татьяна",
+             "Алексей", "Юлия", "Михаил", "Наталья", "Владимир", "Екатерина", "Андрей", "Светлана", "Роман", "Ирина"]
+    last = ["Петров", "Соколова", "Смирнов", "Кузнецова", "Попов", "Новикова", "Морозов", "Волкова", "Лебедев", "Козлова",
+            "Орлов", "Зайцева", "Егоров", "Павлова", "Макаров", "Никитина", "Захаров", "Фёдорова", "Семёнов", "Степанова"]
+    for i, (f, l) in enumerate(zip(first, last)):
+        rows.append({"unique_id": f"a{i}", "first_name": f, "last_name": l, "birth_date": f"19{60 + i}-0{1 + i % 9}-1{i % 9}",
+                     "email": f"user{i}@mail.ru", "phone": f"+7916{i:07d}", "city": "Москва"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    base = people()
+    variants = base.copy()
+    variants["unique_id"] = [f"b{i}" for i in range(len(base))]
+    variants["first_name"] = ["Vanya", "Masha", "Sergey", "Anna", "Dima", "Olga", "Pavel", "Elena", "Nikolay", "Tatyana",
+                              "Aleksey", "Yuliya", "Misha", "Natalya", "Vladimir", "Ekaterina", "Andrey", "Svetlana", "Roman", "Irina"]
+    variants["last_name"] = ["Petrov", "Sokolova", "Smirnov", "Kuznetsova", "Popov", "Novikova", "Morozov", "Volkova", "Lebedev", "Kozlova",
+                             "Orlov", "Zaytseva", "Yegorov", "Pavlova", "Makarov", "Nikitina", "Zakharov", "Fyodorova", "Semyonov", "Stepanova"]
+    variants.loc[3, "birth_date"] = "1963-14-04"  # not a date at all: no evidence either way
+    variants.loc[1, "birth_date"] = "1961-12-02"  # day and month swapped (1961-02-12 in the other system)
+    base.loc[1, "birth_date"] = "1961-02-12"
+    variants["email"] = [None] * len(base)
+    variants["city"] = "Moscow"
+    # the spouse of record 0: same surname root, same home phone, different person
+    spouse = {"unique_id": "s0", "first_name": "Ирина", "last_name": "Петрова", "birth_date": "1962-05-05",
+              "email": "irina@mail.ru", "phone": "+79160000000", "city": "Москва"}
+    records = pd.concat([base, variants, pd.DataFrame([spouse])], ignore_index=True)
+    model = MatchModel(threshold=0.9, max_pairs=1e5).fit(records)
+    return model, records
+
+
+def test_the_same_people_match_across_alphabets_nicknames_and_swapped_dates(fitted):
+    model, records = fitted
+    pairs = model.predict(records).to_pandas()
+    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id)}
+    for i in range(20):
+        assert frozenset({f"a{i}", f"b{i}"}) in found, f"a{i} ~ b{i} not matched"
+
+
+def test_spouses_sharing_a_phone_do_not_match(fitted):
+    model, records = fitted
+    pairs = model.predict(records).to_pandas()
+    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id)}
+    assert not any("s0" in p for p in found)
+
+
+def test_evidence_says_which_fields_agreed(fitted):
+    model, records = fitted
+    pairs = model.predict(records).to_pandas().set_index(["left_id", "right_id"])
+    import json
+
+    row = pairs.loc[("a2", "b2")] if ("a2", "b2") in pairs.index else pairs.loc[("b2", "a2")]
+    evidence = json.loads(row.evidence)
+    assert evidence["first_name"] > 0 and evidence["birth_date"] > 0 and evidence["phone"] > 0
+    summary = model.summary()
+    assert 0 < summary["probability_two_random_records_match"] < 1 and "birth_date" in summary["comparisons"]
+
+
+def test_unfitted_model_and_unusable_input_say_what_to_do():
+    with pytest.raises(NotFittedError, match="call fit"):
+        MatchModel().predict(people())
+    with pytest.raises(Exception, match="unique_id"):
+        features(pd.DataFrame({"name": ["x"]}))
+
+
+def test_dedupe_files_gives_one_cluster_per_person(tmp_path):
+    from cx360.identity.dedupe import dedupe_files
+
+    base = people()
+    base.rename(columns={"birth_date": "dob", "unique_id": "id"}).to_csv(tmp_path / "a.csv", index=False)
+    other = base.iloc[:10].copy()
+    other["unique_id"] = [f"x{i}" for i in range(10)]
+    other["first_name"] = other["first_name"].map(latin)
+    other.rename(columns={"birth_date": "dob", "unique_id": "id"}).to_parquet(tmp_path / "b.parquet")
+    out = dedupe_files([tmp_path / "a.csv", tmp_path / "b.parquet"], "id", {"dob": "birth_date"}, threshold=0.9)
+    assert len(out) == 30 and set(out.columns) == {"file", "key", "cluster_id"}
+    cluster = dict(zip(out.key, out.cluster_id))
+    assert all(cluster[f"a{i}"] == cluster[f"x{i}"] for i in range(10))
+    assert out.cluster_id.nunique() == 20
