@@ -1,4 +1,4 @@
-"""`cx360 demo`: build the synthetic bank, ingest it, show what was built."""
+"""`cx360 demo`: build the synthetic bank, ingest it, resolve identities, show what was built."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 7,
     force: Annotated[bool, typer.Option(help="Replace the folder if it holds a previous demo.")] = False,
 ) -> None:
-    """Generate a synthetic multi-source bank into a workspace, ingest it, and show the result."""
+    """Generate a synthetic multi-source bank into a workspace, ingest it, resolve identities, and score them."""
+    from cx360.cli.identity import print_identity_report, run_resolve
     from cx360.config import CONFIG_FILE
     from cx360.demo import generate_world
+    from cx360.demo.scoring import identity_scores
     from cx360.errors import ConfigError
     from cx360.status import table_counts
     from cx360.workspace import Workspace
@@ -41,6 +43,12 @@ def demo(
     out.print(f"Ground truth for scoring later stages: {directory / 'truth'} (not read by cx360 itself)")
     with Workspace(directory) as ws:
         reports = ingest_with_progress(ws, None)
+        print_identity_report(run_resolve(ws))
+        scores = identity_scores(ws, directory / "truth")
+        out.print(table("Identity against the ground truth", ["measure", "precision", "recall", "F1"], [
+            (name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}")
+            for name, s in (("pairwise", scores["pairwise"]), ("B-cubed", scores["bcubed"]))
+        ]))
         out.print(table("Workspace tables", ["table", "rows"], table_counts(ws).items()))
     exit_on_failure(reports)
     out.print(f"Done. Explore with [bold]cx360 status -w {directory}[/] and [bold]cx360 quarantine -w {directory}[/].")
