@@ -46,6 +46,7 @@ def test_init_ingest_status_quarantine(tmp_path):
     assert "email (email): not a valid email: 'not-an-email'" in quarantine.stdout
     again = cx360("run", "-w", str(ws))
     assert again.returncode == 0 and "│ crm    │      1 │         1 │    3 │      0 │" in again.stdout
+    assert "probabilistic matching skipped: too few similar records" in " ".join(again.stderr.split())
 
 
 def test_config_typo_exits_non_zero_naming_the_key(tmp_path):

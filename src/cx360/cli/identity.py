@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli.output import out, table
+from rich.text import Text
+
+from cx360.cli.output import err, out, table
 from cx360.cli.workspace import WorkspaceOpt
 
 app = typer.Typer(help="Identity resolution: who is who, why, and how to correct it.", no_args_is_help=True)
@@ -54,6 +56,8 @@ def print_identity_report(r) -> None:
         ("profiles merged this run", r.profiles_merged),
         ("seconds", f"{r.seconds:.1f}"),
     ]))
+    for warning in r.warnings:
+        err.print(Text("warning: ", style="bold yellow") + Text(warning))
 
 
 @app.command("explain")

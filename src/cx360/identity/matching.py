@@ -25,6 +25,10 @@ class NotFittedError(Cx360Error):
     pass
 
 
+class TrainingDataError(Cx360Error):
+    """The data has too few candidate pairs to train the model."""
+
+
 def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """The columns the model compares, derived from whatever canonical fields the records have."""
     df = records.to_pandas() if isinstance(records, pa.Table) else records.copy()
@@ -40,6 +44,8 @@ def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = 
     for col in ("last_name", "middle_name", "city"):
         if (v := text(col)) is not None:
             out[col] = v.map(latin, na_action="ignore")
+    if "last_name" in out:
+        out["last_initial"] = out["last_name"].str[:1]
     if "birth_date" in df:
         born = pd.to_datetime(df["birth_date"].astype("string"), errors="coerce", format="mixed")
         out["birth_date"] = born.dt.strftime("%Y-%m-%d")
@@ -109,12 +115,12 @@ def _blocking(cols: set[str], exact_columns: tuple[str, ...]):
     rules = [block_on(c) for c in ("phone", "email", *exact_columns) if c in cols]
     if {"birth_date"} <= cols:
         rules.append(block_on("birth_date"))
-    if {"last_name", "first_initial"} <= cols:
-        rules.append(block_on("last_name", "first_initial"))
-    if {"first_name", "birth_year"} <= cols:
-        rules.append(block_on("first_name", "birth_year"))
-    if {"postcode", "first_initial"} <= cols:
-        rules.append(block_on("postcode", "first_initial"))
+    # Name keys carry the birth year when there is one, so that common names do not make huge blocks;
+    # a day/month swap or a typo in one name still leaves one of these keys intact.
+    year = ("birth_year",) if "birth_year" in cols else ()
+    for key in (("last_name", "first_initial", *year), ("first_name", "last_initial", *year), ("postcode", "first_initial")):
+        if set(key) <= cols:
+            rules.append(block_on(*key))
     return rules
 
 
@@ -193,7 +199,7 @@ class MatchModel:
             except EMTrainingException:
                 continue
         if passes == 0:
-            raise Cx360Error(
+            raise TrainingDataError(
                 f"too few similar records to train the matcher (tried blocking on {', '.join(tried) or 'nothing'}); "
                 "add data, or set [identity] probabilistic = false to link on shared identifiers only"
             )

@@ -14,6 +14,7 @@ import pyarrow as pa
 from cx360 import schema
 from cx360.identity import golden, overrides
 from cx360.identity.components import components
+from cx360.identity.matching import MatchModel, TrainingDataError
 from cx360.identity.graph import event_links, latest_records, record_links, suspicious_nodes
 from cx360.identity.stable_ids import assign
 from cx360.workspace import Workspace
@@ -31,6 +32,7 @@ class IdentityReport:
     profiles_new: int
     profiles_merged: int
     seconds: float
+    warnings: list[str]
 
 
 def resolve(ws: Workspace) -> IdentityReport:
@@ -45,7 +47,13 @@ def resolve(ws: Workspace) -> IdentityReport:
     links = _deterministic(engine.to_arrow(deterministic, step="identity: deterministic links").to_pandas(), flagged)
 
     record_table = engine.to_arrow(records.select("node", "source", *MATCH_FIELDS), step="identity: records")
-    probabilistic = _probabilistic(_without(record_table, flagged), settings) if settings.probabilistic else _empty_links()
+    warnings: list[str] = []
+    probabilistic = _empty_links()
+    if settings.probabilistic:
+        try:
+            probabilistic = _probabilistic(_without(record_table, flagged), settings)
+        except TrainingDataError as exc:  # a small workspace still gets its deterministic profiles
+            warnings.append(f"probabilistic matching skipped: {exc}")
     links = pd.concat([links, probabilistic], ignore_index=True)
     links = overrides.apply(links, engine.to_arrow(engine.table("identity_overrides"), step="identity: overrides").to_pandas())
 
@@ -84,6 +92,7 @@ def resolve(ws: Workspace) -> IdentityReport:
         profiles_new=len(set(mapping.profile_id) - before),
         profiles_merged=len(merged_now),
         seconds=time.perf_counter() - started,
+        warnings=warnings,
     )
 
 
@@ -119,8 +128,6 @@ def _without(records: pa.Table, flagged: pa.Table) -> pa.Table:
 
 
 def _probabilistic(records: pa.Table, settings) -> pd.DataFrame:
-    from cx360.identity.matching import MatchModel
-
     usable = records.drop_columns(["source"]).rename_columns(["unique_id" if c == "node" else c for c in records.column_names if c != "source"])
     if usable.num_rows < 2:
         return _empty_links()
