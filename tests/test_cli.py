@@ -81,7 +81,7 @@ def test_identity_resolve_explain_block(tmp_path):
     cx360("init", str(ws))
     (ws / "data" / "a.csv").write_text("id,email,phone,name\n1,ann@x.com,+79161234567,Ann\n2,bob@x.com,,Bob\n", encoding="utf-8")
     (ws / "data" / "b.csv").write_text("id,email,phone,name\nX,,+7 916 123-45-67,Anna\n", encoding="utf-8")
-    text = (ws / "cx360.toml").read_text(encoding="utf-8") + "\n[identity]\nprobabilistic = false\n"
+    text = (ws / "cx360.toml").read_text(encoding="utf-8").replace("match_threshold = 0.9", "probabilistic = false")
     for name in ("a", "b"):
         text += (
             f'\n[[sources]]\nname = "crm_{name}"\nkind = "csv"\npath = "data/{name}.csv"\n[sources.records]\n'

@@ -91,3 +91,9 @@ def test_field_needs_exactly_one_origin_and_formats_only_for_dates(tmp_path):
     assert "exactly one of 'column'" in error_of(write(tmp_path, both))
     fmt = SOURCE + 'attributes = { first_name = { column = "f", formats = ["%d"] } }\n'
     assert "'formats' applies only to type 'date' or 'timestamp'" in error_of(write(tmp_path, fmt))
+
+
+def test_identity_settings_are_checked(tmp_path):
+    assert "survivorship names unknown attribute(s) ['nickname']" in error_of(write(tmp_path, '[identity]\nsurvivorship = { nickname = "most_recent" }\n'))
+    assert "identity.match_threshold" in error_of(write(tmp_path, "[identity]\nmatch_threshold = 1.5\n"))
+    assert "source_priority names unknown source(s) ['crm_x']" in error_of(write(tmp_path, '[identity]\nsource_priority = ["crm_x"]\n' + SOURCE))

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from cx360.errors import ConfigError
-from cx360.schema import EVENT_NAMES, IDENTIFIER_KINDS
+from cx360.schema import ATTRIBUTE_NAMES, EVENT_NAMES, IDENTIFIER_KINDS
 
 CONFIG_FILE = "cx360.toml"
 SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
@@ -189,6 +189,13 @@ class IdentitySettings(Model):
     max_records_per_identifier: dict[IdentifierKind, int] = {}
     source_priority: list[str] = Field([], description="most trusted source first, for survivorship")
     survivorship: dict[str, Survivorship] = {}
+
+    @model_validator(mode="after")
+    def _known_attributes(self) -> IdentitySettings:
+        unknown = sorted(set(self.survivorship) - set(ATTRIBUTE_NAMES))
+        if unknown:
+            raise ValueError(f"survivorship names unknown attribute(s) {unknown}; attributes are {', '.join(ATTRIBUTE_NAMES)}")
+        return self
 
     def blocked(self, kind: str) -> list[str]:
         return [*PLACEHOLDERS.get(kind, []), *self.blocked_values.get(kind, [])]

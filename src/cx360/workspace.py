@@ -26,6 +26,14 @@ default_region = "{region}"
 kind = "duckdb"
 path = "warehouse.duckdb"
 
+[identity]
+# Records linked when their match probability reaches this (see docs/identity.md).
+match_threshold = 0.9
+# Most trusted source first: the golden record takes each attribute from the first that has it.
+source_priority = []
+# Values that must never link people, by identifier kind (placeholders are blocked already).
+# blocked_values = {{ email = ["info@mybank.ru"], phone = ["+74950000000"] }}
+
 [events]
 # Event names beyond the canonical ones (cx360.schema.EVENT_NAMES) that sources may emit.
 custom_names = []

@@ -102,12 +102,7 @@ def block_cmd(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Keep two nodes apart on every later run (then resolves again)."""
-    from cx360.identity.explain import block
-    from cx360.workspace import Workspace
-
-    with Workspace(workspace) as ws:
-        block(ws, left, right, by=by or _user(), reason=reason)
-        print_identity_report(run_resolve(ws))
+    _override("block", left, right, reason, by, workspace)
 
 
 @app.command("unblock")
@@ -119,11 +114,15 @@ def unblock_cmd(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Undo a block (then resolves again)."""
-    from cx360.identity.explain import unblock
+    _override("unblock", left, right, reason, by, workspace)
+
+
+def _override(action: str, left: str, right: str, reason: str, by: str, workspace: Path) -> None:
+    from cx360.identity import explain
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
-        unblock(ws, left, right, by=by or _user(), reason=reason)
+        getattr(explain, action)(ws, left, right, by=by or _user(), reason=reason)
         print_identity_report(run_resolve(ws))
 
 

@@ -30,8 +30,11 @@ class WorldSummary:
 
 
 def generate_world(out_dir: Path | str, *, customers: int = 3000, seed: int = 7,
-                   start: dt.date = dt.date(2025, 1, 1), days: int = 365) -> WorldSummary:
-    """Write a deterministic synthetic bank into `out_dir`: data/, truth/ and cx360.toml."""
+                   start: dt.date = dt.date(2025, 1, 1), days: int = 365, crm_only: bool = False) -> WorldSummary:
+    """Write a deterministic synthetic bank into `out_dir`: data/, truth/ and cx360.toml.
+
+    `crm_only` writes just the two CRM exports (records, no events): for identity at scale.
+    """
     began = time.perf_counter()
     out = Path(out_dir)
     data, truth = out / "data", out / "truth"
@@ -51,6 +54,8 @@ def generate_world(out_dir: Path | str, *, customers: int = 3000, seed: int = 7,
     bad_phone = cards.copy()
     bad_phone.loc[bad_phone.index[:: max(len(bad_phone) // 3, 1)][:3], "phone"] = "12-34"
     rows["crm_cards.csv"] = _csv(data / "crm_cards.csv", bad_phone.drop(columns="person_id"), ",")
+    if crm_only:
+        return _finish(out, people, core, cards, rows, customers, seed, began, crm_only=True)
     mk = sources.marketing(people, cust, rng, start, days)
     mk.loc[mk.index[:2], "sent_at"] = "31.02.2025 25:61"  # an export glitch: not a timestamp
     rows["marketing.csv"] = _csv(data / "marketing.csv", pd.concat([mk, mk.iloc[:3]]), ",")
@@ -69,9 +74,17 @@ def generate_world(out_dir: Path | str, *, customers: int = 3000, seed: int = 7,
     rows["surveys.csv"] = _csv(data / "surveys.csv", sources.surveys(people, rng), ",")
     rows["mall_visits.csv"] = _csv(data / "mall_visits.csv", sources.mall(people, rng, start, days), ";")
 
-    _write_truth(truth, people, core, cards)
-    (out / "cx360.toml").write_text(WORKSPACE_TOML, encoding="utf-8")
-    size = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
+    return _finish(out, people, core, cards, rows, customers, seed, began)
+
+
+def _finish(out: Path, people, core, cards, rows, customers, seed, began, crm_only: bool = False) -> WorldSummary:
+    _write_truth(out / "truth", people, core, cards)
+    toml = WORKSPACE_TOML
+    if crm_only:  # keep the header and the two CRM sources
+        head, *blocks = toml.split("\n# ")
+        toml = "\n# ".join([head, *(b for b in blocks if b.startswith(("Core banking CRM", "Card business CRM")))])
+    (out / "cx360.toml").write_text(toml, encoding="utf-8")
+    size = sum(f.stat().st_size for f in (out / "data").rglob("*") if f.is_file())
     return WorldSummary(out, customers, seed, rows, size, time.perf_counter() - began)
 
 

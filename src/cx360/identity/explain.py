@@ -96,6 +96,7 @@ def block(ws: Workspace, left: str, right: str, *, by: str, reason: str) -> None
 
 
 def unblock(ws: Workspace, left: str, right: str, *, by: str, reason: str) -> None:
+    """Undo a block; the next resolve may join the two nodes again."""
     overrides.record(ws.engine, "unblock", [(_node(ws, left), _node(ws, right))], by=by, reason=reason)
 
 

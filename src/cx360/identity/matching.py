@@ -39,11 +39,11 @@ def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = 
         out["source_dataset"] = df["source_dataset"].astype(str)
     text = lambda c: df[c].astype("string").str.strip().replace("", pd.NA) if c in df else None  # noqa: E731
     if (first := text("first_name")) is not None:
-        out["first_name"] = first.map(canonical_first_name, na_action="ignore")
+        out["first_name"] = first.map(canonical_first_name, na_action="ignore").astype("string")
         out["first_initial"] = out["first_name"].str[:1]
     for col in ("last_name", "middle_name", "city"):
         if (v := text(col)) is not None:
-            out[col] = v.map(latin, na_action="ignore")
+            out[col] = v.map(latin, na_action="ignore").astype("string")
     if "last_name" in out:
         out["last_initial"] = out["last_name"].str[:1]
     if "birth_date" in df:

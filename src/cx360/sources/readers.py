@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from abc import ABC, abstractmethod
 import hashlib
 import json
 import re
@@ -42,7 +43,7 @@ class Chunk:
     malformed: list[Malformed] = field(default_factory=list)
 
 
-class Reader:
+class Reader(ABC):
     """One input of a source: a file, or a database table or query."""
 
     schemaless = False  # True when rows may lack keys (JSON): a missing column then reads as NULL
@@ -54,8 +55,9 @@ class Reader:
         """A hash of the content, or None when it cannot be had cheaply (a database)."""
         return None
 
+    @abstractmethod
     def chunks(self) -> Iterator[Chunk]:
-        raise NotImplementedError
+        """The input's rows, numbered, in chunks of at most CHUNK_ROWS."""
 
 
 class _FileReader(Reader):
@@ -71,8 +73,11 @@ class _FileReader(Reader):
         return digest.hexdigest()
 
     def _open_binary(self):
+        return self._open("rb")
+
+    def _open(self, mode: str, **kwargs):
         try:
-            return open(self.path, "rb")
+            return open(self.path, mode, **kwargs)
         except FileNotFoundError as exc:
             raise TransientSourceError(f"{self.path}: file vanished before it could be read") from exc
 
@@ -89,7 +94,7 @@ class CsvReader(_FileReader):
         self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
 
     def chunks(self) -> Iterator[Chunk]:
-        with self._open_binary() as raw, open(raw.fileno(), encoding=self.encoding, newline="", closefd=False) as f:
+        with self._open("r", encoding=self.encoding, newline="") as f:
             reader = csv.reader(f, delimiter=self.delimiter)
             try:
                 header = [h.strip() for h in next(reader)]
@@ -198,19 +203,18 @@ def _dict_table(rows: list[dict], numbers: list[int]) -> pa.Table:
 
 class ParquetReader(_FileReader):
     def chunks(self) -> Iterator[Chunk]:
-        try:
-            file = pq.ParquetFile(self._open_binary())
-        except pa.ArrowInvalid as exc:
-            raise SourceError(f"{self.path}: not a readable Parquet file: {exc}") from exc
-        start = 1
-        empty = True
-        for batch in file.iter_batches(batch_size=1_000_000):
-            empty = False
-            rows = pa.array(range(start, start + batch.num_rows), pa.int64())
-            start += batch.num_rows
-            yield Chunk(pa.Table.from_batches([batch]).append_column(ROW, rows))
-        if empty:
-            yield Chunk(file.schema_arrow.empty_table().append_column(ROW, pa.array([], pa.int64())))
+        with self._open_binary() as handle:
+            try:
+                file = pq.ParquetFile(handle)
+            except pa.ArrowInvalid as exc:
+                raise SourceError(f"{self.path}: not a readable Parquet file: {exc}") from exc
+            start = 1
+            for batch in file.iter_batches(batch_size=1_000_000):
+                rows = pa.array(range(start, start + batch.num_rows), pa.int64())
+                start += batch.num_rows
+                yield Chunk(pa.Table.from_batches([batch]).append_column(ROW, rows))
+            if start == 1:
+                yield Chunk(file.schema_arrow.empty_table().append_column(ROW, pa.array([], pa.int64())))
 
 
 class SqlReader(Reader):
