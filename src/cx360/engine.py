@@ -45,12 +45,16 @@ class Engine(ABC):
         """Remove the rows that the given batches wrote into `table`."""
 
     @abstractmethod
-    def replace(self, table: str, data: pa.Table) -> None:
-        """Replace the whole content of `table` with `data`, all or nothing."""
+    def replace(self, table: str, data: pa.Table | ir.Table) -> None:
+        """Replace the whole content of `table` with `data` (Arrow rows or a query), all or nothing."""
 
     @abstractmethod
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         """strptime-style parse that yields NULL (not an error) on a value that does not match."""
+
+    @abstractmethod
+    def json_get(self, value: ir.StringValue, key: str) -> ir.StringValue:
+        """The top-level `key` of a JSON object string, as a string (NULL when absent)."""
 
     # -- shared ------------------------------------------------------------------
     def table(self, name: str) -> ir.Table:
@@ -129,19 +133,20 @@ class DuckDB(Engine):
     def stage(self, data: pa.Table) -> ir.Table:
         return self.con.create_table(self._temp_name(), obj=ibis.memtable(data), temp=True)
 
-    def replace(self, table: str, data: pa.Table) -> None:
-        staged = self.stage(data)
+    def replace(self, table: str, data: pa.Table | ir.Table) -> None:
+        staged = self.stage(data) if isinstance(data, pa.Table) else None
         columns = self.table(table).columns
         self.con.raw_sql("BEGIN TRANSACTION")
         try:
             self.con.raw_sql(f'DELETE FROM "{table}"')
-            self.con.insert(table, staged.select(*columns))
+            self.con.insert(table, (data if staged is None else staged).select(*columns))
             self.con.raw_sql("COMMIT")
         except BaseException:
             self.con.raw_sql("ROLLBACK")
             raise
         finally:
-            self.unstage(staged)
+            if staged is not None:
+                self.unstage(staged)
 
     def delete_batches(self, table: str, batch_ids: list[str]) -> None:
         ids = ", ".join("'" + b.replace("'", "''") + "'" for b in batch_ids)
@@ -150,10 +155,29 @@ class DuckDB(Engine):
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         return _duckdb_try_strptime(value, fmt)
 
+    def json_get(self, value: ir.StringValue, key: str) -> ir.StringValue:
+        return _duckdb_json_extract_string(value, _json_path(key))
+
 
 @ibis.udf.scalar.builtin(name="try_strptime")
 def _duckdb_try_strptime(value: str, fmt: str) -> datetime.datetime:
     """DuckDB's strptime that returns NULL instead of raising."""
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")
+def _duckdb_json_extract_string(value: str, path: str) -> str:
+    """DuckDB's JSON path lookup, as text."""
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")
+def _spark_get_json_object(value: str, path: str) -> str:
+    """Spark's JSON path lookup, as text."""
+
+
+def _json_path(key: str) -> str:
+    if not key.replace("_", "").isalnum():
+        raise ValueError(f"JSON property names are letters, digits and '_': got {key!r}")
+    return f"$.{key}"
 
 
 class Spark(Engine):
@@ -222,7 +246,7 @@ class Spark(Engine):
         kept.write.mode("overwrite").parquet(str(self.warehouse / table))
         self.session.catalog.refreshTable(table)
 
-    def replace(self, table: str, data: pa.Table) -> None:
+    def replace(self, table: str, data: pa.Table | ir.Table) -> None:
         import shutil
 
         # Write beside, then swap folders: a crash leaves either the old or the new content.
@@ -230,7 +254,12 @@ class Spark(Engine):
         fresh = self.warehouse / f"_{table}.new"
         shutil.rmtree(fresh, ignore_errors=True)
         columns = self.session.table(table).columns
-        self.session.createDataFrame(data.select(columns)).write.parquet(str(fresh))
+        if isinstance(data, pa.Table):
+            frame = self.session.createDataFrame(data.select(columns))
+        else:
+            self.con._run_pre_execute_hooks(data)  # registers in-memory tables the query uses
+            frame = self.session.sql(self.con.compile(data.select(*columns)))
+        frame.write.parquet(str(fresh))
         old = self.warehouse / f"_{table}.old"
         target.rename(old)
         fresh.rename(target)
@@ -240,6 +269,9 @@ class Spark(Engine):
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         # With ANSI mode off, to_timestamp yields NULL on a mismatch; Ibis translates the format to Java's.
         return value.as_timestamp(fmt)
+
+    def json_get(self, value: ir.StringValue, key: str) -> ir.StringValue:
+        return _spark_get_json_object(value, _json_path(key))
 
     def close(self) -> None:
         if self._owns_session:

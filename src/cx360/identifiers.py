@@ -16,9 +16,15 @@ import phonenumbers
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
+def strip(text: ir.StringValue) -> ir.StringValue:
+    """Leading and trailing whitespace (NBSP included) removed. A regular expression rather than
+    Ibis' strip(), which Spark compiles into a trim that also eats the letters 'f' and 'v'."""
+    return text.re_replace("^[\\s\u00a0]+|[\\s\u00a0]+$", "")
+
+
 def clean(value: ir.Value) -> ir.StringValue:
     """Trimmed string, NULL when empty."""
-    text = value.cast("string").strip()
+    text = strip(value.cast("string"))
     return ibis.ifelse(text == "", ibis.null("string"), text)
 
 

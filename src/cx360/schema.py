@@ -13,6 +13,8 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.schema as sch
 
+from cx360.profiles.catalog import TRAITS
+
 
 @dataclass(frozen=True)
 class Column:
@@ -147,6 +149,30 @@ PROFILES: tuple[Column, ...] = (
     Column("sources", "string", "sources that know the person, comma-separated"),
 )
 
+PROFILE_EVENTS: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person the event is attributed to (through its strongest known identifier)"),
+    Column("event_id", "string", "the event (see events)"),
+    Column("ts", "timestamp", "when it happened (UTC)"),
+    Column("source", "string", "source name"),
+    Column("name", "string", "canonical event name"),
+    Column("channel", "string", "channel"),
+    Column("amount", "float64", "money amount"),
+    Column("properties", "string", "other mapped properties, as a JSON object", pii=True),
+)
+
+PROFILE_TRAITS: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    Column("as_of", "timestamp", "the point in time the traits describe: nothing at or after it was read"),
+    *(Column(t.name, t.dtype, t.doc) for t in TRAITS),
+)
+
+PROFILE_BREAKDOWNS: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    Column("breakdown", "string", "which breakdown (see docs/traits.md)"),
+    Column("key", "string", "the category, reason, offer, channel, district or place"),
+    Column("value", "float64", "the count or amount for that key"),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "records": RECORDS,
     "events": EVENTS,
@@ -157,6 +183,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "profile_ids": PROFILE_IDS,
     "identity_overrides": IDENTITY_OVERRIDES,
     "profiles": PROFILES,
+    "profile_events": PROFILE_EVENTS,
+    "profile_traits": PROFILE_TRAITS,
+    "profile_breakdowns": PROFILE_BREAKDOWNS,
 }
 
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.

@@ -1,0 +1,111 @@
+"""`cx360 profile build|show` and `cx360 traits`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cx360.cli.output import out, table
+from cx360.cli.workspace import WorkspaceOpt
+
+app = typer.Typer(help="The 3D profile: traits from every source, scores, and reading one person's profile.",
+                  no_args_is_help=True)
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Describe profiles as of this date or time (ISO); default: the day after the latest event.")]
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="profile")
+    root.command("traits")(traits_cmd)
+
+
+def parse_as_of(value: str | None) -> dt.datetime | None:
+    from cx360.errors import ConfigError
+
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=None)
+    except ValueError:
+        raise ConfigError(f"--as-of: expected an ISO date or time such as 2025-06-30 or 2025-06-30T12:00, got {value!r}") from None
+
+
+@app.command("build")
+def build_cmd(workspace: WorkspaceOpt = Path("."), as_of: AsOf = None) -> None:
+    """Compute every profile's traits and scores as of a point in time."""
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        print_profile_report(run_build(ws, parse_as_of(as_of)))
+
+
+def run_build(ws, as_of=None):
+    from cx360.profiles.build import build
+
+    with out.status("Building profiles..."):
+        return build(ws, as_of)
+
+
+def print_profile_report(r) -> None:
+    rows = [("as of", r.as_of.isoformat(sep=" ")), ("profiles", r.profiles), ("events", r.events),
+            ("events attributed to a profile", r.events_attributed)]
+    rows += [(f"seconds: {k}", f"{v:.1f}") for k, v in r.seconds.items()]
+    out.print(table("Profiles", ["what", "value"], rows))
+
+
+@app.command("show")
+def show_cmd(
+    key: Annotated[str, typer.Argument(help="Profile id, e-mail, phone, customer number, card token, cookie or device id.")],
+    workspace: WorkspaceOpt = Path("."),
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Print one person's 3D profile: attributes with their sources, traits, breakdowns and scores."""
+    from cx360.errors import ConfigError
+    from cx360.profiles.read import read
+    from cx360.workspace import Workspace
+
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"--format: expected table or json, got {fmt!r}")
+    with Workspace(workspace) as ws:
+        p = read(ws, key)
+    if fmt == "json":
+        out.print_json(json.dumps(p.to_dict(), default=str, ensure_ascii=False))
+        return
+    out.print(f"[bold]Profile {p.profile_id}[/]  sources: {', '.join(p.sources)}")
+    out.print(table("Attributes", ["attribute", "value", "from", "rule"], [
+        (k, v, p.attribute_sources.get(k, {}).get("record"), p.attribute_sources.get(k, {}).get("rule"))
+        for k, v in p.attributes.items()
+    ]))
+    out.print(table("Identifiers", ["kind", "values"], [(k, ", ".join(v)) for k, v in sorted(p.identifiers.items())]))
+    if p.scores:
+        out.print(table("Scores", ["score", "value"], [(k, _fmt(v)) for k, v in p.scores.items()]))
+    if p.traits:
+        out.print(table("Traits", ["trait", "value"], [(k, _fmt(v)) for k, v in p.traits.items() if v is not None]))
+    for name, values in p.breakdowns.items():
+        top = sorted(values.items(), key=lambda kv: -kv[1])[:8]
+        out.print(table(name, ["key", "value"], [(k, _fmt(v)) for k, v in top]))
+
+
+def _fmt(value: object) -> object:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return value
+
+
+def traits_cmd(
+    group: Annotated[str | None, typer.Option(help="Only this group (demographics, contact, campaigns, ...).")] = None,
+) -> None:
+    """List every profile trait: name, type, meaning, what it reads, its time window."""
+    from cx360.errors import ConfigError
+    from cx360.profiles.catalog import GROUPS, TRAITS
+
+    if group is not None and group not in GROUPS:
+        raise ConfigError(f"--group: expected one of {', '.join(GROUPS)}, got {group!r}")
+    out.print(table("Profile traits", ["trait", "group", "type", "meaning", "reads", "window"], [
+        (t.name, t.group, t.dtype, t.doc, t.sources, t.window) for t in TRAITS if group in (None, t.group)
+    ]))

@@ -1,0 +1,186 @@
+"""The profile stage on every engine: traits from each family of events, computed as of a point in
+time with nothing later leaking in, and one person's profile read back by any identifier."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cx360.errors import Cx360Error, NotFoundError
+from cx360.identity.resolve import resolve
+from cx360.profiles import catalog
+from cx360.profiles.build import build
+from cx360.profiles.read import read
+from cx360.sources.ingest import ingest
+
+AS_OF = dt.datetime(2025, 7, 1)
+
+CRM = """
+    id,email,phone,card,products,first,last,dob
+    C1,anna@x.ru,+79160000001,TK1,debit_card|deposit,Анна,Петрова,1990-03-15
+    C2,boris@x.ru,+79160000002,,credit_card,Борис,Сидоров,1980-01-01
+"""
+
+
+def _event(i, ts, name, **kw):
+    return json.dumps({"id": f"e{i}", "ts": ts, "name": name, **kw}, ensure_ascii=False)
+
+
+GAMES = [_event(i, f"2025-{d}T12:00:00Z", "card_payment", channel="pos", card="TK1", amount=10.0,
+                category="Digital games", district="Тверской")
+         for i, d in enumerate(["05-06", "05-13", "05-20", "05-27", "06-03", "06-10", "06-17", "06-24"])]
+BEFORE = GAMES + [
+    _event(20, "2025-06-30T23:00:00Z", "card_payment", channel="pos", card="TK1", amount=500.0, category="Groceries", district="Арбат"),
+    _event(21, "2025-06-01T10:00:00Z", "atm_withdrawal", channel="atm", card="TK1", amount=1000.0),
+    _event(22, "2025-03-01T10:00:00Z", "call", channel="call_centre", customer="C1", reason="fees"),
+    _event(23, "2025-06-15T10:00:00Z", "call", channel="call_centre", customer="C1", reason="complaint_staff"),
+    _event(24, "2025-06-20T10:00:00Z", "offer_rejected", channel="sms", customer="C1", offer="auto_loan"),
+    _event(25, "2025-02-01T10:00:00Z", "offer_accepted", channel="email", customer="C1", offer="deposit"),
+    _event(26, "2025-04-01T10:00:00Z", "offer_ignored", channel="push", customer="C1", offer="credit_card"),
+    _event(27, "2025-06-10T10:00:00Z", "login", channel="web", customer="C1", cookie="ck1"),
+    _event(28, "2025-06-11T10:00:00Z", "form_abandoned", channel="web", cookie="ck1", form="mortgage", field="income"),
+    _event(29, "2025-06-05T10:00:00Z", "store_visit", channel="mall", phone="+79160000001", mall="Авиапарк", dwell=30, home="Арбат"),
+    _event(30, "2025-06-12T10:00:00Z", "store_visit", channel="mall", phone="+79160000001", mall="Авиапарк", dwell=50, home="Арбат"),
+    _event(31, "2025-05-01T10:00:00Z", "survey_answered", channel="survey", email="anna@x.ru", share=4, device="smartphone"),
+]
+AFTER = [
+    _event(40, "2025-07-05T12:00:00Z", "card_payment", channel="pos", card="TK1", amount=9999.0, category="Travel"),
+    _event(41, "2025-07-02T10:00:00Z", "call", channel="call_centre", customer="C1", reason="close_account"),
+    _event(42, "2025-07-03T10:00:00Z", "offer_rejected", channel="sms", customer="C1", offer="mortgage"),
+    _event(43, "2025-07-01T00:00:00Z", "store_visit", channel="mall", phone="+79160000001", mall="Европейский", dwell=5, home="Митино"),
+]
+
+SOURCES = """
+    [identity]
+    probabilistic = false
+
+    [[sources]]
+    name = "crm"
+    kind = "csv"
+    path = "data/crm.csv"
+    [sources.records]
+    record_id = "id"
+    identifiers = { customer_no = "id", email = "email", phone = "phone", card_token = "card" }
+    attributes = { first_name = "first", last_name = "last", birth_date = { column = "dob", type = "date" }, products = "products" }
+
+    [[sources]]
+    name = "activity"
+    kind = "jsonl"
+    path = "data/activity/*.jsonl"
+    [sources.events]
+    event_id = "id"
+    timestamp = { column = "ts", type = "timestamp" }
+    name = "name"
+    channel = "channel"
+    amount = { column = "amount", type = "float" }
+    identifiers = { customer_no = "customer", card_token = "card", cookie_id = "cookie", phone = "phone", email = "email" }
+    properties = { reason = "reason", offer = "offer", category = "category", district = "district", form = "form", field = "field", mall = "mall", dwell_minutes = { column = "dwell", type = "int" }, home_district = "home", ok_to_share_data = { column = "share", type = "int" }, preferred_device = "device" }
+"""
+
+
+def _workspace(make_workspace, *, later: bool):
+    make_workspace.write("data/crm.csv", CRM)
+    make_workspace.write("data/activity/1.jsonl", "\n".join(BEFORE) + "\n")
+    if later:
+        make_workspace.write("data/activity/2.jsonl", "\n".join(AFTER) + "\n")
+    ws = make_workspace.config(SOURCES)
+    ingest(ws)
+    resolve(ws)
+    return ws
+
+
+def _traits(ws) -> dict[str, dict]:
+    rows = ws.engine.table("profile_traits").to_pyarrow().to_pylist()
+    return {r["profile_id"]: r for r in rows}
+
+
+def test_traits_from_every_family(make_workspace):
+    ws = _workspace(make_workspace, later=False)
+    report = build(ws, AS_OF)
+    assert report.profiles == 2 and report.events_attributed == len(BEFORE)
+    anna = read(ws, "anna@x.ru")
+    t = anna.traits
+    assert t["as_of"] == AS_OF
+    assert (t["age_years"], t["products"], t["n_products"]) == (35, "debit_card|deposit", 2)
+    assert (t["calls_total"], t["calls_90d"], t["complaints_total"], t["last_call_reason"]) == (2, 1, 1, "complaint_staff")
+    assert (t["offers_seen"], t["offers_accepted"], t["offers_rejected"], t["last_rejected_offer"]) == (3, 1, 1, "auto_loan")
+    assert t["acceptance_rate"] == pytest.approx(1 / 3)
+    # the abandonment carries only a cookie: attributed through the login that joined it to C1
+    assert (t["logins_90d"], t["forms_abandoned"], t["last_abandoned_form"], t["last_abandoned_field"]) == (1, 1, "mortgage", "income")
+    assert (t["txn_count"], t["spend_total"], t["cash_90d"]) == (10, 580.0, 1000.0)
+    assert (t["days_since_txn"], t["top_category"], t["top_district"]) == (0, "Groceries", "Тверской")
+    assert t["recurring_interests"] == 1 and anna.breakdowns["recurring_interest"] == {"Digital games": 8.0}
+    assert anna.breakdowns["spend_by_category"] == {"Digital games": 80.0, "Groceries": 500.0}
+    assert anna.breakdowns["calls_by_reason"] == {"complaint_staff": 1.0, "fees": 1.0}
+    assert (t["visits_total"], t["avg_dwell_minutes"], t["visitor_type"], t["top_place"], t["home_district"]) == (2, 40.0, "occasional", "Авиапарк", "Арбат")
+    assert (t["survey_ok_to_share_data"], t["survey_preferred_device"]) == (4, "smartphone")
+    assert anna.attributes["first_name"] == "Анна" and anna.attribute_sources["first_name"]["record"] == "crm:C1"
+
+    boris = read(ws, "C2").traits  # no events: counts are zero, recencies unknown
+    assert (boris["txn_count"], boris["spend_total"], boris["calls_total"], boris["visitor_type"]) == (0, 0.0, 0, "none")
+    assert boris["days_since_txn"] is None and boris["last_rejected_offer"] is None
+
+
+def test_nothing_after_as_of_leaks_in(duckdb_workspace):
+    with _workspace(duckdb_workspace, later=True) as ws:  # events on and after AS_OF are in the store
+        _check_point_in_time(ws)
+
+
+def _check_point_in_time(ws):
+    build(ws, AS_OF)
+    anna = read(ws, "C1")
+    t = anna.traits
+    assert (t["txn_count"], t["spend_total"], t["days_since_txn"]) == (10, 580.0, 0)
+    assert (t["calls_total"], t["last_call_reason"], t["offers_rejected"], t["last_rejected_offer"]) == (2, "complaint_staff", 1, "auto_loan")
+    assert (t["visits_total"], t["top_place"], t["home_district"]) == (2, "Авиапарк", "Арбат")
+    assert "Travel" not in anna.breakdowns["spend_by_category"]
+    assert "close_account" not in anna.breakdowns["calls_by_reason"]
+
+    build(ws, dt.datetime(2025, 8, 1))  # a later point in time sees them
+    t = read(ws, "C1").traits
+    assert (t["txn_count"], t["spend_total"], t["last_rejected_offer"], t["visits_total"]) == (11, 580.0 + 9999.0, "mortgage", 3)
+
+
+def test_unknown_identifier_and_missing_identity_are_clear_errors(duckdb_workspace):
+    duckdb_workspace.write("data/crm.csv", CRM)
+    duckdb_workspace.write("data/activity/1.jsonl", "\n".join(BEFORE) + "\n")
+    with duckdb_workspace.config(SOURCES) as ws:
+        ingest(ws)
+        with pytest.raises(Cx360Error, match="identity resolve"):
+            build(ws, AS_OF)
+        resolve(ws)
+        build(ws, AS_OF)
+        with pytest.raises(NotFoundError, match="nobody@x.ru"):
+            read(ws, "nobody@x.ru")
+        assert read(ws, "TK1").profile_id == read(ws, "+7 916 000-00-01").profile_id
+
+
+def test_profile_show_cli(duckdb_workspace):
+    duckdb_workspace.write("data/crm.csv", CRM)
+    duckdb_workspace.write("data/activity/1.jsonl", "\n".join(BEFORE) + "\n")
+    with duckdb_workspace.config(SOURCES) as ws:
+        ingest(ws)
+        resolve(ws)
+    root = str(duckdb_workspace.root)
+    cli = [sys.executable, "-m", "cx360"]
+    built = subprocess.run([*cli, "profile", "build", "-w", root, "--as-of", "2025-07-01"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    shown = subprocess.run([*cli, "profile", "show", "anna@x.ru", "-w", root, "--format", "json"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    profile = json.loads(shown.stdout)
+    assert profile["attributes"]["last_name"] == {"value": "Петрова", "record": "crm:C1", "rule": "most_recent"}
+    assert profile["traits"]["spend_total"] == 580.0
+    missing = subprocess.run([*cli, "profile", "show", "nobody@x.ru", "-w", root], capture_output=True, text=True)
+    assert missing.returncode == 1 and "nobody@x.ru" in missing.stderr
+    bad = subprocess.run([*cli, "profile", "build", "-w", root, "--as-of", "July"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "--as-of" in bad.stderr
+
+
+def test_traits_doc_lists_every_trait():
+    doc = (Path(__file__).parents[1] / "docs" / "traits.md").read_text(encoding="utf-8")
+    assert doc == catalog.markdown(), "regenerate docs/traits.md from cx360.profiles.catalog.markdown()"
