@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli.output import out, table
+from rich.text import Text
+
+from cx360.cli.output import err, out, table
 
 
 class Format(str, Enum):
@@ -49,6 +51,8 @@ def clv_cmd(
         horizon_months=horizon_months, discount_rate=discount_rate, freq=unit.value,
     )
     report.scores.to_csv(output, index=False)
+    for warning in report.warnings:
+        err.print(Text("warning: ", style="bold yellow") + Text(warning))
     if format_ is Format.json:
         # Plain stdout, not rich: the JSON is for programs to read.
         typer.echo(json.dumps(_finite({**report.as_dict(), "output": str(output)}), indent=2))

@@ -33,11 +33,18 @@ def _arrays(*columns) -> list[np.ndarray]:
     return [np.asarray(c, dtype=float) for c in columns]
 
 
+# Log-parameters stay within e^±20: wide enough for any real fit, and it stops the optimiser from
+# wandering to infinity when the data carry no signal for a parameter (e.g. nobody ever drops out).
+LOG_BOUND = 20.0
+
+
 def _minimise(negll, x0: np.ndarray, what: str) -> tuple[np.ndarray, float]:
-    """Minimise a negative log-likelihood over log-parameters; Nelder-Mead polishes BFGS's answer."""
+    """Minimise a negative log-likelihood over log-parameters; Nelder-Mead polishes L-BFGS-B's answer."""
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(x0)
     with np.errstate(all="ignore"):
-        res = minimize(negll, x0, method="BFGS")
-        res = minimize(negll, res.x, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000})
+        res = minimize(negll, x0, method="L-BFGS-B", bounds=bounds)
+        res = minimize(negll, res.x, method="Nelder-Mead", bounds=bounds,
+                       options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000})
     if not np.isfinite(res.fun):
         raise FitError(f"{what}: the likelihood is not finite at the optimum ({res.message})")
     return np.exp(res.x), -float(res.fun)

@@ -20,6 +20,8 @@ from cx360.models.rfm import rfm_summary
 
 # Below this many repeat customers the four BG/NBD and three Gamma-Gamma parameters are noise.
 MIN_REPEAT_CUSTOMERS = 5
+# Beyond this both dropout parameters only say "the data hold no dropout signal".
+NO_DROPOUT = 1e4
 
 
 @dataclass
@@ -32,6 +34,7 @@ class ClvReport:
     frequency_spend_correlation: float
     seconds: float
     holdout: dict[str, dict[str, float]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -43,6 +46,7 @@ class ClvReport:
             "frequency_spend_correlation": self.frequency_spend_correlation,
             "holdout": self.holdout,
             "fit_seconds": self.seconds,
+            "warnings": self.warnings,
         }
 
 
@@ -83,6 +87,13 @@ def clv_from_transactions(transactions: pd.DataFrame, *, customer: str, date: st
     rep = summary[summary["frequency"] > 0]
     corr = float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1]) if rep["frequency"].nunique() > 1 else float("nan")
     report = ClvReport(scores, bgf, ggf, len(summary), repeat, corr, seconds)
+    if min(bgf.a_, bgf.b_) > NO_DROPOUT:
+        report.warnings.append(
+            f"BG/NBD: the calibration data show no sign of customers dropping out (a={bgf.a_:.3g}, b={bgf.b_:.3g}); "
+            "p_alive is ~1 for everyone and forecasts are those of a plain NBD (try a longer calibration period)")
+    if corr == corr and abs(corr) > 0.3:
+        report.warnings.append(
+            f"Gamma-Gamma assumes spend does not depend on frequency, but their correlation is {corr:.2f}")
     if holdout_end is not None:
         x, tx, T, d = summary["frequency"], summary["recency"], summary["T"], summary["duration_holdout"]
         actual = summary["frequency_holdout"]
