@@ -13,7 +13,12 @@ import pytest
 
 from cx360.errors import SourceError
 from cx360.models.clv import (
-    BetaGeoFitter, FitError, GammaGammaFitter, NotFittedError, customer_lifetime_value, holdout_metrics,
+    BetaGeoFitter,
+    FitError,
+    GammaGammaFitter,
+    NotFittedError,
+    customer_lifetime_value,
+    holdout_metrics,
 )
 from cx360.models.clv_report import clv_from_transactions
 from cx360.models.rfm import rfm_summary

@@ -9,7 +9,12 @@ import pytest
 
 from cx360.errors import SourceError
 from cx360.models.influence import (
-    KINDS, attention_edges, customer_value, influence, pagerank, value_tiers,
+    KINDS,
+    attention_edges,
+    customer_value,
+    influence,
+    pagerank,
+    value_tiers,
 )
 
 

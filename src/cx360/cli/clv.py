@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from rich.text import Text
 
 from cx360.cli.output import err, out, table

@@ -67,7 +67,7 @@ class BetaGeoFitter:
             ll = self._loglik(np.exp(logp), x, tx, T).sum()
             return -ll + self.penalizer * float(np.sum(np.exp(logp) ** 2))
 
-        params, ll = _minimise(negll, x0, "BG/NBD")
+        params, _ = _minimise(negll, x0, "BG/NBD")
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in params)
         self.log_likelihood_ = float(self._loglik(params, x, tx, T).sum())
         self.n_customers_ = int(x.size)

@@ -14,7 +14,12 @@ import pandas as pd
 
 from cx360.errors import SourceError
 from cx360.models.clv import (
-    BetaGeoFitter, FitError, GammaGammaFitter, holdout_metrics, naive_holdout, score_frame,
+    BetaGeoFitter,
+    FitError,
+    GammaGammaFitter,
+    holdout_metrics,
+    naive_holdout,
+    score_frame,
 )
 from cx360.models.rfm import rfm_summary
 
@@ -91,7 +96,7 @@ def clv_from_transactions(transactions: pd.DataFrame, *, customer: str, date: st
         report.warnings.append(
             f"BG/NBD: the calibration data show no sign of customers dropping out (a={bgf.a_:.3g}, b={bgf.b_:.3g}); "
             "p_alive is ~1 for everyone and forecasts are those of a plain NBD (try a longer calibration period)")
-    if corr == corr and abs(corr) > 0.3:
+    if not np.isnan(corr) and abs(corr) > 0.3:
         report.warnings.append(
             f"Gamma-Gamma assumes spend does not depend on frequency, but their correlation is {corr:.2f}")
     if holdout_end is not None:

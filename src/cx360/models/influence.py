@@ -12,6 +12,8 @@ influencer reaches along reversed attention edges. See docs/clv.md for the formu
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -183,7 +185,7 @@ def value_tiers(values, quantiles: tuple[float, float, float] = TIER_QUANTILES) 
     ties (many zeros) stay in the lower tier.
     """
     q = tuple(quantiles)
-    if len(q) != 3 or not all(0 < a < b < 1 for a, b in zip(q, q[1:])) or not 0 < q[0]:
+    if len(q) != 3 or not all(0 < a < b < 1 for a, b in pairwise(q)) or not 0 < q[0]:
         raise SourceError(f"quantiles must be three increasing numbers in (0, 1), got {quantiles}")
     v = pd.Series(values, dtype=float) if not isinstance(values, pd.Series) else values.astype(float)
     if v.isna().any():
