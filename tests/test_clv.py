@@ -110,22 +110,28 @@ def test_rfm_bad_input_names_the_column(change, message):
         rfm_summary(TINY, "cust", "day", "spend", "2024-01-29")
 
 
-def _simulate(n: int, r: float, alpha: float, a: float, b: float, T: float, seed: int) -> pd.DataFrame:
-    """BG/NBD's own story, customer by customer: Poisson purchases, a coin after each for dropping out."""
+def _simulate(n: int, r: float, alpha: float, a: float, b: float, T: float, seed: int,
+              holdout: float = 0.0) -> pd.DataFrame:
+    """BG/NBD's own story, customer by customer: Poisson purchases, a coin after each for dropping out.
+    Calibration is (0, T]; purchases in (T, T + holdout] are counted apart."""
     rng = np.random.default_rng(seed)
     lam, p = rng.gamma(r, 1 / alpha, n), rng.beta(a, b, n)
     rows = []
     for i in range(n):
-        t, x, tx = 0.0, 0, 0.0
+        t, x, tx, later, alive = 0.0, 0, 0.0, 0, True
         while True:
             t += rng.exponential(1 / lam[i])
-            if t > T:
+            if t > T + holdout:
                 break
-            x, tx = x + 1, t
+            if t <= T:
+                x, tx = x + 1, t
+            else:
+                later += 1
             if rng.random() < p[i]:
+                alive = t > T
                 break
-        rows.append((x, tx, T))
-    return pd.DataFrame(rows, columns=["frequency", "recency", "T"])
+        rows.append((x, tx, T, later, alive))
+    return pd.DataFrame(rows, columns=["frequency", "recency", "T", "holdout", "alive"])
 
 
 def test_bgnbd_recovers_the_parameters_it_simulated():
@@ -134,6 +140,22 @@ def test_bgnbd_recovers_the_parameters_it_simulated():
     fitted = BetaGeoFitter().fit(s.frequency, s.recency, s["T"]).params_
     for name, value in truth.items():
         assert fitted[name] == pytest.approx(value, rel=0.25), (name, fitted)
+
+
+def test_bgnbd_forecasts_match_the_process_they_describe():
+    truth = {"r": 0.5, "alpha": 6.0, "a": 0.8, "b": 2.5}
+    s = _simulate(20000, *truth.values(), T=39.0, holdout=26.0, seed=11)
+    bgf = BetaGeoFitter()
+    bgf.r_, bgf.alpha_, bgf.a_, bgf.b_ = truth.values()  # the true parameters, no fitting noise
+    x, tx, T = s.frequency, s.recency, s["T"]
+    # E[X(T)] is the mean calibration count; P(alive) is the share still alive at T;
+    # the conditional expectation sums to the purchases that really came next.
+    assert bgf.expected_purchases(39.0) == pytest.approx(x.mean(), rel=0.03)
+    assert bgf.p_alive(x, tx, T).mean() == pytest.approx(s.alive.mean(), rel=0.03)
+    assert bgf.conditional_expected_purchases(26.0, x, tx, T).sum() == pytest.approx(s.holdout.sum(), rel=0.04)
+    repeaters = (x >= 3).to_numpy()
+    assert bgf.conditional_expected_purchases(26.0, x, tx, T)[repeaters].sum() == pytest.approx(
+        s.holdout[repeaters].sum(), rel=0.05)
 
 
 def test_bgnbd_predictions_behave():
