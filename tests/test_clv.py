@@ -158,6 +158,21 @@ def test_bgnbd_forecasts_match_the_process_they_describe():
         s.holdout[repeaters].sum(), rel=0.05)
 
 
+@pytest.mark.parametrize("model, params, data", [
+    (BetaGeoFitter, [0.4, 5.0, 0.9, 2.2], ([0, 1, 3, 12], [0, 4.5, 20.0, 38.0], [40.0, 39.0, 30.0, 40.0])),
+    (GammaGammaFitter, [6.0, 3.5, 15.0], ([1, 2, 7], [12.0, 30.5, 80.0])),
+])
+def test_analytic_gradient_matches_finite_differences(model, params, data):
+    cols = [np.asarray(c, dtype=float) for c in data]
+    ll, grad = model._loglik_grad(np.array(params), *cols)
+    for k in range(len(params)):
+        step = np.array(params, dtype=float)
+        h = 1e-6 * step[k]
+        step[k] += h
+        numeric = (model._loglik(step, *cols) - ll) / h
+        assert grad[:, k] == pytest.approx(numeric, rel=1e-4, abs=1e-6), k
+
+
 def test_bgnbd_predictions_behave():
     bgf = BetaGeoFitter().fit([0, 1, 2, 5, 0, 3, 10], [0, 5, 10, 30, 0, 20, 38], [40, 40, 40, 40, 30, 35, 39])
     assert bgf.expected_purchases(0) == pytest.approx(0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import gammaln, hyp2f1
+from scipy.special import digamma, gammaln, hyp2f1
 
 from cx360.errors import Cx360Error
 
@@ -45,13 +45,25 @@ def _distinct(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
 LOG_BOUND = 20.0
 
 
-def _minimise(negll, x0: np.ndarray, what: str) -> tuple[np.ndarray, float]:
-    """Minimise a negative log-likelihood over log-parameters; Nelder-Mead polishes L-BFGS-B's answer."""
+def _minimise(loglik_grad, count: np.ndarray, penalizer: float, x0: np.ndarray,
+              what: str) -> tuple[np.ndarray, float]:
+    """Maximise Σ count·loglik over log-parameters with L-BFGS-B and the analytic gradient; should it
+    stop short (flat or rough likelihood), Nelder-Mead, which needs no gradient, finishes the job."""
+
+    def negll(logp: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(logp)
+        ll, grad = loglik_grad(params)
+        value = -(count @ ll) + penalizer * float(params @ params)
+        # d/d log θ = θ · d/dθ
+        return value, -(count @ grad) * params + 2 * penalizer * params**2
+
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(x0)
     with np.errstate(all="ignore"):
-        res = minimize(negll, x0, method="L-BFGS-B", bounds=bounds)
-        res = minimize(negll, res.x, method="Nelder-Mead", bounds=bounds,
-                       options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000})
+        res = minimize(negll, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
+        if not res.success:
+            res = minimize(lambda v: negll(v)[0], res.x, method="Nelder-Mead", bounds=bounds,
+                           options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000})
     if not np.isfinite(res.fun):
         raise FitError(f"{what}: the likelihood is not finite at the optimum ({res.message})")
     return np.exp(res.x), -float(res.fun)
@@ -70,12 +82,7 @@ class BetaGeoFitter:
         _check_rft(x, tx, T)
         x0 = np.log([1.0, max(float(T.mean()), 1e-3), 1.0, 1.0])
         (ux, utx, uT), count = _distinct(x, tx, T)
-
-        def negll(logp: np.ndarray) -> float:
-            ll = count @ self._loglik(np.exp(logp), ux, utx, uT)
-            return -ll + self.penalizer * float(np.sum(np.exp(logp) ** 2))
-
-        params, _ = _minimise(negll, x0, "BG/NBD")
+        params, _ = _minimise(lambda p: self._loglik_grad(p, ux, utx, uT), count, self.penalizer, x0, "BG/NBD")
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in params)
         self.log_likelihood_ = float(count @ self._loglik(params, ux, utx, uT))
         self.n_customers_ = int(x.size)
@@ -91,6 +98,25 @@ class BetaGeoFitter:
         with np.errstate(divide="ignore", invalid="ignore"):
             a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx), -np.inf)
         return a1 + a2 + np.logaddexp(a3, a4)
+
+    @classmethod
+    def _loglik_grad(cls, params, x, tx, T) -> tuple[np.ndarray, np.ndarray]:
+        """Per-customer log-likelihood and its derivatives in (r, α, a, b)."""
+        r, alpha, a, b = params
+        ll = cls._loglik(params, x, tx, T)
+        a3 = -(r + x) * np.log(alpha + T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx), -np.inf)
+            w3 = np.exp(a3 - np.logaddexp(a3, a4))  # weights of the two terms of the mixture
+            w4 = np.where(x > 0, 1 - w3, 0.0)
+            inv_b = np.where(x > 0, 1 / np.maximum(b + x - 1, 1e-300), 0.0)
+        grad = np.column_stack([
+            digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + tx),
+            r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + tx)),
+            digamma(a + b) - digamma(a + b + x) + w4 / a,
+            digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 * inv_b,
+        ])
+        return ll, grad
 
     @property
     def params_(self) -> dict[str, float]:
@@ -151,11 +177,7 @@ class GammaGammaFitter:
             raise FitError("Gamma-Gamma needs a positive monetary value for every repeat customer")
         x0 = np.log([1.0, 1.0, max(float(m.mean()), 1e-3)])
         (ux, um), count = _distinct(x, m)
-
-        def negll(logp: np.ndarray) -> float:
-            return -(count @ self._loglik(np.exp(logp), ux, um)) + self.penalizer * float(np.sum(np.exp(logp) ** 2))
-
-        params, _ = _minimise(negll, x0, "Gamma-Gamma")
+        params, _ = _minimise(lambda p: self._loglik_grad(p, ux, um), count, self.penalizer, x0, "Gamma-Gamma")
         self.p_, self.q_, self.gamma_ = (float(v) for v in params)
         self.log_likelihood_ = float(count @ self._loglik(params, ux, um))
         self.n_customers_ = int(x.size)
@@ -167,6 +189,18 @@ class GammaGammaFitter:
         px = p * x
         return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g)
                 + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(g + x * m))
+
+    @classmethod
+    def _loglik_grad(cls, params, x, m) -> tuple[np.ndarray, np.ndarray]:
+        """Per-customer log-likelihood and its derivatives in (p, q, γ)."""
+        p, q, g = params
+        px, spend = p * x, g + x * m
+        grad = np.column_stack([
+            x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - np.log(spend)),
+            digamma(px + q) - digamma(q) + np.log(g) - np.log(spend),
+            q / g - (px + q) / spend,
+        ])
+        return cls._loglik(params, x, m), grad
 
     @property
     def params_(self) -> dict[str, float]:
