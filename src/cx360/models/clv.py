@@ -89,24 +89,29 @@ class BetaGeoFitter:
         return self
 
     @staticmethod
-    def _loglik(params, x, tx, T) -> np.ndarray:
+    def _mixture_terms(params, x, tx, T) -> tuple[np.ndarray, np.ndarray]:
+        """ln of "alive at T" and of "left after the last purchase" (−inf for non-repeat customers,
+        where that term does not exist; logaddexp then ignores it)."""
+        r, alpha, a, b = params
+        a3 = -(r + x) * np.log(alpha + T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a4 = np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx)
+        return a3, np.where(x > 0, a4, -np.inf)
+
+    @classmethod
+    def _loglik(cls, params, x, tx, T) -> np.ndarray:
         r, alpha, a, b = params
         a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
         a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-        a3 = -(r + x) * np.log(alpha + T)
-        # The second term only exists for repeat customers; -inf makes logaddexp ignore it.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx), -np.inf)
-        return a1 + a2 + np.logaddexp(a3, a4)
+        return a1 + a2 + np.logaddexp(*cls._mixture_terms(params, x, tx, T))
 
     @classmethod
     def _loglik_grad(cls, params, x, tx, T) -> tuple[np.ndarray, np.ndarray]:
         """Per-customer log-likelihood and its derivatives in (r, α, a, b)."""
         r, alpha, a, b = params
         ll = cls._loglik(params, x, tx, T)
-        a3 = -(r + x) * np.log(alpha + T)
+        a3, a4 = cls._mixture_terms(params, x, tx, T)
         with np.errstate(divide="ignore", invalid="ignore"):
-            a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx), -np.inf)
             w3 = np.exp(a3 - np.logaddexp(a3, a4))  # weights of the two terms of the mixture
             w4 = np.where(x > 0, 1 - w3, 0.0)
             inv_b = np.where(x > 0, 1 / np.maximum(b + x - 1, 1e-300), 0.0)
