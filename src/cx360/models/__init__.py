@@ -1,0 +1,1 @@
+"""Models over profiles and plain tables: customer value, influence."""
