@@ -71,8 +71,9 @@ def score_cmd(
 ) -> None:
     """Score customers: calibrated churn probability and the top reasons for each."""
     from cx360.models.churn import ChurnModel
-    from cx360.models.tabular import read_table
+    from cx360.models.tabular import read_table, require_file
 
+    require_file(file)
     m = ChurnModel.load(model)
     df = read_table(file, id_column=m.id_column)
     with out.status("Scoring..."):
@@ -96,8 +97,9 @@ def evaluate_cmd(
     """Quality of a saved model on a labelled table (new data), next to its baseline."""
     from cx360.models import churn_workflow as wf
     from cx360.models.churn import ChurnModel
-    from cx360.models.tabular import read_table
+    from cx360.models.tabular import read_table, require_file
 
+    require_file(file)
     m = ChurnModel.load(model)
     df = read_table(file, id_column=m.id_column)
     y, _ = wf.binary_label(df, label, positive or m.extra_.get("positive"))
@@ -115,7 +117,7 @@ def _print_report(report: dict, baseline: dict) -> None:
     out.print(table("Calibration by decile of predicted probability", ["decile", "rows", "mean predicted", "observed"], [
         (c["decile"], c["rows"], f"{c['predicted']:.3f}", f"{c['observed']:.3f}") for c in report["calibration"]
     ]))
-    out.print(table(f"Held-out quality ({report['model']['rows']:,} rows); baseline: {baseline['feature']} "
-                    f"({baseline['why']})", ["metric", "model", "baseline"], [
+    out.print(f"Baseline: one-feature logistic model on {baseline['feature']} ({baseline['why']})")
+    out.print(table(f"Quality on {report['model']['rows']:,} rows", ["metric", "model", "baseline"], [
         (name, f"{report['model'][name]:.4f}", f"{report['baseline'][name]:.4f}") for name in METRICS
     ]))

@@ -24,8 +24,7 @@ _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(
 
 def read_table(path: Path, *, id_column: str | None = None) -> pd.DataFrame:
     """A CSV or Parquet file as a DataFrame, types inferred; the id column kept as text (leading zeros)."""
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file")
+    require_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
@@ -36,6 +35,11 @@ def read_table(path: Path, *, id_column: str | None = None) -> pd.DataFrame:
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise SourceError(f"{path}: cannot be read: {exc}") from exc
     raise SourceError(f"{path}: expected a .csv or .parquet file, got '{suffix or 'no extension'}'")
+
+
+def require_file(path: Path) -> None:
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
 
 
 @dataclass
@@ -94,7 +98,9 @@ class TablePrep:
         for f in self.features:
             values = df[f.column]
             if f.kind == "category":
+                # Unseen categories become missing, as the trees treat a missing value.
                 text = values.astype("string").where(values.notna())
+                text = text.where(text.isin(f.categories))
                 out[f.name] = pd.Categorical(text, categories=f.categories)
             elif f.kind == "days_ago":
                 out[f.name] = (as_of - _dates(values)).dt.total_seconds() / 86400.0
