@@ -35,7 +35,7 @@ def make_table(n: int = 3000, seed: int = 7) -> pd.DataFrame:
         "plan": plan, "region": region, "balance": balance, "tenure_months": tenure,
         "signup_date": signup.strftime("%Y-%m-%d"), "snapshot": pd.Timestamp("2024-01-01")
         + pd.to_timedelta(np.sort(rng.integers(0, 365, n)), unit="D"),
-        "country": "RU", "notes": None, "churned": np.where(churned, "yes", "no"),
+        "email": [f"user{i}@mail.example" for i in range(n)], "country": "RU", "notes": None, "churned": np.where(churned, "yes", "no"),
     })
 
 
@@ -76,7 +76,7 @@ def test_reasons_name_the_planted_driver(result, table):
     assert list(scored.columns) == ["customer_id", "churn_probability", "reason_1", "reason_2", "reason_3"]
     assert scored.reason_1.str.match(r"support_tickets=\d+ \(\+\d+\.\d\d\)$").all(), scored.reason_1.tolist()
     assert (scored.churn_probability > 0.5).all()
-    assert scored.reason_1.iloc[0] .startswith(f"support_tickets={heavy.support_tickets.iloc[0]} (+")
+    assert scored.reason_1.iloc[0].startswith(f"support_tickets={heavy.support_tickets.iloc[0]} (+")
 
 
 def test_columns_are_read_without_preparation(result, table):
@@ -88,7 +88,8 @@ def test_columns_are_read_without_preparation(result, table):
     notes = " | ".join(prep.notes)
     for expected in ("customer_id: not a feature (id)", "churned: not a feature (label)",
                      "snapshot: not a feature (excluded)", "country: dropped (one value only: 'RU')",
-                     "notes: dropped (all values missing)"):
+                     "notes: dropped (all values missing)",
+                     "email: dropped (text with 2,400 distinct values: an identifier or free text)"):
         assert expected in notes
     # An unseen category scores as a missing one; missing numbers are accepted as they are.
     rows = table.head(3).copy()
@@ -186,5 +187,8 @@ def test_cli_bad_input_exits_1_with_the_reason(table, tmp_path):
     assert "label column 'plan' must hold exactly two values" in " ".join(bad.stderr.split())
     missing = cx360("churn", "score", str(csv), "--model", str(tmp_path / "none"), "--output", str(tmp_path / "o.csv"))
     assert missing.returncode == 1 and "no model directory here" in missing.stderr
+    not_dates = cx360("churn", "train", str(csv), "--label", "churned", "--time", "plan", "--model", str(tmp_path / "m"))
+    assert not_dates.returncode == 1
+    assert "time column 'plan' holds values that are not dates: 'basic'" in " ".join(not_dates.stderr.split())
     nofile = cx360("churn", "evaluate", str(tmp_path / "x.csv"), "--label", "churned", "--model", str(tmp_path / "m"))
     assert nofile.returncode == 1 and "no such file" in nofile.stderr

@@ -31,7 +31,7 @@ def read_table(path: Path, *, id_column: str | None = None) -> pd.DataFrame:
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".tsv"):
             dtype = {id_column: str} if id_column else None
-            return pd.read_csv(path, sep=None, engine="python", dtype=dtype)
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=dtype)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise SourceError(f"{path}: cannot be read: {exc}") from exc
     raise SourceError(f"{path}: expected a .csv or .parquet file, got '{suffix or 'no extension'}'")
