@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx360.errors import DataError, ModelError
+from cx360.errors import ConfigError, DataError, ModelError
 from cx360.models.churn import ChurnModel
 from cx360.models.churn_workflow import binary_label, save, train
 
@@ -192,3 +192,17 @@ def test_cli_bad_input_exits_1_with_the_reason(table, tmp_path):
     assert "time column 'plan' holds values that are not dates: 'basic'" in " ".join(not_dates.stderr.split())
     nofile = cx360("churn", "evaluate", str(tmp_path / "x.csv"), "--label", "churned", "--model", str(tmp_path / "m"))
     assert nofile.returncode == 1 and "no such file" in nofile.stderr
+
+
+def test_isotonic_calibration_keeps_the_booster_ranking(table):
+    from sklearn.metrics import roc_auc_score
+
+    y = (table.churned == "yes").to_numpy().astype(int)
+    model = ChurnModel(id_column="customer_id", label_column="churned", calibration="isotonic").fit(table, y)
+    assert model.calibrator_["method"] == "isotonic"
+    p = model.churn_probability(table)
+    raw = model.booster_.predict(model.prep_.transform(table), raw_score=True)
+    assert roc_auc_score(y, p) == pytest.approx(roc_auc_score(y, raw), abs=1e-12)
+    assert ((p >= 0) & (p <= 1)).all()
+    with pytest.raises(ConfigError, match="calibration='beta': expected one of auto, isotonic, sigmoid"):
+        ChurnModel(calibration="beta").fit(table, y)
