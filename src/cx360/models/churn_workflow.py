@@ -87,10 +87,10 @@ def train(df: pd.DataFrame, *, label: str, id_column: str | None = None, time_co
     report = evaluate(model, df.iloc[test_idx].reset_index(drop=True), y[test_idx])
     card = {
         "model": "cx360 churn (LightGBM, calibrated)", "cx360_version": cx360.__version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "data": {"source": source, "rows": int(len(df)), "columns": int(df.shape[1]), "label": label,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "data": {"source": source, "rows": len(df), "columns": int(df.shape[1]), "label": label,
                  "positive": positive, "churn_rate": float(y.mean())},
-        "split": {**how, "train_rows": int(len(train_idx)), "test_rows": int(len(test_idx)), **model.split_,
+        "split": {**how, "train_rows": len(train_idx), "test_rows": len(test_idx), **model.split_,
                   "calibration": model.calibrator_["method"]},
         "features": [{"name": f.name, "column": f.column, "kind": f.kind} for f in model.prep_.features],
         "notes": model.prep_.notes,
@@ -116,7 +116,7 @@ def save(result: TrainResult, path: Path) -> None:
 def card_markdown(card: dict) -> str:
     d, s, h = card["data"], card["split"], card["held_out"]
     lines = [
-        f"# Churn model card", "",
+        "# Churn model card", "",
         f"{card['model']}, cx360 {card['cx360_version']}, trained {card['created']}.", "",
         "## Data", "",
         f"- source: `{d['source']}`; {d['rows']:,} rows, {d['columns']} columns",
@@ -124,8 +124,8 @@ def card_markdown(card: dict) -> str:
         "## Split", "",
         f"- {s['kind']} split: {s['train_rows']:,} training rows, {s['test_rows']:,} held-out rows"
         + (f" (test from {s['time_column']} = {s['test_from']})" if s["kind"] == "time" else f" (seed {s.get('seed')})"),
-        f"- of the training rows, {s['calibration_rows']:,} calibrate the probability ({s['calibration']}) "
-        f"and stop the boosting ({s['trees']} trees)", "",
+        (f"- of the training rows, {s['calibration_rows']:,} calibrate the probability ({s['calibration']}) "
+         f"and stop the boosting ({s['trees']} trees)"), "",
         "## Held-out quality", "",
         f"Baseline: one-feature logistic model on `{card['baseline']['feature']}` ({card['baseline']['why']}).", "",
         "| metric | model | baseline |", "|---|---|---|",

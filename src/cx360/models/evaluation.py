@@ -28,13 +28,13 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "brier": float(brier_score_loss(y, p)),
         "top_decile_lift": top_decile_lift(y, p),
         "base_rate": float(y.mean()),
-        "rows": int(len(y)),
+        "rows": len(y),
     }
 
 
 def top_decile_lift(y: np.ndarray, p: np.ndarray) -> float:
     """Churn rate among the 10% highest scores over the overall churn rate (ties broken by row order)."""
-    n = max(1, int(round(len(y) * 0.1)))
+    n = max(1, round(len(y) * 0.1))
     top = np.argsort(-p, kind="stable")[:n]
     return float(y[top].mean() / y.mean())
 
@@ -47,7 +47,7 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     rows = []
     for i, idx in enumerate(np.array_split(order, bins), start=1):
         if len(idx):
-            rows.append({"decile": i, "rows": int(len(idx)), "predicted": float(p[idx].mean()),
+            rows.append({"decile": i, "rows": len(idx), "predicted": float(p[idx].mean()),
                          "observed": float(y[idx].mean())})
     return rows
 
