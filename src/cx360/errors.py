@@ -53,3 +53,15 @@ class MissingDependencyError(Cx360Error):
 
 class NotFoundError(Cx360Error):
     http_status = 404
+
+
+class DataError(Cx360Error):
+    """A table does not fit what was asked of it (a missing column, a label that is not binary)."""
+
+    http_status = 422
+
+
+class ModelError(Cx360Error):
+    """A saved model is missing, incomplete or unreadable."""
+
+    http_status = 422

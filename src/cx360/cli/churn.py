@@ -1,0 +1,123 @@
+"""`cx360 churn ...`: train, score and evaluate a churn model on any labelled CSV / Parquet table."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cx360.cli.output import out, table
+
+app = typer.Typer(help="Churn risk on a plain customer table: calibrated probability and reasons.",
+                  no_args_is_help=True)
+File = Annotated[Path, typer.Argument(help="CSV or Parquet table, one row per customer.")]
+ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory (model + model card).")]
+Label = Annotated[str, typer.Option("--label", help="Column that says whether the customer churned.")]
+Positive = Annotated[str | None, typer.Option("--positive", help="The label value meaning churn (guessed for 1/yes/true/churn).")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="churn")
+
+
+@app.command("train")
+def train_cmd(
+    file: File,
+    label: Label,
+    model: ModelDir,
+    id_column: Annotated[str | None, typer.Option("--id", help="Customer id column (kept out of the features).")] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Date column: train on earlier rows, test on the latest 20%.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Column to keep out of the features (repeatable).")] = None,
+    positive: Positive = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the boosting.")] = 0,
+) -> None:
+    """Train on a labelled table; report held-out quality next to a one-feature baseline; save the model."""
+    from cx360.models import churn_workflow as wf
+    from cx360.models.tabular import read_table
+
+    df = read_table(file, id_column=id_column)
+    with out.status("Training the churn model..."):
+        result = wf.train(df, label=label, id_column=id_column, time_column=time, exclude=tuple(exclude or ()),
+                          positive=positive, seed=seed, source=str(file))
+    wf.save(result, model)
+    card = result.card
+    for note in card["notes"]:
+        out.print(f"[dim]note: {note}[/]")
+    _print_report(card["held_out"], card["baseline"])
+    s = card["split"]
+    out.print(table("Churn model", ["what", "value"], [
+        ("rows", card["data"]["rows"]), ("churn rate", f"{card['data']['churn_rate']:.1%}"),
+        ("split", s["kind"] + (f" (test from {s['test_from']})" if s["kind"] == "time" else "")),
+        ("train / test rows", f"{s['train_rows']:,} / {s['test_rows']:,}"),
+        ("features", len(card["features"])), ("trees", s["trees"]), ("calibration", s["calibration"]),
+        ("saved to", str(model)),
+    ]))
+
+
+@app.command("score")
+def score_cmd(
+    file: File,
+    model: ModelDir,
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: id, churn_probability, reasons.")],
+    top: Annotated[int, typer.Option("--top", min=0, max=10, help="Reasons per customer.")] = 3,
+) -> None:
+    """Score customers: calibrated churn probability and the top reasons for each."""
+    from cx360.models.churn import ChurnModel
+    from cx360.models.tabular import read_table, require_file
+
+    require_file(file)
+    m = ChurnModel.load(model)
+    df = read_table(file, id_column=m.id_column)
+    with out.status("Scoring..."):
+        scored = m.score_table(df, top_k=top)
+    scored.to_csv(output, index=False)
+    p = scored["churn_probability"]
+    out.print(table("Churn scores", ["what", "value"], [
+        ("rows", len(scored)), ("mean probability", f"{p.mean():.3f}"),
+        ("probability >= 0.5", f"{int((p >= 0.5).sum()):,}"), ("written to", str(output)),
+    ]))
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    file: File,
+    label: Label,
+    model: ModelDir,
+    positive: Positive = None,
+    format: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+) -> None:
+    """Quality of a saved model on a labelled table (new data), next to its baseline."""
+    from cx360.models import churn_workflow as wf
+    from cx360.models.churn import ChurnModel
+    from cx360.models.tabular import read_table, require_file
+
+    require_file(file)
+    m = ChurnModel.load(model)
+    df = read_table(file, id_column=m.id_column)
+    y, _ = wf.binary_label(df, label, positive or m.extra_.get("positive"))
+    report = wf.evaluate(m, df, y)
+    baseline = {"feature": m.baseline_.feature, "why": m.baseline_.why}
+    if format is Format.json:
+        out.print_json(json.dumps({**report, "baseline_feature": baseline}))
+        return
+    _print_report(report, baseline)
+
+
+def _print_report(report: dict, baseline: dict) -> None:
+    from cx360.models.churn_workflow import METRICS
+
+    out.print(table("Calibration by decile of predicted probability", ["decile", "rows", "mean predicted", "observed"], [
+        (c["decile"], c["rows"], f"{c['predicted']:.3f}", f"{c['observed']:.3f}") for c in report["calibration"]
+    ]))
+    out.print(f"Baseline: one-feature logistic model on {baseline['feature']} ({baseline['why']})")
+    out.print(table(f"Quality on {report['model']['rows']:,} rows", ["metric", "model", "baseline"], [
+        (name, f"{report['model'][name]:.4f}", f"{report['baseline'][name]:.4f}") for name in METRICS
+    ]))
