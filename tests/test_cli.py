@@ -108,6 +108,8 @@ def test_demo_builds_ingests_and_refuses_to_clobber(tmp_path):
     result = cx360("demo", str(target), "--customers", "150")
     assert result.returncode == 0, result.stderr
     assert "rows quarantined" in result.stdout and "│ events" in result.stdout
+    spearman = next(line for line in result.stdout.splitlines() if "Spearman" in line)
+    assert float(spearman.split("│")[2]) > 0.4, spearman  # lifetime value ranks people by their hidden spending
     assert (target / "truth" / "persons.parquet").exists() and (target / "warehouse.duckdb").exists()
     again = cx360("demo", str(target), "--customers", "150")
     assert again.returncode == 1 and "pass --force" in again.stderr

@@ -21,9 +21,9 @@ from cx360.sources.ingest import ingest
 AS_OF = dt.datetime(2025, 7, 1)
 
 CRM = """
-    id,email,phone,card,products,first,last,dob
-    C1,anna@x.ru,+79160000001,TK1,debit_card|deposit,Анна,Петрова,1990-03-15
-    C2,boris@x.ru,+79160000002,,credit_card,Борис,Сидоров,1980-01-01
+    id,email,phone,card,products,first,last,dob,handle
+    C1,anna@x.ru,+79160000001,TK1,debit_card|deposit,Анна,Петрова,1990-03-15,@anna_p
+    C2,boris@x.ru,+79160000002,,credit_card,Борис,Сидоров,1980-01-01,@boris
 """
 
 
@@ -47,6 +47,7 @@ BEFORE = GAMES + [
     _event(29, "2025-06-05T10:00:00Z", "store_visit", channel="mall", phone="+79160000001", mall="Авиапарк", dwell=30, home="Арбат"),
     _event(30, "2025-06-12T10:00:00Z", "store_visit", channel="mall", phone="+79160000001", mall="Авиапарк", dwell=50, home="Арбат"),
     _event(31, "2025-05-01T10:00:00Z", "survey_answered", channel="survey", email="anna@x.ru", share=4, device="smartphone"),
+    _event(32, "2025-05-02T10:00:00Z", "social_post", channel="social", handle="@boris", text="Thanks @Anna_P for the tip", followers=10),
 ]
 AFTER = [
     _event(40, "2025-07-05T12:00:00Z", "card_payment", channel="pos", card="TK1", amount=9999.0, category="Travel"),
@@ -65,7 +66,7 @@ SOURCES = """
     path = "data/crm.csv"
     [sources.records]
     record_id = "id"
-    identifiers = { customer_no = "id", email = "email", phone = "phone", card_token = "card" }
+    identifiers = { customer_no = "id", email = "email", phone = "phone", card_token = "card", social_handle = "handle" }
     attributes = { first_name = "first", last_name = "last", birth_date = { column = "dob", type = "date" }, products = "products" }
 
     [[sources]]
@@ -78,8 +79,8 @@ SOURCES = """
     name = "name"
     channel = "channel"
     amount = { column = "amount", type = "float" }
-    identifiers = { customer_no = "customer", card_token = "card", cookie_id = "cookie", phone = "phone", email = "email" }
-    properties = { reason = "reason", offer = "offer", category = "category", district = "district", form = "form", field = "field", mall = "mall", dwell_minutes = { column = "dwell", type = "int" }, home_district = "home", ok_to_share_data = { column = "share", type = "int" }, preferred_device = "device" }
+    identifiers = { customer_no = "customer", card_token = "card", cookie_id = "cookie", phone = "phone", email = "email", social_handle = "handle" }
+    properties = { text = "text", followers = { column = "followers", type = "int" }, reason = "reason", offer = "offer", category = "category", district = "district", form = "form", field = "field", mall = "mall", dwell_minutes = { column = "dwell", type = "int" }, home_district = "home", ok_to_share_data = { column = "share", type = "int" }, preferred_device = "device" }
 """
 
 
@@ -121,9 +122,17 @@ def test_traits_from_every_family(make_workspace):
     assert (t["survey_ok_to_share_data"], t["survey_preferred_device"]) == (4, "smartphone")
     assert anna.attributes["first_name"] == "Анна" and anna.attribute_sources["first_name"]["record"] == "crm:C1"
 
-    boris = read(ws, "C2").traits  # no events: counts are zero, recencies unknown
-    assert (boris["txn_count"], boris["spend_total"], boris["calls_total"], boris["visitor_type"]) == (0, 0.0, 0, "none")
-    assert boris["days_since_txn"] is None and boris["last_rejected_offer"] is None
+    boris = read(ws, "C2")  # no payments, calls or offers: counts are zero, recencies unknown
+    b = boris.traits
+    assert (b["txn_count"], b["spend_total"], b["calls_total"], b["visitor_type"]) == (0, 0.0, 0, "none")
+    assert b["days_since_txn"] is None and b["last_rejected_offer"] is None
+    assert (b["posts_total"], b["followers"]) == (1, 10)
+
+    # Boris mentions Anna: she reaches him; one card holder is too few to fit lifetime value, and says so
+    assert report.scores.influence_edges == 1
+    assert anna.scores["reach"] == 1 and anna.scores["influence_score"] > boris.scores["influence_score"]
+    assert anna.scores["clv_12m"] is None and anna.scores["value_tier"] in ("bronze", "silver", "gold", "platinum")
+    assert any("lifetime value not fitted" in w for w in report.scores.warnings)
 
 
 def test_nothing_after_as_of_leaks_in(duckdb_workspace):

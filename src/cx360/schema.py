@@ -173,6 +173,25 @@ PROFILE_BREAKDOWNS: tuple[Column, ...] = (
     Column("value", "float64", "the count or amount for that key"),
 )
 
+PROFILE_SCORES: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    Column("as_of", "timestamp", "the point in time the scores describe"),
+    Column("repeat_purchase_days", "float64", "BG/NBD frequency: days with a card payment after the first one"),
+    Column("recency_weeks", "float64", "BG/NBD recency: weeks from the first to the last payment day"),
+    Column("age_weeks", "float64", "BG/NBD T: weeks from the first payment day to as_of"),
+    Column("avg_repeat_spend", "float64", "mean spend of the repeat payment days (Gamma-Gamma input)"),
+    Column("expected_purchases_12m", "float64", "expected payment days in the next 12 months (BG/NBD)"),
+    Column("p_alive", "float64", "probability that the customer is still active (BG/NBD)"),
+    Column("expected_spend", "float64", "expected spend per payment day (Gamma-Gamma)"),
+    Column("clv_12m", "float64", "lifetime value over 12 months, discounted 1% a month"),
+    Column("pagerank", "float64", "PageRank in the who-mentions-whom graph"),
+    Column("reach", "int64", "people within two hops who pay attention to the customer"),
+    Column("influence_score", "float64", "PageRank and follower-weighted reach combined, 0 to 1"),
+    Column("network_clv", "float64", "influence-weighted lifetime value of the people the customer reaches"),
+    Column("value", "float64", "clv_12m + network_clv"),
+    Column("value_tier", "string", "platinum (top 5% by value), gold (next 15%), silver (next 30%), bronze"),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "records": RECORDS,
     "events": EVENTS,
@@ -186,6 +205,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "profile_events": PROFILE_EVENTS,
     "profile_traits": PROFILE_TRAITS,
     "profile_breakdowns": PROFILE_BREAKDOWNS,
+    "profile_scores": PROFILE_SCORES,
 }
 
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.

@@ -1,4 +1,4 @@
-"""`cx360 demo`: build the synthetic bank, ingest it, resolve identities, show what was built."""
+"""`cx360 demo`: build the synthetic bank, ingest it, resolve identities, build profiles, show what was built."""
 
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 7,
     force: Annotated[bool, typer.Option(help="Replace the folder if it holds a previous demo.")] = False,
 ) -> None:
-    """Generate a synthetic multi-source bank into a workspace, ingest it, resolve identities, and score them."""
+    """Generate a synthetic multi-source bank into a workspace, ingest it, resolve identities, build
+    the profiles, and score them against the bank's ground truth."""
     from cx360.cli.identity import print_identity_report, run_resolve
     from cx360.config import CONFIG_FILE
     from cx360.demo import generate_world
-    from cx360.demo.scoring import identity_scores
+    from cx360.cli.profile import print_profile_report, run_build
+    from cx360.demo.scoring import identity_scores, value_scores
     from cx360.errors import ConfigError
     from cx360.status import table_counts
     from cx360.workspace import Workspace
@@ -49,6 +51,15 @@ def demo(
             (name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}")
             for name, s in (("pairwise", scores["pairwise"]), ("B-cubed", scores["bcubed"]))
         ]))
+        print_profile_report(run_build(ws))
+        value = value_scores(ws, directory / "truth")
+        out.print(table("Value against the ground truth", ["measure", "value"], [
+            ("customers with a lifetime value", value["customers"]),
+            ("Spearman: clv_12m vs hidden spending level", f"{value['clv_spearman']:.3f}"),
+            ("mean p_alive of people who really left", f"{value['p_alive_churned']:.3f}"),
+            ("mean p_alive of people who stayed", f"{value['p_alive_stayed']:.3f}"),
+        ]))
         out.print(table("Workspace tables", ["table", "rows"], table_counts(ws).items()))
     exit_on_failure(reports)
-    out.print(f"Done. Explore with [bold]cx360 status -w {directory}[/] and [bold]cx360 quarantine -w {directory}[/].")
+    out.print(f"Done. Explore with [bold]cx360 status -w {directory}[/], [bold]cx360 quarantine -w {directory}[/] "
+              f"and [bold]cx360 profile show -w {directory} PROFILE_ID[/].")

@@ -33,13 +33,15 @@ def ingest(
 
 
 def run(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Run the batch pipeline: ingest every source, then resolve identities into profiles."""
+    """Run the batch pipeline: ingest every source, resolve identities, build the profiles."""
     from cx360.cli.identity import print_identity_report, run_resolve
+    from cx360.cli.profile import print_profile_report, run_build
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         reports = ingest_with_progress(ws, None)
         print_identity_report(run_resolve(ws))
+        print_profile_report(run_build(ws))
     exit_on_failure(reports)
 
 

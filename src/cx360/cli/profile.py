@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli.output import out, table
+from rich.text import Text
+
+from cx360.cli.output import err, out, table
 from cx360.cli.workspace import WorkspaceOpt
 
 app = typer.Typer(help="The 3D profile: traits from every source, scores, and reading one person's profile.",
@@ -52,8 +54,15 @@ def run_build(ws, as_of=None):
 def print_profile_report(r) -> None:
     rows = [("as of", r.as_of.isoformat(sep=" ")), ("profiles", r.profiles), ("events", r.events),
             ("events attributed to a profile", r.events_attributed)]
+    if r.scores:
+        rows += [("customers with card payments", r.scores.customers_with_purchases),
+                 ("repeat customers (fit lifetime value)", r.scores.repeat_customers),
+                 ("mention links (fit influence)", r.scores.influence_edges)]
+        rows += [(k, f"{v:.4g}") for k, v in r.scores.clv_params.items()]
     rows += [(f"seconds: {k}", f"{v:.1f}") for k, v in r.seconds.items()]
     out.print(table("Profiles", ["what", "value"], rows))
+    for warning in r.scores.warnings if r.scores else []:
+        err.print(Text("warning: ", style="bold yellow") + Text(warning))
 
 
 @app.command("show")

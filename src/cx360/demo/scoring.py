@@ -24,3 +24,25 @@ def identity_frame(ws: Workspace, truth: Path) -> pd.DataFrame:
 def identity_scores(ws: Workspace, truth: Path) -> dict:
     frame = identity_frame(ws, truth)
     return {"pairwise": pairwise(frame), "bcubed": bcubed(frame), "by_source_pair": by_source_pair(frame), "records": len(frame)}
+
+
+def profile_people(ws: Workspace, truth: Path) -> pd.DataFrame:
+    """profile_id -> the real person most of its CRM records belong to."""
+    frame = identity_frame(ws, truth)
+    top = frame.groupby(["cluster", "truth"]).size().rename("n").reset_index().sort_values(["cluster", "n"], ascending=[True, False])
+    return top.drop_duplicates("cluster").rename(columns={"cluster": "profile_id", "truth": "person_id"})[["profile_id", "person_id"]]
+
+
+def value_scores(ws: Workspace, truth: Path) -> dict:
+    """How well lifetime value ranks people by their hidden spending level, and whether p_alive
+    separates those who really left from those who stayed."""
+    scores = ws.engine.to_arrow(ws.engine.table("profile_scores").select("profile_id", "clv_12m", "p_alive"),
+                                step="score: profile scores").to_pandas()
+    people = pd.read_parquet(truth / "persons.parquet", columns=["person_id", "value", "churned"])
+    frame = scores.merge(profile_people(ws, truth), on="profile_id").merge(people, on="person_id").dropna(subset=["clv_12m"])
+    return {
+        "customers": len(frame),
+        "clv_spearman": float(frame["clv_12m"].corr(frame["value"], method="spearman")) if len(frame) > 2 else float("nan"),
+        "p_alive_churned": float(frame.loc[frame.churned, "p_alive"].mean()),
+        "p_alive_stayed": float(frame.loc[~frame.churned, "p_alive"].mean()),
+    }

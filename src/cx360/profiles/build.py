@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from cx360.errors import Cx360Error
 from cx360.profiles import events as profile_events
-from cx360.profiles import traits
+from cx360.profiles import scores, traits
 from cx360.workspace import Workspace
 
 
@@ -20,6 +20,7 @@ class ProfileReport:
     events: int
     events_attributed: int
     seconds: dict[str, float] = field(default_factory=dict)
+    scores: scores.ScoreReport | None = None
 
 
 def default_as_of(ws: Workspace) -> dt.datetime:
@@ -53,10 +54,17 @@ def build(ws: Workspace, as_of: dt.datetime | None = None) -> ProfileReport:
         engine.replace("profile_breakdowns", breakdowns)
     seconds["traits"] = time.perf_counter() - started
 
+    started = time.perf_counter()
+    ids = engine.to_arrow(engine.table("profiles").select("profile_id"), step="profiles: ids")["profile_id"].to_pandas()
+    score_table, score_report = scores.build(engine, as_of, ids)
+    engine.replace("profile_scores", score_table)
+    seconds["scores"] = time.perf_counter() - started
+
     return ProfileReport(
         as_of=as_of,
         profiles=n_profiles,
         events=engine.scalar(engine.table("events").count(), step="profiles: count events"),
         events_attributed=engine.scalar(engine.table("profile_events").count(), step="profiles: count attributed"),
         seconds=seconds,
+        scores=score_report,
     )
