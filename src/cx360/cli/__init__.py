@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from cx360.cli import demo, identity, ingest, workspace
+from cx360.cli import demo, identity, ingest, sentiment, workspace
 
 app = typer.Typer(
     name="cx360",
@@ -16,7 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (workspace, ingest, identity, demo):
+for module in (workspace, ingest, identity, demo, sentiment):
     module.register(app)
 
 
