@@ -22,6 +22,10 @@ _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # often comes back as "uk" or "bg"): only trusted when the model is sure.
 _CYRILLIC_NEIGHBOURS = {"uk", "bg", "be", "mk", "sr", "kk", "ky", "tg", "mn"}
 _NEIGHBOUR_MIN_SCORE = 0.8
+# Short texts often come back as a near guess ("Great, thank you!" -> eo 0.30, en 0.22): when the top
+# guess is unsure and a supported language is among the next ones, take the supported one.
+_UNSURE = 0.5
+_RUNNER_UP_MIN = 0.1
 
 
 @lru_cache(maxsize=1)
@@ -35,12 +39,16 @@ def detect_language(text: str | None) -> str:
     """The language of one text (see module docstring for the values)."""
     if text is None or not isinstance(text, str) or not _LETTER.search(text):
         return UNKNOWN
-    best = _detector().detect(text, model="lite", k=1)[0]
-    lang, score = best["lang"], best["score"]
-    if lang in ("zh", "ja", "wuu", "yue") and _CJK.search(text) and lang != "ja":
+    candidates = _detector().detect(text, model="lite", k=3)
+    lang, score = candidates[0]["lang"], candidates[0]["score"]
+    if lang in ("zh", "wuu", "yue") and _CJK.search(text):
         return "zh"
     if lang in SUPPORTED:
         return lang
+    if score < _UNSURE:
+        for c in candidates[1:]:
+            if c["lang"] in SUPPORTED and c["score"] >= _RUNNER_UP_MIN:
+                return c["lang"]
     if lang in _CYRILLIC_NEIGHBOURS and score < _NEIGHBOUR_MIN_SCORE and _CYRILLIC.search(text):
         return "ru"
     return OTHER
