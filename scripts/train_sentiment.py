@@ -10,8 +10,6 @@ Prints held-out accuracy and macro-F1 per language (fixed seeded split, 20 %).
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,20 +19,6 @@ MODELS = ROOT / "src" / "cx360" / "text" / "models"
 # C per language, chosen once on a validation split of the training part (never the held-out rows):
 # ru 0.5/1/4/16 -> 0.877/0.877/0.863/0.863 macro-F1; zh 0.5/1/4/16 -> 0.831/0.838/0.845/0.845.
 SETTINGS = {"ru": dict(C=1.0), "en": dict(C=4.0), "zh": dict(C=4.0)}
-
-
-def ensure_vader_sdist() -> Path:
-    from cx360.errors import NotFoundError
-    from cx360.text import corpora
-
-    try:
-        return corpora.find_hutto_archive([TMP])
-    except NotFoundError:
-        TMP.mkdir(exist_ok=True)
-        print("fetching the vaderSentiment source archive (for hutto_ICWSM_2014) into .tmp/ ...")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                        "-q", "vaderSentiment==3.3.2", "-d", str(TMP)], check=True)
-        return corpora.find_hutto_archive([TMP])
 
 
 def main() -> None:
@@ -51,7 +35,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{'lang':<5}{'train':>8}{'held-out':>10}{'accuracy':>10}{'macro-F1':>10}{'seconds':>9}  file")
     for lang in args.languages.split(","):
-        df = corpora.load_en(ensure_vader_sdist()) if lang == "en" else corpora.load(lang)
+        df = corpora.load_en(corpora.fetch_vader_sdist(TMP)) if lang == "en" else corpora.load(lang)
         train, test = corpora.split(df)
         t0 = time.perf_counter()
         model = LinearTextModel(language=lang, seed=corpora.SEED, **SETTINGS[lang])

@@ -68,6 +68,22 @@ def find_hutto_archive(search: list[Path] | None = None) -> Path:
     )
 
 
+def fetch_vader_sdist(folder: Path) -> Path:
+    """For the training and benchmark scripts only (never at run time): the vaderSentiment source archive,
+    fetched into ``folder`` with pip when it is not already there or named by $CX360_VADER_SDIST."""
+    try:
+        return find_hutto_archive([folder])
+    except NotFoundError:
+        import subprocess
+        import sys
+
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"fetching the vaderSentiment source archive (for hutto_ICWSM_2014) into {folder} ...")
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "-q",
+                        "vaderSentiment==3.3.2", "-d", str(folder)], check=True)
+        return find_hutto_archive([folder])
+
+
 def load_en(archive: Path) -> pd.DataFrame:
     """Hutto & Gilbert's rated texts: columns text, rating, label, source."""
     inner = _hutto_bytes(archive)
