@@ -104,8 +104,19 @@ def lexicon_features(language: str, texts: list[str]) -> np.ndarray:
     return out
 
 
+def vader_features(texts: list[str]) -> np.ndarray:
+    """VADER's compound, positive, negative and neutral scores per text."""
+    from cx360.text.sentiment import _vader
+
+    v = _vader()
+    return np.array([[s["compound"], s["pos"], s["neg"], s["neu"]] for s in map(v.polarity_scores, texts)],
+                    dtype=np.float32).reshape(-1, 4)
+
+
 def dense(language: str, texts: list[str]) -> np.ndarray | None:
-    """Dense features appended to the n-grams (Russian only)."""
-    if language != "ru":
-        return None
-    return np.hstack([navec_mean(texts), lexicon_features("ru", texts)])
+    """Dense features appended to the n-grams: navec + lexicon for Russian, VADER for English."""
+    if language == "ru":
+        return np.hstack([navec_mean(texts), lexicon_features("ru", texts)])
+    if language == "en":
+        return vader_features(texts)
+    return None
