@@ -52,6 +52,7 @@ def _any(patterns) -> re.Pattern[str]:
 
 
 _PRODUCT = [(name, _any(p)) for name, p in PRODUCTS]
+_ANY_PRODUCT = _any([p for _, ps in PRODUCTS for p in ps])  # one pass rules out most texts
 _WISH_RE = _any(_WISH)
 _ASK_RE = _any(_ASK)
 _COMPARE_RE = _any(_COMPARE)
@@ -82,6 +83,8 @@ def purchase_intent(text: str | None) -> Intent:
     if not text:
         return NO_INTENT
     t = text.lower().replace("ё", "е")
+    if not _ANY_PRODUCT.search(t):
+        return NO_INTENT
     for m in _WISH_RE.finditer(t):
         if _NEGATED.search(t[max(0, m.start() - 12): m.start()]):
             continue
