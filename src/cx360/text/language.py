@@ -18,6 +18,10 @@ UNKNOWN = "unknown"
 _LETTER = re.compile(r"[^\W\d_]")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_KANA_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af\u1100-\u11ff]")
+# The lite model often misreads Chinese (as ja, en, ceb...): Han characters without kana or hangul, making
+# at least half of the letters, are Chinese whatever it says.
+_HAN_SHARE = 0.5
 # Close relatives the lite model confuses with Russian on short texts (a one-word complaint in Russian
 # often comes back as "uk" or "bg"): only trusted when the model is sure.
 _CYRILLIC_NEIGHBOURS = {"uk", "bg", "be", "mk", "sr", "kk", "ky", "tg", "mn"}
@@ -39,6 +43,9 @@ def detect_language(text: str | None) -> str:
     """The language of one text (see module docstring for the values)."""
     if text is None or not isinstance(text, str) or not _LETTER.search(text):
         return UNKNOWN
+    han = len(_CJK.findall(text))
+    if han and not _KANA_HANGUL.search(text) and han >= _HAN_SHARE * len(_LETTER.findall(text)):
+        return "zh"
     candidates = _detector().detect(text, model="lite", k=3)
     lang, score = candidates[0]["lang"], candidates[0]["score"]
     if lang in ("zh", "wuu", "yue") and _CJK.search(text):
