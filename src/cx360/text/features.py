@@ -8,7 +8,7 @@ set is small.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -21,9 +21,9 @@ N_HASH = 2**17
 _WORD = r"(?u)\b\w+\b|[!?]+|[:;]-?[()DPp]"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hashers(language: str) -> tuple[HashingVectorizer, ...]:
-    common = dict(n_features=N_HASH, alternate_sign=False, norm=None, lowercase=True, dtype=np.float32)
+    common = {"n_features": N_HASH, "alternate_sign": False, "norm": None, "lowercase": True, "dtype": np.float32}
     if language == "zh":
         return (HashingVectorizer(analyzer="char", ngram_range=(1, 3), **common),)
     if language == "en":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -77,7 +77,7 @@ class TrainedSentiment(SentimentBackend):
         return model.classes_[best].astype(object), proba[np.arange(len(texts)), best]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_model(language: str):
     """A shipped model, loaded once per process."""
     from cx360.text.linear import LinearTextModel

@@ -117,7 +117,7 @@ def topic_lexicon(extra: Mapping[str, Sequence[str]] | None = None) -> TopicLexi
     merged: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_TOPICS.items()}
     for topic, words in (extra or {}).items():
         if isinstance(words, str):
-            raise ValueError(f"topic {topic!r}: expected a list of keywords, got the string {words!r}")
+            raise TypeError(f"topic {topic!r}: expected a list of keywords, got the string {words!r}")
         merged.setdefault(str(topic), []).extend(str(w) for w in words)
     return _compile(tuple((k, tuple(v)) for k, v in merged.items()))
 
