@@ -1,0 +1,84 @@
+"""Score a batch of texts: language, sentiment, confidence, complaint, topics, purchase intent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cx360.errors import SourceError
+from cx360.text.intent import purchase_intent
+from cx360.text.language import detect_languages
+from cx360.text.sentiment import SentimentBackend, get_backend
+from cx360.text.topics import is_complaint, topic_lexicon
+
+COLUMNS = ("language", "sentiment", "confidence", "complaint", "topics", "intent", "intent_product")
+
+
+def analyze_texts(
+    texts: Sequence[str | None],
+    *,
+    backend: str | SentimentBackend = "trained",
+    extra_topics: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """One row per text with the columns in ``COLUMNS``; empty or null texts get language 'unknown'.
+
+    ``topics`` is a ';'-joined list (empty when none); ``intent`` is the purchase-intent score.
+    """
+    clean = [t if isinstance(t, str) and t.strip() else None for t in texts]
+    languages = detect_languages(clean)
+    scorer = get_backend(backend) if isinstance(backend, str) else backend
+    scores = scorer.score(clean, languages)
+    lexicon = topic_lexicon(extra_topics)
+    topics = [lexicon.find(t) for t in clean]
+    intents = [purchase_intent(t) for t in clean]
+    return pd.DataFrame({
+        "language": languages,
+        "sentiment": pd.array(scores.labels, dtype="object"),
+        "confidence": np.round(scores.confidence, 4),
+        "complaint": [is_complaint(t, s, tp) for t, s, tp in zip(clean, scores.labels, topics)],
+        "topics": [";".join(tp) for tp in topics],
+        "intent": [i.score for i in intents],
+        "intent_product": [i.product for i in intents],
+    })
+
+
+def read_texts(path: Path, text_column: str, id_column: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """The text column (and id column, or 1-based row numbers) of a CSV or Parquet file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        elif suffix in (".csv", ".tsv", ".txt"):
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, sep="\t" if suffix == ".tsv" else ",")
+        else:
+            raise SourceError(f"{path}: expected a .csv, .tsv or .parquet file")
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise SourceError(f"{path}: cannot be read: {exc}") from exc
+    for col in (text_column, id_column):
+        if col is not None and col not in df.columns:
+            raise SourceError(f"{path}: no column {col!r}; the columns are: {', '.join(map(str, df.columns))}")
+    texts = df[text_column].astype("object").where(df[text_column].notna(), None)
+    texts = texts.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    ids = df[id_column] if id_column else pd.Series(np.arange(1, len(df) + 1), name="row")
+    return texts, ids
+
+
+def analyze_file(
+    path: Path,
+    text_column: str,
+    *,
+    id_column: str | None = None,
+    backend: str | SentimentBackend = "trained",
+    extra_topics: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """:func:`analyze_texts` on a file's column, with the id (or row number) first."""
+    texts, ids = read_texts(path, text_column, id_column)
+    result = analyze_texts(texts.tolist(), backend=backend, extra_topics=extra_topics)
+    result.insert(0, ids.name if id_column else "row", ids.to_numpy())
+    return result
