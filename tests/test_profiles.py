@@ -37,7 +37,8 @@ GAMES = [_event(i, f"2025-{d}T12:00:00Z", "card_payment", channel="pos", card="T
 BEFORE = GAMES + [
     _event(20, "2025-06-30T23:00:00Z", "card_payment", channel="pos", card="TK1", amount=500.0, category="Groceries", district="Арбат"),
     _event(21, "2025-06-01T10:00:00Z", "atm_withdrawal", channel="atm", card="TK1", amount=1000.0),
-    _event(22, "2025-03-01T10:00:00Z", "call", channel="call_centre", customer="C1", reason="fees"),
+    _event(22, "2025-03-01T10:00:00Z", "call", channel="call_centre", customer="C1", reason="fees",
+           text="Опять списали комиссию за обслуживание, это безобразие, верните деньги"),
     _event(23, "2025-06-15T10:00:00Z", "call", channel="call_centre", customer="C1", reason="complaint_staff"),
     _event(24, "2025-06-20T10:00:00Z", "offer_rejected", channel="sms", customer="C1", offer="auto_loan"),
     _event(25, "2025-02-01T10:00:00Z", "offer_accepted", channel="email", customer="C1", offer="deposit"),
@@ -120,6 +121,8 @@ def test_traits_from_every_family(make_workspace):
     assert anna.breakdowns["calls_by_reason"] == {"complaint_staff": 1.0, "fees": 1.0}
     assert (t["visits_total"], t["avg_dwell_minutes"], t["visitor_type"], t["top_place"], t["home_district"]) == (2, 40.0, "occasional", "Авиапарк", "Арбат")
     assert (t["survey_ok_to_share_data"], t["survey_preferred_device"]) == (4, "smartphone")
+    assert (t["texts_total"], t["share_negative"], t["text_complaints"]) == (1, 1.0, 1)
+    assert anna.breakdowns["complaints_by_topic"] == {"fees": 1.0}
     assert anna.attributes["first_name"] == "Анна" and anna.attribute_sources["first_name"]["record"] == "crm:C1"
 
     boris = read(ws, "C2")  # no payments, calls or offers: counts are zero, recencies unknown

@@ -204,8 +204,14 @@ class IdentitySettings(Model):
         return self.max_records_per_identifier.get(kind, DEFAULT_MAX_RECORDS[kind])
 
 
+class TextSettings(Model):
+    backend: Literal["trained", "lexicon", "transformer"] = "trained"
+    topics: dict[str, list[str]] = Field({}, description="extra complaint topics, or extra keywords for a default topic")
+
+
 class Config(Model):
     workspace: WorkspaceSettings = WorkspaceSettings()
+    text: TextSettings = TextSettings()
     identity: IdentitySettings = IdentitySettings()
     engine: Engine = DuckDBEngine()
     events: EventSettings = EventSettings()

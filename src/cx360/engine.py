@@ -66,8 +66,17 @@ class Engine(ABC):
     def ensure_canonical_tables(self) -> None:
         existing = set(self.con.list_tables())
         for name in schema.TABLES:
-            if name not in existing:
-                self.con.create_table(name, schema=schema.ibis_schema(name))
+            if name not in existing or self._outdated(name):
+                self.con.create_table(name, schema=schema.ibis_schema(name), overwrite=True)
+
+    def _outdated(self, name: str) -> bool:
+        """A derived table written by an older cx360 (other columns) is rebuilt; a stored one is an error."""
+        if tuple(self.table(name).columns) == tuple(schema.ibis_schema(name).names):
+            return False
+        if name in schema.DERIVED_TABLES:
+            return True
+        raise Cx360Error(f"table {name!r} has columns {list(self.table(name).columns)}, but this cx360 expects "
+                         f"{list(schema.ibis_schema(name).names)}; the workspace was written by another version")
 
     def insert(self, table: str, expr: ir.Table, *, step: str) -> None:
         """Append `expr` to `table`, in the table's column order."""
@@ -225,9 +234,9 @@ class Spark(Engine):
         from ibis.backends.pyspark.datatypes import PySparkSchema
 
         for name in schema.TABLES:
-            if not (self.warehouse / name).is_dir():
+            if not (self.warehouse / name).is_dir() or self._outdated(name):
                 empty = self.session.createDataFrame([], PySparkSchema.from_ibis(schema.ibis_schema(name)))
-                empty.write.parquet(str(self.warehouse / name))
+                empty.write.mode("overwrite").parquet(str(self.warehouse / name))
                 self._register(name)
 
     def stage(self, data: pa.Table) -> ir.Table:

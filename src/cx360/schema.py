@@ -173,6 +173,18 @@ PROFILE_BREAKDOWNS: tuple[Column, ...] = (
     Column("value", "float64", "the count or amount for that key"),
 )
 
+TEXT_SCORES: tuple[Column, ...] = (
+    Column("event_id", "string", "the call, review or post whose text was scored"),
+    Column("language", "string", "ru, en, zh, other, or unknown (empty text)"),
+    Column("sentiment", "string", "negative, neutral or positive (NULL when the language is not supported)"),
+    Column("confidence", "float64", "the sentiment model's confidence"),
+    Column("complaint", "boolean", "the text is a complaint"),
+    Column("topics", "string", "topics found, ';'-separated"),
+    Column("intent", "float64", "purchase-intent score, 0 to 1"),
+    Column("intent_product", "string", "the product a purchase intent names"),
+    Column("scored_at", "timestamp", "when it was scored: texts are scored once, incrementally"),
+)
+
 PROFILE_SCORES: tuple[Column, ...] = (
     Column("profile_id", "string", "the person"),
     Column("as_of", "timestamp", "the point in time the scores describe"),
@@ -206,10 +218,13 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "profile_traits": PROFILE_TRAITS,
     "profile_breakdowns": PROFILE_BREAKDOWNS,
     "profile_scores": PROFILE_SCORES,
+    "text_scores": TEXT_SCORES,
 }
 
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.
 BATCH_TABLES: tuple[str, ...] = ("records", "events", "quarantine")
+# Tables rebuilt whole by every run of their stage: when cx360 adds a column, they are recreated.
+DERIVED_TABLES: tuple[str, ...] = ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores")
 
 
 def ibis_schema(table: str) -> sch.Schema:

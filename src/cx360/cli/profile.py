@@ -53,7 +53,7 @@ def run_build(ws, as_of=None):
 
 def print_profile_report(r) -> None:
     rows = [("as of", r.as_of.isoformat(sep=" ")), ("profiles", r.profiles), ("events", r.events),
-            ("events attributed to a profile", r.events_attributed)]
+            ("events attributed to a profile", r.events_attributed), ("texts scored this run", r.texts_scored)]
     if r.scores:
         rows += [("customers with card payments", r.scores.customers_with_purchases),
                  ("repeat customers (fit lifetime value)", r.scores.repeat_customers),

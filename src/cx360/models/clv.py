@@ -61,7 +61,9 @@ def _minimise(loglik_grad, count: np.ndarray, penalizer: float, x0: np.ndarray,
     with np.errstate(all="ignore"):
         res = minimize(negll, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                        options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
-        if not res.success:
+        # L-BFGS-B often reports a failed line search at an optimum it cannot improve in float64:
+        # only a gradient that is still clearly non-zero sends the fit to Nelder-Mead.
+        if not res.success and np.max(np.abs(res.jac)) > 1e-3 * max(1.0, abs(res.fun)) ** 0.5:
             res = minimize(lambda v: negll(v)[0], res.x, method="Nelder-Mead", bounds=bounds,
                            options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000})
     if not np.isfinite(res.fun):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from cx360.errors import Cx360Error
 from cx360.profiles import events as profile_events
-from cx360.profiles import scores, traits
+from cx360.profiles import scores, texts, traits
 from cx360.workspace import Workspace
 
 
@@ -19,6 +19,7 @@ class ProfileReport:
     profiles: int
     events: int
     events_attributed: int
+    texts_scored: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     scores: scores.ScoreReport | None = None
 
@@ -47,11 +48,20 @@ def build(ws: Workspace, as_of: dt.datetime | None = None) -> ProfileReport:
 
     as_of = as_of or default_as_of(ws)
     started = time.perf_counter()
-    trait_table, breakdowns = traits.build(engine, as_of)
-    with engine.step("profiles: traits", trait_table):
-        engine.replace("profile_traits", trait_table)
-    with engine.step("profiles: breakdowns", breakdowns):
-        engine.replace("profile_breakdowns", breakdowns)
+    texts_scored = texts.score_new(engine, ws.config.text)
+    voice, voice_breakdowns = (engine.stage(t) for t in texts.summarise(engine, as_of))
+    seconds["texts"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    try:
+        trait_table, breakdowns = traits.build(engine, as_of, voice, voice_breakdowns)
+        with engine.step("profiles: traits", trait_table):
+            engine.replace("profile_traits", trait_table)
+        with engine.step("profiles: breakdowns", breakdowns):
+            engine.replace("profile_breakdowns", breakdowns)
+    finally:
+        engine.unstage(voice)
+        engine.unstage(voice_breakdowns)
     seconds["traits"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -65,6 +75,7 @@ def build(ws: Workspace, as_of: dt.datetime | None = None) -> ProfileReport:
         profiles=n_profiles,
         events=engine.scalar(engine.table("events").count(), step="profiles: count events"),
         events_attributed=engine.scalar(engine.table("profile_events").count(), step="profiles: count attributed"),
+        texts_scored=texts_scored,
         seconds=seconds,
         scores=score_report,
     )

@@ -32,6 +32,7 @@ _DIGITAL = "events with channel web or mobile_app"
 _VISITS = "events: store_visit"
 _SURVEY = "events: survey_answered"
 _SOCIAL = "events: social_post, review_posted"
+_TEXTS = "text_scores of events: call, complaint, review_posted, social_post (properties.text)"
 
 TRAITS: tuple[Trait, ...] = (
     # socio-demographics (the golden record) and relationship
@@ -107,6 +108,15 @@ TRAITS: tuple[Trait, ...] = (
     Trait("avg_rating", "float64", "social", "mean review rating", "events: review_posted (properties.rating)"),
     Trait("followers", "int64", "social", "largest follower count reported with a post", "events: social_post, review_posted (properties.followers)"),
     Trait("last_post_at", "timestamp", "social", "last post or review", _SOCIAL),
+    # what the person writes (calls' summaries, reviews, posts), scored by cx360.text
+    Trait("texts_total", "int64", "voice", "texts written or told: call summaries, reviews, posts", _TEXTS),
+    Trait("share_negative", "float64", "voice", "share of those texts with a negative tone", _TEXTS),
+    Trait("last_negative_at", "timestamp", "voice", "last text with a negative tone", _TEXTS),
+    Trait("sentiment_trend", "float64", "voice", f"mean tone (-1..1) of the last {RECENT_DAYS} days minus the mean tone before", _TEXTS),
+    Trait("text_complaints", "int64", "voice", "texts that are complaints (counted by topic in profile_breakdowns)", _TEXTS),
+    Trait("intent_product", "string", "voice", "product named by the latest text that signals a coming purchase", _TEXTS),
+    Trait("intent_score", "float64", "voice", "purchase-intent score of that text, 0 to 1", _TEXTS),
+    Trait("intent_at", "timestamp", "voice", "when that text was written", _TEXTS),
 )
 
 # Per-key counts and sums, kept long in `profile_breakdowns` (profile_id, breakdown, key, value).
@@ -118,6 +128,7 @@ BREAKDOWNS: dict[str, str] = {
     "recurring_interest": f"weeks with a payment, of the last {RECURRING_WEEKS}, per recurring category",
     "top_districts": "card payments in the person's three most frequent districts",
     "visits_by_place": "visits per place (all history)",
+    "complaints_by_topic": "complaint texts per topic (all history; topics in docs/text.md)",
 }
 
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(t.group for t in TRAITS))

@@ -25,6 +25,7 @@ from cx360.models.influence import customer_value, influence, value_tiers
 HORIZON_MONTHS = 12
 MONTHLY_DISCOUNT = 0.01
 MIN_REPEAT_CUSTOMERS = 5
+MAX_FIT_CUSTOMERS = 100_000
 MENTION = re.compile(r"@([\w.]+)")
 
 
@@ -69,9 +70,11 @@ def lifetime_value(summary: pd.DataFrame, report: ScoreReport) -> pd.DataFrame:
                                f"at least {MIN_REPEAT_CUSTOMERS} are needed")
         return out
     x, tx, T, m = summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"]
+    # The parameters describe the population: a large seeded sample fits them as well as everyone does.
+    fit = summary.sample(n=min(len(summary), MAX_FIT_CUSTOMERS), random_state=0)
     try:
-        bgf = BetaGeoFitter().fit(x, tx, T)
-        ggf = GammaGammaFitter().fit(x, m)
+        bgf = BetaGeoFitter().fit(fit["frequency"], fit["recency"], fit["T"])
+        ggf = GammaGammaFitter().fit(fit["frequency"], fit["monetary_value"])
     except FitError as exc:
         report.warnings.append(f"lifetime value not fitted: {exc}")
         return out

@@ -248,8 +248,9 @@ def _breakdown(t: ir.Table, name: str, key: str) -> ir.Table:
     return t.select("profile_id", breakdown=ibis.literal(name), key=t[key].cast("string"), value=t.value.cast("float64"))
 
 
-def build(engine: Engine, as_of: dt.datetime) -> tuple[ir.Table, ir.Table]:
-    """(profile_traits, profile_breakdowns) as of `as_of`, as expressions over the stored tables."""
+def build(engine: Engine, as_of: dt.datetime, voice: ir.Table, voice_breakdowns: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """(profile_traits, profile_breakdowns) as of `as_of`, as expressions over the stored tables and
+    the per-person text summary (see cx360.profiles.texts)."""
     w = Window(engine, as_of)
     pe = engine.table("profile_events")
     pe = pe.filter(pe.ts < w.as_of_lit)
@@ -258,14 +259,14 @@ def build(engine: Engine, as_of: dt.datetime) -> tuple[ir.Table, ir.Table]:
     tx, tx_breakdowns = transactions(w, pe)
     visit, visit_breakdowns = visits(w, pe)
     parts = [contact(w, pe), campaigns(w, pe), digital(w, pe, mapping), tx, visit,
-             surveys(w, pe), social(w, pe)]
+             surveys(w, pe), social(w, pe), voice]
     out = relationship(w, pe, engine.table("records"), mapping, profiles)
     for part in parts:
         out = out.left_join(part, "profile_id").drop("profile_id_right")
     zeros = {t.name: out[t.name].fill_null(0) for t in TRAITS if _is_count(t)}
     out = out.mutate(**zeros, visitor_type=out.visitor_type.fill_null("none"))
     traits = out.select("profile_id", as_of=w.as_of_lit, **{t.name: out[t.name].cast(t.dtype) for t in TRAITS})
-    breakdowns = ibis.union(contact_breakdowns(w, pe), tx_breakdowns, visit_breakdowns, distinct=False)
+    breakdowns = ibis.union(contact_breakdowns(w, pe), tx_breakdowns, visit_breakdowns, voice_breakdowns, distinct=False)
     return traits, breakdowns
 
 
