@@ -1,0 +1,86 @@
+"""The FastAPI application: routers, the one error handler, /health and /metrics, the dashboard."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from cx360.api.services import Context
+from cx360.errors import Cx360Error
+
+
+def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]:
+    """Build the serving index if the warehouse changed, then open it with the key ring and audit log."""
+    from cx360.api import index
+    from cx360.api.access import KeyRing
+    from cx360.api.audit import AuditLog
+    from cx360.api.store import Store
+    from cx360.config import DuckDBEngine
+    from cx360.errors import ConfigError
+    from cx360.workspace import Workspace
+
+    ws = Workspace(root)
+    cfg = ws.config
+    if not isinstance(cfg.engine, DuckDBEngine):
+        raise ConfigError(f"{ws.config_path}: `cx360 serve` reads the DuckDB engine; this workspace uses "
+                          f"{cfg.engine.kind!r}")
+    report = index.ensure(ws.root / cfg.engine.path, force=reindex)
+    store = Store(report.path, region=cfg.workspace.default_region)
+    return Context(root=ws.root, store=store, keys=KeyRing(ws.root), audit=AuditLog(ws.root)), report
+
+
+def create_app(ctx: Context) -> FastAPI:
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+    from cx360.api.routers import audit, profiles, search, segments
+    from cx360.web import routes as web
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        ctx.close()
+
+    app = FastAPI(title="cx360", version="1", lifespan=lifespan,
+                  description="One explainable 3D profile per customer. Authenticate with `Authorization: Bearer KEY`.")
+    app.state.ctx = ctx
+    for module in (profiles, segments, search, audit):
+        app.include_router(module.router)
+    web.mount(app)
+
+    registry = CollectorRegistry()  # per app, so tests can build several apps in one process
+    requests = Counter("cx360_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry)
+    latency = Histogram("cx360_http_request_seconds", "Request latency", ["route"], registry=registry,
+                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        requests.labels(request.method, path, str(response.status_code)).inc()
+        latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(Cx360Error)
+    async def cx360_error(request: Request, exc: Cx360Error) -> Response:
+        if not request.url.path.startswith("/v1"):
+            return web.error_page(request, exc)  # dashboard pages answer in HTML
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc)}},
+                            status_code=exc.http_status, headers=headers)
+
+    @app.get("/health", tags=["service"], summary="Liveness and what the serving index holds")
+    def health() -> dict:
+        return {"status": "ok", "index_built_at": str(ctx.store.built_at), "rows": ctx.store.counts()}
+
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
