@@ -120,7 +120,8 @@ class Store:
         more = len(rows) > limit
         rows = rows[:limit]
         for r in rows:
-            r["properties"] = json.loads(r["properties"]) if r["properties"] else {}
+            props = json.loads(r["properties"]) if r["properties"] else {}
+            r["properties"] = {k: v for k, v in props.items() if v is not None}
         return {"profile_id": pid, "events": rows,
                 "next_cursor": encode_cursor(rows[-1]["ts"], rows[-1]["event_id"]) if more else None}
 
