@@ -141,6 +141,28 @@ def _statements(have: set[str]) -> list[str]:
             sql.append(f"CREATE TABLE {name} AS SELECT {h(col='profile_id')} AS k, * FROM w.{table} ORDER BY k")
     if "segments" in have:
         sql.append("CREATE TABLE segments AS SELECT * FROM w.segments ORDER BY name")
+    # One JSON document per profile, so that reading a profile is one lookup of one column (a wide
+    # traits row costs a column segment read per trait, several milliseconds).
+    joins, parts = [], ["'golden', to_json(p)"]
+    if "profile_traits" in have:
+        joins.append("LEFT JOIN traits t USING (k, profile_id)")
+        parts.append("'traits', to_json(t)")
+    if "profile_breakdowns" in have:
+        joins.append("""LEFT JOIN (SELECT k, profile_id, json_group_object(breakdown, obj) AS doc FROM (
+                          SELECT k, profile_id, breakdown, json_group_object(key, value) AS obj
+                          FROM breakdowns GROUP BY ALL) GROUP BY ALL) b USING (k, profile_id)""")
+        parts.append("'breakdowns', b.doc")
+    if "profile_scores" in have:
+        joins.append("LEFT JOIN scores s USING (k, profile_id)")
+        parts.append("'scores', to_json(s)")
+    if "segment_members" in have:
+        joins.append("""LEFT JOIN (SELECT k, profile_id, to_json(list(json_object('segment', segment,
+                          'entered_at', entered_at, 'exited_at', exited_at)
+                          ORDER BY exited_at NULLS FIRST, segment)) AS doc
+                          FROM members GROUP BY ALL) m USING (k, profile_id)""")
+        parts.append("'segments', m.doc")
+    sql.append(f"""CREATE TABLE docs AS SELECT k, profile_id, json_object({', '.join(parts)})::VARCHAR AS doc
+                   FROM profiles p {' '.join(joins)} ORDER BY k""")
     # Search: names and identifier values, lower-cased, sorted, keyed by their first 7 bytes.
     sql.append(f"""CREATE TABLE search AS
         WITH terms AS (

@@ -68,36 +68,28 @@ class Store:
     # -- one profile -----------------------------------------------------------------
     def profile(self, pid: str) -> dict[str, Any]:
         """Golden attributes with their sources, identifiers, traits, breakdowns, scores, segments."""
-        k = key_hash(pid)
-        rows = self._rows("SELECT * EXCLUDE (k) FROM profiles WHERE k = ? AND profile_id = ?", [k, pid])
+        rows = self.cursor().execute("SELECT doc FROM docs WHERE k = ? AND profile_id = ?",
+                                     [key_hash(pid), pid]).fetchall()
         if not rows:
             raise NotFoundError(f"no profile {pid!r}")
-        golden = rows[0]
+        doc = json.loads(rows[0][0])
+        golden = doc["golden"]
         sources = json.loads(golden.pop("attribute_sources") or "{}")
         identifiers = json.loads(golden.pop("identifiers") or "{}")
+        hidden = {"k", "profile_id"}
         result = {
             "profile_id": pid,
             "sources": [s.strip() for s in (golden.pop("sources") or "").split(",") if s.strip()],
             "records": golden.pop("records"),
             "attributes": {name: {"value": v, **sources.get(name, {})}
-                           for name, v in golden.items() if name != "profile_id" and v is not None},
+                           for name, v in golden.items() if name not in hidden and v is not None},
             "identifiers": identifiers,
-            "traits": {}, "breakdowns": {}, "scores": {}, "segments": [],
+            "traits": {n: v for n, v in (doc.get("traits") or {}).items() if n not in hidden and v is not None},
+            "breakdowns": {name: dict(sorted(values.items(), key=lambda kv: -kv[1]))
+                           for name, values in sorted((doc.get("breakdowns") or {}).items())},
+            "scores": {n: v for n, v in (doc.get("scores") or {}).items() if n not in hidden},
+            "segments": doc.get("segments") or [],
         }
-        if "traits" in self.tables:
-            t = self._rows("SELECT * EXCLUDE (k, profile_id) FROM traits WHERE k = ? AND profile_id = ?", [k, pid])
-            result["traits"] = {n: v for n, v in t[0].items() if v is not None} if t else {}
-        if "breakdowns" in self.tables:
-            for r in self._rows("SELECT breakdown, key, value FROM breakdowns WHERE k = ? AND profile_id = ? "
-                                "ORDER BY breakdown, value DESC", [k, pid]):
-                result["breakdowns"].setdefault(r["breakdown"], {})[r["key"]] = r["value"]
-        if "scores" in self.tables:
-            s = self._rows("SELECT * EXCLUDE (k, profile_id) FROM scores WHERE k = ? AND profile_id = ?", [k, pid])
-            result["scores"] = s[0] if s else {}
-        if "members" in self.tables:
-            result["segments"] = self._rows(
-                "SELECT segment, entered_at, exited_at FROM members WHERE k = ? AND profile_id = ? "
-                "ORDER BY exited_at NULLS FIRST, segment", [k, pid])
         return result
 
     def timeline(self, pid: str, *, source: str | None = None, since: dt.datetime | None = None,
