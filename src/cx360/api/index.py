@@ -24,7 +24,7 @@ from pathlib import Path
 from cx360.errors import ConfigError, Cx360Error
 
 SERVE_FILE = "serve.duckdb"
-VERSION = 1
+VERSION = 2  # bump when the layout changes: an older index is rebuilt
 # The same 60-bit key in SQL and in Python (key_hash).
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
