@@ -27,10 +27,15 @@ def serve(
     threads: Annotated[int, typer.Option(min=1, help="Worker threads (each gets its own DuckDB cursor).")] = 16,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the dashboard (/) over the workspace."""
-    import anyio.to_thread
-    import uvicorn
+    try:
+        import anyio.to_thread
+        import uvicorn
 
-    from cx360.api.app import create_app, open_context
+        from cx360.api.app import create_app, open_context
+    except ImportError as exc:
+        from cx360.errors import MissingDependencyError
+
+        raise MissingDependencyError("cx360 serve", "serve") from exc
 
     with out.status("Preparing the serving index..."):
         ctx, report = open_context(workspace, reindex=reindex)
@@ -94,11 +99,17 @@ def audit(
     limit: Annotated[int, typer.Option(min=1, help="At most this many entries, newest first.")] = 100,
 ) -> None:
     """Show who read which personal data, when and from where."""
+    import datetime as dt
+
     from cx360.api.audit import read_audit
-    from cx360.cli.profile import parse_as_of
+    from cx360.errors import ConfigError
     from cx360.workspace import Workspace
 
-    rows = read_audit(Workspace(workspace).root, since=parse_as_of(since), key_id=key, limit=limit)
+    try:
+        start = dt.datetime.fromisoformat(since) if since else None
+    except ValueError:
+        raise ConfigError(f"--since: expected an ISO date or time such as 2026-01-31 or 2026-01-31T12:00, got {since!r}") from None
+    rows = read_audit(Workspace(workspace).root, since=start, key_id=key, limit=limit)
     out.print(table("Audit log", ["at", "key", "name", "role", "action", "profile", "fields", "client"],
                     [(r["at"], r["key_id"], r["key_name"], r["role"], r["action"], r["profile_id"],
                       r["fields"], r["client"]) for r in rows]))
