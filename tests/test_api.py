@@ -170,3 +170,22 @@ def test_keys_and_audit_commands(served):
     assert result.exit_code == 0 and "desk-7" in result.output and "query.email" in result.output
     result = runner.invoke(app, ["keys", "create", "--role", "boss", "-w", str(root)])
     assert result.exit_code != 0 and "admin, agent, analyst, marketer" in str(result.exception) + result.output
+
+
+def test_dashboard_session_is_a_signed_cookie_that_ends_with_its_key(served):
+    root, client, _, _ = served
+    key_id, key = create_key(root, "analyst", "session")
+    client.cookies.clear()
+    assert client.post("/login", data={"key": "cx360_x_y"}, follow_redirects=False).status_code == 401
+    r = client.post("/login", data={"key": key}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = client.cookies["cx360_session"]
+    assert key.split("_")[2] not in cookie
+    assert client.get("/segments", follow_redirects=False).status_code == 200
+    client.cookies.set("cx360_session", cookie.replace(key_id, "ffffffff"))
+    assert client.get("/segments", follow_redirects=False).headers["location"] == "/login", "tampered cookie"
+    client.cookies.set("cx360_session", cookie)
+    revoke_key(root, key_id)
+    client.app.state.ctx.keys.ttl = 0
+    assert client.get("/segments", follow_redirects=False).headers["location"] == "/login", "revoked key"
+    client.cookies.clear()

@@ -53,7 +53,8 @@ def server(tmp_path_factory):
     keys = {role: create_key(root, role, f"ui-{role}")[1] for role in ("agent", "analyst")}
     port = _free_port()
     log = (tmp_path_factory.getbasetemp() / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port)],
+    # two worker processes: a session cookie signed by one must be accepted by the other
+    proc = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port), "--workers", "2"],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

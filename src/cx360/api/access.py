@@ -119,6 +119,13 @@ class KeyRing:
             raise AuthError(f"API key {key_id!r} was revoked at {row[5]}")
         return Principal(key_id=key_id, name=row[1], role=row[2])
 
+    def principal(self, key_id: str) -> Principal:
+        """The principal of a key id already authenticated (a dashboard session), if still active."""
+        row = self._row(key_id)
+        if row is None or row[5]:
+            raise AuthError(f"API key {key_id!r} is unknown or revoked: log in again")
+        return Principal(key_id=key_id, name=row[1], role=row[2])
+
     def _row(self, key_id: str) -> tuple | None:
         now = time.monotonic()
         cached = self._cache.get(key_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,7 +34,13 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
     return Context(root=ws.root, store=store, keys=KeyRing(ws.root), audit=AuditLog(ws.root)), report
 
 
-def create_app(ctx: Context) -> FastAPI:
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `cx360 serve --workers N` (uvicorn imports it by name)."""
+    ctx, _ = open_context(Path(os.environ["CX360_SERVE_ROOT"]))
+    return create_app(ctx, threads=int(os.environ.get("CX360_SERVE_THREADS", "16")))
+
+
+def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -42,6 +49,10 @@ def create_app(ctx: Context) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if threads:  # sync routes run in this pool; each of its threads gets its own DuckDB cursor
+            import anyio.to_thread
+
+            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         ctx.close()
 

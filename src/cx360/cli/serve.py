@@ -24,11 +24,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8360,
     reindex: Annotated[bool, typer.Option(help="Rebuild the serving index even if the warehouse did not change.")] = False,
-    threads: Annotated[int, typer.Option(min=1, help="Worker threads (each gets its own DuckDB cursor).")] = 16,
+    threads: Annotated[int, typer.Option(min=1, help="Worker threads per process (each gets its own DuckDB cursor).")] = 16,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each opens the serving index read-only).")] = 1,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the dashboard (/) over the workspace."""
     try:
-        import anyio.to_thread
         import uvicorn
 
         from cx360.api.app import create_app, open_context
@@ -45,13 +45,17 @@ def serve(
         ("identifiers", report.rows.get("lookup", 0)), ("events", report.rows.get("events", 0)),
         ("url", f"http://{host}:{port}/  (API docs: /docs)"),
     ]))
-    app = create_app(ctx)
+    if workers == 1:
+        uvicorn.run(create_app(ctx, threads=threads), host=host, port=port, log_level="warning", access_log=False)
+        return
+    import os
+    import secrets
 
-    @app.on_event("startup")
-    async def _threads() -> None:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    ctx.close()  # the index is built; each worker opens its own context
+    os.environ.update(CX360_SERVE_ROOT=str(ctx.root), CX360_SERVE_THREADS=str(threads),
+                      CX360_SERVE_SECRET=os.environ.get("CX360_SERVE_SECRET") or secrets.token_hex(32))
+    uvicorn.run("cx360.api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                log_level="warning", access_log=False)
 
 
 @keys_app.command("create")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import secrets
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +25,27 @@ COOKIE = "cx360_session"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(histogram=charts.histogram, bars=charts.bars)
 router = APIRouter(include_in_schema=False)
-_sessions: dict[str, Principal] = {}
+SESSION_SECONDS = 8 * 3600
+# Sessions are signed cookies (key id, expiry, HMAC), so that every worker process accepts them;
+# `cx360 serve --workers` shares one secret through the environment.
+_SECRET = os.environ.get("CX360_SERVE_SECRET", "").encode() or secrets.token_bytes(32)
+
+
+def _sign(payload: str) -> str:
+    return hmac.new(_SECRET, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _session(request: Request) -> Principal | None:
+    key_id, _, rest = request.cookies.get(COOKIE, "").partition(".")
+    expires, _, signature = rest.partition(".")
+    if not (key_id and expires.isdigit() and hmac.compare_digest(_sign(f"{key_id}.{expires}"), signature)):
+        return None
+    if int(expires) < time.time():
+        return None
+    try:
+        return request.app.state.ctx.keys.principal(key_id)  # a revoked key ends its sessions too
+    except AuthError:
+        return None
 
 
 def mount(app: FastAPI) -> None:
@@ -30,14 +54,14 @@ def mount(app: FastAPI) -> None:
 
 
 def _who(request: Request) -> Principal:
-    who = _sessions.get(request.cookies.get(COOKIE, ""))
+    who = _session(request)
     if who is None:
         raise AuthError("log in with an API key")
     return who
 
 
 def _page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
-    who = _sessions.get(request.cookies.get(COOKIE, ""))
+    who = _session(request)
     return templates.TemplateResponse(request, name, {"who": who, **context}, status_code=status)
 
 
@@ -58,16 +82,14 @@ def login(request: Request, key: Annotated[str, Form()]) -> Response:
         who = request.app.state.ctx.keys.authenticate(key.strip())
     except AuthError as exc:
         return _page(request, "login.html", status=401, message=str(exc))
-    token = secrets.token_urlsafe(32)
-    _sessions[token] = who
+    payload = f"{who.key_id}.{int(time.time()) + SESSION_SECONDS}"
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=8 * 3600)
+    response.set_cookie(COOKIE, f"{payload}.{_sign(payload)}", httponly=True, samesite="strict", max_age=SESSION_SECONDS)
     return response
 
 
 @router.get("/logout")
 def logout(request: Request) -> Response:
-    _sessions.pop(request.cookies.get(COOKIE, ""), None)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
