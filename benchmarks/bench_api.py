@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--events-per-profile", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="cx360 serve worker processes")
     parser.add_argument("--load", nargs=2, metavar=("URL", "KEY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
@@ -118,8 +119,8 @@ def main() -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port),
+                                   "--workers", str(args.workers)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             for _ in range(300):
                 try:
@@ -143,10 +144,11 @@ def main() -> None:
     def q(values: list[float], p: float) -> float:
         return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else values[0]
 
-    print(f"cx360 serve: GET /v1/profiles?email=... (identifier -> profile with attributes, identifiers, traits),")
+    print("cx360 serve: GET /v1/profiles?email=... (identifier -> profile with attributes, identifiers, traits),")
     print(f"  {args.profiles:,} profiles, {report.rows['lookup']:,} identifiers, {report.rows['events']:,} events;"
           f" synthesised in {synth_s:.0f} s, serving index built in {report.seconds:.0f} s")
-    print(f"  load generator: separate process on 127.0.0.1, keep-alive connections, one per client thread")
+    print(f"  server: {args.workers} worker process(es); load generator: separate process on 127.0.0.1,"
+          " keep-alive connections, one per client thread")
     for label, r, clients in (("1 client", single, 1), (f"{args.clients} clients", loaded, args.clients)):
         lat = r["latencies"]
         print(f"  {label:>10}: p50 {q(lat, 50):6.2f} ms   p99 {q(lat, 99):6.2f} ms   "
