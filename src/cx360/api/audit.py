@@ -14,8 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cx360.api.access import ACCESS_FILE
-from cx360.api.access import Principal
+from cx360.api.access import ACCESS_FILE, Principal
 
 _COLUMNS = ("at", "key_id", "key_name", "role", "action", "profile_id", "fields", "client")
 _CREATE = f"CREATE TABLE IF NOT EXISTS audit ({', '.join(c + ' TEXT' for c in _COLUMNS)})"

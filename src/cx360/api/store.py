@@ -15,7 +15,6 @@ from cx360.api.index import key_hash, prefix_range
 from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
 
-LOOKUP_KINDS = ("email", "phone", "customer_no", "card_token", "cookie_id", "device_id", "social_handle")
 
 
 class Store:
