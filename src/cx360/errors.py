@@ -65,3 +65,15 @@ class ModelError(Cx360Error):
     """A saved model is missing, incomplete or unreadable."""
 
     http_status = 422
+
+
+class AuthError(Cx360Error):
+    """No API key, or a key that is unknown or revoked."""
+
+    http_status = 401
+
+
+class ForbiddenError(Cx360Error):
+    """The key's role may not do this."""
+
+    http_status = 403

@@ -1,0 +1,160 @@
+"""Profile lookup latency of `cx360 serve` with 1M profiles, under concurrent load.
+
+Synthesises the warehouse tables directly (profiles, identity_map, profile_events, profile_traits)
+at the requested size, builds the serving index, starts `cx360 serve` on 127.0.0.1 and drives
+`GET /v1/profiles?email=...` from a separate load-generator process (keep-alive HTTP connections,
+one per client thread, random existing e-mails). Prints p50 / p99 latency and requests per second
+next to the anchors.
+
+    python benchmarks/bench_api.py                      # 1,000,000 profiles, 8 clients, 20 s
+    python benchmarks/bench_api.py --profiles 100000 --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+
+def synthesise(root: Path, n: int, events_per_profile: int) -> Path:
+    import duckdb
+
+    from cx360.workspace import init_workspace
+
+    init_workspace(root, name="bench", region="RU")
+    warehouse = root / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"""CREATE TABLE profiles AS SELECT 'P' || lpad(i::VARCHAR, 12, '0') AS profile_id,
+            'Name' || (i % 5000) AS first_name, NULL::VARCHAR AS middle_name, 'Surname' || (i % 20011) AS last_name,
+            DATE '1950-01-01' + (i % 20000)::INT AS birth_date, NULL::VARCHAR AS gender, 'Street ' || i AS address,
+            'City' || (i % 300) AS city, NULL::VARCHAR AS postcode, NULL::VARCHAR AS district, 'RU' AS country,
+            NULL::VARCHAR AS language, NULL::VARCHAR AS segment, NULL::TIMESTAMP AS registered_at,
+            '{{"first_name": {{"record": "crm:C' || i || '", "rule": "source_priority"}}}}' AS attribute_sources,
+            '{{"email": ["user' || i || '@example.com"], "customer_no": ["C' || i || '"]}}' AS identifiers,
+            2::BIGINT AS records, 'crm,cards' AS sources
+            FROM range({n}) t(i)""")
+        con.execute(f"""CREATE TABLE identity_map AS
+            SELECT 'email:user' || i || '@example.com' AS node, 'email' AS kind, 'P' || lpad(i::VARCHAR, 12, '0') AS profile_id,
+                   TIMESTAMP '2025-01-01' AS first_seen_at FROM range({n}) t(i)
+            UNION ALL SELECT 'customer_no:C' || i, 'customer_no', 'P' || lpad(i::VARCHAR, 12, '0'), TIMESTAMP '2025-01-01' FROM range({n}) t(i)
+            UNION ALL SELECT 'phone:+7916' || lpad(i::VARCHAR, 7, '0'), 'phone', 'P' || lpad(i::VARCHAR, 12, '0'), TIMESTAMP '2025-01-01' FROM range({n}) t(i)""")
+        con.execute(f"""CREATE TABLE profile_events AS SELECT 'P' || lpad((j % {n})::VARCHAR, 12, '0') AS profile_id,
+            'e' || j AS event_id, TIMESTAMP '2025-01-01' + INTERVAL (j % 31536000) SECOND AS ts, 'cards' AS source,
+            'card_payment' AS name, 'pos' AS channel, (j % 100)::DOUBLE AS amount, '{{"mcc": "5411"}}' AS properties
+            FROM range({n * events_per_profile}) t(j)""")
+        con.execute(f"""CREATE TABLE profile_traits AS SELECT 'P' || lpad(i::VARCHAR, 12, '0') AS profile_id,
+            TIMESTAMP '2026-01-01' AS as_of, (i % 90)::BIGINT AS txn_count_90d, (i % 1000)::DOUBLE AS spend_90d
+            FROM range({n}) t(i)""")
+    return warehouse
+
+
+def load(url: str, key: str, n: int, clients: int, seconds: float) -> dict:
+    """The load generator (run in its own process): returns latencies in ms and the request count."""
+    host, port = url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(seed: int) -> None:
+        rnd = random.Random(seed)
+        con = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine = []
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            con.request("GET", f"/v1/profiles?email=user{rnd.randrange(n)}%40example.com",
+                        headers={"Authorization": f"Bearer {key}"})
+            response = con.getresponse()
+            response.read()
+            mine.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"latencies": latencies, "seconds": time.perf_counter() - started, "errors": errors[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument("--events-per-profile", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="cx360 serve worker processes")
+    parser.add_argument("--load", nargs=2, metavar=("URL", "KEY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        print(json.dumps(load(args.load[0], args.load[1], args.profiles, args.clients, args.seconds)))
+        return
+
+    from cx360.api import index
+    from cx360.api.access import create_key
+
+    with tempfile.TemporaryDirectory(prefix="cx360-bench-api-") as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        warehouse = synthesise(root, args.profiles, args.events_per_profile)
+        synth_s = time.perf_counter() - started
+        report = index.ensure(warehouse)
+        _, key = create_key(root, "agent", "bench")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port),
+                                   "--workers", str(args.workers)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(url + "/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            subprocess.run([sys.executable, __file__, "--load", url, key, "--profiles", str(args.profiles),
+                            "--clients", "1", "--seconds", "2"], check=True, capture_output=True)  # warm-up
+            single = json.loads(subprocess.run(
+                [sys.executable, __file__, "--load", url, key, "--profiles", str(args.profiles), "--clients", "1",
+                 "--seconds", str(max(3.0, args.seconds / 4))], check=True, capture_output=True, text=True).stdout)
+            loaded = json.loads(subprocess.run(
+                [sys.executable, __file__, "--load", url, key, "--profiles", str(args.profiles),
+                 "--clients", str(args.clients), "--seconds", str(args.seconds)],
+                check=True, capture_output=True, text=True).stdout)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+    def q(values: list[float], p: float) -> float:
+        return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else values[0]
+
+    print("cx360 serve: GET /v1/profiles?email=... (identifier -> profile with attributes, identifiers, traits),")
+    print(f"  {args.profiles:,} profiles, {report.rows['lookup']:,} identifiers, {report.rows['events']:,} events;"
+          f" synthesised in {synth_s:.0f} s, serving index built in {report.seconds:.0f} s")
+    print(f"  server: {args.workers} worker process(es); load generator: separate process on 127.0.0.1,"
+          " keep-alive connections, one per client thread")
+    for label, r, clients in (("1 client", single, 1), (f"{args.clients} clients", loaded, args.clients)):
+        lat = r["latencies"]
+        print(f"  {label:>10}: p50 {q(lat, 50):6.2f} ms   p99 {q(lat, 99):6.2f} ms   "
+              f"{len(lat) / r['seconds']:8,.0f} requests/s   ({len(lat):,} requests, {r['errors']} errors)")
+    print("  anchors: single-digit ms per lookup (target); RudderStack ingests ~1.7K events/s on 2 cores")
+
+
+if __name__ == "__main__":
+    main()

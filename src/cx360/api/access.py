@@ -1,0 +1,174 @@
+"""API keys, roles and masking of personal data.
+
+Keys look like `cx360_<id>_<secret>`; the workspace keeps only the id, a random salt and
+sha256(salt + secret) in `access.sqlite`, so a leaked file does not leak keys. The secret
+carries 256 random bits, which is why a fast hash is enough (scrypt protects low-entropy
+passwords, and would cost tens of milliseconds per request).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cx360 import schema
+from cx360.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
+
+ACCESS_FILE = "access.sqlite"
+
+# What each role may do. `pii`: sees personal data unmasked (and every such read is audited).
+ROLES: dict[str, frozenset[str]] = {
+    "admin": frozenset({"profile", "timeline", "segments", "search", "pii", "audit"}),
+    "agent": frozenset({"profile", "timeline", "segments", "search", "pii"}),
+    "analyst": frozenset({"profile", "timeline", "segments", "search"}),
+    "marketer": frozenset({"profile", "segments", "search"}),
+}
+PERMISSIONS = {
+    "profile": "read a profile (attributes, scores, segments)",
+    "timeline": "read a profile's events",
+    "segments": "list segments",
+    "search": "search by name or identifier prefix",
+    "pii": "see personal data unmasked",
+    "audit": "read the audit log",
+}
+PII_ATTRIBUTES = frozenset(c.name for c in schema.ATTRIBUTES if c.pii)
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    name: str
+    role: str
+
+    def can(self, permission: str) -> bool:
+        return permission in ROLES[self.role]
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            allowed = ", ".join(r for r, p in ROLES.items() if permission in p)
+            raise ForbiddenError(f"role {self.role!r} may not {PERMISSIONS[permission]} (roles that may: {allowed})")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("""CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, name TEXT, role TEXT,
+                   salt BLOB, digest BLOB, created_at TEXT, revoked_at TEXT)""")
+    return con
+
+
+def _digest(salt: bytes, secret: str) -> bytes:
+    return hashlib.sha256(salt + secret.encode()).digest()
+
+
+def create_key(root: Path, role: str, name: str | None = None) -> tuple[str, str]:
+    """A new key for `role`: returns (key id, the key). The key itself is not stored anywhere."""
+    if role not in ROLES:
+        raise ConfigError(f"--role: expected one of {', '.join(ROLES)}, got {role!r}")
+    key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(32), secrets.token_bytes(16)
+    with _connect(root / ACCESS_FILE) as con:
+        con.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                    (key_id, name or f"{role}-{key_id}", role, salt, _digest(salt, secret),
+                     dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+    return key_id, f"cx360_{key_id}_{secret}"
+
+
+def list_keys(root: Path) -> list[dict[str, Any]]:
+    with _connect(root / ACCESS_FILE) as con:
+        cur = con.execute("SELECT key_id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at")
+        return [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+
+
+def revoke_key(root: Path, key_id: str) -> None:
+    with _connect(root / ACCESS_FILE) as con:
+        n = con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                        (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), key_id)).rowcount
+    if not n:
+        raise NotFoundError(f"no active key {key_id!r} (see `cx360 keys list`)")
+
+
+class KeyRing:
+    """Checks keys against access.sqlite; rows are cached for a few seconds so a revocation
+    takes effect quickly without a database read per request."""
+
+    def __init__(self, root: Path, ttl: float = 5.0):
+        self._con = _connect(root / ACCESS_FILE)
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, tuple | None]] = {}
+        self.ttl = ttl
+
+    def authenticate(self, key: str | None) -> Principal:
+        if not key:
+            raise AuthError("missing API key: send `Authorization: Bearer <key>` (create one with `cx360 keys create`)")
+        prefix, _, rest = key.partition("_")
+        key_id, _, secret = rest.partition("_")
+        if prefix != "cx360" or not key_id or not secret:
+            raise AuthError("malformed API key: expected cx360_<id>_<secret> as `cx360 keys create` printed it")
+        row = self._row(key_id)
+        if row is None or not hmac.compare_digest(_digest(row[3], secret), row[4]):
+            raise AuthError(f"unknown API key {key_id!r}")
+        if row[5]:
+            raise AuthError(f"API key {key_id!r} was revoked at {row[5]}")
+        return Principal(key_id=key_id, name=row[1], role=row[2])
+
+    def principal(self, key_id: str) -> Principal:
+        """The principal of a key id already authenticated (a dashboard session), if still active."""
+        row = self._row(key_id)
+        if row is None or row[5]:
+            raise AuthError(f"API key {key_id!r} is unknown or revoked: log in again")
+        return Principal(key_id=key_id, name=row[1], role=row[2])
+
+    def _row(self, key_id: str) -> tuple | None:
+        now = time.monotonic()
+        cached = self._cache.get(key_id)
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        with self._lock:
+            row = self._con.execute("SELECT key_id, name, role, salt, digest, revoked_at FROM api_keys "
+                                    "WHERE key_id = ?", (key_id,)).fetchone()
+        self._cache[key_id] = (now, row)
+        return row
+
+
+def mask(value: Any) -> Any:
+    """Keep the first character of text (enough to tell two rows apart on screen), hide the rest."""
+    if value is None:
+        return None
+    text = str(value)
+    return (text[:1] + "***") if len(text) > 1 else "***"
+
+
+def mask_profile(profile: dict[str, Any], principal: Principal) -> tuple[dict[str, Any], list[str]]:
+    """The profile as this principal may see it, and the personal fields it reads unmasked."""
+    pii_attrs = [a for a in profile["attributes"] if a in PII_ATTRIBUTES]
+    fields = [f"attributes.{a}" for a in pii_attrs] + [f"identifiers.{k}" for k in profile["identifiers"]]
+    if principal.can("pii"):
+        return profile, fields
+    shown = dict(profile)
+    shown["attributes"] = {a: ({**v, "value": mask(v["value"])} if a in PII_ATTRIBUTES else v)
+                           for a, v in profile["attributes"].items()}
+    shown["identifiers"] = {k: [mask(v) for v in vs] for k, vs in profile["identifiers"].items()}
+    return shown, []
+
+
+def mask_events(events: list[dict[str, Any]], principal: Principal) -> tuple[list[dict[str, Any]], list[str]]:
+    """Event properties are personal data (free text, places): hidden from roles without `pii`."""
+    if principal.can("pii"):
+        return events, (["events.properties"] if any(e["properties"] for e in events) else [])
+    return [{**e, "properties": {k: "***" for k in e["properties"]}} for e in events], []
+
+
+def mask_search(hits: list[dict[str, Any]], principal: Principal) -> tuple[list[dict[str, Any]], list[str]]:
+    if principal.can("pii"):
+        return hits, ["search.name", "search.term"] if hits else []
+    masked = [{**h, "first_name": mask(h.get("first_name")), "last_name": mask(h.get("last_name")),
+               "term": mask(h["term"])} for h in hits]
+    return masked, []

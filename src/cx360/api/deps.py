@@ -1,0 +1,30 @@
+"""Dependencies shared by the routers, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from cx360.api.access import Principal
+from cx360.api.services import Context
+
+
+def context(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        key = ""
+    return context(request).keys.authenticate(key.strip() or None)
+
+
+def client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+Ctx = Annotated[Context, Depends(context)]
+Who = Annotated[Principal, Depends(principal)]
+Client = Annotated[str | None, Depends(client)]

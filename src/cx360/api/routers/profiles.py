@@ -1,0 +1,46 @@
+"""/v1/profiles: one profile by id or by identifier, and its timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from cx360.api import services
+from cx360.api.deps import Client, Ctx, Who
+from cx360.errors import DataError
+
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"])
+LOOKUP = ("email", "phone", "customer_no", "card_token", "cookie_id", "device_id")
+
+
+@router.get("", summary="Find a profile by an identifier")
+def find(ctx: Ctx, who: Who, client: Client,
+         email: str | None = None, phone: str | None = None, customer_no: str | None = None,
+         card_token: str | None = None, cookie_id: str | None = None, device_id: str | None = None) -> dict[str, Any]:
+    given = {k: v for k, v in zip(LOOKUP, (email, phone, customer_no, card_token, cookie_id, device_id)) if v}
+    if len(given) != 1:
+        raise DataError(f"give exactly one identifier of: {', '.join(LOOKUP)} (got {len(given)})")
+    kind, value = next(iter(given.items()))
+    return services.get_profile(ctx, who, value, kind=kind, client=client)
+
+
+@router.get("/{profile_id}", summary="One profile: attributes with sources, identifiers, traits, scores, segments")
+def get(profile_id: str, ctx: Ctx, who: Who, client: Client) -> dict[str, Any]:
+    return services.get_profile(ctx, who, profile_id, client=client)
+
+
+@router.get("/{profile_id}/timeline", summary="The profile's events across channels, newest first, paged")
+def timeline(profile_id: str, ctx: Ctx, who: Who, client: Client,
+             source: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
+             limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None) -> dict[str, Any]:
+    return services.get_timeline(ctx, who, profile_id, source=source, since=_naive(since), until=_naive(until),
+                                 limit=limit, cursor=cursor, client=client)
+
+
+def _naive(value: dt.datetime | None) -> dt.datetime | None:
+    """Stored timestamps are naive UTC."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)

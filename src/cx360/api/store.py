@@ -1,0 +1,187 @@
+"""Read access to the serving index: one read-only DuckDB connection, a cursor per worker thread,
+point lookups only (see cx360.api.index for why they are cheap)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from cx360.api.index import key_hash, prefix_range
+from cx360.errors import DataError, NotFoundError
+from cx360.identity.explain import node_candidates
+
+
+
+class Store:
+    def __init__(self, path: Path, *, region: str | None = None):
+        import duckdb
+
+        self.path = path
+        self.region = region
+        self._con = duckdb.connect(str(path), read_only=True)
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._local = threading.local()
+        self.tables = {r[0] for r in self._con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()").fetchall()}
+
+    def cursor(self):
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self._con.cursor()
+        return cur
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
+        cur = self.cursor().execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    # -- finding a profile ---------------------------------------------------------
+    def resolve(self, text: str, kind: str | None = None) -> str:
+        """The profile id behind a profile id, a node key, or an identifier (of `kind` when given)."""
+        text = text.strip()
+        if kind is not None:
+            nodes = node_candidates(f"{kind}:{text}", self.region)
+        else:
+            nodes = [f"profile:{text}", *node_candidates(text, self.region)]
+        found: dict[str, str] = {}
+        for node in nodes:
+            for r in self._rows("SELECT node, profile_id FROM lookup WHERE k = ? AND node = ?", [key_hash(node), node]):
+                found[r["node"]] = r["profile_id"]
+        if not found:
+            what = f"{kind} {text!r}" if kind else repr(text)
+            raise NotFoundError(f"no profile holds {what}")
+        pids = sorted(set(found.values()))
+        if len(pids) > 1:
+            raise NotFoundError(f"{text!r} is ambiguous: " + ", ".join(f"{n} -> {p}" for n, p in found.items())
+                                + "; give the kind, e.g. ?email=...")
+        return pids[0]
+
+    # -- one profile -----------------------------------------------------------------
+    def profile(self, pid: str) -> dict[str, Any]:
+        """Golden attributes with their sources, identifiers, traits, breakdowns, scores, segments."""
+        rows = self.cursor().execute("SELECT doc FROM docs WHERE k = ? AND profile_id = ?",
+                                     [key_hash(pid), pid]).fetchall()
+        if not rows:
+            raise NotFoundError(f"no profile {pid!r}")
+        doc = json.loads(rows[0][0])
+        golden = doc["golden"]
+        sources = json.loads(golden.pop("attribute_sources") or "{}")
+        identifiers = json.loads(golden.pop("identifiers") or "{}")
+        hidden = {"k", "profile_id"}
+        result = {
+            "profile_id": pid,
+            "sources": [s.strip() for s in (golden.pop("sources") or "").split(",") if s.strip()],
+            "records": golden.pop("records"),
+            "attributes": {name: {"value": v, **sources.get(name, {})}
+                           for name, v in golden.items() if name not in hidden and v is not None},
+            "identifiers": identifiers,
+            "traits": {n: v for n, v in (doc.get("traits") or {}).items() if n not in hidden and v is not None},
+            "breakdowns": {name: dict(sorted(values.items(), key=lambda kv: -kv[1]))
+                           for name, values in sorted((doc.get("breakdowns") or {}).items())},
+            "scores": {n: v for n, v in (doc.get("scores") or {}).items() if n not in hidden},
+            "segments": doc.get("segments") or [],
+        }
+        return result
+
+    def timeline(self, pid: str, *, source: str | None = None, since: dt.datetime | None = None,
+                 until: dt.datetime | None = None, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        """Events newest first; `cursor` (from the previous page's next_cursor) continues after its last event."""
+        sql = ("SELECT event_id, ts, source, name, channel, amount, properties FROM events "
+               "WHERE k = ? AND profile_id = ?")
+        params: list[Any] = [key_hash(pid), pid]
+        for cond, value in (("source = ?", source), ("ts >= ?", since), ("ts < ?", until)):
+            if value is not None:
+                sql += f" AND {cond}"
+                params.append(value)
+        if cursor:
+            ts, event_id = decode_cursor(cursor)
+            sql += " AND (ts < ? OR (ts = ? AND event_id < ?))"
+            params += [ts, ts, event_id]
+        sql += " ORDER BY ts DESC, event_id DESC LIMIT ?"
+        params.append(limit + 1)
+        rows = self._rows(sql, params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        for r in rows:
+            props = json.loads(r["properties"]) if r["properties"] else {}
+            r["properties"] = {k: v for k, v in props.items() if v is not None}
+        return {"profile_id": pid, "events": rows,
+                "next_cursor": encode_cursor(rows[-1]["ts"], rows[-1]["event_id"]) if more else None}
+
+    # -- many profiles -------------------------------------------------------------------
+    def search(self, q: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Profiles with a name or identifier starting with `q` (case-insensitive)."""
+        term = q.strip().lower()
+        lo, hi = prefix_range(term)
+        hits = self._rows("SELECT DISTINCT ON (profile_id) profile_id, kind, term FROM search "
+                          "WHERE p7 BETWEEN ? AND ? AND starts_with(term, ?) LIMIT ?", [lo, hi, term, limit])
+        out = []
+        for h in hits:
+            k = key_hash(h["profile_id"])
+            p = self._rows("SELECT first_name, last_name, city FROM profiles WHERE k = ? AND profile_id = ?",
+                           [k, h["profile_id"]])
+            out.append({**h, **(p[0] if p else {})})
+        return sorted(out, key=lambda r: (r["term"], r["profile_id"]))
+
+    def segments(self) -> list[dict[str, Any]] | None:
+        if "segments" not in self.tables:
+            return None
+        return self._rows("SELECT * FROM segments ORDER BY name")
+
+    @cached_property
+    def built_at(self) -> dt.datetime:
+        return self._con.execute("SELECT built_at FROM serve_meta").fetchone()[0]
+
+    @cached_property
+    def campaigns(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM campaigns ORDER BY made DESC, offer")
+
+    @cached_property
+    def channels(self) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM channels")
+
+    @cached_property
+    def distributions(self) -> dict[str, list[tuple[float, float, int]]]:
+        """Equal-width histograms of value and churn risk, once per process (not per page view)."""
+        if "scores" not in self.tables:
+            return {}
+        columns = {r[0] for r in self._con.execute("SELECT column_name FROM information_schema.columns "
+                                                   "WHERE table_name = 'scores'").fetchall()}
+        out = {}
+        for label, expr in (("value (CLV, 12 months)", "clv_12m"), ("churn risk (1 - p_alive)", "1 - p_alive")):
+            if expr.split()[-1] in columns:
+                out[label] = histogram(self._con.cursor(), expr)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._con.cursor().execute("SELECT name, n FROM serve_rows").fetchall())
+
+
+def histogram(cur, expr: str, bins: int = 20) -> list[tuple[float, float, int]]:
+    lo, hi = cur.execute(f"SELECT min({expr}), max({expr}) FROM scores WHERE {expr} IS NOT NULL").fetchone()
+    if lo is None:
+        return []
+    width = (hi - lo) / bins or 1.0
+    counts = dict(cur.execute(f"SELECT least(floor(({expr} - ?) / ?)::INT, ?) AS b, count(*) FROM scores "
+                              f"WHERE {expr} IS NOT NULL GROUP BY b", [lo, width, bins - 1]).fetchall())
+    return [(lo + i * width, lo + (i + 1) * width, counts.get(i, 0)) for i in range(bins)]
+
+
+def encode_cursor(ts: dt.datetime, event_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([ts.isoformat(), event_id]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        ts, event_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return dt.datetime.fromisoformat(ts), str(event_id)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"cursor: not a cursor this API returned ({cursor!r}); pass next_cursor as given") from exc

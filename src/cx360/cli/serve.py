@@ -1,0 +1,120 @@
+"""`cx360 serve`, `cx360 keys create|list|revoke`, `cx360 audit`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cx360.cli.output import out, table
+from cx360.cli.workspace import WorkspaceOpt
+
+keys_app = typer.Typer(help="API keys for the REST API and the dashboard.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+    app.command("audit")(audit)
+
+
+def serve(
+    workspace: WorkspaceOpt = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8360,
+    reindex: Annotated[bool, typer.Option(help="Rebuild the serving index even if the warehouse did not change.")] = False,
+    threads: Annotated[int, typer.Option(min=1, help="Worker threads per process (each gets its own DuckDB cursor).")] = 16,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each opens the serving index read-only).")] = 1,
+) -> None:
+    """Serve the REST API (/v1, docs at /docs) and the dashboard (/) over the workspace."""
+    try:
+        import uvicorn
+
+        from cx360.api.app import create_app, open_context
+    except ImportError as exc:
+        from cx360.errors import MissingDependencyError
+
+        raise MissingDependencyError("cx360 serve", "serve") from exc
+
+    with out.status("Preparing the serving index..."):
+        ctx, report = open_context(workspace, reindex=reindex)
+    out.print(table("Serving index", ["what", "value"], [
+        ("file", report.path), ("rebuilt", "yes" if report.rebuilt else "no (warehouse unchanged)"),
+        ("seconds", f"{report.seconds:.1f}"), ("profiles", report.rows.get("profiles", 0)),
+        ("identifiers", report.rows.get("lookup", 0)), ("events", report.rows.get("events", 0)),
+        ("url", f"http://{host}:{port}/  (API docs: /docs)"),
+    ]))
+    if workers == 1:
+        uvicorn.run(create_app(ctx, threads=threads), host=host, port=port, log_level="warning", access_log=False)
+        return
+    import os
+    import secrets
+
+    ctx.close()  # the index is built; each worker opens its own context
+    os.environ.update(CX360_SERVE_ROOT=str(ctx.root), CX360_SERVE_THREADS=str(threads),
+                      CX360_SERVE_SECRET=os.environ.get("CX360_SERVE_SECRET") or secrets.token_hex(32))
+    uvicorn.run("cx360.api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                log_level="warning", access_log=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="admin, analyst, marketer or agent (see docs/api.md).")],
+    name: Annotated[str | None, typer.Option(help="Who or what uses the key.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Create a key and print it once: only its salted hash is kept."""
+    from cx360.api.access import create_key
+    from cx360.workspace import Workspace
+
+    root = Workspace(workspace).root
+    key_id, key = create_key(root, role, name)
+    out.print(f"Key {key_id} ({role}). Copy it now, it is not shown again:")
+    print(key)
+    out.print(table("Key", ["what", "value"], [("id", key_id), ("role", role), ("stored in", root / "access.sqlite")]))
+
+
+@keys_app.command("list")
+def keys_list(workspace: WorkspaceOpt = Path(".")) -> None:
+    """List keys (never the keys themselves)."""
+    from cx360.api.access import list_keys
+    from cx360.workspace import Workspace
+
+    rows = list_keys(Workspace(workspace).root)
+    out.print(table("API keys", ["id", "name", "role", "created", "revoked"],
+                    [(r["key_id"], r["name"], r["role"], r["created_at"], r["revoked_at"]) for r in rows]))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id.")], workspace: WorkspaceOpt = Path(".")) -> None:
+    """Revoke a key; a running server refuses it within seconds."""
+    from cx360.api.access import revoke_key
+    from cx360.workspace import Workspace
+
+    revoke_key(Workspace(workspace).root, key_id)
+    out.print(table("Revoked", ["id"], [(key_id,)]))
+
+
+def audit(
+    workspace: WorkspaceOpt = Path("."),
+    since: Annotated[str | None, typer.Option(help="Only entries at or after this ISO date or time (UTC).")] = None,
+    key: Annotated[str | None, typer.Option(help="Only this key id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries, newest first.")] = 100,
+) -> None:
+    """Show who read which personal data, when and from where."""
+    import datetime as dt
+
+    from cx360.api.audit import read_audit
+    from cx360.errors import ConfigError
+    from cx360.workspace import Workspace
+
+    try:
+        start = dt.datetime.fromisoformat(since) if since else None
+    except ValueError:
+        raise ConfigError(f"--since: expected an ISO date or time such as 2026-01-31 or 2026-01-31T12:00, got {since!r}") from None
+    rows = read_audit(Workspace(workspace).root, since=start, key_id=key, limit=limit)
+    out.print(table("Audit log", ["at", "key", "name", "role", "action", "profile", "fields", "client"],
+                    [(r["at"], r["key_id"], r["key_name"], r["role"], r["action"], r["profile_id"],
+                      r["fields"], r["client"]) for r in rows]))
+    out.print(table("Summary", ["what", "count"], [("entries shown", len(rows))]))

@@ -1,0 +1,134 @@
+"""Dashboard pages. Login takes an API key and keeps a server-side session behind a cookie."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from cx360.api import services
+from cx360.api.access import Principal
+from cx360.errors import AuthError, Cx360Error
+from cx360.web import charts
+
+HERE = Path(__file__).parent
+COOKIE = "cx360_session"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals.update(histogram=charts.histogram, bars=charts.bars)
+router = APIRouter(include_in_schema=False)
+SESSION_SECONDS = 8 * 3600
+# Sessions are signed cookies (key id, expiry, HMAC), so that every worker process accepts them;
+# `cx360 serve --workers` shares one secret through the environment.
+_SECRET = os.environ.get("CX360_SERVE_SECRET", "").encode() or secrets.token_bytes(32)
+
+
+def _sign(payload: str) -> str:
+    return hmac.new(_SECRET, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _session(request: Request) -> Principal | None:
+    key_id, _, rest = request.cookies.get(COOKIE, "").partition(".")
+    expires, _, signature = rest.partition(".")
+    if not (key_id and expires.isdigit() and hmac.compare_digest(_sign(f"{key_id}.{expires}"), signature)):
+        return None
+    if int(expires) < time.time():
+        return None
+    try:
+        return request.app.state.ctx.keys.principal(key_id)  # a revoked key ends its sessions too
+    except AuthError:
+        return None
+
+
+def mount(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(router)
+
+
+def _who(request: Request) -> Principal:
+    who = _session(request)
+    if who is None:
+        raise AuthError("log in with an API key")
+    return who
+
+
+def _page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    who = _session(request)
+    return templates.TemplateResponse(request, name, {"who": who, **context}, status_code=status)
+
+
+def error_page(request: Request, exc: Cx360Error) -> Response:
+    if isinstance(exc, AuthError):
+        return RedirectResponse("/login", status_code=303)
+    return _page(request, "error.html", status=exc.http_status, message=str(exc), status_code=exc.http_status)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _page(request, "login.html")
+
+
+@router.post("/login")
+def login(request: Request, key: Annotated[str, Form()]) -> Response:
+    try:
+        who = request.app.state.ctx.keys.authenticate(key.strip())
+    except AuthError as exc:
+        return _page(request, "login.html", status=401, message=str(exc))
+    payload = f"{who.key_id}.{int(time.time()) + SESSION_SECONDS}"
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, f"{payload}.{_sign(payload)}", httponly=True, samesite="strict", max_age=SESSION_SECONDS)
+    return response
+
+
+@router.get("/logout")
+def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    ctx, who = request.app.state.ctx, _who(request)
+    store = ctx.store
+    return _page(request, "overview.html", segments=services.list_segments(ctx, who) if who.can("segments") else None,
+                 distributions=store.distributions, campaigns=store.campaigns, channels=store.channels,
+                 channel_items=[(c["channel"] or "(none)", c["events"]) for c in store.channels],
+                 counts=store.counts(), built_at=store.built_at)
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(request: Request, q: str = "") -> HTMLResponse:
+    ctx, who = request.app.state.ctx, _who(request)
+    hits = services.search(ctx, who, q, client=_client(request)) if q.strip() else []
+    return _page(request, "search.html", q=q, hits=hits)
+
+
+@router.get("/segments", response_class=HTMLResponse)
+def segments(request: Request) -> HTMLResponse:
+    ctx, who = request.app.state.ctx, _who(request)
+    return _page(request, "segments.html", segments=services.list_segments(ctx, who))
+
+
+@router.get("/customers/{profile_id}", response_class=HTMLResponse)
+def customer(request: Request, profile_id: str, cursor: str | None = None) -> HTMLResponse:
+    ctx, who = request.app.state.ctx, _who(request)
+    profile = services.get_profile(ctx, who, profile_id, client=_client(request), action="dashboard")
+    timeline = (services.get_timeline(ctx, who, profile["profile_id"], limit=25, cursor=cursor, client=_client(request))
+                if who.can("timeline") else None)
+    scores = profile["scores"]
+    reasons = {k: v for k, v in scores.items() if "reason" in k}
+    numbers = {k: v for k, v in scores.items() if k not in reasons}
+    return _page(request, "customer.html", p=profile, timeline=timeline, scores=numbers, reasons=reasons)
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None

@@ -1,0 +1,152 @@
+"""The dashboard in a real headless Chromium against a real `cx360 serve` process: log in with a key,
+search, open a customer card, check what it shows (and hides, for a role without personal data).
+
+Uses Debian's chromium (apt-get install chromium); with CX360_TEST_SERVICES=1 its absence fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cx360.api.access import create_key
+from serve_world import add_scores_and_segments, build_world
+
+CHROMIUM = os.environ.get("CX360_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+def _require_browser() -> None:
+    missing = None
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing = "the playwright package is not installed (pip install -e '.[test]')"
+    if missing is None and not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        missing = f"no chromium at {CHROMIUM} (apt-get install chromium)"
+    if missing:
+        if os.environ.get("CX360_TEST_SERVICES") == "1":
+            pytest.fail(f"browser tests required (CX360_TEST_SERVICES=1) but {missing}")
+        pytest.skip(missing)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _require_browser()
+    root = tmp_path_factory.mktemp("dash")
+    add_scores_and_segments(build_world(root))
+    keys = {role: create_key(root, role, f"ui-{role}")[1] for role in ("agent", "analyst")}
+    port = _free_port()
+    log = (tmp_path_factory.getbasetemp() / "serve.log").open("w")
+    # two worker processes: a session cookie signed by one must be accepted by the other
+    proc = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port), "--workers", "2"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("cx360 serve did not start: " + Path(log.name).read_text())
+            time.sleep(0.2)
+    yield url, keys, root
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _login(browser, url, key):
+    page = browser.new_page()
+    page.goto(url + "/")
+    assert page.url.endswith("/login"), "pages need a session"
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+    return page
+
+
+def test_search_to_customer_card(server, browser):
+    url, keys, root = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = _login(browser, url, keys["agent"])
+    assert "Campaign responses" in page.content()
+    assert page.locator("#campaigns").inner_text().count("deposit") == 1
+    assert page.locator("svg.chart rect").count() > 0, "value and churn histograms are drawn server-side"
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+
+    page.fill("#q", "Петр")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results")
+    assert page.locator("#results tbody tr").count() == 1
+    page.click("a.profile-link")
+    page.wait_for_selector("#card")
+    assert page.locator("#customer-name").inner_text().startswith("Анна Петрова")
+    attributes = page.locator("#attributes").inner_text()
+    assert "crm:C1" in attributes and "1990-03-15" in attributes
+    assert "anna@x.ru" in page.locator("#identifiers").inner_text()
+    assert "recent card payments" in page.content() and "high_value" in page.locator("#member-of").inner_text()
+    timeline = page.locator("#timeline").inner_text()
+    for channel in ("pos", "call_centre", "sms", "web"):
+        assert channel in timeline
+    assert "reason=fees" in timeline
+    page.screenshot(path=str(ARTIFACTS / "customer-agent.png"), full_page=True)
+    page.close()
+
+
+def test_analyst_sees_the_card_masked_and_unknown_customer_is_404(server, browser):
+    url, keys, _ = server
+    page = _login(browser, url, keys["analyst"])
+    page.goto(url + "/search?q=boris")
+    page.click("a.profile-link")
+    page.wait_for_selector("#card")
+    assert page.locator("#customer-name").inner_text().startswith("Б*** С***")
+    assert "boris@x.ru" not in page.content() and "b***" in page.locator("#identifiers").inner_text()
+    assert "no activity for 25 days" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "customer-analyst.png"), full_page=True)
+    response = page.goto(url + "/customers/P-unknown")
+    assert response.status == 404 and "no profile" in page.locator(".error").inner_text()
+    page.goto(url + "/logout")
+    page.goto(url + "/segments")
+    assert page.url.endswith("/login")
+    page.fill("#key", "cx360_nope_nope")
+    page.click("button[type=submit]")
+    assert "unknown API key" in page.locator(".error").inner_text()
+    page.close()
+
+
+def test_dashboard_reads_are_audited(server):
+    from cx360.api.audit import read_audit
+
+    _, _, root = server
+    deadline = time.monotonic() + 5  # the server writes its audit batches every half second
+    while not (entries := [e for e in read_audit(root) if e["action"] == "dashboard"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert {e["key_name"] for e in entries} == {"ui-agent"}, "the analyst saw masked data only"
+    assert "attributes.last_name" in entries[0]["fields"].split(",") and entries[0]["client"] == "127.0.0.1"
