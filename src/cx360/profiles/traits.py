@@ -54,7 +54,7 @@ def relationship(w: Window, pe: ir.Table, records: ir.Table, mapping: ir.Table, 
     recs = latest_records(records)
     recs = recs.filter(recs.updated_at.isnull() | (recs.updated_at < w.as_of_lit))
     recs = recs.join(mapping.select("node", "profile_id"), "node")
-    products = recs.mutate(p=w.engine.json_get(recs.extra, "products").split("|").unnest())
+    products = recs.mutate(p=w.engine.json_get(recs.extra, "products").re_split(r"\|").unnest())  # split() is a regex on Spark
     products = products.mutate(p=strip(products.p))
     products = products.filter(products.p.notnull() & (products.p != ""))
     held = products.group_by("profile_id").aggregate(
