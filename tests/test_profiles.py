@@ -122,7 +122,7 @@ def test_traits_from_every_family(make_workspace):
     assert (t["visits_total"], t["avg_dwell_minutes"], t["visitor_type"], t["top_place"], t["home_district"]) == (2, 40.0, "occasional", "Авиапарк", "Арбат")
     assert (t["survey_ok_to_share_data"], t["survey_preferred_device"]) == (4, "smartphone")
     assert (t["texts_total"], t["share_negative"], t["text_complaints"]) == (1, 1.0, 1)
-    assert anna.breakdowns["complaints_by_topic"] == {"fees": 1.0}
+    assert anna.breakdowns["complaints_by_topic"] == {"fees": 1.0, "refund": 1.0}  # "верните деньги"
     assert anna.attributes["first_name"] == "Анна" and anna.attribute_sources["first_name"]["record"] == "crm:C1"
 
     boris = read(ws, "C2")  # no payments, calls or offers: counts are zero, recencies unknown
