@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from cx360.cli import churn, clv, demo, identity, ingest, profile, workspace
+from cx360.cli import churn, clv, demo, identity, ingest, profile, segments, workspace
 
 app = typer.Typer(
     name="cx360",
@@ -16,7 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (workspace, ingest, identity, profile, clv, churn, demo):
+for module in (workspace, ingest, identity, profile, clv, churn, segments, demo):
     module.register(app)
 
 

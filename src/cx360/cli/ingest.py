@@ -33,14 +33,19 @@ def ingest(
 
 
 def run(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Run the batch pipeline: ingest every source, then resolve identities into profiles."""
+    """Run the batch pipeline: ingest every source, resolve identities into profiles, build their traits,
+    and evaluate the segments."""
     from cx360.cli.identity import print_identity_report, run_resolve
+    from cx360.cli.profile import print_profile_report, run_build
+    from cx360.cli.segments import run_evaluate
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         reports = ingest_with_progress(ws, None)
         print_identity_report(run_resolve(ws))
-    exit_on_failure(reports)
+        exit_on_failure(reports)
+        print_profile_report(run_build(ws))
+        run_evaluate(ws)
 
 
 def ingest_with_progress(ws: Workspace, only: list[str] | None) -> list[SourceReport]:

@@ -24,3 +24,22 @@ def identity_frame(ws: Workspace, truth: Path) -> pd.DataFrame:
 def identity_scores(ws: Workspace, truth: Path) -> dict:
     frame = identity_frame(ws, truth)
     return {"pairwise": pairwise(frame), "bcubed": bcubed(frame), "by_source_pair": by_source_pair(frame), "records": len(frame)}
+
+
+def profile_persons(ws: Workspace, truth: Path) -> pd.DataFrame:
+    """profile_id -> person_id: the real person most of the profile's CRM records belong to."""
+    frame = identity_frame(ws, truth)
+    counts = frame.groupby(["cluster", "truth"]).size().reset_index(name="n")
+    counts = counts.sort_values(["cluster", "n", "truth"], ascending=[True, False, True])
+    best = counts.drop_duplicates("cluster")
+    return best.rename(columns={"cluster": "profile_id", "truth": "person_id"})[["profile_id", "person_id"]]
+
+
+def archetype_frame(ws: Workspace, truth: Path) -> pd.DataFrame:
+    """Per profile: cx360's archetype and scores next to the person's true ones."""
+    arch = ws.engine.to_arrow(ws.engine.table("profile_archetypes"), step="score: archetypes").to_pandas()
+    persons = pd.read_parquet(truth / "persons.parquet",
+                              columns=["person_id", "archetype", "digital_sophistication", "data_sharing"])
+    persons = persons.rename(columns={"archetype": "true_archetype", "digital_sophistication": "true_sophistication",
+                                      "data_sharing": "true_sharing"})
+    return arch.merge(profile_persons(ws, truth), on="profile_id").merge(persons, on="person_id")
