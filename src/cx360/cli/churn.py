@@ -39,6 +39,7 @@ def train_cmd(
     workspace: WorkspaceDir = None,
     horizon_days: Annotated[int, typer.Option("--horizon-days", min=7, help="Workspace: churn = no activity this many days after as_of.")] = 90,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Workspace: the test snapshot date (needs horizon days of events after it).")] = None,
+    inactive_days: Annotated[int, typer.Option("--inactive-days", min=1, help="Workspace: gone = no activity in the last N days of the horizon.")] = 30,
     id_column: Annotated[str | None, typer.Option("--id", help="Customer id column (kept out of the features).")] = None,
     time: Annotated[str | None, typer.Option("--time", help="Date column: train on earlier rows, test on the latest 20%.")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Column to keep out of the features (repeatable).")] = None,
@@ -54,7 +55,7 @@ def train_cmd(
     if workspace is not None:
         if file is not None or label is not None:
             raise ConfigError("give either a FILE with --label, or --workspace, not both")
-        return _train_workspace(workspace, model, horizon_days, as_of, seed)
+        return _train_workspace(workspace, model, horizon_days, inactive_days, as_of, seed)
     if file is None or label is None or model is None:
         raise ConfigError("give a FILE, --label and --model (or --workspace DIR to train on a workspace's profiles)")
     df = read_table(file, id_column=id_column)
@@ -134,7 +135,8 @@ def evaluate_cmd(
     _print_report(report, baseline)
 
 
-def _train_workspace(workspace: Path, model: Path | None, horizon_days: int, as_of: str | None, seed: int) -> None:
+def _train_workspace(workspace: Path, model: Path | None, horizon_days: int, inactive_days: int, as_of: str | None,
+                     seed: int) -> None:
     from cx360.cli.profile import parse_as_of
     from cx360.errors import ConfigError
     from cx360.models import churn_workspace as cw
@@ -146,7 +148,7 @@ def _train_workspace(workspace: Path, model: Path | None, horizon_days: int, as_
     with Workspace(workspace) as ws:
         target = model or ws.root / cw.DEFAULT_MODEL_DIR
         with out.status("Training the churn model on point-in-time profiles..."):
-            result = cw.train(ws, as_of=when, horizon_days=horizon_days, seed=seed)
+            result = cw.train(ws, as_of=when, horizon_days=horizon_days, inactive_days=inactive_days, seed=seed)
         cw.save(result, target)
     card = result.card
     _print_report(card["held_out"], card["baseline"])

@@ -2,8 +2,10 @@
 label, and its scores written to `churn_scores` where segments can use them.
 
 Label: a person *active* before T (a card payment, withdrawal or transfer, or any web / app event in
-the `horizon` days before T) *churned* when they show no such activity in the `horizon` days from T.
-Persons without activity before T are left out: they had gone already.
+the `horizon` days before T) *churned* when they have left by the end of the horizon: no such activity
+in its last `inactive_days` days ([T + horizon - inactive_days, T + horizon)). So a person who stopped at
+any point in the first horizon - inactive_days days counts, and a quiet month early in the horizon
+followed by a return does not. Persons without activity before T are left out: they had gone already.
 
 Split in time: the model trains on snapshots whose label windows end by T (traits as of T - horizon,
 T - horizon - step, ...), and is judged on the snapshot at T, whose labels it never saw.
@@ -35,14 +37,19 @@ RECENCY_FEATURE = "days_since_active"
 DEFAULT_MODEL_DIR = "models/churn"
 
 
-def activity_counts(engine, t: dt.datetime, horizon_days: int) -> ir.Table:
-    """(profile_id, before, after): activity events in the horizon before and after t."""
+INACTIVE_DAYS = 30
+
+
+def activity_counts(engine, t: dt.datetime, horizon_days: int, inactive_days: int = INACTIVE_DAYS) -> ir.Table:
+    """(profile_id, before, after): activity in the horizon before t, and in the last `inactive_days` of
+    the horizon after t."""
     pe = engine.table("profile_events")
     act = pe.filter(pe.name.isin(ACTIVITY_EVENTS) | pe.channel.isin(DIGITAL_CHANNELS))
-    lo, mid, hi = (ibis.literal(x, "timestamp") for x in
-                   (t - dt.timedelta(days=horizon_days), t, t + dt.timedelta(days=horizon_days)))
+    lo, mid, tail, hi = (ibis.literal(x, "timestamp") for x in (
+        t - dt.timedelta(days=horizon_days), t, t + dt.timedelta(days=horizon_days - inactive_days),
+        t + dt.timedelta(days=horizon_days)))
     act = act.filter((act.ts >= lo) & (act.ts < hi))
-    return act.group_by("profile_id").aggregate(before=act.count(where=act.ts < mid), after=act.count(where=act.ts >= mid))
+    return act.group_by("profile_id").aggregate(before=act.count(where=act.ts < mid), after=act.count(where=act.ts >= tail))
 
 
 def features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -53,12 +60,12 @@ def features(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def snapshot(ws: Workspace, t: dt.datetime, horizon_days: int) -> pd.DataFrame:
-    """Traits as of t, for persons active before t, with `churned` (no activity in [t, t + horizon))."""
+def snapshot(ws: Workspace, t: dt.datetime, horizon_days: int, inactive_days: int = INACTIVE_DAYS) -> pd.DataFrame:
+    """Traits as of t, for persons active before t, with `churned` (gone by the end of the horizon)."""
     engine = ws.engine
     traits, _ = trait_stage.build(engine, t)
-    counts = activity_counts(engine, t, horizon_days)
-    j = traits.join(counts.filter(counts.before > 0), "profile_id").drop("profile_id_right")
+    counts = activity_counts(engine, t, horizon_days, inactive_days)
+    j = traits.join(counts.filter(counts.before > 0), "profile_id")
     j = j.mutate(churned=(j.after == 0).cast("int64")).drop("before", "after")
     frame = engine.to_arrow(j, step=f"churn: snapshot {t.date()}").to_pandas()
     out = features(frame)
@@ -74,9 +81,11 @@ def data_range(ws: Workspace) -> tuple[dt.datetime, dt.datetime]:
     return lo, hi
 
 
-def train(ws: Workspace, *, as_of: dt.datetime, horizon_days: int = 90, snapshots: int = 3, step_days: int = 30,
-          seed: int = 0) -> wf.TrainResult:
+def train(ws: Workspace, *, as_of: dt.datetime, horizon_days: int = 90, inactive_days: int = INACTIVE_DAYS,
+          snapshots: int = 3, step_days: int = 30, seed: int = 0) -> wf.TrainResult:
     """Fit on snapshots whose label windows end by `as_of`; report on the snapshot at `as_of`."""
+    if not 0 < inactive_days <= horizon_days:
+        raise DataError(f"--inactive-days {inactive_days}: expected between 1 and --horizon-days ({horizon_days})")
     first, last = data_range(ws)
     if as_of + dt.timedelta(days=horizon_days) > last + dt.timedelta(days=1):
         latest = (last - dt.timedelta(days=horizon_days)).date()
@@ -87,8 +96,8 @@ def train(ws: Workspace, *, as_of: dt.datetime, horizon_days: int = 90, snapshot
     if not times:
         raise DataError(f"--as-of {as_of.date()}: no room for a training snapshot before it (events start "
                         f"{first.date()}; each snapshot needs {horizon_days} days before and after); use a later --as-of")
-    train_df = pd.concat([snapshot(ws, t, horizon_days) for t in sorted(times)], ignore_index=True)
-    test_df = snapshot(ws, as_of, horizon_days)
+    train_df = pd.concat([snapshot(ws, t, horizon_days, inactive_days) for t in sorted(times)], ignore_index=True)
+    test_df = snapshot(ws, as_of, horizon_days, inactive_days)
     y_train, y_test = train_df.pop("churned").to_numpy(), test_df.pop("churned").to_numpy()
     for name, y in (("training snapshots", y_train), ("the test snapshot", y_test)):
         if len(np.unique(y)) < 2:
@@ -101,17 +110,18 @@ def train(ws: Workspace, *, as_of: dt.datetime, horizon_days: int = 90, snapshot
         "cx360_version": cx360.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "data": {"source": f"workspace {ws.root}", "rows": len(train_df) + len(test_df), "columns": int(train_df.shape[1]),
-                 "label": f"no activity in the {horizon_days} days after the snapshot", "positive": "1",
+                 "label": f"gone within {horizon_days} days: no activity in days {horizon_days - inactive_days}-"
+                          f"{horizon_days} after the snapshot", "positive": "1",
                  "churn_rate": float(np.concatenate([y_train, y_test]).mean())},
         "split": {"kind": "time", "time_column": "snapshot", "test_from": as_of.date().isoformat(),
                   "train_rows": len(train_df), "test_rows": len(test_df), **model.split_,
                   "calibration": model.calibrator_["method"],
                   "train_snapshots": [t.date().isoformat() for t in sorted(times)]},
-        "horizon_days": horizon_days,
+        "horizon_days": horizon_days, "inactive_days": inactive_days,
         "features": [{"name": f.name, "column": f.column, "kind": f.kind} for f in model.prep_.features],
         "notes": model.prep_.notes + [
-            "label: active (payment, withdrawal, transfer, web or app event) in the horizon before the snapshot, "
-            "and no such activity in the horizon after it",
+            f"label: active (payment, withdrawal, transfer, web or app event) in the {horizon_days} days before "
+            f"the snapshot, and no such activity in the last {inactive_days} days of the {horizon_days} after it",
         ],
         "baseline": {"feature": model.baseline_.feature, "why": model.baseline_.why},
         "held_out": report,

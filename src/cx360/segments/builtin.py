@@ -100,7 +100,7 @@ def clusters(engine: Engine, traits: ir.Table, *, k: int, columns: tuple[str, ..
     renumber = np.empty(k, dtype=int)
     renumber[order] = np.arange(1, k + 1)
     numbers = renumber[labels]
-    overall = raw.mean()
+    overall = raw.median()
     found = []
     for c in range(1, k + 1):
         mask = numbers == c
@@ -109,8 +109,8 @@ def clusters(engine: Engine, traits: ir.Table, *, k: int, columns: tuple[str, ..
         centre = z[mask].mean(axis=0)
         top = np.argsort(-np.abs(centre), kind="stable")[:3]
         words = [f"{'high' if centre[j] > 0 else 'low'} {columns[j]}" for j in top]
-        means = raw[mask].mean()
-        detail = [f"{columns[j]} {_num(means.iloc[j])} vs {_num(overall.iloc[j])} overall" for j in top]
+        medians = raw[mask].median()
+        detail = [f"{columns[j]} {_num(medians.iloc[j])} (median; {_num(overall.iloc[j])} overall)" for j in top]
         found.append(Cluster(c, int(mask.sum()), ", ".join(words),
                              f"{mask.mean():.0%} of profiles; " + "; ".join(detail)))
     names = {c.number: c.name for c in found}
