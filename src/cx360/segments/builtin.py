@@ -37,6 +37,9 @@ DEFAULT_CLUSTER_TRAITS = (
 )
 
 
+FIT_SAMPLE = 50_000
+
+
 def _quintile(order: ir.Value) -> ir.IntegerValue:
     # ceil(5 * cume_dist): ties share a score; the top 20% get 5
     return (ibis.cume_dist().over(order_by=order) * 5).ceil().clip(1, 5).cast("int64")
@@ -74,7 +77,8 @@ def clusters(engine: Engine, traits: ir.Table, *, k: int, columns: tuple[str, ..
              seed: int = 0) -> tuple[pd.DataFrame, list[Cluster]]:
     """k-means on standardised traits: (profile_id, as_of, cluster, cluster_name) and each cluster described
     by the traits that set it apart most from everyone else."""
-    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     frame = engine.to_arrow(traits.select("profile_id", "as_of", *columns), step="segments: traits for clusters").to_pandas()
     empty = pd.DataFrame({"profile_id": pd.Series(dtype=str), "as_of": pd.Series(dtype="datetime64[us]"),
@@ -91,11 +95,13 @@ def clusters(engine: Engine, traits: ir.Table, *, k: int, columns: tuple[str, ..
             x[:, j] = np.log1p(col)
     std = x.std(axis=0)
     z = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    if len(z) > 200_000:
-        km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=8192).fit(z)
-    else:
-        km = KMeans(n_clusters=k, random_state=seed, n_init=4).fit(z)
-    labels = km.labels_
+    # Centres from a sample (enough to place k centres), then every profile goes to its nearest one.
+    # One thread: on a shared machine OpenMP threads spin-wait and run k-means many times slower.
+    rng = np.random.default_rng(seed)
+    fit_rows = np.sort(rng.choice(len(z), FIT_SAMPLE, replace=False)) if len(z) > FIT_SAMPLE else slice(None)
+    with threadpool_limits(1):
+        km = KMeans(n_clusters=k, random_state=seed, n_init=3).fit(z[fit_rows])
+        labels = km.predict(z)
     order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")  # cluster 1 = the largest
     renumber = np.empty(k, dtype=int)
     renumber[order] = np.arange(1, k + 1)
