@@ -44,6 +44,9 @@ def run(workspace: WorkspaceOpt = Path(".")) -> None:
         reports = ingest_with_progress(ws, None)
         print_identity_report(run_resolve(ws))
         exit_on_failure(reports)
+        if not ws.engine.scalar(ws.engine.table("profiles").count(), step="run: count profiles"):
+            out.print("No profiles yet: nothing to describe or segment.")
+            return
         print_profile_report(run_build(ws))
         run_evaluate(ws)
 

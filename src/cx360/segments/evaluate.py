@@ -179,7 +179,8 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
     specs = [Spec(n, kind, doc, where) for n, kind, doc, where in builtin.builtin_specs(settings.rfm, found)]
     specs += specs_from_config(ws.config.segments)
     fields = Fields(engine)
-    history = engine.to_arrow(engine.table("segment_members"), step="segments: read membership").to_pandas()
+    stored = engine.to_arrow(engine.table("segment_members"), step="segments: read membership").to_pandas()
+    history = {name: part for name, part in stored.groupby("segment", sort=False)} if len(stored) else {}
     previous = engine.to_arrow(engine.table("segments"), step="segments: read previous").to_pandas()
     results, rows = [], []
     for spec in specs:
@@ -190,29 +191,33 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
             results.append(SegmentResult(spec.name, spec.kind, "failed", None, 0, 0, str(exc)))
             rows.append(_row(spec, None, now, as_of, "failed", str(exc)))
             continue
-        history, entered, exited = _update(history, spec.name, ids, as_of)
+        history[spec.name], entered, exited = _update(history.get(spec.name), spec.name, ids, as_of)
         results.append(SegmentResult(spec.name, spec.kind, "ok", len(ids), entered, exited))
         rows.append(_row(spec, len(ids), now, as_of, "ok", None))
     # segments no longer declared: their members leave, and the segment leaves the list
     gone = set(previous.name) - {s.name for s in specs} if len(previous) else set()
     for name in gone:
-        history, _, _ = _update(history, name, pd.Series([], dtype=str), as_of)
-    engine.replace("segment_members", _arrow(history, "segment_members"))
+        history[name], _, _ = _update(history.get(name), name, pd.Series([], dtype=str), as_of)
+    parts = [h for h in history.values() if h is not None and len(h)]
+    engine.replace("segment_members", _arrow(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(), "segment_members"))
     engine.replace("segments", _arrow(pd.DataFrame(rows), "segments"))
     return results
 
 
-def _update(history: pd.DataFrame, name: str, ids: pd.Series, as_of: dt.datetime) -> tuple[pd.DataFrame, int, int]:
-    """Close the memberships of those who left, open one for each newcomer."""
-    open_ = (history.segment == name) & history.exited_at.isna()
-    current = set(ids)
-    leaving = open_ & ~history.profile_id.isin(current)
+def _update(history: pd.DataFrame | None, name: str, ids: pd.Series,
+            as_of: dt.datetime) -> tuple[pd.DataFrame, int, int]:
+    """One segment's membership rows: close those of who left, open one for each newcomer."""
+    if history is None:
+        history = pd.DataFrame({"segment": pd.Series(dtype=str), "profile_id": pd.Series(dtype=str),
+                                "entered_at": pd.Series(dtype="datetime64[us]"),
+                                "exited_at": pd.Series(dtype="datetime64[us]")})
+    open_ = history.exited_at.isna()
+    leaving = open_ & ~history.profile_id.isin(ids)
     history = history.copy()
     history.loc[leaving, "exited_at"] = pd.Timestamp(as_of)
-    already = set(history.profile_id[open_])
-    new_ids = sorted(current - already)
-    if new_ids:
-        fresh = pd.DataFrame({"segment": name, "profile_id": new_ids, "entered_at": pd.Timestamp(as_of),
+    new_ids = ids[~ids.isin(history.profile_id[open_])].drop_duplicates().sort_values()
+    if len(new_ids):
+        fresh = pd.DataFrame({"segment": name, "profile_id": new_ids.to_numpy(), "entered_at": pd.Timestamp(as_of),
                               "exited_at": pd.NaT})
         history = pd.concat([history, fresh], ignore_index=True) if len(history) else fresh
     return history, len(new_ids), int(leaving.sum())
