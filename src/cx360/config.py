@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from cx360.errors import ConfigError
 from cx360.schema import ATTRIBUTE_NAMES, EVENT_NAMES, IDENTIFIER_KINDS
@@ -209,6 +209,73 @@ class TextSettings(Model):
     topics: dict[str, list[str]] = Field({}, description="extra complaint topics, or extra keywords for a default topic")
 
 
+SegmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+BUILTIN_SEGMENT_PREFIXES = ("rfm_", "cluster_")
+
+
+def _syntax(where: str | None) -> str | None:
+    if where is not None:
+        from cx360.errors import Cx360Error
+        from cx360.segments.conditions import parse
+
+        try:
+            parse(where)
+        except Cx360Error as exc:
+            raise ValueError(str(exc)) from None
+    return where
+
+
+Where = Annotated[str | None, AfterValidator(_syntax)]
+
+
+class EventCondition(Model):
+    """Profiles with at least `min_count` (and at most `max_count`) events named `name` matching `where`
+    in the `within_days` days before the profiles' as_of."""
+
+    name: str
+    where: Where = None
+    within_days: int = Field(90, gt=0)
+    min_count: int = Field(1, ge=0)
+    max_count: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _counts(self) -> EventCondition:
+        if self.max_count is not None and self.max_count < self.min_count:
+            raise ValueError(f"max_count ({self.max_count}) is below min_count ({self.min_count})")
+        return self
+
+
+def _as_list(v: Any) -> Any:
+    return [v] if isinstance(v, dict) else v
+
+
+class SegmentSpec(Model):
+    """A named audience: a condition over traits and scores, and/or conditions on recent events."""
+
+    name: SegmentName
+    description: str = ""
+    where: Where = None
+    events: Annotated[list[EventCondition], BeforeValidator(_as_list)] = []
+
+    @model_validator(mode="after")
+    def _something(self) -> SegmentSpec:
+        if self.where is None and not self.events:
+            raise ValueError(f"segment '{self.name}': give 'where' (a condition on traits and scores), 'events', or both")
+        if self.name.startswith(BUILTIN_SEGMENT_PREFIXES):
+            raise ValueError(f"segment '{self.name}': names starting with {' or '.join(BUILTIN_SEGMENT_PREFIXES)} "
+                             "are kept for the built-in RFM and cluster segments")
+        return self
+
+
+class SegmentationSettings(Model):
+    """The built-in segments: RFM cells and behavioural clusters."""
+
+    rfm: bool = True
+    clusters: int = Field(6, ge=0, le=30, description="k of k-means; 0 turns clustering off")
+    cluster_traits: list[str] = Field([], description="numeric traits to cluster on; empty: the default set")
+    seed: int = 0
+
+
 class Config(Model):
     workspace: WorkspaceSettings = WorkspaceSettings()
     text: TextSettings = TextSettings()
@@ -216,6 +283,8 @@ class Config(Model):
     engine: Engine = DuckDBEngine()
     events: EventSettings = EventSettings()
     sources: list[Source] = []
+    segments: list[SegmentSpec] = []
+    segmentation: SegmentationSettings = SegmentationSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -240,6 +309,14 @@ class Config(Model):
         unknown = sorted(set(self.identity.source_priority) - set(names))
         if unknown:
             raise ValueError(f"identity.source_priority names unknown source(s) {unknown}")
+        segments = [s.name for s in self.segments]
+        dupes = sorted({n for n in segments if segments.count(n) > 1})
+        if dupes:
+            raise ValueError(f"segment names must be unique; repeated: {', '.join(dupes)}")
+        for seg in self.segments:
+            bad = sorted({e.name for e in seg.events} - known)
+            if bad:
+                raise ValueError(f"segment '{seg.name}': unknown event name(s) {bad}; known: {', '.join(sorted(known))}")
         return self
 
     @property

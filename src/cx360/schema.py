@@ -204,6 +204,58 @@ PROFILE_SCORES: tuple[Column, ...] = (
     Column("value_tier", "string", "platinum (top 5% by value), gold (next 15%), silver (next 30%), bronze"),
 )
 
+SEGMENTS: tuple[Column, ...] = (
+    Column("name", "string", "segment name: from cx360.toml, or rfm_* and cluster_* for the built-in ones"),
+    Column("kind", "string", "custom (declared in cx360.toml), rfm or cluster"),
+    Column("description", "string", "what the segment means (generated for clusters from their distinctive traits)"),
+    Column("definition", "string", "the condition evaluated, as written"),
+    Column("size", "int64", "profiles in the segment at the last evaluation (empty when it failed)"),
+    Column("evaluated_at", "timestamp", "when the last evaluation ran"),
+    Column("as_of", "timestamp", "the profile_traits as_of it was evaluated on; stale once profiles are rebuilt"),
+    Column("status", "string", "ok, or failed (see error): a failed segment is never shown as ok"),
+    Column("error", "string", "why the last evaluation failed"),
+)
+
+SEGMENT_MEMBERS: tuple[Column, ...] = (
+    Column("segment", "string", "segment name"),
+    Column("profile_id", "string", "the person"),
+    Column("entered_at", "timestamp", "as_of of the evaluation that first found the person in the segment"),
+    Column("exited_at", "timestamp", "as_of of the evaluation that no longer found them; empty while a member"),
+)
+
+PROFILE_ARCHETYPES: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    Column("as_of", "timestamp", "the profile_traits as_of the scores were computed from"),
+    Column("digital_sophistication", "float64", "0 (no digital use) to 1 (every device, channel and service); see docs/archetypes.md"),
+    Column("data_sharing", "float64", "willingness to share personal data, 0 (refuses) to 1 (shares everywhere)"),
+    Column("archetype", "string", "analog, wannabe, mainstreamer, paranoid, chameleon or nomad"),
+)
+
+PROFILE_RFM: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    Column("as_of", "timestamp", "the profile_traits as_of"),
+    Column("r_score", "int64", "recency quintile, 5 = most recent transaction (from days_since_txn)"),
+    Column("f_score", "int64", "frequency quintile, 5 = most transactions (from txn_count)"),
+    Column("m_score", "int64", "monetary quintile, 5 = highest spend (from spend_total)"),
+    Column("rfm_segment", "string", "champions, loyal, potential, new, at_risk, hibernating, or no_transactions"),
+)
+
+PROFILE_CLUSTERS: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    Column("as_of", "timestamp", "the profile_traits as_of"),
+    Column("cluster", "int64", "behavioural cluster, 1 = the largest (k-means on standardised traits)"),
+    Column("cluster_name", "string", "the cluster's most distinctive traits, e.g. 'high app_events_90d, low age_years'"),
+)
+
+CHURN_SCORES: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    Column("as_of", "timestamp", "the traits as_of that was scored"),
+    Column("churn_risk", "float64", "calibrated probability of no activity in the model's horizon after as_of"),
+    Column("churn_reasons", "string", "the traits that raise this person's risk most, '; '-separated"),
+    Column("horizon_days", "int64", "the horizon the model was trained for"),
+    Column("scored_at", "timestamp", "when"),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "records": RECORDS,
     "events": EVENTS,
@@ -219,6 +271,12 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "profile_breakdowns": PROFILE_BREAKDOWNS,
     "profile_scores": PROFILE_SCORES,
     "text_scores": TEXT_SCORES,
+    "profile_archetypes": PROFILE_ARCHETYPES,
+    "profile_rfm": PROFILE_RFM,
+    "profile_clusters": PROFILE_CLUSTERS,
+    "churn_scores": CHURN_SCORES,
+    "segments": SEGMENTS,
+    "segment_members": SEGMENT_MEMBERS,
 }
 
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from cx360.cli import churn, clv, demo, identity, ingest, profile, sentiment, serve, workspace
+from cx360.cli import churn, clv, demo, identity, ingest, profile, segments, sentiment, serve, workspace
 
 app = typer.Typer(
     name="cx360",
@@ -16,7 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (workspace, ingest, identity, profile, clv, churn, sentiment, serve, demo):
+for module in (workspace, ingest, identity, profile, segments, clv, churn, sentiment, serve, demo):
     module.register(app)
 
 

@@ -16,6 +16,9 @@ app = typer.Typer(help="Churn risk on a plain customer table: calibrated probabi
 File = Annotated[Path, typer.Argument(help="CSV or Parquet table, one row per customer.")]
 ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory (model + model card).")]
 Label = Annotated[str, typer.Option("--label", help="Column that says whether the customer churned.")]
+OptFile = Annotated[Path | None, typer.Argument(help="CSV or Parquet table, one row per customer (or use --workspace).")]
+OptModel = Annotated[Path | None, typer.Option("--model", "-m", help="Model directory (model + model card); in a workspace, default DIR/models/churn.")]
+WorkspaceDir = Annotated[Path | None, typer.Option("--workspace", "-w", help="Train / score on a workspace's profiles instead of a table.")]
 Positive = Annotated[str | None, typer.Option("--positive", help="The label value meaning churn (guessed for 1/yes/true/churn).")]
 
 
@@ -30,19 +33,31 @@ def register(root: typer.Typer) -> None:
 
 @app.command("train")
 def train_cmd(
-    file: File,
-    label: Label,
-    model: ModelDir,
+    file: OptFile = None,
+    label: Annotated[str | None, typer.Option("--label", help="Column that says whether the customer churned.")] = None,
+    model: OptModel = None,
+    workspace: WorkspaceDir = None,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", min=7, help="Workspace: churn = no activity this many days after as_of.")] = 90,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Workspace: the test snapshot date (needs horizon days of events after it).")] = None,
+    inactive_days: Annotated[int, typer.Option("--inactive-days", min=1, help="Workspace: gone = no activity in the last N days of the horizon.")] = 30,
     id_column: Annotated[str | None, typer.Option("--id", help="Customer id column (kept out of the features).")] = None,
     time: Annotated[str | None, typer.Option("--time", help="Date column: train on earlier rows, test on the latest 20%.")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Column to keep out of the features (repeatable).")] = None,
     positive: Positive = None,
     seed: Annotated[int, typer.Option(help="Seed of the split and the boosting.")] = 0,
 ) -> None:
-    """Train on a labelled table; report held-out quality next to a one-feature baseline; save the model."""
+    """Train on a labelled table, or on a workspace's point-in-time profiles (--workspace); report held-out
+    quality next to a one-feature baseline; save the model and its model card."""
+    from cx360.errors import ConfigError
     from cx360.models import churn_workflow as wf
     from cx360.models.tabular import read_table
 
+    if workspace is not None:
+        if file is not None or label is not None:
+            raise ConfigError("give either a FILE with --label, or --workspace, not both")
+        return _train_workspace(workspace, model, horizon_days, inactive_days, as_of, seed)
+    if file is None or label is None or model is None:
+        raise ConfigError("give a FILE, --label and --model (or --workspace DIR to train on a workspace's profiles)")
     df = read_table(file, id_column=id_column)
     with out.status("Training the churn model..."):
         result = wf.train(df, label=label, id_column=id_column, time_column=time, exclude=tuple(exclude or ()),
@@ -64,15 +79,24 @@ def train_cmd(
 
 @app.command("score")
 def score_cmd(
-    file: File,
-    model: ModelDir,
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: id, churn_probability, reasons.")],
+    file: OptFile = None,
+    model: OptModel = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV to write: id, churn_probability, reasons.")] = None,
     top: Annotated[int, typer.Option("--top", min=0, max=10, help="Reasons per customer.")] = 3,
+    workspace: WorkspaceDir = None,
 ) -> None:
-    """Score customers: calibrated churn probability and the top reasons for each."""
+    """Score customers: calibrated churn probability and the top reasons for each. With --workspace, score
+    the current profiles into the churn_scores table (churn_risk, churn_reasons), usable by segments."""
+    from cx360.errors import ConfigError
     from cx360.models.churn import ChurnModel
     from cx360.models.tabular import read_table, require_file
 
+    if workspace is not None:
+        if file is not None:
+            raise ConfigError("give either a FILE or --workspace, not both")
+        return _score_workspace(workspace, model)
+    if file is None or model is None or output is None:
+        raise ConfigError("give a FILE, --model and --output (or --workspace DIR to score a workspace's profiles)")
     require_file(file)
     m = ChurnModel.load(model)
     df = read_table(file, id_column=m.id_column)
@@ -109,6 +133,47 @@ def evaluate_cmd(
         out.print_json(json.dumps({**report, "baseline_feature": baseline}))
         return
     _print_report(report, baseline)
+
+
+def _train_workspace(workspace: Path, model: Path | None, horizon_days: int, inactive_days: int, as_of: str | None,
+                     seed: int) -> None:
+    from cx360.cli.profile import parse_as_of
+    from cx360.errors import ConfigError
+    from cx360.models import churn_workspace as cw
+    from cx360.workspace import Workspace
+
+    when = parse_as_of(as_of)
+    if when is None:
+        raise ConfigError("--as-of DATE is required with --workspace: the date of the held-out snapshot")
+    with Workspace(workspace) as ws:
+        target = model or ws.root / cw.DEFAULT_MODEL_DIR
+        with out.status("Training the churn model on point-in-time profiles..."):
+            result = cw.train(ws, as_of=when, horizon_days=horizon_days, inactive_days=inactive_days, seed=seed)
+        cw.save(result, target)
+    card = result.card
+    _print_report(card["held_out"], card["baseline"])
+    s = card["split"]
+    out.print(table("Churn model (workspace)", ["what", "value"], [
+        ("label", card["data"]["label"]), ("training snapshots", ", ".join(s["train_snapshots"])),
+        ("test snapshot", s["test_from"]), ("train / test rows", f"{s['train_rows']:,} / {s['test_rows']:,}"),
+        ("churn rate", f"{card['data']['churn_rate']:.1%}"), ("features", len(card["features"])),
+        ("trees", s["trees"]), ("saved to", str(target)),
+    ]))
+
+
+def _score_workspace(workspace: Path, model: Path | None) -> None:
+    from cx360.models import churn_workspace as cw
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        with out.status("Scoring profiles..."):
+            scored = cw.score(ws, model or ws.root / cw.DEFAULT_MODEL_DIR)
+    p = scored["churn_risk"]
+    out.print(table("Churn scores", ["what", "value"], [
+        ("profiles", len(scored)), ("as of", str(scored["as_of"].iloc[0]) if len(scored) else ""),
+        ("mean risk", f"{p.mean():.3f}" if len(scored) else ""), ("risk >= 0.5", f"{int((p >= 0.5).sum()):,}"),
+        ("written to", "churn_scores"),
+    ]))
 
 
 def _print_report(report: dict, baseline: dict) -> None:

@@ -33,16 +33,22 @@ def ingest(
 
 
 def run(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Run the batch pipeline: ingest every source, resolve identities, build the profiles."""
+    """Run the batch pipeline: ingest every source, resolve identities into profiles, build their traits,
+    and evaluate the segments."""
     from cx360.cli.identity import print_identity_report, run_resolve
     from cx360.cli.profile import print_profile_report, run_build
+    from cx360.cli.segments import run_evaluate
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         reports = ingest_with_progress(ws, None)
         print_identity_report(run_resolve(ws))
+        exit_on_failure(reports)
+        if not ws.engine.scalar(ws.engine.table("profiles").count(), step="run: count profiles"):
+            out.print("No profiles yet: nothing to describe or segment.")
+            return
         print_profile_report(run_build(ws))
-    exit_on_failure(reports)
+        run_evaluate(ws)
 
 
 def ingest_with_progress(ws: Workspace, only: list[str] | None) -> list[SourceReport]:

@@ -45,4 +45,4 @@ def fail(message: str) -> None:
 
 
 def _numeric(column: str) -> bool:
-    return column in {"inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "rows", "batches", "row", "count"}
+    return column in {"inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "rows", "batches", "row", "count", "size", "entered", "left"}

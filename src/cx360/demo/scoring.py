@@ -26,11 +26,23 @@ def identity_scores(ws: Workspace, truth: Path) -> dict:
     return {"pairwise": pairwise(frame), "bcubed": bcubed(frame), "by_source_pair": by_source_pair(frame), "records": len(frame)}
 
 
-def profile_people(ws: Workspace, truth: Path) -> pd.DataFrame:
-    """profile_id -> the real person most of its CRM records belong to."""
+def profile_persons(ws: Workspace, truth: Path) -> pd.DataFrame:
+    """profile_id -> person_id: the real person most of the profile's CRM records belong to."""
     frame = identity_frame(ws, truth)
-    top = frame.groupby(["cluster", "truth"]).size().rename("n").reset_index().sort_values(["cluster", "n"], ascending=[True, False])
-    return top.drop_duplicates("cluster").rename(columns={"cluster": "profile_id", "truth": "person_id"})[["profile_id", "person_id"]]
+    counts = frame.groupby(["cluster", "truth"]).size().reset_index(name="n")
+    counts = counts.sort_values(["cluster", "n", "truth"], ascending=[True, False, True])
+    best = counts.drop_duplicates("cluster")
+    return best.rename(columns={"cluster": "profile_id", "truth": "person_id"})[["profile_id", "person_id"]]
+
+
+def archetype_frame(ws: Workspace, truth: Path) -> pd.DataFrame:
+    """Per profile: cx360's archetype and scores next to the person's true ones."""
+    arch = ws.engine.to_arrow(ws.engine.table("profile_archetypes"), step="score: archetypes").to_pandas()
+    persons = pd.read_parquet(truth / "persons.parquet",
+                              columns=["person_id", "archetype", "digital_sophistication", "data_sharing"])
+    persons = persons.rename(columns={"archetype": "true_archetype", "digital_sophistication": "true_sophistication",
+                                      "data_sharing": "true_sharing"})
+    return arch.merge(profile_persons(ws, truth), on="profile_id").merge(persons, on="person_id")
 
 
 def value_scores(ws: Workspace, truth: Path) -> dict:
@@ -39,7 +51,7 @@ def value_scores(ws: Workspace, truth: Path) -> dict:
     scores = ws.engine.to_arrow(ws.engine.table("profile_scores").select("profile_id", "clv_12m", "p_alive"),
                                 step="score: profile scores").to_pandas()
     people = pd.read_parquet(truth / "persons.parquet", columns=["person_id", "value", "churned"])
-    frame = scores.merge(profile_people(ws, truth), on="profile_id").merge(people, on="person_id").dropna(subset=["clv_12m"])
+    frame = scores.merge(profile_persons(ws, truth), on="profile_id").merge(people, on="person_id").dropna(subset=["clv_12m"])
     return {
         "customers": len(frame),
         "clv_spearman": float(frame["clv_12m"].corr(frame["value"], method="spearman")) if len(frame) > 2 else float("nan"),

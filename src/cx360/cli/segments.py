@@ -1,0 +1,110 @@
+"""`cx360 segments evaluate|list|members`: segments declared in cx360.toml, RFM cells and behavioural clusters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from cx360.cli.output import fail, out, table
+from cx360.cli.workspace import WorkspaceOpt
+
+app = typer.Typer(help="Segments: declared audiences, RFM cells, behavioural clusters, digital archetypes.",
+                  no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="segments")
+
+
+@app.command("evaluate")
+def evaluate_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Evaluate every segment on the current profiles; record sizes and who entered or left."""
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        run_evaluate(ws)
+
+
+def run_evaluate(ws) -> None:
+    """Evaluate, print the summary, and exit 1 when a segment failed (also used by `cx360 run`)."""
+    from cx360.segments.evaluate import evaluate
+
+    with out.status("Evaluating segments..."):
+        results = evaluate(ws)
+    out.print(table("Segments", ["segment", "kind", "size", "entered", "left", "status"], [
+        (r.name, r.kind, r.size, r.entered, r.exited, _status(r.status)) for r in results
+    ]))
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        fail(f"failed: {r.error}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Each segment's size, last evaluation and freshness (stale once profiles are rebuilt)."""
+    from cx360.segments.evaluate import listing
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        rows = listing(ws)
+    out.print(table("Segments", ["segment", "kind", "size", "evaluated", "as of", "freshness", "description"], [
+        (r["name"], r["kind"], r["size"], _when(r["evaluated_at"]), _when(r["as_of"]), _fresh(r), r["description"][:70])
+        for r in rows
+    ]))
+    bad = [r for r in rows if r["status"] != "ok"]
+    for r in bad:
+        fail(f"segment '{r['name']}': {r['status']}" + (f": {r['error']}" if r["error"] else ""))
+    stale = sum(1 for r in rows if r["status"] == "ok" and not r["fresh"])
+    out.print(table("Summary", ["what", "count"], [("segments", len(rows)), ("fresh", len(rows) - stale - len(bad)),
+                                                   ("stale", stale), ("failed or never evaluated", len(bad))]))
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command("members")
+def members_cmd(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    workspace: WorkspaceOpt = Path("."),
+    history: Annotated[bool, typer.Option(help="Include past members (with when they left).")] = False,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """Who is in a segment, since when (and with --history, who left and when)."""
+    from cx360.errors import NotFoundError
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        engine = ws.engine
+        seg = engine.table("segments")
+        known = [r["name"] for r in engine.to_arrow(seg.select("name"), step="segments: names").to_pylist()]
+        if name not in known:
+            raise NotFoundError(f"no segment named '{name}'; evaluated segments: {', '.join(sorted(known)) or 'none'}")
+        m = engine.table("segment_members")
+        m = m.filter(m.segment == name)
+        if not history:
+            m = m.filter(m.exited_at.isnull())
+        total = engine.scalar(m.count(), step="segments: count members")
+        rows = engine.to_arrow(m.order_by(["entered_at", "profile_id"]).limit(limit), step="segments: members").to_pylist()
+    out.print(table(f"Segment {name}", ["profile", "entered", "left"], [
+        (r["profile_id"], _when(r["entered_at"]), _when(r["exited_at"])) for r in rows
+    ]))
+    out.print(table("Summary", ["what", "count"], [("rows", total), ("shown", len(rows))]))
+
+
+def _status(status: str) -> Text:
+    return Text(status, style="green" if status == "ok" else "bold red")
+
+
+def _fresh(r: dict) -> Text:
+    if r["status"] != "ok":
+        return Text(r["status"], style="bold red")
+    return Text("fresh", style="green") if r["fresh"] else Text("stale", style="yellow")
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.isoformat(sep=" ", timespec="seconds") if value else ""

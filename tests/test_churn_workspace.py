@@ -1,0 +1,133 @@
+"""Churn inside a workspace: point-in-time training with a behavioural label and a time split, scores in
+churn_scores that segments can use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cx360.cli import app
+from cx360.errors import DataError
+from cx360.identity.resolve import resolve
+from cx360.models import churn_workspace as cw
+from cx360.profiles.build import build
+from cx360.segments.evaluate import evaluate
+from cx360.sources.ingest import ingest
+
+START = dt.datetime(2025, 1, 1)
+N = 160
+
+SOURCES = """
+    [identity]
+    probabilistic = false
+
+    [segmentation]
+    clusters = 0
+    rfm = false
+
+    [[sources]]
+    name = "crm"
+    kind = "csv"
+    path = "data/crm.csv"
+    [sources.records]
+    record_id = "id"
+    identifiers = { customer_no = "id", card_token = "card" }
+
+    [[sources]]
+    name = "activity"
+    kind = "jsonl"
+    path = "data/activity.jsonl"
+    [sources.events]
+    event_id = "id"
+    timestamp = { column = "ts", type = "timestamp" }
+    name = "name"
+    channel = "channel"
+    amount = { column = "amount", type = "float" }
+    identifiers = { customer_no = "customer", card_token = "card" }
+    properties = { reason = "reason" }
+
+    [[segments]]
+    name = "likely_to_leave"
+    where = "churn_risk >= 0.5"
+"""
+
+
+def _world(factory):
+    """N customers paying every few days all year; a third of them leave at a random date from March on,
+    calling first to close their account, and slowing down before they go."""
+    rng = np.random.default_rng(3)
+    leave = {i: START + dt.timedelta(days=int(rng.integers(60, 360))) for i in range(N) if i % 3 == 0}
+    lines, k = [], 0
+    for i in range(N):
+        day = START + dt.timedelta(days=float(rng.uniform(0, 4)))
+        end = leave.get(i, START + dt.timedelta(days=365))
+        while day < end:
+            slowing = i in leave and (end - day).days < 45
+            lines.append(json.dumps({"id": f"t{k}", "ts": day.isoformat() + "Z", "name": "card_payment",
+                                     "channel": "pos", "card": f"TK{i}", "amount": float(rng.uniform(5, 50))}))
+            k += 1
+            day += dt.timedelta(days=float(rng.uniform(8, 14) if slowing else rng.uniform(2, 5)))
+        if i in leave:
+            call = end - dt.timedelta(days=20)
+            lines.append(json.dumps({"id": f"c{k}", "ts": call.isoformat() + "Z", "name": "call", "channel": "call_centre",
+                                     "customer": f"C{i}", "reason": "close_account"}))
+            k += 1
+    factory.write("data/crm.csv", "id,card\n" + "".join(f"C{i},TK{i}\n" for i in range(N)))
+    factory.write("data/activity.jsonl", "\n".join(lines) + "\n")
+    ws = factory.config(SOURCES)
+    ingest(ws)
+    resolve(ws)
+    build(ws)
+    return ws
+
+
+def test_train_on_point_in_time_traits_and_score_into_a_table(duckdb_workspace, tmp_path):
+    ws = _world(duckdb_workspace)
+    result = cw.train(ws, as_of=dt.datetime(2025, 9, 1), horizon_days=60, inactive_days=30)
+    card = result.card
+    assert card["split"]["kind"] == "time" and card["split"]["test_from"] == "2025-09-01"
+    # every training label window ends by the test snapshot
+    assert all(dt.date.fromisoformat(t) + dt.timedelta(days=60) <= dt.date(2025, 9, 1)
+               for t in card["split"]["train_snapshots"])
+    assert card["baseline"]["feature"] == cw.RECENCY_FEATURE
+    assert card["held_out"]["model"]["roc_auc"] > 0.8
+    model_dir = tmp_path / "model"
+    cw.save(result, model_dir)
+    assert (model_dir / "model_card.md").read_text().startswith("# Churn model card")
+
+    build(ws, dt.datetime(2025, 10, 1))
+    scored = cw.score(ws, model_dir).set_index("profile_id")
+    assert len(scored) == N and scored.churn_risk.between(0, 1).all()
+    lapsed = scored.churn_reasons.str.contains("lapsed")
+    assert lapsed.any() and (scored.churn_risk[lapsed] == 1.0).all()
+    assert scored.churn_reasons[~lapsed].str.contains(r"\(\+", regex=True).any()
+    # segments read churn_risk by name
+    results = {r.name: r for r in evaluate(ws)}
+    assert results["likely_to_leave"].status == "ok"
+    assert results["likely_to_leave"].size == int((scored.churn_risk >= 0.5).sum())
+
+
+def test_train_refuses_a_snapshot_without_a_full_horizon_after_it(duckdb_workspace):
+    ws = _world(duckdb_workspace)
+    with pytest.raises(DataError) as err:
+        cw.train(ws, as_of=dt.datetime(2025, 11, 15), horizon_days=90)
+    assert "needs 90 days of events after it" in str(err.value) and "use --as-of 2025-10-02 or earlier" in str(err.value)
+
+
+def test_cli_train_and_score_in_a_workspace(duckdb_workspace):
+    ws = _world(duckdb_workspace)
+    ws.close()
+    runner = CliRunner()
+    trained = runner.invoke(app, ["churn", "train", "--workspace", str(ws.root), "--horizon-days", "60",
+                                  "--as-of", "2025-09-01"])
+    assert trained.exit_code == 0, trained.output
+    assert "days_since_active" in trained.output and (ws.root / "models" / "churn" / "model_card.json").is_file()
+    scored = runner.invoke(app, ["churn", "score", "--workspace", str(ws.root)])
+    assert scored.exit_code == 0, scored.output
+    assert "churn_scores" in scored.output
+    missing = runner.invoke(app, ["churn", "train", "--workspace", str(ws.root)])
+    assert missing.exit_code == 1
