@@ -1,5 +1,5 @@
 """A tiny served workspace shared by test_api.py and test_dashboard.py: two CRM customers,
-a handful of events, and the optional tables (scores, segments) that other stages write."""
+a handful of events, their profiles and scores, and two declared segments."""
 
 from __future__ import annotations
 
@@ -53,6 +53,20 @@ channel = "channel"
 amount = { column = "amount", type = "float" }
 identifiers = { customer_no = "customer", card_token = "card", cookie_id = "cookie" }
 properties = { reason = "reason", offer = "offer", category = "category" }
+
+[segmentation]
+rfm = false
+clusters = 0
+
+[[segments]]
+name = "high_value"
+description = "pays by card"
+where = "spend_total > 5"
+
+[[segments]]
+name = "at_risk"
+description = "no card payments"
+where = "txn_count = 0"
 """
 
 
@@ -76,22 +90,10 @@ def build_world(root: Path) -> Path:
     return root / "warehouse.duckdb"
 
 
-def add_scores_and_segments(warehouse: Path) -> None:
-    """Write the tables the scoring and segment stages add, as they would."""
-    import duckdb
+def evaluate_segments(root: Path) -> None:
+    """Run the segment stage, as `cx360 run` does after the profiles."""
+    from cx360.segments.evaluate import evaluate
+    from cx360.workspace import Workspace
 
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("""CREATE TABLE profile_scores AS SELECT profile_id,
-                         CASE WHEN first_name = 'Анна' THEN 1200.0 ELSE 80.0 END::DOUBLE AS clv_12m,
-                         CASE WHEN first_name = 'Анна' THEN 0.9 ELSE 0.3 END::DOUBLE AS p_alive,
-                         0.5::DOUBLE AS influence_score,
-                         CASE WHEN first_name = 'Анна' THEN 'high' ELSE 'low' END AS value_tier,
-                         CASE WHEN first_name = 'Анна' THEN 'recent card payments' ELSE 'no activity for 25 days' END AS churn_reasons
-                       FROM profiles""")
-        con.execute("""CREATE TABLE segments AS SELECT * FROM (VALUES
-                         ('high_value', 'CLV in the top decile', 1, TIMESTAMP '2025-07-01 02:00', 'ok', NULL),
-                         ('at_risk', 'p_alive under 0.5', 1, TIMESTAMP '2025-07-01 02:00', 'ok', NULL))
-                       AS t(name, description, size, evaluated_at, status, error)""")
-        con.execute("""CREATE TABLE segment_members AS
-                       SELECT CASE WHEN first_name = 'Анна' THEN 'high_value' ELSE 'at_risk' END AS segment, profile_id,
-                              TIMESTAMP '2025-07-01 02:00' AS entered_at, NULL::TIMESTAMP AS exited_at FROM profiles""")
+    with Workspace(root) as ws:
+        assert all(r.status == "ok" for r in evaluate(ws))

@@ -282,7 +282,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.
 BATCH_TABLES: tuple[str, ...] = ("records", "events", "quarantine")
 # Tables rebuilt whole by every run of their stage: when cx360 adds a column, they are recreated.
-DERIVED_TABLES: tuple[str, ...] = ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores")
+DERIVED_TABLES: tuple[str, ...] = ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores",
+                                   "profile_archetypes", "profile_rfm", "profile_clusters", "churn_scores")
 
 
 def ibis_schema(table: str) -> sch.Schema:
