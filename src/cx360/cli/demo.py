@@ -28,7 +28,8 @@ def demo(
     from cx360.config import CONFIG_FILE
     from cx360.demo import generate_world
     from cx360.cli.profile import print_profile_report, run_build
-    from cx360.demo.scoring import identity_scores, value_scores
+    from cx360.cli.segments import run_evaluate
+    from cx360.demo.scoring import archetype_frame, identity_scores, value_scores
     from cx360.errors import ConfigError
     from cx360.status import table_counts
     from cx360.workspace import Workspace
@@ -58,6 +59,14 @@ def demo(
             ("Spearman: clv_12m vs hidden spending level", f"{value['clv_spearman']:.3f}"),
             ("mean p_alive of people who really left", f"{value['p_alive_churned']:.3f}"),
             ("mean p_alive of people who stayed", f"{value['p_alive_stayed']:.3f}"),
+        ]))
+        run_evaluate(ws)
+        arch = archetype_frame(ws, directory / "truth")
+        majority = arch["true_archetype"].value_counts(normalize=True).iloc[0]
+        out.print(table("Digital archetypes against the ground truth", ["measure", "value"], [
+            ("customers", len(arch)),
+            ("accuracy", f"{(arch['archetype'] == arch['true_archetype']).mean():.3f}"),
+            ("majority-class baseline", f"{majority:.3f}"),
         ]))
         out.print(table("Workspace tables", ["table", "rows"], table_counts(ws).items()))
     exit_on_failure(reports)

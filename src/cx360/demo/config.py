@@ -15,6 +15,17 @@ path = "warehouse.duckdb"
 [identity]
 source_priority = ["crm_core", "crm_cards"]
 
+# Audiences, evaluated after every profile build (plus the built-in RFM cells and behavioural clusters).
+[[segments]]
+name = "big_spenders_gone_quiet"
+description = "spent over 20,000 by card but nothing in the last 30 days"
+where = "spend_total > 20000 and days_since_txn > 30"
+
+[[segments]]
+name = "rejected_auto_loan"
+description = "rejected an auto-loan offer in the last 180 days"
+events = { name = "offer_rejected", where = "properties.offer = 'auto_loan'", within_days = 180 }
+
 # Core banking CRM: Cyrillic names, Russian date and phone formats.
 [[sources]]
 name = "crm_core"
