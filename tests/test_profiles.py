@@ -169,7 +169,7 @@ def test_unknown_identifier_and_missing_identity_are_clear_errors(duckdb_workspa
         build(ws, AS_OF)
         with pytest.raises(NotFoundError, match="nobody@x.ru"):
             read(ws, "nobody@x.ru")
-        assert read(ws, "TK1").profile_id == read(ws, "+7 916 000-00-01").profile_id
+        assert read(ws, "TK1").profile_id == read(ws, "+7 916 000-00-01").profile_id == ws.profile("ck1").profile_id
 
 
 def test_profile_show_cli(duckdb_workspace):

@@ -91,6 +91,12 @@ class Workspace:
 
         return connect(self.config.engine, self.root)
 
+    def profile(self, key: str):
+        """The 3D profile behind a profile id or any identifier: `Workspace("my-bank").profile("ivan@mail.ru")`."""
+        from cx360.profiles.read import read
+
+        return read(self, key)
+
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.close()
