@@ -53,7 +53,9 @@ def customer_aggregates(
     g = df.groupby("profile_id", sort=True)
     out = pd.DataFrame({
         "n_texts": g.size(),
-        "share_negative": g.apply(lambda x: x["negative"][x["tone"].notna()].mean(), include_groups=False),
+        # of the texts with a tone (a language without a model has none)
+        "share_negative": (df["negative"] & df["tone"].notna()).groupby(df["profile_id"]).sum()
+        / df["tone"].notna().groupby(df["profile_id"]).sum().replace(0, float("nan")),
         "last_negative_at": df[df["negative"]].groupby("profile_id")["ts"].max(),
         "sentiment_recent": df[df["recent"]].groupby("profile_id")["tone"].mean(),
         "sentiment_before": df[~df["recent"]].groupby("profile_id")["tone"].mean(),
