@@ -183,9 +183,14 @@ def test_dashboard_session_is_a_signed_cookie_that_ends_with_its_key(served):
     cookie = client.cookies["cx360_session"]
     assert key.split("_")[2] not in cookie
     assert client.get("/segments", follow_redirects=False).status_code == 200
-    client.cookies.set("cx360_session", cookie.replace(key_id, "ffffffff"))
+    tampered = cookie.replace(key_id, "ffffffff")
+    assert tampered != cookie
+    client.cookies.clear()  # one cookie in the jar: the server-set one has a domain, a set() one not
+    client.cookies.set("cx360_session", tampered)
     assert client.get("/segments", follow_redirects=False).headers["location"] == "/login", "tampered cookie"
+    client.cookies.clear()
     client.cookies.set("cx360_session", cookie)
+    assert client.get("/segments", follow_redirects=False).status_code == 200
     revoke_key(root, key_id)
     client.app.state.ctx.keys.ttl = 0
     assert client.get("/segments", follow_redirects=False).headers["location"] == "/login", "revoked key"

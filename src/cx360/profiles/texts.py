@@ -55,15 +55,14 @@ def summarise(engine: Engine, as_of: dt.datetime) -> tuple[pa.Table, pa.Table]:
     scores = engine.table("text_scores")
     rows = pe.join(scores, "event_id").select("profile_id", "ts", "sentiment", "complaint", "topics", "intent", "intent_product")
     frame = engine.to_arrow(rows, step="texts: scored texts").to_pandas()
-    voice_schema = pa.schema([("profile_id", pa.string())] + [(c, _arrow_type(c)) for c in VOICE])
     if frame.empty:
-        return voice_schema.empty_table(), _breakdown_schema().empty_table()
+        return voice_schema().empty_table(), _breakdown_schema().empty_table()
     agg = customer_aggregates(frame, recent_days=RECENT_DAYS, now=pd.Timestamp(as_of))
     agg = agg.rename(columns={"n_texts": "texts_total", "complaints": "text_complaints"})
     for c in VOICE:
         if c not in agg.columns:
             agg[c] = None
-    voice = pa.Table.from_pandas(agg[["profile_id", *VOICE]], schema=voice_schema, preserve_index=False)
+    voice = pa.Table.from_pandas(agg[["profile_id", *VOICE]], schema=voice_schema(), preserve_index=False)
     topics = [c for c in agg.columns if c.startswith("complaints_")]
     long = agg.melt(id_vars="profile_id", value_vars=topics, var_name="key", value_name="value")
     long = long[long["value"] > 0].assign(breakdown="complaints_by_topic", key=lambda d: d["key"].str.removeprefix("complaints_"))
@@ -72,10 +71,9 @@ def summarise(engine: Engine, as_of: dt.datetime) -> tuple[pa.Table, pa.Table]:
     return voice, breakdowns
 
 
-def _arrow_type(column: str) -> pa.DataType:
-    from cx360.profiles.catalog import BY_NAME
-
-    return schema.ibis_schema("profile_traits")[column].to_pyarrow() if column in BY_NAME else pa.string()
+def voice_schema() -> pa.Schema:
+    traits = schema.ibis_schema("profile_traits")
+    return pa.schema([("profile_id", pa.string())] + [(c, traits[c].to_pyarrow()) for c in VOICE])
 
 
 def _breakdown_schema() -> pa.Schema:

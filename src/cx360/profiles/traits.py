@@ -10,9 +10,11 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
+from cx360 import schema
 from cx360.engine import Engine
 from cx360.identifiers import strip
 from cx360.identity.graph import latest_records
+from cx360.profiles import texts
 from cx360.profiles.catalog import RECENT_DAYS, RECURRING_MIN_WEEKS, RECURRING_WEEKS, TRAITS
 
 DAY = 86_400
@@ -248,9 +250,14 @@ def _breakdown(t: ir.Table, name: str, key: str) -> ir.Table:
     return t.select("profile_id", breakdown=ibis.literal(name), key=t[key].cast("string"), value=t.value.cast("float64"))
 
 
-def build(engine: Engine, as_of: dt.datetime, voice: ir.Table, voice_breakdowns: ir.Table) -> tuple[ir.Table, ir.Table]:
+def build(engine: Engine, as_of: dt.datetime, voice: ir.Table | None = None,
+          voice_breakdowns: ir.Table | None = None) -> tuple[ir.Table, ir.Table]:
     """(profile_traits, profile_breakdowns) as of `as_of`, as expressions over the stored tables and
-    the per-person text summary (see cx360.profiles.texts)."""
+    the per-person text summary (see cx360.profiles.texts; without one the voice traits are empty)."""
+    if voice is None:
+        voice = ibis.memtable(texts.voice_schema().empty_table())
+    if voice_breakdowns is None:
+        voice_breakdowns = ibis.memtable(schema.ibis_schema("profile_breakdowns").to_pyarrow().empty_table())
     w = Window(engine, as_of)
     pe = engine.table("profile_events")
     pe = pe.filter(pe.ts < w.as_of_lit)
