@@ -62,10 +62,11 @@ def _minimise(loglik_grad, count: np.ndarray, penalizer: float, x0: np.ndarray,
         res = minimize(negll, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                        options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
         # L-BFGS-B often reports a failed line search at an optimum it cannot improve in float64:
-        # only a gradient that is still clearly non-zero sends the fit to Nelder-Mead.
+        # only a gradient that is still clearly non-zero sends the fit to Nelder-Mead, on a budget
+        # (a likelihood flat along a ridge, as with no dropout at all, would keep it going for long).
         if not res.success and np.max(np.abs(res.jac)) > 1e-3 * max(1.0, abs(res.fun)) ** 0.5:
             res = minimize(lambda v: negll(v)[0], res.x, method="Nelder-Mead", bounds=bounds,
-                           options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000})
+                           options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 600})
     if not np.isfinite(res.fun):
         raise FitError(f"{what}: the likelihood is not finite at the optimum ({res.message})")
     return np.exp(res.x), -float(res.fun)
