@@ -65,25 +65,32 @@ def fingerprint(warehouse: Path) -> str:
 
 def ensure(warehouse: Path, *, force: bool = False) -> IndexReport:
     """Build the serving index unless it already reflects the warehouse as it is now."""
-    import duckdb
-
     if not warehouse.exists():
         raise ConfigError(f"no warehouse at {warehouse}: run `cx360 ingest`, `cx360 identity resolve` "
                           "and `cx360 profile build` first")
     target = serve_path(warehouse)
     wanted = fingerprint(warehouse)
-    if target.exists() and not force:
-        try:
-            with duckdb.connect(str(target), read_only=True) as con:
-                built = con.execute("SELECT fingerprint FROM serve_meta").fetchone()[0]
-                rows = dict(con.execute("SELECT name, n FROM serve_rows").fetchall())
-            if built == wanted:
-                return IndexReport(target, False, 0.0, rows)
-        except duckdb.Error:
-            pass  # unreadable or from an older version: rebuild
+    current = None if force else _current(target)
+    if current is not None and current[0] == wanted:
+        return IndexReport(target, False, 0.0, current[1])
     started = time.perf_counter()
     rows = build(warehouse, target, wanted)
     return IndexReport(target, True, time.perf_counter() - started, rows)
+
+
+def _current(target: Path) -> tuple[str, dict[str, int]] | None:
+    """The fingerprint and row counts of an existing index; None when there is none, or it cannot be
+    read (damaged, or written by an older cx360), so that it is rebuilt."""
+    import duckdb
+
+    if not target.exists():
+        return None
+    try:
+        with duckdb.connect(str(target), read_only=True) as con:
+            built = con.execute("SELECT fingerprint FROM serve_meta").fetchone()[0]
+            return built, dict(con.execute("SELECT name, n FROM serve_rows").fetchall())
+    except duckdb.Error:
+        return None
 
 
 def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:

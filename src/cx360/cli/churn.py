@@ -50,7 +50,7 @@ def train_cmd(
     quality next to a one-feature baseline; save the model and its model card."""
     from cx360.errors import ConfigError
     from cx360.models import churn_workflow as wf
-    from cx360.models.tabular import read_table
+    from cx360.files import read_table
 
     if workspace is not None:
         if file is not None or label is not None:
@@ -58,7 +58,7 @@ def train_cmd(
         return _train_workspace(workspace, model, horizon_days, inactive_days, as_of, seed)
     if file is None or label is None or model is None:
         raise ConfigError("give a FILE, --label and --model (or --workspace DIR to train on a workspace's profiles)")
-    df = read_table(file, id_column=id_column)
+    df = read_table(file, text_columns=(id_column,))
     with out.status("Training the churn model..."):
         result = wf.train(df, label=label, id_column=id_column, time_column=time, exclude=tuple(exclude or ()),
                           positive=positive, seed=seed, source=str(file))
@@ -89,7 +89,7 @@ def score_cmd(
     the current profiles into the churn_scores table (churn_risk, churn_reasons), usable by segments."""
     from cx360.errors import ConfigError
     from cx360.models.churn import ChurnModel
-    from cx360.models.tabular import read_table, require_file
+    from cx360.files import read_table, require_file
 
     if workspace is not None:
         if file is not None:
@@ -99,7 +99,7 @@ def score_cmd(
         raise ConfigError("give a FILE, --model and --output (or --workspace DIR to score a workspace's profiles)")
     require_file(file)
     m = ChurnModel.load(model)
-    df = read_table(file, id_column=m.id_column)
+    df = read_table(file, text_columns=(m.id_column,))
     with out.status("Scoring..."):
         scored = m.score_table(df, top_k=top)
     scored.to_csv(output, index=False)
@@ -121,11 +121,11 @@ def evaluate_cmd(
     """Quality of a saved model on a labelled table (new data), next to its baseline."""
     from cx360.models import churn_workflow as wf
     from cx360.models.churn import ChurnModel
-    from cx360.models.tabular import read_table, require_file
+    from cx360.files import read_table, require_file
 
     require_file(file)
     m = ChurnModel.load(model)
-    df = read_table(file, id_column=m.id_column)
+    df = read_table(file, text_columns=(m.id_column,))
     y, _ = wf.binary_label(df, label, positive or m.extra_.get("positive"))
     report = wf.evaluate(m, df, y)
     baseline = {"feature": m.baseline_.feature, "why": m.baseline_.why}

@@ -42,9 +42,10 @@ def clv_cmd(
     format_: Annotated[Format, typer.Option("--format", help="table, or json with the parameters and holdout metrics.")] = Format.table,
 ) -> None:
     """Lifetime value per customer: BG/NBD (how often) x Gamma-Gamma (how much), discounted monthly."""
-    from cx360.models.clv_report import clv_from_transactions, read_transactions
+    from cx360.files import read_table
+    from cx360.models.clv_report import clv_from_transactions
 
-    tx = read_transactions(file, customer)
+    tx = read_table(file, text_columns=(customer,))
     report = clv_from_transactions(
         tx, customer=customer, date=date, amount=amount, calibration_end=calibration_end, holdout_end=holdout_end,
         horizon_months=horizon_months, discount_rate=discount_rate, freq=unit.value,

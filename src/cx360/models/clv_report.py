@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cx360.errors import SourceError
 from cx360.models.clv import (
     BetaGeoFitter,
     FitError,
@@ -53,22 +51,6 @@ class ClvReport:
             "fit_seconds": self.seconds,
             "warnings": self.warnings,
         }
-
-
-def read_transactions(path: Path, customer: str) -> pd.DataFrame:
-    """CSV (comma or, for .tsv, tab) or Parquet; the customer column stays text (leading zeros)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype={customer: str})
-    except (ValueError, OSError) as exc:
-        raise SourceError(f"{path}: cannot be read: {exc}") from exc
-    raise SourceError(f"{path}: expected a .csv, .tsv or .parquet file")
 
 
 def clv_from_transactions(transactions: pd.DataFrame, *, customer: str, date: str, amount: str,

@@ -10,36 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cx360.errors import DataError, SourceError
+from cx360.errors import DataError
 
 # A string column with more distinct values than this (and mostly unique) reads as an identifier or free text.
 MAX_CATEGORIES = 200
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-
-
-def read_table(path: Path, *, id_column: str | None = None) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame, types inferred; the id column kept as text (leading zeros)."""
-    require_file(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt", ".tsv"):
-            dtype = {id_column: str} if id_column else None
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=dtype)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise SourceError(f"{path}: cannot be read: {exc}") from exc
-    raise SourceError(f"{path}: expected a .csv or .parquet file, got '{suffix or 'no extension'}'")
-
-
-def require_file(path: Path) -> None:
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file")
 
 
 @dataclass

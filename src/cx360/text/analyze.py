@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cx360.errors import SourceError
+from cx360.files import read_table
 from cx360.text.intent import purchase_intent
 from cx360.text.language import detect_languages
 from cx360.text.sentiment import SentimentBackend, get_backend
@@ -47,19 +48,7 @@ def analyze_texts(
 
 def read_texts(path: Path, text_column: str, id_column: str | None = None) -> tuple[pd.Series, pd.Series]:
     """The text column (and id column, or 1-based row numbers) of a CSV or Parquet file."""
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        elif suffix in (".csv", ".tsv", ".txt"):
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, sep="\t" if suffix == ".tsv" else ",")
-        else:
-            raise SourceError(f"{path}: expected a .csv, .tsv or .parquet file")
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise SourceError(f"{path}: cannot be read: {exc}") from exc
+    df = read_table(path, all_text=True)
     for col in (text_column, id_column):
         if col is not None and col not in df.columns:
             raise SourceError(f"{path}: no column {col!r}; the columns are: {', '.join(map(str, df.columns))}")
