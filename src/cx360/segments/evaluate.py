@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
+from cx360 import schema
 from cx360.config import EventCondition, SegmentSpec
 from cx360.engine import Engine
 from cx360.errors import ConfigError, Cx360Error, NotFoundError
@@ -174,7 +175,8 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
         if unknown:
             raise ConfigError(f"segmentation.cluster_traits: unknown trait(s) {unknown}; see `cx360 traits`")
         frame, found = builtin.clusters(engine, traits, k=settings.clusters, columns=columns, seed=settings.seed)
-        engine.replace("profile_clusters", pa.Table.from_pandas(frame, preserve_index=False))
+        target = schema.ibis_schema("profile_clusters").to_pyarrow()
+        engine.replace("profile_clusters", pa.Table.from_pandas(frame[target.names], schema=target, preserve_index=False))
 
     specs = [Spec(n, kind, doc, where) for n, kind, doc, where in builtin.builtin_specs(settings.rfm, found)]
     specs += specs_from_config(ws.config.segments)
