@@ -30,7 +30,7 @@ def _spark_available() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def spark_session():
+def spark_session(tmp_path_factory):
     missing = _spark_available()
     if missing:
         if os.environ.get("CX360_TEST_SPARK") == "1":
@@ -38,6 +38,7 @@ def spark_session():
         pytest.skip(missing)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
 
     session = (
         SparkSession.builder.master("local[2]")
@@ -47,9 +48,11 @@ def spark_session():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.jars", similarity_jar_location())
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("spark-checkpoints")))
     yield session
     session.stop()
 

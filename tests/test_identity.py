@@ -185,3 +185,40 @@ def test_golden_record_follows_source_priority_and_explains_itself(bank):
     assert json.loads(bank.engine.table("profiles").filter(lambda t: t.profile_id == e.profile_id).to_pyarrow()["identifiers"][0].as_py())["phone"] == ["+79161234567"]
     with pytest.raises(NotFoundError, match="no profile holds"):
         explain(bank, "nobody@nowhere.org")
+
+
+@pytest.mark.parametrize("engine_kind", ENGINES, indirect=True)
+def test_records_without_a_shared_identifier_are_joined_by_probabilistic_matching(make_workspace):
+    from test_matching import LATIN_FIRST, LATIN_LAST, people
+
+    base = people()
+    base.rename(columns={"unique_id": "id"}).to_csv(make_workspace.root / "data" / "a.csv", index=False)
+    # The other system holds no phone or e-mail: only names in Latin letters and birth dates.
+    other = base[["unique_id", "birth_date"]].assign(id=[f"b{i}" for i in range(len(base))], first_name=LATIN_FIRST, last_name=LATIN_LAST)
+    other.drop(columns="unique_id").to_csv(make_workspace.root / "data" / "b.csv", index=False)
+    attributes = 'attributes = { first_name = "first_name", last_name = "last_name", birth_date = { column = "birth_date", type = "date" } }'
+    ws = make_workspace.config(f"""
+        [[sources]]
+        name = "core"
+        kind = "csv"
+        path = "data/a.csv"
+        [sources.records]
+        record_id = "id"
+        identifiers = {{ phone = "phone", email = "email" }}
+        {attributes}
+
+        [[sources]]
+        name = "cards"
+        kind = "csv"
+        path = "data/b.csv"
+        [sources.records]
+        record_id = "id"
+        {attributes}
+    """)
+    assert all(r.ok for r in ingest(ws))
+    report = resolve(ws)
+    assert report.probabilistic_links >= 20 and report.profiles == 20
+    joined = sum(profile_of(ws, f"record:core:a{i}") == profile_of(ws, f"record:cards:b{i}") for i in range(20))
+    assert joined == 20
+    links = ws.engine.table("identity_links").to_pyarrow().to_pylist()
+    assert all(0.9 <= link["confidence"] <= 1 for link in links if link["rule"] == "probabilistic")

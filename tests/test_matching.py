@@ -40,15 +40,19 @@ def people() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# The same people as another system spells them: transliterated, some by nickname.
+LATIN_FIRST = ["Vanya", "Masha", "Sergey", "Anna", "Dima", "Olga", "Pavel", "Elena", "Nikolay", "Tatyana",
+               "Aleksey", "Yuliya", "Misha", "Natalya", "Vladimir", "Ekaterina", "Andrey", "Svetlana", "Roman", "Irina"]
+LATIN_LAST = ["Petrov", "Sokolova", "Smirnov", "Kuznetsova", "Popov", "Novikova", "Morozov", "Volkova", "Lebedev", "Kozlova",
+              "Orlov", "Zaytseva", "Yegorov", "Pavlova", "Makarov", "Nikitina", "Zakharov", "Fyodorova", "Semyonov", "Stepanova"]
+
+
 @pytest.fixture(scope="module")
 def fitted():
     base = people()
     variants = base.copy()
     variants["unique_id"] = [f"b{i}" for i in range(len(base))]
-    variants["first_name"] = ["Vanya", "Masha", "Sergey", "Anna", "Dima", "Olga", "Pavel", "Elena", "Nikolay", "Tatyana",
-                              "Aleksey", "Yuliya", "Misha", "Natalya", "Vladimir", "Ekaterina", "Andrey", "Svetlana", "Roman", "Irina"]
-    variants["last_name"] = ["Petrov", "Sokolova", "Smirnov", "Kuznetsova", "Popov", "Novikova", "Morozov", "Volkova", "Lebedev", "Kozlova",
-                             "Orlov", "Zaytseva", "Yegorov", "Pavlova", "Makarov", "Nikitina", "Zakharov", "Fyodorova", "Semyonov", "Stepanova"]
+    variants["first_name"], variants["last_name"] = LATIN_FIRST, LATIN_LAST
     variants.loc[3, "birth_date"] = "1963-14-04"  # not a date at all: no evidence either way
     variants.loc[1, "birth_date"] = "1961-12-02"  # day and month swapped (1961-02-12 in the other system)
     base.loc[1, "birth_date"] = "1961-02-12"
@@ -110,3 +114,39 @@ def test_dedupe_files_gives_one_cluster_per_person(tmp_path):
     cluster = dict(zip(out.key, out.cluster_id))
     assert all(cluster[f"a{i}"] == cluster[f"x{i}"] for i in range(10))
     assert out.cluster_id.nunique() == 20
+
+
+def test_a_value_shared_by_too_many_records_is_not_a_blocking_key():
+    from cx360.identity.matching import add_blocks, block_column
+
+    frame = pd.DataFrame({"birth_date": ["1900-01-01"] * 4 + ["1980-05-05", "1980-05-05", None],
+                          "last_name": ["a", "b", "c", "d", "e", "e", "f"]})
+    (out,), oversized = add_blocks([frame], [("birth_date",), ("birth_date", "last_name")], max_block_size=3)
+    assert out[block_column(("birth_date",))].tolist() == [None] * 4 + ["1980-05-05", "1980-05-05", None]
+    assert out[block_column(("birth_date", "last_name"))].notna().sum() == 6
+    assert oversized == [{"key": "birth_date", "value": "1900-01-01", "records": 4}]
+
+
+def test_people_behind_a_placeholder_birth_date_still_match_on_other_keys():
+    base = people()
+    twins = base.copy()
+    twins["unique_id"] = [f"t{i}" for i in range(len(base))]
+    twins["email"] = None
+    base["birth_date"] = twins["birth_date"] = "1900-01-01"  # 40 records: one block far over the limit
+    model = MatchModel(threshold=0.9, max_pairs=1e5, max_block_size=10).fit(pd.concat([base, twins], ignore_index=True))
+    assert {"key": "birth_date", "value": "1900-01-01", "records": 40} in model.oversized_blocks_
+    pairs = model.predict(pd.concat([base, twins], ignore_index=True)).to_pandas()
+    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id)}
+    assert found == {frozenset({f"a{i}", f"t{i}"}) for i in range(20)}
+
+
+@pytest.mark.spark
+def test_matching_runs_on_spark_with_the_same_result(fitted, spark_session):
+    duck, records = fitted
+    model = MatchModel(threshold=0.9, max_pairs=1e5, spark_session=spark_session).fit(records)
+    on_spark = model.predict(records).to_pandas()
+    on_duckdb = duck.predict(records).to_pandas()
+    pairs = lambda p: {frozenset(x) for x in zip(p.left_id, p.right_id)}  # noqa: E731
+    assert pairs(on_spark) == pairs(on_duckdb)
+    assert model.summary()["probability_two_random_records_match"] == pytest.approx(
+        duck.summary()["probability_two_random_records_match"], rel=0.05)

@@ -185,6 +185,7 @@ PLACEHOLDERS = {
 class IdentitySettings(Model):
     match_threshold: float = Field(0.9, gt=0, lt=1, description="match probability above which records are linked")
     probabilistic: bool = True
+    max_block_size: int = Field(1000, ge=2, description="a blocking value shared by more records finds no match candidates")
     blocked_values: dict[IdentifierKind, list[str]] = {}
     max_records_per_identifier: dict[IdentifierKind, int] = {}
     source_priority: list[str] = Field([], description="most trusted source first, for survivorship")

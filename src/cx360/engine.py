@@ -214,6 +214,8 @@ class Spark(Engine):
             "spark.sql.shuffle.partitions": "4",
             **settings.conf,
         }
+        if "spark.jars" not in conf and (jar := _splink_jar()):
+            conf["spark.jars"] = jar  # Splink's string-similarity functions, for probabilistic matching
         builder = SparkSession.builder.master(settings.master).appName("cx360")
         for key, value in conf.items():
             builder = builder.config(key, value)
@@ -221,6 +223,9 @@ class Spark(Engine):
         self.session.sparkContext.setLogLevel("ERROR")
         # Non-ANSI casts yield NULL on a bad value, which ingestion turns into a per-row reason.
         self.session.conf.set("spark.sql.ansi.enabled", "false")
+        if self.session.sparkContext._jsc.sc().getCheckpointDir().isEmpty():
+            # Splink breaks long query lineages by writing intermediate tables here.
+            self.session.sparkContext.setCheckpointDir(str(self.warehouse / "_checkpoints"))
         super().__init__(ibis.pyspark.connect(self.session))
         for folder in sorted(self.warehouse.iterdir()):
             if folder.is_dir() and not folder.name.startswith(("_", ".")):
@@ -285,6 +290,14 @@ class Spark(Engine):
     def close(self) -> None:
         if self._owns_session:
             self.session.stop()
+
+
+def _splink_jar() -> str | None:
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return None
+    return similarity_jar_location()
 
 
 def connect(settings: DuckDBEngine | SparkEngine, root: Path) -> Engine:

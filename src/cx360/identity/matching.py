@@ -109,19 +109,69 @@ def _comparisons(cols: set[str], exact_columns: tuple[str, ...]):
     return comps
 
 
-def _blocking(cols: set[str], exact_columns: tuple[str, ...]):
-    from splink import block_on
-
-    rules = [block_on(c) for c in ("phone", "email", *exact_columns) if c in cols]
-    if {"birth_date"} <= cols:
-        rules.append(block_on("birth_date"))
+def _prediction_keys(cols: set[str], exact_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The keys whose agreement makes two records a candidate pair."""
+    keys = [(c,) for c in ("phone", "email", *exact_columns, "birth_date") if c in cols]
     # Name keys carry the birth year when there is one, so that common names do not make huge blocks;
     # a day/month swap or a typo in one name still leaves one of these keys intact.
     year = ("birth_year",) if "birth_year" in cols else ()
     for key in (("last_name", "first_initial", *year), ("first_name", "last_initial", *year), ("postcode", "first_initial")):
         if set(key) <= cols:
-            rules.append(block_on(*key))
-    return rules
+            keys.append(key)
+    return keys
+
+
+def _training_keys(cols: set[str], exact_columns: tuple[str, ...]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """Keys for the prior (pairs that are almost surely matches) and for the EM passes, in order of preference."""
+    deterministic = [(c,) for c in ("email", "phone", *exact_columns) if c in cols]
+    if {"first_name", "last_name", "birth_date"} <= cols:
+        deterministic.append(("first_name", "last_name", "birth_date"))
+    em = [(c,) for c in ("email", "phone", *exact_columns, "birth_date") if c in cols]
+    em += [k for k in (("last_name", "first_initial"), ("postcode",)) if set(k) <= cols]
+    return deterministic, em
+
+
+def _strings(frame: pd.DataFrame) -> pa.Table:
+    """Every match feature is text; a column with no value at all still needs a type on Spark."""
+    return pa.Table.from_pandas(frame, schema=pa.schema([(c, pa.string()) for c in frame.columns]), preserve_index=False)
+
+
+def _rule(key: tuple[str, ...]):
+    """Block on the key's capped column; naming the fields too tells an EM pass which comparisons it cannot learn."""
+    from splink import block_on
+
+    return block_on(block_column(key), *key)
+
+
+def block_column(key: tuple[str, ...]) -> str:
+    return "block__" + "__".join(key)
+
+
+def add_blocks(tables: list[pd.DataFrame], keys: list[tuple[str, ...]], max_block_size: int) -> tuple[list[pd.DataFrame], list[dict]]:
+    """One blocking column per key: the key's values joined, or null where the value is shared by
+    more than `max_block_size` records.
+
+    A placeholder birth date or the most common surname would otherwise make one block of
+    thousands of records, and its pairs (quadratic in the block) would swamp time and memory
+    while adding almost no true matches. Returns the tables and the values left out.
+    """
+    out = [t.copy() for t in tables]
+    oversized = []
+    for key in keys:
+        joined = []
+        for t in out:
+            value = t[key[0]].astype("string")
+            for field in key[1:]:
+                value = value + "\x1f" + t[field].astype("string")
+            joined.append(value)
+        counts = pd.concat(joined).value_counts()
+        big = counts[counts > max_block_size]
+        for value, n in big.items():
+            oversized.append({"key": "+".join(key), "value": value.replace("\x1f", " "), "records": int(n)})
+        for t, value in zip(out, joined):
+            kept = value.where(~value.isin(big.index))
+            t[block_column(key)] = kept.astype(object).where(kept.notna(), None)
+    return out, oversized
 
 
 class MatchModel:
@@ -129,72 +179,84 @@ class MatchModel:
 
     Parameters are keyword-only; `fit` learns match (m) and non-match (u) probabilities and the
     prior; `predict` scores candidate pairs and keeps those at or above `threshold`.
+    Blocking values shared by more than `max_block_size` records find no candidates (see
+    `add_blocks`); training reads a seeded sample of at most `max_training_records` records per
+    table (m, u and the prior do not depend on how many records there are).
+    `spark_session` runs Splink on Spark instead of an embedded DuckDB.
     """
 
     def __init__(self, *, threshold: float = 0.9, max_pairs: float = 2e6, seed: int = 42,
-                 exact_columns: tuple[str, ...] = (), recall: float = 0.8):
+                 exact_columns: tuple[str, ...] = (), recall: float = 0.8, max_block_size: int = 1000,
+                 max_training_records: int = 300_000, spark_session=None):
         self.threshold = threshold
         self.max_pairs = max_pairs
         self.seed = seed
         self.exact_columns = tuple(exact_columns)
         self.recall = recall
+        self.max_block_size = max_block_size
+        self.max_training_records = max_training_records
+        self.spark_session = spark_session
 
-    def _linker(self, tables: list[pd.DataFrame], link_type: str, settings=None):
-        from splink import DuckDBAPI, Linker, SettingsCreator
+    def _linker(self, tables: list[pd.DataFrame], settings):
+        from splink import DuckDBAPI, Linker
 
-        db = DuckDBAPI()
-        if settings is None:
-            cols = set.intersection(*(set(c for c in t.columns if t[c].notna().any()) for t in tables))
-            blocking = _blocking(cols, self.exact_columns)
-            if not blocking:
-                raise Cx360Error(f"no column to block on: give at least one of phone, email, birth_date, last_name + first_name (have {sorted(cols)})")
-            settings = SettingsCreator(
-                link_type=link_type,
-                comparisons=_comparisons(cols, self.exact_columns),
-                blocking_rules_to_generate_predictions=blocking,
-                retain_intermediate_calculation_columns=True,
-                retain_matching_columns=False,
-            )
-        frames = [db.register(t) for t in tables]
+        if self.spark_session is None:
+            db = DuckDBAPI()
+            frames = [db.register(t) for t in tables]
+        else:
+            from splink import SparkAPI
+
+            db = SparkAPI(spark_session=self.spark_session)
+            frames = [db.register(self.spark_session.createDataFrame(_strings(t))) for t in tables]
         # Splink narrates training at INFO; a cx360 user wants the result, not the narration.
         return Linker(frames if len(frames) > 1 else frames[0], settings, log_level=logging.ERROR)
 
-    def fit(self, records, other=None, *, link_type: str | None = None) -> MatchModel:
-        from splink import block_on
+    def _tables(self, records, other) -> list[pd.DataFrame]:
+        return [features(t, self.exact_columns) for t in (records, other) if t is not None]
 
-        tables = [features(records, self.exact_columns)] + ([features(other, self.exact_columns)] if other is not None else [])
-        link_type = link_type or ("link_only" if other is not None else "dedupe_only")
-        linker = self._linker(tables, link_type)
-        cols = set(tables[0].columns)
-        deterministic = [block_on(c) for c in ("email", "phone", *self.exact_columns) if c in cols]
-        if {"first_name", "last_name", "birth_date"} <= cols:
-            deterministic.append(block_on("first_name", "last_name", "birth_date"))
-        linker.training.estimate_probability_two_random_records_match(deterministic or _blocking(cols, self.exact_columns)[:1], recall=self.recall)
+    def fit(self, records, other=None, *, link_type: str | None = None) -> MatchModel:
+        from splink import SettingsCreator
+
+        tables = self._tables(records, other)
+        cols = set.intersection(*(set(c for c in t.columns if t[c].notna().any()) for t in tables))
+        self.keys_ = _prediction_keys(cols, self.exact_columns)
+        if not self.keys_:
+            raise Cx360Error(f"no column to block on: give at least one of phone, email, birth_date, last_name + first_name (have {sorted(cols)})")
+        deterministic, em = _training_keys(cols, self.exact_columns)
+        tables, self.oversized_blocks_ = add_blocks(tables, list(dict.fromkeys(self.keys_ + deterministic + em)), self.max_block_size)
+        training = [t.sample(n=self.max_training_records, random_state=self.seed) if len(t) > self.max_training_records else t
+                    for t in tables]
+        self.link_type_ = link_type or ("link_only" if other is not None else "dedupe_only")
+        linker = self._linker(training, SettingsCreator(
+            link_type=self.link_type_,
+            comparisons=_comparisons(cols, self.exact_columns),
+            blocking_rules_to_generate_predictions=[_rule(k) for k in self.keys_],
+            retain_intermediate_calculation_columns=True,
+            retain_matching_columns=False,
+        ))
+        linker.training.estimate_probability_two_random_records_match([_rule(k) for k in deterministic or self.keys_[:1]], recall=self.recall)
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs, seed=self.seed)
-        self._train_em(linker, cols)
+        self._train_em(linker, em)
         self.settings_ = linker.misc.save_model_to_json()
-        self.link_type_ = link_type
         return self
 
-    def _train_em(self, linker, cols: set[str]) -> None:
+    def _train_em(self, linker, keys: list[tuple[str, ...]]) -> None:
         """Two EM passes on different keys (a pass cannot learn the columns it blocks on).
 
         A strong identifier makes the best first pass: the pairs it yields are mostly true matches,
         which teaches what agreement on names and dates looks like. Keys that yield no pairs in
         this data are skipped.
         """
-        from splink import block_on
         from splink.internals.exceptions import EMTrainingException
 
-        keys = [(c,) for c in ("email", "phone", *self.exact_columns, "birth_date") if c in cols]
-        keys += [k for k in (("last_name", "first_initial"), ("postcode",)) if set(k) <= cols]
+        strong = ("email", "phone", *self.exact_columns)
         passes, tried = 0, []
         for key in keys:
-            if passes == 2 or (passes == 1 and key[0] in ("email", "phone", *self.exact_columns)):
+            if passes == 2 or (passes == 1 and key[0] in strong):
                 continue
             tried.append("+".join(key))
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(block_on(*key))
+                linker.training.estimate_parameters_using_expectation_maximisation(_rule(key), max_pairs=self.max_pairs)
                 passes += 1
             except EMTrainingException:
                 continue
@@ -207,8 +269,8 @@ class MatchModel:
     def predict(self, records, other=None, *, threshold: float | None = None) -> pa.Table:
         if not hasattr(self, "settings_"):
             raise NotFittedError("MatchModel is not fitted: call fit(records) first")
-        tables = [features(records, self.exact_columns)] + ([features(other, self.exact_columns)] if other is not None else [])
-        linker = self._linker(tables, self.link_type_, settings=self.settings_)
+        tables, _ = add_blocks(self._tables(records, other), self.keys_, self.max_block_size)
+        linker = self._linker(tables, self.settings_)
         cut = self.threshold if threshold is None else threshold
         pairs = linker.inference.predict(threshold_match_probability=cut).as_pandas_dataframe()
         # Evidence: each field's partial match weight (log2 Bayes factor): > 0 agreed, < 0 disagreed.

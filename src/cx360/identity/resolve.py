@@ -51,7 +51,8 @@ def resolve(ws: Workspace) -> IdentityReport:
     probabilistic = _empty_links()
     if settings.probabilistic:
         try:
-            probabilistic = _probabilistic(_without(record_table, flagged), settings)
+            probabilistic, oversized = _probabilistic(_without(record_table, flagged), settings, engine)
+            warnings += _oversized(oversized, settings.max_block_size)
         except TrainingDataError as exc:  # a small workspace still gets its deterministic profiles
             warnings.append(f"probabilistic matching skipped: {exc}")
     links = pd.concat([links, probabilistic], ignore_index=True)
@@ -127,11 +128,12 @@ def _without(records: pa.Table, flagged: pa.Table) -> pa.Table:
     return records
 
 
-def _probabilistic(records: pa.Table, settings) -> pd.DataFrame:
+def _probabilistic(records: pa.Table, settings, engine) -> tuple[pd.DataFrame, list[dict]]:
     usable = records.drop_columns(["source"]).rename_columns(["unique_id" if c == "node" else c for c in records.column_names if c != "source"])
     if usable.num_rows < 2:
-        return _empty_links()
-    model = MatchModel(threshold=settings.match_threshold).fit(usable)
+        return _empty_links(), []
+    model = MatchModel(threshold=settings.match_threshold, max_block_size=settings.max_block_size,
+                       spark_session=engine.session if engine.kind == "spark" else None).fit(usable)
     pairs = model.predict(usable).to_pandas()
     return pd.DataFrame({
         "left": pairs.left_id,
@@ -141,7 +143,19 @@ def _probabilistic(records: pa.Table, settings) -> pd.DataFrame:
         "evidence": pairs.evidence,
         "status": "active",
         "blocked_reason": None,
-    })
+    }), model.oversized_blocks_
+
+
+def _oversized(blocks: list[dict], limit: int) -> list[str]:
+    """One line per blocking key: how many of its values were too common to find candidates by."""
+    by_key: dict[str, list[dict]] = {}
+    for b in blocks:
+        by_key.setdefault(b["key"], []).append(b)
+    return [
+        f"{len(bs):,} {key} value(s) shared by more than {limit:,} records find no match candidates "
+        f"(largest: {top['value']!r}, {top['records']:,} records)"
+        for key, bs in by_key.items() if (top := max(bs, key=lambda b: b["records"]))
+    ]
 
 
 def _empty_links() -> pd.DataFrame:
