@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cx360.errors import Cx360Error
 from cx360.identity.names import canonical_first_name, latin
@@ -30,39 +30,69 @@ class TrainingDataError(Cx360Error):
 
 
 def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The columns the model compares, derived from whatever canonical fields the records have."""
-    df = records.to_pandas() if isinstance(records, pa.Table) else records.copy()
-    if "unique_id" not in df:
+    """The columns the model compares, derived from whatever canonical fields the records have.
+
+    Vectorised in Arrow; the Python name rules (transliteration, diminutives) and date parsing
+    run once per distinct value.
+    """
+    table = records if isinstance(records, pa.Table) else pa.Table.from_pandas(records, preserve_index=False)
+    if "unique_id" not in table.column_names:
         raise Cx360Error("records need a unique_id column")
-    out = pd.DataFrame({"unique_id": df["unique_id"].astype(str)})
-    if "source_dataset" in df:
-        out["source_dataset"] = df["source_dataset"].astype(str)
-    text = lambda c: df[c].astype("string").str.strip().replace("", pd.NA) if c in df else None  # noqa: E731
-    if (first := text("first_name")) is not None:
-        out["first_name"] = first.map(canonical_first_name, na_action="ignore").astype("string")
-        out["first_initial"] = out["first_name"].str[:1]
+    has = lambda c: c in table.column_names  # noqa: E731
+    out = {"unique_id": table["unique_id"].cast(pa.string())}
+    if has("source_dataset"):
+        out["source_dataset"] = table["source_dataset"].cast(pa.string())
+    if has("first_name"):
+        out["first_name"] = _per_value(_text(table["first_name"]), canonical_first_name)
+        out["first_initial"] = pc.utf8_slice_codeunits(out["first_name"], 0, 1)
     for col in ("last_name", "middle_name", "city"):
-        if (v := text(col)) is not None:
-            out[col] = v.map(latin, na_action="ignore").astype("string")
+        if has(col):
+            out[col] = _per_value(_text(table[col]), latin)
     if "last_name" in out:
-        out["last_initial"] = out["last_name"].str[:1]
-    if "birth_date" in df:
-        born = pd.to_datetime(df["birth_date"].astype("string"), errors="coerce", format="mixed")
-        out["birth_date"] = born.dt.strftime("%Y-%m-%d")
-        out["birth_year"] = born.dt.year.astype("Int64").astype("string")
-        out["birth_md"] = born.dt.strftime("%m-%d")
-        out["birth_dm"] = born.dt.strftime("%d-%m")
-    if (email := text("email")) is not None:
-        out["email"] = email.str.lower()
-        out["email_user"] = out["email"].str.split("@").str[0].str.replace(r"[^a-z0-9]", "", regex=True)
-    if (phone := text("phone")) is not None:
-        out["phone"] = phone.str.replace(r"\D", "", regex=True).str[-10:].replace("", pd.NA)
-    if (addr := text("address")) is not None:
-        out["address"] = addr.str.lower().str.replace(r"[^\w ]", " ", regex=True).str.split().str.join(" ")
+        out["last_initial"] = pc.utf8_slice_codeunits(out["last_name"], 0, 1)
+    if has("birth_date"):
+        born = _dates(table["birth_date"])
+        for col, pattern in (("birth_date", "%Y-%m-%d"), ("birth_year", "%Y"), ("birth_md", "%m-%d"), ("birth_dm", "%d-%m")):
+            out[col] = pc.strftime(born, format=pattern)
+    if has("email"):
+        out["email"] = pc.utf8_lower(_text(table["email"]))
+        local = pc.list_element(pc.split_pattern(out["email"], "@"), 0)
+        out["email_user"] = pc.replace_substring_regex(local, r"[^a-z0-9]", "")
+    if has("phone"):
+        digits = pc.replace_substring_regex(_text(table["phone"]), r"\D", "")
+        out["phone"] = _blank_to_null(pc.utf8_slice_codeunits(digits, -10, 2**31 - 1))
+    if has("address"):
+        words = pc.replace_substring_regex(pc.utf8_lower(_text(table["address"])), r"[^\p{L}\p{N}_ ]", " ")
+        out["address"] = pc.utf8_trim_whitespace(pc.replace_substring_regex(words, r"\s+", " "))
     for col in ("postcode", "gender", *exact_columns):
-        if (v := text(col)) is not None:
-            out[col] = v.str.lower()
-    return out.replace({np.nan: None}).astype(object).where(out.notna(), None)
+        if has(col):
+            out[col] = pc.utf8_lower(_text(table[col]))
+    return pa.table(out).to_pandas()
+
+
+def _text(column) -> pa.ChunkedArray:
+    return _blank_to_null(pc.utf8_trim_whitespace(column.cast(pa.string())))
+
+
+def _blank_to_null(column):
+    return pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+
+
+def _per_value(column, rule) -> pa.ChunkedArray:
+    """`rule` applied once per distinct value."""
+    distinct = pc.unique(column)
+    mapped = pa.array([rule(v) for v in distinct.to_pylist()], pa.string())
+    return pc.take(mapped, pc.index_in(column, value_set=distinct))
+
+
+def _dates(column) -> pa.ChunkedArray:
+    """Dates from a date column, or from text in any common format (unparseable text is null)."""
+    if pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
+        return column.cast(pa.timestamp("s"))
+    text = _text(column)
+    distinct = pc.unique(text)
+    parsed = pd.to_datetime(pd.Series(distinct.to_pylist(), dtype="string"), errors="coerce", format="mixed")
+    return pc.take(pa.array(parsed, pa.timestamp("s")), pc.index_in(text, value_set=distinct))
 
 
 def _comparisons(cols: set[str], exact_columns: tuple[str, ...]):
