@@ -45,31 +45,35 @@ def choose(members: pd.DataFrame, ids: pd.DataFrame, settings: IdentitySettings)
         _when=members.updated_at.fillna(members.ingested_at),
         _priority=members.source.map(rank).fillna(len(rank)),
     )
+    # One sort per rule: an attribute's survivor is then the first of the profile's rows that has it.
+    ordered = {
+        "source_priority": members.sort_values(["profile_id", "_priority", "_when", "node"], ascending=[True, True, False, True]),
+        "most_recent": members.sort_values(["profile_id", "_when", "_priority", "node"], ascending=[True, False, True, True]),
+    }
     profiles = pd.DataFrame({"profile_id": sorted(ids.profile_id.unique())})
     sources: dict[str, dict] = {}
     for name in ATTRIBUTES:
         rule = rule_for(name, settings)
-        cand = members[members[name].notna()]
         if rule == "most_frequent":
+            cand = members[members[name].notna()]
             cand = cand.assign(_votes=cand.groupby(["profile_id", name])[name].transform("size"))
-            keys, asc = ["_votes", "_when", "node"], [False, False, True]
-        elif rule == "source_priority":
-            keys, asc = ["_priority", "_when", "node"], [True, False, True]
+            cand = cand.sort_values(["profile_id", "_votes", "_when", "node"], ascending=[True, False, False, True])
         else:
-            keys, asc = ["_when", "_priority", "node"], [False, True, True]
-        best = cand.sort_values(["profile_id", *keys], ascending=[True, *asc]).drop_duplicates("profile_id")
+            cand = ordered[rule][ordered[rule][name].notna()]
+        best = cand.drop_duplicates("profile_id")
         profiles = profiles.merge(best[["profile_id", name]], on="profile_id", how="left")
         for pid, node in zip(best.profile_id, best.node):
             sources.setdefault(pid, {})[name] = {"record": node.removeprefix("record:"), "rule": rule}
 
-    stats = members.groupby("profile_id").agg(records=("node", "size"), sources=("source", lambda s: ", ".join(sorted(set(s)))))
+    stats = members.groupby("profile_id").agg(records=("node", "size"))
+    stats["sources"] = members[["profile_id", "source"]].drop_duplicates().sort_values("source").groupby("profile_id").source.agg(", ".join)
     profiles = profiles.merge(stats, on="profile_id", how="left")
     profiles["records"] = profiles["records"].fillna(0).astype("int64")
     profiles["sources"] = profiles["sources"].fillna("")
 
-    values = ids[ids.kind != "record"]
+    values = ids[ids.kind != "record"].sort_values(["profile_id", "kind", "node"])
     identifiers: dict[str, dict] = {}
-    for pid, kind, node in sorted(zip(values.profile_id, values.kind, values.node)):
+    for pid, kind, node in zip(values.profile_id, values.kind, values.node):
         identifiers.setdefault(pid, {}).setdefault(kind, []).append(node.split(":", 1)[1])
     profiles["attribute_sources"] = [json.dumps(sources.get(p, {}), ensure_ascii=False, sort_keys=True) for p in profiles.profile_id]
     profiles["identifiers"] = [json.dumps(identifiers.get(p, {}), ensure_ascii=False, sort_keys=True) for p in profiles.profile_id]

@@ -253,7 +253,8 @@ class MatchModel:
         if not self.keys_:
             raise Cx360Error(f"no column to block on: give at least one of phone, email, birth_date, last_name + first_name (have {sorted(cols)})")
         deterministic, em = _training_keys(cols, self.exact_columns)
-        tables, self.oversized_blocks_ = add_blocks(tables, list(dict.fromkeys(self.keys_ + deterministic + em)), self.max_block_size)
+        tables, oversized = add_blocks(tables, list(dict.fromkeys(self.keys_ + deterministic + em)), self.max_block_size)
+        self.oversized_blocks_ = [o for o in oversized if tuple(o["key"].split("+")) in self.keys_]  # training keys only train
         training = [t.sample(n=self.max_training_records, random_state=self.seed) if len(t) > self.max_training_records else t
                     for t in tables]
         self.link_type_ = link_type or ("link_only" if other is not None else "dedupe_only")

@@ -151,11 +151,12 @@ def _oversized(blocks: list[dict], limit: int) -> list[str]:
     by_key: dict[str, list[dict]] = {}
     for b in blocks:
         by_key.setdefault(b["key"], []).append(b)
-    return [
-        f"{len(bs):,} {key} value(s) shared by more than {limit:,} records find no match candidates "
-        f"(largest: {top['value']!r}, {top['records']:,} records)"
-        for key, bs in by_key.items() if (top := max(bs, key=lambda b: b["records"]))
-    ]
+    lines = []
+    for key, values in by_key.items():
+        top = max(values, key=lambda b: b["records"])
+        lines.append(f"{len(values):,} {key} value(s) shared by more than {limit:,} records find no match candidates "
+                     f"(largest: {top['value']!r}, {top['records']:,} records)")
+    return lines
 
 
 def _empty_links() -> pd.DataFrame:
