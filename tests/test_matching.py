@@ -150,3 +150,11 @@ def test_matching_runs_on_spark_with_the_same_result(fitted, spark_session):
     assert pairs(on_spark) == pairs(on_duckdb)
     assert model.summary()["probability_two_random_records_match"] == pytest.approx(
         duck.summary()["probability_two_random_records_match"], rel=0.05)
+
+
+def test_the_model_does_not_depend_on_the_order_of_the_records(fitted):
+    _, records = fitted
+    shuffled = records.sample(frac=1, random_state=3)
+    first, second = (MatchModel(threshold=0.9, max_pairs=1e5, max_training_records=30).fit(r) for r in (records, shuffled))
+    learned = lambda m: {k: v for k, v in m.settings_.items() if k != "linker_uid"}  # noqa: E731 - the uid names one run
+    assert learned(first) == learned(second)

@@ -67,7 +67,8 @@ def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = 
     for col in ("postcode", "gender", *exact_columns):
         if has(col):
             out[col] = pc.utf8_lower(_text(table[col]))
-    return pa.table(out).to_pandas()
+    # In a fixed order, so that the training sample (and so the model) does not depend on how the engine returned the rows.
+    return pa.table(out).sort_by("unique_id").to_pandas()
 
 
 def _text(column) -> pa.ChunkedArray:
