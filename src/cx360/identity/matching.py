@@ -162,6 +162,19 @@ def _training_keys(cols: set[str], exact_columns: tuple[str, ...]) -> tuple[list
     return deterministic, em
 
 
+def _require_similarity_functions(spark) -> None:
+    """Splink's string similarities come from its jar, which must be on the session from the start."""
+    try:
+        spark.sql("SELECT jaro_winkler('a', 'b')").collect()
+    except Exception as exc:  # noqa: BLE001 - Spark raises its own AnalysisException types
+        from splink.backends.spark import similarity_jar_location
+
+        raise Cx360Error(
+            "this Spark session lacks Splink's similarity functions: start it with "
+            f"spark.jars={similarity_jar_location()} (a Spark workspace's own session has it)"
+        ) from exc
+
+
 def _strings(frame: pd.DataFrame) -> pa.Table:
     """Every match feature is text; a column with no value at all still needs a type on Spark."""
     return pa.Table.from_pandas(frame, schema=pa.schema([(c, pa.string()) for c in frame.columns]), preserve_index=False)
@@ -238,6 +251,7 @@ class MatchModel:
             from splink import SparkAPI
 
             db = SparkAPI(spark_session=self.spark_session)
+            _require_similarity_functions(self.spark_session)
             frames = [db.register(self.spark_session.createDataFrame(_strings(t))) for t in tables]
         # Splink narrates training at INFO; a cx360 user wants the result, not the narration.
         return Linker(frames if len(frames) > 1 else frames[0], settings, log_level=logging.ERROR)
