@@ -158,3 +158,17 @@ def test_the_model_does_not_depend_on_the_order_of_the_records(fitted):
     first, second = (MatchModel(threshold=0.9, max_pairs=1e5, max_training_records=30).fit(r) for r in (records, shuffled))
     learned = lambda m: {k: v for k, v in m.settings_.items() if k != "linker_uid"}  # noqa: E731 - the uid names one run
     assert learned(first) == learned(second)
+
+
+def test_an_m_probability_that_underflows_in_training_is_floored_not_fatal():
+    import splink.comparison_library as cl
+
+    from cx360.identity.matching import _floored, _tolerate_underflow
+
+    level = cl.ExactMatch("city").get_comparison("duckdb").comparison_levels[1]
+    with pytest.raises(ValueError, match="below the minimum"):
+        level.m_probability = 3e-321  # what Splink 5.0 does with a value its own EM step computed
+    with _tolerate_underflow():
+        level.m_probability = 3e-321
+    settings = {"comparisons": [{"comparison_levels": [{"m_probability": 3e-321, "u_probability": 0.5}]}]}
+    assert _floored(settings)["comparisons"][0]["comparison_levels"][0] == {"m_probability": 1e-300, "u_probability": 0.5}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 
 import pandas as pd
 import pyarrow as pa
@@ -162,6 +163,41 @@ def _training_keys(cols: set[str], exact_columns: tuple[str, ...]) -> tuple[list
     return deterministic, em
 
 
+@contextmanager
+def _tolerate_underflow():
+    """Let EM keep an m or u below 1e-300.
+
+    Splink 5.0 rejects such a value when its own EM step computes one (a level seen only in pairs
+    that are nothing alike), although it floors m and u at 1e-300 whenever it turns them into
+    weights; a whole training run would fail on one rare level. `_floored` floors them in the
+    saved model, so loading it needs no such allowance.
+    """
+    from splink.internals import comparison_level
+
+    strict = comparison_level._validate_m_u_probability
+
+    def tolerant(value, *args):
+        if not (isinstance(value, float) and 0 <= value < comparison_level.M_U_CLAMP_MIN):
+            strict(value, *args)
+
+    comparison_level._validate_m_u_probability = tolerant
+    try:
+        yield
+    finally:
+        comparison_level._validate_m_u_probability = strict
+
+
+def _floored(settings: dict) -> dict:
+    from splink.internals.comparison_level import M_U_CLAMP_MIN
+
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            for p in ("m_probability", "u_probability"):
+                if isinstance(level.get(p), float) and level[p] < M_U_CLAMP_MIN:
+                    level[p] = M_U_CLAMP_MIN
+    return settings
+
+
 def _require_similarity_functions(spark) -> None:
     """Splink's string similarities come from its jar, which must be on the session from the start."""
     try:
@@ -245,7 +281,12 @@ class MatchModel:
         from splink import DuckDBAPI, Linker
 
         if self.spark_session is None:
-            db = DuckDBAPI()
+            import duckdb
+
+            # cx360 reports its own progress: DuckDB's bar would interleave with it on long scoring runs.
+            con = duckdb.connect()
+            con.execute("SET enable_progress_bar = false")
+            db = DuckDBAPI(con)
             frames = [db.register(t) for t in tables]
         else:
             from splink import SparkAPI
@@ -282,35 +323,42 @@ class MatchModel:
         ))
         linker.training.estimate_probability_two_random_records_match([_rule(k) for k in deterministic or self.keys_[:1]], recall=self.recall)
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs, seed=self.seed)
-        self._train_em(linker, em)
-        self.settings_ = linker.misc.save_model_to_json()
+        linker = self._train_em(linker, em, training)
+        self.settings_ = _floored(linker.misc.save_model_to_json())
         return self
 
-    def _train_em(self, linker, keys: list[tuple[str, ...]]) -> None:
+    def _train_em(self, linker, keys: list[tuple[str, ...]], training: list[pd.DataFrame]):
         """Two EM passes on different keys (a pass cannot learn the columns it blocks on).
 
         A strong identifier makes the best first pass: the pairs it yields are mostly true matches,
-        which teaches what agreement on names and dates looks like. Keys that yield no pairs in
-        this data are skipped.
+        which teaches what agreement on names and dates looks like. A key whose pass cannot run is
+        skipped for the next one when it yields no pairs in this data; a failed pass can leave
+        Splink's linker half-changed (its blocked comparisons dropped), so training goes on from a
+        fresh linker with the model as it was. `em_passes_` records what was used and what was skipped.
         """
         from splink.internals.exceptions import EMTrainingException
 
         strong = ("email", "phone", *self.exact_columns)
-        passes, tried = 0, []
+        self.em_passes_ = []
         for key in keys:
-            if passes == 2 or (passes == 1 and key[0] in strong):
+            done = sum(p["trained"] for p in self.em_passes_)
+            if done == 2 or (done == 1 and key[0] in strong):
                 continue
-            tried.append("+".join(key))
+            before = linker.misc.save_model_to_json()
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(_rule(key), max_pairs=self.max_pairs)
-                passes += 1
-            except EMTrainingException:
-                continue
-        if passes == 0:
+                with _tolerate_underflow():
+                    linker.training.estimate_parameters_using_expectation_maximisation(_rule(key), max_pairs=self.max_pairs)
+                self.em_passes_.append({"key": "+".join(key), "trained": True})
+            except EMTrainingException as exc:
+                self.em_passes_.append({"key": "+".join(key), "trained": False, "reason": str(exc).splitlines()[0]})
+                linker = self._linker(training, before)
+        if not any(p["trained"] for p in self.em_passes_):
+            tried = ", ".join(p["key"] for p in self.em_passes_) or "nothing"
             raise TrainingDataError(
-                f"too few similar records to train the matcher (tried blocking on {', '.join(tried) or 'nothing'}); "
+                f"too few similar records to train the matcher (tried blocking on {tried}); "
                 "add data, or set [identity] probabilistic = false to link on shared identifiers only"
             )
+        return linker
 
     def predict(self, records, other=None, *, threshold: float | None = None) -> pa.Table:
         if not hasattr(self, "settings_"):
@@ -337,6 +385,7 @@ class MatchModel:
             raise NotFittedError("MatchModel is not fitted: call fit(records) first")
         return {
             "probability_two_random_records_match": self.settings_["probability_two_random_records_match"],
+            "em_passes": self.em_passes_,
             "comparisons": {
                 c["output_column_name"]: [
                     {"level": lv.get("label_for_charts"), "m": lv.get("m_probability"), "u": lv.get("u_probability")}
