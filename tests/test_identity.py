@@ -222,3 +222,32 @@ def test_records_without_a_shared_identifier_are_joined_by_probabilistic_matchin
     assert joined == 20
     links = ws.engine.table("identity_links").to_pyarrow().to_pylist()
     assert all(0.9 <= link["confidence"] <= 1 for link in links if link["rule"] == "probabilistic")
+
+
+def test_each_survivorship_rule_picks_its_value_and_says_where_it_came_from():
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from cx360.config import IdentitySettings
+    from cx360.identity.golden import ATTRIBUTES, choose
+
+    when = [dt.datetime(2025, 1, 1), dt.datetime(2025, 3, 1), dt.datetime(2025, 2, 1)]
+    values = {"first_name": ["Ivan", None, "Vanya"], "last_name": ["Petrov", "Petrov-Vodkin", None], "city": ["Moscow", "Tver", "Moscow"]}
+    members = pa.table({
+        "profile_id": ["P1"] * 3, "node": ["record:a:1", "record:b:2", "record:b:3"], "source": ["a", "b", "b"],
+        "updated_at": pa.array(when, pa.timestamp("us")), "ingested_at": pa.array(when, pa.timestamp("us")),
+        **{name: pa.array(values.get(name, [None] * 3), pa.string()) for name in ATTRIBUTES},
+    })
+    ids = pa.table({"profile_id": ["P1", "P1", "P1", "P2"], "node": ["record:a:1", "email:b@x.ru", "email:a@x.ru", "phone:+7"],
+                    "kind": ["record", "email", "email", "phone"]})
+    settings = IdentitySettings(source_priority=["b", "a"], survivorship={"last_name": "most_recent", "city": "most_frequent"})
+    p1, p2 = choose(members, ids, settings).to_pylist()
+    assert (p1["first_name"], p1["last_name"], p1["city"]) == ("Vanya", "Petrov-Vodkin", "Moscow")
+    assert json.loads(p1["attribute_sources"]) == {
+        "first_name": {"record": "b:3", "rule": "source_priority"},  # b is trusted first; its newest record has no value
+        "last_name": {"record": "b:2", "rule": "most_recent"},
+        "city": {"record": "b:3", "rule": "most_frequent"},  # two records say Moscow; the newer of them
+    }
+    assert json.loads(p1["identifiers"]) == {"email": ["a@x.ru", "b@x.ru"]} and (p1["records"], p1["sources"]) == (3, "a, b")
+    assert (p2["records"], p2["sources"], json.loads(p2["attribute_sources"]), json.loads(p2["identifiers"])) == (0, "", {}, {"phone": ["+7"]})

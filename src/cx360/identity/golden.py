@@ -5,15 +5,12 @@ Rules, per attribute ([identity].survivorship): `source_priority` (the most trus
 `most_frequent` (the value most records agree on, newest on a tie). Without a rule an attribute
 uses source_priority when a priority is configured, else most_recent.
 
-The members of every profile are read once; choosing among a person's few records is done in
-memory, which keeps this to one query on any engine.
+The members of every profile are read once from the engine; the choice is one query of ordered
+aggregates run by an embedded DuckDB over those Arrow tables, on any engine.
 """
 
 from __future__ import annotations
 
-import json
-
-import pandas as pd
 import pyarrow as pa
 
 from cx360 import schema
@@ -34,48 +31,64 @@ def build(engine: Engine, settings: IdentitySettings) -> pa.Table:
     members_expr = records.join(mapping.select("node", "profile_id"), "node").select(
         "profile_id", "node", "source", "updated_at", "ingested_at", *ATTRIBUTES
     )
-    members = engine.to_arrow(members_expr, step="golden: members").to_pandas(types_mapper=None)
-    ids = engine.to_arrow(mapping.select("profile_id", "node", "kind"), step="golden: identifiers").to_pandas()
+    members = engine.to_arrow(members_expr, step="golden: members")
+    ids = engine.to_arrow(mapping.select("profile_id", "node", "kind"), step="golden: identifiers")
     return choose(members, ids, settings)
 
 
-def choose(members: pd.DataFrame, ids: pd.DataFrame, settings: IdentitySettings) -> pa.Table:
-    rank = {name: i for i, name in enumerate(settings.source_priority)}
-    members = members.assign(
-        _when=members.updated_at.fillna(members.ingested_at),
-        _priority=members.source.map(rank).fillna(len(rank)),
+# How each rule orders a profile's records: its survivor is the first that has a value.
+ORDER = {
+    "source_priority": "_priority, _when DESC NULLS LAST, node",
+    "most_recent": "_when DESC NULLS LAST, _priority, node",
+    "most_frequent": '"_votes_{name}" DESC, _when DESC NULLS LAST, node',
+}
+
+
+def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.Table:
+    """An ordered aggregate per attribute picks its survivor; `attribute_sources` and `identifiers`
+    are JSON objects with sorted keys."""
+    import duckdb
+
+    rules = {name: rule_for(name, settings) for name in ATTRIBUTES}
+    priority = pa.table({"source": settings.source_priority, "_priority": list(range(len(settings.source_priority)))},
+                        schema=pa.schema([("source", pa.string()), ("_priority", pa.int64())]))
+    votes = "".join(f', count(*) OVER (PARTITION BY profile_id, "{n}") AS "_votes_{n}"' for n, r in rules.items() if r == "most_frequent")
+    chosen = ",\n".join(
+        f'first("{n}" ORDER BY {ORDER[r].format(name=n)}) FILTER ("{n}" IS NOT NULL) AS "{n}", '
+        f"first({{'record': substr(node, 8), 'rule': '{r}'}} ORDER BY {ORDER[r].format(name=n)}) FILTER (\"{n}\" IS NOT NULL) AS \"_src_{n}\""
+        for n, r in rules.items()
     )
-    # One sort per rule: an attribute's survivor is then the first of the profile's rows that has it.
-    ordered = {
-        "source_priority": members.sort_values(["profile_id", "_priority", "_when", "node"], ascending=[True, True, False, True]),
-        "most_recent": members.sort_values(["profile_id", "_when", "_priority", "node"], ascending=[True, False, True, True]),
-    }
-    profiles = pd.DataFrame({"profile_id": sorted(ids.profile_id.unique())})
-    sources: dict[str, dict] = {}
-    for name in ATTRIBUTES:
-        rule = rule_for(name, settings)
-        if rule == "most_frequent":
-            cand = members[members[name].notna()]
-            cand = cand.assign(_votes=cand.groupby(["profile_id", name])[name].transform("size"))
-            cand = cand.sort_values(["profile_id", "_votes", "_when", "node"], ascending=[True, False, False, True])
-        else:
-            cand = ordered[rule][ordered[rule][name].notna()]
-        best = cand.drop_duplicates("profile_id")
-        profiles = profiles.merge(best[["profile_id", name]], on="profile_id", how="left")
-        for pid, node in zip(best.profile_id, best.node):
-            sources.setdefault(pid, {})[name] = {"record": node.removeprefix("record:"), "rule": rule}
-
-    stats = members.groupby("profile_id").agg(records=("node", "size"))
-    stats["sources"] = members[["profile_id", "source"]].drop_duplicates().sort_values("source").groupby("profile_id").source.agg(", ".join)
-    profiles = profiles.merge(stats, on="profile_id", how="left")
-    profiles["records"] = profiles["records"].fillna(0).astype("int64")
-    profiles["sources"] = profiles["sources"].fillna("")
-
-    values = ids[ids.kind != "record"].sort_values(["profile_id", "kind", "node"])
-    identifiers: dict[str, dict] = {}
-    for pid, kind, node in zip(values.profile_id, values.kind, values.node):
-        identifiers.setdefault(pid, {}).setdefault(kind, []).append(node.split(":", 1)[1])
-    profiles["attribute_sources"] = [json.dumps(sources.get(p, {}), ensure_ascii=False, sort_keys=True) for p in profiles.profile_id]
-    profiles["identifiers"] = [json.dumps(identifiers.get(p, {}), ensure_ascii=False, sort_keys=True) for p in profiles.profile_id]
+    # Sorted keys, absent values left out: the same object whatever the attribute order.
+    sources = "to_json(map_from_entries(list_filter([" + ", ".join(
+        f"{{'k': '{n}', 'v': \"_src_{n}\"}}" for n in sorted(ATTRIBUTES)) + "], e -> e.v IS NOT NULL)))"
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.register("members", members)
+    con.register("ids", ids)
+    con.register("priority", priority)
+    table = con.sql(f"""
+        WITH m AS (
+            SELECT members.*, coalesce(updated_at, ingested_at) AS _when, coalesce(priority._priority, {len(settings.source_priority)}) AS _priority{votes}
+            FROM members LEFT JOIN priority USING (source)
+        ),
+        best AS (
+            SELECT profile_id, count(*) AS records, string_agg(DISTINCT source, ', ' ORDER BY source) AS sources, {chosen}
+            FROM m GROUP BY profile_id
+        ),
+        values AS (
+            SELECT profile_id, kind, list(substr(node, strpos(node, ':') + 1) ORDER BY node) AS v
+            FROM ids WHERE kind <> 'record' GROUP BY profile_id, kind
+        ),
+        identifiers AS (
+            SELECT profile_id, to_json(map_from_entries(list({{'k': kind, 'v': v}} ORDER BY kind))) AS identifiers
+            FROM values GROUP BY profile_id
+        )
+        SELECT p.profile_id, best.* EXCLUDE (profile_id, records, sources),
+               coalesce(best.records, 0) AS records, coalesce(best.sources, '') AS sources,
+               coalesce({sources}, '{{}}') AS attribute_sources, coalesce(identifiers.identifiers, '{{}}') AS identifiers
+        FROM (SELECT DISTINCT profile_id FROM ids) p
+        LEFT JOIN best USING (profile_id) LEFT JOIN identifiers USING (profile_id)
+        ORDER BY p.profile_id
+    """).to_arrow_table()
     target = schema.ibis_schema("profiles").to_pyarrow()
-    return pa.Table.from_pandas(profiles[list(target.names)], schema=target, preserve_index=False)
+    return table.select(target.names).cast(target)
