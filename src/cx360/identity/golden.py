@@ -36,11 +36,12 @@ def build(engine: Engine, settings: IdentitySettings) -> pa.Table:
     return choose(members, ids, settings)
 
 
-# How each rule orders a profile's records: its survivor is the first that has a value.
-ORDER = {
-    "source_priority": "_priority, _when DESC NULLS LAST, node",
-    "most_recent": "_when DESC NULLS LAST, _priority, node",
-    "most_frequent": '"_votes_{name}" DESC, _when DESC NULLS LAST, node',
+# The sort key of each rule (smallest first): a profile's survivor is its record with the smallest key
+# among those that have a value. `_newest` sorts the most recent first and a missing date last.
+KEY = {
+    "source_priority": "{{'p': _priority, 'w': _newest, 'n': node}}",
+    "most_recent": "{{'w': _newest, 'p': _priority, 'n': node}}",
+    "most_frequent": "{{'v': -\"_votes_{name}\", 'w': _newest, 'n': node}}",
 }
 
 
@@ -53,9 +54,10 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
     priority = pa.table({"source": settings.source_priority, "_priority": list(range(len(settings.source_priority)))},
                         schema=pa.schema([("source", pa.string()), ("_priority", pa.int64())]))
     votes = "".join(f', count(*) OVER (PARTITION BY profile_id, "{n}") AS "_votes_{n}"' for n, r in rules.items() if r == "most_frequent")
+    # arg_min keeps one row per profile and aggregate: memory grows with profiles, not with records.
     chosen = ",\n".join(
-        f'first("{n}" ORDER BY {ORDER[r].format(name=n)}) FILTER ("{n}" IS NOT NULL) AS "{n}", '
-        f"first({{'record': substr(node, 8), 'rule': '{r}'}} ORDER BY {ORDER[r].format(name=n)}) FILTER (\"{n}\" IS NOT NULL) AS \"_src_{n}\""
+        f'arg_min("{n}", {KEY[r].format(name=n)}) FILTER ("{n}" IS NOT NULL) AS "{n}", '
+        f"arg_min({{'record': substr(node, 8), 'rule': '{r}'}}, {KEY[r].format(name=n)}) FILTER (\"{n}\" IS NOT NULL) AS \"_src_{n}\""
         for n, r in rules.items()
     )
     # Sorted keys, absent values left out: the same object whatever the attribute order.
@@ -68,7 +70,8 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
     con.register("priority", priority)
     table = con.sql(f"""
         WITH m AS (
-            SELECT members.*, coalesce(updated_at, ingested_at) AS _when, coalesce(priority._priority, {len(settings.source_priority)}) AS _priority{votes}
+            SELECT members.*, coalesce(-epoch_us(coalesce(updated_at, ingested_at)), 9223372036854775807) AS _newest,
+                   coalesce(priority._priority, {len(settings.source_priority)}) AS _priority{votes}
             FROM members LEFT JOIN priority USING (source)
         ),
         best AS (
