@@ -5,8 +5,8 @@ Rules, per attribute ([identity].survivorship): `source_priority` (the most trus
 `most_frequent` (the value most records agree on, newest on a tie). Without a rule an attribute
 uses source_priority when a priority is configured, else most_recent.
 
-The members of every profile are read once from the engine; the choice is one query of ordered
-aggregates run by an embedded DuckDB over those Arrow tables, on any engine.
+The members of every profile are read once from the engine; the choice is one aggregate query run
+by an embedded DuckDB over those Arrow tables, on any engine.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ KEY = {
 
 
 def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.Table:
-    """An ordered aggregate per attribute picks its survivor; `attribute_sources` and `identifiers`
-    are JSON objects with sorted keys."""
+    """Per attribute, the value of the record with the smallest sort key of its rule; `attribute_sources`
+    and `identifiers` are JSON objects with sorted keys."""
     import duckdb
 
     rules = {name: rule_for(name, settings) for name in ATTRIBUTES}
