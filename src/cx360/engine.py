@@ -292,6 +292,16 @@ class Spark(Engine):
             self.session.stop()
 
 
+def local_duckdb():
+    """An in-memory DuckDB for work done over Arrow on the machine that runs cx360, whatever the
+    workspace engine. cx360 reports its own progress, so DuckDB's bar stays off."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def _splink_jar() -> str | None:
     try:
         from splink.backends.spark import similarity_jar_location

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from cx360 import schema
 from cx360.config import IdentitySettings
-from cx360.engine import Engine
+from cx360.engine import Engine, local_duckdb
 from cx360.identity.graph import latest_records
 
 ATTRIBUTES = [c.name for c in schema.ATTRIBUTES]
@@ -48,8 +48,6 @@ KEY = {
 def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.Table:
     """Per attribute, the value of the record with the smallest sort key of its rule; `attribute_sources`
     and `identifiers` are JSON objects with sorted keys."""
-    import duckdb
-
     rules = {name: rule_for(name, settings) for name in ATTRIBUTES}
     priority = pa.table({"source": settings.source_priority, "_priority": list(range(len(settings.source_priority)))},
                         schema=pa.schema([("source", pa.string()), ("_priority", pa.int64())]))
@@ -63,8 +61,7 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
     # Sorted keys, absent values left out: the same object whatever the attribute order.
     sources = "to_json(map_from_entries(list_filter([" + ", ".join(
         f"{{'k': '{n}', 'v': \"_src_{n}\"}}" for n in sorted(ATTRIBUTES)) + "], e -> e.v IS NOT NULL)))"
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    con = local_duckdb()
     con.register("members", members)
     con.register("ids", ids)
     con.register("priority", priority)

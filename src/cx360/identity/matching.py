@@ -281,12 +281,9 @@ class MatchModel:
         from splink import DuckDBAPI, Linker
 
         if self.spark_session is None:
-            import duckdb
+            from cx360.engine import local_duckdb
 
-            # cx360 reports its own progress: DuckDB's bar would interleave with it on long scoring runs.
-            con = duckdb.connect()
-            con.execute("SET enable_progress_bar = false")
-            db = DuckDBAPI(con)
+            db = DuckDBAPI(local_duckdb())
             frames = [db.register(t) for t in tables]
         else:
             from splink import SparkAPI
@@ -310,7 +307,8 @@ class MatchModel:
             raise Cx360Error(f"no column to block on: give at least one of phone, email, birth_date, last_name + first_name (have {sorted(cols)})")
         deterministic, em = _training_keys(cols, self.exact_columns)
         tables, oversized = add_blocks(tables, list(dict.fromkeys(self.keys_ + deterministic + em)), self.max_block_size)
-        self.oversized_blocks_ = [o for o in oversized if tuple(o["key"].split("+")) in self.keys_]  # training keys only train
+        predicting = {"+".join(k) for k in self.keys_}
+        self.oversized_blocks_ = [o for o in oversized if o["key"] in predicting]  # training-only keys find no candidates anyway
         training = [t.sample(n=self.max_training_records, random_state=self.seed) if len(t) > self.max_training_records else t
                     for t in tables]
         self.link_type_ = link_type or ("link_only" if other is not None else "dedupe_only")
