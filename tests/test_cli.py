@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")  # the sources under test, not whatever is installed
 
 CSV_SOURCE = """
 [[sources]]
@@ -19,7 +22,7 @@ identifiers = { email = "email" }
 def cx360(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cx360", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": SRC},
     )
 
 
@@ -127,3 +130,31 @@ def test_identity_dedupe_writes_clusters_and_rejects_bad_maps(tmp_path):
     assert bad.returncode == 1 and "FIELD one of" in bad.stderr
     missing = cx360("identity", "dedupe", str(tmp_path / "nope.csv"), "--key", "id", "-o", str(tmp_path / "o.csv"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_format_json_puts_one_document_on_stdout(tmp_path):
+    import json
+
+    ws = tmp_path / "bank"
+    cx360("init", str(ws))
+    (ws / "data" / "crm.csv").write_text("id,email\n1,a@x.com\n2,not-an-email\n", encoding="utf-8")
+    with open(ws / "cx360.toml", "a", encoding="utf-8") as f:
+        f.write(CSV_SOURCE)
+    ingest = cx360("ingest", "-w", str(ws), "--format", "json")
+    assert ingest.returncode == 0, ingest.stderr
+    assert json.loads(ingest.stdout) == [{"source": "crm", "inputs": 1, "unchanged": 0, "read": 2, "loaded": 1,
+                                          "quarantined": 1, "duplicates": 0, "status": "ok", "error": None}]
+    assert "1 rows quarantined" in ingest.stderr  # notes go to stderr in json mode
+    status = json.loads(cx360("status", "-w", str(ws), "--format", "json").stdout)
+    assert {"table": "records", "rows": 1} in status["tables"]
+    assert status["sources"][0]["source"] == "crm" and status["sources"][0]["last_batch"]
+    quarantine = json.loads(cx360("quarantine", "-w", str(ws), "--format", "json").stdout)
+    assert quarantine[0]["row"] == 2 and "not a valid email" in quarantine[0]["reasons"]
+    assert "│" in cx360("status", "-w", str(ws)).stdout  # table stays the default
+
+
+def test_version_and_completion():
+    from cx360 import __version__
+
+    assert cx360("--version").stdout.strip() == f"cx360 {__version__}"
+    assert "--install-completion" in cx360("--help").stdout

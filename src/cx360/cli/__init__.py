@@ -4,6 +4,7 @@ so that `cx360 --help` answers at once."""
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -14,8 +15,28 @@ app = typer.Typer(
     help="cx360: one explainable 3D profile per customer, and the decisions it drives.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from cx360 import __version__
+
+        typer.echo(f"cx360 {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print cx360's version and exit.")] = False,
+) -> None:
+    from cx360.cli.output import Format, use_format
+
+    use_format(Format.table)  # each invocation starts in table mode; a command's --format switches it
+
+
 for module in (workspace, ingest, identity, profile, segments, clv, churn, sentiment, serve, demo):
     module.register(app)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cx360.cli.output import err, fail, ok, out, table
+from cx360.cli.output import Format, FormatOpt, emit, err, fail, ok, out
 from cx360.cli.workspace import WorkspaceOpt
 
 if TYPE_CHECKING:
@@ -23,12 +23,13 @@ def register(app: typer.Typer) -> None:
 def ingest(
     workspace: WorkspaceOpt = Path("."),
     source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only these sources (repeatable).")] = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Load every source into the canonical tables; bad rows go to quarantine with their reasons."""
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
-        reports = ingest_with_progress(ws, source)
+        reports = ingest_with_progress(ws, source, fmt)
     exit_on_failure(reports)
 
 
@@ -51,7 +52,7 @@ def run(workspace: WorkspaceOpt = Path(".")) -> None:
         run_evaluate(ws)
 
 
-def ingest_with_progress(ws: Workspace, only: list[str] | None) -> list[SourceReport]:
+def ingest_with_progress(ws: Workspace, only: list[str] | None, fmt: Format = Format.table) -> list[SourceReport]:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from cx360.sources.ingest import ingest as run_ingest
@@ -66,10 +67,17 @@ def ingest_with_progress(ws: Workspace, only: list[str] | None) -> list[SourceRe
             progress.update(tasks[label], rows=rows)
 
         reports = run_ingest(ws, only, on_progress=on_progress)
-    rows = [(r.source, r.inputs, r.unchanged, r.read, r.loaded, r.quarantined, r.duplicates,
-             ok(r.ok)) for r in reports]
-    out.print(table("Ingest", ["source", "inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "status"], rows))
+    print_ingest_report(reports, fmt)
     return reports
+
+
+def print_ingest_report(reports: list[SourceReport], fmt: Format = Format.table) -> None:
+    rows = [(r.source, r.inputs, r.unchanged, r.read, r.loaded, r.quarantined, r.duplicates,
+             ok(r.ok), r.error) for r in reports]
+    columns = ["source", "inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "status", "error"]
+    if fmt is Format.table:  # errors are printed below the table, one per line
+        rows, columns = [r[:-1] for r in rows], columns[:-1]
+    emit(fmt, "Ingest", columns, rows)
 
 
 def exit_on_failure(reports: list[SourceReport]) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli.output import out, table
+from cx360.cli.output import Format, FormatOpt, emit, emit_json, out, records, table
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds cx360.toml).")]
 
@@ -31,26 +31,33 @@ def init(
     out.print(f"Created {path}. Add [[sources]] to it, then run [bold]cx360 ingest -w {directory}[/].")
 
 
-def status(workspace: WorkspaceOpt = Path(".")) -> None:
+def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -> None:
     """Show what the workspace holds: table sizes and, per source, what was ingested."""
     from cx360.status import source_status, table_counts
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         cfg = ws.config
-        out.print(f"[bold]{cfg.workspace.name}[/] at {ws.root} — engine {cfg.engine.kind}")
-        out.print(table("Tables", ["table", "rows"], table_counts(ws).items()))
-        rows = [
-            (s.source, s.batches, s.rows_read, s.rows_loaded, s.rows_quarantined, s.rows_duplicate, s.last_batch_at or "never")
+        counts = table_counts(ws).items()
+        source_columns = ["source", "batches", "read", "loaded", "quarantined", "duplicates", "last batch"]
+        sources = [
+            (s.source, s.batches, s.rows_read, s.rows_loaded, s.rows_quarantined, s.rows_duplicate, s.last_batch_at)
             for s in source_status(ws)
         ]
-        out.print(table("Sources", ["source", "batches", "read", "loaded", "quarantined", "duplicates", "last batch"], rows))
+    if fmt is Format.json:
+        emit_json({"workspace": cfg.workspace.name, "root": ws.root, "engine": cfg.engine.kind,
+                   "tables": records(["table", "rows"], counts), "sources": records(source_columns, sources)})
+        return
+    out.print(f"[bold]{cfg.workspace.name}[/] at {ws.root} — engine {cfg.engine.kind}")
+    out.print(table("Tables", ["table", "rows"], counts))
+    out.print(table("Sources", source_columns, [(*s[:-1], s[-1] or "never") for s in sources]))
 
 
 def quarantine(
     workspace: WorkspaceOpt = Path("."),
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Show rejected input rows with every reason they were rejected."""
     from cx360.status import quarantine_rows
@@ -60,6 +67,7 @@ def quarantine(
         if source:
             ws.config.source(source)  # an unknown name is an error, not an empty list
         rows = quarantine_rows(ws, source=source, limit=limit)
-    out.print(table("Quarantine (newest first)", ["source", "row", "reasons", "raw"], [
-        (r["source"], r["row_number"], r["reasons"], r["raw"][:120]) for r in rows
-    ]))
+    clip = None if fmt is Format.json else 120
+    emit(fmt, "Quarantine (newest first)", ["source", "row", "reasons", "raw"], [
+        (r["source"], r["row_number"], r["reasons"], r["raw"][:clip]) for r in rows
+    ])
