@@ -134,8 +134,11 @@ def test_segments_and_search(served):
     assert [(h["last_name"], h["kind"]) for h in hits] == [("Петрова", "last_name")]
     assert [h["kind"] for h in _get(client, keys, "admin", "/v1/search", q="boris@").json()["results"]] == ["email"]
     assert _get(client, keys, "admin", "/v1/search", q="zzz").json()["results"] == []
-    masked = _get(client, keys, "marketer", "/v1/search", q="Пет").json()["results"]
-    assert masked[0]["last_name"] == "П***" and masked[0]["profile_id"] == hits[0]["profile_id"]
+    r = _get(client, keys, "marketer", "/v1/search", q="Пет")
+    assert r.status_code == 403 and "profile id only" in r.json()["error"]["message"]
+    pid = hits[0]["profile_id"]
+    masked = _get(client, keys, "marketer", "/v1/search", q=pid[:6].lower()).json()["results"]
+    assert masked[0]["last_name"] == "П***" and masked[0]["profile_id"] == pid and masked[0]["term"] == pid.lower()
 
 
 def test_health_metrics_and_openapi(served):

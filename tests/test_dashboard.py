@@ -52,6 +52,10 @@ def server(tmp_path_factory):
     build_world(root)
     evaluate_segments(root)
     keys = {role: create_key(root, role, f"ui-{role}")[1] for role in ("agent", "analyst")}
+    from cx360.workspace import Workspace
+
+    with Workspace(root) as ws:
+        boris = ws.profile("boris@x.ru").profile_id
     port = _free_port()
     log = (tmp_path_factory.getbasetemp() / "serve.log").open("w")
     # two worker processes: a session cookie signed by one must be accepted by the other
@@ -68,7 +72,7 @@ def server(tmp_path_factory):
                 proc.kill()
                 pytest.fail("cx360 serve did not start: " + Path(log.name).read_text())
             time.sleep(0.2)
-    yield url, keys, root
+    yield url, keys, root, boris
     proc.terminate()
     proc.wait(10)
 
@@ -94,7 +98,7 @@ def _login(browser, url, key):
 
 
 def test_search_to_customer_card(server, browser):
-    url, keys, root = server
+    url, keys, root, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
     page = _login(browser, url, keys["agent"])
     assert "Campaign responses" in page.content()
@@ -122,9 +126,13 @@ def test_search_to_customer_card(server, browser):
 
 
 def test_analyst_sees_the_card_masked_and_unknown_customer_is_404(server, browser):
-    url, keys, _ = server
+    url, keys, _, boris = server
     page = _login(browser, url, keys["analyst"])
-    page.goto(url + "/search?q=boris")
+    response = page.goto(url + "/search?q=boris")
+    assert response.status == 403 and "profile id only" in page.locator(".error").inner_text()
+    page.fill("#q", boris[:5])
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results")
     page.click("a.profile-link")
     page.wait_for_selector("#card")
     assert page.locator("#customer-name").inner_text().startswith("Б*** С***")
@@ -145,9 +153,12 @@ def test_analyst_sees_the_card_masked_and_unknown_customer_is_404(server, browse
 def test_dashboard_reads_are_audited(server):
     from cx360.api.audit import read_audit
 
-    _, _, root = server
+    _, _, root, _ = server
     deadline = time.monotonic() + 5  # the server writes its audit batches every half second
     while not (entries := [e for e in read_audit(root) if e["action"] == "dashboard"]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert {e["key_name"] for e in entries} == {"ui-agent"}, "the analyst saw masked data only"
-    assert "attributes.last_name" in entries[0]["fields"].split(",") and entries[0]["client"] == "127.0.0.1"
+    assert {e["key_name"] for e in entries if e["profile_id"]} == {"ui-agent"}, "the analyst saw masked data only"
+    missed = [e for e in entries if not e["profile_id"]]
+    assert [(e["key_name"], e["fields"]) for e in missed] == [("ui-analyst", "query.identifier")], "a miss is a lookup too"
+    read = next(e for e in entries if e["profile_id"])
+    assert "attributes.last_name" in read["fields"].split(",") and read["client"] == "127.0.0.1"

@@ -205,6 +205,26 @@ class IdentitySettings(Model):
         return self.max_records_per_identifier.get(kind, DEFAULT_MAX_RECORDS[kind])
 
 
+class ServeSettings(Model):
+    """`cx360 serve`: who may forward client addresses, and how often a key may search."""
+
+    trusted_proxies: list[str] = Field([], description="addresses or networks (CIDR) whose X-Forwarded-For and "
+                                                       "X-Forwarded-Proto are believed; nobody's by default")
+    search_per_minute: float = Field(60, gt=0, description="searches a key may make per minute, on average")
+    search_burst: int = Field(20, ge=1, description="searches a key may make at once before the rate applies")
+
+    @model_validator(mode="after")
+    def _networks(self) -> ServeSettings:
+        import ipaddress
+
+        for p in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {p!r} is not an IP address or network such as 10.0.0.0/8") from None
+        return self
+
+
 class TextSettings(Model):
     backend: Literal["trained", "lexicon", "transformer"] = "trained"
     topics: dict[str, list[str]] = Field({}, description="extra complaint topics, or extra keywords for a default topic")
@@ -286,6 +306,7 @@ class Config(Model):
     sources: list[Source] = []
     segments: list[SegmentSpec] = []
     segmentation: SegmentationSettings = SegmentationSettings()
+    serve: ServeSettings = ServeSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

@@ -77,3 +77,21 @@ class ForbiddenError(Cx360Error):
     """The key's role may not do this."""
 
     http_status = 403
+
+
+class RateLimitError(Cx360Error):
+    """Too many requests of one kind from one key; `retry_after` says, in seconds, when to try again."""
+
+    http_status = 429
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnavailableError(Cx360Error):
+    """A service cx360 needs (the audit log) cannot be reached now; trying again later may work."""
+
+    http_status = 503
+    retryable = True

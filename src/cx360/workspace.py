@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from cx360.config import CONFIG_FILE, Config, load_config
 from cx360.errors import ConfigError
+from cx360.filemodes import secure_workspace
 
 if TYPE_CHECKING:
     from cx360.engine import Engine
@@ -80,6 +81,7 @@ class Workspace:
     def __init__(self, root: Path | str):
         self.root = Path(root).resolve()
         self.config_path = self.root / CONFIG_FILE
+        secure_workspace(self.root)  # personal data: owner-only files, whatever the user's umask
 
     @cached_property
     def config(self) -> Config:

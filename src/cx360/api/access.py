@@ -11,16 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cx360 import schema
 from cx360.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
+from cx360.filemodes import private
+from cx360.profiles.catalog import TRAITS
 
 ACCESS_FILE = "access.sqlite"
 
@@ -40,6 +45,12 @@ PERMISSIONS = {
     "audit": "read the audit log",
 }
 PII_ATTRIBUTES = frozenset(c.name for c in schema.ATTRIBUTES if c.pii)
+# Text traits carry values taken from source data (a call's reason, a place, an offer, a product).
+TEXT_TRAITS = frozenset(t.name for t in TRAITS if t.dtype == "string")
+# Breakdowns keyed by cx360's own vocabulary; every other breakdown is keyed by source values.
+PUBLIC_BREAKDOWNS = frozenset({"events_by_channel", "complaints_by_topic"})
+MAX_KEY_BYTES = 256  # a real key is 48 characters: anything longer is refused before any lookup
+_KEY_ID = re.compile(r"[0-9A-Za-z]{1,32}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class Principal:
     role: str
 
     def can(self, permission: str) -> bool:
-        return permission in ROLES[self.role]
+        return permission in ROLES.get(self.role, ())
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
@@ -58,6 +69,7 @@ class Principal:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    private(path)
     con = sqlite3.connect(path, timeout=10, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("""CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, name TEXT, role TEXT,
@@ -96,21 +108,25 @@ def revoke_key(root: Path, key_id: str) -> None:
 
 
 class KeyRing:
-    """Checks keys against access.sqlite; rows are cached for a few seconds so a revocation
-    takes effect quickly without a database read per request."""
+    """Checks keys against access.sqlite. Known keys' rows are cached for a few seconds (so a
+    revocation takes effect quickly without a database read per request), at most `cap` of them,
+    least recently used out first. Unknown ids are never cached: whatever a caller invents costs
+    one indexed read and no memory."""
 
-    def __init__(self, root: Path, ttl: float = 5.0):
+    def __init__(self, root: Path, ttl: float = 5.0, cap: int = 1024):
         self._con = _connect(root / ACCESS_FILE)
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, tuple | None]] = {}
-        self.ttl = ttl
+        self._cache: OrderedDict[str, tuple[float, tuple]] = OrderedDict()
+        self.ttl, self.cap = ttl, cap
 
     def authenticate(self, key: str | None) -> Principal:
         if not key:
             raise AuthError("missing API key: send `Authorization: Bearer <key>` (create one with `cx360 keys create`)")
+        if len(key) > MAX_KEY_BYTES:
+            raise AuthError(f"malformed API key: longer than {MAX_KEY_BYTES} characters")
         prefix, _, rest = key.partition("_")
         key_id, _, secret = rest.partition("_")
-        if prefix != "cx360" or not key_id or not secret:
+        if prefix != "cx360" or not _KEY_ID.fullmatch(key_id) or not secret:
             raise AuthError("malformed API key: expected cx360_<id>_<secret> as `cx360 keys create` printed it")
         row = self._row(key_id)
         if row is None or not hmac.compare_digest(_digest(row[3], secret), row[4]):
@@ -128,14 +144,22 @@ class KeyRing:
 
     def _row(self, key_id: str) -> tuple | None:
         now = time.monotonic()
-        cached = self._cache.get(key_id)
-        if cached and now - cached[0] < self.ttl:
-            return cached[1]
         with self._lock:
+            cached = self._cache.get(key_id)
+            if cached and now - cached[0] < self.ttl:
+                self._cache.move_to_end(key_id)
+                return cached[1]
             row = self._con.execute("SELECT key_id, name, role, salt, digest, revoked_at FROM api_keys "
                                     "WHERE key_id = ?", (key_id,)).fetchone()
-        self._cache[key_id] = (now, row)
+            self._cache.pop(key_id, None)
+            if row is not None:
+                self._cache[key_id] = (now, row)
+                while len(self._cache) > self.cap:
+                    self._cache.popitem(last=False)
         return row
+
+    def cached(self) -> int:
+        return len(self._cache)
 
 
 def mask(value: Any) -> Any:
@@ -146,17 +170,47 @@ def mask(value: Any) -> Any:
     return (text[:1] + "***") if len(text) > 1 else "***"
 
 
+def mask_record(record: str | None) -> str | None:
+    """`crm:C000186` names a customer in a source system: keep the source, hide the record's key."""
+    if record is None:
+        return None
+    return record.partition(":")[0] + ":***"
+
+
+def personal_fields(attributes: Iterable[str], identifiers: Iterable[str], traits: Iterable[str] = (),
+                    breakdowns: Iterable[str] = (), *, records: bool = False) -> list[str]:
+    """The audit names of the personal fields in a profile with these attributes, identifier kinds,
+    traits and breakdowns (`records`: it names the source records its attributes came from)."""
+    return ([f"attributes.{a}" for a in attributes if a in PII_ATTRIBUTES]
+            + (["attributes.record"] if records else [])
+            + [f"identifiers.{k}" for k in identifiers]
+            + [f"traits.{t}" for t in traits if t in TEXT_TRAITS]
+            + [f"breakdowns.{b}" for b in breakdowns if b not in PUBLIC_BREAKDOWNS])
+
+
 def mask_profile(profile: dict[str, Any], principal: Principal) -> tuple[dict[str, Any], list[str]]:
     """The profile as this principal may see it, and the personal fields it reads unmasked."""
-    pii_attrs = [a for a in profile["attributes"] if a in PII_ATTRIBUTES]
-    fields = [f"attributes.{a}" for a in pii_attrs] + [f"identifiers.{k}" for k in profile["identifiers"]]
+    attributes = profile["attributes"]
+    fields = personal_fields(attributes, profile["identifiers"], profile["traits"], profile["breakdowns"],
+                             records=any(v.get("record") for v in attributes.values()))
     if principal.can("pii"):
         return profile, fields
     shown = dict(profile)
-    shown["attributes"] = {a: ({**v, "value": mask(v["value"])} if a in PII_ATTRIBUTES else v)
-                           for a, v in profile["attributes"].items()}
+    shown["attributes"] = {a: {**v, "value": mask(v["value"]) if a in PII_ATTRIBUTES else v["value"],
+                               **({"record": mask_record(v["record"])} if "record" in v else {})}
+                           for a, v in attributes.items()}
     shown["identifiers"] = {k: [mask(v) for v in vs] for k, vs in profile["identifiers"].items()}
+    shown["traits"] = {t: (mask(v) if t in TEXT_TRAITS else v) for t, v in profile["traits"].items()}
+    shown["breakdowns"] = {b: (values if b in PUBLIC_BREAKDOWNS else _mask_keys(values))
+                           for b, values in profile["breakdowns"].items()}
     return shown, []
+
+
+def _mask_keys(values: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in values.items():
+        out[mask(k)] = out.get(mask(k), 0.0) + (v or 0.0)
+    return out
 
 
 def mask_events(events: list[dict[str, Any]], principal: Principal) -> tuple[list[dict[str, Any]], list[str]]:
@@ -170,5 +224,5 @@ def mask_search(hits: list[dict[str, Any]], principal: Principal) -> tuple[list[
     if principal.can("pii"):
         return hits, ["search.name", "search.term"] if hits else []
     masked = [{**h, "first_name": mask(h.get("first_name")), "last_name": mask(h.get("last_name")),
-               "term": mask(h["term"])} for h in hits]
+               "term": h["term"] if h["kind"] == "profile_id" else mask(h["term"])} for h in hits]
     return masked, []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from cx360.api.services import Context
-from cx360.errors import Cx360Error
+from cx360.errors import Cx360Error, RateLimitError
 
 
 def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]:
@@ -31,7 +32,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
                           f"{cfg.engine.kind!r}")
     report = index.ensure(ws.root / cfg.engine.path, force=reindex)
     store = Store(report.path, region=cfg.workspace.default_region)
-    return Context(root=ws.root, store=store, keys=KeyRing(ws.root), audit=AuditLog(ws.root)), report
+    return Context(root=ws.root, store=store, keys=KeyRing(ws.root), audit=AuditLog(ws.root), settings=cfg.serve), report
 
 
 def app_from_env() -> FastAPI:
@@ -74,7 +75,9 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
     async def cx360_error(request: Request, exc: Cx360Error) -> Response:
         if not request.url.path.startswith("/v1"):
             return web.error_page(request, exc)  # dashboard pages answer in HTML
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
+        if isinstance(exc, RateLimitError):
+            headers["Retry-After"] = str(math.ceil(exc.retry_after))
         return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc)}},
                             status_code=exc.http_status, headers=headers)
 

@@ -1,90 +1,250 @@
 """The audit log of personal-data reads: who, which profile, which fields, when, from where.
 
-Requests only put an entry on a queue; one thread writes them to `access.sqlite` in batches
-(one transaction per batch), so an audited read costs microseconds, and the warehouse, which
-DuckDB lets only one process write, is never touched.
+A read of personal data is answered only once its entry is durable: the request appends the entry
+to this process's journal (`audit-journal/<pid>-<random>.jsonl`, append-only, fsync'd; requests that
+arrive together share one fsync) before it responds, and fails with 503 when it cannot. One thread
+drains the journal into `access.sqlite` in batches; when SQLite is locked or failing it keeps the
+journal and tries again, so the log never stops. Each process holds an exclusive lock (flock) on its
+own journal; a journal whose lock is free belongs to a process that died (kill -9, power loss), and
+the next process to start drains and removes it. Entries carry an id, so a replay adds nothing twice.
+The warehouse, which DuckDB lets only one process write, is never touched.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import queue
+import fcntl
+import getpass
+import json
+import logging
+import os
+import secrets
+import socket
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
 from cx360.api.access import ACCESS_FILE, Principal
+from cx360.errors import UnavailableError
+from cx360.filemodes import private
 
+JOURNALS = "audit-journal"
 _COLUMNS = ("at", "key_id", "key_name", "role", "action", "profile_id", "fields", "client")
 _CREATE = f"CREATE TABLE IF NOT EXISTS audit ({', '.join(c + ' TEXT' for c in _COLUMNS)})"
+_INSERT = f"INSERT OR IGNORE INTO audit (id, {', '.join(_COLUMNS)}) VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
+log = logging.getLogger("cx360.audit")
+
+
+def _prepare(con: sqlite3.Connection) -> None:
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(_CREATE)
+    if "id" not in {r[1] for r in con.execute("PRAGMA table_info(audit)")}:  # written by an older cx360
+        con.execute("ALTER TABLE audit ADD COLUMN id TEXT")
+    con.execute("CREATE UNIQUE INDEX IF NOT EXISTS audit_id ON audit (id)")
 
 
 class AuditLog:
-    def __init__(self, root: Path, *, batch: int = 500, interval: float = 0.5):
+    def __init__(self, root: Path, *, interval: float = 0.5, busy_timeout: float = 2.0, fsync: bool = True):
         self.path = root / ACCESS_FILE
-        self._queue: queue.Queue[tuple | None] = queue.Queue()
-        self.batch, self.interval = batch, interval
-        with sqlite3.connect(self.path) as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute(_CREATE)
+        self.folder = root / JOURNALS
+        self.interval, self.busy_timeout, self.fsync = interval, busy_timeout, fsync
+        private(self.path)
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        private(self.folder)
+        self.journal = self.folder / f"{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+        self._fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock, self._sync_lock = threading.Lock(), threading.Lock()
+        self._written = self._synced = 0  # bytes appended to the journal (ever), bytes known on disk
+        self._drained = 0                 # bytes of the journal (ever) now in SQLite
+        self._offset = 0                  # where the unread part of the journal starts now
+        self.error: str | None = None     # why the last drain failed, while it keeps failing
+        self._changed = threading.Condition()
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._con: sqlite3.Connection | None = None
         self._thread = threading.Thread(target=self._run, name="cx360-audit", daemon=True)
         self._thread.start()
 
+    # -- requests -----------------------------------------------------------------------
     def record(self, principal: Principal, action: str, profile_id: str | None, fields: list[str],
                client: str | None) -> None:
+        """Make the entry durable, or raise UnavailableError: the caller must not answer then."""
         if not fields:
             return
-        self._queue.put((dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), principal.key_id,
-                         principal.name, principal.role, action, profile_id, ",".join(fields), client))
+        entry = [uuid.uuid4().hex, dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), principal.key_id,
+                 principal.name, principal.role, action, profile_id, ",".join(fields), client]
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+        try:
+            with self._lock:
+                if os.write(self._fd, line) != len(line):
+                    raise OSError("short write")
+                self._written += len(line)
+                mine = self._written
+            self._sync(mine)
+        except OSError as exc:
+            raise UnavailableError(f"the audit journal {self.journal} cannot be written ({exc}); "
+                                   "personal data is not served without its audit entry") from exc
+        self._wake.set()
 
-    def flush(self) -> None:
-        """Wait until everything recorded so far is on disk."""
-        done = threading.Event()
-        self._queue.put(("flush", done))  # type: ignore[arg-type]
-        done.wait(10)
+    def _sync(self, upto: int) -> None:
+        """fsync the journal up to byte `upto`; concurrent callers share one fsync (group commit)."""
+        if not self.fsync:
+            return
+        with self._sync_lock:
+            if self._synced >= upto:
+                return
+            target = self._written
+            os.fdatasync(self._fd)
+            self._synced = target
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Wait until everything recorded so far is in SQLite; UnavailableError if it cannot be soon."""
+        target = self._written
+        self._wake.set()
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._drained >= target or self._stop.is_set(), timeout):
+                raise UnavailableError(f"the audit log {self.path} cannot be written now ({self.error or 'busy'}); "
+                                       f"entries are kept in {self.folder} and written when it frees")
 
     def close(self) -> None:
-        self._queue.put(None)
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
         self._thread.join(10)
+        try:
+            self._drain()  # what came after the thread's last pass
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("audit entries stay journaled in %s: %s", self.journal, exc)
+        if self._con is not None:
+            self._con.close()
+        os.close(self._fd)  # releases the lock: an empty journal is removed, a full one replayed later
+        if self._offset == 0 and self.journal.exists() and self.journal.stat().st_size == 0:
+            self.journal.unlink(missing_ok=True)
 
+    # -- the writer -----------------------------------------------------------------------
     def _run(self) -> None:
-        con = sqlite3.connect(self.path, timeout=30)
-        stop = False
-        while not stop:
-            rows, waiters = [], []
+        while True:
             try:
-                item = self._queue.get(timeout=self.interval)
-            except queue.Empty:
+                self._drain()
+                self._adopt_orphans()
+                self.error = None
+            except (sqlite3.Error, OSError) as exc:  # locked or failing: the journal keeps everything
+                if self.error is None:
+                    log.warning("audit log %s not writable now, entries stay journaled: %s", self.path, exc)
+                self.error = str(exc)
+            if self._stop.is_set():
+                return
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._con is None:
+            con = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
+            try:
+                _prepare(con)
+            except sqlite3.Error:
+                con.close()
+                raise
+            self._con = con
+        return self._con
+
+    def _drain(self) -> None:
+        with self._lock:
+            end = self._written - self._drained + self._offset  # the journal's size now
+        if end == self._offset:
+            return
+        with open(self.journal, "rb") as f:
+            f.seek(self._offset)
+            chunk = f.read(end - self._offset)
+        chunk = chunk[: chunk.rfind(b"\n") + 1]
+        rows = _parse(chunk)
+        con = self._connection()
+        with con:
+            con.executemany(_INSERT, rows)
+        with self._lock:
+            self._offset += len(chunk)
+            self._drained += len(chunk)
+            if self._written - self._drained == 0:  # all of it is in SQLite: start the journal afresh
+                os.ftruncate(self._fd, 0)
+                self._offset = 0
+        with self._changed:
+            self._changed.notify_all()
+
+    def _adopt_orphans(self) -> None:
+        """Drain and remove the journals of processes that died."""
+        for path in sorted(self.folder.glob("*.jsonl")):
+            if path == self.journal:
                 continue
-            while True:
-                if item is None:
-                    stop = True
-                elif item[0] == "flush":
-                    waiters.append(item[1])
-                else:
-                    rows.append(item)
-                if len(rows) >= self.batch:
-                    break
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
                 try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if rows:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive and drains it itself
+                with os.fdopen(os.dup(fd), "rb") as f:
+                    data = f.read()
+                rows = _parse(data[: data.rfind(b"\n") + 1])
+                con = self._connection()
                 with con:
-                    con.executemany(f"INSERT INTO audit VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
-            for w in waiters:
-                w.set()
-        con.close()
+                    con.executemany(_INSERT, rows)
+                if rows:
+                    log.info("replayed %d audit entries from %s", len(rows), path.name)
+                path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+
+
+def _parse(chunk: bytes) -> list[list[Any]]:
+    rows = []
+    for line in chunk.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:  # a line torn by a crash mid-write: it was never acknowledged
+            continue
+        if isinstance(row, list) and len(row) == len(_COLUMNS) + 1:
+            rows.append(row)
+    return rows
+
+
+def cli_actor() -> Principal:
+    """The OS user running a cx360 command, as the audit log names them."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = f"uid {os.getuid()}"
+    return Principal(key_id="cli", name=user, role="cli")
+
+
+def record_cli(root: Path, action: str, profile_id: str | None, fields: list[str]) -> None:
+    """Audit a command-line read of personal data (`cx360 profile show` and the like)."""
+    if not fields:
+        return
+    audit = AuditLog(root, interval=60)
+    try:
+        audit.record(cli_actor(), action, profile_id, fields, f"cli@{socket.gethostname()}")
+    finally:
+        audit.close()
+
+
+def audit_cli_read(root: Path, action: str, profile_id: str, key: str, fields: list[str]) -> None:
+    """Audit a command that prints one person's data, found by `key` (an identifier is personal data too)."""
+    query = [] if key.strip() == profile_id else ["query.identifier"]
+    record_cli(root, action, profile_id, [*query, *fields])
 
 
 def read_audit(root: Path, *, since: dt.datetime | None = None, key_id: str | None = None,
-               limit: int = 1000) -> list[dict[str, Any]]:
+               limit: int = 1000, timeout: float = 2.0) -> list[dict[str, Any]]:
     """Audit entries, newest first."""
     path = root / ACCESS_FILE
     if not path.exists():
         return []
-    sql, params = "SELECT * FROM audit WHERE 1 = 1", []
+    sql, params = f"SELECT {', '.join(_COLUMNS)} FROM audit WHERE 1 = 1", []
     if since is not None:
         sql += " AND at >= ?"
         params.append((since if since.tzinfo else since.replace(tzinfo=dt.UTC)).isoformat(timespec="milliseconds"))
@@ -93,7 +253,10 @@ def read_audit(root: Path, *, since: dt.datetime | None = None, key_id: str | No
         params.append(key_id)
     sql += " ORDER BY at DESC LIMIT ?"
     params.append(limit)
-    with sqlite3.connect(path) as con:
-        con.execute(_CREATE)
-        cur = con.execute(sql, params)
-        return [dict(zip(_COLUMNS, r)) for r in cur.fetchall()]
+    try:
+        with sqlite3.connect(path, timeout=timeout) as con:
+            _prepare(con)
+            cur = con.execute(sql, params)
+            return [dict(zip(_COLUMNS, r)) for r in cur.fetchall()]
+    except sqlite3.OperationalError as exc:
+        raise UnavailableError(f"the audit log {path} cannot be read now ({exc}); try again shortly") from exc

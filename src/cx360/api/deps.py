@@ -22,7 +22,9 @@ def principal(request: Request, authorization: Annotated[str | None, Header()] =
 
 
 def client(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address, for the audit log (X-Forwarded-For counts only from trusted proxies)."""
+    peer = request.client.host if request.client else None
+    return context(request).proxies.client(peer, request.headers.get("x-forwarded-for"))
 
 
 Ctx = Annotated[Context, Depends(context)]

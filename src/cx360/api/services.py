@@ -1,16 +1,23 @@
-"""What the API and the dashboard do, apart from HTTP: find, mask, audit. Routes stay thin."""
+"""What the API and the dashboard do, apart from HTTP: find, mask, audit, limit. Routes stay thin."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cx360.api.access import KeyRing, Principal, mask_events, mask_profile, mask_search
 from cx360.api.audit import AuditLog
+from cx360.api.limits import RateLimiter
+from cx360.api.network import Proxies
 from cx360.api.store import Store
-from cx360.errors import DataError
+from cx360.config import ServeSettings
+from cx360.errors import DataError, ForbiddenError, NotFoundError
+
+_PROFILE_ID = re.compile(r"[Pp][0-9a-fA-F]+")
 
 
 @dataclass
@@ -21,20 +28,41 @@ class Context:
     store: Store
     keys: KeyRing
     audit: AuditLog
+    settings: ServeSettings = field(default_factory=ServeSettings)
+
+    def __post_init__(self) -> None:
+        extra = [p for p in os.environ.get("CX360_TRUSTED_PROXIES", "").split(",") if p.strip()]
+        self.proxies = Proxies([*self.settings.trusted_proxies, *extra])
+        self.search_limit = RateLimiter(self.settings.search_per_minute, self.settings.search_burst)
 
     def close(self) -> None:
         self.audit.close()
         self.store.close()
 
 
+def _find(ctx: Context, who: Principal, key: str, kind: str | None, action: str,
+          client: str | None) -> tuple[str, list[str]]:
+    """The profile behind `key`, and the audit fields of the lookup itself: an identifier the caller
+    looked up is personal data, whether it came in the path or in the query, found or not."""
+    try:
+        pid, matched = ctx.store.find(key, kind)
+    except NotFoundError as exc:
+        looked_up = kind or ("profile" if _PROFILE_ID.fullmatch(key.strip()) else "identifier")
+        if looked_up != "profile":
+            ctx.audit.record(who, action, None, [f"query.{looked_up}"], client)
+        if who.can("pii"):
+            raise
+        raise NotFoundError(f"no profile holds this {looked_up}, or it is ambiguous (your role sees no "
+                            "identifiers, so they are not repeated here)") from None
+    return pid, [f"query.{k}" for k in matched if k != "profile"]
+
+
 def get_profile(ctx: Context, who: Principal, key: str, *, kind: str | None = None,
                 client: str | None = None, action: str = "profile") -> dict[str, Any]:
     who.require("profile")
-    pid = ctx.store.resolve(key, kind)
+    pid, query = _find(ctx, who, key, kind, action, client)
     shown, fields = mask_profile(ctx.store.profile(pid), who)
-    if kind is not None:
-        fields = [f"query.{kind}", *fields]  # the identifier the caller looked up is personal data too
-    ctx.audit.record(who, action, pid, fields, client)
+    ctx.audit.record(who, action, pid, [*query, *fields], client)
     return shown
 
 
@@ -46,20 +74,43 @@ def get_timeline(ctx: Context, who: Principal, pid: str, *, source: str | None =
         raise DataError(f"limit: expected 1 to 500, got {limit}")
     if since and until and since >= until:
         raise DataError(f"since ({since}) must be before until ({until})")
-    pid = ctx.store.resolve(pid)
+    pid, query = _find(ctx, who, pid, None, "timeline", client)
     page = ctx.store.timeline(pid, source=source, since=since, until=until, limit=limit, cursor=cursor)
     page["events"], fields = mask_events(page["events"], who)
-    ctx.audit.record(who, "timeline", pid, fields, client)
+    ctx.audit.record(who, "timeline", pid, [*query, *fields], client)
     return page
 
 
+def query_kind(q: str) -> str:
+    """What a search term looks like, for the audit log (which does not keep the term itself)."""
+    q = q.strip()
+    if _PROFILE_ID.fullmatch(q):
+        return "profile_id"
+    if "@" in q:
+        return "email"
+    if re.fullmatch(r"[+\d\s().-]+", q):
+        return "number"
+    return "text"
+
+
 def search(ctx: Context, who: Principal, q: str, *, limit: int = 20, client: str | None = None) -> list[dict[str, Any]]:
+    """Search by prefix. Roles with `pii` search names and identifiers; the others, profile ids only
+    (a prefix search over data they may not see would spell it out one character at a time).
+    Every search takes a token of the key's rate limit and is audited, hits or not."""
     who.require("search")
     if len(q.strip()) < 2:
         raise DataError(f"q: expected at least 2 characters of a name or identifier, got {q!r}")
     if not 1 <= limit <= 100:
         raise DataError(f"limit: expected 1 to 100, got {limit}")
-    hits, fields = mask_search(ctx.store.search(q, limit=limit), who)
+    ctx.search_limit.take(who.key_id)
+    shape = query_kind(q)
+    ctx.audit.record(who, "search", None, [f"query.{shape}"], client)
+    if not who.can("pii") and shape != "profile_id":
+        raise ForbiddenError(f"role {who.role!r} may search by profile id only (P followed by its first "
+                             "characters); searching names and identifiers needs a role that sees personal "
+                             "data (admin, agent)")
+    kinds = None if who.can("pii") else ("profile_id",)
+    hits, fields = mask_search(ctx.store.search(q, limit=limit, kinds=kinds), who)
     for h in hits:
         ctx.audit.record(who, "search", h["profile_id"], fields, client)
     return hits

@@ -46,6 +46,10 @@ class Store:
     # -- finding a profile ---------------------------------------------------------
     def resolve(self, text: str, kind: str | None = None) -> str:
         """The profile id behind a profile id, a node key, or an identifier (of `kind` when given)."""
+        return self.find(text, kind)[0]
+
+    def find(self, text: str, kind: str | None = None) -> tuple[str, list[str]]:
+        """(profile id, the kinds of the nodes that matched: `profile`, `email`, `record`...)."""
         text = text.strip()
         if kind is not None:
             nodes = node_candidates(f"{kind}:{text}", self.region)
@@ -62,7 +66,7 @@ class Store:
         if len(pids) > 1:
             raise NotFoundError(f"{text!r} is ambiguous: " + ", ".join(f"{n} -> {p}" for n, p in found.items())
                                 + "; give the kind, e.g. ?email=...")
-        return pids[0]
+        return pids[0], sorted({n.partition(":")[0] for n in found})
 
     # -- one profile -----------------------------------------------------------------
     def profile(self, pid: str) -> dict[str, Any]:
@@ -117,12 +121,14 @@ class Store:
                 "next_cursor": encode_cursor(rows[-1]["ts"], rows[-1]["event_id"]) if more else None}
 
     # -- many profiles -------------------------------------------------------------------
-    def search(self, q: str, *, limit: int = 20) -> list[dict[str, Any]]:
-        """Profiles with a name or identifier starting with `q` (case-insensitive)."""
+    def search(self, q: str, *, limit: int = 20, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Profiles with a name or identifier (of `kinds`, when given) starting with `q` (case-insensitive)."""
         term = q.strip().lower()
         lo, hi = prefix_range(term)
+        only = f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
         hits = self._rows("SELECT DISTINCT ON (profile_id) profile_id, kind, term FROM search "
-                          "WHERE p7 BETWEEN ? AND ? AND starts_with(term, ?) LIMIT ?", [lo, hi, term, limit])
+                          f"WHERE p7 BETWEEN ? AND ? AND starts_with(term, ?){only} LIMIT ?",
+                          [lo, hi, term, *(kinds or ()), limit])
         out = []
         for h in hits:
             k = key_hash(h["profile_id"])

@@ -44,7 +44,9 @@ for module in (workspace, ingest, identity, profile, segments, clv, churn, senti
 def main() -> None:
     from cx360.cli.output import err, fail
     from cx360.errors import Cx360Error
+    from cx360.filemodes import restrict_umask
 
+    restrict_umask()  # what cx360 writes is personal data: owner-only from its first byte
     try:
         app()
     except Cx360Error as exc:

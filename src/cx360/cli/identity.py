@@ -66,11 +66,16 @@ def explain_cmd(
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Show why these records and identifiers are one person."""
+    from cx360.api.access import personal_fields
+    from cx360.api.audit import audit_cli_read
     from cx360.identity.explain import explain
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         e = explain(ws, key)
+        kinds = sorted({n["node"].partition(":")[0] for n in e.nodes if n.get("node")})
+        audit_cli_read(ws.root, "identity explain", e.profile_id, key,
+                       [*personal_fields(e.golden, kinds, records=bool(e.sources)), "identity.links"])
     out.print(f"[bold]Profile {e.profile_id}[/]: {len(e.nodes)} nodes")
     out.print(table("Golden record", ["attribute", "value", "from", "rule"], [
         (k, v, e.sources.get(k, {}).get("record"), e.sources.get(k, {}).get("rule"))

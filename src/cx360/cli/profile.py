@@ -72,6 +72,8 @@ def show_cmd(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Print one person's 3D profile: attributes with their sources, traits, breakdowns and scores."""
+    from cx360.api.access import personal_fields
+    from cx360.api.audit import audit_cli_read
     from cx360.errors import ConfigError
     from cx360.profiles.read import read
     from cx360.workspace import Workspace
@@ -80,6 +82,8 @@ def show_cmd(
         raise ConfigError(f"--format: expected table or json, got {fmt!r}")
     with Workspace(workspace) as ws:
         p = read(ws, key)
+        audit_cli_read(ws.root, "profile show", p.profile_id, key, personal_fields(
+            p.attributes, p.identifiers, p.traits, p.breakdowns, records=bool(p.attribute_sources)))
     if fmt == "json":
         out.print_json(json.dumps(p.to_dict(), default=str, ensure_ascii=False))
         return

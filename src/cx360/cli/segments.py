@@ -90,6 +90,10 @@ def members_cmd(
             m = m.filter(m.exited_at.isnull())
         total = engine.scalar(m.count(), step="segments: count members")
         rows = engine.to_arrow(m.order_by(["entered_at", "profile_id"]).limit(limit), step="segments: members").to_pylist()
+        if rows:
+            from cx360.api.audit import record_cli
+
+            record_cli(ws.root, "segments members", None, [f"segment_members.{name}"])
     out.print(table(f"Segment {name}", ["profile", "entered", "left"], [
         (r["profile_id"], _when(r["entered_at"]), _when(r["exited_at"])) for r in rows
     ]))
