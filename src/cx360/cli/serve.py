@@ -26,8 +26,23 @@ def serve(
     reindex: Annotated[bool, typer.Option(help="Rebuild the serving index even if the warehouse did not change.")] = False,
     threads: Annotated[int, typer.Option(min=1, help="Worker threads per process (each gets its own DuckDB cursor).")] = 16,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (each opens the serving index read-only).")] = 1,
+    trusted_proxy: Annotated[list[str] | None, typer.Option(
+        "--trusted-proxy", help="Address or network (CIDR) of a proxy whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed (repeatable; adds to [serve] trusted_proxies).")] = None,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the dashboard (/) over the workspace."""
+    if trusted_proxy:
+        import ipaddress
+        import os
+
+        from cx360.errors import ConfigError
+
+        for p in trusted_proxy:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise ConfigError(f"--trusted-proxy: {p!r} is not an IP address or network such as 10.0.0.0/8") from None
+        os.environ["CX360_TRUSTED_PROXIES"] = ",".join(trusted_proxy)  # read by every worker's context
     try:
         import uvicorn
 
