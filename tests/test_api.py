@@ -3,6 +3,8 @@ paging, roles and masking, the audit trail, errors with the right status, /healt
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -180,8 +182,10 @@ def test_dashboard_session_is_a_signed_cookie_that_ends_with_its_key(served):
     root, client, _, _ = served
     key_id, key = create_key(root, "analyst", "session")
     client.cookies.clear()
-    assert client.post("/login", data={"key": "cx360_x_y"}, follow_redirects=False).status_code == 401
-    r = client.post("/login", data={"key": key}, follow_redirects=False)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+    assert client.post("/login", data={"key": key}, follow_redirects=False).status_code == 403, "no CSRF token"
+    assert client.post("/login", data={"key": "cx360_x_y", "csrf": csrf}, follow_redirects=False).status_code == 401
+    r = client.post("/login", data={"key": key, "csrf": csrf}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = client.cookies["cx360_session"]
     assert key.split("_")[2] not in cookie

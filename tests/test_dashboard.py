@@ -101,7 +101,11 @@ def test_search_to_customer_card(server, browser):
     url, keys, root, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
     page = _login(browser, url, keys["agent"])
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.reload()
     assert "Campaign responses" in page.content()
+    assert page.evaluate("getComputedStyle(document.querySelector('header')).display") != "inline", "stylesheet applied"
     assert page.locator("#campaigns").inner_text().count("deposit") == 1
     assert page.locator("svg.chart rect").count() > 0, "value and churn histograms are drawn server-side"
     page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
@@ -122,6 +126,7 @@ def test_search_to_customer_card(server, browser):
         assert channel in timeline
     assert "reason=fees" in timeline
     page.screenshot(path=str(ARTIFACTS / "customer-agent.png"), full_page=True)
+    assert not refused, f"the page's policy refused its own content: {refused}"
     page.close()
 
 
@@ -141,7 +146,8 @@ def test_analyst_sees_the_card_masked_and_unknown_customer_is_404(server, browse
     page.screenshot(path=str(ARTIFACTS / "customer-analyst.png"), full_page=True)
     response = page.goto(url + "/customers/P-unknown")
     assert response.status == 404 and "no profile" in page.locator(".error").inner_text()
-    page.goto(url + "/logout")
+    page.click("#logout")
+    page.wait_for_url(url + "/login")
     page.goto(url + "/segments")
     assert page.url.endswith("/login")
     page.fill("#key", "cx360_nope_nope")

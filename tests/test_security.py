@@ -6,6 +6,7 @@ private file modes, and audited command-line reads."""
 from __future__ import annotations
 
 import getpass
+import re
 import sqlite3
 import stat
 import time
@@ -172,3 +173,41 @@ def test_command_line_reads_are_audited_with_the_os_user(world):
     assert {e["key_name"] for e in cli} == {getpass.getuser()}
     shown = next(e for e in cli if e["action"] == "profile show")["fields"].split(",")
     assert {"query.identifier", "attributes.last_name", "identifiers.email"} <= set(shown)
+
+
+def test_web_forms_carry_csrf_tokens_logout_is_a_post_and_pages_refuse_frames(api):
+    client, keys, _ = api
+    client.cookies.clear()
+    login = client.get("/login")
+    assert "frame-ancestors 'none'" in login.headers["content-security-policy"]
+    assert login.headers["x-frame-options"] == "DENY" and "script-src" not in login.headers["content-security-policy"]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)
+    forged = client.post("/login", data={"key": keys["analyst"], "csrf": "f" * 64}, follow_redirects=False)
+    assert forged.status_code == 403 and "cx360_session" not in forged.headers.get("set-cookie", "")
+    r = client.post("/login", data={"key": keys["analyst"], "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and "secure" not in r.headers["set-cookie"].lower(), "plain HTTP from an untrusted peer"
+    page = client.get("/segments")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert token != csrf, "after login the token is bound to the session"
+    assert client.get("/logout", follow_redirects=False).status_code == 405
+    assert client.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 403
+    assert client.get("/segments", follow_redirects=False).status_code == 200, "a forged logout changes nothing"
+    r = client.post("/logout", data={"csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    client.cookies.clear()
+    assert client.get("/health").headers["x-frame-options"] == "DENY"
+
+
+def test_cookies_are_secure_behind_an_https_proxy(api):
+    client, keys, _ = api  # the peer, 10.1.2.3, is a trusted proxy in this app
+    client.cookies.clear()
+    https = {"X-Forwarded-Proto": "https"}
+    login = client.get("/login", headers=https)
+    assert "secure" in login.headers["set-cookie"].lower()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)
+    nonce = login.cookies["cx360_login"]  # a Secure cookie: the client would not send it over plain HTTP
+    client.cookies.clear()
+    r = client.post("/login", data={"key": keys["agent"], "csrf": csrf}, follow_redirects=False,
+                    headers={**https, "Cookie": f"cx360_login={nonce}"})
+    assert r.status_code == 303 and "; secure" in r.headers["set-cookie"].lower()
+    client.cookies.clear()

@@ -1,4 +1,9 @@
-"""Dashboard pages. Login takes an API key and keeps a server-side session behind a cookie."""
+"""Dashboard pages. Login takes an API key and keeps a signed session cookie.
+
+Every form that changes state (log in, log out) carries a CSRF token: an HMAC of the session cookie,
+or before login of a random login cookie, so another site cannot post it (SameSite=Strict cookies
+already stop most of that; the token covers browsers and proxies that do not honour it). Cookies
+are `Secure` when the request came over HTTPS, directly or through a trusted proxy."""
 
 from __future__ import annotations
 
@@ -17,11 +22,12 @@ from fastapi.templating import Jinja2Templates
 
 from cx360.api import services
 from cx360.api.access import Principal
-from cx360.errors import AuthError, Cx360Error
+from cx360.errors import AuthError, Cx360Error, ForbiddenError
 from cx360.web import charts
 
 HERE = Path(__file__).parent
 COOKIE = "cx360_session"
+LOGIN_COOKIE = "cx360_login"  # binds the login form's CSRF token to this browser
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(histogram=charts.histogram, bars=charts.bars)
 router = APIRouter(include_in_schema=False)
@@ -49,8 +55,29 @@ def _session(request: Request) -> Principal | None:
 
 
 def mount(app: FastAPI) -> None:
+    from cx360.web.headers import SecurityHeaders
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
+    app.add_middleware(SecurityHeaders)
+
+
+def csrf_token(request: Request) -> str:
+    """The token the forms of this page must send back: bound to the session, or before login to the
+    login cookie."""
+    binding = request.cookies.get(COOKIE) or request.cookies.get(LOGIN_COOKIE) or ""
+    return _sign(f"csrf.{binding}") if binding else ""
+
+
+def _check_csrf(request: Request, token: str) -> None:
+    expected = csrf_token(request)
+    if not (expected and hmac.compare_digest(expected, token)):
+        raise ForbiddenError("this form expired or came from another site: reload the page and try again")
+
+
+def _https(request: Request) -> bool:
+    peer = request.client.host if request.client else None
+    return request.app.state.ctx.proxies.https(request.url.scheme, peer, request.headers.get("x-forwarded-proto"))
 
 
 def _who(request: Request) -> Principal:
@@ -62,7 +89,8 @@ def _who(request: Request) -> Principal:
 
 def _page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
     who = _session(request)
-    return templates.TemplateResponse(request, name, {"who": who, **context}, status_code=status)
+    return templates.TemplateResponse(request, name, {"who": who, "csrf": csrf_token(request), **context},
+                                      status_code=status)
 
 
 def error_page(request: Request, exc: Cx360Error) -> Response:
@@ -73,25 +101,34 @@ def error_page(request: Request, exc: Cx360Error) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return _page(request, "login.html")
+    if request.cookies.get(LOGIN_COOKIE):
+        return _page(request, "login.html")
+    nonce = secrets.token_urlsafe(16)
+    response = _page(request, "login.html", csrf=_sign(f"csrf.{nonce}"))  # bound to the cookie it sets
+    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=_https(request),
+                        max_age=SESSION_SECONDS)
+    return response
 
 
 @router.post("/login")
-def login(request: Request, key: Annotated[str, Form()]) -> Response:
+def login(request: Request, key: Annotated[str, Form()], csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
     try:
         who = request.app.state.ctx.keys.authenticate(key.strip())
     except AuthError as exc:
         return _page(request, "login.html", status=401, message=str(exc))
     payload = f"{who.key_id}.{int(time.time()) + SESSION_SECONDS}"
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, f"{payload}.{_sign(payload)}", httponly=True, samesite="strict", max_age=SESSION_SECONDS)
+    response.set_cookie(COOKIE, f"{payload}.{_sign(payload)}", httponly=True, samesite="strict",
+                        secure=_https(request), max_age=SESSION_SECONDS)
     return response
 
 
-@router.get("/logout")
-def logout(request: Request) -> Response:
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    _check_csrf(request, csrf)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict", secure=_https(request))
     return response
 
 
@@ -131,4 +168,5 @@ def customer(request: Request, profile_id: str, cursor: str | None = None) -> HT
 
 
 def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    peer = request.client.host if request.client else None
+    return request.app.state.ctx.proxies.client(peer, request.headers.get("x-forwarded-for"))
