@@ -162,7 +162,7 @@ def bench_archetypes(root: Path) -> None:
 
 def bench_churn(root: Path, as_of: dt.datetime, horizon: int) -> None:
     from cx360.demo.scoring import profile_persons
-    from cx360.models import churn_workspace as cw
+    from cx360.scoring import churn as cw
     from cx360.models.evaluation import metrics
 
     with Workspace(root) as ws:

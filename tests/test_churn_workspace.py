@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from cx360.cli import app
 from cx360.errors import DataError
 from cx360.identity.resolve import resolve
-from cx360.models import churn_workspace as cw
+from cx360.scoring import churn as cw
 from cx360.profiles.build import build
 from cx360.segments.evaluate import evaluate
 from cx360.sources.ingest import ingest

@@ -13,7 +13,7 @@ import pytest
 
 from cx360.errors import Cx360Error, NotFoundError
 from cx360.identity.resolve import resolve
-from cx360.profiles import catalog
+from cx360 import trait_catalog as catalog
 from cx360.profiles.build import build
 from cx360.profiles.read import read
 from cx360.sources.ingest import ingest
@@ -195,4 +195,4 @@ def test_profile_show_cli(duckdb_workspace):
 
 def test_traits_doc_lists_every_trait():
     doc = (Path(__file__).parents[1] / "docs" / "traits.md").read_text(encoding="utf-8")
-    assert doc == catalog.markdown(), "regenerate docs/traits.md from cx360.profiles.catalog.markdown()"
+    assert doc == catalog.markdown(), "regenerate docs/traits.md from cx360.trait_catalog.markdown()"

@@ -12,7 +12,7 @@ from cx360.engine import DuckDB
 from cx360.errors import ConfigError
 from cx360.models import archetypes
 from cx360.segments import builtin
-from cx360.segments.conditions import compile_condition, parse
+from cx360.conditions import compile_condition, parse
 
 ROWS = pd.DataFrame({
     "pid": ["a", "b", "c", "d"],

@@ -237,7 +237,7 @@ BUILTIN_SEGMENT_PREFIXES = ("rfm_", "cluster_")
 def _syntax(where: str | None) -> str | None:
     if where is not None:
         from cx360.errors import Cx360Error
-        from cx360.segments.conditions import parse
+        from cx360.conditions import parse
 
         try:
             parse(where)

@@ -13,7 +13,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.schema as sch
 
-from cx360.profiles.catalog import TRAITS
+from cx360.trait_catalog import TRAITS
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ def markdown() -> str:
     parts = [
         "# Profile traits",
         "",
-        "Generated from `cx360.profiles.catalog` (also listed by `cx360 traits`). Every trait is computed",
+        "Generated from `cx360.trait_catalog` (also listed by `cx360 traits`). Every trait is computed",
         "as of a point in time (`cx360 profile build --as-of DATE`): nothing at or after `as_of` is read,",
         f"so models can train on past profiles without leakage. \"Recently\" means the last {RECENT_DAYS} days.",
         "",

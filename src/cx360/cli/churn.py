@@ -139,7 +139,7 @@ def _train_workspace(workspace: Path, model: Path | None, horizon_days: int, ina
                      seed: int) -> None:
     from cx360.cli.profile import parse_as_of
     from cx360.errors import ConfigError
-    from cx360.models import churn_workspace as cw
+    from cx360.scoring import churn as cw
     from cx360.workspace import Workspace
 
     when = parse_as_of(as_of)
@@ -162,7 +162,7 @@ def _train_workspace(workspace: Path, model: Path | None, horizon_days: int, ina
 
 
 def _score_workspace(workspace: Path, model: Path | None) -> None:
-    from cx360.models import churn_workspace as cw
+    from cx360.scoring import churn as cw
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:

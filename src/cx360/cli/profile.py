@@ -115,7 +115,7 @@ def traits_cmd(
 ) -> None:
     """List every profile trait: name, type, meaning, what it reads, its time window."""
     from cx360.errors import ConfigError
-    from cx360.profiles.catalog import GROUPS, TRAITS
+    from cx360.trait_catalog import GROUPS, TRAITS
 
     if group is not None and group not in GROUPS:
         raise ConfigError(f"--group: expected one of {', '.join(GROUPS)}, got {group!r}")

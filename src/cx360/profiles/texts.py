@@ -17,7 +17,7 @@ import pyarrow as pa
 from cx360 import schema
 from cx360.config import TextSettings
 from cx360.engine import Engine
-from cx360.profiles.catalog import RECENT_DAYS
+from cx360.trait_catalog import RECENT_DAYS
 
 TEXT_EVENTS = ("call", "complaint", "review_posted", "social_post")
 VOICE = ("texts_total", "share_negative", "last_negative_at", "sentiment_trend", "text_complaints",

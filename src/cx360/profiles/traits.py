@@ -15,7 +15,7 @@ from cx360.engine import Engine
 from cx360.identifiers import strip
 from cx360.identity.graph import latest_records
 from cx360.profiles import texts
-from cx360.profiles.catalog import RECENT_DAYS, RECURRING_MIN_WEEKS, RECURRING_WEEKS, TRAITS
+from cx360.trait_catalog import RECENT_DAYS, RECURRING_MIN_WEEKS, RECURRING_WEEKS, TRAITS
 
 DAY = 86_400
 TX = ("card_payment", "atm_withdrawal")

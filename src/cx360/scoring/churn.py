@@ -27,7 +27,7 @@ from cx360.errors import DataError, NotFoundError
 from cx360.models import churn_workflow as wf
 from cx360.models.churn import ChurnModel
 from cx360.profiles import traits as trait_stage
-from cx360.profiles.catalog import TRAITS
+from cx360.trait_catalog import TRAITS
 from cx360.workspace import Workspace
 
 ACTIVITY_EVENTS = ("card_payment", "atm_withdrawal", "transfer")

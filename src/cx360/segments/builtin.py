@@ -54,7 +54,7 @@ def rfm(traits: ir.Table) -> ir.Table:
         f_score=_quintile(buyers.txn_count),
         m_score=_quintile(buyers.spend_total.fill_null(0.0)),
     )
-    from cx360.segments.conditions import compile_condition, parse
+    from cx360.conditions import compile_condition, parse
 
     cells = [(compile_condition(parse(test), lambda f: scored[f]), name) for name, test, _ in RFM_SEGMENTS]
     scored = scored.mutate(rfm_segment=ibis.cases(*cells, else_="hibernating"))

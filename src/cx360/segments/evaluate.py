@@ -21,9 +21,9 @@ from cx360 import schema
 from cx360.config import EventCondition, SegmentSpec
 from cx360.engine import Engine
 from cx360.errors import ConfigError, Cx360Error, NotFoundError
-from cx360.models import archetypes
+from cx360.scoring import archetypes
 from cx360.segments import builtin
-from cx360.segments.conditions import compile_condition, parse
+from cx360.conditions import compile_condition, parse
 from cx360.workspace import Workspace
 
 # Tables whose columns conditions may name besides the traits, and the command that fills each.
