@@ -25,7 +25,7 @@ from typing import Any
 from cx360 import schema
 from cx360.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
 from cx360.filemodes import private
-from cx360.profiles.catalog import TRAITS
+from cx360.trait_catalog import TRAITS
 
 ACCESS_FILE = "access.sqlite"
 
