@@ -6,6 +6,7 @@ error names the file, the key and what was expected.
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import tomllib
 from pathlib import Path
@@ -165,6 +166,20 @@ class WorkspaceSettings(Model):
     )
 
 
+class IngestSettings(Model):
+    """What ingestion accepts, beyond each source's mapping (the `[ingest]` table)."""
+
+    max_future_days: float = Field(
+        2, ge=0, description="timestamps more than this many days after the ingest are quarantined")
+    earliest: dt.date = Field(dt.date(1900, 1, 1), description="timestamps before this date are quarantined")
+    max_field_chars: int = Field(
+        1 << 20, ge=1024, description="a CSV field longer than this is a stray quote, not data: its line is quarantined")
+    max_row_lines: int = Field(
+        100, ge=1, description="a CSV row spanning more lines than this is a stray quote: its first line is quarantined")
+    read_attempts: int = Field(
+        3, ge=1, le=10, description="reads of an input that changes while it is read, before its source fails")
+
+
 class EventSettings(Model):
     custom_names: list[str] = []
 
@@ -303,6 +318,7 @@ class Config(Model):
     identity: IdentitySettings = IdentitySettings()
     engine: Engine = DuckDBEngine()
     events: EventSettings = EventSettings()
+    ingest: IngestSettings = IngestSettings()
     sources: list[Source] = []
     segments: list[SegmentSpec] = []
     segmentation: SegmentationSettings = SegmentationSettings()

@@ -25,12 +25,14 @@ class ProfileReport:
 
 
 def default_as_of(ws: Workspace) -> dt.datetime:
-    """Midnight after the latest event: the data's own "now", so a replayed history reads as fresh."""
+    """Midnight after the latest event, so a replayed history reads as fresh; but never after today, so
+    one event dated in the future cannot move everybody's "now" (ingest quarantines such dates too)."""
     events = ws.engine.table("events")
     latest = ws.engine.scalar(events.ts.max(), step="profiles: latest event")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if latest is None:
-        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return dt.datetime.combine(latest.date() + dt.timedelta(days=1), dt.time())
+        return now
+    return dt.datetime.combine(min(latest, now).date() + dt.timedelta(days=1), dt.time())
 
 
 def build(ws: Workspace, as_of: dt.datetime | None = None) -> ProfileReport:

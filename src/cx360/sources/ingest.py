@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import ibis
@@ -25,9 +25,10 @@ import pyarrow.compute as pc
 from cx360 import schema
 from cx360.config import Config
 from cx360.engine import Engine
-from cx360.errors import Cx360Error
+from cx360.errors import Cx360Error, TransientSourceError
 from cx360.sources.mapping import REASONS, Context, check
 from cx360.sources.readers import ROW, Chunk, Malformed, Reader, readers_for
+from cx360.sources.textfile import InputChanged
 from cx360.workspace import Workspace
 
 Progress = Callable[[str, str, int], None]  # source, input, rows read so far
@@ -48,6 +49,26 @@ class SourceReport:
     def ok(self) -> bool:
         return self.error is None
 
+    def fail(self, message: str) -> None:
+        self.error = message if self.error is None else f"{self.error}; {message}"
+
+    def add(self, counts: BatchCounts) -> None:
+        self.read += counts.read
+        self.loaded += counts.loaded
+        self.quarantined += counts.quarantined
+        self.duplicates += counts.duplicates
+
+
+@dataclass
+class BatchCounts:
+    """read = loaded + quarantined + duplicates, checked before a batch commits."""
+
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    first_reason: str | None = None
+
 
 def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progress | None = None) -> list[SourceReport]:
     """Ingest every source (or the named ones); a failing source is reported and does not stop the others."""
@@ -61,12 +82,27 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
         report = SourceReport(source.name)
         reports.append(report)
         try:
-            for reader in readers_for(source, ws.root):
+            for reader in readers_for(source, ws.root, config.ingest):
                 report.inputs += 1
-                _ingest_input(engine, config, source, reader, report, on_progress)
+                _ingest_with_retries(engine, config, source, reader, report, on_progress)
         except Cx360Error as exc:
-            report.error = str(exc)
+            report.fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
+            report.fail(f"unexpected {type(exc).__name__} while ingesting: {exc}")
     return reports
+
+
+def _ingest_with_retries(engine, config: Config, source, reader: Reader, report: SourceReport, on_progress) -> None:
+    attempts = config.ingest.read_attempts
+    for attempt in range(1, attempts + 1):
+        try:
+            _ingest_input(engine, config, source, reader, report, on_progress)
+            return
+        except InputChanged as exc:  # the batch was discarded: read the input again, from its new content
+            if attempt == attempts:
+                raise TransientSourceError(
+                    f"{exc} on each of {attempts} attempts; nothing of it was loaded. Write inputs elsewhere and "
+                    "move them into place when complete, or raise [ingest].read_attempts") from exc
 
 
 def recover(engine: Engine) -> list[str]:
@@ -103,9 +139,19 @@ def _ingest_input(engine: Engine, config: Config, source, reader: Reader, report
         report.read += rows
         report.duplicates += rows
         return
+    progress = (lambda read: on_progress(source.name, reader.label, read)) if on_progress else None
+    counts = load_batch(engine, config, source, batch_id, reader.label, reader.chunks(), reader.schemaless, progress)
+    report.add(counts)
+    if counts.read and counts.quarantined == counts.read:
+        report.fail(f"{reader.label}: every one of its {counts.read:,} rows was quarantined (first reason: "
+                    f"{counts.first_reason}); check the source's encoding, delimiter and mapping")
 
+
+def load_batch(engine: Engine, config: Config, source, batch_id: str, label: str, chunks: Iterable[Chunk],
+               schemaless: bool, on_progress: Callable[[int], None] | None = None) -> BatchCounts:
+    """Load one batch between a 'started' and a 'committed' ledger row; on any failure nothing of it stays."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    _ledger(engine, batch_id, source.name, reader.label, "started", now)
+    _ledger(engine, batch_id, source.name, label, "started", now)
     ctx = Context(
         engine=engine,
         source=source.name,
@@ -113,54 +159,102 @@ def _ingest_input(engine: Engine, config: Config, source, reader: Reader, report
         ingested_at=now,
         region=config.workspace.default_region,
         event_names=config.event_names,
-        schemaless=reader.schemaless,
+        schemaless=schemaless,
+        earliest=dt.datetime.combine(config.ingest.earliest, dt.time()),
+        latest=now + dt.timedelta(days=config.ingest.max_future_days),
     )
-    read = quarantined = 0
+    counts = BatchCounts()
+    valid = 0
     try:
-        for chunk in reader.chunks():
-            read += chunk.data.num_rows + len(chunk.malformed)
-            quarantined += _load_chunk(engine, source, chunk, ctx)
+        for chunk in chunks:
+            counts.read += chunk.data.num_rows + len(chunk.malformed)
+            bad, good = _load_chunk(engine, source, chunk, ctx)
+            counts.quarantined += len(bad)
+            valid += good
+            if bad and counts.first_reason is None:
+                counts.first_reason = min(bad, key=lambda m: m.row_number).reason
             if on_progress:
-                on_progress(source.name, reader.label, read)
+                on_progress(counts.read)
         target = engine.table(source.entity)
-        loaded = int(engine.scalar(target.filter(target.batch_id == batch_id).count(), step="count loaded rows"))
+        counts.loaded = int(engine.scalar(target.filter(target.batch_id == batch_id).count(), step="count loaded rows"))
+        counts.duplicates = valid - counts.loaded
+        if counts.duplicates < 0 or counts.read != counts.loaded + counts.quarantined + counts.duplicates:
+            raise Cx360Error(f"{label}: rows do not add up (read {counts.read}, loaded {counts.loaded}, quarantined "
+                             f"{counts.quarantined}, valid {valid}); the batch was not committed")
     except BaseException:
         _discard(engine, batch_id)
         raise
-    _ledger(engine, batch_id, source.name, reader.label, "committed", now, read, loaded, quarantined)
-    report.read += read
-    report.loaded += loaded
-    report.quarantined += quarantined
-    report.duplicates += read - loaded - quarantined
+    _ledger(engine, batch_id, source.name, label, "committed", now, counts)
+    return counts
 
 
-def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> int:
-    """Write the chunk's valid new rows and its rejected rows; return how many were rejected."""
+def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[list[Malformed], int]:
+    """Write the chunk's valid new rows and its rejected rows; return the rejected rows and how many were
+    valid (loaded now, or duplicates of rows loaded before)."""
     staged = engine.stage(chunk.data)
     helpers: list[ir.Table] = []
     try:
         checked, helpers = check(staged, source.mapping, ctx)
+        # mapped once, then read three times (rejects, conflicts, new rows)
+        helpers.append(checked := engine.stage(engine.to_arrow(checked, step=f"{source.name}: map and validate")))
         rejected = engine.to_arrow(
-            checked.filter(checked[REASONS].notnull()).select("row_number", REASONS), step=f"{source.name}: validate"
+            checked.filter(checked[REASONS].notnull()).select("row_number", REASONS), step=f"{source.name}: rejected"
         )
         valid = checked.filter(checked[REASONS].isnull()).drop(REASONS)
-        engine.insert(source.entity, _new_rows(engine, valid, source.entity, ctx.source), step=f"{source.name}: load")
+        new, conflicts = _new_rows(engine, valid, source, ctx.source)
+        if conflicts is not None:
+            conflicting = engine.to_arrow(conflicts, step=f"{source.name}: conflicting event ids")
+            rejected = pa.concat_tables([rejected, _conflict_reasons(conflicting)])
+        engine.insert(source.entity, new, step=f"{source.name}: load")
         bad = chunk.malformed + _malformed(chunk.data, rejected)
         if bad:
             engine.append("quarantine", _quarantine_rows(bad, ctx), step=f"{source.name}: quarantine")
-        return len(bad)
+        return bad, chunk.data.num_rows - rejected.num_rows
     finally:
         for table in (*helpers, staged):
             engine.unstage(table)
 
 
-def _new_rows(engine: Engine, valid: ir.Table, entity: str, source: str) -> ir.Table:
-    """Keep the first row per key within the chunk, and only keys the table does not hold yet."""
+# What an event says: two rows with one event_id and the same payload are one event seen twice.
+_PAYLOAD = ["ts", "name", "channel", *schema.IDENTIFIER_KINDS, "amount", "properties"]
+
+
+def _new_rows(engine: Engine, valid: ir.Table, source, name: str) -> tuple[ir.Table, ir.Table | None]:
+    """The first row per key within the chunk whose key the table does not hold yet; and, for events keyed
+    by the source's own id, the rows whose id is already taken by a different payload."""
+    entity = source.entity
     key = ["source", "event_id"] if entity == "events" else ["source", "record_hash"]
-    rank = ibis.row_number().over(group_by=key, order_by="row_number")
-    first = valid.mutate(_rank=rank).filter(ibis._._rank == 0).drop("_rank")
+    ranked = valid.mutate(_cx360_rank=ibis.row_number().over(group_by=key, order_by="row_number"))
+    first = ranked.filter(ranked._cx360_rank == 0).drop("_cx360_rank")
     existing = engine.table(entity)
-    return first.anti_join(existing.filter(existing.source == source).select(*key), key)
+    existing = existing.filter(existing.source == name)
+    new = first.anti_join(existing.select(*key), key)
+    if entity != "events" or source.events.event_id is None:
+        return new, None  # keys are content hashes: one key, one payload
+    ranked = ranked.mutate(_cx360_payload=_payload(ranked))
+    firsts = ranked.filter(ranked._cx360_rank == 0)
+    earlier = firsts.select("event_id", _cx360_by=ibis.literal("row ") + firsts.row_number.cast("string")
+                            + " of this batch", _cx360_was=firsts._cx360_payload)
+    later = ranked.filter(ranked._cx360_rank > 0)
+    within = later.join(earlier, "event_id").filter(lambda t: t._cx360_payload != t._cx360_was)
+    existing = existing.semi_join(firsts.select("event_id"), "event_id")  # the payload only of ids seen again
+    loaded = existing.select("event_id", _cx360_by=ibis.literal("batch ") + existing.batch_id + " (row "
+                             + existing.row_number.cast("string") + ")", _cx360_was=_payload(existing))
+    before = firsts.join(loaded, "event_id").filter(lambda t: t._cx360_payload != t._cx360_was)
+    columns = ["row_number", "event_id", "_cx360_by"]
+    return new, within.select(*columns).union(before.select(*columns))
+
+
+def _payload(t: ir.Table) -> ir.StringValue:
+    return ibis.literal("\x1f").join([ibis.coalesce(t[c].cast("string"), "\x1e") for c in _PAYLOAD]).hexdigest("md5")
+
+
+def _conflict_reasons(conflicting: pa.Table) -> pa.Table:
+    seen: dict[int, str] = {}
+    for r in conflicting.to_pylist():
+        seen.setdefault(r["row_number"], f"event_id: conflicting payload for event_id '{r['event_id']}' already "
+                        f"loaded from {r['_cx360_by']}; a correction needs its own event_id")
+    return pa.table({"row_number": pa.array(list(seen), pa.int64()), REASONS: pa.array(list(seen.values()), pa.string())})
 
 
 def _malformed(data: pa.Table, rejected: pa.Table) -> list[Malformed]:
@@ -188,9 +282,10 @@ def _quarantine_rows(bad: list[Malformed], ctx: Context) -> pa.Table:
     )
 
 
-def _ledger(engine: Engine, batch_id, source, input_, status, started, read=None, loaded=None, quarantined=None) -> None:
+def _ledger(engine: Engine, batch_id, source, input_, status, started, counts: BatchCounts | None = None) -> None:
     finished = dt.datetime.now(dt.UTC).replace(tzinfo=None) if status == "committed" else None
-    duplicates = None if read is None else read - loaded - quarantined
+    read, loaded, quarantined, duplicates = (
+        (None,) * 4 if counts is None else (counts.read, counts.loaded, counts.quarantined, counts.duplicates))
     row = pa.table(
         {
             "batch_id": [batch_id],

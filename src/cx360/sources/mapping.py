@@ -18,9 +18,9 @@ from cx360 import identifiers, schema
 from cx360.config import EventMapping, FieldSpec, RecordMapping
 from cx360.engine import Engine
 from cx360.errors import SourceError
-from cx360.sources.readers import ROW
+from cx360.sources.readers import INTERNAL, ROW
 
-REASONS = "_reasons"
+REASONS = INTERNAL + "reasons"
 TRUE_WORDS = ("true", "t", "yes", "y", "1", "да", "д")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "нет", "н")
 _CANONICAL_TYPES = {c.name: c.dtype for c in schema.ATTRIBUTES}
@@ -41,6 +41,8 @@ class Context:
     region: str | None
     event_names: list[str]
     schemaless: bool = False
+    earliest: dt.datetime = dt.datetime(1900, 1, 1)
+    latest: dt.datetime = dt.datetime(9999, 1, 1)  # ingest time plus [ingest].max_future_days
 
 
 class _Builder:
@@ -80,9 +82,26 @@ class _Builder:
             shown = raw.cast("string")
         if kind != "string":
             self.reject_if(text.notnull() & value.isnull(), ibis.literal(f"{label}: not a valid {kind}: '") + shown + "'")
+            self._reject_nonsense(label, kind, value)
         if required:
             self.reject_if(text.isnull(), f"{label}: a value is required")
         return value
+
+    def _reject_nonsense(self, label: str, kind: str, value: ir.Value) -> None:
+        """Values that parse but would poison every later stage: NaN and infinities, dates far outside
+        what can have happened ([ingest].earliest and max_future_days)."""
+        if kind == "float":
+            self.reject_if(value.isnan() | value.isinf(), ibis.literal(f"{label}: not a finite number: '")
+                           + value.cast("string") + "'")
+        elif kind in ("date", "timestamp"):
+            latest, earliest = self.ctx.latest, self.ctx.earliest
+            if kind == "date":
+                latest, earliest = latest.date(), earliest.date()
+            self.reject_if(value > ibis.literal(latest), ibis.literal(f"{label}: ")
+                           + value.cast("string") + f" is in the future (after {latest:%Y-%m-%d %H:%M}, see "
+                           "[ingest].max_future_days)")
+            self.reject_if(value < ibis.literal(earliest), ibis.literal(f"{label}: ")
+                           + value.cast("string") + f" is before {earliest:%Y-%m-%d} ([ingest].earliest)")
 
     def _parse_text(self, text: ir.StringValue, kind: str, formats: list[str]) -> ir.Value:
         if kind == "string":
@@ -207,7 +226,7 @@ def _events(b: _Builder, m: EventMapping, ctx: Context) -> dict[str, ir.Value]:
     )
     cols.update(ids)
     cols["properties"] = b.json_object({k: b.typed(k, s) for k, s in m.properties.items()})
-    raw_columns = [c for c in b.t.columns if not c.startswith("_")]
+    raw_columns = [c for c in b.t.columns if not c.startswith(INTERNAL)]
     derived = _digest([ibis.literal(ctx.source), *(b.t[c].cast("string") for c in raw_columns)])
     if m.event_id is not None:
         cols["event_id"] = ibis.coalesce(b.typed("event_id", m.event_id, "string"), derived)

@@ -2,18 +2,19 @@
 
 CSV, JSON Lines and SQL rows arrive as text (the mapping parses them, so a bad
 value becomes a per-row reason); Parquet keeps its own types. Each chunk has a
-``_row`` column: the 1-based row number in the input, for lineage.
+``_cx360_row`` column: the 1-based row number in the input, for lineage. A
+blank line is not a row: it is neither numbered nor counted as read.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from abc import ABC, abstractmethod
 import hashlib
 import json
+import os
 import re
-import sys
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,12 +23,22 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cx360.config import CsvSource, JsonlSource, ParquetSource, SqlSource
+from cx360.config import CsvSource, IngestSettings, JsonlSource, ParquetSource, SqlSource
 from cx360.errors import ConfigError, SourceError, TransientSourceError
+from cx360.sources.textfile import InputChanged, Stat, TrackedFile, check_encoding, shown, undecodable
 
-ROW = "_row"
+INTERNAL = "_cx360_"  # prefix of the columns cx360 adds; an input may not use it
+ROW = INTERNAL + "row"
 CHUNK_ROWS = 250_000
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+MAX_DEPTH = 32  # JSON objects nested deeper than this are quarantined, not flattened
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far one CSV row may reach: a quoted field past these is a stray quote, not data."""
+
+    max_field_chars: int = 1 << 20
+    max_row_lines: int = 100
 
 
 @dataclass
@@ -57,29 +68,52 @@ class Reader(ABC):
 
     @abstractmethod
     def chunks(self) -> Iterator[Chunk]:
-        """The input's rows, numbered, in chunks of at most CHUNK_ROWS."""
+        """The input's rows, numbered, in chunks of at most CHUNK_ROWS; raises InputChanged when the input
+        changed while it was read."""
 
 
 class _FileReader(Reader):
     def __init__(self, path: Path):
         super().__init__(str(path))
         self.path = path
+        self._digest: str | None = None
+        self._stat: Stat | None = None
 
     def fingerprint(self) -> str:
+        """The content hash the batch id is made of; the read that follows must see the same bytes."""
         digest = hashlib.sha256()
-        with self._open_binary() as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-
-    def _open_binary(self):
-        return self._open("rb")
-
-    def _open(self, mode: str, **kwargs):
         try:
-            return open(self.path, mode, **kwargs)
+            f = open(self.path, "rb")  # noqa: SIM115
         except FileNotFoundError as exc:
             raise TransientSourceError(f"{self.path}: file vanished before it could be read") from exc
+        with f:
+            st = os.fstat(f.fileno())
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        self._digest, self._stat = digest.hexdigest(), Stat(st.st_size, st.st_mtime_ns, st.st_ino)
+        return self._digest
+
+    def _track(self) -> TrackedFile:
+        return TrackedFile(self.path, self._digest, self._stat)
+
+
+def _check_columns(where: object, names: list[str]) -> None:
+    """Column names must be usable on every engine: present, distinct ignoring case, not cx360's own."""
+    empty = [i + 1 for i, n in enumerate(names) if not n]
+    if empty:
+        raise SourceError(f"{where}: column(s) {empty} of the header have no name; name every column")
+    seen: dict[str, str] = {}
+    clashes = []
+    for n in names:
+        if n.lower() in seen:
+            clashes.append(f"{seen[n.lower()]!r} and {n!r}" if seen[n.lower()] != n else repr(n))
+        seen.setdefault(n.lower(), n)
+    if clashes:
+        raise SourceError(f"{where}: repeated column names (names differing only in case count as the same): "
+                          + ", ".join(clashes))
+    reserved = [n for n in names if n.lower().startswith(INTERNAL)]
+    if reserved:
+        raise SourceError(f"{where}: column names starting with {INTERNAL!r} are reserved by cx360: {reserved}")
 
 
 def _text_table(columns: list[str], rows: list[list[str | None]], numbers: list[int]) -> pa.Table:
@@ -87,53 +121,127 @@ def _text_table(columns: list[str], rows: list[list[str | None]], numbers: list[
     return pa.Table.from_arrays([*arrays, pa.array(numbers, pa.int64())], names=[*columns, ROW])
 
 
+class _TooLong(Exception):
+    pass
+
+
+class _Lines:
+    """Physical lines fed to the csv parser: it remembers the lines of the current row and takes lines
+    back, so that after a stray quote the parser re-syncs on the next physical line."""
+
+    def __init__(self, text: Iterator[str], max_lines: int):
+        self.text = text
+        self.max_lines = max_lines
+        self.back: list[str] = []  # a stack: the next line to read is last
+        self.taken: list[str] = []
+        self.consumed = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if len(self.taken) >= self.max_lines:
+            raise _TooLong
+        line = self.back.pop() if self.back else next(self.text)
+        self.consumed += 1
+        self.taken.append(line)
+        return line
+
+    def give_back(self, lines: list[str]) -> None:
+        self.back.extend(reversed(lines))
+        self.consumed -= len(lines)
+
+
+def _line(number: int, text: str, **more: object) -> str:
+    return json.dumps({"line": number, "text": shown(text.rstrip("\r\n")), **more}, ensure_ascii=False)
+
+
 class CsvReader(_FileReader):
-    def __init__(self, path: Path, delimiter: str, encoding: str):
+    """Every physical line is accounted for: a blank line is not a row; any other line starts a row (a
+    quoted field may continue it over more lines); a row that does not parse is quarantined."""
+
+    def __init__(self, path: Path, delimiter: str, encoding: str, limits: Limits | None = None):
         super().__init__(path)
         self.delimiter = delimiter
-        self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding
+        self.encoding = encoding
+        self.limits = limits or Limits()
 
     def chunks(self) -> Iterator[Chunk]:
-        with self._open("r", encoding=self.encoding, newline="") as f:
-            reader = csv.reader(f, delimiter=self.delimiter)
-            try:
-                header = [h.strip() for h in next(reader)]
-            except StopIteration:
-                raise SourceError(f"{self.path}: file is empty (expected a header line)") from None
-            dupes = sorted({h for h in header if header.count(h) > 1})
-            if dupes:
-                raise SourceError(f"{self.path}: repeated column names in the header: {dupes}")
+        tracked = self._track()
+        try:
+            lines = _Lines(tracked.text(self.encoding, newline=""), self.limits.max_row_lines)
+            encoding = tracked.encoding.removesuffix("-sig")
+            csv.field_size_limit(self.limits.max_field_chars)
+            reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
+            header = self._header(reader, lines, encoding)
             rows: list[list[str | None]] = []
             numbers: list[int] = []
             bad: list[Malformed] = []
             n = 0
             while True:
+                lines.taken = []
+                first = lines.consumed + 1
+                problem = None
                 try:
                     fields = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:
-                    n += 1
-                    bad.append(Malformed(n, json.dumps({"line": reader.line_num}), f"malformed CSV: {exc}"))
-                    continue
-                except UnicodeDecodeError as exc:
-                    raise SourceError(
-                        f"{self.path}: not valid {self.encoding} text after line {reader.line_num} ({exc.reason}); "
-                        "set `encoding` for this source"
-                    ) from exc
-                if not fields:
+                    problem = str(exc)
+                except _TooLong:
+                    problem = f"a row spans more than {self.limits.max_row_lines} lines (max_row_lines)"
+                taken = lines.taken
+                if problem is None and len(taken) == 1 and not taken[0].strip():
                     continue  # a blank line is not a row
                 n += 1
-                if len(fields) != len(header):
-                    raw = json.dumps({"line": reader.line_num, "fields": fields}, ensure_ascii=False)
-                    bad.append(Malformed(n, raw, f"malformed CSV line: expected {len(header)} fields, found {len(fields)}"))
-                    continue
-                rows.append(fields)
-                numbers.append(n)
-                if len(rows) >= CHUNK_ROWS:
-                    yield Chunk(_text_table(header, rows, numbers), bad)
-                    rows, numbers, bad = [], [], []
+                if problem is None:
+                    why = undecodable("".join(taken), encoding)
+                    if why:
+                        bad.append(Malformed(n, _line(first, "".join(taken)), f"malformed text: {why}"))
+                        continue
+                    if len(fields) == len(header):
+                        rows.append(fields)
+                        numbers.append(n)
+                        if len(rows) >= CHUNK_ROWS:
+                            yield Chunk(_text_table(header, rows, numbers), bad)
+                            rows, numbers, bad = [], [], []
+                        continue
+                    problem = f"expected {len(header)} fields, found {len(fields)}"
+                    if len(taken) == 1:
+                        raw = json.dumps({"line": first, "fields": fields}, ensure_ascii=False)
+                        bad.append(Malformed(n, raw, f"malformed CSV line: {problem}"))
+                        continue
+                if len(taken) > 1:  # most likely a stray quote: keep only its line, re-read the rest
+                    lines.give_back(taken[1:])
+                    reason = (f'malformed CSV line: an unclosed quote (") on line {first} runs over the lines after '
+                              f"it ({problem}); only this line is quarantined, reading resumes on the next")
+                else:
+                    reason = f"malformed CSV line: {problem}"
+                bad.append(Malformed(n, _line(first, taken[0] if taken else ""), reason))
+            tracked.verify()
             yield Chunk(_text_table(header, rows, numbers), bad)
+        finally:
+            tracked.close()
+
+    def _header(self, reader, lines: _Lines, encoding: str) -> list[str]:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            raise SourceError(f"{self.path}: file is empty (expected a header line)") from None
+        except (csv.Error, _TooLong) as exc:
+            raise SourceError(f"{self.path}: the header line is not valid CSV: {exc or 'too long'}") from None
+        why = undecodable("".join(lines.taken), encoding)
+        if why:
+            raise SourceError(f"{self.path}: the header line is {why}")
+        header = [h.strip() for h in fields]
+        if not header:
+            raise SourceError(f"{self.path}: the first line is empty (expected a header line)")
+        _check_columns(self.path, header)
+        return header
+
+
+class _Unfit(ValueError):
+    pass
 
 
 class JsonlReader(_FileReader):
@@ -148,37 +256,81 @@ class JsonlReader(_FileReader):
         numbers: list[int] = []
         bad: list[Malformed] = []
         n = 0
-        with self._open_binary() as f:
-            for line_no, line in enumerate(f, start=1):
+        spelling: dict[str, str] = {}  # lower-cased key -> the spelling first seen in this file
+        tracked = self._track()
+        try:
+            text = tracked.text(self.encoding, newline="\n")
+            encoding = tracked.encoding.removesuffix("-sig")
+            for line_no, line in enumerate(text, start=1):
                 if not line.strip():
-                    continue
+                    continue  # a blank line is not a row
                 n += 1
                 try:
-                    obj = json.loads(line.decode(self.encoding))
-                except (ValueError, UnicodeDecodeError) as exc:
-                    text = line.decode(self.encoding, errors="replace").rstrip("\r\n")
-                    bad.append(Malformed(n, json.dumps({"line": line_no, "text": text}, ensure_ascii=False), f"malformed JSON: {exc}"))
+                    why = undecodable(line, encoding)
+                    if why:
+                        raise _Unfit(f"malformed text: {why}")
+                    try:
+                        obj = json.loads(line)
+                    except ValueError as exc:
+                        raise _Unfit(f"malformed JSON: {exc}") from None
+                    if not isinstance(obj, dict):
+                        raise _Unfit("malformed JSON: a JSON line must be an object")
+                    flat = _flatten(obj)
+                    _check_keys(flat, spelling)
+                except RecursionError:
+                    bad.append(Malformed(n, _line(line_no, line), f"malformed JSON: nested deeper than {MAX_DEPTH} levels"))
                     continue
-                if not isinstance(obj, dict):
-                    bad.append(Malformed(n, json.dumps({"line": line_no, "value": obj}, ensure_ascii=False), "a JSON line must be an object"))
+                except _Unfit as exc:
+                    bad.append(Malformed(n, _line(line_no, line), str(exc)))
                     continue
-                rows.append(_flatten(obj))
+                rows.append(flat)
                 numbers.append(n)
                 if len(rows) >= CHUNK_ROWS:
                     yield Chunk(_dict_table(rows, numbers), bad)
                     rows, numbers, bad = [], [], []
-        if n == 0 and not bad:
+            tracked.verify()
+        finally:
+            tracked.close()
+        if n == 0:
             raise SourceError(f"{self.path}: file is empty (expected one JSON object per line)")
         yield Chunk(_dict_table(rows, numbers), bad)
 
 
-def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
+def _check_keys(flat: dict[str, str | None], spelling: dict[str, str]) -> None:
+    """Keys become columns: they must not be empty, reserved, or another key's spelling in other case."""
+    new = []
+    for key in flat:
+        low = key.lower()
+        first = spelling.get(low)
+        if first == key:
+            continue
+        if not key:
+            raise _Unfit("malformed JSON: an empty key")
+        if low.startswith(INTERNAL):
+            raise _Unfit(f"malformed JSON: key {key!r}: names starting with {INTERNAL!r} are reserved by cx360")
+        if first is not None:
+            raise _Unfit(f"malformed JSON: key {key!r} differs only in case from key {first!r} seen before; "
+                         "keys differing only in case are the same column")
+        new.append((low, key))
+    seen_here: dict[str, str] = {}
+    for low, key in new:
+        if low in seen_here:
+            raise _Unfit(f"malformed JSON: keys {seen_here[low]!r} and {key!r} differ only in case")
+        seen_here[low] = key
+    spelling.update(seen_here)
+
+
+def _flatten(obj: dict, prefix: str = "", depth: int = 1, out: dict | None = None) -> dict[str, str | None]:
     """Nested objects become dotted keys (properties.path); other values become text."""
-    out: dict[str, str | None] = {}
+    if depth > MAX_DEPTH:
+        raise _Unfit(f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
+    out = {} if out is None else out
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            out.update(_flatten(value, name + "."))
+            _flatten(value, name + ".", depth + 1, out)
+        elif name in out:
+            raise _Unfit(f"malformed JSON: key {name!r} appears twice once nested objects are flattened")
         else:
             out[name] = _text(value)
     return out
@@ -202,19 +354,38 @@ def _dict_table(rows: list[dict], numbers: list[int]) -> pa.Table:
 
 
 class ParquetReader(_FileReader):
+    """Parquet is read by seeking, so a change while it is read is seen in the file's size, time and inode."""
+
     def chunks(self) -> Iterator[Chunk]:
-        with self._open_binary() as handle:
+        before = self._stat or Stat.of(self.path)
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115
+        except FileNotFoundError as exc:
+            raise TransientSourceError(f"{self.path}: file vanished before it could be read") from exc
+        with handle:
+            st = os.fstat(handle.fileno())
+            if Stat(st.st_size, st.st_mtime_ns, st.st_ino) != before:
+                raise InputChanged(f"{self.path}: changed between fingerprint and read")
             try:
                 file = pq.ParquetFile(handle)
             except pa.ArrowInvalid as exc:
                 raise SourceError(f"{self.path}: not a readable Parquet file: {exc}") from exc
+            _check_columns(self.path, file.schema_arrow.names)
+            batches = [] if file.metadata.num_rows == 0 else file.iter_batches(batch_size=1_000_000)
             start = 1
-            for batch in file.iter_batches(batch_size=1_000_000):
+            for batch in batches:
                 rows = pa.array(range(start, start + batch.num_rows), pa.int64())
                 start += batch.num_rows
+                if start > file.metadata.num_rows:
+                    self._verify(before)
                 yield Chunk(pa.Table.from_batches([batch]).append_column(ROW, rows))
             if start == 1:
+                self._verify(before)
                 yield Chunk(file.schema_arrow.empty_table().append_column(ROW, pa.array([], pa.int64())))
+
+    def _verify(self, before: Stat) -> None:
+        if Stat.of(self.path) != before:
+            raise InputChanged(f"{self.path}: changed while it was read")
 
 
 class SqlReader(Reader):
@@ -237,6 +408,7 @@ class SqlReader(Reader):
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True).execute(sa.text(self.query))
                 columns = list(result.keys())
+                _check_columns(self.label, columns)
                 n = 0
                 while batch := result.fetchmany(self.chunk_size):
                     numbers = list(range(n + 1, n + len(batch) + 1))
@@ -262,7 +434,7 @@ def _sql_text(value: object) -> str | None:
     return _text(value)
 
 
-def readers_for(source, root: Path) -> list[Reader]:
+def readers_for(source, root: Path, settings: IngestSettings | None = None) -> list[Reader]:
     """One reader per input of the source; missing inputs are a configuration error."""
     if isinstance(source, SqlSource):
         import os
@@ -279,10 +451,14 @@ def readers_for(source, root: Path) -> list[Reader]:
     if not files or missing:
         where = missing[0] if missing else root / source.path
         raise ConfigError(f"source '{source.name}': path = {source.path!r}: no such file ({where})")
+    settings = settings or IngestSettings()
+    limits = Limits(settings.max_field_chars, settings.max_row_lines)
     if isinstance(source, CsvSource):
-        return [CsvReader(p, source.delimiter, source.encoding) for p in files]
+        encoding = check_encoding(source.encoding, source.name)
+        return [CsvReader(p, source.delimiter, encoding, limits) for p in files]
     if isinstance(source, JsonlSource):
-        return [JsonlReader(p, source.encoding) for p in files]
+        encoding = check_encoding(source.encoding, source.name)
+        return [JsonlReader(p, encoding) for p in files]
     if isinstance(source, ParquetSource):
         return [ParquetReader(p) for p in files]
     raise ConfigError(f"source '{source.name}': unsupported kind {source.kind!r}")
