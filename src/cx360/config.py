@@ -227,6 +227,8 @@ class ServeSettings(Model):
                                                        "X-Forwarded-Proto are believed; nobody's by default")
     search_per_minute: float = Field(60, gt=0, description="searches a key may make per minute, on average")
     search_burst: int = Field(20, ge=1, description="searches a key may make at once before the rate applies")
+    min_group_size: int = Field(5, ge=1, description="dashboard aggregates over fewer people than this are "
+                                                      "pooled for roles that may not see personal data")
 
     @model_validator(mode="after")
     def _networks(self) -> ServeSettings:

@@ -24,7 +24,7 @@ from pathlib import Path
 from cx360.errors import ConfigError, Cx360Error
 
 SERVE_FILE = "serve.duckdb"
-VERSION = 3  # bump when the layout changes: an older index is rebuilt
+VERSION = 4  # bump when the layout changes: an older index is rebuilt
 # The same 60-bit key in SQL and in Python (key_hash).
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
@@ -200,7 +200,8 @@ def _statements(have: set[str]) -> list[str]:
                count(*) FILTER (WHERE name = 'offer_made') AS made,
                count(*) FILTER (WHERE name = 'offer_accepted') AS accepted,
                count(*) FILTER (WHERE name = 'offer_rejected') AS rejected,
-               count(*) FILTER (WHERE name = 'offer_ignored') AS ignored
+               count(*) FILTER (WHERE name = 'offer_ignored') AS ignored,
+               count(DISTINCT profile_id) AS people
         FROM w.profile_events WHERE name IN ('offer_made', 'offer_accepted', 'offer_rejected', 'offer_ignored')
         GROUP BY ALL ORDER BY made DESC, offer""")
     sql.append("""CREATE TABLE channels AS SELECT channel, count(*) AS events, count(DISTINCT profile_id) AS profiles

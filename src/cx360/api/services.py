@@ -123,3 +123,18 @@ def list_segments(ctx: Context, who: Principal) -> dict[str, Any]:
         return {"available": False, "segments": [],
                 "note": "no segments table in this workspace yet: define and evaluate segments first"}
     return {"available": True, "segments": rows}
+
+
+def campaigns(ctx: Context, who: Principal) -> list[dict[str, Any]]:
+    """Responses per offer. An offer made to only a few people says what those people were offered:
+    for roles without `pii`, offers reaching fewer than `min_group_size` people are pooled in one row."""
+    rows = ctx.store.campaigns
+    if who.can("pii"):
+        return rows
+    k = ctx.settings.min_group_size
+    shown = [r for r in rows if (r.get("people") or 0) >= k]
+    small = [r for r in rows if (r.get("people") or 0) < k]
+    if small:
+        pooled = {c: sum(r[c] for r in small) for c in ("made", "accepted", "rejected", "ignored")}
+        shown.append({"offer": f"({len(small)} offers to fewer than {k} people)", **pooled, "people": None})
+    return shown

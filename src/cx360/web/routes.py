@@ -137,7 +137,7 @@ def overview(request: Request) -> HTMLResponse:
     ctx, who = request.app.state.ctx, _who(request)
     store = ctx.store
     return _page(request, "overview.html", segments=services.list_segments(ctx, who) if who.can("segments") else None,
-                 distributions=store.distributions, campaigns=store.campaigns, channels=store.channels,
+                 distributions=store.distributions, campaigns=services.campaigns(ctx, who), channels=store.channels,
                  channel_items=[(c["channel"] or "(none)", c["events"]) for c in store.channels],
                  counts=store.counts(), built_at=store.built_at)
 
