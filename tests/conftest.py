@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def spark_session(tmp_path_factory):
             pytest.fail(f"Spark tests required (CX360_TEST_SPARK=1) but {missing}")
         pytest.skip(missing)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # batch functions run in workers of this interpreter
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
