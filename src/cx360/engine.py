@@ -499,7 +499,7 @@ class Spark(Engine):
 
         try:
             cloudpickle.dumps(run)
-        except Exception as exc:  # noqa: BLE001 - pickling fails with many types
+        except Exception as exc:  # pickling fails with many types
             raise EngineError("map batches", "the batch function cannot be shipped to Spark's executors", exc) from exc
         previous = self.session.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
         self.session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
