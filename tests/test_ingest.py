@@ -72,9 +72,9 @@ def test_csv_records_are_typed_normalised_and_bad_rows_quarantined(make_workspac
     make_workspace.write("data/crm.csv", CRM)
     ws = make_workspace.config(CRM_SOURCE)
     [report] = ingest(ws)
-    assert (report.read, report.loaded, report.quarantined, report.duplicates) == (7, 2, 4, 1)
+    assert (report.read, report.loaded, report.quarantined, report.duplicates) == (7, 3, 3, 1)
     loaded = rows(ws, "records", ["record_id"])
-    ivan, oleg = loaded
+    ivan, bob, oleg = loaded
     assert ivan["record_id"] == "C001" and ivan["customer_no"] == "C001"
     assert ivan["phone"] == "+79161234567"
     assert ivan["email"] == "ivan@mail.ru"
@@ -82,10 +82,15 @@ def test_csv_records_are_typed_normalised_and_bad_rows_quarantined(make_workspac
     assert json.loads(ivan["extra"]) == {"vip": True, "balance": 1234.56}
     assert ivan["row_number"] == 1 and len(ivan["batch_id"]) == 32
     assert oleg["birth_date"] is None and oleg["phone"] is None  # empty optional fields are NULL, not errors
+    # a malformed phone or e-mail costs the row only that identifier, and leaves a trace
+    assert (bob["first_name"], bob["phone"], bob["email"], bob["customer_no"]) == ("Bob", None, None, "C003")
+    dropped = rows(ws, "dropped_identifiers", ["kind"])
+    assert [(d["row_number"], d["key"], d["kind"], d["value"]) for d in dropped] == [(3, "C003", "email", "bob@x"), (3, "C003", "phone", "12-34")]
+    assert dropped[0]["reason"] == "email (email): not a valid email" and "phone (mobile): not a valid phone number" in dropped[1]["reason"]
+    assert report.identifiers_dropped == 2
     reasons = reasons_by_row(ws, "crm")
-    assert set(reasons) == {2, 3, 4, 6}
+    assert set(reasons) == {2, 4, 6}
     assert "birth_date (dob): not a valid date: '1985-13-45'" in reasons[2]
-    assert "phone (mobile): '12-34'" in reasons[3] and "email (email): not a valid email: 'bob@x'" in reasons[3]
     assert "expected 9 fields, found 3" in reasons[4]
     assert "record_id (client_id): a value is required" in reasons[6]
     raw = {r["row_number"]: json.loads(r["raw"]) for r in rows(ws, "quarantine", ["row_number"])}

@@ -92,6 +92,18 @@ QUARANTINE: tuple[Column, ...] = (
     Column("quarantined_at", "timestamp", "when"),
 )
 
+DROPPED_IDENTIFIERS: tuple[Column, ...] = (
+    Column("source", "string", "source name"),
+    Column("batch_id", "string", "ingest batch that loaded the row"),
+    Column("row_number", "int64", "1-based row number in the batch input"),
+    Column("entity", "string", "records or events: where the row itself was loaded"),
+    Column("key", "string", "the loaded row's record_id or event_id"),
+    Column("kind", "string", "identifier kind that was dropped (email, phone, ...)"),
+    Column("value", "string", "the value as read", pii=True),
+    Column("reason", "string", "why it is not a usable identifier"),
+    Column("dropped_at", "timestamp", "when"),
+)
+
 INGEST_BATCHES: tuple[Column, ...] = (
     Column("batch_id", "string", "hash of source name, mapping and input content"),
     Column("source", "string", "source name"),
@@ -260,6 +272,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "records": RECORDS,
     "events": EVENTS,
     "quarantine": QUARANTINE,
+    "dropped_identifiers": DROPPED_IDENTIFIERS,
     "ingest_batches": INGEST_BATCHES,
     "identity_links": IDENTITY_LINKS,
     "identity_map": IDENTITY_MAP,
@@ -280,7 +293,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
 }
 
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.
-BATCH_TABLES: tuple[str, ...] = ("records", "events", "quarantine")
+BATCH_TABLES: tuple[str, ...] = ("records", "events", "quarantine", "dropped_identifiers")
 # Tables rebuilt whole by every run of their stage: when cx360 adds a column, they are recreated.
 DERIVED_TABLES: tuple[str, ...] = ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores",
                                    "profile_archetypes", "profile_rfm", "profile_clusters", "churn_scores")

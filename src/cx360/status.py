@@ -58,3 +58,18 @@ def quarantine_rows(ws: Workspace, *, source: str | None = None, limit: int = 20
         q = q.filter(q.source == source)
     q = q.order_by([ibis.desc("quarantined_at"), "source", "row_number"]).limit(limit)
     return ws.engine.to_arrow(q.select("source", "row_number", "reasons", "raw"), step="read quarantine").to_pylist()
+
+
+def dropped_summary(ws: Workspace) -> list[dict]:
+    """Per source and identifier kind: how many malformed values were dropped from loaded rows."""
+    d = ws.engine.table("dropped_identifiers")
+    summary = d.group_by(["source", "kind"]).aggregate(dropped=d.count(), example=d.reason.min()).order_by(["source", "kind"])
+    return ws.engine.to_arrow(summary, step="dropped identifiers").to_pylist()
+
+
+def dropped_rows(ws: Workspace, *, source: str | None = None, limit: int = 20) -> list[dict]:
+    d = ws.engine.table("dropped_identifiers")
+    if source:
+        d = d.filter(d.source == source)
+    d = d.order_by([ibis.desc("dropped_at"), "source", "row_number", "kind"]).limit(limit)
+    return ws.engine.to_arrow(d.select("source", "row_number", "entity", "key", "kind", "value", "reason"), step="read dropped identifiers").to_pylist()

@@ -89,3 +89,7 @@ def exit_on_failure(reports: list[SourceReport]) -> None:
     quarantined = sum(r.quarantined for r in reports)
     if quarantined:
         out.print(f"{quarantined:,} rows quarantined: see them with [bold]cx360 quarantine[/].")
+    dropped = sum(r.identifiers_dropped for r in reports)
+    if dropped:
+        out.print(f"{dropped:,} malformed identifiers dropped from rows that were loaded: "
+                  "see them with [bold]cx360 quarantine --dropped[/].")

@@ -33,7 +33,7 @@ def init(
 
 def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -> None:
     """Show what the workspace holds: table sizes and, per source, what was ingested."""
-    from cx360.status import source_status, table_counts
+    from cx360.status import dropped_summary, source_status, table_counts
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
@@ -44,13 +44,18 @@ def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -
             (s.source, s.batches, s.rows_read, s.rows_loaded, s.rows_quarantined, s.rows_duplicate, s.last_batch_at)
             for s in source_status(ws)
         ]
+        drop_columns = ["source", "kind", "dropped", "for example"]
+        dropped = [(d["source"], d["kind"], d["dropped"], d["example"]) for d in dropped_summary(ws)]
     if fmt is Format.json:
         emit_json({"workspace": cfg.workspace.name, "root": ws.root, "engine": cfg.engine.kind,
-                   "tables": records(["table", "rows"], counts), "sources": records(source_columns, sources)})
+                   "tables": records(["table", "rows"], counts), "sources": records(source_columns, sources),
+                   "dropped_identifiers": records(drop_columns, dropped)})
         return
     out.print(f"[bold]{cfg.workspace.name}[/] at {ws.root} — engine {cfg.engine.kind}")
     out.print(table("Tables", ["table", "rows"], counts))
     out.print(table("Sources", source_columns, [(*s[:-1], s[-1] or "never") for s in sources]))
+    if dropped:
+        out.print(table("Identifiers dropped at ingest (their rows were loaded)", drop_columns, dropped))
 
 
 def quarantine(
@@ -58,15 +63,24 @@ def quarantine(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
     fmt: FormatOpt = Format.table,
+    dropped: Annotated[bool, typer.Option("--dropped", help="Show the malformed identifiers dropped from loaded rows instead.")] = False,
 ) -> None:
     """Show rejected input rows with every reason they were rejected."""
-    from cx360.status import quarantine_rows
+    from cx360.status import dropped_rows, quarantine_rows
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         if source:
             ws.config.source(source)  # an unknown name is an error, not an empty list
-        rows = quarantine_rows(ws, source=source, limit=limit)
+        if dropped:
+            drops = dropped_rows(ws, source=source, limit=limit)
+        else:
+            rows = quarantine_rows(ws, source=source, limit=limit)
+    if dropped:
+        emit(fmt, "Identifiers dropped from loaded rows (newest first)", ["source", "row", "loaded as", "kind", "value", "reason"], [
+            (d["source"], d["row_number"], f"{d['entity']}:{d['key']}", d["kind"], d["value"], d["reason"]) for d in drops
+        ])
+        return
     clip = None if fmt is Format.json else 120
     emit(fmt, "Quarantine (newest first)", ["source", "row", "reasons", "raw"], [
         (r["source"], r["row_number"], r["reasons"], r["raw"][:clip]) for r in rows

@@ -26,7 +26,8 @@ from cx360 import schema
 from cx360.config import Config
 from cx360.engine import Engine
 from cx360.errors import Cx360Error, TransientSourceError
-from cx360.sources.mapping import REASONS, Context, check
+from cx360.sources.dropped import keep_dropped, write_dropped
+from cx360.sources.mapping import REASONS, Context, canonical_rows, check
 from cx360.sources.readers import ROW, Chunk, Malformed, Reader, readers_for
 from cx360.sources.textfile import InputChanged
 from cx360.workspace import Workspace
@@ -43,6 +44,7 @@ class SourceReport:
     loaded: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    identifiers_dropped: int = 0  # malformed identifiers removed from loaded rows (see dropped_identifiers)
     error: str | None = None
 
     @property
@@ -57,6 +59,7 @@ class SourceReport:
         self.loaded += counts.loaded
         self.quarantined += counts.quarantined
         self.duplicates += counts.duplicates
+        self.identifiers_dropped += counts.identifiers_dropped
 
 
 @dataclass
@@ -67,6 +70,7 @@ class BatchCounts:
     loaded: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    identifiers_dropped: int = 0  # malformed identifiers removed from loaded rows (not a row count)
     first_reason: str | None = None
 
 
@@ -178,6 +182,8 @@ def load_batch(engine: Engine, config: Config, source, batch_id: str, label: str
         target = engine.table(source.entity)
         counts.loaded = int(engine.scalar(target.filter(target.batch_id == batch_id).count(), step="count loaded rows"))
         counts.duplicates = valid - counts.loaded
+        drops = engine.table("dropped_identifiers")
+        counts.identifiers_dropped = int(engine.scalar(drops.filter(drops.batch_id == batch_id).count(), step="count dropped identifiers"))
         if counts.duplicates < 0 or counts.read != counts.loaded + counts.quarantined + counts.duplicates:
             raise Cx360Error(f"{label}: rows do not add up (read {counts.read}, loaded {counts.loaded}, quarantined "
                              f"{counts.quarantined}, valid {valid}); the batch was not committed")
@@ -200,12 +206,14 @@ def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[lis
         rejected = engine.to_arrow(
             checked.filter(checked[REASONS].notnull()).select("row_number", REASONS), step=f"{source.name}: rejected"
         )
-        valid = checked.filter(checked[REASONS].isnull()).drop(REASONS)
-        new, conflicts = _new_rows(engine, valid, source, ctx.source)
+        valid = checked.filter(checked[REASONS].isnull())
+        dropped = keep_dropped(engine, valid, source.entity, ctx)
+        new, conflicts = _new_rows(engine, canonical_rows(valid), source, ctx.source)
         if conflicts is not None:
             conflicting = engine.to_arrow(conflicts, step=f"{source.name}: conflicting event ids")
             rejected = pa.concat_tables([rejected, _conflict_reasons(conflicting)])
         engine.insert(source.entity, new, step=f"{source.name}: load")
+        write_dropped(engine, dropped, source.entity, ctx)
         bad = chunk.malformed + _malformed(chunk.data, rejected)
         if bad:
             engine.append("quarantine", _quarantine_rows(bad, ctx), step=f"{source.name}: quarantine")

@@ -3,6 +3,12 @@
 Everything here is an Ibis expression, so it runs on any engine. A value that
 does not parse never fails the query: it becomes a reason in ``_reasons``, and
 the row goes to quarantine with every reason it has.
+
+Identifiers are the exception: a row is more than its phone. A malformed
+identifier (a phone such as 0000000000, an e-mail without a domain) is dropped
+from the row, which still loads, and the value with its reason goes to
+``dropped_identifiers``. Only an event left with no identifier at all is
+quarantined.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from cx360.errors import SourceError
 from cx360.sources.readers import INTERNAL, ROW
 
 REASONS = INTERNAL + "reasons"
+DROPPED = INTERNAL + "dropped_"  # prefix of the helper columns: ..._KIND (reason), ..._KIND_value
 TRUE_WORDS = ("true", "t", "yes", "y", "1", "да", "д")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "нет", "н")
 _CANONICAL_TYPES = {c.name: c.dtype for c in schema.ATTRIBUTES}
@@ -52,6 +59,7 @@ class _Builder:
         self.t = table
         self.ctx = ctx
         self.reasons: list[ir.StringValue] = []
+        self.dropped: dict[str, tuple[ir.StringValue, ir.StringValue]] = {}  # kind -> (value as read, reason)
 
     def origin(self, spec: FieldSpec) -> ir.Value:
         if spec.value is not None:
@@ -131,20 +139,32 @@ class _Builder:
         return value.try_cast(_FIELD_TYPES[kind])
 
     def identifiers(self, specs: dict[str, FieldSpec]) -> dict[str, ir.Value]:
+        """Normalised identifiers; a malformed one becomes NULL and is remembered in `dropped`."""
         out = {}
         for kind, spec in specs.items():
             label = f"{kind} ({spec.column})" if spec.column else kind
+            raw = identifiers.clean(self.origin(spec))
             if kind == "phone":
-                raw = identifiers.clean(self.origin(spec))
-                self.reject_if(self.t._phone_reason.notnull(), ibis.literal(f"{label}: '") + raw + "' " + self.t._phone_reason)
+                reason = ibis.literal(f"{label}: ") + self.t._phone_reason  # NULL when it parsed
                 out[kind] = self.t._phone_e164
-                continue
-            value = identifiers.normalise(kind, self.origin(spec))
-            bad = identifiers.invalid(kind, value)
-            if bad is not None:
-                self.reject_if(bad, ibis.literal(f"{label}: not a valid {kind}: '") + value + "'")
-            out[kind] = value
+            else:
+                value = identifiers.normalise(kind, self.origin(spec))
+                bad = identifiers.invalid(kind, value)
+                if bad is None:
+                    out[kind] = value
+                    continue
+                reason = ibis.ifelse(bad, ibis.literal(f"{label}: not a valid {kind}"), ibis.null("string"))
+                out[kind] = ibis.ifelse(bad, ibis.null("string"), value)
+            self.dropped[kind] = (raw, reason)
         return out
+
+    def dropped_columns(self) -> dict[str, ir.Value]:
+        """The reason (without the value: it is personal data) and the value of each dropped identifier."""
+        cols: dict[str, ir.Value] = {}
+        for kind, (raw, reason) in self.dropped.items():
+            cols[f"{DROPPED}{kind}"] = reason
+            cols[f"{DROPPED}{kind}_value"] = raw
+        return cols
 
     def json_object(self, values: dict[str, ir.Value]) -> ir.StringValue:
         if not values:
@@ -180,7 +200,28 @@ def check(staged: ir.Table, mapping: RecordMapping | EventMapping, ctx: Context)
     )
     types = schema.ibis_schema(target)
     out = {name: columns.get(name, ibis.null(str(types[name]))).cast(types[name]) for name in types}
-    return staged.select(**out, **{REASONS: b.reasons_column()}), helpers
+    return staged.select(**out, **b.dropped_columns(), **{REASONS: b.reasons_column()}), helpers
+
+
+def canonical_rows(checked: ir.Table) -> ir.Table:
+    """The checked rows without the helper columns: what goes into records or events."""
+    return checked.drop(*[c for c in checked.columns if c == REASONS or c.startswith(DROPPED)])
+
+
+def dropped_identifiers(checked: ir.Table, key: str) -> ir.Table | None:
+    """One row per identifier dropped from a checked row: row_number, key, kind, value, reason."""
+    kinds = [c[len(DROPPED):] for c in checked.columns if c.startswith(DROPPED) and not c.endswith("_value")]
+    parts = [
+        checked.filter(checked[f"{DROPPED}{kind}"].notnull()).select(
+            row_number=checked.row_number,
+            key=checked[key],
+            kind=ibis.literal(kind),
+            value=checked[f"{DROPPED}{kind}_value"],
+            reason=checked[f"{DROPPED}{kind}"],
+        )
+        for kind in kinds
+    ]
+    return ibis.union(*parts, distinct=False) if parts else None
 
 
 def _records(b: _Builder, m: RecordMapping, ctx: Context) -> dict[str, ir.Value]:
@@ -219,8 +260,11 @@ def _events(b: _Builder, m: EventMapping, ctx: Context) -> dict[str, ir.Value]:
     if m.amount is not None:
         cols["amount"] = b.typed("amount", m.amount, "float")
     ids = b.identifiers(m.identifiers)
+    none_left = ibis.coalesce(*ids.values()).isnull()
+    for raw, reason in b.dropped.values():  # with nothing else to go by, a malformed identifier rejects the event
+        b.reject_if(none_left & reason.notnull(), reason + ": '" + raw + "'")
     b.reject_if(
-        ibis.coalesce(*ids.values()).isnull(),
+        none_left,
         f"no identifier: every event needs one of {', '.join(m.identifiers)} (columns "
         + ", ".join(s.column or repr(s.value) for s in m.identifiers.values()) + ")",
     )
