@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +22,7 @@ identifiers = { email = "email" }
 def cx360(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cx360", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-<<<<<<< HEAD
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": SRC},
-=======
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
->>>>>>> 65e09c3 (A malformed identifier costs a row only that identifier: the row loads and the value with its reason goes to dropped_identifiers, shown by status, quarantine --dropped and the ingest summary)
     )
 
 
