@@ -140,19 +140,19 @@ def test_format_json_puts_one_document_on_stdout(tmp_path):
 
     ws = tmp_path / "bank"
     cx360("init", str(ws))
-    (ws / "data" / "crm.csv").write_text("id,email\n1,a@x.com\n2,not-an-email\n", encoding="utf-8")
+    (ws / "data" / "crm.csv").write_text("id,email\n1,a@x.com\n,not-an-email\n", encoding="utf-8")
     with open(ws / "cx360.toml", "a", encoding="utf-8") as f:
         f.write(CSV_SOURCE)
     ingest = cx360("ingest", "-w", str(ws), "--format", "json")
     assert ingest.returncode == 0, ingest.stderr
-    assert json.loads(ingest.stdout) == [{"source": "crm", "inputs": 1, "unchanged": 0, "read": 2, "loaded": 1,
-                                          "quarantined": 1, "duplicates": 0, "status": "ok", "error": None}]
+    assert json.loads(ingest.stdout) == [{"source": "crm", "inputs": 1, "unchanged": 0, "read": 2, "loaded": 1, "quarantined": 1,
+                                          "duplicates": 0, "status": "ok", "identifiers_dropped": 0, "error": None}]
     assert "1 rows quarantined" in ingest.stderr  # notes go to stderr in json mode
     status = json.loads(cx360("status", "-w", str(ws), "--format", "json").stdout)
     assert {"table": "records", "rows": 1} in status["tables"]
     assert status["sources"][0]["source"] == "crm" and status["sources"][0]["last_batch"]
     quarantine = json.loads(cx360("quarantine", "-w", str(ws), "--format", "json").stdout)
-    assert quarantine[0]["row"] == 2 and "not a valid email" in quarantine[0]["reasons"]
+    assert quarantine[0]["row"] == 2 and "record_id (id): a value is required" in quarantine[0]["reasons"]
     assert "│" in cx360("status", "-w", str(ws)).stdout  # table stays the default
 
 

@@ -73,10 +73,10 @@ def ingest_with_progress(ws: Workspace, only: list[str] | None, fmt: Format = Fo
 
 def print_ingest_report(reports: list[SourceReport], fmt: Format = Format.table) -> None:
     rows = [(r.source, r.inputs, r.unchanged, r.read, r.loaded, r.quarantined, r.duplicates,
-             ok(r.ok), r.error) for r in reports]
-    columns = ["source", "inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "status", "error"]
-    if fmt is Format.table:  # errors are printed below the table, one per line
-        rows, columns = [r[:-1] for r in rows], columns[:-1]
+             ok(r.ok), r.identifiers_dropped, r.error) for r in reports]
+    columns = ["source", "inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "status", "identifiers_dropped", "error"]
+    if fmt is Format.table:  # dropped identifiers and errors are printed below the table
+        rows, columns = [r[:-2] for r in rows], columns[:-2]
     emit(fmt, "Ingest", columns, rows)
 
 
