@@ -61,6 +61,7 @@ class AuditLog:
         self._drained = 0                 # bytes of the journal (ever) now in SQLite
         self._offset = 0                  # where the unread part of the journal starts now
         self.error: str | None = None     # why the last drain failed, while it keeps failing
+        self._passes = 0                  # writer passes that completed without error
         self._changed = threading.Condition()
         self._wake, self._stop = threading.Event(), threading.Event()
         self._con: sqlite3.Connection | None = None
@@ -100,11 +101,13 @@ class AuditLog:
             self._synced = target
 
     def flush(self, timeout: float = 2.0) -> None:
-        """Wait until everything recorded so far is in SQLite; UnavailableError if it cannot be soon."""
-        target = self._written
+        """Wait until everything recorded so far, and the journals of dead processes, are in SQLite;
+        UnavailableError if that cannot be soon."""
+        target, passes = self._written, self._passes
         self._wake.set()
         with self._changed:
-            if not self._changed.wait_for(lambda: self._drained >= target or self._stop.is_set(), timeout):
+            done = lambda: (self._drained >= target and self._passes > passes) or self._stop.is_set()  # noqa: E731
+            if not self._changed.wait_for(done, timeout):
                 raise UnavailableError(f"the audit log {self.path} cannot be written now ({self.error or 'busy'}); "
                                        f"entries are kept in {self.folder} and written when it frees")
 
@@ -131,6 +134,9 @@ class AuditLog:
                 self._drain()
                 self._adopt_orphans()
                 self.error = None
+                with self._changed:
+                    self._passes += 1
+                    self._changed.notify_all()
             except (sqlite3.Error, OSError) as exc:  # locked or failing: the journal keeps everything
                 if self.error is None:
                     log.warning("audit log %s not writable now, entries stay journaled: %s", self.path, exc)
