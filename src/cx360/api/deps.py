@@ -8,13 +8,19 @@ from fastapi import Depends, Header, Request
 
 from cx360.api.access import Principal
 from cx360.api.services import Context
+from cx360.errors import AuthError
 
 
 def context(request: Request) -> Context:
     return request.app.state.ctx
 
 
+MAX_AUTHORIZATION = 512  # "Bearer " and a key of at most 256 characters, with room for spaces
+
+
 def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    if authorization and len(authorization) > MAX_AUTHORIZATION:
+        raise AuthError(f"malformed Authorization header: longer than {MAX_AUTHORIZATION} characters")
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer":
         key = ""
