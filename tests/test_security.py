@@ -198,6 +198,11 @@ def test_web_forms_carry_csrf_tokens_logout_is_a_post_and_pages_refuse_frames(ap
     assert r.status_code == 303 and r.headers["location"] == "/login"
     client.cookies.clear()
     assert client.get("/health").headers["x-frame-options"] == "DENY"
+    client.cookies.set("cx360_session", "stale.1.x")  # a session that ended: logging in again still works
+    login = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)
+    assert client.post("/login", data={"key": keys["analyst"], "csrf": csrf}, follow_redirects=False).status_code == 303
+    client.cookies.clear()
 
 
 def test_cookies_are_secure_behind_an_https_proxy(api):

@@ -62,15 +62,15 @@ def mount(app: FastAPI) -> None:
     app.add_middleware(SecurityHeaders)
 
 
-def csrf_token(request: Request) -> str:
-    """The token the forms of this page must send back: bound to the session, or before login to the
-    login cookie."""
-    binding = request.cookies.get(COOKIE) or request.cookies.get(LOGIN_COOKIE) or ""
+def csrf_token(request: Request, *, login: bool = False) -> str:
+    """The token a form must send back: the login form's is bound to the login cookie, every other
+    form's to the session."""
+    binding = request.cookies.get(LOGIN_COOKIE if login else COOKIE) or ""
     return _sign(f"csrf.{binding}") if binding else ""
 
 
-def _check_csrf(request: Request, token: str) -> None:
-    expected = csrf_token(request)
+def _check_csrf(request: Request, token: str, *, login: bool = False) -> None:
+    expected = csrf_token(request, login=login)
     if not (expected and hmac.compare_digest(expected, token)):
         raise ForbiddenError("this form expired or came from another site: reload the page and try again")
 
@@ -102,9 +102,9 @@ def error_page(request: Request, exc: Cx360Error) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
     if request.cookies.get(LOGIN_COOKIE):
-        return _page(request, "login.html")
+        return _page(request, "login.html", login_csrf=csrf_token(request, login=True))
     nonce = secrets.token_urlsafe(16)
-    response = _page(request, "login.html", csrf=_sign(f"csrf.{nonce}"))  # bound to the cookie it sets
+    response = _page(request, "login.html", login_csrf=_sign(f"csrf.{nonce}"))  # bound to the cookie it sets
     response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=_https(request),
                         max_age=SESSION_SECONDS)
     return response
@@ -112,11 +112,11 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 def login(request: Request, key: Annotated[str, Form()], csrf: Annotated[str, Form()] = "") -> Response:
-    _check_csrf(request, csrf)
+    _check_csrf(request, csrf, login=True)
     try:
         who = request.app.state.ctx.keys.authenticate(key.strip())
     except AuthError as exc:
-        return _page(request, "login.html", status=401, message=str(exc))
+        return _page(request, "login.html", status=401, message=str(exc), login_csrf=csrf)
     payload = f"{who.key_id}.{int(time.time()) + SESSION_SECONDS}"
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(COOKIE, f"{payload}.{_sign(payload)}", httponly=True, samesite="strict",
