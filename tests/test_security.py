@@ -161,22 +161,6 @@ def test_workspace_files_are_private(world):
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
 
 
-def test_command_line_reads_are_audited_with_the_os_user(world):
-    from cx360.cli import app
-
-    root, _ = world
-    runner = CliRunner()
-    for args in (["profile", "show", "anna@x.ru"], ["identity", "explain", "customer_no:C2"],
-                 ["segments", "members", "high_value"]):
-        result = runner.invoke(app, [*args, "-w", str(root)])
-        assert result.exit_code == 0, result.output
-    cli = read_audit(root, key_id="cli")
-    assert {e["action"] for e in cli} >= {"profile show", "identity explain", "segments members"}
-    assert {e["key_name"] for e in cli} == {getpass.getuser()}
-    shown = next(e for e in cli if e["action"] == "profile show")["fields"].split(",")
-    assert {"query.identifier", "attributes.last_name", "identifiers.email"} <= set(shown)
-
-
 def test_web_forms_carry_csrf_tokens_logout_is_a_post_and_pages_refuse_frames(api):
     client, keys, _ = api
     client.cookies.clear()
@@ -218,3 +202,23 @@ def test_cookies_are_secure_behind_an_https_proxy(api):
                     headers={**https, "Cookie": f"cx360_login={nonce}"})
     assert r.status_code == 303 and "; secure" in r.headers["set-cookie"].lower()
     client.cookies.clear()
+
+
+def test_command_line_reads_are_audited_with_the_os_user(world):
+    from cx360.cli import app
+
+    root, _ = world
+    runner = CliRunner()
+    for args in (["profile", "show", "anna@x.ru"], ["identity", "explain", "customer_no:C2"],
+                 ["segments", "members", "high_value"]):
+        result = runner.invoke(app, [*args, "-w", str(root)])
+        assert result.exit_code == 0, result.output
+    cli = read_audit(root, key_id="cli")
+    assert {e["action"] for e in cli} >= {"profile show", "identity explain", "segments members"}
+    assert {e["key_name"] for e in cli} == {getpass.getuser()}
+    (root / "data" / "crm.csv").write_text((root / "data" / "crm.csv").read_text() + 'C3,"unclosed\n', encoding="utf-8")
+    assert runner.invoke(app, ["ingest", "-w", str(root)]).exit_code in (0, 1)
+    assert runner.invoke(app, ["quarantine", "-w", str(root)]).exit_code == 0
+    assert "quarantine" in {e["action"] for e in read_audit(root, key_id="cli")}
+    shown = next(e for e in cli if e["action"] == "profile show")["fields"].split(",")
+    assert {"query.identifier", "attributes.last_name", "identifiers.email"} <= set(shown)

@@ -76,6 +76,10 @@ def quarantine(
             drops = dropped_rows(ws, source=source, limit=limit)
         else:
             rows = quarantine_rows(ws, source=source, limit=limit)
+        if drops if dropped else rows:  # raw input rows and identifier values are personal data
+            from cx360.api.audit import record_cli
+
+            record_cli(ws.root, "quarantine", None, ["dropped_identifiers.value" if dropped else "quarantine.raw"])
     if dropped:
         emit(fmt, "Identifiers dropped from loaded rows (newest first)", ["source", "row", "loaded as", "kind", "value", "reason"], [
             (d["source"], d["row_number"], f"{d['entity']}:{d['key']}", d["kind"], d["value"], d["reason"]) for d in drops
