@@ -97,3 +97,23 @@ def evaluate_segments(root: Path) -> None:
 
     with Workspace(root) as ws:
         assert all(r.status == "ok" for r in evaluate(ws))
+
+
+def write_churn_scores(root: Path) -> dict[str, float]:
+    """Churn scores for both customers, written as `cx360 churn score` writes them (two customers are
+    too few to train the churn model on); returns each profile's risk."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from cx360 import schema
+    from cx360.workspace import Workspace
+
+    with Workspace(root) as ws:
+        pids = sorted(r["profile_id"] for r in ws.engine.table("profiles").select("profile_id").to_pyarrow().to_pylist())
+        as_of, now = dt.datetime(2025, 7, 1), dt.datetime(2025, 7, 2, 9, 30)
+        rows = {"profile_id": pids, "as_of": [as_of] * len(pids), "churn_risk": [0.125, 0.8][: len(pids)],
+                "churn_reasons": ["days_since_txn; calls_90d", "txn_count"][: len(pids)],
+                "horizon_days": [90] * len(pids), "scored_at": [now] * len(pids)}
+        ws.engine.replace("churn_scores", pa.table(rows, schema=schema.ibis_schema("churn_scores").to_pyarrow()))
+    return dict(zip(rows["profile_id"], rows["churn_risk"]))

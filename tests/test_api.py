@@ -202,3 +202,24 @@ def test_dashboard_session_is_a_signed_cookie_that_ends_with_its_key(served):
     client.app.state.ctx.keys.ttl = 0
     assert client.get("/segments", follow_redirects=False).headers["location"] == "/login", "revoked key"
     client.cookies.clear()
+
+
+def test_openapi_documents_types_security_and_error_envelope(served):
+    _, client, keys, _ = served
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["HTTPBearer"]["description"]}
+    for path, ops in spec["paths"].items():
+        if not path.startswith("/v1"):
+            continue
+        op = ops["get"]
+        assert op["security"] == [{"HTTPBearer": []}], path
+        assert "$ref" in op["responses"]["200"]["content"]["application/json"]["schema"], path
+        statuses = ["401", "403"] + (["422"] if op.get("parameters") else []) + (["404"] if "profile" in path else [])
+        for status in statuses:
+            assert op["responses"][status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorResponse"}, (path, status)
+    assert "HTTPValidationError" not in spec["components"]["schemas"], "FastAPI's own 422 body is not what we answer"
+    r = _get(client, keys, "admin", "/v1/search", q="an", limit="many")  # FastAPI's own validation, in the envelope
+    assert r.status_code == 422 and r.json()["error"]["type"] == "ValidationError" and "limit" in r.json()["error"]["message"]
+    assert client.get("/docs").status_code == 200 and "cdn" not in client.get("/docs").text.lower()

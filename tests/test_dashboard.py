@@ -168,3 +168,30 @@ def test_dashboard_reads_are_audited(server):
     assert [(e["key_name"], e["fields"]) for e in missed] == [("ui-analyst", "query.identifier")], "a miss is a lookup too"
     read = next(e for e in entries if e["profile_id"])
     assert "attributes.last_name" in read["fields"].split(",") and read["client"] == "127.0.0.1"
+
+
+def test_api_docs_render_offline(server, browser):
+    """Swagger UI and ReDoc come from installed assets: with every request off 127.0.0.1 refused,
+    /docs still lists the operations and offers the bearer Authorize dialog."""
+    url = server[0]
+    page = browser.new_page()
+    outside = []
+
+    def only_local(route):
+        if route.request.url.startswith(url):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(url + "/docs")
+    page.wait_for_selector(".opblock-summary", timeout=20000)
+    operations = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/v1/profiles", "/v1/profiles/{profile_id}", "/v1/search", "/v1/segments"} <= {o.replace("\u200b", "") for o in operations}
+    page.click("button.authorize")
+    assert "HTTPBearer" in page.locator(".auth-container").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
+    page.goto(url + "/redoc")
+    page.wait_for_selector("h2:has-text('Find a profile by an identifier')", timeout=20000)
+    assert not outside, outside
+    page.close()

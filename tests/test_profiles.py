@@ -106,7 +106,7 @@ def test_traits_from_every_family(make_workspace):
     report = build(ws, AS_OF)
     assert report.profiles == 2 and report.events_attributed == len(BEFORE)
     anna = read(ws, "anna@x.ru")
-    t = anna.traits
+    t = anna.traits.model_dump()
     assert t["as_of"] == AS_OF
     assert (t["age_years"], t["products"], t["n_products"]) == (35, "debit_card|deposit", 2)
     assert (t["calls_total"], t["calls_90d"], t["complaints_total"], t["last_call_reason"]) == (2, 1, 1, "complaint_staff")
@@ -123,18 +123,18 @@ def test_traits_from_every_family(make_workspace):
     assert (t["survey_ok_to_share_data"], t["survey_preferred_device"]) == (4, "smartphone")
     assert (t["texts_total"], t["share_negative"], t["text_complaints"]) == (1, 1.0, 1)
     assert anna.breakdowns["complaints_by_topic"] == {"fees": 1.0, "refund": 1.0}  # "верните деньги"
-    assert anna.attributes["first_name"] == "Анна" and anna.attribute_sources["first_name"]["record"] == "crm:C1"
+    assert anna.attributes["first_name"].value == "Анна" and anna.attributes["first_name"].record == "crm:C1"
 
     boris = read(ws, "C2")  # no payments, calls or offers: counts are zero, recencies unknown
-    b = boris.traits
+    b = boris.traits.model_dump()
     assert (b["txn_count"], b["spend_total"], b["calls_total"], b["visitor_type"]) == (0, 0.0, 0, "none")
     assert b["days_since_txn"] is None and b["last_rejected_offer"] is None
     assert (b["posts_total"], b["followers"]) == (1, 10)
 
     # Boris mentions Anna: she reaches him; one card holder is too few to fit lifetime value, and says so
     assert report.scores.influence_edges == 1
-    assert anna.scores["reach"] == 1 and anna.scores["influence_score"] > boris.scores["influence_score"]
-    assert anna.scores["clv_12m"] is None and anna.scores["value_tier"] in ("bronze", "silver", "gold", "platinum")
+    assert anna.scores.reach == 1 and anna.scores.influence_score > boris.scores.influence_score
+    assert anna.scores.clv_12m is None and anna.scores.value_tier in ("bronze", "silver", "gold", "platinum")
     assert any("lifetime value not fitted" in w for w in report.scores.warnings)
 
 
@@ -146,7 +146,7 @@ def test_nothing_after_as_of_leaks_in(duckdb_workspace):
 def _check_point_in_time(ws):
     build(ws, AS_OF)
     anna = read(ws, "C1")
-    t = anna.traits
+    t = anna.traits.model_dump()
     assert (t["txn_count"], t["spend_total"], t["days_since_txn"]) == (10, 580.0, 0)
     assert (t["calls_total"], t["last_call_reason"], t["offers_rejected"], t["last_rejected_offer"]) == (2, "complaint_staff", 1, "auto_loan")
     assert (t["visits_total"], t["top_place"], t["home_district"]) == (2, "Авиапарк", "Арбат")
@@ -154,7 +154,7 @@ def _check_point_in_time(ws):
     assert "close_account" not in anna.breakdowns["calls_by_reason"]
 
     build(ws, dt.datetime(2025, 8, 1))  # a later point in time sees them
-    t = read(ws, "C1").traits
+    t = read(ws, "C1").traits.model_dump()
     assert (t["txn_count"], t["spend_total"], t["last_rejected_offer"], t["visits_total"]) == (11, 580.0 + 9999.0, "mortgage", 3)
 
 

@@ -190,9 +190,9 @@ def personal_fields(attributes: Iterable[str], identifiers: Iterable[str], trait
 
 def mask_profile(profile: dict[str, Any], principal: Principal) -> tuple[dict[str, Any], list[str]]:
     """The profile as this principal may see it, and the personal fields it reads unmasked."""
-    attributes = profile["attributes"]
-    fields = personal_fields(attributes, profile["identifiers"], profile["traits"], profile["breakdowns"],
-                             records=any(v.get("record") for v in attributes.values()))
+    attributes, traits = profile["attributes"], profile["traits"] or {}  # a Profile dump (cx360.profiles.view)
+    fields = personal_fields(attributes, profile["identifiers"], [t for t, v in traits.items() if v is not None],
+                             profile["breakdowns"], records=any(v.get("record") for v in attributes.values()))
     if principal.can("pii"):
         return profile, fields
     shown = dict(profile)
@@ -200,7 +200,8 @@ def mask_profile(profile: dict[str, Any], principal: Principal) -> tuple[dict[st
                                **({"record": mask_record(v["record"])} if "record" in v else {})}
                            for a, v in attributes.items()}
     shown["identifiers"] = {k: [mask(v) for v in vs] for k, vs in profile["identifiers"].items()}
-    shown["traits"] = {t: (mask(v) if t in TEXT_TRAITS else v) for t, v in profile["traits"].items()}
+    if profile["traits"] is not None:
+        shown["traits"] = {t: (mask(v) if t in TEXT_TRAITS else v) for t, v in traits.items()}
     shown["breakdowns"] = {b: (values if b in PUBLIC_BREAKDOWNS else _mask_keys(values))
                            for b, values in profile["breakdowns"].items()}
     return shown, []

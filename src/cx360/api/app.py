@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from cx360.api.services import Context
@@ -45,7 +46,9 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+    from cx360.api import docs
     from cx360.api.routers import audit, profiles, search, segments
+    from cx360.api.schemas import Health
     from cx360.web import routes as web
 
     @asynccontextmanager
@@ -57,11 +60,12 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
         yield
         ctx.close()
 
-    app = FastAPI(title="cx360", version="1", lifespan=lifespan,
+    app = FastAPI(title="cx360", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="One explainable 3D profile per customer. Authenticate with `Authorization: Bearer KEY`.")
     app.state.ctx = ctx
     for module in (profiles, segments, search, audit):
         app.include_router(module.router)
+    docs.mount(app)
     web.mount(app)
 
     registry = CollectorRegistry()  # per app, so tests can build several apps in one process
@@ -78,18 +82,29 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else {}
         if isinstance(exc, RateLimitError):
             headers["Retry-After"] = str(math.ceil(exc.retry_after))
-        return JSONResponse({"error": {"type": type(exc).__name__, "message": str(exc)}},
-                            status_code=exc.http_status, headers=headers)
+        return _error(type(exc).__name__, str(exc), exc.http_status, headers)
 
-    @app.get("/health", tags=["service"], summary="Liveness and what the serving index holds")
-    def health() -> dict:
-        return {"status": "ok", "index_built_at": str(ctx.store.built_at), "rows": ctx.store.counts()}
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's own 422 (a query parameter out of range, of the wrong type) in the same envelope."""
+        message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+        return _error("ValidationError", message or "malformed request", 422)
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics")
+    @app.get("/health", tags=["service"], summary="Liveness and what the serving index holds", response_model=Health)
+    def health() -> Health:
+        return Health(status="ok", index_built_at=str(ctx.store.built_at), rows=ctx.store.counts())
+
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                              "description": "the Prometheus text format"}})
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _error(kind: str, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
 
 
 class _Measure:

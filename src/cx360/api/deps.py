@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cx360.api.access import Principal
 from cx360.api.services import Context
 from cx360.errors import AuthError
+
+# Declares the bearer scheme in the OpenAPI schema (the Authorize button of /docs); missing or
+# malformed credentials are KeyRing's to reject, with cx360's own error envelope.
+bearer = HTTPBearer(auto_error=False, description="an API key from `cx360 keys create`: `cx360_<id>_<secret>`")
 
 
 def context(request: Request) -> Context:
@@ -18,13 +23,13 @@ def context(request: Request) -> Context:
 MAX_AUTHORIZATION = 512  # "Bearer " and a key of at most 256 characters, with room for spaces
 
 
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if authorization and len(authorization) > MAX_AUTHORIZATION:
+def principal(request: Request,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None) -> Principal:
+    if len(request.headers.get("authorization") or "") > MAX_AUTHORIZATION:
         raise AuthError(f"malformed Authorization header: longer than {MAX_AUTHORIZATION} characters")
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        key = ""
-    return context(request).keys.authenticate(key.strip() or None)
+    who = context(request).keys.authenticate(credentials.credentials.strip() if credentials else None)
+    request.state.key_id = who.key_id  # for the access log
+    return who
 
 
 def client(request: Request) -> str | None:

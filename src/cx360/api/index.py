@@ -29,7 +29,7 @@ VERSION = 4  # bump when the layout changes: an older index is rebuilt
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
 _SQL_PREFIX7 = "('0x' || rpad(left(hex(encode({col})), 14), 14, '0'))::BIGINT"
-OPTIONAL_TABLES = ("profile_scores", "churn_scores", "segments", "segment_members")
+OPTIONAL_TABLES = ("profile_scores", "churn_scores", "profile_archetypes", "segments", "segment_members")
 
 
 def key_hash(text: str) -> int:
@@ -152,13 +152,10 @@ def _statements(have: set[str]) -> list[str]:
         f"CREATE TABLE events AS SELECT {h(col='profile_id')} AS k, * FROM w.profile_events ORDER BY k, ts DESC, event_id DESC",
     ]
     for table, name in (("profile_traits", "traits"), ("profile_breakdowns", "breakdowns"),
-                        ("segment_members", "members")):
+                        ("segment_members", "members"), ("profile_scores", "scores"), ("churn_scores", "churn"),
+                        ("profile_archetypes", "archetypes")):
         if table in have:
             sql.append(f"CREATE TABLE {name} AS SELECT {h(col='profile_id')} AS k, * FROM w.{table} ORDER BY k")
-    if "profile_scores" in have:  # value scores, with the churn model's risk and reasons when it has run
-        churn = ("LEFT JOIN (SELECT profile_id, churn_risk, churn_reasons FROM w.churn_scores) c USING (profile_id)"
-                 if "churn_scores" in have else "")
-        sql.append(f"CREATE TABLE scores AS SELECT {h(col='profile_id')} AS k, * FROM w.profile_scores {churn} ORDER BY k")
     if "segments" in have:
         sql.append("CREATE TABLE segments AS SELECT * FROM w.segments ORDER BY name")
     # One JSON document per profile, so that reading a profile is one lookup of one column (a wide
@@ -175,6 +172,12 @@ def _statements(have: set[str]) -> list[str]:
     if "profile_scores" in have:
         joins.append("LEFT JOIN scores s USING (k, profile_id)")
         parts.append("'scores', to_json(s)")
+    if "churn_scores" in have:
+        joins.append("LEFT JOIN churn c USING (k, profile_id)")
+        parts.append("'churn', to_json(c)")
+    if "profile_archetypes" in have:
+        joins.append("LEFT JOIN archetypes a USING (k, profile_id)")
+        parts.append("'archetype', to_json(a)")
     if "segment_members" in have:
         joins.append("""LEFT JOIN (SELECT k, profile_id, to_json(list(json_object('segment', segment,
                           'entered_at', entered_at, 'exited_at', exited_at)

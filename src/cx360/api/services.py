@@ -59,9 +59,10 @@ def _find(ctx: Context, who: Principal, key: str, kind: str | None, action: str,
 
 def get_profile(ctx: Context, who: Principal, key: str, *, kind: str | None = None,
                 client: str | None = None, action: str = "profile") -> dict[str, Any]:
+    """The profile (a `Profile` dump, see cx360.profiles.view) as `who` may see it; the read is audited."""
     who.require("profile")
     pid, query = _find(ctx, who, key, kind, action, client)
-    shown, fields = mask_profile(ctx.store.profile(pid), who)
+    shown, fields = mask_profile(ctx.store.profile(pid).model_dump(), who)
     ctx.audit.record(who, action, pid, [*query, *fields], client)
     return shown
 

@@ -14,7 +14,7 @@ from typing import Any
 from cx360.api.index import key_hash, prefix_range
 from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
-
+from cx360.profiles.view import Profile, assemble
 
 
 class Store:
@@ -69,31 +69,17 @@ class Store:
         return pids[0], sorted({n.partition(":")[0] for n in found})
 
     # -- one profile -----------------------------------------------------------------
-    def profile(self, pid: str) -> dict[str, Any]:
-        """Golden attributes with their sources, identifiers, traits, breakdowns, scores, segments."""
+    def profile(self, pid: str) -> Profile:
+        """The 3D profile (see cx360.profiles.view) from its one JSON document."""
         rows = self.cursor().execute("SELECT doc FROM docs WHERE k = ? AND profile_id = ?",
                                      [key_hash(pid), pid]).fetchall()
         if not rows:
             raise NotFoundError(f"no profile {pid!r}")
         doc = json.loads(rows[0][0])
-        golden = doc["golden"]
-        sources = json.loads(golden.pop("attribute_sources") or "{}")
-        identifiers = json.loads(golden.pop("identifiers") or "{}")
-        hidden = {"k", "profile_id"}
-        result = {
-            "profile_id": pid,
-            "sources": [s.strip() for s in (golden.pop("sources") or "").split(",") if s.strip()],
-            "records": golden.pop("records"),
-            "attributes": {name: {"value": v, **sources.get(name, {})}
-                           for name, v in golden.items() if name not in hidden and v is not None},
-            "identifiers": identifiers,
-            "traits": {n: v for n, v in (doc.get("traits") or {}).items() if n not in hidden and v is not None},
-            "breakdowns": {name: dict(sorted(values.items(), key=lambda kv: -kv[1]))
-                           for name, values in sorted((doc.get("breakdowns") or {}).items())},
-            "scores": {n: v for n, v in (doc.get("scores") or {}).items() if n not in hidden},
-            "segments": doc.get("segments") or [],
-        }
-        return result
+        return assemble(pid, doc["golden"], traits=doc.get("traits"), scores=doc.get("scores"), churn=doc.get("churn"),
+                        breakdowns=[(name, key, value) for name, values in (doc.get("breakdowns") or {}).items()
+                                    for key, value in values.items()],
+                        segments=doc.get("segments") or [], archetype=doc.get("archetype"))
 
     def timeline(self, pid: str, *, source: str | None = None, since: dt.datetime | None = None,
                  until: dt.datetime | None = None, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -71,7 +70,8 @@ def show_cmd(
     workspace: WorkspaceOpt = Path("."),
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
-    """Print one person's 3D profile: attributes with their sources, traits, breakdowns and scores."""
+    """Print one person's 3D profile: attributes with their sources, identifiers, scores with churn risk,
+    segments, archetype, traits and breakdowns."""
     from cx360.api.access import personal_fields
     from cx360.api.audit import audit_cli_read
     from cx360.errors import ConfigError
@@ -82,23 +82,32 @@ def show_cmd(
         raise ConfigError(f"--format: expected table or json, got {fmt!r}")
     with Workspace(workspace) as ws:
         p = read(ws, key)
+        traits = [t for t, v in (p.traits.model_dump() if p.traits else {}).items() if v is not None]
         audit_cli_read(ws.root, "profile show", p.profile_id, key, personal_fields(
-            p.attributes, p.identifiers, p.traits, p.breakdowns, records=bool(p.attribute_sources)))
+            p.attributes, p.identifiers, traits, p.breakdowns, records=any(a.record for a in p.attributes.values())))
     if fmt == "json":
-        out.print_json(json.dumps(p.to_dict(), default=str, ensure_ascii=False))
+        out.print_json(p.model_dump_json())
         return
-    out.print(f"[bold]Profile {p.profile_id}[/]  sources: {', '.join(p.sources)}")
-    out.print(table("Attributes", ["attribute", "value", "from", "rule"], [
-        (k, v, p.attribute_sources.get(k, {}).get("record"), p.attribute_sources.get(k, {}).get("rule"))
-        for k, v in p.attributes.items()
-    ]))
+    out.print(Text(f"Profile {p.profile_id}", style="bold") + Text(f"  sources: {', '.join(p.sources)}"))
+    out.print(table("Attributes", ["attribute", "value", "from", "rule"],
+                    [(k, _fmt(a.value), a.record, a.rule) for k, a in p.attributes.items()]))
     out.print(table("Identifiers", ["kind", "values"], [(k, ", ".join(v)) for k, v in sorted(p.identifiers.items())]))
     if p.scores:
-        out.print(table("Scores", ["score", "value"], [(k, _fmt(v)) for k, v in p.scores.items()]))
+        values = p.scores.model_dump(exclude={"churn"})
+        out.print(table("Scores", ["score", "value"], [(k, _fmt(v)) for k, v in values.items() if v is not None]))
+    churn = p.scores.churn if p.scores else None
+    out.print(table("Churn", ["what", "value"], [
+        ("risk", _fmt(churn.risk)), ("reasons", "; ".join(churn.reasons)), ("horizon days", churn.horizon_days),
+        ("as of", _fmt(churn.as_of))] if churn else [("risk", "not scored yet: run `cx360 churn score`")]))
+    out.print(table("Segments", ["segment", "entered", "left"],
+                    [(m.segment, _fmt(m.entered_at), _fmt(m.exited_at) if m.exited_at else "") for m in p.segments]
+                    or [("(none)", "", "")]))
+    if p.archetype:
+        out.print(table("Archetype", ["what", "value"], [(k, _fmt(v)) for k, v in p.archetype.model_dump().items()]))
     if p.traits:
-        out.print(table("Traits", ["trait", "value"], [(k, _fmt(v)) for k, v in p.traits.items() if v is not None]))
+        out.print(table("Traits", ["trait", "value"], [(k, _fmt(v)) for k, v in p.traits.model_dump().items() if v is not None]))
     for name, values in p.breakdowns.items():
-        top = sorted(values.items(), key=lambda kv: -kv[1])[:8]
+        top = list(values.items())[:8]  # largest first
         out.print(table(name, ["key", "value"], [(k, _fmt(v)) for k, v in top]))
 
 

@@ -1,64 +1,38 @@
-"""Read one 3D profile: golden attributes with their sources, identifiers, traits, breakdowns and scores."""
+"""Read one 3D profile from the warehouse, for `cx360 profile show` and `Workspace.profile()`
+(the API reads the same `Profile` from its serving index: cx360.api.store)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cx360.identity.explain import find_profile
-from cx360.workspace import Workspace
+from cx360.profiles.view import Profile, assemble
 
-
-@dataclass
-class Profile:
-    profile_id: str
-    attributes: dict[str, Any]
-    attribute_sources: dict[str, dict]
-    identifiers: dict[str, list[str]]
-    sources: list[str]
-    traits: dict[str, Any] = field(default_factory=dict)
-    breakdowns: dict[str, dict[str, float]] = field(default_factory=dict)
-    scores: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "profile_id": self.profile_id,
-            "attributes": {k: {"value": v, **self.attribute_sources.get(k, {})} for k, v in self.attributes.items()},
-            "identifiers": self.identifiers,
-            "sources": self.sources,
-            "traits": self.traits,
-            "breakdowns": self.breakdowns,
-            "scores": self.scores,
-        }
+if TYPE_CHECKING:
+    from cx360.workspace import Workspace
 
 
 def read(ws: Workspace, key: str) -> Profile:
     """The profile behind a profile id or any identifier (e-mail, phone, customer number, card token,
     cookie, device, social handle, `record:SOURCE:ID`)."""
+    from cx360.identity.explain import find_profile
+
     engine = ws.engine
     pid = find_profile(ws, key)
-    profiles = engine.table("profiles")
-    row = engine.to_arrow(profiles.filter(profiles.profile_id == pid), step="profile: golden record").to_pylist()
-    golden = row[0] if row else {"profile_id": pid}
-    profile = Profile(
-        profile_id=pid,
-        attributes={k: v for k, v in golden.items()
-                    if v is not None and k not in ("profile_id", "attribute_sources", "identifiers", "records", "sources")},
-        attribute_sources=json.loads(golden.get("attribute_sources") or "{}"),
-        identifiers=json.loads(golden.get("identifiers") or "{}"),
-        sources=[s.strip() for s in (golden.get("sources") or "").split(",") if s.strip()],
+
+    def rows(table: str, order: list[str] | None = None) -> list[dict[str, Any]]:
+        if not engine.has_table(table):
+            return []
+        t = engine.table(table)
+        expr = t.filter(t.profile_id == pid)
+        return engine.to_arrow(expr.order_by(order) if order else expr, step=f"profile: {table}").to_pylist()
+
+    def one(table: str) -> dict[str, Any] | None:
+        found = rows(table)
+        return found[0] if found else None
+
+    return assemble(
+        pid, one("profiles"), traits=one("profile_traits"),
+        breakdowns=[(r["breakdown"], r["key"], r["value"]) for r in rows("profile_breakdowns", ["breakdown", "key"])],
+        scores=one("profile_scores"), churn=one("churn_scores"), segments=rows("segment_members", ["segment"]),
+        archetype=one("profile_archetypes"),
     )
-    traits = engine.table("profile_traits")
-    t = engine.to_arrow(traits.filter(traits.profile_id == pid), step="profile: traits").to_pylist()
-    if t:
-        profile.traits = {k: v for k, v in t[0].items() if k != "profile_id"}
-    b = engine.table("profile_breakdowns")
-    for r in engine.to_arrow(b.filter(b.profile_id == pid).order_by(["breakdown", "key"]), step="profile: breakdowns").to_pylist():
-        profile.breakdowns.setdefault(r["breakdown"], {})[r["key"]] = r["value"]
-    if engine.has_table("profile_scores"):
-        s = engine.table("profile_scores")
-        rows = engine.to_arrow(s.filter(s.profile_id == pid), step="profile: scores").to_pylist()
-        if rows:
-            profile.scores = {k: v for k, v in rows[0].items() if k != "profile_id"}
-    return profile

@@ -2,8 +2,8 @@
 
 Every response refuses to be framed (`X-Frame-Options`, CSP `frame-ancestors`) and sniffed. Pages
 get a Content-Security-Policy that allows only this origin's stylesheet, images and forms, and no
-script at all (the dashboard has none). The interactive API docs need their own inline script, so
-a response that already carries a policy keeps it.
+script at all (the dashboard has none). The interactive API docs (cx360.api.docs) run scripts and
+set their own policy: a response that already carries one keeps it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
        "frame-ancestors 'none'; base-uri 'none'")
 ALWAYS = ((b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
           (b"referrer-policy", b"same-origin"))
-DOCS = ("/docs", "/redoc")  # Swagger UI and ReDoc run an inline script: they only refuse framing
+DOCS = ("/docs", "/redoc")  # Swagger UI and ReDoc run scripts: they only refuse framing
 
 
 class SecurityHeaders:

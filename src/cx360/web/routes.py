@@ -161,10 +161,9 @@ def customer(request: Request, profile_id: str, cursor: str | None = None) -> HT
     profile = services.get_profile(ctx, who, profile_id, client=_client(request), action="dashboard")
     timeline = (services.get_timeline(ctx, who, profile["profile_id"], limit=25, cursor=cursor, client=_client(request))
                 if who.can("timeline") else None)
-    scores = profile["scores"]
-    reasons = {k: v for k, v in scores.items() if "reason" in k}
-    numbers = {k: v for k, v in scores.items() if k not in reasons}
-    return _page(request, "customer.html", p=profile, timeline=timeline, scores=numbers, reasons=reasons)
+    scores = {k: v for k, v in (profile["scores"] or {}).items() if k != "churn" and v is not None}
+    return _page(request, "customer.html", p=profile, timeline=timeline, scores=scores,
+                 churn=(profile["scores"] or {}).get("churn"))
 
 
 def _client(request: Request) -> str | None:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from cx360.api import services
 from cx360.api.deps import Client, Ctx, Who
+from cx360.api.schemas import SearchResults, errors
 
-router = APIRouter(prefix="/v1/search", tags=["search"])
+router = APIRouter(prefix="/v1/search", tags=["search"], responses=errors(401, 403, 422))
 
 
-@router.get("", summary="Profiles whose name or an identifier starts with q")
+@router.get("", summary="Profiles whose name or an identifier starts with q", response_model=SearchResults)
 def search(q: str, ctx: Ctx, who: Who, client: Client,
-           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Any:
     return {"q": q, "results": services.search(ctx, who, q, limit=limit, client=client)}

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 
 from cx360.api import services
 from cx360.api.deps import Ctx, Who
+from cx360.api.schemas import Segments, errors
 
-router = APIRouter(prefix="/v1/segments", tags=["segments"])
+router = APIRouter(prefix="/v1/segments", tags=["segments"], responses=errors(401, 403))
 
 
-@router.get("", summary="Segments: name, description, size, when evaluated, status")
-def list_segments(ctx: Ctx, who: Who) -> dict[str, Any]:
+@router.get("", summary="Segments: name, description, size, when evaluated, status", response_model=Segments)
+def list_segments(ctx: Ctx, who: Who) -> Any:
     return services.list_segments(ctx, who)
