@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cx360.errors import ConfigError
 from cx360.schema import ATTRIBUTE_NAMES, EVENT_NAMES, IDENTIFIER_KINDS
@@ -203,6 +203,9 @@ class IdentitySettings(Model):
     max_block_size: int = Field(1000, ge=2, description="a blocking value shared by more records finds no match candidates")
     blocked_values: dict[IdentifierKind, list[str]] = {}
     max_records_per_identifier: dict[IdentifierKind, int] = {}
+    own_domains: list[str] = Field([], description="the organisation's own e-mail domains: their addresses are staff or shared, never a customer's identifier")
+    shared_by_people: int = Field(2, ge=2, description="an identifier held by records of this many different people (first name and birth date) links none of them")
+    min_email_local_part: int = Field(2, ge=1, description="an e-mail whose part before @ is shorter is a placeholder")
     source_priority: list[str] = Field([], description="most trusted source first, for survivorship")
     survivorship: dict[str, Survivorship] = {}
 
@@ -212,6 +215,11 @@ class IdentitySettings(Model):
         if unknown:
             raise ValueError(f"survivorship names unknown attribute(s) {unknown}; attributes are {', '.join(ATTRIBUTE_NAMES)}")
         return self
+
+    @field_validator("own_domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip("@") for d in domains if d.strip()]
 
     def blocked(self, kind: str) -> list[str]:
         return [*PLACEHOLDERS.get(kind, []), *self.blocked_values.get(kind, [])]

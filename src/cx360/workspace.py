@@ -34,6 +34,10 @@ match_threshold = 0.9
 source_priority = []
 # Values that must never link people, by identifier kind (placeholders are blocked already).
 # blocked_values = {{ email = ["info@mybank.ru"], phone = ["+74950000000"] }}
+# The organisation's own e-mail domains: addresses there are staff or shared mailboxes, never a customer's.
+# own_domains = ["mybank.ru"]
+# An identifier held by records of this many different people (first name and birth date) links none of them.
+# shared_by_people = 2
 
 [events]
 # Event names beyond the canonical ones (cx360.schema.EVENT_NAMES) that sources may emit.

@@ -76,7 +76,10 @@ def explain_cmd(
         kinds = sorted({n["node"].partition(":")[0] for n in e.nodes if n.get("node")})
         audit_cli_read(ws.root, "identity explain", e.profile_id, key,
                        [*personal_fields(e.golden, kinds, records=bool(e.sources)), "identity.links"])
-    out.print(f"[bold]Profile {e.profile_id}[/]: {len(e.nodes)} nodes")
+    if e.profile_id is None:
+        out.print(f"[bold]{', '.join(n['node'] for n in e.nodes)}[/] belongs to no profile: every link it has is blocked")
+    else:
+        out.print(f"[bold]Profile {e.profile_id}[/]: {len(e.nodes)} nodes")
     out.print(table("Golden record", ["attribute", "value", "from", "rule"], [
         (k, v, e.sources.get(k, {}).get("record"), e.sources.get(k, {}).get("rule"))
         for k, v in e.golden.items() if v is not None and k != "profile_id"
@@ -85,8 +88,8 @@ def explain_cmd(
         (l["left"], l["right"], l["rule"], f"{l['confidence']:.3f}", _evidence(l["evidence"])) for l in e.links
     ]))
     if e.blocked:
-        out.print(table("Blocked links (not used)", ["left", "right", "rule", "why"], [
-            (l["left"], l["right"], l["rule"], l["blocked_reason"]) for l in e.blocked
+        out.print(table("Blocked links (not used)", ["left", "right", "rule", "why", "evidence"], [
+            (l["left"], l["right"], l["rule"], l["blocked_reason"], _evidence(l["evidence"])) for l in e.blocked
         ]))
     if e.history:
         out.print(table("History", ["at", "by", "action", "left", "right", "reason"], [

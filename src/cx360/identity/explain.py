@@ -54,7 +54,7 @@ def find_profile(ws: Workspace, text: str) -> str:
 
 @dataclass
 class Explanation:
-    profile_id: str
+    profile_id: str | None  # None: the value belongs to no profile, and `blocked` says why
     nodes: list[dict]
     links: list[dict]
     blocked: list[dict]
@@ -64,8 +64,16 @@ class Explanation:
 
 
 def explain(ws: Workspace, text: str) -> Explanation:
+    """Why a profile's records and identifiers are together; or, for a value that links to nobody
+    (a placeholder, a shared phone, a cookie seen with several profiles), the blocked links that say why."""
     engine = ws.engine
-    pid = find_profile(ws, text)
+    try:
+        pid = find_profile(ws, text)
+    except NotFoundError:
+        unlinked = _unlinked(ws, text)
+        if unlinked is None:
+            raise
+        return unlinked
     mapping = engine.table("identity_map")
     nodes = engine.to_arrow(mapping.filter(mapping.profile_id == pid).order_by("node"), step="explain: nodes").to_pylist()
     keys = [n["node"] for n in nodes]
@@ -88,6 +96,26 @@ def explain(ws: Workspace, text: str) -> Explanation:
         sources=json.loads(golden_row.get("attribute_sources") or "{}"),
         history=history,
     )
+
+
+def _unlinked(ws: Workspace, text: str) -> Explanation | None:
+    """The explanation of identifier nodes that hold only blocked links, or None if there are none."""
+    engine = ws.engine
+    keys = [k for k in node_candidates(text, ws.config.workspace.default_region) if not k.startswith("record:")]
+    if not keys:
+        return None
+    links = engine.table("identity_links")
+    touching = links.filter((links.left.isin(keys) | links.right.isin(keys)) & (links.status == "blocked"))
+    rows = engine.to_arrow(touching.order_by(["rule", "left", "right"]), step="explain: blocked links").to_pylist()
+    if not rows:
+        return None
+    for r in rows:
+        r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else {}
+    held = sorted({end for r in rows for end in (r["left"], r["right"]) if end in keys})
+    hist = engine.table("identity_overrides")
+    history = engine.to_arrow(hist.filter(hist.left.isin(held) | hist.right.isin(held)).order_by("at"), step="explain: history").to_pylist()
+    return Explanation(profile_id=None, nodes=[{"node": n, "kind": n.partition(":")[0], "profile_id": None} for n in held],
+                       links=[], blocked=rows, golden={}, sources={}, history=history)
 
 
 def block(ws: Workspace, left: str, right: str, *, by: str, reason: str) -> None:

@@ -1,6 +1,7 @@
 """The deterministic identity graph: nodes are source records and typed identifiers, links come
-from co-occurrence. Junk and shared identifier values are found here and their links blocked, so
-that one placeholder e-mail or a family phone cannot merge different people.
+from co-occurrence. Listed placeholders and values shared within a source or by too many records are
+found here (junk by its shape and values held by different people in `junk`), and their links
+blocked, so that one placeholder e-mail or a family phone cannot merge different people.
 """
 
 from __future__ import annotations

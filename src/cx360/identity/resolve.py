@@ -12,7 +12,9 @@ import pandas as pd
 import pyarrow as pa
 
 from cx360 import schema
-from cx360.identity import golden, overrides
+from cx360.identity import golden, junk, overrides
+from cx360.identity.anchoring import summary as event_summary
+from cx360.identity.anchoring import weigh_event_links
 from cx360.identity.components import components
 from cx360.identity.matching import MatchModel, TrainingDataError
 from cx360.identity.graph import event_links, latest_records, record_links, suspicious_nodes
@@ -43,10 +45,12 @@ def resolve(ws: Workspace) -> IdentityReport:
 
     records = latest_records(engine.table("records"))
     deterministic = ibis.union(record_links(records), event_links(engine.table("events")), distinct=False)
-    flagged = engine.to_arrow(suspicious_nodes(deterministic, records, settings), step="identity: find shared identifiers")
-    links = _deterministic(engine.to_arrow(deterministic, step="identity: deterministic links").to_pandas(), flagged)
-
+    shared = engine.to_arrow(suspicious_nodes(deterministic, records, settings), step="identity: find shared identifiers")
+    raw_links = engine.to_arrow(deterministic, step="identity: deterministic links").to_pandas()
     record_table = engine.to_arrow(records.select("node", "source", *MATCH_FIELDS), step="identity: records")
+    flagged = _flag(shared, raw_links, record_table, settings)
+    links = _deterministic(raw_links, flagged)
+
     warnings: list[str] = []
     probabilistic = _empty_links()
     if settings.probabilistic:
@@ -57,6 +61,8 @@ def resolve(ws: Workspace) -> IdentityReport:
             warnings.append(f"probabilistic matching skipped: {exc}")
     links = pd.concat([links, probabilistic], ignore_index=True)
     links = overrides.apply(links, engine.to_arrow(engine.table("identity_overrides"), step="identity: overrides").to_pandas())
+    links = weigh_event_links(links, record_table["node"].combine_chunks())
+    warnings += event_summary(links)
 
     previous_links = engine.to_arrow(engine.table("identity_links").select("left", "right", "rule", "created_at"), step="identity: previous links").to_pandas()
     links = links.merge(previous_links, on=["left", "right", "rule"], how="left")
@@ -95,6 +101,17 @@ def resolve(ws: Workspace) -> IdentityReport:
         seconds=time.perf_counter() - started,
         warnings=warnings,
     )
+
+
+def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings) -> pa.Table:
+    """Every identifier node that must not link, with the first reason found: listed placeholders and
+    values shared within a source or by too many records (from the engine), junk by its shape, and
+    values held by records of different people."""
+    nodes = pd.concat([links.left, links.right])
+    found = pd.concat([shared.to_pandas(), junk.pattern_flags(nodes, settings), junk.shared_by_people(links, records, settings)],
+                      ignore_index=True).drop_duplicates("node")
+    return pa.Table.from_pandas(found[["node", "reason"]], schema=pa.schema([("node", pa.string()), ("reason", pa.string())]),
+                                preserve_index=False)
 
 
 def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
