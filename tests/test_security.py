@@ -87,6 +87,9 @@ def test_search_is_for_profile_ids_only_without_pii_rate_limited_and_audited(api
     r = _get(client, keys, "marketer", "/v1/search", q="pe")
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "a minute" in r.json()["error"]["message"]
     assert _get(client, keys, "agent", "/v1/search", q="an").status_code == 200, "limits are per key"
+    assert _get(client, keys, "marketer", "/v1/profiles", email="anna@x.ru").status_code == 429, "a lookup is a search"
+    pid = _get(client, keys, "agent", "/v1/profiles", email="anna@x.ru").json()["profile_id"]
+    assert _get(client, keys, "marketer", f"/v1/profiles/{pid}").status_code == 200, "by profile id: no limit"
     kinds = sorted(e["fields"] for e in _entries(ctx, keys["marketer"]) if e["action"] == "search" and e["profile_id"] is None)
     assert kinds == ["query.email", "query.profile_id", "query.profile_id"], "every search, hits or not"
     assert "anna" not in str(_entries(ctx, keys["marketer"])), "the term itself is not kept"

@@ -43,7 +43,11 @@ class Context:
 def _find(ctx: Context, who: Principal, key: str, kind: str | None, action: str,
           client: str | None) -> tuple[str, list[str]]:
     """The profile behind `key`, and the audit fields of the lookup itself: an identifier the caller
-    looked up is personal data, whether it came in the path or in the query, found or not."""
+    looked up is personal data, whether it came in the path or in the query, found or not. A role
+    without `pii` that looks up by identifier learns whether it is a customer's: such lookups spend
+    the search limit's tokens."""
+    if not who.can("pii") and (kind is not None or not _PROFILE_ID.fullmatch(key.strip())):
+        ctx.search_limit.take(who.key_id)
     try:
         pid, matched = ctx.store.find(key, kind)
     except NotFoundError as exc:
