@@ -90,6 +90,8 @@ def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dic
         ("GET", "/docs"): [{}],
         ("GET", "/docs/oauth2-redirect"): [{}],
         ("GET", "/redoc"): [{}],
+        ("GET", "/docs/init.js"): [{}],
+        ("MOUNT", "/docs-assets"): [{"path": "/docs-assets/swagger-ui.css"}],
         ("MOUNT", "/static"): [{"path": "/static/style.css"}],
         ("GET", "/login"): [{}],
         ("POST", "/login"): [{"form": {"key": "cx360_nope_nope"}}],
