@@ -151,6 +151,11 @@ def test_health_metrics_and_openapi(served):
     metrics = client.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'cx360_http_requests_total{method="GET",route="/v1/segments",status="200"}' in metrics.text
+    assert 'cx360_http_request_duration_seconds_bucket{le="0.001",route="/v1/segments"}' in metrics.text
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_info", "python_gc_objects_collected_total",
+                 "cx360_index_age_seconds", "cx360_audit_backlog_bytes", "cx360_http_requests_in_progress"):
+        assert f"\n{name}" in metrics.text, name
+    assert metrics.headers["x-request-id"]
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/profiles", "/v1/profiles/{profile_id}", "/v1/profiles/{profile_id}/timeline",
             "/v1/segments", "/v1/search", "/health", "/metrics"} <= set(paths)

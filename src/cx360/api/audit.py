@@ -100,6 +100,10 @@ class AuditLog:
             os.fdatasync(self._fd)
             self._synced = target
 
+    def backlog(self) -> int:
+        """Bytes of this process's journal not yet in SQLite (the /metrics queue depth)."""
+        return self._written - self._drained
+
     def flush(self, timeout: float = 2.0) -> None:
         """Wait until everything recorded so far, and the journals of dead processes, are in SQLite;
         UnavailableError if that cannot be soon."""

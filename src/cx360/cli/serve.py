@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -29,13 +30,21 @@ def serve(
     trusted_proxy: Annotated[list[str] | None, typer.Option(
         "--trusted-proxy", help="Address or network (CIDR) of a proxy whose X-Forwarded-For and X-Forwarded-Proto "
         "are believed (repeatable; adds to [serve] trusted_proxies).")] = None,
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json: the access log (a line per "
+                                            "request) and errors, on stderr.")] = "text",
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the dashboard (/) over the workspace."""
+    import logging.config
+    import os
+
+    from cx360.api import logs
+    from cx360.errors import ConfigError
+
+    if log_format not in logs.FORMATS:
+        raise ConfigError(f"--log-format: expected {' or '.join(logs.FORMATS)}, got {log_format!r}")
+    logging.config.dictConfig(logs.config(log_format))
     if trusted_proxy:
         import ipaddress
-        import os
-
-        from cx360.errors import ConfigError
 
         for p in trusted_proxy:
             try:
@@ -60,17 +69,41 @@ def serve(
         ("identifiers", report.rows.get("lookup", 0)), ("events", report.rows.get("events", 0)),
         ("url", f"http://{host}:{port}/  (API docs: /docs)"),
     ]))
+    # uvicorn's own access log is off: cx360.api.observe writes one with the route template and key id
+    options = {"host": host, "port": port, "log_config": logs.config(log_format), "log_level": "warning",
+               "access_log": False}
     if workers == 1:
-        uvicorn.run(create_app(ctx, threads=threads), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(create_app(ctx, threads=threads), **options)
         return
-    import os
     import secrets
 
     ctx.close()  # the index is built; each worker opens its own context
     os.environ.update(CX360_SERVE_ROOT=str(ctx.root), CX360_SERVE_THREADS=str(threads),
                       CX360_SERVE_SECRET=os.environ.get("CX360_SERVE_SECRET") or secrets.token_hex(32))
-    uvicorn.run("cx360.api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-                log_level="warning", access_log=False)
+    with _metrics_dir():
+        uvicorn.run("cx360.api.app:app_from_env", factory=True, workers=workers, **options)
+
+
+@contextmanager
+def _metrics_dir():
+    """PROMETHEUS_MULTIPROC_DIR for the workers, so that /metrics counts every worker's requests:
+    the one the environment names (emptied first, as prometheus_client requires) or a fresh one."""
+    import os
+    import shutil
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="cx360-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @keys_app.command("create")
