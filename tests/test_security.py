@@ -67,6 +67,18 @@ def test_record_sources_text_traits_and_breakdown_keys_are_masked(api):
     assert agent["attributes"]["first_name"]["record"] == "crm:C1" and agent["traits"]["last_call_reason"] == "fees"
 
 
+def test_churn_reasons_do_not_name_a_text_traits_value():
+    from cx360.api.access import Principal, mask_profile
+
+    reasons = ["top_category=Groceries (+0.40)", "days_since_txn=29 (+0.20)", "last_call_reason=fees"]
+    profile = {"attributes": {}, "identifiers": {}, "traits": None, "breakdowns": {},
+               "scores": {"value_tier": "gold", "churn": {"risk": 0.5, "reasons": reasons}}}
+    shown, _ = mask_profile(profile, Principal("k", "n", "marketer"))
+    assert shown["scores"]["churn"]["reasons"] == ["top_category=G*** (+0.40)", "days_since_txn=29 (+0.20)",
+                                                   "last_call_reason=f***"]
+    assert mask_profile(profile, Principal("k", "n", "agent"))[0]["scores"]["churn"]["reasons"] == reasons
+
+
 def test_lookup_in_the_path_is_audited_like_the_query_and_misses_too(api):
     client, keys, ctx = api
     assert _get(client, keys, "analyst", "/v1/profiles/anna@x.ru").status_code == 200

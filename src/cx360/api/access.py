@@ -204,7 +204,18 @@ def mask_profile(profile: dict[str, Any], principal: Principal) -> tuple[dict[st
         shown["traits"] = {t: (mask(v) if t in TEXT_TRAITS else v) for t, v in traits.items()}
     shown["breakdowns"] = {b: (values if b in PUBLIC_BREAKDOWNS else _mask_keys(values))
                            for b, values in profile["breakdowns"].items()}
+    churn = (profile.get("scores") or {}).get("churn")
+    if churn and churn.get("reasons"):  # `top_category=Groceries (+0.40)` names a text trait's value
+        shown["scores"] = {**profile["scores"], "churn": {**churn, "reasons": [_mask_reason(r) for r in churn["reasons"]]}}
     return shown, []
+
+
+def _mask_reason(reason: str) -> str:
+    name, eq, rest = reason.partition("=")
+    if not eq or name.strip() not in TEXT_TRAITS:
+        return reason
+    value, sep, contribution = rest.partition(" (")
+    return f"{name}={mask(value)}{sep}{contribution}"
 
 
 def _mask_keys(values: dict[str, float]) -> dict[str, float]:
