@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ibis
+import ibis.expr.types as ir
 
 from cx360 import schema
 from cx360.workspace import Workspace
@@ -52,12 +53,35 @@ def source_status(ws: Workspace) -> list[SourceStatus]:
     return out
 
 
-def quarantine_rows(ws: Workspace, *, source: str | None = None, limit: int = 20) -> list[dict]:
-    q = ws.engine.table("quarantine")
+def current_quarantine(ws: Workspace, source: str | None = None) -> ir.Table:
+    """The rows still failing now: those of the latest committed batch of each input (a re-read, a replay
+    or a changed file supersedes what an earlier batch of that input rejected), each row once."""
+    engine = ws.engine
+    ledger = engine.table("ingest_batches")
+    done = ledger.filter(ledger.status == "committed")
     if source:
-        q = q.filter(q.source == source)
-    q = q.order_by([ibis.desc("quarantined_at"), "source", "row_number"]).limit(limit)
-    return ws.engine.to_arrow(q.select("source", "row_number", "reasons", "raw"), step="read quarantine").to_pylist()
+        done = done.filter(done.source == source)
+    newest = ibis.row_number().over(group_by=["source", "input"], order_by=[ibis.desc("finished_at"), ibis.desc("batch_id")])
+    latest = done.mutate(_rank=newest).filter(ibis._._rank == 0).select("batch_id", "input")
+    q = engine.table("quarantine")
+    q = q.join(latest, "batch_id")
+    once = ibis.row_number().over(group_by=["source", "raw"], order_by=[ibis.desc("quarantined_at"), "row_number"])
+    return q.mutate(_rank=once).filter(ibis._._rank == 0).drop("_rank")
+
+
+def quarantine_rows(ws: Workspace, *, source: str | None = None, limit: int | None = 20) -> list[dict]:
+    q = current_quarantine(ws, source).order_by([ibis.desc("quarantined_at"), "source", "input", "row_number"])
+    if limit is not None:
+        q = q.limit(limit)
+    columns = ["source", "input", "batch_id", "row_number", "reasons", "raw"]
+    return ws.engine.to_arrow(q.select(*columns), step="read quarantine").to_pylist()
+
+
+def quarantine_counts(ws: Workspace, source: str | None = None) -> dict[str, int]:
+    """Rows still failing per source (not summed over runs)."""
+    q = current_quarantine(ws, source)
+    rows = ws.engine.to_arrow(q.group_by("source").aggregate(rows=q.count()), step="count quarantine").to_pylist()
+    return {r["source"]: r["rows"] for r in rows}
 
 
 def dropped_summary(ws: Workspace) -> list[dict]:

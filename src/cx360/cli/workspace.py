@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import enum
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cx360.cli.output import Format, FormatOpt, emit, emit_json, out, records, table
+from cx360.cli.output import Format, FormatOpt, emit_json, err, out, records, table, use_format
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds cx360.toml).")]
 
@@ -58,34 +61,78 @@ def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -
         out.print(table("Identifiers dropped at ingest (their rows were loaded)", drop_columns, dropped))
 
 
+class ExportFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _use_export_format(fmt: ExportFormat) -> ExportFormat:
+    use_format(Format.table if fmt is ExportFormat.table else Format.json)  # stdout holds only the document
+    return fmt
+
+
 def quarantine(
     workspace: WorkspaceOpt = Path("."),
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
-    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
-    fmt: FormatOpt = Format.table,
+    limit: Annotated[int | None, typer.Option(help="Rows to show (default: 20 in a table, all in json or csv).")] = None,
+    fmt: Annotated[ExportFormat, typer.Option(
+        "--format", help="table for people; json or csv for scripts (the whole raw row, on stdout).",
+        callback=_use_export_format, case_sensitive=False)] = ExportFormat.table,
+    replay: Annotated[bool, typer.Option(
+        "--replay", help="First run the rows still failing through the source's current mapping (after a fix "
+                         "to cx360.toml), loading those that now pass.")] = False,
     dropped: Annotated[bool, typer.Option("--dropped", help="Show the malformed identifiers dropped from loaded rows instead.")] = False,
 ) -> None:
-    """Show rejected input rows with every reason they were rejected."""
-    from cx360.status import dropped_rows, quarantine_rows
+    """Show the input rows still failing now, each once, with every reason they were rejected."""
+    from cx360.cli.ingest import print_ingest_report
+    from cx360.sources.replay import replay as run_replay
+    from cx360.status import dropped_rows, quarantine_counts, quarantine_rows
     from cx360.workspace import Workspace
 
+    if limit is None and fmt is ExportFormat.table:
+        limit = 20
     with Workspace(workspace) as ws:
         if source:
             ws.config.source(source)  # an unknown name is an error, not an empty list
+        if replay:
+            reports = run_replay(ws, [source] if source else None)
+            if fmt is ExportFormat.table:
+                print_ingest_report(reports)
+            else:
+                for r in reports:
+                    err.print(f"replay {r.source}: read {r.read:,}, loaded {r.loaded:,}, still failing "
+                              f"{r.quarantined:,}, duplicates {r.duplicates:,}")
         if dropped:
             drops = dropped_rows(ws, source=source, limit=limit)
         else:
             rows = quarantine_rows(ws, source=source, limit=limit)
+            counts = quarantine_counts(ws, source)
         if drops if dropped else rows:  # raw input rows and identifier values are personal data
             from cx360.api.audit import record_cli
 
             record_cli(ws.root, "quarantine", None, ["dropped_identifiers.value" if dropped else "quarantine.raw"])
     if dropped:
-        emit(fmt, "Identifiers dropped from loaded rows (newest first)", ["source", "row", "loaded as", "kind", "value", "reason"], [
+        _print(fmt, "Identifiers dropped from loaded rows (newest first)", ["source", "row", "loaded as", "kind", "value", "reason"], [
             (d["source"], d["row_number"], f"{d['entity']}:{d['key']}", d["kind"], d["value"], d["reason"]) for d in drops
         ])
         return
-    clip = None if fmt is Format.json else 120
-    emit(fmt, "Quarantine (newest first)", ["source", "row", "reasons", "raw"], [
-        (r["source"], r["row_number"], r["reasons"], r["raw"][:clip]) for r in rows
-    ])
+    total = sum(counts.values())
+    shown = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "none"
+    columns = ["source", "input", "row", "reasons", "raw"]
+    values = [(r["source"], r["input"], r["row_number"], r["reasons"], r["raw"]) for r in rows]
+    if fmt is ExportFormat.table:
+        columns, values = ["source", "row", "reasons", "raw"], [(v[0], v[2], v[3], v[4][:120]) for v in values]
+    _print(fmt, f"Quarantine: {total:,} rows still failing ({shown}); newest first", columns, values)
+
+
+def _print(fmt: ExportFormat, title: str, columns: list[str], values: list[tuple]) -> None:
+    if fmt is ExportFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(values)
+        sys.stdout.flush()
+    elif fmt is ExportFormat.json:
+        emit_json(records(columns, values))
+    else:
+        out.print(table(title, columns, values))

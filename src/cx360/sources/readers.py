@@ -31,6 +31,7 @@ INTERNAL = "_cx360_"  # prefix of the columns cx360 adds; an input may not use i
 ROW = INTERNAL + "row"
 CHUNK_ROWS = 250_000
 MAX_DEPTH = 32  # JSON objects nested deeper than this are quarantined, not flattened
+MALFORMED = "malformed "  # every reason a reader gives starts so: the row never parsed into fields
 
 
 @dataclass(frozen=True)
@@ -286,14 +287,14 @@ class JsonlReader(_FileReader):
                 rows.append(flat)
                 numbers.append(n)
                 if len(rows) >= CHUNK_ROWS:
-                    yield Chunk(_dict_table(rows, numbers), bad)
+                    yield Chunk(dict_table(rows, numbers), bad)
                     rows, numbers, bad = [], [], []
             tracked.verify()
         finally:
             tracked.close()
         if n == 0:
             raise SourceError(f"{self.path}: file is empty (expected one JSON object per line)")
-        yield Chunk(_dict_table(rows, numbers), bad)
+        yield Chunk(dict_table(rows, numbers), bad)
 
 
 def _check_keys(flat: dict[str, str | None], spelling: dict[str, str]) -> None:
@@ -332,11 +333,11 @@ def _flatten(obj: dict, prefix: str = "", depth: int = 1, out: dict | None = Non
         elif name in out:
             raise _Unfit(f"malformed JSON: key {name!r} appears twice once nested objects are flattened")
         else:
-            out[name] = _text(value)
+            out[name] = as_text(value)
     return out
 
 
-def _text(value: object) -> str | None:
+def as_text(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -348,7 +349,7 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def _dict_table(rows: list[dict], numbers: list[int]) -> pa.Table:
+def dict_table(rows: list[dict], numbers: list[int]) -> pa.Table:
     columns = list(dict.fromkeys(k for r in rows for k in r))
     return _text_table(columns, [[r.get(c) for c in columns] for r in rows], numbers)
 
@@ -431,7 +432,7 @@ def _sql_text(value: object) -> str | None:
         return format(value, "f")
     if isinstance(value, (bytes, memoryview)):
         return bytes(value).hex()
-    return _text(value)
+    return as_text(value)
 
 
 def readers_for(source, root: Path, settings: IngestSettings | None = None) -> list[Reader]:
