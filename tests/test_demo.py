@@ -70,6 +70,12 @@ def test_planted_bad_rows_are_there(world):
     assert (cards.phone == "12-34").sum() >= 1 and (cards.email == "test@test.com").sum() >= 1
     tx = pd.read_parquet(world.out_dir / "data" / "card_transactions.parquet")
     assert tx.txn_id.duplicated().sum() == 5
+    # identifiers that would merge different people: placeholders in both CRMs, a library cookie, a shared caller
+    core = pd.read_csv(world.out_dir / "data" / "crm_core.csv", sep=";", dtype=str, on_bad_lines="skip")
+    assert all(((core.email == e).sum(), (cards.email == e).sum()) == (1, 1) for e in ("no-email@demobank.ru", "a@a.ru"))
+    logins = (world.out_dir / "data" / "web" / "2025-h2.jsonl").read_text(encoding="utf-8").count('"ck-library-pc"')
+    calls = pd.read_csv(world.out_dir / "data" / "contact_centre.csv", dtype=str, on_bad_lines="skip")
+    assert logins == 3 and calls[calls.caller_phone == "+74957310466"].customer_number.nunique() == 2
 
 
 def test_population_spans_the_six_archetypes(tmp_path):

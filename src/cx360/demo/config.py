@@ -14,6 +14,7 @@ path = "warehouse.duckdb"
 
 [identity]
 source_priority = ["crm_core", "crm_cards"]
+own_domains = ["demobank.ru"]
 
 # Audiences, evaluated after every profile build (plus the built-in RFM cells and behavioural clusters).
 [[segments]]

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cx360.demo import crm, sources
+from cx360.demo import crm, junk, sources
 from cx360.demo.config import WORKSPACE_TOML
 from cx360.demo.people import population
 
@@ -50,6 +50,7 @@ def generate_world(out_dir: Path | str, *, customers: int = 3000, seed: int = 7,
     tokens = dict(zip(cards.person_id, cards.card_token))
 
     rows: dict[str, int] = {}
+    core, cards = junk.placeholder_emails(core, cards)
     rows["crm_core.csv"] = _csv(data / "crm_core.csv", core.drop(columns="person_id"), ";", bad=["C999999;broken;row"])
     bad_phone = cards.copy()
     bad_phone.loc[bad_phone.index[:: max(len(bad_phone) // 3, 1)][:3], "phone"] = "12-34"
@@ -63,12 +64,16 @@ def generate_world(out_dir: Path | str, *, customers: int = 3000, seed: int = 7,
     web[len(web) // 2]["type"] = "heartbeat"  # not mapped to any event name
     half = len(web) // 2
     rows["web/2025-h1.jsonl"] = _jsonl(data / "web" / "2025-h1.jsonl", web[:half])
-    rows["web/2025-h2.jsonl"] = _jsonl(data / "web" / "2025-h2.jsonl", web[half:] + ['{"message_id": "w-trunc'])
+    known = [c for c in cust if isinstance(c, str)]
+    shared = known[max(len(known) // 8, 1)::max(len(known) // 8, 1)]  # a few customers spread over the population
+    library = junk.library_logins(shared[:3])
+    rows["web/2025-h2.jsonl"] = _jsonl(data / "web" / "2025-h2.jsonl", web[half:] + library + ['{"message_id": "w-trunc'])
     rows["app_events.parquet"] = _parquet(data / "app_events.parquet", sources.app(people, cust, rng, start, days))
     tx = sources.cards(people, tokens, rng, start, days)
     rows["card_transactions.parquet"] = _parquet(data / "card_transactions.parquet", pd.concat([tx, tx.iloc[:5]]))
     calls = sources.calls(people, cust, rng, start, days)
     calls.loc[calls.index[:2], ["customer_number", "caller_phone"]] = ""  # caller unknown: no identifier
+    calls = junk.shared_caller(calls, shared[3:5])
     rows["contact_centre.csv"] = _csv(data / "contact_centre.csv", calls, ",", bad=["CALL99999999,C000001"])
     rows["social.jsonl"] = _jsonl(data / "social.jsonl", sources.social(people, rng, start, days))
     rows["surveys.csv"] = _csv(data / "surveys.csv", sources.surveys(people, rng), ",")

@@ -28,11 +28,11 @@ JUNK_WORDS = frozenset({
     "none", "null", "nil", "na", "nan", "no", "not", "unknown", "undefined", "empty", "blank", "default", "missing",
     "test", "testing", "tester", "example", "sample", "dummy", "fake", "temp", "anonymous", "anon", "guest", "user",
     "noemail", "nomail", "noaddress", "email", "mail", "noreply", "donotreply", "dontreply", "noname", "nobody",
-    "asdf", "qwerty", "abc", "abcd", "abcdef", "xyz", "client", "customer", "net", "netu",
+    "asdf", "qwerty", "xyz", "client", "customer", "net", "netu",
 })
 _NO_REPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounce)")
 _JUNK_DOMAIN = re.compile(r"(^|\.)(example|test|invalid|localhost|local|none|noemail|nomail)(\.[a-z]{2,6})?$")
-_SEPARATORS = re.compile(r"[\d\s._+\-/\\]")
+_SEPARATORS = re.compile(r"[\d\s._+\-/\\]")  # for e-mail local parts: digits too
 _RUNS = "01234567890", "09876543210", "abcdefghijklmnopqrstuvwxyz", "qwertyuiop", "asdfghjkl"
 
 
@@ -56,7 +56,7 @@ def _email(value: str, settings: IdentitySettings) -> str | None:
         return "placeholder pattern: an example or test domain"
     if len(local) < settings.min_email_local_part:
         return f"placeholder pattern: a local part shorter than {settings.min_email_local_part} characters"
-    return _token(local, what="local part", runs=True)
+    return _token(local, what="local part", email=True)
 
 
 def _phone(value: str) -> str | None:
@@ -71,17 +71,18 @@ def _phone(value: str) -> str | None:
     return None
 
 
-def _token(value: str, what: str = "value", runs: bool = False) -> str | None:
-    """Junk words and repeated characters for any kind; runs (`12345`, `abcd`) only where asked:
-    a customer number 1234 may well be a real key."""
+def _token(value: str, what: str = "value", email: bool = False) -> str | None:
+    """Junk words and repeated characters for any kind. Only in an e-mail's local part are digits
+    ignored (`test1`) and runs junk (`12345`, `abcd`): a hex device id loses letters to neither,
+    and a customer number 1234 may well be a real key."""
     low = value.lower()
-    word = _SEPARATORS.sub("", low)
+    bare = re.sub(r"[\s._+\-/\\]", "", low)
+    word = _SEPARATORS.sub("", low) if email else bare
     if word in JUNK_WORDS:
         return f"placeholder pattern: the {what} is a placeholder word ({word})"
-    bare = re.sub(r"[\s._+\-/\\]", "", low)
     if len(bare) >= 3 and len(set(bare)) == 1:
         return f"placeholder pattern: the {what} repeats one character"
-    if runs and len(bare) >= 3 and any(bare in run for run in _RUNS):
+    if email and len(bare) >= 3 and any(bare in run for run in _RUNS):
         return f"placeholder pattern: the {what} is a run of characters"
     return None
 
