@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from cx360.errors import NotFoundError
+from cx360.identity.explain import explain
 from cx360.identity.resolve import resolve
 from cx360.sources.ingest import ingest
 
@@ -67,6 +71,8 @@ def test_a_junk_phone_keeps_the_customer_and_records_why(make_workspace):
     profiles = {p["first_name"]: p for p in table(ws, "profiles")}
     assert set(profiles) == {"Ivan", "Anna", "Oleg", "Nina"}
     assert json.loads(profiles["Ivan"]["identifiers"]) == {"customer_no": ["K1"], "email": ["ivan.petrov@mail.ru"]}
+    with pytest.raises(NotFoundError, match=r"dropped it from source crm as malformed \(phone \(phone\): not a valid phone number"):
+        explain(ws, "0000000000")
 
 
 def groups(ws) -> set[frozenset]:
@@ -115,7 +121,6 @@ def test_junk_and_own_domain_emails_merge_nobody_and_explain_says_why(make_works
 
     from cx360.cli import app
     from cx360.cli.output import out
-    from cx360.identity.explain import explain
 
     # one record in each of two systems per e-mail: nothing but the e-mail could join them
     emails = [*JUNK_EMAILS, "ivan.petrov@mail.ru"]
@@ -199,8 +204,6 @@ WORLD = """
 
 
 def test_shared_and_event_borne_identifiers_merge_nobody(make_workspace):
-    from cx360.identity.explain import explain
-
     make_workspace.write("data/core.csv", PEOPLE)
     make_workspace.write("data/cards.csv", CARDS)
     make_workspace.write("data/touch.csv", LOGINS)

@@ -72,6 +72,7 @@ def explain(ws: Workspace, text: str) -> Explanation:
     except NotFoundError:
         unlinked = _unlinked(ws, text)
         if unlinked is None:
+            _raise_if_dropped(ws, text)
             raise
         return unlinked
     mapping = engine.table("identity_map")
@@ -116,6 +117,17 @@ def _unlinked(ws: Workspace, text: str) -> Explanation | None:
     history = engine.to_arrow(hist.filter(hist.left.isin(held) | hist.right.isin(held)).order_by("at"), step="explain: history").to_pylist()
     return Explanation(profile_id=None, nodes=[{"node": n, "kind": n.partition(":")[0], "profile_id": None} for n in held],
                        links=[], blocked=rows, golden={}, sources={}, history=history)
+
+
+def _raise_if_dropped(ws: Workspace, text: str) -> None:
+    """A malformed value never reached the graph: say where it went instead of 'not found'."""
+    drops = ws.engine.table("dropped_identifiers")
+    value = text.strip().partition(":")[2] if text.strip().partition(":")[0] in IDENTIFIER_KINDS else text.strip()
+    hit = ws.engine.to_arrow(drops.filter(drops.value == value).select("source", "kind", "reason").limit(1), step="explain: dropped")
+    if hit.num_rows:
+        row = hit.to_pylist()[0]
+        raise NotFoundError(f"{text!r} links to no profile: ingestion dropped it from source {row['source']} as malformed "
+                            f"({row['reason']}); see `cx360 quarantine --dropped`")
 
 
 def block(ws: Workspace, left: str, right: str, *, by: str, reason: str) -> None:
