@@ -7,11 +7,14 @@ import datetime as dt
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+from conftest import WorkspaceFactory
 from typer.testing import CliRunner
 
 from cx360.cli import app
 from cx360.errors import DataError
+from cx360.models.churn import ChurnModel
 from cx360.identity.resolve import resolve
 from cx360.scoring import churn as cw
 from cx360.profiles.build import build
@@ -100,8 +103,13 @@ def test_train_on_point_in_time_traits_and_score_into_a_table(duckdb_workspace, 
     assert (model_dir / "model_card.md").read_text().startswith("# Churn model card")
 
     build(ws, dt.datetime(2025, 10, 1))
-    scored = cw.score(ws, model_dir).set_index("profile_id")
-    assert len(scored) == N and scored.churn_risk.between(0, 1).all()
+    now = dt.datetime(2026, 1, 1)
+    summary = cw.score(ws, model_dir, now=now, batch_rows=37)  # batch boundaries do not change a score
+    pd.testing.assert_frame_equal(_stored_scores(ws), _whole_table_scores(ws, model_dir, dt.datetime(2025, 10, 1), now),
+                                  check_dtype=False)
+    scored = ws.engine.table("churn_scores").to_pandas().set_index("profile_id")
+    assert summary.profiles == len(scored) == N and scored.churn_risk.between(0, 1).all()
+    assert summary.at_risk == int((scored.churn_risk >= 0.5).sum())
     lapsed = scored.churn_reasons.str.contains("lapsed")
     assert lapsed.any() and (scored.churn_risk[lapsed] == 1.0).all()
     assert scored.churn_reasons[~lapsed].str.contains(r"\(\+", regex=True).any()
@@ -131,3 +139,37 @@ def test_cli_train_and_score_in_a_workspace(duckdb_workspace):
     assert "churn_scores" in scored.output
     missing = runner.invoke(app, ["churn", "train", "--workspace", str(ws.root)])
     assert missing.exit_code == 1
+
+
+def _whole_table_scores(ws, model_dir, as_of, now):
+    """One pass of the batch scorer over every row, as churn scoring ran before it went in batches."""
+    traits = ws.engine.table("profile_traits")
+    counts = cw.activity_counts(ws.engine, as_of, 60)
+    whole = traits.left_join(counts.select("profile_id", "before"), "profile_id").drop("profile_id_right")
+    scorer = cw._Scorer(ChurnModel.load(model_dir), 60, as_of, now)
+    return scorer(whole.to_pyarrow()).sort_values("profile_id", ignore_index=True)
+
+
+def _stored_scores(ws):
+    return ws.engine.table("churn_scores").to_pandas().sort_values("profile_id", ignore_index=True)
+
+
+@pytest.mark.parametrize("engine_kind", [pytest.param("spark", marks=pytest.mark.spark)], indirect=True)
+def test_spark_scores_on_its_executors_what_duckdb_scores(duckdb_workspace, engine_kind, tmp_path):
+    """The same traits and model give the same churn_scores when Spark scores them on its executors, in
+    batches of 37 rows, as one pass over the whole table on DuckDB."""
+    ws = _world(duckdb_workspace)
+    cw.save(cw.train(ws, as_of=dt.datetime(2025, 9, 1), horizon_days=60), tmp_path / "model")
+    build(ws, dt.datetime(2025, 10, 1))
+    now = dt.datetime(2026, 1, 1)
+    expected = _whole_table_scores(ws, tmp_path / "model", dt.datetime(2025, 10, 1), now)
+    spark = WorkspaceFactory(tmp_path / "spark", "spark").config(SOURCES)
+    try:
+        for name in ("profile_traits", "profile_events"):
+            spark.engine.replace(name, ws.engine.table(name).to_pyarrow())
+        summary = cw.score(spark, tmp_path / "model", now=now, batch_rows=37)
+        got = _stored_scores(spark)
+    finally:
+        spark.close()
+    assert summary.profiles == N and 0 < summary.at_risk < N
+    pd.testing.assert_frame_equal(got, expected[got.columns], check_dtype=False)

@@ -196,3 +196,78 @@ def test_profile_show_cli(duckdb_workspace):
 def test_traits_doc_lists_every_trait():
     doc = (Path(__file__).parents[1] / "docs" / "traits.md").read_text(encoding="utf-8")
     assert doc == catalog.markdown(), "regenerate docs/traits.md from cx360.trait_catalog.markdown()"
+
+
+def test_texts_scored_in_batches_are_those_of_one_pass(make_workspace):
+    """Texts are scored in batches where the events are (DuckDB chunks, Spark executors); batch boundaries
+    change nothing, a repeated text gets the scores of its first copy, and a re-run scores nothing."""
+    import pyarrow as pa
+
+    from cx360 import schema
+    from cx360.config import TextSettings
+    from cx360.profiles import texts
+
+    said = ["Опять списали комиссию, верните деньги", "Great app, thanks!", "Great app, thanks!",
+            "Хочу оформить ипотеку", "Карта не работает, ужасный сервис", None, "Great app, thanks!"]
+    events = schema.ibis_schema("events").to_pyarrow()
+    rows = {c: pa.nulls(len(said) + 1, events.field(c).type) for c in events.names}
+    rows["event_id"] = pa.array([f"e{i}" for i in range(len(said) + 1)])
+    rows["name"] = pa.array(["call", "review_posted", "social_post", "call", "complaint", "call", "review_posted",
+                             "card_payment"])
+    rows["properties"] = pa.array([json.dumps({"text": t}) if t else "{}" for t in said] + ['{"text": "not a text event"}'])
+    ws = make_workspace.config("")
+    ws.engine.append("events", pa.table(rows, schema=events), step="events")
+
+    settings = TextSettings()
+    assert texts.score_new(ws.engine, settings, batch_rows=2) == 6
+    got = ws.engine.table("text_scores").to_pandas().sort_values("event_id", ignore_index=True)
+    batch = pa.table({"event_id": [f"e{i}" for i, t in enumerate(said) if t], "text": [t for t in said if t]})
+    expected = texts._TextScorer(settings.backend, None, got["scored_at"].iloc[0])(batch)
+    cols = [c for c in got.columns if c != "scored_at"]
+    assert got[cols].equals(expected.sort_values("event_id", ignore_index=True)[cols].astype(got[cols].dtypes))
+    assert got["sentiment"].notna().all() and got.loc[got.event_id == "e3", "intent_product"].item()
+    assert texts.score_new(ws.engine, settings, batch_rows=2) == 0
+
+
+def test_lifetime_value_predicted_in_batches_is_that_of_one_pass(make_workspace):
+    """Lifetime value is predicted in batches where the purchases are (DuckDB chunks, Spark executors)
+    with the models fitted once on the driver: the same as one pass over everyone. Sums of float amounts
+    vary in their last bits between runs of the same query, hence the tolerance."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from cx360 import schema
+    from cx360.profiles import scores
+
+    rng = np.random.default_rng(7)
+    ids, ts, amounts = [], [], []
+    for p in range(60):
+        for _ in range(int(rng.integers(1, 12))):
+            ids.append(f"P{p:03d}")
+            ts.append(dt.datetime(2025, 1, 1) + dt.timedelta(days=float(rng.uniform(0, 180))))
+            amounts.append(float(rng.uniform(5, 200)))
+    target = schema.ibis_schema("profile_events").to_pyarrow()
+    rows = pa.table({"profile_id": ids, "event_id": [f"e{i}" for i in range(len(ids))], "ts": ts,
+                     "source": ["cards"] * len(ids), "name": ["card_payment"] * len(ids),
+                     "channel": ["pos"] * len(ids), "amount": amounts, "properties": ["{}"] * len(ids)}, schema=target)
+    ws = make_workspace.config("")
+    ws.engine.replace("profile_events", rows)
+
+    report = scores.ScoreReport()
+    got = scores.lifetime_value(ws.engine, AS_OF, report, batch_rows=7)
+    assert report.repeat_customers >= scores.MIN_REPEAT_CUSTOMERS and report.clv_params and not report.warnings
+    assert len(got) == 60 and got["clv_12m"].gt(0).all()
+    fit = scores._fit_sample(ws.engine, AS_OF, scores.ScoreReport())
+    bgf = scores.BetaGeoFitter().fit(fit["frequency"], fit["recency"], fit["T"])
+    ggf = scores.GammaGammaFitter().fit(fit["frequency"], fit["monetary_value"])
+    assert bgf.params_ == pytest.approx({k.removeprefix("bgnbd_"): v for k, v in report.clv_params.items()
+                                         if k.startswith("bgnbd_")}, rel=1e-6)
+    whole = ws.engine.table("profile_events").to_pyarrow().to_pandas()
+    whole = whole.assign(day=whole.ts.dt.floor("D")).groupby(["profile_id", "day"], as_index=False).amount.sum()
+    whole["d"] = (whole.day - pd.Timestamp(1970, 1, 1)).dt.days
+    per = whole.sort_values(["profile_id", "d"]).groupby("profile_id").agg(
+        days=("d", "count"), first=("d", "min"), last=("d", "max"), total=("amount", "sum"),
+        first_spend=("amount", "first")).reset_index()
+    expected = scores._LifetimeValue(AS_OF, bgf, ggf)(pa.Table.from_pandas(per, preserve_index=False))
+    pd.testing.assert_frame_equal(got, expected.sort_values("profile_id", ignore_index=True)[got.columns], rtol=1e-6)

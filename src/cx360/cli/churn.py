@@ -168,10 +168,9 @@ def _score_workspace(workspace: Path, model: Path | None) -> None:
     with Workspace(workspace) as ws:
         with out.status("Scoring profiles..."):
             scored = cw.score(ws, model or ws.root / cw.DEFAULT_MODEL_DIR)
-    p = scored["churn_risk"]
     out.print(table("Churn scores", ["what", "value"], [
-        ("profiles", len(scored)), ("as of", str(scored["as_of"].iloc[0]) if len(scored) else ""),
-        ("mean risk", f"{p.mean():.3f}" if len(scored) else ""), ("risk >= 0.5", f"{int((p >= 0.5).sum()):,}"),
+        ("profiles", scored.profiles), ("as of", str(scored.as_of) if scored.profiles else ""),
+        ("mean risk", f"{scored.mean_risk:.3f}" if scored.profiles else ""), ("risk >= 0.5", f"{scored.at_risk:,}"),
         ("written to", "churn_scores"),
     ]))
 

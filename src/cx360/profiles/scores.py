@@ -2,8 +2,10 @@
 payments), social influence (PageRank and reach over who mentions whom), and customer value (own
 lifetime value plus the influence-weighted value of the people a customer reaches), cut into tiers.
 
-The per-person purchase summary is computed in the engine; only one row per person reaches Python,
-where the models are fitted.
+The per-person purchase summary is computed in the engine. The lifetime-value models are fitted on a
+sample pulled to the driver, and predict for everyone in batches where the data is (chunks on DuckDB,
+executors on Spark); the predictions, one row per person, come back to the driver, where influence,
+customer value and tiers need every person at once.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import re
 from dataclasses import dataclass, field
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from cx360 import schema
-from cx360.engine import Engine
+from cx360.engine import BATCH_ROWS, Engine
 from cx360.models.clv import BetaGeoFitter, FitError, GammaGammaFitter, customer_lifetime_value
 from cx360.models.influence import customer_value, influence, value_tiers
 
@@ -38,55 +41,94 @@ class ScoreReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def purchase_summary(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
-    """Per person, in weeks as the BG/NBD papers count: frequency (repeat purchase days), recency
-    (first to last purchase day), T (first purchase day to as_of) and the mean spend of repeat days."""
+def _purchase_days(engine: Engine, as_of: dt.datetime) -> ir.Table:
+    """Per person: purchase days, first and last day (days since the epoch), total and first day's spend."""
     pe = engine.table("profile_events")
     pay = pe.filter((pe.name == "card_payment") & (pe.ts < ibis.literal(as_of, "timestamp")) & (pe.amount > 0))
     daily = pay.group_by(["profile_id", pay.ts.date().name("day")]).aggregate(spend=pay.amount.sum())
     epoch_day = daily.day.cast("timestamp").epoch_seconds() // 86_400
-    per = daily.mutate(d=epoch_day).group_by("profile_id").aggregate(
+    return daily.mutate(d=epoch_day).group_by("profile_id").aggregate(
         days=ibis._.d.count(), first=ibis._.d.min(), last=ibis._.d.max(),
         total=ibis._.spend.sum(), first_spend=ibis._.spend.argmin(ibis._.d),
     )
-    frame = engine.to_arrow(per.order_by("profile_id"), step="scores: purchase summary").to_pandas()  # ordered: a seeded sample is reproducible
+
+
+def purchase_summary(frame: pd.DataFrame, as_of: dt.datetime) -> pd.DataFrame:
+    """In weeks as the BG/NBD papers count: frequency (repeat purchase days), recency (first to last
+    purchase day), T (first purchase day to as_of) and the mean spend of repeat days; row by row."""
     as_of_day = (as_of - dt.datetime(1970, 1, 1)).days
-    frame["frequency"] = (frame["days"] - 1).astype(float)
-    frame["recency"] = (frame["last"] - frame["first"]) / 7.0
-    frame["T"] = (as_of_day - frame["first"]) / 7.0
+    out = pd.DataFrame({"profile_id": frame["profile_id"], "frequency": (frame["days"] - 1).astype(float)})
+    out["recency"] = (frame["last"] - frame["first"]) / 7.0
+    out["T"] = (as_of_day - frame["first"]) / 7.0
     repeat_spend = frame["total"] - frame["first_spend"]
-    frame["monetary_value"] = np.where(frame["frequency"] > 0, repeat_spend / frame["frequency"].clip(lower=1), 0.0)
-    return frame[["profile_id", "frequency", "recency", "T", "monetary_value"]]
+    out["monetary_value"] = np.where(out["frequency"] > 0, repeat_spend / out["frequency"].clip(lower=1), 0.0)
+    return out
 
 
-def lifetime_value(summary: pd.DataFrame, report: ScoreReport) -> pd.DataFrame:
-    out = summary.copy()
-    report.customers_with_purchases = len(summary)
-    report.repeat_customers = int((summary["frequency"] > 0).sum())
-    for c in ("expected_purchases_12m", "p_alive", "expected_spend", "clv_12m"):
-        out[c] = np.nan
+def _fit_sample(engine: Engine, as_of: dt.datetime, report: ScoreReport) -> pd.DataFrame:
+    """The people the models are fitted on. The parameters describe the population: a large seeded sample
+    fits them as well as everyone does. Up to MAX_FIT_CUSTOMERS everyone is pulled (ordered, so the sample
+    is reproducible); beyond, the first MAX_FIT_CUSTOMERS by an MD5 of the id, the same on every engine."""
+    per = _purchase_days(engine, as_of)
+    stats = engine.to_arrow(per.aggregate(n=per.count(), repeat=(per.days > 1).sum()), step="scores: customers")
+    report.customers_with_purchases = int(stats["n"][0].as_py() or 0)
+    report.repeat_customers = int(stats["repeat"][0].as_py() or 0)
+    if report.customers_with_purchases > MAX_FIT_CUSTOMERS:
+        per = per.order_by(per.profile_id.hexdigest("md5")).limit(MAX_FIT_CUSTOMERS)
+    summary = purchase_summary(engine.to_arrow(per.order_by("profile_id"), step="scores: fit sample").to_pandas(), as_of)
+    return summary.sample(n=min(len(summary), MAX_FIT_CUSTOMERS), random_state=0)
+
+
+@dataclass(frozen=True)
+class _LifetimeValue:
+    """Summary and predictions for one batch of people, row by row (picklable: shipped to executors)."""
+
+    as_of: dt.datetime
+    bgf: BetaGeoFitter | None
+    ggf: GammaGammaFitter | None
+
+    def __call__(self, batch: pa.Table) -> pd.DataFrame:
+        out = purchase_summary(batch.to_pandas(), self.as_of)
+        for c in ("expected_purchases_12m", "p_alive", "expected_spend", "clv_12m"):
+            out[c] = np.nan
+        if self.bgf is None or self.ggf is None:
+            return out
+        x, tx, T, m = out["frequency"], out["recency"], out["T"], out["monetary_value"]
+        weeks = HORIZON_MONTHS * 365.25 / 12 / 7
+        out["expected_purchases_12m"] = self.bgf.conditional_expected_purchases(weeks, x, tx, T)
+        out["p_alive"] = self.bgf.p_alive(x, tx, T)
+        out["expected_spend"] = self.ggf.conditional_expected_average_spend(x, m)
+        out["clv_12m"] = customer_lifetime_value(self.bgf, x, tx, T, out["expected_spend"], horizon_months=HORIZON_MONTHS,
+                                                 discount_rate=MONTHLY_DISCOUNT, freq="W")
+        return out
+
+
+LIFETIME_VALUE = pa.schema([("profile_id", pa.string()), *((c, pa.float64()) for c in (
+    "frequency", "recency", "T", "monetary_value", "expected_purchases_12m", "p_alive", "expected_spend", "clv_12m"))])
+
+
+def lifetime_value(engine: Engine, as_of: dt.datetime, report: ScoreReport, *,
+                   batch_rows: int = BATCH_ROWS) -> pd.DataFrame:
+    """Fit BG/NBD and Gamma-Gamma on a sample on the driver, then predict for everyone in batches where the
+    purchases are (DuckDB chunks, Spark executors). The rows come back: customer value and tiers need them all."""
+    fit = _fit_sample(engine, as_of, report)
+    bgf = ggf = None
     if report.repeat_customers < MIN_REPEAT_CUSTOMERS:
         report.warnings.append(f"lifetime value not fitted: {report.repeat_customers} repeat customers, "
                                f"at least {MIN_REPEAT_CUSTOMERS} are needed")
-        return out
-    x, tx, T, m = summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"]
-    # The parameters describe the population: a large seeded sample fits them as well as everyone does.
-    fit = summary.sample(n=min(len(summary), MAX_FIT_CUSTOMERS), random_state=0)
-    try:
-        bgf = BetaGeoFitter().fit(fit["frequency"], fit["recency"], fit["T"])
-        ggf = GammaGammaFitter().fit(fit["frequency"], fit["monetary_value"])
-    except FitError as exc:
-        report.warnings.append(f"lifetime value not fitted: {exc}")
-        return out
-    report.clv_params = {**{f"bgnbd_{k}": v for k, v in bgf.params_.items()},
-                         **{f"gamma_gamma_{k}": v for k, v in ggf.params_.items()}}
-    weeks = HORIZON_MONTHS * 365.25 / 12 / 7
-    out["expected_purchases_12m"] = bgf.conditional_expected_purchases(weeks, x, tx, T)
-    out["p_alive"] = bgf.p_alive(x, tx, T)
-    out["expected_spend"] = ggf.conditional_expected_average_spend(x, m)
-    out["clv_12m"] = customer_lifetime_value(bgf, x, tx, T, out["expected_spend"], horizon_months=HORIZON_MONTHS,
-                                             discount_rate=MONTHLY_DISCOUNT, freq="W")
-    return out
+    else:
+        try:
+            bgf = BetaGeoFitter().fit(fit["frequency"], fit["recency"], fit["T"])
+            ggf = GammaGammaFitter().fit(fit["frequency"], fit["monetary_value"])
+        except FitError as exc:
+            report.warnings.append(f"lifetime value not fitted: {exc}")
+            bgf = ggf = None
+    if bgf is not None:
+        report.clv_params = {**{f"bgnbd_{k}": v for k, v in bgf.params_.items()},
+                             **{f"gamma_gamma_{k}": v for k, v in ggf.params_.items()}}
+    scored = engine.map_batches(_purchase_days(engine, as_of).order_by("profile_id"), _LifetimeValue(as_of, bgf, ggf),
+                                LIFETIME_VALUE, batch_rows=batch_rows, step="scores: lifetime value")
+    return scored.to_pandas().sort_values("profile_id", ignore_index=True)
 
 
 def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,10 +156,11 @@ def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.
     return edges, per_person
 
 
-def build(engine: Engine, as_of: dt.datetime, profile_ids: pd.Series) -> tuple[pa.Table, ScoreReport]:
+def build(engine: Engine, as_of: dt.datetime, profile_ids: pd.Series, *,
+          batch_rows: int = BATCH_ROWS) -> tuple[pa.Table, ScoreReport]:
     report = ScoreReport()
     scores = pd.DataFrame({"profile_id": profile_ids}).merge(
-        lifetime_value(purchase_summary(engine, as_of), report), on="profile_id", how="left")
+        lifetime_value(engine, as_of, report, batch_rows=batch_rows), on="profile_id", how="left")
     edges, followers = mention_edges(engine, as_of)
     report.influence_edges = len(edges)
     if len(edges) or len(followers):

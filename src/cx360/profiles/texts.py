@@ -2,13 +2,15 @@
 (language, tone, complaint topics, purchase intent) into `text_scores`, then summarised per person as
 of a point in time.
 
-Scoring is incremental: only events with no row in `text_scores` are scored, and each distinct text
-once per run, so a re-run costs nothing and templated texts (a call-centre's reason lines) are cheap.
+Scoring is incremental: only events with no row in `text_scores` are scored, so a re-run costs nothing.
+It runs in batches where the events are (chunks on DuckDB, Spark's executors), ordered by text, and each
+distinct text of a batch is scored once, so templated texts (a call-centre's reason lines) are cheap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import ibis
 import pandas as pd
@@ -16,7 +18,7 @@ import pyarrow as pa
 
 from cx360 import schema
 from cx360.config import TextSettings
-from cx360.engine import Engine
+from cx360.engine import BATCH_ROWS, Engine
 from cx360.trait_catalog import RECENT_DAYS
 
 TEXT_EVENTS = ("call", "complaint", "review_posted", "social_post")
@@ -24,26 +26,38 @@ VOICE = ("texts_total", "share_negative", "last_negative_at", "sentiment_trend",
          "intent_product", "intent_score", "intent_at")
 
 
-def score_new(engine: Engine, settings: TextSettings) -> int:
-    """Score the texts of events not scored yet; returns how many were scored."""
-    from cx360.text.analyze import analyze_texts
+@dataclass(frozen=True)
+class _TextScorer:
+    """Scores one batch of (event_id, text), each distinct text once; runs where the batch is (picklable:
+    the backend goes by name and each executor loads it once)."""
 
+    backend: str
+    topics: dict[str, list[str]] | None
+    scored_at: dt.datetime
+
+    def __call__(self, batch: pa.Table) -> pd.DataFrame:
+        from cx360.text.analyze import analyze_texts
+
+        new = batch.to_pandas()
+        distinct = new["text"].drop_duplicates().reset_index(drop=True)
+        scored = analyze_texts(distinct.tolist(), backend=self.backend, extra_topics=self.topics)
+        scored["text"] = distinct
+        frame = new.merge(scored, on="text", how="left").drop(columns="text")
+        frame["scored_at"] = self.scored_at
+        return frame
+
+
+def score_new(engine: Engine, settings: TextSettings, *, batch_rows: int = BATCH_ROWS) -> int:
+    """Score the texts of events not scored yet, in batches where the events are; returns how many were
+    scored. Ordered by text, so that repeated texts share a batch and are scored once."""
     events = engine.table("events")
     texts = events.filter(events.name.isin(TEXT_EVENTS)).select("event_id", text=engine.json_get(events.properties, "text"))
     texts = texts.filter(texts.text.notnull())
-    done = engine.table("text_scores").select("event_id")
-    new = engine.to_arrow(texts.anti_join(done, "event_id"), step="texts: unscored").to_pandas()
-    if new.empty:
-        return 0
-    distinct = new["text"].drop_duplicates().reset_index(drop=True)
-    scored = analyze_texts(distinct.tolist(), backend=settings.backend, extra_topics=settings.topics or None)
-    scored["text"] = distinct
-    frame = new.merge(scored, on="text", how="left").drop(columns="text")
-    frame["scored_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    target = schema.ibis_schema("text_scores").to_pyarrow()
-    engine.append("text_scores", pa.Table.from_pandas(frame[list(target.names)], schema=target, preserve_index=False),
-                  step="texts: store scores")
-    return len(frame)
+    new = texts.anti_join(engine.table("text_scores").select("event_id"), "event_id")
+    scorer = _TextScorer(settings.backend, dict(settings.topics) if settings.topics else None,
+                         dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    return engine.map_batches(new.order_by(["text", "event_id"]), scorer, schema.ibis_schema("text_scores").to_pyarrow(),
+                              into="text_scores", mode="append", batch_rows=batch_rows, step="texts: score")
 
 
 def summarise(engine: Engine, as_of: dt.datetime) -> tuple[pa.Table, pa.Table]:

@@ -14,6 +14,7 @@ T - horizon - step, ...), and is judged on the snapshot at T, whose labels it ne
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
@@ -23,6 +24,8 @@ import pandas as pd
 import pyarrow as pa
 
 import cx360
+from cx360 import schema
+from cx360.engine import BATCH_ROWS
 from cx360.errors import DataError, NotFoundError
 from cx360.models import churn_workflow as wf
 from cx360.models.churn import ChurnModel
@@ -135,9 +138,47 @@ def save(result: wf.TrainResult, path: Path) -> None:
     result.model.save(path, extra=extra)
 
 
-def score(ws: Workspace, model_dir: Path, *, now: dt.datetime | None = None) -> pd.DataFrame:
-    """Score the current profile_traits into `churn_scores`; persons with no activity in the horizon before
-    as_of have lapsed already and get risk 1."""
+@dataclass(frozen=True)
+class ScoreSummary:
+    profiles: int
+    as_of: dt.datetime
+    mean_risk: float | None
+    at_risk: int  # churn_risk >= 0.5
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """Scores one batch of traits (with `before`, the activity count in the horizon before as_of); each
+    row on its own, so it runs where the batch is (picklable: shipped to Spark's executors)."""
+
+    model: ChurnModel
+    horizon: int
+    as_of: dt.datetime
+    now: dt.datetime
+
+    def __call__(self, batch: pa.Table) -> pd.DataFrame:
+        frame = batch.to_pandas()
+        active = frame.pop("before").fillna(0).to_numpy() > 0
+        X = features(frame).reset_index(drop=True)
+        X["snapshot"] = pd.Timestamp(self.as_of)
+        risk = np.ones(len(X))
+        reasons = [f"no activity in the {self.horizon} days before as_of (lapsed)"] * len(X)
+        if active.any():
+            idx = np.flatnonzero(active)
+            Xa = X.iloc[idx].reset_index(drop=True)
+            risk[idx] = self.model.churn_probability(Xa)
+            for i, r in zip(idx, self.model.reasons(Xa)):
+                reasons[i] = "; ".join(r)
+        return pd.DataFrame({"profile_id": X.profile_id, "as_of": pd.Timestamp(self.as_of),
+                             "churn_risk": risk.round(6), "churn_reasons": reasons, "horizon_days": self.horizon,
+                             "scored_at": pd.Timestamp(self.now)})
+
+
+def score(ws: Workspace, model_dir: Path, *, now: dt.datetime | None = None,
+          batch_rows: int = BATCH_ROWS) -> ScoreSummary:
+    """Score the current profile_traits into `churn_scores`, batch by batch where the traits are (chunks on
+    DuckDB, Spark's executors); persons with no activity in the horizon before as_of have lapsed already
+    and get risk 1."""
     engine = ws.engine
     model = ChurnModel.load(model_dir)
     horizon = int(model.extra_.get("horizon_days") or 90)
@@ -147,24 +188,11 @@ def score(ws: Workspace, model_dir: Path, *, now: dt.datetime | None = None) -> 
         raise NotFoundError("no profile traits to score: run `cx360 profile build` (or `cx360 run`) first")
     counts = activity_counts(engine, as_of, horizon)
     j = traits.left_join(counts.select("profile_id", "before"), "profile_id").drop("profile_id_right")
-    frame = engine.to_arrow(j, step="churn: read traits").to_pandas().sort_values("profile_id", kind="stable")
-    active = frame.pop("before").fillna(0).to_numpy() > 0
-    X = features(frame).reset_index(drop=True)
-    X["snapshot"] = pd.Timestamp(as_of)
-    risk = np.ones(len(X))
-    reasons = [f"no activity in the {horizon} days before as_of (lapsed)"] * len(X)
-    if active.any():
-        idx = np.flatnonzero(active)
-        Xa = X.iloc[idx].reset_index(drop=True)
-        risk[idx] = model.churn_probability(Xa)
-        for i, r in zip(idx, model.reasons(Xa)):
-            reasons[i] = "; ".join(r)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    out = pd.DataFrame({"profile_id": X.profile_id, "as_of": pd.Timestamp(as_of), "churn_risk": risk.round(6),
-                        "churn_reasons": reasons, "horizon_days": horizon, "scored_at": pd.Timestamp(now)})
-    from cx360 import schema
-
-    target = schema.ibis_schema("churn_scores").to_pyarrow()
-    engine.replace("churn_scores", pa.Table.from_pandas(out[target.names], schema=target, preserve_index=False))
-    return out
-
+    engine.map_batches(j.order_by("profile_id"), _Scorer(model, horizon, as_of, now),
+                       schema.ibis_schema("churn_scores").to_pyarrow(), into="churn_scores", batch_rows=batch_rows,
+                       step="churn: score")
+    c = engine.table("churn_scores")
+    row = engine.to_arrow(c.aggregate(n=c.count(), mean=c.churn_risk.mean(), high=(c.churn_risk >= 0.5).sum()),
+                          step="churn: summary").to_pylist()[0]
+    return ScoreSummary(int(row["n"]), as_of, row["mean"], int(row["high"] or 0))
