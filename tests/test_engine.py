@@ -81,6 +81,8 @@ def test_delete_by_a_subquery_and_by_batches(engine):
     t = engine.table("churn_scores")
     assert engine.delete("churn_scores", t.profile_id.isin(engine.table("text_scores").event_id)) == 2
     assert set(content(engine)) == {"b"}
+    assert engine.delete("churn_scores", t.profile_id.isin(ibis.memtable({"id": ["b", "x"]}).id)) == 1
+    assert content(engine) == {}
 
     events = schema.ibis_schema("events").to_pyarrow()
     rows = pa.table({c: pa.nulls(3, events.field(c).type) for c in events.names}, schema=events)

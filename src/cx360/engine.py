@@ -294,6 +294,7 @@ class DuckDB(Engine):
                     or not isinstance(source.this, sqlglot.exp.Table) or source.this.name != table):
                 raise DataError(f"delete from {table!r}: the condition must be a row-wise condition over the table")
             where = select.args["where"].this.sql(dialect="duckdb")
+            self.con._run_pre_execute_hooks(query)  # registers in-memory tables the condition uses
             with self._transaction():
                 return int(self.con.raw_sql(f"DELETE FROM {source.this.sql(dialect='duckdb')} WHERE {where}").fetchone()[0])
 
