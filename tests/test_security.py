@@ -105,6 +105,8 @@ def test_search_is_for_profile_ids_only_without_pii_rate_limited_and_audited(api
     kinds = sorted(e["fields"] for e in _entries(ctx, keys["marketer"]) if e["action"] == "search" and e["profile_id"] is None)
     assert kinds == ["query.email", "query.profile_id", "query.profile_id"], "every search, hits or not"
     assert "anna" not in str(_entries(ctx, keys["marketer"])), "the term itself is not kept"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"429", "503"} <= set(paths["/v1/search"]["get"]["responses"]) and "429" in paths["/v1/profiles"]["get"]["responses"]
 
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies(api, world):

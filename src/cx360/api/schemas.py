@@ -23,7 +23,9 @@ class ErrorResponse(BaseModel):
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: the envelope, documented for each error status it can answer."""
     meaning = {401: "no key, or a malformed, unknown or revoked key", 403: "the key's role may not do this",
-               404: "no such profile or identifier", 422: "malformed input"}
+               404: "no such profile or identifier", 422: "malformed input",
+               429: "too many searches or identifier lookups from this key: wait the `Retry-After` seconds",
+               503: "the audit log cannot be written or read now: personal data is not served; try again"}
     return {s: {"model": ErrorResponse, "description": meaning[s]} for s in statuses}
 
 

@@ -11,7 +11,7 @@ from cx360.api.audit import read_audit
 from cx360.api.deps import Ctx, Who
 from cx360.api.schemas import AuditEntries, errors
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=errors(401, 403, 422))
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=errors(401, 403, 422, 503))
 
 
 @router.get("", summary="Who read which personal data, newest first", response_model=AuditEntries)

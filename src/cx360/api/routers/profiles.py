@@ -13,7 +13,7 @@ from cx360.api.schemas import Timeline, errors
 from cx360.errors import DataError
 from cx360.profiles.view import Profile
 
-router = APIRouter(prefix="/v1/profiles", tags=["profiles"], responses=errors(401, 403, 404, 422))
+router = APIRouter(prefix="/v1/profiles", tags=["profiles"], responses=errors(401, 403, 404, 422, 429, 503))
 LOOKUP = ("email", "phone", "customer_no", "card_token", "cookie_id", "device_id")
 
 

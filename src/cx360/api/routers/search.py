@@ -10,7 +10,7 @@ from cx360.api import services
 from cx360.api.deps import Client, Ctx, Who
 from cx360.api.schemas import SearchResults, errors
 
-router = APIRouter(prefix="/v1/search", tags=["search"], responses=errors(401, 403, 422))
+router = APIRouter(prefix="/v1/search", tags=["search"], responses=errors(401, 403, 422, 429, 503))
 
 
 @router.get("", summary="Profiles whose name or an identifier starts with q", response_model=SearchResults)
