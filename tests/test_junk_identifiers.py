@@ -63,15 +63,30 @@ def test_a_junk_phone_keeps_the_customer_and_records_why(make_workspace):
     # an event keeps its customer number; one whose only identifier was junk is quarantined, saying why
     assert (calls.read, calls.loaded, calls.quarantined) == (2, 1, 1)
     [quarantined] = table(ws, "quarantine")
-    assert "phone (caller): not a valid phone number" in quarantined["reasons"] and "'0000000000'" in quarantined["reasons"]
-    dropped = sorted((d["source"], d["key"], d["kind"], d["value"]) for d in table(ws, "dropped_identifiers"))
-    assert dropped == [("calls", "c1", "phone", "12345"), ("crm", "K1", "phone", "0000000000"),
-                       ("crm", "K2", "phone", "0"), ("crm", "K3", "phone", "12345")]
+    assert (
+        "phone (caller): not a valid phone number" in quarantined["reasons"]
+        and "'0000000000'" in quarantined["reasons"]
+    )
+    dropped = sorted(
+        (d["source"], d["key"], d["kind"], d["value"]) for d in table(ws, "dropped_identifiers")
+    )
+    assert dropped == [
+        ("calls", "c1", "phone", "12345"),
+        ("crm", "K1", "phone", "0000000000"),
+        ("crm", "K2", "phone", "0"),
+        ("crm", "K3", "phone", "12345"),
+    ]
     resolve(ws)
     profiles = {p["first_name"]: p for p in table(ws, "profiles")}
     assert set(profiles) == {"Ivan", "Anna", "Oleg", "Nina"}
-    assert json.loads(profiles["Ivan"]["identifiers"]) == {"customer_no": ["K1"], "email": ["ivan.petrov@mail.ru"]}
-    with pytest.raises(NotFoundError, match=r"dropped it from source crm as malformed \(phone \(phone\): not a valid phone number"):
+    assert json.loads(profiles["Ivan"]["identifiers"]) == {
+        "customer_no": ["K1"],
+        "email": ["ivan.petrov@mail.ru"],
+    }
+    with pytest.raises(
+        NotFoundError,
+        match=r"dropped it from source crm as malformed \(phone \(phone\): not a valid phone number",
+    ):
         explain(ws, "0000000000")
 
 
@@ -88,11 +103,23 @@ def profile_of(ws, node: str) -> str | None:
 
 
 def reasons_for(ws, node: str) -> set[str]:
-    return {l["blocked_reason"] for l in table(ws, "identity_links") if node in (l["left"], l["right"]) and l["status"] == "blocked"}
+    return {
+        l["blocked_reason"]
+        for l in table(ws, "identity_links")
+        if node in (l["left"], l["right"]) and l["status"] == "blocked"
+    }
 
 
-JUNK_EMAILS = ["no-email@mail.ru", "a@a.ru", "noreply@shop.ru", "test1@gmail.com", "xxx@yandex.ru", "12345@mail.ru",
-               "ivan@example.com", "anna.k@bank.ru"]
+JUNK_EMAILS = [
+    "no-email@mail.ru",
+    "a@a.ru",
+    "noreply@shop.ru",
+    "test1@gmail.com",
+    "xxx@yandex.ru",
+    "12345@mail.ru",
+    "ivan@example.com",
+    "anna.k@bank.ru",
+]
 TWO_SYSTEMS = """
     [identity]
     probabilistic = false
@@ -124,25 +151,41 @@ def test_junk_and_own_domain_emails_merge_nobody_and_explain_says_why(make_works
 
     # one record in each of two systems per e-mail: nothing but the e-mail could join them
     emails = [*JUNK_EMAILS, "ivan.petrov@mail.ru"]
-    make_workspace.write("data/x.csv", "id,email\n" + "".join(f"X{i},{e}\n" for i, e in enumerate(emails)))
-    make_workspace.write("data/y.csv", "id,email\n" + "".join(f"Y{i},{e}\n" for i, e in enumerate(emails)))
+    make_workspace.write(
+        "data/x.csv", "id,email\n" + "".join(f"X{i},{e}\n" for i, e in enumerate(emails))
+    )
+    make_workspace.write(
+        "data/y.csv", "id,email\n" + "".join(f"Y{i},{e}\n" for i, e in enumerate(emails))
+    )
     ws = make_workspace.config(TWO_SYSTEMS)
     assert all(r.ok for r in ingest(ws))
     resolve(ws)
     real = len(JUNK_EMAILS)
-    assert groups(ws) == {frozenset({f"X{i}"}) for i in range(real)} | {frozenset({f"Y{i}"}) for i in range(real)} | {frozenset({f"X{real}", f"Y{real}"})}
+    assert groups(ws) == {frozenset({f"X{i}"}) for i in range(real)} | {
+        frozenset({f"Y{i}"}) for i in range(real)
+    } | {frozenset({f"X{real}", f"Y{real}"})}
     for e in JUNK_EMAILS:
         [why] = reasons_for(ws, f"email:{e}")
-        assert why.startswith("own domain: bank.ru" if e.endswith("@bank.ru") else "placeholder pattern: "), (e, why)
-    assert reasons_for(ws, "email:a@a.ru") == {"placeholder pattern: a local part shorter than 2 characters"}
+        assert why.startswith(
+            "own domain: bank.ru" if e.endswith("@bank.ru") else "placeholder pattern: "
+        ), (e, why)
+    assert reasons_for(ws, "email:a@a.ru") == {
+        "placeholder pattern: a local part shorter than 2 characters"
+    }
 
     e = explain(ws, "A@a.ru")  # a value that links to nobody is still explained
     assert e.profile_id is None and [n["node"] for n in e.nodes] == ["email:a@a.ru"]
-    assert {(l["left"], l["rule"]) for l in e.blocked} == {("record:crm_x:X1", "record_identifier"), ("record:crm_y:Y1", "record_identifier")}
+    assert {(l["left"], l["rule"]) for l in e.blocked} == {
+        ("record:crm_x:X1", "record_identifier"),
+        ("record:crm_y:Y1", "record_identifier"),
+    }
     monkeypatch.setattr(out, "width", 400)  # one line per table row
     shown = CliRunner().invoke(app, ["identity", "explain", "anna.k@bank.ru", "-w", str(ws.root)])
     assert shown.exit_code == 0, shown.output
-    assert "email:anna.k@bank.ru belongs to no profile" in shown.output and "own domain: bank.ru is the organisation's own" in shown.output
+    assert (
+        "email:anna.k@bank.ru belongs to no profile" in shown.output
+        and "own domain: bank.ru is the organisation's own" in shown.output
+    )
 
 
 PEOPLE = """
@@ -212,18 +255,41 @@ def test_shared_and_event_borne_identifiers_merge_nobody(make_workspace):
     report = resolve(ws)
     # Ivan and Anna are one person in both systems (a nickname and a swapped day and month are not a
     # second person); Oleg's cards record gives the home phone he shares with Maria: two people, so it joins nobody.
-    assert groups(ws) == {frozenset({"K1", "M1"}), frozenset({"K2", "M2"}), frozenset({"K3"}), frozenset({"K4"}), frozenset({"M3"})}
+    assert groups(ws) == {
+        frozenset({"K1", "M1"}),
+        frozenset({"K2", "M2"}),
+        frozenset({"K3"}),
+        frozenset({"K4"}),
+        frozenset({"M3"}),
+    }
     assert reasons_for(ws, "phone:+74957771122") == {
-        "shared: held by records of 2 different people (2 first names, 2 birth dates) in cards, core"}
+        "shared: held by records of 2 different people (2 first names, 2 birth dates) in cards, core"
+    }
     # the library computer's cookie (3 customers) and a phone that called for two customers link none of them
-    assert reasons_for(ws, "cookie_id:ck-lib") == {"event-borne: seen in events with identifiers of 3 different profiles, so it links none of them"}
-    assert reasons_for(ws, "phone:+79035550101") == {"event-borne: seen in events with identifiers of 2 different profiles, so it links none of them"}
-    assert profile_of(ws, "cookie_id:ck-lib") is None and profile_of(ws, "phone:+79035550101") is None
+    assert reasons_for(ws, "cookie_id:ck-lib") == {
+        "event-borne: seen in events with identifiers of 3 different profiles, so it links none of them"
+    }
+    assert reasons_for(ws, "phone:+79035550101") == {
+        "event-borne: seen in events with identifiers of 2 different profiles, so it links none of them"
+    }
+    assert (
+        profile_of(ws, "cookie_id:ck-lib") is None and profile_of(ws, "phone:+79035550101") is None
+    )
     # a cookie seen with one customer only attaches to that customer
     assert profile_of(ws, "cookie_id:ck-own") == profile_of(ws, "record:core:K1")
     # a call that names Maria from Oleg's mobile does not merge the two
-    [conflict] = [l for l in table(ws, "identity_links") if l["rule"] == "event_cooccurrence" and "customer_no:K4" in (l["left"], l["right"])]
-    assert conflict["status"] == "blocked" and conflict["blocked_reason"].startswith("event-borne: joins identifiers of two profiles")
+    [conflict] = [
+        l
+        for l in table(ws, "identity_links")
+        if l["rule"] == "event_cooccurrence" and "customer_no:K4" in (l["left"], l["right"])
+    ]
+    assert conflict["status"] == "blocked" and conflict["blocked_reason"].startswith(
+        "event-borne: joins identifiers of two profiles"
+    )
     assert len(report.warnings) == 2
     e = explain(ws, "cookie_id:ck-lib")
-    assert e.profile_id is None and len(e.blocked) == 3 and all(l["evidence"]["events"] == 1 for l in e.blocked)
+    assert (
+        e.profile_id is None
+        and len(e.blocked) == 3
+        and all(l["evidence"]["events"] == 1 for l in e.blocked)
+    )

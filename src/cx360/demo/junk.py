@@ -13,8 +13,10 @@ LIBRARY_COOKIE = "ck-library-pc"
 SHARED_CALLER = "+74957310466"
 
 
-def placeholder_emails(core: pd.DataFrame, cards: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One customer known only to the core CRM and another known only to the cards CRM share each placeholder."""
+def placeholder_emails(
+    core: pd.DataFrame, cards: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A customer only the core CRM knows and one only the cards CRM knows share a placeholder."""
     core_only = core.index[~core.person_id.isin(cards.person_id)]
     cards_only = cards.index[~cards.person_id.isin(core.person_id)]
     core, cards = core.copy(), cards.copy()
@@ -27,8 +29,14 @@ def placeholder_emails(core: pd.DataFrame, cards: pd.DataFrame) -> tuple[pd.Data
 def library_logins(customers: list[str]) -> list[dict]:
     """Three customers log in on one public computer."""
     return [
-        {"message_id": f"w-library-{n}", "anonymous_id": LIBRARY_COOKIE, "timestamp": f"2025-06-0{n}T12:00:00Z",
-         "type": "login", "user_id": c, "properties": {"path": "/"}}
+        {
+            "message_id": f"w-library-{n}",
+            "anonymous_id": LIBRARY_COOKIE,
+            "timestamp": f"2025-06-0{n}T12:00:00Z",
+            "type": "login",
+            "user_id": c,
+            "properties": {"path": "/"},
+        }
         for n, c in enumerate(customers[:3], start=1)
     ]
 

@@ -32,8 +32,15 @@ def weigh_event_links(links: pd.DataFrame, record_nodes: pa.Array) -> pd.DataFra
     if ev.empty:
         return links
 
-    nodes = pa.concat_arrays([record_nodes.cast(pa.string()), pa.array(pd.concat([strong.left, strong.right]).unique(), pa.string())])
-    comps = components(nodes, pa.array(strong.left, pa.string()), pa.array(strong.right, pa.string())).to_pandas()
+    nodes = pa.concat_arrays(
+        [
+            record_nodes.cast(pa.string()),
+            pa.array(pd.concat([strong.left, strong.right]).unique(), pa.string()),
+        ]
+    )
+    comps = components(
+        nodes, pa.array(strong.left, pa.string()), pa.array(strong.right, pa.string())
+    ).to_pandas()
     backed = set(comps.component[comps.node.str.startswith("record:")])
     anchored = comps[comps.component.isin(backed)].set_index("node").component
     left_profile, right_profile = ev.left.map(anchored), ev.right.map(anchored)
@@ -41,21 +48,35 @@ def weigh_event_links(links: pd.DataFrame, record_nodes: pa.Array) -> pd.DataFra
     why = pd.Series(None, index=ev.index, dtype=object)
     both = left_profile.notna() & right_profile.notna()
     conflict = both & (left_profile != right_profile)
-    why[conflict] = "event-borne: joins identifiers of two profiles that their records keep apart (events attach only identifiers no record holds)"
+    why[conflict] = (
+        "event-borne: joins identifiers of two profiles that their records keep apart "
+        "(events attach only identifiers no record holds)"
+    )
 
-    # anonymous clusters: identifiers no record-backed profile holds, joined by events among themselves
+    # anonymous clusters: identifiers of no record-backed profile, joined by events among themselves
     free = left_profile.isna() & right_profile.isna()
     loose = pd.concat([ev.left[left_profile.isna()], ev.right[right_profile.isna()]]).unique()
-    clusters = components(pa.array(loose, pa.string()), pa.array(ev.left[free], pa.string()),
-                          pa.array(ev.right[free], pa.string())).to_pandas().set_index("node").component
+    clusters = (
+        components(
+            pa.array(loose, pa.string()),
+            pa.array(ev.left[free], pa.string()),
+            pa.array(ev.right[free], pa.string()),
+        )
+        .to_pandas()
+        .set_index("node")
+        .component
+    )
     one = left_profile.isna() != right_profile.isna()
     cluster = ev.left.map(clusters).where(left_profile.isna(), ev.right.map(clusters))[one]
     profile = left_profile.where(left_profile.notna(), right_profile)[one]
-    seen = pd.DataFrame({"cluster": cluster, "profile": profile}).groupby("cluster").profile.nunique()
+    seen = (
+        pd.DataFrame({"cluster": cluster, "profile": profile}).groupby("cluster").profile.nunique()
+    )
     crowded = seen[seen > 1]
     ambiguous = cluster.isin(crowded.index)
     why[ambiguous[ambiguous].index] = [
-        f"event-borne: seen in events with identifiers of {n} different profiles, so it links none of them"
+        f"event-borne: seen in events with identifiers of {n} different profiles, "
+        "so it links none of them"
         for n in cluster[ambiguous].map(crowded)
     ]
 
@@ -75,8 +96,14 @@ def summary(links: pd.DataFrame) -> list[str]:
     joins = int(reasons.str.startswith("event-borne: joins").sum())
     lines = []
     if crowd:
-        lines.append(f"{crowd:,} event link(s) not used: an anonymous identifier seen with several profiles links none "
-                     "(a shared computer or phone; `cx360 identity explain` shows each)")
+        lines.append(
+            f"{crowd:,} event link(s) not used: an anonymous identifier seen with several "
+            "profiles links none "
+            "(a shared computer or phone; `cx360 identity explain` shows each)"
+        )
     if joins:
-        lines.append(f"{joins:,} event link(s) not used: they would merge profiles that their records keep apart")
+        lines.append(
+            f"{joins:,} event link(s) not used: they would merge profiles that their "
+            "records keep apart"
+        )
     return lines

@@ -23,15 +23,59 @@ import pyarrow as pa
 from cx360.config import IdentitySettings
 from cx360.identity.names import canonical_first_name
 
-# Words that stand for "no value", after digits and separators are removed (n/a -> na, test-1 -> test).
-JUNK_WORDS = frozenset({
-    "none", "null", "nil", "na", "nan", "no", "not", "unknown", "undefined", "empty", "blank", "default", "missing",
-    "test", "testing", "tester", "example", "sample", "dummy", "fake", "temp", "anonymous", "anon", "guest", "user",
-    "noemail", "nomail", "noaddress", "email", "mail", "noreply", "donotreply", "dontreply", "noname", "nobody",
-    "asdf", "qwerty", "xyz", "client", "customer", "net", "netu",
-})
-_NO_REPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounce)")
-_JUNK_DOMAIN = re.compile(r"(^|\.)(example|test|invalid|localhost|local|none|noemail|nomail)(\.[a-z]{2,6})?$")
+# Words that stand for "no value", once separators (and in e-mails digits) are removed: n/a -> na.
+JUNK_WORDS = frozenset(
+    {
+        "none",
+        "null",
+        "nil",
+        "na",
+        "nan",
+        "no",
+        "not",
+        "unknown",
+        "undefined",
+        "empty",
+        "blank",
+        "default",
+        "missing",
+        "test",
+        "testing",
+        "tester",
+        "example",
+        "sample",
+        "dummy",
+        "fake",
+        "temp",
+        "anonymous",
+        "anon",
+        "guest",
+        "user",
+        "noemail",
+        "nomail",
+        "noaddress",
+        "email",
+        "mail",
+        "noreply",
+        "donotreply",
+        "dontreply",
+        "noname",
+        "nobody",
+        "asdf",
+        "qwerty",
+        "xyz",
+        "client",
+        "customer",
+        "net",
+        "netu",
+    }
+)
+_NO_REPLY = re.compile(
+    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounce)"
+)
+_JUNK_DOMAIN = re.compile(
+    r"(^|\.)(example|test|invalid|localhost|local|none|noemail|nomail)(\.[a-z]{2,6})?$"
+)
 _SEPARATORS = re.compile(r"[\d\s._+\-/\\]")  # for e-mail local parts: digits too
 _RUNS = "01234567890", "09876543210", "abcdefghijklmnopqrstuvwxyz", "qwertyuiop", "asdfghjkl"
 
@@ -49,13 +93,15 @@ def _email(value: str, settings: IdentitySettings) -> str | None:
     local, _, domain = value.rpartition("@")
     for own in settings.own_domains:
         if domain == own or domain.endswith("." + own):
-            return f"own domain: {own} is the organisation's own ([identity].own_domains), so a staff or shared mailbox"
+            return (f"own domain: {own} is the organisation's own ([identity].own_domains), "
+                    "so a staff or shared mailbox")
     if _NO_REPLY.match(local):
         return "placeholder pattern: a no-reply address"
     if _JUNK_DOMAIN.search(domain):
         return "placeholder pattern: an example or test domain"
     if len(local) < settings.min_email_local_part:
-        return f"placeholder pattern: a local part shorter than {settings.min_email_local_part} characters"
+        shortest = settings.min_email_local_part
+        return f"placeholder pattern: a local part shorter than {shortest} characters"
     return _token(local, what="local part", email=True)
 
 
@@ -91,14 +137,18 @@ def pattern_flags(nodes: pd.Series, settings: IdentitySettings) -> pd.DataFrame:
     """node, reason for each identifier node key whose value is junk by its shape."""
     keys = nodes.drop_duplicates()
     keys = keys[~keys.str.startswith("record:")]
-    kind_value = keys.str.split(":", n=1, expand=True) if len(keys) else pd.DataFrame({0: [], 1: []})
+    kind_value = (
+        keys.str.split(":", n=1, expand=True) if len(keys) else pd.DataFrame({0: [], 1: []})
+    )
     reasons = [pattern_reason(k, v, settings) for k, v in zip(kind_value[0], kind_value[1])]
     found = pd.DataFrame({"node": keys.to_numpy(), "reason": reasons})
     return found[found.reason.notna()]
 
 
-def shared_by_people(links: pd.DataFrame, records: pa.Table, settings: IdentitySettings) -> pd.DataFrame:
-    """node, reason for each identifier held by records of `shared_by_people` or more different people.
+def shared_by_people(
+    links: pd.DataFrame, records: pa.Table, settings: IdentitySettings
+) -> pd.DataFrame:
+    """node, reason for each identifier held by records of `shared_by_people` or more people.
 
     Records are different people when they differ both in first name (nicknames and spellings
     folded) and in birth date, so that one typo or a swapped day and month does not count as a
@@ -108,16 +158,25 @@ def shared_by_people(links: pd.DataFrame, records: pa.Table, settings: IdentityS
     if held.empty:
         return pd.DataFrame({"node": [], "reason": []})
     people = records.select(["node", "first_name", "birth_date"]).to_pandas()
-    people["first"] = [canonical_first_name(n) if isinstance(n, str) else None for n in people.first_name]
+    people["first"] = [
+        canonical_first_name(n) if isinstance(n, str) else None for n in people.first_name
+    ]
     people["born"] = people.birth_date.astype("string")
-    held = held.merge(people[["node", "first", "born"]], left_on="left", right_on="node", how="inner")
+    held = held.merge(
+        people[["node", "first", "born"]], left_on="left", right_on="node", how="inner"
+    )
     by = held.groupby("right").agg(firsts=("first", "nunique"), births=("born", "nunique"))
     known = by.where(by > 0)  # a field no record has says nothing
     by["people"] = known.min(axis=1).fillna(0).astype(int)
     many = by[by.people >= settings.shared_by_people]
-    sources = held[held.right.isin(many.index)].groupby("right").source.agg(lambda s: ", ".join(sorted(set(s))))
+    sources = (
+        held[held.right.isin(many.index)]
+        .groupby("right")
+        .source.agg(lambda s: ", ".join(sorted(set(s))))
+    )
     reasons = [
-        f"shared: held by records of {p} different people ({f} first names, {b} birth dates) in {sources[node]}"
+        f"shared: held by records of {p} different people ({f} first names, {b} birth dates) "
+        f"in {sources[node]}"
         for node, p, f, b in zip(many.index, many.people, many.firsts, many.births)
     ]
     return pd.DataFrame({"node": many.index.to_numpy(), "reason": reasons})

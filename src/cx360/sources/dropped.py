@@ -17,7 +17,7 @@ from cx360.sources.mapping import Context, dropped_identifiers
 
 
 def keep_dropped(engine: Engine, valid: ir.Table, entity: str, ctx: Context) -> pa.Table | None:
-    """The identifiers dropped from the chunk's valid rows (few), read before the rows are loaded."""
+    """The identifiers dropped from the chunk's valid rows (few), read before the rows load."""
     expr = dropped_identifiers(valid, "record_id" if entity == "records" else "event_id")
     if expr is None:
         return None
@@ -32,22 +32,30 @@ def write_dropped(engine: Engine, found: pa.Table | None, entity: str, ctx: Cont
     target = engine.table(entity)
     rows = sorted(set(found["row_number"].to_pylist()))
     landed = engine.to_arrow(
-        target.filter((target.batch_id == ctx.batch_id) & target.row_number.isin(rows)).select("row_number"),
+        target.filter((target.batch_id == ctx.batch_id) & target.row_number.isin(rows)).select(
+            "row_number"
+        ),
         step=f"{ctx.source}: rows with dropped identifiers",
     )["row_number"].to_pylist()
     found = found.filter(pc.is_in(found["row_number"], value_set=pa.array(landed, pa.int64())))
     n = found.num_rows
     if not n:
         return 0
-    engine.append("dropped_identifiers", pa.table({
-        "source": [ctx.source] * n,
-        "batch_id": [ctx.batch_id] * n,
-        "row_number": found["row_number"],
-        "entity": [entity] * n,
-        "key": found["key"],
-        "kind": found["kind"],
-        "value": found["value"],
-        "reason": found["reason"],
-        "dropped_at": pa.array([ctx.ingested_at] * n, pa.timestamp("us")),
-    }), step=f"{ctx.source}: dropped identifiers")
+    engine.append(
+        "dropped_identifiers",
+        pa.table(
+            {
+                "source": [ctx.source] * n,
+                "batch_id": [ctx.batch_id] * n,
+                "row_number": found["row_number"],
+                "entity": [entity] * n,
+                "key": found["key"],
+                "kind": found["kind"],
+                "value": found["value"],
+                "reason": found["reason"],
+                "dropped_at": pa.array([ctx.ingested_at] * n, pa.timestamp("us")),
+            }
+        ),
+        step=f"{ctx.source}: dropped identifiers",
+    )
     return n
