@@ -3,12 +3,11 @@ error envelope every /v1 error answers with."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from cx360.profiles.view import columns_model
+from cx360.profiles.view import UtcDatetime, columns_model
 
 
 class ErrorBody(BaseModel):
@@ -26,12 +25,15 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
                404: "no such profile or identifier", 422: "malformed input",
                429: "too many searches or identifier lookups from this key: wait the `Retry-After` seconds",
                503: "the audit log cannot be written or read now: personal data is not served; try again"}
-    return {s: {"model": ErrorResponse, "description": meaning[s]} for s in statuses}
+    out: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse, "description": meaning[s]} for s in statuses}
+    if 429 in out:
+        out[429]["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    return out
 
 
 class Event(BaseModel):
     event_id: str
-    ts: dt.datetime = Field(description="when it happened (UTC)")
+    ts: UtcDatetime = Field(description="when it happened (UTC)")
     source: str
     name: str
     channel: str | None = None

@@ -15,14 +15,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from cx360 import schema
 
-_PYTHON_TYPES: dict[str, type] = {"string": str, "int64": int, "float64": float, "boolean": bool,
-                                  "timestamp": dt.datetime, "date": dt.date}
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# Stored timestamps are naive UTC; as RFC 3339 date-times they need their offset (`...T10:00:00Z`).
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+_PYTHON_TYPES: dict[str, Any] = {"string": str, "int64": int, "float64": float, "boolean": bool,
+                                 "timestamp": UtcDatetime, "date": dt.date}
 
 
 def columns_model(name: str, table: str, doc: str, skip: tuple[str, ...] = ("profile_id",)) -> type[BaseModel]:
@@ -49,8 +57,8 @@ class Churn(BaseModel):
     risk: float | None = Field(None, description="calibrated probability of no activity within the horizon")
     reasons: list[str] = Field(default_factory=list, description="the traits that raise this person's risk most")
     horizon_days: int | None = None
-    as_of: dt.datetime | None = Field(None, description="the traits as_of that was scored")
-    scored_at: dt.datetime | None = None
+    as_of: UtcDatetime | None = Field(None, description="the traits as_of that was scored")
+    scored_at: UtcDatetime | None = None
 
 
 class Scores(ValueScores):  # type: ignore[misc, valid-type]
@@ -59,8 +67,8 @@ class Scores(ValueScores):  # type: ignore[misc, valid-type]
 
 class Membership(BaseModel):
     segment: str
-    entered_at: dt.datetime | None = Field(None, description="as_of of the evaluation that first found the person in it")
-    exited_at: dt.datetime | None = Field(None, description="as_of of the evaluation that no longer did; null while a member")
+    entered_at: UtcDatetime | None = Field(None, description="as_of of the evaluation that first found the person in it")
+    exited_at: UtcDatetime | None = Field(None, description="as_of of the evaluation that no longer did; null while a member")
 
 
 class Profile(BaseModel):
