@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from cx360 import schema
 from cx360.api.access import create_key
 from cx360.api.app import create_app, open_context
-from serve_world import build_world, evaluate_segments, write_churn_scores
+from serve_world import world_copy, write_churn_scores
 
 ROLES = ("admin", "agent", "analyst", "marketer", None)
 SEES_PII = {"admin", "agent"}
@@ -56,8 +56,7 @@ def _personal_values(warehouse) -> set[str]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("access")
-    warehouse = build_world(root)
-    evaluate_segments(root)
+    warehouse = world_copy(root, tmp_path_factory.getbasetemp() / "served-world")
     write_churn_scores(root)
     values = _personal_values(warehouse)
     keys = {role: create_key(root, role, f"matrix-{role}")[1] for role in ROLES if role}

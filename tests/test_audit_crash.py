@@ -21,7 +21,7 @@ import pytest
 
 from cx360.api.access import create_key
 from cx360.api.audit import read_audit
-from serve_world import build_world
+from serve_world import world_copy
 
 ROUNDS, CLIENTS = 2, 4
 
@@ -56,10 +56,10 @@ def _get(url: str, key: str) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path):
+def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_factory):
     rng = random.Random(12)
     root = tmp_path / "w"
-    build_world(root)
+    world_copy(root, tmp_path_factory.getbasetemp() / "served-world")
     admin = create_key(root, "admin", "crash-admin")[1]
     keys = [create_key(root, "agent", f"crash-{i}")[1] for i in range(CLIENTS)]
     port = _free_port()

@@ -19,14 +19,13 @@ from cx360.api.access import KeyRing, create_key
 from cx360.api.app import create_app, open_context
 from cx360.api.audit import JOURNALS, read_audit
 from cx360.config import ServeSettings
-from serve_world import build_world, evaluate_segments
+from serve_world import world_copy
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("secure")
-    build_world(root)
-    evaluate_segments(root)
+    world_copy(root, tmp_path_factory.getbasetemp() / "served-world")
     keys = {role: create_key(root, role, f"sec-{role}")[1] for role in ("admin", "analyst", "marketer", "agent")}
     return root, keys
 
