@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from conftest import ENGINES
 from cx360.errors import NotFoundError
 from cx360.identity.explain import explain
 from cx360.identity.resolve import resolve
@@ -50,10 +51,19 @@ CALLS_SOURCE = """
 """
 
 
+@pytest.fixture(params=["duckdb"])
+def engine_kind(request):
+    """DuckDB for the module; the ingest test also runs on Spark (the graph rules run in pandas on both)."""
+    if request.param == "spark":
+        request.getfixturevalue("spark_session")
+    return request.param
+
+
 def table(ws, name: str) -> list[dict]:
     return ws.engine.to_arrow(ws.engine.table(name), step="test").to_pylist()
 
 
+@pytest.mark.parametrize("engine_kind", ENGINES, indirect=True)
 def test_a_junk_phone_keeps_the_customer_and_records_why(make_workspace):
     make_workspace.write("data/crm.csv", CRM)
     make_workspace.write("data/calls.csv", CALLS)
