@@ -39,6 +39,16 @@ source_priority = []
 # An identifier held by records of this many different people (first name and birth date) links none of them.
 # shared_by_people = 2
 
+[ingest]
+# Dates more than this many days after the ingest, or before `earliest`, are quarantined.
+max_future_days = 2
+earliest = 1900-01-01
+# A quoted CSV field longer than this, or a row over more lines, is a stray quote: its line is quarantined.
+max_field_chars = 1048576
+max_row_lines = 100
+# Reads of a file that changes while it is read, before its source fails.
+read_attempts = 3
+
 [events]
 # Event names beyond the canonical ones (cx360.schema.EVENT_NAMES) that sources may emit.
 custom_names = []
