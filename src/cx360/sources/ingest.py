@@ -201,15 +201,16 @@ def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[lis
     helpers: list[ir.Table] = []
     try:
         checked, helpers = check(staged, source.mapping, ctx)
-        # mapped once, then read three times (rejects, conflicts, new rows)
-        helpers.append(checked := engine.stage(engine.to_arrow(checked, step=f"{source.name}: map and validate")))
-        rejected = engine.to_arrow(
-            checked.filter(checked[REASONS].notnull()).select("row_number", REASONS), step=f"{source.name}: rejected"
+        suspect = _suspect(engine, checked, source)
+        flagged = engine.to_arrow(
+            checked.filter(checked[REASONS].notnull() | suspect).select("row_number", REASONS, _cx360_suspect=suspect),
+            step=f"{source.name}: validate",
         )
+        rejected = flagged.filter(pc.is_valid(flagged[REASONS])).select(["row_number", REASONS])
         valid = checked.filter(checked[REASONS].isnull())
         dropped = keep_dropped(engine, valid, source.entity, ctx)
         new, conflicts = _new_rows(engine, canonical_rows(valid), source, ctx.source)
-        if conflicts is not None:
+        if pc.any(flagged["_cx360_suspect"]).as_py():  # ids seen twice: compare their payloads
             conflicting = engine.to_arrow(conflicts, step=f"{source.name}: conflicting event ids")
             rejected = pa.concat_tables([rejected, _conflict_reasons(conflicting)])
         engine.insert(source.entity, new, step=f"{source.name}: load")
@@ -221,6 +222,19 @@ def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[lis
     finally:
         for table in (*helpers, staged):
             engine.unstage(table)
+
+
+def _suspect(engine: Engine, checked: ir.Table, source) -> ir.BooleanValue:
+    """Valid rows whose source-given event_id is repeated in the chunk or already loaded: the only rows
+    that can conflict (a content-derived id cannot). Found in the validation query, so that a chunk of
+    new ids costs no query of its own."""
+    valid = checked[REASONS].isnull()
+    if source.entity != "events" or source.events.event_id is None:
+        return ibis.literal(False)
+    existing = engine.table("events")
+    taken = existing.filter(existing.source == source.name).event_id
+    rank = ibis.row_number().over(group_by=[checked.event_id, valid], order_by=checked.row_number)
+    return valid & ((rank > 0) | checked.event_id.isin(taken))
 
 
 # What an event says: two rows with one event_id and the same payload are one event seen twice.
@@ -239,18 +253,20 @@ def _new_rows(engine: Engine, valid: ir.Table, source, name: str) -> tuple[ir.Ta
     new = first.anti_join(existing.select(*key), key)
     if entity != "events" or source.events.event_id is None:
         return new, None  # keys are content hashes: one key, one payload
-    ranked = ranked.mutate(_cx360_payload=_payload(ranked))
-    firsts = ranked.filter(ranked._cx360_rank == 0)
-    earlier = firsts.select("event_id", _cx360_by=ibis.literal("row ") + firsts.row_number.cast("string")
-                            + " of this batch", _cx360_was=firsts._cx360_payload)
-    later = ranked.filter(ranked._cx360_rank > 0)
-    within = later.join(earlier, "event_id").filter(lambda t: t._cx360_payload != t._cx360_was)
-    existing = existing.semi_join(firsts.select("event_id"), "event_id")  # the payload only of ids seen again
-    loaded = existing.select("event_id", _cx360_by=ibis.literal("batch ") + existing.batch_id + " (row "
-                             + existing.row_number.cast("string") + ")", _cx360_was=_payload(existing))
-    before = firsts.join(loaded, "event_id").filter(lambda t: t._cx360_payload != t._cx360_was)
+    # Payloads are compared only for ids seen twice, which are few: most chunks bring only new ids.
+    later = ranked.filter(ranked._cx360_rank > 0).drop("_cx360_rank")
+    repeated = first.semi_join(later.select("event_id"), "event_id")
+    earlier = repeated.select("event_id", _cx360_by=ibis.literal("row ") + repeated.row_number.cast("string")
+                              + " of this batch", _cx360_was=_payload(repeated))
+    within = later.mutate(_cx360_payload=_payload(later)).join(earlier, "event_id")
+    again = first.semi_join(existing.select("event_id"), "event_id")
+    held = existing.semi_join(again.select("event_id"), "event_id")
+    loaded = held.select("event_id", _cx360_by=ibis.literal("batch ") + held.batch_id + " (row "
+                         + held.row_number.cast("string") + ")", _cx360_was=_payload(held))
+    before = again.mutate(_cx360_payload=_payload(again)).join(loaded, "event_id")
     columns = ["row_number", "event_id", "_cx360_by"]
-    return new, within.select(*columns).union(before.select(*columns))
+    return new, (within.filter(within._cx360_payload != within._cx360_was).select(*columns)
+                 .union(before.filter(before._cx360_payload != before._cx360_was).select(*columns)))
 
 
 def _payload(t: ir.Table) -> ir.StringValue:
