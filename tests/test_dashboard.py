@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from cx360.api.access import create_key
-from serve_world import build_world, evaluate_segments
+from serve_world import build_world, evaluate_segments, write_churn_scores
 
 CHROMIUM = os.environ.get("CX360_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -51,6 +51,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("dash")
     build_world(root)
     evaluate_segments(root)
+    write_churn_scores(root)
     keys = {role: create_key(root, role, f"ui-{role}")[1] for role in ("agent", "analyst")}
     from cx360.workspace import Workspace
 
@@ -121,6 +122,9 @@ def test_search_to_customer_card(server, browser):
     assert "crm:C1" in attributes and "1990-03-15" in attributes
     assert "anna@x.ru" in page.locator("#identifiers").inner_text()
     assert "high_value" in page.locator("#member-of").inner_text()
+    assert "within 90 days" in page.locator("#churn").inner_text() and page.locator("#churn-reasons li").count() >= 1
+    assert page.locator("#archetype").inner_text().split()[0] in ("analog", "wannabe", "mainstreamer", "paranoid",
+                                                                  "chameleon", "nomad")
     timeline = page.locator("#timeline").inner_text()
     for channel in ("pos", "call_centre", "sms", "web"):
         assert channel in timeline
