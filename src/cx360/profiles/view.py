@@ -17,7 +17,6 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
-
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from cx360 import schema
