@@ -73,7 +73,8 @@ def serve(
     options = {"host": host, "port": port, "log_config": logs.config(log_format), "log_level": "warning",
                "access_log": False}
     if workers == 1:
-        uvicorn.run(create_app(ctx, threads=threads), **options)
+        with _metrics_dir(create=False):
+            uvicorn.run(create_app(ctx, threads=threads), **options)
         return
     import secrets
 
@@ -85,9 +86,10 @@ def serve(
 
 
 @contextmanager
-def _metrics_dir():
+def _metrics_dir(*, create: bool = True):
     """PROMETHEUS_MULTIPROC_DIR for the workers, so that /metrics counts every worker's requests:
-    the one the environment names (emptied first, as prometheus_client requires) or a fresh one."""
+    the one the environment names (emptied first, as prometheus_client requires) or, when `create`,
+    a fresh one."""
     import os
     import shutil
     import tempfile
@@ -96,6 +98,9 @@ def _metrics_dir():
     if given:
         for stale in Path(given).glob("*.db"):
             stale.unlink()
+        yield
+        return
+    if not create:
         yield
         return
     folder = tempfile.mkdtemp(prefix="cx360-metrics-")
