@@ -91,12 +91,12 @@ def build_world(root: Path) -> Path:
 
 
 def evaluate_segments(root: Path) -> None:
-    """Run the segment stage, as `cx360 run` does after the profiles."""
-    from cx360.segments.evaluate import evaluate
+    """Run the archetypes and segments stages, as `cx360 run` does after the profiles."""
+    from cx360.pipeline import run
     from cx360.workspace import Workspace
 
     with Workspace(root) as ws:
-        assert all(r.status == "ok" for r in evaluate(ws))
+        assert run(ws, "archetypes+").ok
 
 
 def write_churn_scores(root: Path) -> dict[str, float]:

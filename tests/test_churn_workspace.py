@@ -137,8 +137,12 @@ def test_cli_train_and_score_in_a_workspace(duckdb_workspace):
     scored = runner.invoke(app, ["churn", "score", "--workspace", str(ws.root)])
     assert scored.exit_code == 0, scored.output
     assert "churn_scores" in scored.output
-    missing = runner.invoke(app, ["churn", "train", "--workspace", str(ws.root)])
-    assert missing.exit_code == 1
+    # without --as-of: the latest date whose horizon the events still cover (the README's command)
+    latest = runner.invoke(app, ["churn", "train", "--workspace", str(ws.root), "--horizon-days", "90"])
+    assert latest.exit_code == 0, latest.output
+    expected = cw.latest_test_date(ws, 90).date()
+    assert f"--as-of {expected}: the latest test snapshot with 90 days of events after it" in latest.output
+    assert json.loads((ws.root / "models" / "churn" / "model_card.json").read_text())["split"]["test_from"] == str(expected)
 
 
 def _whole_table_scores(ws, model_dir, as_of, now):

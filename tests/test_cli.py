@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import jsonschema
+import pytest
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")  # the sources under test, not whatever is installed
 
@@ -136,8 +141,6 @@ def test_identity_dedupe_writes_clusters_and_rejects_bad_maps(tmp_path):
 
 
 def test_format_json_puts_one_document_on_stdout(tmp_path):
-    import json
-
     ws = tmp_path / "bank"
     cx360("init", str(ws))
     (ws / "data" / "crm.csv").write_text("id,email\n1,a@x.com\n,not-an-email\n", encoding="utf-8")
@@ -161,3 +164,73 @@ def test_version_and_completion():
 
     assert cx360("--version").stdout.strip() == f"cx360 {__version__}"
     assert "--install-completion" in cx360("--help").stdout
+
+
+def test_a_locked_warehouse_exits_75_with_a_clear_message(tmp_path):
+    ws = tmp_path / "bank"
+    cx360("init", str(ws))
+    holder = subprocess.Popen(  # another process holds the warehouse open for writing
+        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+         "time.sleep(120)", str(ws / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = cx360("status", "-w", str(ws))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 75, result.stderr
+    assert "is in use by another process" in result.stderr and "try again" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_schema_validates_the_init_template(tmp_path):
+    result = cx360("config", "schema")
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "cx360.toml" and schema["additionalProperties"] is False
+    cx360("init", str(tmp_path / "bank"))
+    data = tomllib.loads((tmp_path / "bank" / "cx360.toml").read_text(encoding="utf-8"))
+    jsonschema.validate(data, schema)  # what init writes is valid
+    data["workspace"]["nmae"] = "typo"
+    with pytest.raises(jsonschema.ValidationError, match="nmae"):
+        jsonschema.validate(data, schema)
+
+
+def test_every_table_command_speaks_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from cx360.cli import app
+
+    ws = tmp_path / "bank"
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0):
+        result = runner.invoke(app, [*args, "--format", "json"])
+        assert result.exit_code == code, (args, result.output)
+        return json.loads(result.stdout)  # stdout is exactly one JSON document
+
+    init = runner.invoke(app, ["init", str(ws)])
+    assert init.exit_code == 0 and "Add [[sources]] to it, then run cx360 ingest -w" in " ".join(init.stdout.split())
+    (ws / "data" / "crm.csv").write_text("id,email\n1,a@x.com\n2,b@x.com\n", encoding="utf-8")
+    with open(ws / "cx360.toml", "a", encoding="utf-8") as f:
+        f.write(CSV_SOURCE + '\n[[segments]]\nname = "everyone"\nwhere = "age_years is null"\n')
+    report = run("run", "-w", str(ws))
+    assert [s["stage"] for s in report["stages"]] == ["ingest", "identity", "texts", "profiles", "churn",
+                                                      "archetypes", "segments"]
+    assert report["stages"][0]["rows_written"]["records"] == 2 and report["ok"] is True
+    resolved = run("identity", "resolve", "-w", str(ws))
+    assert resolved["records"] == 2 and resolved["profiles"] == 2
+    explained = run("identity", "explain", "a@x.com", "-w", str(ws))
+    assert explained["profile_id"].startswith("P") and "email:a@x.com" in json.dumps(explained["nodes"])
+    assert run("profile", "build", "-w", str(ws))["profiles"] == 2
+    evaluated = {r["name"]: r for r in run("segments", "evaluate", "-w", str(ws))}
+    assert evaluated["everyone"]["status"] == "ok" and evaluated["everyone"]["size"] == 2
+    listed = {r["name"]: r for r in run("segments", "list", "-w", str(ws))}
+    assert listed["everyone"]["fresh"] is True and listed["everyone"]["size"] == 2
+    members = run("segments", "members", "everyone", "-w", str(ws))
+    assert members["rows"] == 2 and len(members["members"]) == 2 and members["members"][0]["left"] is None
+    assert {t["trait"] for t in run("traits")} >= {"age_years", "spend_total"}
+    assert runner.invoke(app, ["keys", "create", "--role", "analyst", "-w", str(ws)]).exit_code == 0
+    assert [k["role"] for k in run("keys", "list", "-w", str(ws))] == ["analyst"]
+    assert run("audit", "-w", str(ws)) == []
+    assert "Tables" in runner.invoke(app, ["status", "-w", str(ws)]).stdout  # the next command is a table again

@@ -177,7 +177,7 @@ def test_failed_segment_is_recorded_and_loud(duckdb_workspace):
     assert typo.status == "failed" and "unknown field(s) 'spend_totl'" in typo.error
     assert "known fields:" in typo.error and "spend_total" in typo.error and "archetype" in typo.error
     assert "churn_scores, which is empty" in results["needs_churn"].error
-    assert "cx360 churn score" in results["needs_churn"].error
+    assert "run `cx360 run --select churn -w " in results["needs_churn"].error
     listed = {r["name"]: r for r in listing(ws)}
     assert listed["typo"]["status"] == "failed" and not listed["typo"]["fresh"] and listed["typo"]["size"] is None
     ws.close()

@@ -222,14 +222,19 @@ def test_cli_csv(tmp_path, texts_table):
     assert "rows" in r.stdout and "complaints" in r.stdout
 
 
-def test_cli_parquet_lexicon_row_numbers(tmp_path, texts_table):
+def test_cli_parquet_lexicon_keeps_the_id_column_or_numbers_rows(tmp_path, texts_table):
     src = tmp_path / "posts.parquet"
     texts_table.assign(body=texts_table["body"].replace("", None)).to_parquet(src)
     r = cx360("sentiment", str(src), "--text-column", "body", "--output", str(tmp_path / "o.csv"),
               "--backend", "lexicon")
     assert r.returncode == 0, r.stderr
     out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
-    assert out["row"].tolist() == [1, 2, 3, 4, 5]
+    assert out["id"].tolist() == ["c1", "c2", "c3", "c4", "c5"]  # the input's id column, found by its name
+    texts_table[["body"]].to_parquet(src)
+    assert cx360("sentiment", str(src), "--text-column", "body", "--output", str(tmp_path / "o.csv"),
+                 "--backend", "lexicon").returncode == 0
+    out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
+    assert out["row"].tolist() == [1, 2, 3, 4, 5]  # no id column: row numbers
     assert out["language"][3] == "unknown" and out["sentiment"][1] == "positive"
 
 
@@ -293,3 +298,16 @@ def test_transformer_backend_with_packaged_minilm(tmp_path):
               "--backend", "transformer", "--model-dir", str(model_dir), "--head", str(tmp_path / "head.npz"))
     assert r.returncode == 0, r.stderr
     assert pd.read_csv(tmp_path / "o.csv")["sentiment"].tolist() == ["negative", "positive"]
+
+
+def test_russian_vectors_ship_with_cx360_and_need_no_natasha(monkeypatch):
+    from cx360.text import features
+
+    monkeypatch.setitem(sys.modules, "natasha", None)  # as if natasha were not installed
+    features.navec.cache_clear()
+    try:
+        vectors = features.navec()
+        assert len(vectors.vocab.words) > 200_000 and vectors.pq.dim == 300
+        assert features.navec_mean(["банк"]).shape == (1, 300) and features.navec_mean(["банк"]).any()
+    finally:
+        features.navec.cache_clear()

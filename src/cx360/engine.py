@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from cx360 import schema
 from cx360.config import DuckDBEngine, SparkEngine
-from cx360.errors import Cx360Error, DataError, EngineError, MissingDependencyError
+from cx360.errors import Cx360Error, DataError, EngineError, MissingDependencyError, WarehouseLockedError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -251,7 +251,7 @@ class DuckDB(Engine):
         path = root / settings.path
         path.parent.mkdir(parents=True, exist_ok=True)
         extra = {k: v for k, v in (("threads", settings.threads), ("memory_limit", settings.memory_limit)) if v}
-        con = ibis.duckdb.connect(str(path), **extra)
+        con = _connect_duckdb(path, extra)
         con.raw_sql("SET TimeZone = 'UTC'")
         super().__init__(con)
         self.path = path
@@ -519,6 +519,20 @@ class Spark(Engine):
     def close(self) -> None:
         if self._owns_session:
             self.session.stop()
+
+
+def _connect_duckdb(path: Path, options: dict) -> BaseBackend:
+    """DuckDB allows one writing process per file: a held lock is "try again later", not a crash."""
+    import duckdb
+
+    try:
+        return ibis.duckdb.connect(str(path), **options)
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "Could not set lock" not in message:
+            raise
+        holder = message.partition("Conflicting lock is held in")[2].strip()
+        raise WarehouseLockedError(str(path), f" ({holder})" if holder else "") from None
 
 
 def local_duckdb():

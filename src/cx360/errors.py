@@ -1,7 +1,8 @@
 """One root exception; each domain error says what went wrong and how to fix it.
 
 ``http_status`` lets the API map an error to a response without a lookup table;
-``retryable`` tells stream consumers whether trying again can help.
+``retryable`` tells stream consumers whether trying again can help; ``exit_code`` is what the CLI
+exits with (sysexits: 75 is "temporary failure, try again later").
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ class Cx360Error(Exception):
 
     http_status = 500
     retryable = False
+    exit_code = 1
 
 
 class ConfigError(Cx360Error):
@@ -44,6 +46,36 @@ class EngineError(Cx360Error):
         super().__init__(message)
 
 
+class WarehouseLockedError(EngineError):
+    """Another process holds the warehouse (DuckDB allows one writer): wait for it and try again."""
+
+    http_status = 503
+    retryable = True
+    exit_code = 75
+
+    def __init__(self, path: str, holder: str = ""):
+        Cx360Error.__init__(self, f"the warehouse {path} is in use by another process{holder}; wait for it to "
+                                  "finish (or stop it, e.g. `cx360 serve`) and try again")
+        self.step, self.detail = "connect", ""
+
+
+class StageNotRunError(Cx360Error):
+    """A stage needs the output of an earlier stage that has not run, or ran on older inputs: run it first.
+
+    ``stage`` is the earlier stage (see cx360.pipeline), ``command`` the command that runs it.
+    """
+
+    http_status = 409
+
+    def __init__(self, what: str, *, stage: str, workspace: object = None, command: str | None = None):
+        import shlex
+
+        self.stage = stage
+        where = f" -w {shlex.quote(str(workspace))}" if workspace is not None else ""
+        self.command = command or f"cx360 run --select {stage}{where}"
+        super().__init__(f"{what}: run `{self.command}` first")
+
+
 class MissingDependencyError(Cx360Error):
     """An optional component is used without its extra installed."""
 
@@ -65,6 +97,18 @@ class ModelError(Cx360Error):
     """A saved model is missing, incomplete or unreadable."""
 
     http_status = 422
+
+
+class NotFittedError(ModelError):
+    """A model was asked to predict before ``fit``."""
+
+
+class FitError(ModelError):
+    """The data cannot support a fit (too few customers, bad values) or the optimiser failed."""
+
+
+class TrainingDataError(DataError):
+    """The data has too few examples (candidate pairs, labelled rows) to train a model."""
 
 
 class AuthError(Cx360Error):

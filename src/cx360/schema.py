@@ -268,6 +268,16 @@ CHURN_SCORES: tuple[Column, ...] = (
     Column("scored_at", "timestamp", "when"),
 )
 
+TABLE_VERSIONS: tuple[Column, ...] = (
+    Column("table", "string", "a table of this workspace"),
+    Column("stage", "string", "the pipeline stage that last wrote it (see `cx360 status`)"),
+    Column("version", "int64", "how many times a stage has written it: 1, 2, ..."),
+    Column("written_at", "timestamp", "when the stage wrote it"),
+    Column("as_of", "timestamp", "the point in time its content describes (empty for ingested and identity tables)"),
+    Column("inputs", "string", "the version of each table the stage read, as a JSON object: newer inputs make it stale"),
+    Column("rows", "int64", "rows in the table after the write"),
+)
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "records": RECORDS,
     "events": EVENTS,
@@ -290,6 +300,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "churn_scores": CHURN_SCORES,
     "segments": SEGMENTS,
     "segment_members": SEGMENT_MEMBERS,
+    "table_versions": TABLE_VERSIONS,
 }
 
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.

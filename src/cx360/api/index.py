@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cx360.errors import ConfigError, Cx360Error
+from cx360.errors import Cx360Error, StageNotRunError
 
 SERVE_FILE = "serve.duckdb"
 VERSION = 4  # bump when the layout changes: an older index is rebuilt
@@ -66,8 +66,7 @@ def fingerprint(warehouse: Path) -> str:
 def ensure(warehouse: Path, *, force: bool = False) -> IndexReport:
     """Build the serving index unless it already reflects the warehouse as it is now."""
     if not warehouse.exists():
-        raise ConfigError(f"no warehouse at {warehouse}: run `cx360 ingest`, `cx360 identity resolve` "
-                          "and `cx360 profile build` first")
+        raise StageNotRunError(f"no warehouse at {warehouse}", stage="ingest", command=f"cx360 run -w {warehouse.parent}")
     target = serve_path(warehouse)
     wanted = fingerprint(warehouse)
     current = None if force else _current(target)
@@ -109,8 +108,8 @@ def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:
             "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'w'").fetchall()}
         missing = [t for t in ("profiles", "identity_map", "profile_events") if t not in have]
         if missing:
-            raise ConfigError(f"{warehouse} has no {', '.join(missing)} table: run `cx360 identity resolve` "
-                              "and `cx360 profile build` first")
+            raise StageNotRunError(f"{warehouse} has no {', '.join(missing)} table", stage="profiles",
+                                   command=f"cx360 run -w {warehouse.parent}")
         for sql in _statements(have):
             wide = sql.lstrip().startswith(("CREATE TABLE docs", "CREATE TABLE events"))
             if wide:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli import churn, clv, demo, identity, ingest, profile, segments, sentiment, serve, workspace
+from cx360.cli import churn, clv, demo, identity, ingest, profile, run, segments, sentiment, serve, workspace
 
 app = typer.Typer(
     name="cx360",
@@ -37,7 +37,7 @@ def _root(
     use_format(Format.table)  # each invocation starts in table mode; a command's --format switches it
 
 
-for module in (workspace, ingest, identity, profile, segments, clv, churn, sentiment, serve, demo):
+for module in (workspace, ingest, run, identity, profile, segments, clv, churn, sentiment, serve, demo):
     module.register(app)
 
 
@@ -51,7 +51,7 @@ def main() -> None:
         app()
     except Cx360Error as exc:
         fail(str(exc))
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]; an unfinished batch is removed on the next run")
         sys.exit(130)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -11,12 +9,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from cx360.cli.output import err, out, table
-
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
+from cx360.cli.output import Format, FormatOpt, emit_json, err, out, table
+from cx360.cli.tables import DecimalOpt, DelimiterOpt, EncodingOpt, csv_options
 
 
 class Unit(str, Enum):
@@ -39,13 +33,16 @@ def clv_cmd(
     horizon_months: Annotated[int, typer.Option("--horizon-months", min=1, help="CLV horizon in months.")] = 12,
     discount_rate: Annotated[float, typer.Option("--discount-rate", min=0.0, max=0.99, help="Monthly discount rate.")] = 0.01,
     unit: Annotated[Unit, typer.Option("--unit", help="Time unit of frequency/recency/T in the output: W (weeks) or D (days).")] = Unit.W,
-    format_: Annotated[Format, typer.Option("--format", help="table, or json with the parameters and holdout metrics.")] = Format.table,
+    fmt: FormatOpt = Format.table,
+    delimiter: DelimiterOpt = None,
+    decimal: DecimalOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Lifetime value per customer: BG/NBD (how often) x Gamma-Gamma (how much), discounted monthly."""
     from cx360.files import read_table
     from cx360.models.clv_report import clv_from_transactions
 
-    tx = read_table(file, text_columns=(customer,))
+    tx = read_table(file, text_columns=(customer,), options=csv_options(delimiter, decimal, encoding))
     report = clv_from_transactions(
         tx, customer=customer, date=date, amount=amount, calibration_end=calibration_end, holdout_end=holdout_end,
         horizon_months=horizon_months, discount_rate=discount_rate, freq=unit.value,
@@ -53,9 +50,8 @@ def clv_cmd(
     report.scores.to_csv(output, index=False)
     for warning in report.warnings:
         err.print(Text("warning: ", style="bold yellow") + Text(warning))
-    if format_ is Format.json:
-        # Plain stdout, not rich: the JSON is for programs to read.
-        typer.echo(json.dumps(_finite({**report.as_dict(), "output": str(output)}), indent=2))
+    if fmt is Format.json:
+        emit_json({**report.as_dict(), "output": str(output)})
         return
     b, g = report.bgnbd, report.gamma_gamma
     out.print(table("Fitted parameters", ["model", "parameters", "log-likelihood"], [
@@ -78,9 +74,3 @@ def clv_cmd(
     ]))
     out.print(f"Wrote {output}")
 
-
-def _finite(value):
-    """NaN (an undefined correlation) as null, so that the output is strict JSON."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return None if isinstance(value, float) and not math.isfinite(value) else value

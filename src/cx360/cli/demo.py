@@ -1,4 +1,5 @@
-"""`cx360 demo`: build the synthetic bank, ingest it, resolve identities, build profiles, show what was built."""
+"""`cx360 demo`: build the synthetic bank, run the pipeline on it, and score each stage against the bank's
+ground truth as it finishes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli.ingest import exit_on_failure, ingest_with_progress
 from cx360.cli.output import out, table
 
 
@@ -24,13 +24,12 @@ def demo(
 ) -> None:
     """Generate a synthetic multi-source bank into a workspace, ingest it, resolve identities, build
     the profiles, and score them against the bank's ground truth."""
-    from cx360.cli.identity import print_identity_report, run_resolve
+    from cx360.cli.run import finish, print_stage, stage_context
     from cx360.config import CONFIG_FILE
     from cx360.demo import generate_world
-    from cx360.cli.profile import print_profile_report, run_build
-    from cx360.cli.segments import run_evaluate
     from cx360.demo.scoring import archetype_frame, identity_scores, value_scores
     from cx360.errors import ConfigError
+    from cx360.pipeline import run
     from cx360.status import table_counts
     from cx360.workspace import Workspace
 
@@ -45,30 +44,37 @@ def demo(
     out.print(table("Synthetic world", ["file", "rows"], sorted(world.rows.items())))
     out.print(f"Ground truth for scoring later stages: {directory / 'truth'} (not read by cx360 itself)")
     with Workspace(directory) as ws:
-        reports = ingest_with_progress(ws, None)
-        print_identity_report(run_resolve(ws))
-        scores = identity_scores(ws, directory / "truth")
-        out.print(table("Identity against the ground truth", ["measure", "precision", "recall", "F1"], [
-            (name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}")
-            for name, s in (("pairwise", scores["pairwise"]), ("B-cubed", scores["bcubed"]))
-        ]))
-        print_profile_report(run_build(ws))
-        value = value_scores(ws, directory / "truth")
-        out.print(table("Value against the ground truth", ["measure", "value"], [
-            ("customers with a lifetime value", value["customers"]),
-            ("Spearman: clv_12m vs hidden spending level", f"{value['clv_spearman']:.3f}"),
-            ("mean p_alive of people who really left", f"{value['p_alive_churned']:.3f}"),
-            ("mean p_alive of people who stayed", f"{value['p_alive_stayed']:.3f}"),
-        ]))
-        run_evaluate(ws)
-        arch = archetype_frame(ws, directory / "truth")
-        majority = arch["true_archetype"].value_counts(normalize=True).iloc[0]
-        out.print(table("Digital archetypes against the ground truth", ["measure", "value"], [
-            ("customers", len(arch)),
-            ("accuracy", f"{(arch['archetype'] == arch['true_archetype']).mean():.3f}"),
-            ("majority-class baseline", f"{majority:.3f}"),
-        ]))
+        truth = directory / "truth"
+
+        def show(result) -> None:
+            print_stage(result)
+            if result.status != "ok":
+                return
+            if result.stage == "identity":
+                scores = identity_scores(ws, truth)
+                out.print(table("Identity against the ground truth", ["measure", "precision", "recall", "F1"], [
+                    (name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}")
+                    for name, s in (("pairwise", scores["pairwise"]), ("B-cubed", scores["bcubed"]))
+                ]))
+            elif result.stage == "profiles":
+                value = value_scores(ws, truth)
+                out.print(table("Value against the ground truth", ["measure", "value"], [
+                    ("customers with a lifetime value", value["customers"]),
+                    ("Spearman: clv_12m vs hidden spending level", f"{value['clv_spearman']:.3f}"),
+                    ("mean p_alive of people who really left", f"{value['p_alive_churned']:.3f}"),
+                    ("mean p_alive of people who stayed", f"{value['p_alive_stayed']:.3f}"),
+                ]))
+            elif result.stage == "archetypes":
+                arch = archetype_frame(ws, truth)
+                majority = arch["true_archetype"].value_counts(normalize=True).iloc[0]
+                out.print(table("Digital archetypes against the ground truth", ["measure", "value"], [
+                    ("customers", len(arch)),
+                    ("accuracy", f"{(arch['archetype'] == arch['true_archetype']).mean():.3f}"),
+                    ("majority-class baseline", f"{majority:.3f}"),
+                ]))
+
+        report = run(ws, context=stage_context, on_stage=show)
         out.print(table("Workspace tables", ["table", "rows"], table_counts(ws).items()))
-    exit_on_failure(reports)
+    finish(report)
     out.print(f"Done. Explore with [bold]cx360 status -w {directory}[/], [bold]cx360 quarantine -w {directory}[/] "
               f"and [bold]cx360 profile show -w {directory} PROFILE_ID[/].")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,8 @@ import typer
 
 from rich.text import Text
 
-from cx360.cli.output import err, out, table
+from cx360.cli.output import Format, FormatOpt, emit, emit_json, err, out, table
+from cx360.cli.tables import DecimalOpt, DelimiterOpt, EncodingOpt, csv_options
 from cx360.cli.workspace import WorkspaceOpt
 
 app = typer.Typer(help="Identity resolution: who is who, why, and how to correct it.", no_args_is_help=True)
@@ -30,22 +32,24 @@ def _user() -> str:
 
 
 @app.command("resolve")
-def resolve_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
+def resolve_cmd(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -> None:
     """Link records and identifiers into profiles, and build the golden records."""
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
-        print_identity_report(run_resolve(ws))
+        print_identity_report(run_resolve(ws), fmt)
 
 
 def run_resolve(ws):
-    from cx360.identity.resolve import resolve
+    from cx360.cli.run import run_one
 
-    with out.status("Resolving identities..."):
-        return resolve(ws)
+    return run_one(ws, "identity").report
 
 
-def print_identity_report(r) -> None:
+def print_identity_report(r, fmt: Format = Format.table) -> None:
+    if fmt is Format.json:
+        emit_json(dataclasses.asdict(r))
+        return
     out.print(table("Identity", ["what", "count"], [
         ("records", r.records),
         ("active links", r.links_active),
@@ -64,6 +68,7 @@ def print_identity_report(r) -> None:
 def explain_cmd(
     key: Annotated[str, typer.Argument(help="Profile id, record:SOURCE:ID, KIND:VALUE, or a bare e-mail / phone / number.")],
     workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Show why these records and identifiers are one person."""
     from cx360.api.access import personal_fields
@@ -76,6 +81,9 @@ def explain_cmd(
         kinds = sorted({n["node"].partition(":")[0] for n in e.nodes if n.get("node")})
         audit_cli_read(ws.root, "identity explain", e.profile_id, key,
                        [*personal_fields(e.golden, kinds, records=bool(e.sources)), "identity.links"])
+    if fmt is Format.json:
+        emit_json(dataclasses.asdict(e))
+        return
     if e.profile_id is None:
         out.print(f"[bold]{', '.join(n['node'] for n in e.nodes)}[/] belongs to no profile: every link it has is blocked")
     else:
@@ -108,9 +116,10 @@ def block_cmd(
     reason: Reason,
     by: By = "",
     workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Keep two nodes apart on every later run (then resolves again)."""
-    _override("block", left, right, reason, by, workspace)
+    _override("block", left, right, reason, by, workspace, fmt)
 
 
 @app.command("unblock")
@@ -120,18 +129,19 @@ def unblock_cmd(
     reason: Reason,
     by: By = "",
     workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Undo a block (then resolves again)."""
-    _override("unblock", left, right, reason, by, workspace)
+    _override("unblock", left, right, reason, by, workspace, fmt)
 
 
-def _override(action: str, left: str, right: str, reason: str, by: str, workspace: Path) -> None:
+def _override(action: str, left: str, right: str, reason: str, by: str, workspace: Path, fmt: Format) -> None:
     from cx360.identity import explain
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         getattr(explain, action)(ws, left, right, by=by or _user(), reason=reason)
-        print_identity_report(run_resolve(ws))
+        print_identity_report(run_resolve(ws), fmt)
 
 
 @app.command("split")
@@ -141,6 +151,7 @@ def split_cmd(
     reason: Reason,
     by: By = "",
     workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Detach records / identifiers from a profile; the split holds on every later run."""
     from cx360.identity.explain import split
@@ -149,7 +160,7 @@ def split_cmd(
     with Workspace(workspace) as ws:
         cut = split(ws, profile, node, by=by or _user(), reason=reason)
         out.print(f"Blocked {len(cut)} link(s) between the detached part and the rest.")
-        print_identity_report(run_resolve(ws))
+        print_identity_report(run_resolve(ws), fmt)
 
 
 @app.command("dedupe")
@@ -159,15 +170,20 @@ def dedupe_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: file, key, cluster_id.")],
     map_: Annotated[list[str] | None, typer.Option("--map", help="SOURCE_COLUMN=FIELD for columns not named by a canonical field (repeatable).")] = None,
     threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Match probability needed to link two rows.")] = 0.9,
+    fmt: FormatOpt = Format.table,
+    delimiter: DelimiterOpt = None,
+    decimal: DecimalOpt = None,
+    encoding: EncodingOpt = None,
 ) -> None:
     """Find the rows that describe the same person across files, without a workspace."""
     from cx360.identity.dedupe import dedupe_files, parse_map
 
     with out.status("Training the matcher and linking..."):
-        result = dedupe_files(files, key, parse_map(map_ or []), threshold=threshold)
+        result = dedupe_files(files, key, parse_map(map_ or []), threshold=threshold,
+                              options=csv_options(delimiter, decimal, encoding))
     result.to_csv(output, index=False)
     sizes = result.groupby("cluster_id").size()
-    out.print(table("Dedupe", ["what", "count"], [
+    emit(fmt, "Dedupe", ["what", "count"], [
         ("rows", len(result)), ("clusters", int(sizes.size)), ("rows in multi-row clusters", int(sizes[sizes > 1].sum())),
-    ]))
-    out.print(f"Wrote {output}")
+        ("written to", str(output)),
+    ])

@@ -83,6 +83,8 @@ def emit_json(document: object) -> None:
 
 
 def _plain(value: object) -> object:
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        value = value.tolist()  # numpy scalars and arrays as Python values
     if isinstance(value, Text):
         return value.plain
     if isinstance(value, Mapping):
@@ -90,7 +92,7 @@ def _plain(value: object) -> object:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_plain(v) for v in value]
     if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+        return None if value != value else value.isoformat(sep=" ", timespec="seconds")  # NaT is not equal to itself
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):

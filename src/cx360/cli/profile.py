@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,7 @@ import typer
 
 from rich.text import Text
 
-from cx360.cli.output import err, out, table
+from cx360.cli.output import Format, FormatOpt, emit, emit_json, err, out, table
 from cx360.cli.workspace import WorkspaceOpt
 
 app = typer.Typer(help="The 3D profile: traits from every source, scores, and reading one person's profile.",
@@ -35,22 +36,28 @@ def parse_as_of(value: str | None) -> dt.datetime | None:
 
 
 @app.command("build")
-def build_cmd(workspace: WorkspaceOpt = Path("."), as_of: AsOf = None) -> None:
+def build_cmd(workspace: WorkspaceOpt = Path("."), as_of: AsOf = None, fmt: FormatOpt = Format.table) -> None:
     """Compute every profile's traits and scores as of a point in time."""
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
-        print_profile_report(run_build(ws, parse_as_of(as_of)))
+        print_profile_report(run_build(ws, parse_as_of(as_of)), fmt)
 
 
 def run_build(ws, as_of=None):
-    from cx360.profiles.build import build
+    """The texts and profiles stages; the report of the profiles one."""
+    from cx360.cli.run import run_one
 
-    with out.status("Building profiles..."):
-        return build(ws, as_of)
+    scored = run_one(ws, "texts").report
+    report = run_one(ws, "profiles", as_of=as_of).report
+    report.texts_scored = scored
+    return report
 
 
-def print_profile_report(r) -> None:
+def print_profile_report(r, fmt: Format = Format.table) -> None:
+    if fmt is Format.json:
+        emit_json(dataclasses.asdict(r))
+        return
     rows = [("as of", r.as_of.isoformat(sep=" ")), ("profiles", r.profiles), ("events", r.events),
             ("events attributed to a profile", r.events_attributed), ("texts scored this run", r.texts_scored)]
     if r.scores:
@@ -121,6 +128,7 @@ def _fmt(value: object) -> object:
 
 def traits_cmd(
     group: Annotated[str | None, typer.Option(help="Only this group (demographics, contact, campaigns, ...).")] = None,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """List every profile trait: name, type, meaning, what it reads, its time window."""
     from cx360.errors import ConfigError
@@ -128,6 +136,6 @@ def traits_cmd(
 
     if group is not None and group not in GROUPS:
         raise ConfigError(f"--group: expected one of {', '.join(GROUPS)}, got {group!r}")
-    out.print(table("Profile traits", ["trait", "group", "type", "meaning", "reads", "window"], [
+    emit(fmt, "Profile traits", ["trait", "group", "type", "meaning", "reads", "window"], [
         (t.name, t.group, t.dtype, t.doc, t.sources, t.window) for t in TRAITS if group in (None, t.group)
-    ]))
+    ])

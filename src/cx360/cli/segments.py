@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from cx360.cli.output import fail, out, table
+from cx360.cli.output import Format, FormatOpt, emit_json, fail, out, records, table
 from cx360.cli.workspace import WorkspaceOpt
 
 app = typer.Typer(help="Segments: declared audiences, RFM cells, behavioural clusters, digital archetypes.",
@@ -21,23 +22,22 @@ def register(root: typer.Typer) -> None:
 
 
 @app.command("evaluate")
-def evaluate_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Evaluate every segment on the current profiles; record sizes and who entered or left."""
+def evaluate_cmd(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -> None:
+    """Score archetypes and evaluate every segment on the current profiles; record sizes and who entered
+    or left."""
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
-        run_evaluate(ws)
+        run_evaluate(ws, fmt)
 
 
-def run_evaluate(ws) -> None:
-    """Evaluate, print the summary, and exit 1 when a segment failed (also used by `cx360 run`)."""
-    from cx360.segments.evaluate import evaluate
+def run_evaluate(ws, fmt: Format = Format.table) -> None:
+    """The archetypes and segments stages; print the summary, and exit 1 when a segment failed."""
+    from cx360.cli.run import run_one
 
-    with out.status("Evaluating segments..."):
-        results = evaluate(ws)
-    out.print(table("Segments", ["segment", "kind", "size", "entered", "left", "status"], [
-        (r.name, r.kind, r.size, r.entered, r.exited, _status(r.status)) for r in results
-    ]))
+    run_one(ws, "archetypes")
+    results = run_one(ws, "segments").report
+    print_segment_results(results, fmt)
     failed = [r for r in results if r.status != "ok"]
     for r in failed:
         fail(f"failed: {r.error}")
@@ -45,19 +45,33 @@ def run_evaluate(ws) -> None:
         raise typer.Exit(1)
 
 
+def print_segment_results(results, fmt: Format = Format.table) -> None:
+    if fmt is Format.json:
+        emit_json([dataclasses.asdict(r) for r in results])
+        return
+    out.print(table("Segments", ["segment", "kind", "size", "entered", "left", "status"], [
+        (r.name, r.kind, r.size, r.entered, r.exited, _status(r.status)) for r in results
+    ]))
+
+
 @app.command("list")
-def list_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
+def list_cmd(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -> None:
     """Each segment's size, last evaluation and freshness (stale once profiles are rebuilt)."""
     from cx360.segments.evaluate import listing
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         rows = listing(ws)
+    bad = [r for r in rows if r["status"] != "ok"]
+    if fmt is Format.json:
+        emit_json(rows)
+        if bad:
+            raise typer.Exit(1)
+        return
     out.print(table("Segments", ["segment", "kind", "size", "evaluated", "as of", "freshness", "description"], [
         (r["name"], r["kind"], r["size"], _when(r["evaluated_at"]), _when(r["as_of"]), _fresh(r), r["description"][:70])
         for r in rows
     ]))
-    bad = [r for r in rows if r["status"] != "ok"]
     for r in bad:
         fail(f"segment '{r['name']}': {r['status']}" + (f": {r['error']}" if r["error"] else ""))
     stale = sum(1 for r in rows if r["status"] == "ok" and not r["fresh"])
@@ -73,6 +87,7 @@ def members_cmd(
     workspace: WorkspaceOpt = Path("."),
     history: Annotated[bool, typer.Option(help="Include past members (with when they left).")] = False,
     limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Who is in a segment, since when (and with --history, who left and when)."""
     from cx360.errors import NotFoundError
@@ -94,9 +109,12 @@ def members_cmd(
             from cx360.api.audit import record_cli
 
             record_cli(ws.root, "segments members", None, [f"segment_members.{name}"])
-    out.print(table(f"Segment {name}", ["profile", "entered", "left"], [
-        (r["profile_id"], _when(r["entered_at"]), _when(r["exited_at"])) for r in rows
-    ]))
+    member_rows = [(r["profile_id"], _when(r["entered_at"]), _when(r["exited_at"]) or None) for r in rows]
+    if fmt is Format.json:
+        emit_json({"segment": name, "rows": total, "shown": len(rows),
+                   "members": records(["profile", "entered", "left"], member_rows)})
+        return
+    out.print(table(f"Segment {name}", ["profile", "entered", "left"], member_rows))
     out.print(table("Summary", ["what", "count"], [("rows", total), ("shown", len(rows))]))
 
 

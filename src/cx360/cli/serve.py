@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli.output import out, table
+from cx360.cli.output import Format, FormatOpt, emit, out, table
 from cx360.cli.workspace import WorkspaceOpt
 
 keys_app = typer.Typer(help="API keys for the REST API and the dashboard.", no_args_is_help=True)
@@ -129,14 +129,14 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(workspace: WorkspaceOpt = Path(".")) -> None:
+def keys_list(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -> None:
     """List keys (never the keys themselves)."""
     from cx360.api.access import list_keys
     from cx360.workspace import Workspace
 
     rows = list_keys(Workspace(workspace).root)
-    out.print(table("API keys", ["id", "name", "role", "created", "revoked"],
-                    [(r["key_id"], r["name"], r["role"], r["created_at"], r["revoked_at"]) for r in rows]))
+    emit(fmt, "API keys", ["id", "name", "role", "created", "revoked"],
+         [(r["key_id"], r["name"], r["role"], r["created_at"], r["revoked_at"]) for r in rows])
 
 
 @keys_app.command("revoke")
@@ -154,6 +154,7 @@ def audit(
     since: Annotated[str | None, typer.Option(help="Only entries at or after this ISO date or time (UTC).")] = None,
     key: Annotated[str | None, typer.Option(help="Only this key id.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many entries, newest first.")] = 100,
+    fmt: FormatOpt = Format.table,
 ) -> None:
     """Show who read which personal data, when and from where."""
     import datetime as dt
@@ -167,7 +168,8 @@ def audit(
     except ValueError:
         raise ConfigError(f"--since: expected an ISO date or time such as 2026-01-31 or 2026-01-31T12:00, got {since!r}") from None
     rows = read_audit(Workspace(workspace).root, since=start, key_id=key, limit=limit)
-    out.print(table("Audit log", ["at", "key", "name", "role", "action", "profile", "fields", "client"],
-                    [(r["at"], r["key_id"], r["key_name"], r["role"], r["action"], r["profile_id"],
-                      r["fields"], r["client"]) for r in rows]))
-    out.print(table("Summary", ["what", "count"], [("entries shown", len(rows))]))
+    emit(fmt, "Audit log", ["at", "key", "name", "role", "action", "profile", "fields", "client"],
+         [(r["at"], r["key_id"], r["key_name"], r["role"], r["action"], r["profile_id"], r["fields"], r["client"])
+          for r in rows])
+    if fmt is Format.table:
+        out.print(table("Summary", ["what", "count"], [("entries shown", len(rows))]))

@@ -9,16 +9,33 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.text import Text
 
 from cx360.cli.output import Format, FormatOpt, emit_json, err, out, records, table, use_format
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds cx360.toml).")]
 
 
+config_app = typer.Typer(help="The workspace file, cx360.toml.", no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("status")(status)
     app.command("quarantine")(quarantine)
+    app.add_typer(config_app, name="config")
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of cx360.toml, for editors (e.g. Even Better TOML's `schema` setting)."""
+    from cx360.config import Config
+
+    schema = Config.model_json_schema(mode="validation")
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "cx360.toml", **{
+        k: v for k, v in schema.items() if k != "title"}}
+    emit_json(schema)
 
 
 def init(
@@ -31,11 +48,14 @@ def init(
     from cx360.workspace import init_workspace
 
     path = init_workspace(directory, name=name, region=region.upper(), force=force)
-    out.print(f"Created {path}. Add [[sources]] to it, then run [bold]cx360 ingest -w {directory}[/].")
+    out.print(f"Created {escape(str(path))}. Add {escape('[[sources]]')} to it, then run "
+              f"[bold]cx360 ingest -w {escape(str(directory))}[/].")
 
 
 def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -> None:
-    """Show what the workspace holds: table sizes and, per source, what was ingested."""
+    """Show what the workspace holds: table sizes, per source what was ingested, the identifiers dropped
+    at ingest, and which tables are stale (built from inputs that have changed since) and why."""
+    from cx360.pipeline import table_states
     from cx360.status import dropped_summary, source_status, table_counts
     from cx360.workspace import Workspace
 
@@ -49,16 +69,32 @@ def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -
         ]
         drop_columns = ["source", "kind", "dropped", "for example"]
         dropped = [(d["source"], d["kind"], d["dropped"], d["example"]) for d in dropped_summary(ws)]
+        states = table_states(ws)
+    state_columns = ["table", "stage", "state", "version", "written", "as of", "why"]
+    freshness = [(t.table, t.stage, t.state, t.version.version if t.version else None,
+                  t.version.written_at if t.version else None, t.version.as_of if t.version else None,
+                  "; ".join(t.why) or None) for t in states]
     if fmt is Format.json:
         emit_json({"workspace": cfg.workspace.name, "root": ws.root, "engine": cfg.engine.kind,
                    "tables": records(["table", "rows"], counts), "sources": records(source_columns, sources),
-                   "dropped_identifiers": records(drop_columns, dropped)})
+                   "dropped_identifiers": records(drop_columns, dropped),
+                   "freshness": records(state_columns, freshness)})
         return
     out.print(f"[bold]{cfg.workspace.name}[/] at {ws.root} — engine {cfg.engine.kind}")
     out.print(table("Tables", ["table", "rows"], counts))
     out.print(table("Sources", source_columns, [(*s[:-1], s[-1] or "never") for s in sources]))
     if dropped:
         out.print(table("Identifiers dropped at ingest (their rows were loaded)", drop_columns, dropped))
+    out.print(table("Freshness", state_columns, [(*row[:2], _state(row[2]), *row[3:]) for row in freshness]))
+    stale = [t for t in states if t.state == "stale"]
+    if stale:
+        stages = list(dict.fromkeys(t.stage for t in stale))
+        out.print(f"{len(stale)} stale table(s): run [bold]cx360 run --select {stages[0]}+ -w {workspace}[/] "
+                  "to rebuild them from what the workspace holds now.")
+
+
+def _state(state: str) -> Text:
+    return Text(state, style={"fresh": "green", "stale": "bold yellow"}.get(state, "dim"))
 
 
 class ExportFormat(str, enum.Enum):

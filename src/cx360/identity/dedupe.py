@@ -8,18 +8,14 @@ import pandas as pd
 import pyarrow as pa
 
 from cx360.errors import ConfigError, SourceError
+from cx360.files import CsvOptions, read_table
 from cx360.identity.components import components
 from cx360.identity.matching import FIELDS, MatchModel
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path).astype("string")
-    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python").replace("", None)
-    raise SourceError(f"{path}: expected a .csv or .parquet file")
+def read_rows(path: Path, options: CsvOptions | None = None) -> pd.DataFrame:
+    """Every column as text, empty cells as missing."""
+    return read_table(path, all_text=True, options=options).astype("string").replace("", None)
 
 
 def parse_map(pairs: list[str]) -> dict[str, str]:
@@ -33,11 +29,12 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def dedupe_files(paths: list[Path], key: str, mapping: dict[str, str], *, threshold: float = 0.9) -> pd.DataFrame:
+def dedupe_files(paths: list[Path], key: str, mapping: dict[str, str], *, threshold: float = 0.9,
+                 options: CsvOptions | None = None) -> pd.DataFrame:
     """One row per input row: file, key, cluster_id (rows of one real entity share a cluster_id)."""
     frames = []
     for i, path in enumerate(paths):
-        df = read_table(path)
+        df = read_rows(path, options)
         if key not in df:
             raise SourceError(f"{path}: no key column {key!r}; it has {list(df.columns)}")
         if df[key].isna().any() or df[key].duplicated().any():

@@ -16,18 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cx360.errors import Cx360Error
+from cx360.errors import Cx360Error, NotFittedError, TrainingDataError
 from cx360.identity.names import canonical_first_name, latin
 
 FIELDS = ("first_name", "middle_name", "last_name", "birth_date", "gender", "email", "phone", "address", "city", "postcode")
-
-
-class NotFittedError(Cx360Error):
-    pass
-
-
-class TrainingDataError(Cx360Error):
-    """The data has too few candidate pairs to train the model."""
 
 
 def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -13,20 +13,10 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
 
-from cx360.errors import Cx360Error
+from cx360.errors import FitError, NotFittedError
 
 # Periods per month for the CLV horizon, by the unit the summary is measured in.
 PERIODS_PER_MONTH = {"D": 365.25 / 12, "W": 365.25 / 12 / 7}
-
-
-class NotFittedError(Cx360Error):
-    """A model was asked to predict before ``fit``."""
-
-
-class FitError(Cx360Error):
-    """The data cannot support a fit (too few customers, bad values) or the optimiser failed."""
-
-    http_status = 422
 
 
 def _arrays(*columns) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 
-from cx360.errors import Cx360Error
+from cx360.errors import StageNotRunError
 from cx360.profiles import events as profile_events
 from cx360.profiles import scores, texts, traits
 from cx360.workspace import Workspace
@@ -35,11 +35,13 @@ def default_as_of(ws: Workspace) -> dt.datetime:
     return dt.datetime.combine(min(latest, now).date() + dt.timedelta(days=1), dt.time())
 
 
-def build(ws: Workspace, as_of: dt.datetime | None = None) -> ProfileReport:
+def build(ws: Workspace, as_of: dt.datetime | None = None, *, score_texts: bool = True) -> ProfileReport:
+    """Traits, breakdowns and scores as of `as_of`; new texts are scored first unless the pipeline's
+    texts stage has done so (score_texts=False)."""
     engine = ws.engine
     n_profiles = engine.scalar(engine.table("profiles").count(), step="profiles: count")
     if not n_profiles:
-        raise Cx360Error("no profiles to describe yet: run `cx360 identity resolve` (or `cx360 run`) first")
+        raise StageNotRunError("no profiles to describe yet", stage="identity", workspace=ws.root)
     seconds: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -50,7 +52,7 @@ def build(ws: Workspace, as_of: dt.datetime | None = None) -> ProfileReport:
 
     as_of = as_of or default_as_of(ws)
     started = time.perf_counter()
-    texts_scored = texts.score_new(engine, ws.config.text)
+    texts_scored = texts.score_new(engine, ws.config.text) if score_texts else 0
     voice, voice_breakdowns = (engine.stage(t) for t in texts.summarise(engine, as_of))
     seconds["texts"] = time.perf_counter() - started
 

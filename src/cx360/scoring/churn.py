@@ -26,7 +26,7 @@ import pyarrow as pa
 import cx360
 from cx360 import schema
 from cx360.engine import BATCH_ROWS
-from cx360.errors import DataError, NotFoundError
+from cx360.errors import DataError, StageNotRunError
 from cx360.models import churn_workflow as wf
 from cx360.models.churn import ChurnModel
 from cx360.profiles import traits as trait_stage
@@ -80,8 +80,14 @@ def data_range(ws: Workspace) -> tuple[dt.datetime, dt.datetime]:
     pe = ws.engine.table("profile_events")
     lo, hi = ws.engine.to_arrow(pe.aggregate(lo=pe.ts.min(), hi=pe.ts.max()), step="churn: event range").to_pylist()[0].values()
     if lo is None:
-        raise NotFoundError("no profile events: run `cx360 profile build` (or `cx360 run`) first")
+        raise StageNotRunError("no profile events", stage="profiles", workspace=ws.root)
     return lo, hi
+
+
+def latest_test_date(ws: Workspace, horizon_days: int) -> dt.datetime:
+    """The latest snapshot date whose label window (horizon_days after it) the events still cover."""
+    _, last = data_range(ws)
+    return dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time()) - dt.timedelta(days=horizon_days)
 
 
 def train(ws: Workspace, *, as_of: dt.datetime, horizon_days: int = 90, inactive_days: int = INACTIVE_DAYS,
@@ -185,7 +191,7 @@ def score(ws: Workspace, model_dir: Path, *, now: dt.datetime | None = None,
     traits = engine.table("profile_traits")
     as_of = engine.scalar(traits.as_of.max(), step="churn: profile as_of")
     if as_of is None:
-        raise NotFoundError("no profile traits to score: run `cx360 profile build` (or `cx360 run`) first")
+        raise StageNotRunError("no profile traits to score", stage="profiles", workspace=ws.root)
     counts = activity_counts(engine, as_of, horizon)
     j = traits.left_join(counts.select("profile_id", "before"), "profile_id").drop("profile_id_right")
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)

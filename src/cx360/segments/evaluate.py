@@ -1,10 +1,13 @@
 """Evaluate every segment on the current profiles and keep membership history.
 
-One evaluation: the derived tables (profile_archetypes, profile_rfm, profile_clusters) are rebuilt from
-profile_traits; each segment's condition becomes an Ibis filter over traits and scores (and recent
+One evaluation: the derived tables profile_rfm and profile_clusters are rebuilt from profile_traits
+(profile_archetypes is the archetypes stage's, just before); each segment's condition becomes an Ibis filter over traits and scores (and recent
 profile_events); who entered and who left is written to segment_members, and each segment's size,
 as_of and status to `segments`. A segment that fails is recorded as failed with its error, keeps its
 members as they were, and makes the evaluation fail: it never stays on show as ok.
+
+A segment never mixes dates: a field from a table scored as of another date than the traits (churn
+scores left from before the traits were rebuilt) fails the segment, naming the stage to run again.
 """
 
 from __future__ import annotations
@@ -20,19 +23,18 @@ import pyarrow as pa
 from cx360 import schema
 from cx360.config import EventCondition, SegmentSpec
 from cx360.engine import Engine
-from cx360.errors import ConfigError, Cx360Error, NotFoundError
-from cx360.scoring import archetypes
+from cx360.errors import ConfigError, Cx360Error, StageNotRunError
 from cx360.segments import builtin
 from cx360.conditions import compile_condition, parse
 from cx360.workspace import Workspace
 
-# Tables whose columns conditions may name besides the traits, and the command that fills each.
+# Tables whose columns conditions may name besides the traits, and the pipeline stage that fills each.
 FIELD_TABLES = {
-    "profile_scores": "cx360 profile build (scores)",
-    "churn_scores": "cx360 churn score",
-    "profile_archetypes": "cx360 segments evaluate",
-    "profile_rfm": "cx360 segments evaluate",
-    "profile_clusters": "cx360 segments evaluate",
+    "profile_scores": "profiles",
+    "churn_scores": "churn",
+    "profile_archetypes": "archetypes",
+    "profile_rfm": "segments",
+    "profile_clusters": "segments",
 }
 NOT_FIELDS = {"profile_id", "as_of", "scored_at", "horizon_days"}
 EVENT_FIELDS = ("name", "channel", "amount", "source", "ts")
@@ -70,8 +72,10 @@ class SegmentResult:
 class Fields:
     """Resolves a condition's field names to columns of profile_traits or of a table keyed by profile_id."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, as_of: dt.datetime, workspace: object = None):
         self.engine = engine
+        self.as_of = as_of
+        self.workspace = workspace
         self.owner: dict[str, str] = {c: "profile_traits" for c in engine.table("profile_traits").columns
                                       if c not in NOT_FIELDS}
         for table in FIELD_TABLES:
@@ -79,7 +83,7 @@ class Fields:
                 for c in engine.table(table).columns:
                     if c not in NOT_FIELDS:
                         self.owner.setdefault(c, table)
-        self._empty: dict[str, bool] = {}
+        self._scored: dict[str, dt.datetime | None] = {}
 
     def check(self, names: list[str], segment: str) -> None:
         unknown = [n for n in names if n not in self.owner]
@@ -89,15 +93,25 @@ class Fields:
                               f"known fields: {known}")
         for n in names:
             table = self.owner[n]
-            if table != "profile_traits" and self._is_empty(table):
-                raise ConfigError(f"segment '{segment}': field '{n}' comes from {table}, which is empty; "
-                                  f"run `{FIELD_TABLES[table]}` first")
+            if table == "profile_traits":
+                continue
+            stage = FIELD_TABLES[table]
+            scored = self._as_of(table)
+            if scored is None:
+                raise StageNotRunError(f"segment '{segment}': field '{n}' comes from {table}, which is empty",
+                                       stage=stage, workspace=self.workspace)
+            if scored != self.as_of:
+                raise StageNotRunError(f"segment '{segment}': field '{n}' comes from {table}, as of {scored}, "
+                                       f"but the profile traits are as of {self.as_of}", stage=stage,
+                                       workspace=self.workspace)
 
-    def _is_empty(self, table: str) -> bool:
-        if table not in self._empty:
+    def _as_of(self, table: str) -> dt.datetime | None:
+        """The as_of the table was computed for (None when it is empty)."""
+        if table not in self._scored:
             t = self.engine.table(table)
-            self._empty[table] = not self.engine.scalar(t.limit(1).count(), step=f"segments: {table} rows")
-        return self._empty[table]
+            scored = self.engine.scalar(t.as_of.max(), step=f"segments: {table} as_of")
+            self._scored[table] = None if pd.isna(scored) else pd.Timestamp(scored).to_pydatetime()
+        return self._scored[table]
 
     def frame(self, names: list[str]) -> ir.Table:
         """profile_traits with the other tables the names need, left-joined on profile_id."""
@@ -158,13 +172,11 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
     engine = ws.engine
     as_of = builtin.as_of_of(engine)
     if as_of is None:
-        raise NotFoundError("no profile traits to segment: run `cx360 profile build` (or `cx360 run`) first")
+        raise StageNotRunError("no profile traits to segment", stage="profiles", workspace=ws.root)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     settings = ws.config.segmentation
     traits = engine.table("profile_traits")
 
-    with engine.step("segments: archetypes"):
-        engine.replace("profile_archetypes", archetypes.build(engine, as_of))
     if settings.rfm:
         with engine.step("segments: rfm"):
             engine.replace("profile_rfm", builtin.rfm(traits))
@@ -180,7 +192,7 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
 
     specs = [Spec(n, kind, doc, where) for n, kind, doc, where in builtin.builtin_specs(settings.rfm, found)]
     specs += specs_from_config(ws.config.segments)
-    fields = Fields(engine)
+    fields = Fields(engine, as_of, ws.root)
     stored = engine.to_arrow(engine.table("segment_members"), step="segments: read membership").to_pandas()
     history = {name: part for name, part in stored.groupby("segment", sort=False)} if len(stored) else {}
     previous = engine.to_arrow(engine.table("segments"), step="segments: read previous").to_pandas()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cx360.errors import SourceError
-from cx360.files import read_table
+from cx360.files import CsvOptions, read_table
 from cx360.text.intent import purchase_intent
 from cx360.text.language import detect_languages
 from cx360.text.sentiment import SentimentBackend, get_backend
@@ -46,28 +46,40 @@ def analyze_texts(
     })
 
 
-def read_texts(path: Path, text_column: str, id_column: str | None = None) -> tuple[pd.Series, pd.Series]:
-    """The text column (and id column, or 1-based row numbers) of a CSV or Parquet file."""
-    df = read_table(path, all_text=True)
-    for col in (text_column, id_column):
-        if col is not None and col not in df.columns:
+def read_texts(path: Path, text_column: str, id_columns: Sequence[str] | None = None,
+               options: CsvOptions | None = None) -> tuple[pd.Series, pd.DataFrame]:
+    """The text column of a CSV or Parquet file, and the columns that identify its rows: `id_columns`,
+    or else every column named like an id (`id`, `*_id`, `id_*`), or else 1-based row numbers."""
+    df = read_table(path, all_text=True, options=options)
+    for col in (text_column, *(id_columns or ())):
+        if col not in df.columns:
             raise SourceError(f"{path}: no column {col!r}; the columns are: {', '.join(map(str, df.columns))}")
     texts = df[text_column].astype("object").where(df[text_column].notna(), None)
     texts = texts.map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    ids = df[id_column] if id_column else pd.Series(np.arange(1, len(df) + 1), name="row")
-    return texts, ids
+    ids = list(id_columns) if id_columns else [c for c in df.columns if c != text_column and _looks_like_id(str(c))]
+    clash = sorted(set(ids) & set(COLUMNS))
+    if clash:
+        raise SourceError(f"{path}: id column(s) {clash} have the names of output columns; rename them")
+    if not ids:
+        return texts, pd.DataFrame({"row": np.arange(1, len(df) + 1)})
+    return texts, df[ids].reset_index(drop=True)
+
+
+def _looks_like_id(name: str) -> bool:
+    n = name.strip().lower()
+    return n == "id" or n.endswith(("_id", " id")) or n.startswith("id_")
 
 
 def analyze_file(
     path: Path,
     text_column: str,
     *,
-    id_column: str | None = None,
+    id_columns: Sequence[str] | None = None,
     backend: str | SentimentBackend = "trained",
     extra_topics: Mapping[str, Sequence[str]] | None = None,
+    options: CsvOptions | None = None,
 ) -> pd.DataFrame:
-    """:func:`analyze_texts` on a file's column, with the id (or row number) first."""
-    texts, ids = read_texts(path, text_column, id_column)
+    """:func:`analyze_texts` on a file's column, with the rows' id column(s) (or row number) first."""
+    texts, ids = read_texts(path, text_column, id_columns, options)
     result = analyze_texts(texts.tolist(), backend=backend, extra_topics=extra_topics)
-    result.insert(0, ids.name if id_column else "row", ids.to_numpy())
-    return result
+    return pd.concat([ids, result], axis=1)

@@ -1,8 +1,8 @@
 """Text -> feature matrix, per language. Stateless except for what the model file stores (idf, scaling).
 
 Hashing keeps the shipped models small and free of a vocabulary; the Russian model adds averaged
-navec word vectors (the news embeddings that natasha ships) and lexicon counts, since its training
-set is small.
+navec word vectors (navec's news embeddings, shipped in cx360/text/data) and lexicon counts, since its
+training set is small.
 """
 
 from __future__ import annotations
@@ -60,12 +60,16 @@ def fit_idf(x: sp.csr_matrix) -> np.ndarray:
     return (np.log((1 + x.shape[0]) / (1 + df)) + 1.0).astype(np.float32)
 
 
+NAVEC_FILE = "navec_news_v1_1B_250K_300d_100q.tar"
+
+
 @lru_cache(maxsize=1)
 def navec():
-    """natasha's Russian news word vectors (250k words, 300 dims), loaded once."""
+    """navec's Russian news word vectors (250k words, 300 dims), loaded once. The file ships with cx360
+    (text/data, MIT-licensed by the navec authors): the navec package holds only the code that reads it."""
     from navec import Navec
 
-    path = resources.files("natasha") / "data" / "emb" / "navec_news_v1_1B_250K_300d_100q.tar"
+    path = resources.files("cx360.text") / "data" / NAVEC_FILE
     with resources.as_file(path) as p:
         return Navec.load(str(p))
 
