@@ -52,7 +52,8 @@ def test_given_options_win_over_detection(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a;b\n1,5;2\n", encoding="utf-8")
     assert read_table(path).to_dict("list") == {"a": [1.5], "b": [2]}
-    assert read_table(path, options=CsvOptions(delimiter=",")).columns.tolist() == ["a;b", "5;2"]
+    assert read_table(path, options=CsvOptions(decimal=".")).to_dict("list") == {"a": ["1,5"], "b": [2]}
+    assert read_table(path, options=CsvOptions(delimiter="|")).columns.tolist() == ["a;b"]
 
 
 def test_clv_reads_a_semicolon_file_with_decimal_commas_as_it_reads_a_plain_one(tmp_path):
