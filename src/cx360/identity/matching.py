@@ -296,7 +296,9 @@ class MatchModel:
         cols = set.intersection(*(set(c for c in t.columns if t[c].notna().any()) for t in tables))
         self.keys_ = _prediction_keys(cols, self.exact_columns)
         if not self.keys_:
-            raise Cx360Error(f"no column to block on: give at least one of phone, email, birth_date, last_name + first_name (have {sorted(cols)})")
+            # the data cannot train a matcher (identity resolution then keeps its deterministic links)
+            raise TrainingDataError(f"no column to block on: give at least one of phone, email, birth_date, "
+                                    f"last_name + first_name (have {sorted(cols)})")
         deterministic, em = _training_keys(cols, self.exact_columns)
         tables, oversized = add_blocks(tables, list(dict.fromkeys(self.keys_ + deterministic + em)), self.max_block_size)
         predicting = {"+".join(k) for k in self.keys_}
