@@ -189,7 +189,9 @@ def test_config_schema_validates_the_init_template(tmp_path):
     schema = json.loads(result.stdout)
     assert schema["title"] == "cx360.toml" and schema["additionalProperties"] is False
     cx360("init", str(tmp_path / "bank"))
-    data = tomllib.loads((tmp_path / "bank" / "cx360.toml").read_text(encoding="utf-8"))
+    # TOML dates reach the schema as ISO strings, as editors' TOML validators pass them
+    data = json.loads(json.dumps(tomllib.loads((tmp_path / "bank" / "cx360.toml").read_text(encoding="utf-8")),
+                                 default=lambda v: v.isoformat()))
     jsonschema.validate(data, schema)  # what init writes is valid
     data["workspace"]["nmae"] = "typo"
     with pytest.raises(jsonschema.ValidationError, match="nmae"):
