@@ -163,7 +163,7 @@ def test_unknown_identifier_and_missing_identity_are_clear_errors(duckdb_workspa
     duckdb_workspace.write("data/activity/1.jsonl", "\n".join(BEFORE) + "\n")
     with duckdb_workspace.config(SOURCES) as ws:
         ingest(ws)
-        with pytest.raises(Cx360Error, match="identity resolve"):
+        with pytest.raises(Cx360Error, match="--select identity"):
             build(ws, AS_OF)
         resolve(ws)
         build(ws, AS_OF)
