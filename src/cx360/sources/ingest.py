@@ -201,9 +201,9 @@ def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[lis
     helpers: list[ir.Table] = []
     try:
         checked, helpers = check(staged, source.mapping, ctx)
-        suspect = _suspect(engine, checked, source)
+        marked = _mark_suspects(engine, checked, source)
         flagged = engine.to_arrow(
-            checked.filter(checked[REASONS].notnull() | suspect).select("row_number", REASONS, _cx360_suspect=suspect),
+            marked.filter(marked[REASONS].notnull() | marked._cx360_suspect).select("row_number", REASONS, "_cx360_suspect"),
             step=f"{source.name}: validate",
         )
         rejected = flagged.filter(pc.is_valid(flagged[REASONS])).select(["row_number", REASONS])
@@ -224,17 +224,18 @@ def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[lis
             engine.unstage(table)
 
 
-def _suspect(engine: Engine, checked: ir.Table, source) -> ir.BooleanValue:
-    """Valid rows whose source-given event_id is repeated in the chunk or already loaded: the only rows
-    that can conflict (a content-derived id cannot). Found in the validation query, so that a chunk of
-    new ids costs no query of its own."""
-    valid = checked[REASONS].isnull()
+def _mark_suspects(engine: Engine, checked: ir.Table, source) -> ir.Table:
+    """The chunk with `_cx360_suspect`: a valid row whose source-given event_id is repeated in the chunk or
+    already loaded, the only rows that can conflict (a content-derived id cannot). Marked in the validation
+    query, so that a chunk of new ids costs no query of its own."""
     if source.entity != "events" or source.events.event_id is None:
-        return ibis.literal(False)
+        return checked.mutate(_cx360_suspect=ibis.literal(False))
     existing = engine.table("events")
-    taken = existing.filter(existing.source == source.name).event_id
-    rank = ibis.row_number().over(group_by=[checked.event_id, valid], order_by=checked.row_number)
-    return valid & ((rank > 0) | checked.event_id.isin(taken))
+    taken = existing.filter(existing.source == source.name).select(_cx360_taken=existing.event_id)
+    valid = checked.mutate(_cx360_valid=checked[REASONS].isnull())
+    ranked = valid.mutate(_cx360_rank=ibis.row_number().over(group_by=["event_id", "_cx360_valid"], order_by="row_number"))
+    joined = ranked.left_join(taken, ranked.event_id == taken._cx360_taken)
+    return joined.mutate(_cx360_suspect=joined._cx360_valid & ((joined._cx360_rank > 0) | joined._cx360_taken.notnull()))
 
 
 # What an event says: two rows with one event_id and the same payload are one event seen twice.
