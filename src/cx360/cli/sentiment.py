@@ -32,7 +32,7 @@ def sentiment_cmd(
     import time
 
     from cx360.text.analyze import analyze_file
-    from cx360.text.sentiment import get_backend
+    from cx360.text.backends import get_backend
 
     options = {}
     if backend == "transformer":

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-
+from typing import TYPE_CHECKING
 
 from cx360.errors import NotFoundError
 from cx360.identifiers import normalise_value
 from cx360.identity import overrides
 from cx360.schema import IDENTIFIER_KINDS
-from cx360.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cx360.workspace import Workspace
 
 
 def node_candidates(text: str, region: str | None) -> list[str]:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import ibis
 import pandas as pd
@@ -16,10 +17,12 @@ from cx360.identity import golden, junk, overrides
 from cx360.identity.anchoring import summary as event_summary
 from cx360.identity.anchoring import weigh_event_links
 from cx360.identity.components import components
-from cx360.identity.matching import MatchModel, TrainingDataError
 from cx360.identity.graph import event_links, latest_records, record_links, suspicious_nodes
+from cx360.identity.matching import MatchModel, TrainingDataError
 from cx360.identity.stable_ids import assign
-from cx360.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cx360.workspace import Workspace
 
 MATCH_FIELDS = ("first_name", "middle_name", "last_name", "birth_date", "gender", "email", "phone", "address", "city", "postcode")
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cx360.errors import StageNotRunError
 from cx360.profiles import events as profile_events
 from cx360.profiles import scores, texts, traits
-from cx360.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cx360.workspace import Workspace
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
@@ -31,7 +32,9 @@ from cx360.models import churn_workflow as wf
 from cx360.models.churn import ChurnModel
 from cx360.profiles import traits as trait_stage
 from cx360.trait_catalog import TRAITS
-from cx360.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cx360.workspace import Workspace
 
 ACTIVITY_EVENTS = ("card_payment", "atm_withdrawal", "transfer")
 DIGITAL_CHANNELS = ("web", "mobile_app")

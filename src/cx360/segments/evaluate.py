@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
@@ -21,12 +22,14 @@ import pandas as pd
 import pyarrow as pa
 
 from cx360 import schema
+from cx360.conditions import compile_condition, parse
 from cx360.config import EventCondition, SegmentSpec
 from cx360.engine import Engine
 from cx360.errors import ConfigError, Cx360Error, StageNotRunError
 from cx360.segments import builtin
-from cx360.conditions import compile_condition, parse
-from cx360.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cx360.workspace import Workspace
 
 # Tables whose columns conditions may name besides the traits, and the pipeline stage that fills each.
 FIELD_TABLES = {

@@ -16,6 +16,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
@@ -30,7 +31,9 @@ from cx360.sources.dropped import keep_dropped, write_dropped
 from cx360.sources.mapping import REASONS, Context, canonical_rows, check
 from cx360.sources.readers import ROW, Chunk, Malformed, Reader, readers_for
 from cx360.sources.textfile import InputChanged
-from cx360.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cx360.workspace import Workspace
 
 Progress = Callable[[str, str, int], None]  # source, input, rows read so far
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from cx360.text.aggregates import customer_aggregates
 from cx360.text.analyze import analyze_file, analyze_texts
+from cx360.text.backends import get_backend
 from cx360.text.intent import purchase_intent
 from cx360.text.language import detect_language, detect_languages
 from cx360.text.monitor import brand_tone
-from cx360.text.sentiment import get_backend
 from cx360.text.topics import DEFAULT_TOPICS, topic_lexicon
 
 __all__ = [

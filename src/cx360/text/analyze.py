@@ -10,9 +10,10 @@ import pandas as pd
 
 from cx360.errors import SourceError
 from cx360.files import CsvOptions, read_table
+from cx360.text.backends import get_backend
 from cx360.text.intent import purchase_intent
 from cx360.text.language import detect_languages
-from cx360.text.sentiment import SentimentBackend, get_backend
+from cx360.text.sentiment import SentimentBackend
 from cx360.text.topics import is_complaint, topic_lexicon
 
 COLUMNS = ("language", "sentiment", "confidence", "complaint", "topics", "intent", "intent_product")

@@ -110,9 +110,7 @@ def lexicon_features(language: str, texts: list[str]) -> np.ndarray:
 
 def vader_features(texts: list[str]) -> np.ndarray:
     """VADER's compound, positive, negative and neutral scores per text."""
-    from cx360.text.sentiment import _vader
-
-    v = _vader()
+    v = lexicons.vader()
     return np.array([[s["compound"], s["pos"], s["neg"], s["neu"]] for s in map(v.polarity_scores, texts)],
                     dtype=np.float32).reshape(-1, 4)
 

@@ -128,3 +128,11 @@ def zh_counts(text: str) -> tuple[int, int]:
         pos += polarity > 0
         neg += polarity < 0
     return pos, neg
+
+
+@lru_cache(maxsize=1)
+def vader():
+    """VADER's English analyser, built once per process."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()

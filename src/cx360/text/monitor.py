@@ -47,8 +47,8 @@ def brand_tone(
     if len(texts) != len(timestamps):
         raise ConfigError(f"{len(texts)} texts but {len(timestamps)} timestamps")
     if sentiments is None:
+        from cx360.text.backends import get_backend
         from cx360.text.language import detect_languages
-        from cx360.text.sentiment import get_backend
 
         clean = [t if isinstance(t, str) else None for t in texts]
         sentiments = get_backend(backend).score(clean, detect_languages(clean)).labels

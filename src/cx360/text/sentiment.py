@@ -10,12 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 import numpy as np
 
 from cx360.errors import ConfigError
+from cx360.text import lexicons
 
 LABELS = ("negative", "neutral", "positive")
 SIGN = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
@@ -97,12 +98,10 @@ class LexiconSentiment(SentimentBackend):
 
     def predict(self, texts: list[str], language: str) -> tuple[np.ndarray, np.ndarray]:
         if language == "en":
-            vader = _vader()
+            vader = lexicons.vader()
             s = np.array([vader.polarity_scores(t)["compound"] for t in texts])
             labels = np.where(s >= 0.05, "positive", np.where(s <= -0.05, "negative", "neutral")).astype(object)
             return labels, np.where(labels == "neutral", 1.0 - np.abs(s) * 10, 0.5 + np.abs(s) / 2)
-        from cx360.text import lexicons
-
         count = lexicons.ru_counts if language == "ru" else lexicons.zh_counts
         pn = np.array([count(t) for t in texts], dtype=float).reshape(-1, 2)
         d = pn[:, 0] - pn[:, 1]
@@ -110,26 +109,3 @@ class LexiconSentiment(SentimentBackend):
         # Heuristic confidence: grows with the margin; a tie with hits on both sides is less sure.
         conf = np.where(d != 0, 0.5 + 0.5 * np.tanh(np.abs(d)), np.where(pn[:, 0] > 0, 0.4, 0.5))
         return labels, conf
-
-
-@lru_cache(maxsize=1)
-def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
-BACKENDS = ("trained", "lexicon", "transformer")
-
-
-def get_backend(name: str = "trained", **options) -> SentimentBackend:
-    """A backend by name; options go to its constructor (e.g. ``model_dir`` for 'transformer')."""
-    if name == "trained":
-        return TrainedSentiment(**options)
-    if name == "lexicon":
-        return LexiconSentiment(**options)
-    if name == "transformer":
-        from cx360.text.transformer import TransformerSentiment
-
-        return TransformerSentiment(**options)
-    raise ConfigError(f"unknown sentiment backend {name!r}; expected one of {', '.join(BACKENDS)}")
