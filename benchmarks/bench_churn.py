@@ -52,8 +52,8 @@ def fixed_split(df: pd.DataFrame, label: str, n_train: int) -> None:
     model.score_table(test)
     score_s = time.perf_counter() - started
     acc, f1 = threshold_figures(y[n_train:], model.churn_probability(test))
-    print(f"\nC50 split: train {n_train:,} rows, test {len(test):,} rows; baseline: {model.baseline_.feature} "
-          f"({model.baseline_.why})")
+    print(f"\nC50 split: train {n_train:,} rows, test {len(test):,} rows; baseline: {model.baseline_.feature_} "
+          f"({model.baseline_.why_})")
     print(f"{'metric':<16}{'cx360':>10}{'baseline':>10}")
     for m in METRICS:
         print(f"{m:<16}{report['model'][m]:>10.4f}{report['baseline'][m]:>10.4f}")

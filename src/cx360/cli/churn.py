@@ -136,7 +136,7 @@ def evaluate_cmd(
     df = read_table(file, text_columns=(m.id_column,), options=csv_options(delimiter, decimal, encoding))
     y, _ = wf.binary_label(df, label, positive or m.extra_.get("positive"))
     report = wf.evaluate(m, df, y)
-    baseline = {"feature": m.baseline_.feature, "why": m.baseline_.why}
+    baseline = {"feature": m.baseline_.feature_, "why": m.baseline_.why_}
     if fmt is Format.json:
         emit_json({**report, "baseline_feature": baseline})
         return

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from sklearn.base import BaseEstimator
 
 from cx360.errors import Cx360Error, NotFittedError, TrainingDataError
 from cx360.identity.names import canonical_first_name, latin
@@ -246,7 +247,7 @@ def add_blocks(tables: list[pd.DataFrame], keys: list[tuple[str, ...]], max_bloc
     return out, oversized
 
 
-class MatchModel:
+class MatchModel(BaseEstimator):
     """Fellegi-Sunter record matcher, trained unsupervised by expectation-maximisation.
 
     Parameters are keyword-only; `fit` learns match (m) and non-match (u) probabilities and the
@@ -263,7 +264,7 @@ class MatchModel:
         self.threshold = threshold
         self.max_pairs = max_pairs
         self.seed = seed
-        self.exact_columns = tuple(exact_columns)
+        self.exact_columns = exact_columns
         self.recall = recall
         self.max_block_size = max_block_size
         self.max_training_records = max_training_records

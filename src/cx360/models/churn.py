@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from cx360.errors import ConfigError, DataError, ModelError
 from cx360.models.evaluation import Baseline
@@ -24,8 +25,9 @@ STATE_FILE = "churn_model.json"
 FORMAT = 1
 
 
-class ChurnModel:
-    """Binary churn classifier on a raw customer table; `y` is 1 for churners."""
+class ChurnModel(ClassifierMixin, BaseEstimator):
+    """Binary churn classifier on a raw customer table; `y` is 1 for churners. A scikit-learn estimator:
+    `clone`, `GridSearchCV` and `Pipeline` take it as they take their own."""
 
     def __init__(self, *, id_column: str | None = None, label_column: str | None = None,
                  time_column: str | None = None, exclude: tuple[str, ...] = (), calibration: str = "auto", calibration_size: float = 0.2,
@@ -78,6 +80,7 @@ class ChurnModel:
         raw = self.booster_.predict(features.iloc[cal_idx], raw_score=True)
         self.calibrator_ = _fit_calibrator(raw, y[cal_idx], self.calibration)
         self.baseline_ = Baseline().fit(features, y)
+        self.classes_ = np.array([0, 1])
         self.split_ = {"fit_rows": len(fit_idx), "calibration_rows": len(cal_idx),
                        "trees": int(self.booster_.best_iteration or self.booster_.num_trees())}
         return self
@@ -159,7 +162,7 @@ class ChurnModel:
         path.mkdir(parents=True, exist_ok=True)
         self.booster_.save_model(str(path / MODEL_FILE))
         state = {"format": FORMAT, "params": self.get_params(), "prep": self.prep_.to_dict(),
-                 "calibrator": self.calibrator_, "baseline": vars(self.baseline_), "split": self.split_,
+                 "calibrator": self.calibrator_, "baseline": self.baseline_.to_dict(), "split": self.split_,
                  "extra": extra or {}}
         (path / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
 
@@ -175,19 +178,15 @@ class ChurnModel:
                 raise ValueError(f"format {state.get('format')!r}, this cx360 reads format {FORMAT}")
             model = cls(**{**state["params"], "exclude": tuple(state["params"]["exclude"])})
             model.booster_ = lgb.Booster(model_file=str(path / MODEL_FILE))
+            model.classes_ = np.array([0, 1])
             model.prep_ = TablePrep.from_dict(state["prep"])
             model.calibrator_ = state["calibrator"]
-            model.baseline_ = Baseline(**state["baseline"])
+            model.baseline_ = Baseline.from_dict(state["baseline"])
             model.split_ = state["split"]
             model.extra_ = state["extra"]
         except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
             raise ModelError(f"{path}: not a readable churn model ({type(exc).__name__}: {exc})") from exc
         return model
-
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in (
-            "id_column", "label_column", "time_column", "exclude", "calibration", "calibration_size", "n_estimators",
-            "learning_rate", "num_leaves", "min_child_samples", "top_k", "random_state", "n_jobs")}
 
 
 def _time_values(values: pd.Series, column: str) -> pd.Series:

@@ -94,7 +94,7 @@ def train(df: pd.DataFrame, *, label: str, id_column: str | None = None, time_co
                   "calibration": model.calibrator_["method"]},
         "features": [{"name": f.name, "column": f.column, "kind": f.kind} for f in model.prep_.features],
         "notes": model.prep_.notes,
-        "baseline": {"feature": model.baseline_.feature, "why": model.baseline_.why},
+        "baseline": {"feature": model.baseline_.feature_, "why": model.baseline_.why_},
         "held_out": report,
     }
     return TrainResult(model, card)

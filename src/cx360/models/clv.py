@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, hyp2f1
+from sklearn.base import BaseEstimator
 
 from cx360.errors import FitError, NotFittedError
 
@@ -62,7 +63,7 @@ def _minimise(loglik_grad, count: np.ndarray, penalizer: float, x0: np.ndarray,
     return np.exp(res.x), -float(res.fun)
 
 
-class BetaGeoFitter:
+class BetaGeoFitter(BaseEstimator):
     """BG/NBD: purchases follow Poisson(λ), λ ~ Gamma(r, α); after each purchase a customer drops out
     with probability p, p ~ Beta(a, b). Inputs per customer: ``frequency`` (repeat purchases x),
     ``recency`` (t_x, time of the last purchase since the first) and ``T`` (age), in one time unit."""
@@ -158,7 +159,7 @@ class BetaGeoFitter:
         return head * body * np.exp(-np.logaddexp(0.0, self._log_dropout_odds(x, tx, T)))
 
 
-class GammaGammaFitter:
+class GammaGammaFitter(BaseEstimator):
     """Gamma-Gamma: each transaction's value ~ Gamma(p, ν), ν ~ Gamma(q, γ) across customers.
     Fitted on repeat customers only, with their mean value per repeat transaction."""
 

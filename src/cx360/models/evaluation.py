@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from cx360.errors import DataError
 
@@ -52,19 +52,11 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     return rows
 
 
-@dataclass
-class Baseline:
+class Baseline(BaseEstimator):
     """A one-feature logistic model: the recency column if there is one, else the single most predictive
     feature on the training rows (a category is read as its training churn rate)."""
 
-    feature: str = ""
-    why: str = ""
-    center: float = 0.0
-    scale: float = 1.0
-    fill: float = 0.0
-    coef: float = 0.0
-    intercept: float = 0.0
-    rates: dict | None = None  # category -> training churn rate, for a categorical feature
+    STATE = ("feature", "why", "center", "scale", "fill", "coef", "intercept", "rates")
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> Baseline:
         from sklearn.linear_model import LogisticRegression
@@ -73,38 +65,50 @@ class Baseline:
         y = np.asarray(y, dtype=int)
         recency = [c for c in X.columns if RECENCY.search(c) and not isinstance(X[c].dtype, pd.CategoricalDtype)]
         if recency:
-            self.feature, self.why = recency[0], "named like recency"
+            feature, why, rates = recency[0], "named like recency", None
         else:
             best = -1.0
             for c in X.columns:
-                self.feature, self.rates = c, _rates(X[c], y)
-                x = self._raw(X)
+                r = _rates(X[c], y)
+                x = _raw(X, c, r)
                 x = np.where(np.isnan(x), np.nanmedian(x) if np.isfinite(x).any() else 0.0, x)
                 strength = abs(roc_auc_score(y, x) - 0.5) if np.unique(x).size > 1 else 0.0
                 if strength > best:
-                    best, chosen, chosen_rates = strength, c, self.rates
-            self.feature, self.rates = chosen, chosen_rates
-            self.why = f"most predictive single feature on the training rows (AUC {0.5 + best:.3f})"
-        if not isinstance(X[self.feature].dtype, pd.CategoricalDtype):
-            self.rates = None
-        x = self._raw(X)
-        self.fill = float(np.nanmedian(x)) if np.isfinite(x).any() else 0.0
-        x = np.where(np.isnan(x), self.fill, x)
-        self.center, self.scale = float(x.mean()), float(x.std() or 1.0)
-        lr = LogisticRegression().fit(((x - self.center) / self.scale).reshape(-1, 1), y)
-        self.coef, self.intercept = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+                    best, feature, rates = strength, c, r
+            why = f"most predictive single feature on the training rows (AUC {0.5 + best:.3f})"
+        self.feature_, self.why_ = feature, why
+        self.rates_ = rates if isinstance(X[feature].dtype, pd.CategoricalDtype) else None
+        x = _raw(X, self.feature_, self.rates_)
+        self.fill_ = float(np.nanmedian(x)) if np.isfinite(x).any() else 0.0
+        x = np.where(np.isnan(x), self.fill_, x)
+        self.center_, self.scale_ = float(x.mean()), float(x.std() or 1.0)
+        lr = LogisticRegression().fit(((x - self.center_) / self.scale_).reshape(-1, 1), y)
+        self.coef_, self.intercept_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        x = self._raw(X)
-        x = (np.where(np.isnan(x), self.fill, x) - self.center) / self.scale
-        return 1.0 / (1.0 + np.exp(-(self.coef * x + self.intercept)))
+        """P(churn) per row (one column: this baseline is only ever compared on that probability)."""
+        x = _raw(X, self.feature_, self.rates_)
+        x = (np.where(np.isnan(x), self.fill_, x) - self.center_) / self.scale_
+        return 1.0 / (1.0 + np.exp(-(self.coef_ * x + self.intercept_)))
 
-    def _raw(self, X: pd.DataFrame) -> np.ndarray:
-        values = X[self.feature]
-        if self.rates is not None:
-            return values.astype(object).map(self.rates).astype("float64").to_numpy()
-        return values.astype("float64").to_numpy()
+    def to_dict(self) -> dict:
+        """The learned state under the names a saved churn model has always used."""
+        return {k: getattr(self, k + "_") for k in self.STATE}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> Baseline:
+        model = cls()
+        for k in cls.STATE:
+            setattr(model, k + "_", state[k])
+        return model
+
+
+def _raw(X: pd.DataFrame, feature: str, rates: dict | None) -> np.ndarray:
+    values = X[feature]
+    if rates is not None:
+        return values.astype(object).map(rates).astype("float64").to_numpy()
+    return values.astype("float64").to_numpy()
 
 
 def _rates(values: pd.Series, y: np.ndarray) -> dict | None:

@@ -135,7 +135,7 @@ def train(ws: Workspace, *, as_of: dt.datetime, horizon_days: int = 90, inactive
             f"label: active (payment, withdrawal, transfer, web or app event) in the {horizon_days} days before "
             f"the snapshot, and no such activity in the last {inactive_days} days of the {horizon_days} after it",
         ],
-        "baseline": {"feature": model.baseline_.feature, "why": model.baseline_.why},
+        "baseline": {"feature": model.baseline_.feature_, "why": model.baseline_.why_},
         "held_out": report,
     }
     return wf.TrainResult(model, card)

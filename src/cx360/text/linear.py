@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator
 
 from cx360.errors import Cx360Error
 from cx360.text import features
 
 
-class LinearTextModel:
+class LinearTextModel(BaseEstimator):
     """Multinomial (or binary) logistic regression over :mod:`cx360.text.features`."""
 
     def __init__(self, *, language: str, C: float = 4.0, dense_weight: float = 1.0, seed: int = 0):
