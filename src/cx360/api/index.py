@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cx360 import node_keys
 from cx360.errors import Cx360Error, StageNotRunError
 
 SERVE_FILE = "serve.duckdb"
@@ -192,7 +193,7 @@ def _statements(have: set[str]) -> list[str]:
           UNION ALL SELECT lower(last_name), 'last_name', profile_id FROM w.profiles WHERE last_name IS NOT NULL
           UNION ALL SELECT lower(first_name || ' ' || last_name), 'name', profile_id FROM w.profiles
                     WHERE first_name IS NOT NULL AND last_name IS NOT NULL
-          UNION ALL SELECT lower(substr(node, strpos(node, ':') + 1)), kind, profile_id FROM w.identity_map
+          UNION ALL SELECT lower({node_keys.value_sql('node')}), kind, profile_id FROM w.identity_map
                     WHERE kind <> 'record'
           UNION ALL SELECT lower(profile_id), 'profile_id', profile_id FROM w.profiles)
         SELECT {_SQL_PREFIX7.format(col='term')} AS p7, term, kind, profile_id FROM terms ORDER BY term""")

@@ -11,11 +11,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from cx360 import node_keys
 from cx360.api.index import key_hash, prefix_range
 from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
 from cx360.profiles.view import Profile, assemble
-
 
 class Store:
     def __init__(self, path: Path, *, region: str | None = None):
@@ -52,7 +52,7 @@ class Store:
         """(profile id, the kinds of the nodes that matched: `profile`, `email`, `record`...)."""
         text = text.strip()
         if kind is not None:
-            nodes = node_candidates(f"{kind}:{text}", self.region)
+            nodes = node_candidates(node_keys.identifier(kind, text), self.region) if text else []
         else:
             nodes = [f"profile:{text}", *node_candidates(text, self.region)]
         found: dict[str, str] = {}
@@ -66,7 +66,7 @@ class Store:
         if len(pids) > 1:
             raise NotFoundError(f"{text!r} is ambiguous: " + ", ".join(f"{n} -> {p}" for n, p in found.items())
                                 + "; give the kind, e.g. ?email=...")
-        return pids[0], sorted({n.partition(":")[0] for n in found})
+        return pids[0], sorted({n.partition(node_keys.SEP)[0] for n in found})
 
     # -- one profile -----------------------------------------------------------------
     def profile(self, pid: str) -> Profile:

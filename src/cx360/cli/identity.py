@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from rich.text import Text
 
 from cx360.cli.output import Format, FormatOpt, emit, emit_json, err, out, table
@@ -71,6 +70,7 @@ def explain_cmd(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Show why these records and identifiers are one person."""
+    from cx360 import node_keys
     from cx360.api.access import personal_fields
     from cx360.api.audit import audit_cli_read
     from cx360.identity.explain import explain
@@ -78,7 +78,7 @@ def explain_cmd(
 
     with Workspace(workspace) as ws:
         e = explain(ws, key)
-        kinds = sorted({n["node"].partition(":")[0] for n in e.nodes if n.get("node")})
+        kinds = sorted({node_keys.kind_of(n["node"]) for n in e.nodes if n.get("node")})
         audit_cli_read(ws.root, "identity explain", e.profile_id, key,
                        [*personal_fields(e.golden, kinds, records=bool(e.sources)), "identity.links"])
     if fmt is Format.json:

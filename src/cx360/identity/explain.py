@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cx360 import node_keys
 from cx360.errors import NotFoundError
 from cx360.identifiers import normalise_value
 from cx360.identity import overrides
@@ -18,17 +19,17 @@ if TYPE_CHECKING:
 def node_candidates(text: str, region: str | None) -> list[str]:
     """Node keys a user's input may mean: a node key as is, or a bare identifier of any kind."""
     text = text.strip()
-    kind, _, value = text.partition(":")
-    if kind == "record" and value:
+    key = node_keys.try_parse(text)
+    if key is not None and key.kind == node_keys.RECORD:
         return [text]
-    if kind in IDENTIFIER_KINDS and value:
-        normalised = normalise_value(kind, value, region)
-        return [f"{kind}:{normalised}"] if normalised else []
+    if key is not None:
+        normalised = normalise_value(key.kind, key.value, region)
+        return [node_keys.identifier(key.kind, normalised)] if normalised else []
     out = []
     for k in IDENTIFIER_KINDS:
         v = normalise_value(k, text, region)
         if v:
-            out.append(f"{k}:{v}")
+            out.append(node_keys.identifier(k, v))
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from cx360 import schema
+from cx360 import node_keys, schema
 from cx360.config import IdentitySettings
 from cx360.engine import Engine, local_duckdb
 from cx360.identity.graph import latest_records
@@ -76,7 +76,7 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
             FROM m GROUP BY profile_id
         ),
         values AS (
-            SELECT profile_id, kind, list(substr(node, strpos(node, ':') + 1) ORDER BY node) AS v
+            SELECT profile_id, kind, list({node_keys.value_sql('node')} ORDER BY node) AS v
             FROM ids WHERE kind <> 'record' GROUP BY profile_id, kind
         ),
         identifiers AS (

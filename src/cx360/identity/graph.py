@@ -11,6 +11,7 @@ import itertools
 import ibis
 import ibis.expr.types as ir
 
+from cx360 import node_keys
 from cx360.config import IdentitySettings
 from cx360.identifiers import normalise_value
 from cx360.schema import IDENTIFIER_KINDS
@@ -22,15 +23,8 @@ def latest_records(records: ir.Table) -> ir.Table:
     """The newest version of each source record."""
     order = [ibis.desc(records.updated_at), ibis.desc(records.ingested_at), ibis.desc(records.record_hash)]
     rank = ibis.row_number().over(group_by=["source", "record_id"], order_by=order)
-    return records.mutate(_v=rank).filter(ibis._._v == 0).drop("_v").mutate(node=record_node(records))
-
-
-def record_node(t: ir.Table) -> ir.StringValue:
-    return ibis.literal("record:") + t.source + ":" + t.record_id
-
-
-def identifier_node(kind: str, value: ir.StringValue) -> ir.StringValue:
-    return ibis.literal(f"{kind}:") + value
+    latest = records.mutate(_v=rank).filter(ibis._._v == 0).drop("_v")
+    return latest.mutate(node=node_keys.record_expr(latest.source, latest.record_id))
 
 
 def record_links(records: ir.Table) -> ir.Table:
@@ -38,7 +32,7 @@ def record_links(records: ir.Table) -> ir.Table:
     parts = [
         records.filter(records[kind].notnull()).select(
             left=records.node,
-            right=identifier_node(kind, records[kind]),
+            right=node_keys.identifier_expr(kind, records[kind]),
             rule=ibis.literal("record_identifier"),
             kind=ibis.literal(kind),
             source=records.source,
@@ -55,7 +49,7 @@ def event_links(events: ir.Table) -> ir.Table:
     for a, b in itertools.combinations(IDENTIFIER_KINDS, 2):
         both = events.filter(events[a].notnull() & events[b].notnull())
         parts.append(
-            both.group_by(left=identifier_node(a, both[a]), right=identifier_node(b, both[b])).aggregate(
+            both.group_by(left=node_keys.identifier_expr(a, both[a]), right=node_keys.identifier_expr(b, both[b])).aggregate(
                 rule=ibis.literal("event_cooccurrence"),
                 kind=ibis.literal(f"{a}+{b}"),
                 source=both.source.min(),
@@ -94,17 +88,17 @@ def suspicious_nodes(links: ir.Table, records: ir.Table, settings: IdentitySetti
     )
     for kind in IDENTIFIER_KINDS:
         limit = settings.max_records(kind)
-        mine = links.filter(links.right.startswith(f"{kind}:") & (links.rule == "record_identifier"))
+        mine = links.filter(node_keys.is_kind_expr(links.right, kind) & (links.rule == "record_identifier"))
         many = mine.group_by("right").aggregate(n=mine.left.nunique()).filter(ibis._.n > limit)
         reasons.append(many.select(node=many.right, reason=ibis.literal(f"shared: held by more than {limit} records (") + many.n.cast("string") + ")"))
         if kind != "customer_no":
             co = links.filter(
                 (links.rule == "event_cooccurrence")
-                & ((links.left.startswith(f"{kind}:") & links.right.startswith("customer_no:"))
-                   | (links.right.startswith(f"{kind}:") & links.left.startswith("customer_no:")))
+                & ((node_keys.is_kind_expr(links.left, kind) & node_keys.is_kind_expr(links.right, "customer_no"))
+                   | (node_keys.is_kind_expr(links.right, kind) & node_keys.is_kind_expr(links.left, "customer_no")))
             )
-            node = ibis.ifelse(co.left.startswith(f"{kind}:"), co.left, co.right)
-            other = ibis.ifelse(co.left.startswith(f"{kind}:"), co.right, co.left)
+            node = ibis.ifelse(node_keys.is_kind_expr(co.left, kind), co.left, co.right)
+            other = ibis.ifelse(node_keys.is_kind_expr(co.left, kind), co.right, co.left)
             co = co.select(node=node, other=other)
             crowd = co.group_by("node").aggregate(n=co.other.nunique()).filter(ibis._.n > limit)
             reasons.append(crowd.select(

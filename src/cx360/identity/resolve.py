@@ -12,7 +12,7 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 
-from cx360 import schema
+from cx360 import node_keys, schema
 from cx360.identity import golden, junk, overrides
 from cx360.identity.anchoring import summary as event_summary
 from cx360.identity.anchoring import weigh_event_links
@@ -83,7 +83,7 @@ def resolve(ws: Workspace) -> IdentityReport:
     mapping, registry_new = assign(comps, previous, registry, now)
     mapping = mapping.merge(previous[["node", "first_seen_at"]], on="node", how="left")
     mapping["first_seen_at"] = mapping["first_seen_at"].fillna(now)
-    mapping["kind"] = mapping.node.str.split(":", n=1).str[0]
+    mapping["kind"] = node_keys.kind_series(mapping.node)
 
     engine.replace("identity_links", _arrow(links, "identity_links"))
     engine.replace("identity_map", _arrow(mapping, "identity_map"))
@@ -143,7 +143,7 @@ def _without(records: pa.Table, flagged: pa.Table) -> pa.Table:
         values = records[kind].to_pylist()
         records = records.set_column(
             records.schema.get_field_index(kind), kind,
-            pa.array([None if v is not None and f"{kind}:{v}" in bad else v for v in values], pa.string()),
+            pa.array([None if v is not None and node_keys.identifier(kind, v) in bad else v for v in values], pa.string()),
         )
     return records
 

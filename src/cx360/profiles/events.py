@@ -10,7 +10,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from cx360.identity.graph import identifier_node
+from cx360 import node_keys
 
 # Strongest first: the order in which an event's identifiers decide its profile.
 ATTRIBUTION_ORDER = ("customer_no", "card_token", "email", "phone", "device_id", "cookie_id", "social_handle")
@@ -23,6 +23,6 @@ def attribute(events: ir.Table, identity_map: ir.Table) -> ir.Table:
     for kind in ATTRIBUTION_ORDER:
         m = identity_map.filter(identity_map.kind == kind)
         m = m.select(**{f"_node_{kind}": m.node, f"_pid_{kind}": m.profile_id})
-        joined = joined.left_join(m, identifier_node(kind, joined[kind]) == m[f"_node_{kind}"])
+        joined = joined.left_join(m, node_keys.identifier_expr(kind, joined[kind]) == m[f"_node_{kind}"])
     joined = joined.mutate(profile_id=ibis.coalesce(*(ibis._[f"_pid_{kind}"] for kind in ATTRIBUTION_ORDER)))
     return joined.filter(joined.profile_id.notnull()).select(*COLUMNS)

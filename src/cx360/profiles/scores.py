@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cx360 import schema
+from cx360 import node_keys, schema
 from cx360.engine import BATCH_ROWS, Engine
 from cx360.models.clv import BetaGeoFitter, FitError, GammaGammaFitter, customer_lifetime_value
 from cx360.models.influence import customer_value, influence, value_tiers
@@ -142,7 +142,7 @@ def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.
     frame = engine.to_arrow(posts, step="scores: posts").to_pandas()
     m = engine.table("identity_map")
     handles = engine.to_arrow(m.filter(m.kind == "social_handle").select("node", "profile_id"), step="scores: handles").to_pandas()
-    owner = dict(zip(handles["node"].str.removeprefix("social_handle:"), handles["profile_id"]))
+    owner = dict(zip(node_keys.value_series(handles["node"]), handles["profile_id"]))
     rows = []
     for pid, text, mentions in zip(frame["profile_id"], frame["text"].fillna(""), frame["mentions"].fillna("")):
         for handle in set(MENTION.findall(text)) | {h.strip().lstrip("@") for h in mentions.split(",") if h.strip()}:
