@@ -1,4 +1,5 @@
-"""cx360's estimators are scikit-learn estimators: `clone`, `GridSearchCV` and `Pipeline` take them."""
+"""cx360's estimators are scikit-learn estimators: `clone`, `GridSearchCV` and `Pipeline`
+take them."""
 
 from __future__ import annotations
 
@@ -33,8 +34,14 @@ def churn_table(n: int = 600, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray]:
     tenure = rng.integers(1, 100, n)
     logit = 0.04 * days - 0.02 * tenure + np.where(plan == "basic", 0.8, -0.4) - 1.5
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return pd.DataFrame({"customer": [f"C{i}" for i in range(n)], "days_since_last": days, "plan": plan,
-                         "tenure_months": tenure}), y
+    return pd.DataFrame(
+        {
+            "customer": [f"C{i}" for i in range(n)],
+            "days_since_last": days,
+            "plan": plan,
+            "tenure_months": tenure,
+        }
+    ), y
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
@@ -57,8 +64,12 @@ def test_a_fitted_model_clones_unfitted_and_set_params_reaches_fit():
 
 def test_grid_search_tunes_the_churn_model():
     X, y = churn_table()
-    search = GridSearchCV(ChurnModel(id_column="customer", n_estimators=40, calibration="sigmoid"),
-                          {"num_leaves": [3, 7]}, cv=3, scoring="roc_auc").fit(X, y)
+    search = GridSearchCV(
+        ChurnModel(id_column="customer", n_estimators=40, calibration="sigmoid"),
+        {"num_leaves": [3, 7]},
+        cv=3,
+        scoring="roc_auc",
+    ).fit(X, y)
     assert search.best_params_["num_leaves"] in (3, 7)
     assert search.best_score_ > 0.7
     p = search.predict_proba(X.head(5))
@@ -68,7 +79,9 @@ def test_grid_search_tunes_the_churn_model():
 def test_the_churn_model_ends_a_pipeline():
     X, y = churn_table(seed=8)
     weeks = FunctionTransformer(lambda t: t.assign(weeks_since_last=t.days_since_last // 7))
-    pipe = make_pipeline(weeks, ChurnModel(id_column="customer", n_estimators=40, calibration="sigmoid")).fit(X, y)
+    pipe = make_pipeline(
+        weeks, ChurnModel(id_column="customer", n_estimators=40, calibration="sigmoid")
+    ).fit(X, y)
     model = pipe[-1]
     assert "weeks_since_last" in model.prep_.names
     assert list(model.classes_) == [0, 1]

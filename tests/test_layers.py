@@ -1,8 +1,8 @@
-"""The layering contract of docs/architecture.md: no module imports a layer above its own, siblings in a
-layer stay independent, and no import cycle exists between cx360's modules.
+"""The layering contract of docs/architecture.md: no module imports a layer above its own,
+siblings in a layer stay independent, and no import cycle exists between cx360's modules.
 
-Every import counts, at module level or inside a function (a lazy import is still a dependency), except
-those under `if TYPE_CHECKING:`, which exist only for annotations and never run.
+Every import counts, at module level or inside a function (a lazy import is still a
+dependency), except those under `if TYPE_CHECKING:`, which only annotate and never run.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# Top to bottom. A module may import its own package and any layer below its own; modules of the same
-# layer but of different entries must not import each other.
+# Top to bottom. A module may import its own package and any layer below its own; modules of
+# the same layer but of different entries must not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.__main__",),
     ("cx360.cli",),
@@ -22,7 +22,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.api",),
     ("cx360.demo",),
     ("cx360.pipeline", "cx360.status"),
-    ("cx360.workspace",),  # the handle a user opens; stages receive it and import it only for annotations
+    (
+        "cx360.workspace",
+    ),  # the handle a user opens; stages receive it and import it only for annotations
     ("cx360.segments",),
     ("cx360.scoring",),
     ("cx360.profiles",),
@@ -54,7 +56,13 @@ def _type_checking_only(tree: ast.Module) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.If):
             test = node.test
-            name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else None
+            name = (
+                test.id
+                if isinstance(test, ast.Name)
+                else test.attr
+                if isinstance(test, ast.Attribute)
+                else None
+            )
             if name == "TYPE_CHECKING":
                 skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
     return skip
@@ -82,8 +90,12 @@ def imports(src: Path = SRC) -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+                    package = (
+                        name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                    )
+                    base = ".".join(
+                        package[: len(package) - node.level + 1] + ([base] if base else [])
+                    )
                 if base.split(".")[0] == "cx360":
                     targets.update(known(f"{base}.{a.name}") for a in node.names)
         targets.discard(name)
@@ -97,7 +109,9 @@ def _place(module: str) -> tuple[int, str] | None:
     best = None
     for i, layer in enumerate(LAYERS):
         for entry in layer:
-            if (module == entry or module.startswith(entry + ".")) and (best is None or len(entry) > len(best[1])):
+            if (module == entry or module.startswith(entry + ".")) and (
+                best is None or len(entry) > len(best[1])
+            ):
                 best = (i, entry)
     return best
 
@@ -114,7 +128,10 @@ def crossings(graph: dict[str, set[str]]) -> list[str]:
             if there[0] < here[0]:
                 out.append(f"{module} -> {target} (upward: {here[1]} imports {there[1]})")
             elif there[0] == here[0]:
-                out.append(f"{module} -> {target} (siblings {here[1]} and {there[1]} must stay independent)")
+                out.append(
+                    f"{module} -> {target} "
+                    f"(siblings {here[1]} and {there[1]} must stay independent)"
+                )
     return out
 
 
@@ -155,7 +172,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_every_module_has_a_layer():
     unplaced = [m for m in modules() if m != "cx360" and _place(m) is None]
-    assert not unplaced, f"add these modules to a layer in tests/test_layers.py and docs/architecture.md: {unplaced}"
+    assert not unplaced, (
+        f"add these modules to a layer in tests/test_layers.py and docs/architecture.md: {unplaced}"
+    )
 
 
 def test_no_import_crosses_a_layer():
@@ -174,7 +193,9 @@ def test_the_contract_sees_lazy_imports_and_skips_annotations(tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "segments" / "__init__.py").write_text("")
     (pkg / "segments" / "rules.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cx360.workspace import Workspace\n")
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from cx360.workspace import Workspace\n"
+    )
     (pkg / "workspace.py").write_text("def f():\n    from cx360.segments import rules\n")
     (pkg / "config.py").write_text("def g():\n    from .segments.rules import x\n")
     (pkg / "errors.py").write_text("from cx360 import config\n")

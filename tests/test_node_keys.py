@@ -1,4 +1,5 @@
-"""Node keys are built and parsed by cx360.node_keys alone: round trips, values with ':', bad keys."""
+"""Node keys are built and parsed by cx360.node_keys alone: round trips, values with ':',
+bad keys."""
 
 from __future__ import annotations
 
@@ -33,8 +34,20 @@ def test_a_value_containing_the_separator_survives():
     assert node_keys.record_parts(rec) == ("crm", "branch:12:007")
 
 
-@pytest.mark.parametrize("bad", ["fax:+74950000000", "ivan@mail.ru", "email:", ":x", "record:crm", "record::7",
-                                 "record:crm:", "", "P000123"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "fax:+74950000000",
+        "ivan@mail.ru",
+        "email:",
+        ":x",
+        "record:crm",
+        "record::7",
+        "record:crm:",
+        "",
+        "P000123",
+    ],
+)
 def test_what_is_not_a_node_key_is_refused_clearly(bad):
     with pytest.raises(DataError, match="not a node key"):
         node_keys.parse(bad)
@@ -58,14 +71,25 @@ def test_expressions_frames_and_sql_agree_with_the_python_keys():
     import duckdb
 
     t = ibis.memtable({"source": ["crm_b"], "record_id": ["7:1"], "email": ["a:b@c.ru"]})
-    row = t.select(r=node_keys.record_expr(t.source, t.record_id), e=node_keys.identifier_expr("email", t.email))
-    row = row.mutate(is_email=node_keys.is_kind_expr(row.e, "email"), is_phone=node_keys.is_kind_expr(row.e, "phone"))
+    row = t.select(
+        r=node_keys.record_expr(t.source, t.record_id),
+        e=node_keys.identifier_expr("email", t.email),
+    )
+    row = row.mutate(
+        is_email=node_keys.is_kind_expr(row.e, "email"),
+        is_phone=node_keys.is_kind_expr(row.e, "phone"),
+    )
     got = row.to_pyarrow().to_pylist()[0]
-    assert got == {"r": node_keys.record("crm_b", "7:1"), "e": node_keys.identifier("email", "a:b@c.ru"),
-                   "is_email": True, "is_phone": False}
+    assert got == {
+        "r": node_keys.record("crm_b", "7:1"),
+        "e": node_keys.identifier("email", "a:b@c.ru"),
+        "is_email": True,
+        "is_phone": False,
+    }
 
     nodes = pd.Series([got["r"], got["e"]])
     assert list(node_keys.kind_series(nodes)) == ["record", "email"]
     assert list(node_keys.value_series(nodes)) == ["crm_b:7:1", "a:b@c.ru"]
-    sql = f"SELECT {node_keys.value_sql('node')} AS v FROM (VALUES ('{got['e']}'), ('{got['r']}')) t(node)"
+    values = f"(VALUES ('{got['e']}'), ('{got['r']}')) t(node)"
+    sql = f"SELECT {node_keys.value_sql('node')} AS v FROM {values}"
     assert [r[0] for r in duckdb.sql(sql).fetchall()] == ["a:b@c.ru", "crm_b:7:1"]

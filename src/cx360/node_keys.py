@@ -29,7 +29,9 @@ class NodeKey(NamedTuple):
 
 def identifier(kind: str, value: str) -> str:
     if kind not in IDENTIFIER_KINDS:
-        raise DataError(f"unknown identifier kind {kind!r}; expected one of {', '.join(IDENTIFIER_KINDS)}")
+        raise DataError(
+            f"unknown identifier kind {kind!r}; expected one of {', '.join(IDENTIFIER_KINDS)}"
+        )
     if not value:
         raise DataError(f"an empty {kind} cannot be a node")
     return f"{kind}{SEP}{value}"
@@ -37,7 +39,10 @@ def identifier(kind: str, value: str) -> str:
 
 def record(source: str, record_id: str) -> str:
     if not source or SEP in source:
-        raise DataError(f"source name {source!r} cannot name a record node: it must be non-empty and without ':'")
+        raise DataError(
+            f"source name {source!r} cannot name a record node: "
+            "it must be non-empty and without ':'"
+        )
     if not record_id:
         raise DataError(f"an empty record id of source {source!r} cannot be a node")
     return f"{RECORD}{SEP}{source}{SEP}{record_id}"
@@ -48,8 +53,10 @@ def parse(key: str) -> NodeKey:
     kind, sep, value = key.partition(SEP)
     source, _, record_id = value.partition(SEP)
     if not sep or not value or kind not in KINDS or (kind == RECORD and not (source and record_id)):
-        raise DataError(f"{key!r} is not a node key: write KIND:VALUE (KIND one of "
-                        f"{', '.join(IDENTIFIER_KINDS)}) or record:SOURCE:ID")
+        raise DataError(
+            f"{key!r} is not a node key: write KIND:VALUE (KIND one of "
+            f"{', '.join(IDENTIFIER_KINDS)}) or record:SOURCE:ID"
+        )
     return NodeKey(kind, value)
 
 
@@ -83,7 +90,9 @@ def try_parse(key: str) -> NodeKey | None:
 
 def identifier_expr(kind: str, value: ir.StringValue) -> ir.StringValue:
     if kind not in IDENTIFIER_KINDS:
-        raise DataError(f"unknown identifier kind {kind!r}; expected one of {', '.join(IDENTIFIER_KINDS)}")
+        raise DataError(
+            f"unknown identifier kind {kind!r}; expected one of {', '.join(IDENTIFIER_KINDS)}"
+        )
     return ibis.literal(f"{kind}{SEP}") + value
 
 

@@ -1,1 +1,2 @@
-"""Stages that score the people of a workspace with the estimators of `cx360.models`: churn risk, archetypes."""
+"""Stages that score the people of a workspace with the estimators of `cx360.models`:
+churn risk, archetypes."""

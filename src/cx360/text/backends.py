@@ -1,4 +1,5 @@
-"""Sentiment backends by name: the shipped classifiers, word lists, or a local sentence-transformer."""
+"""Sentiment backends by name: the shipped classifiers, word lists, or a local
+sentence-transformer."""
 
 from __future__ import annotations
 
