@@ -90,6 +90,7 @@ def test_expressions_frames_and_sql_agree_with_the_python_keys():
     nodes = pd.Series([got["r"], got["e"]])
     assert list(node_keys.kind_series(nodes)) == ["record", "email"]
     assert list(node_keys.value_series(nodes)) == ["crm_b:7:1", "a:b@c.ru"]
+    assert node_keys.kind_series(nodes.iloc[:0]).empty and node_keys.value_series(nodes.iloc[:0]).empty
     values = f"(VALUES ('{got['e']}'), ('{got['r']}')) t(node)"
     sql = f"SELECT {node_keys.value_sql('node')} AS v FROM {values}"
     assert [r[0] for r in duckdb.sql(sql).fetchall()] == ["a:b@c.ru", "crm_b:7:1"]

@@ -109,12 +109,12 @@ def is_kind_expr(node: ir.StringValue, kind: str) -> ir.BooleanValue:
 
 def kind_series(nodes):
     """The kinds of a pandas Series of node keys."""
-    return nodes.str.partition(SEP)[0]
+    return nodes.str.split(SEP, n=1).str[0]
 
 
 def value_series(nodes):
     """The values of a pandas Series of node keys (SOURCE:ID for records)."""
-    return nodes.str.partition(SEP)[2]
+    return nodes.str.split(SEP, n=1).str[1]
 
 
 # -- and as SQL, for the DuckDB queries of the golden record and the API's index -----------------

@@ -15,8 +15,8 @@ def identity_frame(ws: Workspace, truth: Path) -> pd.DataFrame:
     """One row per CRM record: source, record_id, cluster (cx360's profile), truth (the real person)."""
     mapping = ws.engine.table("identity_map")
     rec = ws.engine.to_arrow(mapping.filter(mapping.kind == "record"), step="score: identity map").to_pandas()
-    parts = node_keys.value_series(rec.node).str.partition(node_keys.SEP)
-    rec = rec.assign(source=parts[0], record_id=parts[2])
+    parts = [node_keys.record_parts(n) for n in rec.node]
+    rec = rec.assign(source=[p[0] for p in parts], record_id=[p[1] for p in parts])
     owners = pd.read_parquet(truth / "record_owner.parquet")
     frame = rec.merge(owners, on=["source", "record_id"], how="inner")
     return frame.rename(columns={"profile_id": "cluster", "person_id": "truth"})[["source", "record_id", "cluster", "truth"]]
