@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.web",),
     ("cx360.api",),
     ("cx360.demo",),
-    ("cx360.pipeline", "cx360.status"),
+    ("cx360.pipeline",),  # the declared stages (cx360.pipeline, cx360.provenance: landing next)
     (
         "cx360.workspace",
     ),  # the handle a user opens; stages receive it and import it only for annotations
@@ -30,6 +30,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.profiles",),
     ("cx360.identity",),
     ("cx360.sources",),
+    ("cx360.status",),  # what a workspace holds, read from its tables by name
+    ("cx360.provenance",),
     ("cx360.models", "cx360.text"),  # estimators and text analysis, usable on any table
     ("cx360.engine",),
     ("cx360.config",),

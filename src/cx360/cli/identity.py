@@ -10,9 +10,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from cx360.cli.output import Format, FormatOpt, emit, emit_json, err, out, table
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit, emit_json, err, out, table
 from cx360.cli.tables import DecimalOpt, DelimiterOpt, EncodingOpt, csv_options
-from cx360.cli.workspace import WorkspaceOpt
 
 app = typer.Typer(help="Identity resolution: who is who, why, and how to correct it.", no_args_is_help=True)
 By = Annotated[str, typer.Option("--by", help="Who makes the change (default: the OS user).")]

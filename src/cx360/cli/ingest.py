@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cx360.cli.output import Format, FormatOpt, emit, err, ok
-from cx360.cli.workspace import WorkspaceOpt
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit, err, ok
 
 if TYPE_CHECKING:
     from cx360.sources.ingest import SourceReport

@@ -1,5 +1,5 @@
-"""Console output shared by the commands: one console each for results and for errors, and the one
-`--format table|json` switch every command that prints a table takes.
+"""Console output shared by the commands: one console each for results and for errors, the one
+`--format table|json` switch every command that prints a table takes, and the `--workspace` option.
 
 In json mode stdout carries exactly one JSON document; everything else a command prints (progress,
 notes, warnings) goes to stderr, so `cx360 status --format json | jq` always parses.
@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds cx360.toml).")]
 
 # Piped output (CI logs, files) gets 120 columns instead of rich's 80, unless COLUMNS says otherwise.
 _WIDTH = int(os.environ.get("COLUMNS", "0")) or (None if sys.stdout.isatty() else 120)

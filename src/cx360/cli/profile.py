@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from rich.text import Text
 
-from cx360.cli.output import Format, FormatOpt, emit, emit_json, err, out, table
-from cx360.cli.workspace import WorkspaceOpt
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit, emit_json, err, out, table
 
 app = typer.Typer(help="The 3D profile: traits from every source, scores, and reading one person's profile.",
                   no_args_is_help=True)

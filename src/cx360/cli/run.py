@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from cx360.cli.output import Format, FormatOpt, emit_json, fail, out, table
-from cx360.cli.workspace import WorkspaceOpt
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit_json, fail, out, table
 
 if TYPE_CHECKING:
     from cx360.pipeline import RunReport, StageResult

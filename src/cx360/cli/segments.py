@@ -10,8 +10,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from cx360.cli.output import Format, FormatOpt, emit_json, fail, out, records, table
-from cx360.cli.workspace import WorkspaceOpt
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit_json, fail, out, records, table
 
 app = typer.Typer(help="Segments: declared audiences, RFM cells, behavioural clusters, digital archetypes.",
                   no_args_is_help=True)

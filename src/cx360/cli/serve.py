@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli.output import Format, FormatOpt, emit, out, table
-from cx360.cli.workspace import WorkspaceOpt
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit, out, table
 
 keys_app = typer.Typer(help="API keys for the REST API and the dashboard.", no_args_is_help=True)
 

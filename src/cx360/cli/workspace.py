@@ -12,10 +12,7 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from cx360.cli.output import Format, FormatOpt, emit_json, err, out, records, table, use_format
-
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder (holds cx360.toml).")]
-
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit_json, err, out, records, table, use_format
 
 config_app = typer.Typer(help="The workspace file, cx360.toml.", no_args_is_help=True)
 

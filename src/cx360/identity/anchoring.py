@@ -18,6 +18,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
+from cx360 import node_keys
 from cx360.identity.components import components
 
 EVENT_RULE = "event_cooccurrence"
@@ -41,7 +42,7 @@ def weigh_event_links(links: pd.DataFrame, record_nodes: pa.Array) -> pd.DataFra
     comps = components(
         nodes, pa.array(strong.left, pa.string()), pa.array(strong.right, pa.string())
     ).to_pandas()
-    backed = set(comps.component[comps.node.str.startswith("record:")])
+    backed = set(comps.component[node_keys.kind_series(comps.node) == node_keys.RECORD])
     anchored = comps[comps.component.isin(backed)].set_index("node").component
     left_profile, right_profile = ev.left.map(anchored), ev.right.map(anchored)
 

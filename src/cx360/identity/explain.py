@@ -105,7 +105,7 @@ def explain(ws: Workspace, text: str) -> Explanation:
 def _unlinked(ws: Workspace, text: str) -> Explanation | None:
     """The explanation of identifier nodes that hold only blocked links, or None if there are none."""
     engine = ws.engine
-    keys = [k for k in node_candidates(text, ws.config.workspace.default_region) if not k.startswith("record:")]
+    keys = [k for k in node_candidates(text, ws.config.workspace.default_region) if node_keys.kind_of(k) != node_keys.RECORD]
     if not keys:
         return None
     links = engine.table("identity_links")
@@ -118,14 +118,15 @@ def _unlinked(ws: Workspace, text: str) -> Explanation | None:
     held = sorted({end for r in rows for end in (r["left"], r["right"]) if end in keys})
     hist = engine.table("identity_overrides")
     history = engine.to_arrow(hist.filter(hist.left.isin(held) | hist.right.isin(held)).order_by("at"), step="explain: history").to_pylist()
-    return Explanation(profile_id=None, nodes=[{"node": n, "kind": n.partition(":")[0], "profile_id": None} for n in held],
+    return Explanation(profile_id=None, nodes=[{"node": n, "kind": node_keys.kind_of(n), "profile_id": None} for n in held],
                        links=[], blocked=rows, golden={}, sources={}, history=history)
 
 
 def _raise_if_dropped(ws: Workspace, text: str) -> None:
     """A malformed value never reached the graph: say where it went instead of 'not found'."""
     drops = ws.engine.table("dropped_identifiers")
-    value = text.strip().partition(":")[2] if text.strip().partition(":")[0] in IDENTIFIER_KINDS else text.strip()
+    key = node_keys.try_parse(text.strip())
+    value = key.value if key is not None and key.kind != node_keys.RECORD else text.strip()
     hit = ws.engine.to_arrow(drops.filter(drops.value == value).select("source", "kind", "reason").limit(1), step="explain: dropped")
     if hit.num_rows:
         row = hit.to_pylist()[0]

@@ -20,6 +20,7 @@ import pandas as pd
 import phonenumbers
 import pyarrow as pa
 
+from cx360 import node_keys
 from cx360.config import IdentitySettings
 from cx360.identity.names import canonical_first_name
 
@@ -136,11 +137,9 @@ def _token(value: str, what: str = "value", email: bool = False) -> str | None:
 def pattern_flags(nodes: pd.Series, settings: IdentitySettings) -> pd.DataFrame:
     """node, reason for each identifier node key whose value is junk by its shape."""
     keys = nodes.drop_duplicates()
-    keys = keys[~keys.str.startswith("record:")]
-    kind_value = (
-        keys.str.split(":", n=1, expand=True) if len(keys) else pd.DataFrame({0: [], 1: []})
-    )
-    reasons = [pattern_reason(k, v, settings) for k, v in zip(kind_value[0], kind_value[1])]
+    keys = keys[node_keys.kind_series(keys) != node_keys.RECORD]
+    kinds, values = node_keys.kind_series(keys), node_keys.value_series(keys)
+    reasons = [pattern_reason(k, v, settings) for k, v in zip(kinds, values)]
     found = pd.DataFrame({"node": keys.to_numpy(), "reason": reasons})
     return found[found.reason.notna()]
 

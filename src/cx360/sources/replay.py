@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 from cx360.sources.ingest import SourceReport, load_batch, recover
 from cx360.sources.readers import MALFORMED, Chunk, Malformed, as_text, dict_table
 from cx360.status import current_quarantine
-from cx360.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cx360.workspace import Workspace
 
 
 def replay(ws: Workspace, only: list[str] | None = None) -> list[SourceReport]:
