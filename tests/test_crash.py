@@ -159,4 +159,7 @@ def test_kill_9_anywhere_then_rerun_gives_the_clean_tables(tmp_path):
         assert finished.returncode == 0, finished.stderr
     assert killed >= 4  # most kills landed inside a stage
     with Workspace(crashed) as ws:
-        assert table_counts(ws) == expected
+        counts = table_counts(ws)
+    # table_versions logs every completed stage run, and the crashed workspace ran some stages more often
+    assert {t: n for t, n in counts.items() if t != "table_versions"} == {
+        t: n for t, n in expected.items() if t != "table_versions"}
