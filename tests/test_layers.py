@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.web",),
     ("cx360.api",),
     ("cx360.demo",),
-    ("cx360.pipeline",),  # the declared stages (cx360.pipeline, cx360.provenance: landing next)
+    ("cx360.pipeline",),  # the declared stages
     ("cx360.workspace",),  # the handle a user opens; stages receive it and import it only for annotations
     ("cx360.segments",),
     ("cx360.scoring",),
