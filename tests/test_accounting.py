@@ -202,7 +202,7 @@ def check_files(kind: str, files: list[tuple[list[str], list[str]]], overlap: li
 
 
 def files(kind: str, count: int, max_rows: int):
-    one = st.tuples(st.lists(st.sampled_from(ROW_KINDS[kind]), min_size=1, max_size=max_rows),
+    one = st.tuples(st.lists(st.sampled_from(ROW_KINDS[kind]), min_size=15, max_size=max_rows),
                     st.lists(NOTES, min_size=1, max_size=6))
     return st.lists(one, min_size=count, max_size=count)
 
