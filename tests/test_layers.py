@@ -171,18 +171,8 @@ def test_no_import_crosses_a_layer():
     assert not found, "imports against the layers of docs/architecture.md:\n" + "\n".join(found)
 
 
-# The commands call each other lazily through `cli.run` (the stage runner prints each stage with
-# its noun command's printer, and each noun command runs its stage through it). Nothing imports the
-# cli, so a cycle among its commands reaches no other layer; every other package must be acyclic.
-CYCLES_TOLERATED_WITHIN = ("cx360.cli",)
-
-
 def test_no_import_cycles():
-    found = [
-        c
-        for c in cycles(cx360_imports())
-        if not any(all(m.startswith(p + ".") for m in c) for p in CYCLES_TOLERATED_WITHIN)
-    ]
+    found = cycles(cx360_imports())
     assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
 
 

@@ -173,7 +173,7 @@ def _train_workspace(workspace: Path, model: Path | None, horizon_days: int, ina
 
 
 def _score_workspace(workspace: Path, model: Path | None, fmt: Format) -> None:
-    from cx360.cli.run import run_one
+    from cx360.cli.stages import run_one
     from cx360.scoring import churn as cw
     from cx360.workspace import Workspace
 

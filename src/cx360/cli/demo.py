@@ -24,7 +24,8 @@ def demo(
 ) -> None:
     """Generate a synthetic multi-source bank into a workspace, ingest it, resolve identities, build
     the profiles, and score them against the bank's ground truth."""
-    from cx360.cli.run import finish, print_stage, stage_context
+    from cx360.cli.run import print_stage
+    from cx360.cli.stages import finish, stage_context
     from cx360.config import CONFIG_FILE
     from cx360.demo import generate_world
     from cx360.demo.scoring import archetype_frame, identity_scores, value_scores

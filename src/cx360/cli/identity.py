@@ -39,7 +39,7 @@ def resolve_cmd(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.tab
 
 
 def run_resolve(ws):
-    from cx360.cli.run import run_one
+    from cx360.cli.stages import run_one
 
     return run_one(ws, "identity").report
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit, err, ok
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit, ok
 
 if TYPE_CHECKING:
     from cx360.sources.ingest import SourceReport
@@ -25,7 +23,7 @@ def ingest(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Load every source into the canonical tables; bad rows go to quarantine with their reasons."""
-    from cx360.cli.run import finish
+    from cx360.cli.stages import finish, ingest_progress
     from cx360.pipeline import RunReport, run_stage
     from cx360.workspace import Workspace
 
@@ -38,22 +36,6 @@ def ingest(
     if result.report is not None:
         print_ingest_report(result.report, fmt)
     finish(RunReport([result], result.seconds), fmt, summary=False)
-
-
-@contextmanager
-def ingest_progress() -> Iterator[Callable[[str, str, int], None]]:
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.fields[rows]:>12,} rows"),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
-        tasks: dict[str, int] = {}
-
-        def on_progress(source: str, label: str, rows: int) -> None:
-            if label not in tasks:
-                tasks[label] = progress.add_task(f"{source}: {Path(label).name}", rows=0)
-            progress.update(tasks[label], rows=rows)
-
-        yield on_progress
 
 
 def print_ingest_report(reports: list[SourceReport], fmt: Format = Format.table) -> None:

@@ -44,7 +44,7 @@ def build_cmd(workspace: WorkspaceOpt = Path("."), as_of: AsOf = None, fmt: Form
 
 def run_build(ws, as_of=None):
     """The texts and profiles stages; the report of the profiles one."""
-    from cx360.cli.run import run_one
+    from cx360.cli.stages import run_one
 
     scored = run_one(ws, "texts").report
     report = run_one(ws, "profiles", as_of=as_of).report

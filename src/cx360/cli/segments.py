@@ -32,7 +32,7 @@ def evaluate_cmd(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.ta
 
 def run_evaluate(ws, fmt: Format = Format.table) -> None:
     """The archetypes and segments stages; print the summary, and exit 1 when a segment failed."""
-    from cx360.cli.run import run_one
+    from cx360.cli.stages import run_one
 
     run_one(ws, "archetypes")
     results = run_one(ws, "segments").report
