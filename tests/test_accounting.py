@@ -211,19 +211,19 @@ OVERLAP = st.lists(st.integers(0, 50), max_size=5)
 CHUNKS = st.sampled_from([4, 7, 1000])
 
 
-@suite(6)
+@suite(4)
 @given(files=files("csv", 4, 50), overlap=OVERLAP, chunk_rows=CHUNKS)
 def test_csv_files_add_up(files, overlap, chunk_rows):
     check_files("csv", files, overlap, chunk_rows)
 
 
-@suite(6)
+@suite(4)
 @given(files=files("jsonl", 4, 50), overlap=OVERLAP, chunk_rows=CHUNKS)
 def test_jsonl_files_add_up(files, overlap, chunk_rows):
     check_files("jsonl", files, overlap, chunk_rows)
 
 
-@suite(3)
+@suite(2)
 @given(files=files("parquet", 3, 40), overlap=OVERLAP)
 def test_parquet_files_add_up(files, overlap):
     check_files("parquet", files, overlap, 1000)
