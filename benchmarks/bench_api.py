@@ -73,8 +73,11 @@ def load(url: str, key: str, n: int, clients: int, seconds: float) -> dict:
         mine = []
         while time.monotonic() < stop:
             started = time.perf_counter()
-            con.request("GET", f"/v1/profiles?email=user{rnd.randrange(n)}%40example.com",
-                        headers={"Authorization": f"Bearer {key}"})
+            con.request(
+                "GET",
+                f"/v1/profiles?email=user{rnd.randrange(n)}%40example.com",
+                headers={"Authorization": f"Bearer {key}"},
+            )
             response = con.getresponse()
             response.read()
             mine.append((time.perf_counter() - started) * 1000)
@@ -119,8 +122,22 @@ def main() -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port),
-                                   "--workers", str(args.workers)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cx360",
+                "serve",
+                "-w",
+                str(root),
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         try:
             for _ in range(300):
                 try:
@@ -128,15 +145,63 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.2)
-            subprocess.run([sys.executable, __file__, "--load", url, key, "--profiles", str(args.profiles),
-                            "--clients", "1", "--seconds", "2"], check=True, capture_output=True)  # warm-up
-            single = json.loads(subprocess.run(
-                [sys.executable, __file__, "--load", url, key, "--profiles", str(args.profiles), "--clients", "1",
-                 "--seconds", str(max(3.0, args.seconds / 4))], check=True, capture_output=True, text=True).stdout)
-            loaded = json.loads(subprocess.run(
-                [sys.executable, __file__, "--load", url, key, "--profiles", str(args.profiles),
-                 "--clients", str(args.clients), "--seconds", str(args.seconds)],
-                check=True, capture_output=True, text=True).stdout)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--load",
+                    url,
+                    key,
+                    "--profiles",
+                    str(args.profiles),
+                    "--clients",
+                    "1",
+                    "--seconds",
+                    "2",
+                ],
+                check=True,
+                capture_output=True,
+            )  # warm-up
+            single = json.loads(
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--load",
+                        url,
+                        key,
+                        "--profiles",
+                        str(args.profiles),
+                        "--clients",
+                        "1",
+                        "--seconds",
+                        str(max(3.0, args.seconds / 4)),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            loaded = json.loads(
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--load",
+                        url,
+                        key,
+                        "--profiles",
+                        str(args.profiles),
+                        "--clients",
+                        str(args.clients),
+                        "--seconds",
+                        str(args.seconds),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
         finally:
             server.terminate()
             server.wait(10)
@@ -145,14 +210,20 @@ def main() -> None:
         return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else values[0]
 
     print("cx360 serve: GET /v1/profiles?email=... (identifier -> profile with attributes, identifiers, traits),")
-    print(f"  {args.profiles:,} profiles, {report.rows['lookup']:,} identifiers, {report.rows['events']:,} events;"
-          f" synthesised in {synth_s:.0f} s, serving index built in {report.seconds:.0f} s")
-    print(f"  server: {args.workers} worker process(es); load generator: separate process on 127.0.0.1,"
-          " keep-alive connections, one per client thread")
+    print(
+        f"  {args.profiles:,} profiles, {report.rows['lookup']:,} identifiers, {report.rows['events']:,} events;"
+        f" synthesised in {synth_s:.0f} s, serving index built in {report.seconds:.0f} s"
+    )
+    print(
+        f"  server: {args.workers} worker process(es); load generator: separate process on 127.0.0.1,"
+        " keep-alive connections, one per client thread"
+    )
     for label, r, clients in (("1 client", single, 1), (f"{args.clients} clients", loaded, args.clients)):
         lat = r["latencies"]
-        print(f"  {label:>10}: p50 {q(lat, 50):6.2f} ms   p99 {q(lat, 99):6.2f} ms   "
-              f"{len(lat) / r['seconds']:8,.0f} requests/s   ({len(lat):,} requests, {r['errors']} errors)")
+        print(
+            f"  {label:>10}: p50 {q(lat, 50):6.2f} ms   p99 {q(lat, 99):6.2f} ms   "
+            f"{len(lat) / r['seconds']:8,.0f} requests/s   ({len(lat):,} requests, {r['errors']} errors)"
+        )
     print("  anchors: single-digit ms per lookup (target); RudderStack ingests ~1.7K events/s on 2 cores")
 
 

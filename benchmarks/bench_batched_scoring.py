@@ -57,9 +57,19 @@ def prepare(root: Path, n: int) -> None:
     traits = pa.table(columns, schema=target)
     events = schema.ibis_schema("profile_events").to_pyarrow()
     ts = pd.Series(AS_OF - pd.to_timedelta(rng.integers(1, 80, n), unit="D"))
-    pay = pa.table({"profile_id": columns["profile_id"], "event_id": pa.array([f"e{i}" for i in range(n)]),
-                    "ts": pa.array(ts, events.field("ts").type), "source": ["cards"] * n, "name": ["card_payment"] * n,
-                    "channel": ["pos"] * n, "amount": rng.uniform(5, 50, n), "properties": ["{}"] * n}, schema=events)
+    pay = pa.table(
+        {
+            "profile_id": columns["profile_id"],
+            "event_id": pa.array([f"e{i}" for i in range(n)]),
+            "ts": pa.array(ts, events.field("ts").type),
+            "source": ["cards"] * n,
+            "name": ["card_payment"] * n,
+            "channel": ["pos"] * n,
+            "amount": rng.uniform(5, 50, n),
+            "properties": ["{}"] * n,
+        },
+        schema=events,
+    )
     with Workspace(root) as ws:
         ws.engine.replace("profile_traits", traits)
         ws.engine.replace("profile_events", pay)
@@ -112,14 +122,17 @@ def main() -> None:
     results: dict[str, list[dict]] = {"whole table": [], "batched": []}
     for _ in range(args.repeat):
         for label, how in (("whole table", "whole"), ("batched", "batched")):
-            out = subprocess.run([sys.executable, __file__, "--child", str(root), how], check=True,
-                                 capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(root), how], check=True, capture_output=True, text=True
+            )
             results[label].append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"churn scoring of {args.profiles:,} profile_traits rows on DuckDB, median of {args.repeat} fresh processes")
     print(f"{'':12} {'seconds':>9} {'peak MiB':>9} {'rows':>9}")
     for label, runs in results.items():
-        print(f"{label:12} {statistics.median(r['seconds'] for r in runs):9.1f} "
-              f"{statistics.median(r['peak_mib'] for r in runs):9.0f} {runs[0]['rows']:9,}")
+        print(
+            f"{label:12} {statistics.median(r['seconds'] for r in runs):9.1f} "
+            f"{statistics.median(r['peak_mib'] for r in runs):9.0f} {runs[0]['rows']:9,}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from cx360.models.churn_workflow import METRICS, binary_label, evaluate, train
 # What others report for the same table (see docs/churn.md for the sources and why they are not like for like).
 PUBLISHED = {
     "mlc_churn": "Vafeiadis et al. 2015 (Simul. Model. Pract. Theory 55): accuracy ~97%, F-measure >84% "
-                 "(boosted SVM, cross-validation); no trustworthy ROC-AUC found",
+    "(boosted SVM, cross-validation); no trustworthy ROC-AUC found",
     "wa_churn": "no peer-reviewed ROC-AUC found for this table",
 }
 DATASETS = {"mlc_churn": ("churn", 3333), "wa_churn": ("churn", None)}
@@ -52,14 +52,18 @@ def fixed_split(df: pd.DataFrame, label: str, n_train: int) -> None:
     model.score_table(test)
     score_s = time.perf_counter() - started
     acc, f1 = threshold_figures(y[n_train:], model.churn_probability(test))
-    print(f"\nC50 split: train {n_train:,} rows, test {len(test):,} rows; baseline: {model.baseline_.feature_} "
-          f"({model.baseline_.why_})")
+    print(
+        f"\nC50 split: train {n_train:,} rows, test {len(test):,} rows; baseline: {model.baseline_.feature_} "
+        f"({model.baseline_.why_})"
+    )
     print(f"{'metric':<16}{'cx360':>10}{'baseline':>10}")
     for m in METRICS:
         print(f"{m:<16}{report['model'][m]:>10.4f}{report['baseline'][m]:>10.4f}")
     print(f"{'accuracy@0.5':<16}{acc:>10.4f}\n{'F1@0.5':<16}{f1:>10.4f}")
-    print(f"train {fit_s:.2f} s ({model.split_['trees']} trees, {model.calibrator_['method']} calibration); "
-          f"score with reasons {len(test) / score_s:,.0f} rows/s")
+    print(
+        f"train {fit_s:.2f} s ({model.split_['trees']} trees, {model.calibrator_['method']} calibration); "
+        f"score with reasons {len(test) / score_s:,.0f} rows/s"
+    )
 
 
 def seeded_splits(df: pd.DataFrame, label: str, seeds: int) -> None:
@@ -89,8 +93,7 @@ def main() -> None:
     label, n_train = DATASETS[args.dataset]
     df = load(args.dataset)
     y, positive = binary_label(df, label)
-    print(f"{args.dataset}: {len(df):,} customers, {df.shape[1] - 2} columns, churn = {positive!r} "
-          f"({y.mean():.1%})")
+    print(f"{args.dataset}: {len(df):,} customers, {df.shape[1] - 2} columns, churn = {positive!r} ({y.mean():.1%})")
     print(f"published: {PUBLISHED[args.dataset]}")
     if n_train:
         fixed_split(df, label, n_train)

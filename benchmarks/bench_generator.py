@@ -1,6 +1,6 @@
 """Speed of the synthetic bank generator, and the size of the world it writes.
 
-    python benchmarks/bench_generator.py --customers 100000
+python benchmarks/bench_generator.py --customers 100000
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ def main() -> None:
         print(f"{name:28}{rows:>14,}")
     total = sum(world.rows.values())
     print(f"{'total':28}{total:>14,}")
-    print(f"customers: {world.customers:,}; seconds: {world.seconds:.1f}; customers/s: {world.customers / world.seconds:,.0f}; "
-          f"rows/s: {total / world.seconds:,.0f}; bytes written: {world.bytes / 1e6:,.1f} MB")
+    print(
+        f"customers: {world.customers:,}; seconds: {world.seconds:.1f}; customers/s: {world.customers / world.seconds:,.0f}; "
+        f"rows/s: {total / world.seconds:,.0f}; bytes written: {world.bytes / 1e6:,.1f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import cx360.identity.resolve as resolve_module
-
 from cx360.demo import generate_world
 from cx360.demo.scoring import identity_scores
 from cx360.identity.resolve import resolve
@@ -45,8 +44,12 @@ def main() -> None:
         generated = time.perf_counter() - began
         if args.engine == "spark":
             toml = root / "cx360.toml"
-            toml.write_text(toml.read_text(encoding="utf-8").replace(
-                'kind = "duckdb"\npath = "warehouse.duckdb"', 'kind = "spark"\nmaster = "local[2]"'), encoding="utf-8")
+            toml.write_text(
+                toml.read_text(encoding="utf-8").replace(
+                    'kind = "duckdb"\npath = "warehouse.duckdb"', 'kind = "spark"\nmaster = "local[2]"'
+                ),
+                encoding="utf-8",
+            )
         with Workspace(root) as ws:
             began = time.perf_counter()
             reports = ingest(ws)
@@ -56,10 +59,16 @@ def main() -> None:
             scores = identity_scores(ws, root / "truth")
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; engine {args.engine}")
-    print(f"customers: {args.customers:,}; CRM records: {report.records:,}; generate {generated:.1f} s; ingest {ingested:.1f} s")
-    print(f"resolve: {report.seconds:.1f} s ({report.records / report.seconds:,.0f} records/s); links active {report.links_active:,}, "
-          f"blocked {report.links_blocked:,}, probabilistic {report.probabilistic_links:,}; profiles {report.profiles:,}")
-    print(f"of which probabilistic matching (features, training, scoring): {sum(matching):.1f} s; peak memory {peak_gb:.1f} GB")
+    print(
+        f"customers: {args.customers:,}; CRM records: {report.records:,}; generate {generated:.1f} s; ingest {ingested:.1f} s"
+    )
+    print(
+        f"resolve: {report.seconds:.1f} s ({report.records / report.seconds:,.0f} records/s); links active {report.links_active:,}, "
+        f"blocked {report.links_blocked:,}, probabilistic {report.probabilistic_links:,}; profiles {report.profiles:,}"
+    )
+    print(
+        f"of which probabilistic matching (features, training, scoring): {sum(matching):.1f} s; peak memory {peak_gb:.1f} GB"
+    )
     for w in report.warnings:
         print("warning:", w)
     print(f"{'measure':12}{'precision':>10}{'recall':>8}{'F1':>8}")

@@ -51,15 +51,17 @@ def make_data(folder: Path, events: int, seed: int = 1) -> None:
     for part, first in enumerate(range(0, events, FILE_ROWS)):
         n = min(FILE_ROWS, events - first)
         ids = np.arange(first, first + n)
-        table = pa.table({
-            "tx_id": pa.array([f"tx-{i:010d}" for i in ids]),
-            "card_token": pa.array([f"TK{c:08X}" for c in rng.integers(0, 200_000, n)]),
-            "ts": pa.array(start + rng.integers(0, 365 * 86400 * 10**6, n).astype("timedelta64[us]")),
-            "amount": pa.array(np.round(rng.lognormal(6, 1, n), 2)),
-            "mcc": pa.array(rng.choice([5411, 5812, 5541, 5732, 4511], n)),
-            "merchant": pa.array([f"m{m}" for m in rng.integers(0, 5000, n)]),
-            "district": pa.array(rng.choice(["Arbat", "Mitino", "Butovo", "Lublino"], n)),
-        })
+        table = pa.table(
+            {
+                "tx_id": pa.array([f"tx-{i:010d}" for i in ids]),
+                "card_token": pa.array([f"TK{c:08X}" for c in rng.integers(0, 200_000, n)]),
+                "ts": pa.array(start + rng.integers(0, 365 * 86400 * 10**6, n).astype("timedelta64[us]")),
+                "amount": pa.array(np.round(rng.lognormal(6, 1, n), 2)),
+                "mcc": pa.array(rng.choice([5411, 5812, 5541, 5732, 4511], n)),
+                "merchant": pa.array([f"m{m}" for m in rng.integers(0, 5000, n)]),
+                "district": pa.array(rng.choice(["Arbat", "Mitino", "Butovo", "Lublino"], n)),
+            }
+        )
         pq.write_table(table, folder / f"part-{part:03d}.parquet")
     stamp.touch()
 
@@ -108,7 +110,9 @@ def main() -> None:
         reruns.append(rerun)
     f, c, r = (statistics.median(x) for x in (floors, firsts, reruns))
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
-    print(f"events: {args.events:,} in {len(list(args.data.glob('*.parquet')))} Parquet files; median of {args.repeat} runs")
+    print(
+        f"events: {args.events:,} in {len(list(args.data.glob('*.parquet')))} Parquet files; median of {args.repeat} runs"
+    )
     print(f"{'':28}{'seconds':>10}{'events/s':>14}")
     print(f"{'DuckDB CREATE TABLE (floor)':28}{f:>10.2f}{args.events / f:>14,.0f}")
     print(f"{'cx360 ingest':28}{c:>10.2f}{args.events / c:>14,.0f}")

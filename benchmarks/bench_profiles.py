@@ -70,8 +70,13 @@ def synthesise(root: Path, customers: int, events: int) -> None:
     for name, channel, ident, share in MIX:
         cases.append((lo, lo + share, name, channel, ident))
         lo += share
-    pick = lambda col: "CASE " + " ".join(  # noqa: E731
-        f"WHEN u < {hi:.4f} THEN '{v}'" for _, hi, *vals in cases for v in [vals[col]]) + " END"
+    pick = lambda col: (
+        "CASE "
+        + " ".join(
+            f"WHEN u < {hi:.4f} THEN '{v}'" for _, hi, *vals in cases for v in [vals[col]]
+        )
+        + " END"
+    )
     con.execute(f"""
         INSERT INTO events (event_id, ts, source, name, channel, customer_no, card_token, cookie_id, amount, properties, batch_id, row_number, ingested_at)
         WITH base AS (
@@ -118,7 +123,9 @@ def main() -> None:
     if not (root / "warehouse.duckdb").exists():
         began = time.perf_counter()
         synthesise(root, args.customers, args.events)
-        print(f"synthesised {args.customers:,} customers and {args.events:,} events in {time.perf_counter() - began:.0f} s")
+        print(
+            f"synthesised {args.customers:,} customers and {args.events:,} events in {time.perf_counter() - began:.0f} s"
+        )
     floors, stages, parts = [], [], []
     for _ in range(args.repeat):
         floors.append(floor(root / "warehouse.duckdb"))
@@ -128,7 +135,9 @@ def main() -> None:
             stages.append(time.perf_counter() - began)
             parts.append(report.seconds)
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
-    print(f"profiles: {report.profiles:,}; events: {report.events:,} (attributed {report.events_attributed:,}); median of {args.repeat}")
+    print(
+        f"profiles: {report.profiles:,}; events: {report.events:,} (attributed {report.events_attributed:,}); median of {args.repeat}"
+    )
     print(f"{'':40}{'seconds':>10}")
     print(f"{'floor: DuckDB scan-and-aggregate':40}{statistics.median(floors):>10.1f}")
     print(f"{'cx360 profile stage':40}{statistics.median(stages):>10.1f}")

@@ -61,9 +61,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
+    from serve_world import build_world
 
     from cx360.api.app import create_app, open_context
-    from serve_world import build_world
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -83,9 +83,11 @@ def main() -> None:
             status = client.get("/v1/segments", headers=header).status_code
             statuses[status] = statuses.get(status, 0) + 1
         after = rss_mb()
-        print(f"{args.requests:,} requests with a 60 KB key id: statuses {statuses}, "
-              f"RSS {before:,.0f} MB -> {after:,.0f} MB ({after - before:+,.0f} MB), "
-              f"key ids cached: {ctx.keys.cached()}  (before the fix: +346 MB, 6,000 ids cached)")
+        print(
+            f"{args.requests:,} requests with a 60 KB key id: statuses {statuses}, "
+            f"RSS {before:,.0f} MB -> {after:,.0f} MB ({after - before:+,.0f} MB), "
+            f"key ids cached: {ctx.keys.cached()}  (before the fix: +346 MB, 6,000 ids cached)"
+        )
         ctx.close()
 
 

@@ -55,7 +55,10 @@ FLOOR_SQL = "SELECT profile_id FROM profile_traits WHERE spend_total > 5000 AND 
 
 
 def synth_traits(n: int, rng: np.random.Generator) -> pa.Table:
-    cols: dict[str, object] = {"profile_id": [f"P{i:012d}" for i in range(n)], "as_of": np.full(n, np.datetime64(AS_OF, "us"))}
+    cols: dict[str, object] = {
+        "profile_id": [f"P{i:012d}" for i in range(n)],
+        "as_of": np.full(n, np.datetime64(AS_OF, "us")),
+    }
     for c in schema.PROFILE_TRAITS[2:]:
         if c.dtype == "int64":
             cols[c.name] = rng.poisson(rng.gamma(1.0, 8.0, n)).astype("int64")
@@ -67,18 +70,27 @@ def synth_traits(n: int, rng: np.random.Generator) -> pa.Table:
             cols[c.name] = rng.choice(np.array(["a", "b", "c", None], dtype=object), n)
     cols["survey_preferred_device"] = rng.choice(np.array(["smartphone", "laptop", "none", None], dtype=object), n)
     cols["survey_ok_to_share_data"] = rng.integers(1, 6, n)
-    return pa.Table.from_pandas(pd.DataFrame(cols), schema=schema.ibis_schema("profile_traits").to_pyarrow(), preserve_index=False)
+    return pa.Table.from_pandas(
+        pd.DataFrame(cols), schema=schema.ibis_schema("profile_traits").to_pyarrow(), preserve_index=False
+    )
 
 
 def synth_events(n: int, rng: np.random.Generator) -> pa.Table:
     who = rng.choice(n, n // 3, replace=False)
     ts = np.datetime64(AS_OF, "us") - rng.integers(1, 365 * 86400, len(who)).astype("timedelta64[s]")
     offers = rng.choice(["auto_loan", "mortgage", "deposit"], len(who))
-    frame = pd.DataFrame({
-        "profile_id": [f"P{i:012d}" for i in who], "event_id": [f"e{i}" for i in range(len(who))], "ts": ts,
-        "source": "marketing", "name": "offer_rejected", "channel": "sms", "amount": None,
-        "properties": [f'{{"offer": "{o}"}}' for o in offers],
-    })
+    frame = pd.DataFrame(
+        {
+            "profile_id": [f"P{i:012d}" for i in who],
+            "event_id": [f"e{i}" for i in range(len(who))],
+            "ts": ts,
+            "source": "marketing",
+            "name": "offer_rejected",
+            "channel": "sms",
+            "amount": None,
+            "properties": [f'{{"offer": "{o}"}}' for o in offers],
+        }
+    )
     return pa.Table.from_pandas(frame, schema=schema.ibis_schema("profile_events").to_pyarrow(), preserve_index=False)
 
 
@@ -111,13 +123,19 @@ def bench_scale(n: int, repeat: int) -> None:
             floor.append(time.perf_counter() - started)
         assert size == floor_size
     print(f"\n== Segment evaluation on {n:,} synthetic profiles (DuckDB), {repeat} runs ==")
-    print(f"segments: {len(results)} ({sum(r.kind == 'custom' for r in results)} declared, "
-          f"{sum(r.kind == 'rfm' for r in results)} RFM, {sum(r.kind == 'cluster' for r in results)} clusters)")
-    print(f"full evaluation (archetypes, RFM, k-means, segments, history): median {statistics.median(runs):.1f} s "
-          f"(first {runs[0]:.1f} s, runs {', '.join(f'{r:.1f}' for r in runs)})")
-    print(f"one declared segment ({spec.where}; {size:,} members): median {statistics.median(ours) * 1000:.0f} ms, "
-          f"hand-written SQL on the same file {statistics.median(floor) * 1000:.0f} ms "
-          f"(ratio {statistics.median(ours) / statistics.median(floor):.1f}x)")
+    print(
+        f"segments: {len(results)} ({sum(r.kind == 'custom' for r in results)} declared, "
+        f"{sum(r.kind == 'rfm' for r in results)} RFM, {sum(r.kind == 'cluster' for r in results)} clusters)"
+    )
+    print(
+        f"full evaluation (archetypes, RFM, k-means, segments, history): median {statistics.median(runs):.1f} s "
+        f"(first {runs[0]:.1f} s, runs {', '.join(f'{r:.1f}' for r in runs)})"
+    )
+    print(
+        f"one declared segment ({spec.where}; {size:,} members): median {statistics.median(ours) * 1000:.0f} ms, "
+        f"hand-written SQL on the same file {statistics.median(floor) * 1000:.0f} ms "
+        f"(ratio {statistics.median(ours) / statistics.median(floor):.1f}x)"
+    )
 
 
 def demo_world(customers: int) -> Path:
@@ -149,21 +167,26 @@ def bench_archetypes(root: Path) -> None:
     majority = f.true_archetype.value_counts()
     print(f"\n== Digital archetypes against the demo truth ({len(f):,} profiles) ==")
     print(f"accuracy {acc:.3f}; majority-class baseline ('{majority.index[0]}') {majority.iloc[0] / len(f):.3f}")
-    print(f"score correlation with the truth (Spearman): sophistication "
-          f"{f.digital_sophistication.corr(f.true_sophistication, method='spearman'):.3f}, data sharing "
-          f"{f.data_sharing.corr(f.true_sharing, method='spearman'):.3f}")
+    print(
+        f"score correlation with the truth (Spearman): sophistication "
+        f"{f.digital_sophistication.corr(f.true_sophistication, method='spearman'):.3f}, data sharing "
+        f"{f.data_sharing.corr(f.true_sharing, method='spearman'):.3f}"
+    )
     table = pd.crosstab(f.true_archetype, f.archetype).reindex(index=ARCHETYPES, columns=ARCHETYPES, fill_value=0)
     print("confusion (rows: truth, columns: cx360):")
     print(table.to_string())
     recall = np.diag(table) / table.sum(axis=1).replace(0, np.nan)
     precision = np.diag(table) / table.sum(axis=0).replace(0, np.nan)
-    print("per class: " + "; ".join(f"{a} recall {r:.2f} precision {p:.2f}" for a, r, p in zip(ARCHETYPES, recall, precision)))
+    print(
+        "per class: "
+        + "; ".join(f"{a} recall {r:.2f} precision {p:.2f}" for a, r, p in zip(ARCHETYPES, recall, precision))
+    )
 
 
 def bench_churn(root: Path, as_of: dt.datetime, horizon: int) -> None:
     from cx360.demo.scoring import profile_persons
-    from cx360.scoring import churn as cw
     from cx360.models.evaluation import metrics
+    from cx360.scoring import churn as cw
 
     with Workspace(root) as ws:
         started = time.perf_counter()
@@ -172,12 +195,19 @@ def bench_churn(root: Path, as_of: dt.datetime, horizon: int) -> None:
         test = cw.snapshot(ws, as_of, horizon)
         owners = profile_persons(ws, root / "truth")
     h = result.card["held_out"]
-    print(f"\n== Churn on the demo world: snapshot {as_of.date()}, horizon {horizon} days "
-          f"(train {result.card['split']['train_rows']:,} rows on {', '.join(result.card['split']['train_snapshots'])}; "
-          f"test {result.card['split']['test_rows']:,}; {seconds:.0f} s) ==")
+    print(
+        f"\n== Churn on the demo world: snapshot {as_of.date()}, horizon {horizon} days "
+        f"(train {result.card['split']['train_rows']:,} rows on {', '.join(result.card['split']['train_snapshots'])}; "
+        f"test {result.card['split']['test_rows']:,}; {seconds:.0f} s) =="
+    )
     print(f"behavioural label rate on the test snapshot: {test.churned.mean():.3f}")
-    print("held-out, behavioural label: " + "; ".join(
-        f"{m} model {h['model'][m]:.3f} / recency baseline {h['baseline'][m]:.3f}" for m in ("roc_auc", "pr_auc", "brier", "top_decile_lift")))
+    print(
+        "held-out, behavioural label: "
+        + "; ".join(
+            f"{m} model {h['model'][m]:.3f} / recency baseline {h['baseline'][m]:.3f}"
+            for m in ("roc_auc", "pr_auc", "brier", "top_decile_lift")
+        )
+    )
     persons = pd.read_parquet(root / "truth" / "persons.parquet", columns=["person_id", "churn_date"])
     t = test.merge(owners, on="profile_id").merge(persons, on="person_id")
     end = pd.Timestamp(as_of + dt.timedelta(days=horizon))
@@ -187,11 +217,17 @@ def bench_churn(root: Path, as_of: dt.datetime, horizon: int) -> None:
     x = t.drop(columns=["churned", "person_id", "churn_date"])
     p, b = model.churn_probability(x), model.baseline_probability(x)
     tp = int(((label == 1) & (truth == 1)).sum())
-    print(f"ground truth (churn date within the horizon): rate {truth.mean():.3f}; behavioural label precision "
-          f"{tp / max(label.sum(), 1):.3f}, recall {tp / max(truth.sum(), 1):.3f}")
+    print(
+        f"ground truth (churn date within the horizon): rate {truth.mean():.3f}; behavioural label precision "
+        f"{tp / max(label.sum(), 1):.3f}, recall {tp / max(truth.sum(), 1):.3f}"
+    )
     mt, bt = metrics(truth, p), metrics(truth, b)
-    print("against the truth: " + "; ".join(
-        f"{m} model {mt[m]:.3f} / recency baseline {bt[m]:.3f}" for m in ("roc_auc", "pr_auc", "top_decile_lift")))
+    print(
+        "against the truth: "
+        + "; ".join(
+            f"{m} model {mt[m]:.3f} / recency baseline {bt[m]:.3f}" for m in ("roc_auc", "pr_auc", "top_decile_lift")
+        )
+    )
 
 
 def main() -> None:

@@ -36,16 +36,32 @@ def quality(lang: str, test: pd.DataFrame) -> list[tuple]:
         backends.insert(1, ("trained, no neutral band", TrainedSentiment(zh_neutral_band=0.0)))
     rows = []
     majority = pd.Series(truth).value_counts().index[0]
-    rows.append((lang, "majority class", len(texts), accuracy_score(truth, [majority] * len(truth)),
-                 f1_score(truth, [majority] * len(truth), average="macro"), float("nan")))
+    rows.append(
+        (
+            lang,
+            "majority class",
+            len(texts),
+            accuracy_score(truth, [majority] * len(truth)),
+            f1_score(truth, [majority] * len(truth), average="macro"),
+            float("nan"),
+        )
+    )
     for name, backend in backends:
         backend.predict(texts[:5], lang)  # load the model (and navec) before timing
         t0 = time.perf_counter()
         labels, _ = backend.predict(texts, lang)
         seconds = time.perf_counter() - t0
         labels = labels.astype(str)
-        rows.append((lang, name, len(texts), accuracy_score(truth, labels),
-                     f1_score(truth, labels, average="macro"), len(texts) / seconds))
+        rows.append(
+            (
+                lang,
+                name,
+                len(texts),
+                accuracy_score(truth, labels),
+                f1_score(truth, labels, average="macro"),
+                len(texts) / seconds,
+            )
+        )
     return rows
 
 
@@ -57,8 +73,11 @@ def main() -> None:
 
     from cx360.text import analyze_texts, corpora
 
-    data = {"ru": corpora.load_ru(), "en": corpora.load_en(corpora.fetch_vader_sdist(ROOT / ".tmp")),
-            "zh": corpora.load_zh()}
+    data = {
+        "ru": corpora.load_ru(),
+        "en": corpora.load_en(corpora.fetch_vader_sdist(ROOT / ".tmp")),
+        "zh": corpora.load_zh(),
+    }
     print("Held-out quality (fixed seeded 20 % split; the trained models never saw these rows)")
     print(f"{'lang':<5}{'backend':<27}{'texts':>7}{'accuracy':>10}{'macro-F1':>10}{'texts/s':>10}")
     for lang, df in data.items():
@@ -77,8 +96,15 @@ def main() -> None:
     pool = pd.concat([d["text"] for d in data.values()]).drop_duplicates()
     rng = np.random.default_rng(0)
     batch = pool.sample(min(args.throughput, len(pool)), random_state=rng.integers(1 << 31)).tolist()
-    counts = pd.Series([t for t in batch]).map(lambda t: "zh" if any("\u4e00" <= c <= "\u9fff" for c in t)
-                                                else "ru" if any("\u0400" <= c <= "\u04ff" for c in t) else "en")
+    counts = pd.Series([t for t in batch]).map(
+        lambda t: (
+            "zh"
+            if any("\u4e00" <= c <= "\u9fff" for c in t)
+            else "ru"
+            if any("\u0400" <= c <= "\u04ff" for c in t)
+            else "en"
+        )
+    )
     mix = ", ".join(f"{k} {v}" for k, v in counts.value_counts().items())
     print(f"\nThroughput: full analysis of {len(batch):,} distinct texts ({mix}), median of {args.repeat}")
     print(f"{'backend':<10}{'seconds':>9}{'texts/s':>10}")

@@ -53,8 +53,10 @@ def main() -> None:
         model.save(path)
         acc = accuracy_score(test["label"], pred)
         f1 = f1_score(test["label"], pred, average="macro")
-        print(f"{lang:<5}{len(train):>8}{len(test):>10}{acc:>10.3f}{f1:>10.3f}{time.perf_counter() - t0:>9.1f}"
-              f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({path.stat().st_size / 1e6:.1f} MB)")
+        print(
+            f"{lang:<5}{len(train):>8}{len(test):>10}{acc:>10.3f}{f1:>10.3f}{time.perf_counter() - t0:>9.1f}"
+            f"  {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} ({path.stat().st_size / 1e6:.1f} MB)"
+        )
 
 
 def train_head(args) -> None:
@@ -73,14 +75,18 @@ def train_head(args) -> None:
         tests[lang] = test.sample(min(len(test), args.per_language // 4), random_state=corpora.SEED)
     train = pd.concat(trains, ignore_index=True)
     t0 = time.perf_counter()
-    backend = get_backend("transformer", model_dir=args.transformer).fit(train["text"].tolist(), train["label"].tolist())
+    backend = get_backend("transformer", model_dir=args.transformer).fit(
+        train["text"].tolist(), train["label"].tolist()
+    )
     backend.save_head(args.head_out)
     print(f"head trained on {len(train)} texts in {time.perf_counter() - t0:.0f} s -> {args.head_out}")
     print(f"{'lang':<5}{'held-out':>10}{'accuracy':>10}{'macro-F1':>10}")
     for lang, test in tests.items():
         pred = backend.predict(test["text"].tolist(), lang)[0].astype(str)
-        print(f"{lang:<5}{len(test):>10}{accuracy_score(test['label'], pred):>10.3f}"
-              f"{f1_score(test['label'], pred, average='macro'):>10.3f}")
+        print(
+            f"{lang:<5}{len(test):>10}{accuracy_score(test['label'], pred):>10.3f}"
+            f"{f1_score(test['label'], pred, average='macro'):>10.3f}"
+        )
 
 
 if __name__ == "__main__":

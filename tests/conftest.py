@@ -84,7 +84,11 @@ class WorkspaceFactory:
         return path
 
     def config(self, sources: str, *, region: str = "RU", extra: str = "") -> Workspace:
-        engine = '[engine]\nkind = "spark"\nmaster = "local[2]"\n' if self.engine == "spark" else '[engine]\nkind = "duckdb"\n'
+        engine = (
+            '[engine]\nkind = "spark"\nmaster = "local[2]"\n'
+            if self.engine == "spark"
+            else '[engine]\nkind = "duckdb"\n'
+        )
         text = f'[workspace]\nname = "test"\ndefault_region = "{region}"\n\n{engine}\n{textwrap.dedent(extra)}\n{textwrap.dedent(sources)}'
         (self.root / "cx360.toml").write_text(text, encoding="utf-8")
         return Workspace(self.root)

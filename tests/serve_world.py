@@ -13,13 +13,49 @@ C1,Anna@X.ru,+79160000001,TK1,Анна,Петрова,1990-03-15,Moscow
 C2,boris@x.ru,+79160000002,,Борис,Сидоров,1980-01-01,Kazan
 """
 EVENTS = [
-    {"id": "e1", "ts": "2025-06-01T10:00:00Z", "name": "card_payment", "channel": "pos", "card": "TK1", "amount": 10.0, "category": "Groceries"},
-    {"id": "e2", "ts": "2025-06-02T10:00:00Z", "name": "call", "channel": "call_centre", "customer": "C1", "reason": "fees"},
-    {"id": "e3", "ts": "2025-06-03T10:00:00Z", "name": "offer_made", "channel": "sms", "customer": "C1", "offer": "deposit"},
-    {"id": "e4", "ts": "2025-06-04T10:00:00Z", "name": "offer_accepted", "channel": "sms", "customer": "C1", "offer": "deposit"},
+    {
+        "id": "e1",
+        "ts": "2025-06-01T10:00:00Z",
+        "name": "card_payment",
+        "channel": "pos",
+        "card": "TK1",
+        "amount": 10.0,
+        "category": "Groceries",
+    },
+    {
+        "id": "e2",
+        "ts": "2025-06-02T10:00:00Z",
+        "name": "call",
+        "channel": "call_centre",
+        "customer": "C1",
+        "reason": "fees",
+    },
+    {
+        "id": "e3",
+        "ts": "2025-06-03T10:00:00Z",
+        "name": "offer_made",
+        "channel": "sms",
+        "customer": "C1",
+        "offer": "deposit",
+    },
+    {
+        "id": "e4",
+        "ts": "2025-06-04T10:00:00Z",
+        "name": "offer_accepted",
+        "channel": "sms",
+        "customer": "C1",
+        "offer": "deposit",
+    },
     {"id": "e5", "ts": "2025-06-05T10:00:00Z", "name": "login", "channel": "web", "customer": "C1", "cookie": "ck1"},
     {"id": "e6", "ts": "2025-06-05T10:00:00Z", "name": "page_viewed", "channel": "web", "cookie": "ck1"},
-    {"id": "e7", "ts": "2025-06-06T10:00:00Z", "name": "offer_made", "channel": "email", "customer": "C2", "offer": "credit_card"},
+    {
+        "id": "e7",
+        "ts": "2025-06-06T10:00:00Z",
+        "name": "offer_made",
+        "channel": "email",
+        "customer": "C2",
+        "offer": "credit_card",
+    },
 ]
 CONFIG = """\
 [workspace]
@@ -110,11 +146,18 @@ def write_churn_scores(root: Path) -> dict[str, float]:
     from cx360.workspace import Workspace
 
     with Workspace(root) as ws:
-        pids = sorted(r["profile_id"] for r in ws.engine.table("profiles").select("profile_id").to_pyarrow().to_pylist())
+        pids = sorted(
+            r["profile_id"] for r in ws.engine.table("profiles").select("profile_id").to_pyarrow().to_pylist()
+        )
         as_of, now = dt.datetime(2025, 7, 1), dt.datetime(2025, 7, 2, 9, 30)
-        rows = {"profile_id": pids, "as_of": [as_of] * len(pids), "churn_risk": [0.125, 0.8][: len(pids)],
-                "churn_reasons": ["days_since_txn; calls_90d", "txn_count"][: len(pids)],
-                "horizon_days": [90] * len(pids), "scored_at": [now] * len(pids)}
+        rows = {
+            "profile_id": pids,
+            "as_of": [as_of] * len(pids),
+            "churn_risk": [0.125, 0.8][: len(pids)],
+            "churn_reasons": ["days_since_txn; calls_90d", "txn_count"][: len(pids)],
+            "horizon_days": [90] * len(pids),
+            "scored_at": [now] * len(pids),
+        }
         ws.engine.replace("churn_scores", pa.table(rows, schema=schema.ibis_schema("churn_scores").to_pyarrow()))
     return dict(zip(rows["profile_id"], rows["churn_risk"]))
 

@@ -15,11 +15,11 @@ import re
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
+from serve_world import world_copy, write_churn_scores
 
 from cx360 import schema
 from cx360.api.access import create_key
 from cx360.api.app import create_app, open_context
-from serve_world import world_copy, write_churn_scores
 
 ROLES = ("admin", "agent", "analyst", "marketer", None)
 SEES_PII = {"admin", "agent"}
@@ -40,11 +40,18 @@ def _routes(routes, prefix=""):
 def _personal_values(warehouse) -> set[str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         values: set[str] = set()
-        pii = {t: [c.name for c in cols if c.pii and c.name not in ("extra", "properties", "raw")]
-               for t, cols in (("records", schema.RECORDS), ("events", schema.EVENTS))}
+        pii = {
+            t: [c.name for c in cols if c.pii and c.name not in ("extra", "properties", "raw")]
+            for t, cols in (("records", schema.RECORDS), ("events", schema.EVENTS))
+        }
         for table, cols in pii.items():
             for col in cols:
-                values |= {str(v) for (v,) in con.execute(f'SELECT DISTINCT "{col}" FROM {table} WHERE "{col}" IS NOT NULL').fetchall()}
+                values |= {
+                    str(v)
+                    for (v,) in con.execute(
+                        f'SELECT DISTINCT "{col}" FROM {table} WHERE "{col}" IS NOT NULL'
+                    ).fetchall()
+                }
         values |= {r for (r,) in con.execute("SELECT DISTINCT record_id FROM records").fetchall()}
         values |= {n.partition(":")[2] for (n,) in con.execute("SELECT node FROM identity_map").fetchall()}
         for (props,) in con.execute("SELECT properties FROM events WHERE properties IS NOT NULL").fetchall():
@@ -65,22 +72,35 @@ def world(tmp_path_factory):
         admin = {"Authorization": f"Bearer {keys['admin']}"}
         anna = client.get("/v1/profiles", params={"email": "anna@x.ru"}, headers=admin).json()
         boris = client.get("/v1/profiles", params={"email": "boris@x.ru"}, headers=admin).json()["profile_id"]
-        cursor = client.get(f"/v1/profiles/{anna['profile_id']}/timeline", params={"limit": 2},
-                            headers=admin).json()["next_cursor"]
+        cursor = client.get(f"/v1/profiles/{anna['profile_id']}/timeline", params={"limit": 2}, headers=admin).json()[
+            "next_cursor"
+        ]
         yield client, keys, values, anna["profile_id"], boris, cursor
 
 
 def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dict]]:
     """How to call each route: the requests the matrix makes (path, params, form)."""
-    lookups = [{"email": "anna@x.ru"}, {"phone": "+79160000002"}, {"customer_no": "C1"}, {"card_token": "TK1"},
-               {"cookie_id": "ck1"}, {"email": "nobody@x.ru"}, {"email": "anna@x.ru", "phone": "+79160000001"}]
+    lookups = [
+        {"email": "anna@x.ru"},
+        {"phone": "+79160000002"},
+        {"customer_no": "C1"},
+        {"card_token": "TK1"},
+        {"cookie_id": "ck1"},
+        {"email": "nobody@x.ru"},
+        {"email": "anna@x.ru", "phone": "+79160000001"},
+    ]
     return {
         ("GET", "/v1/profiles"): [{"params": p} for p in lookups],
-        ("GET", "/v1/profiles/{profile_id}"): [{"path": f"/v1/profiles/{x}"} for x in (anna, boris, "anna@x.ru", "C2", "P0000")],
+        ("GET", "/v1/profiles/{profile_id}"): [
+            {"path": f"/v1/profiles/{x}"} for x in (anna, boris, "anna@x.ru", "C2", "P0000")
+        ],
         ("GET", "/v1/profiles/{profile_id}/timeline"): [
-            {"path": f"/v1/profiles/{anna}/timeline"}, {"path": f"/v1/profiles/{anna}/timeline", "params": {"cursor": cursor}},
+            {"path": f"/v1/profiles/{anna}/timeline"},
+            {"path": f"/v1/profiles/{anna}/timeline", "params": {"cursor": cursor}},
             {"path": f"/v1/profiles/{anna}/timeline", "params": {"source": "activity", "limit": 500}},
-            {"path": "/v1/profiles/ck1/timeline"}, {"path": f"/v1/profiles/{anna}/timeline", "params": {"cursor": "bad"}}],
+            {"path": "/v1/profiles/ck1/timeline"},
+            {"path": f"/v1/profiles/{anna}/timeline", "params": {"cursor": "bad"}},
+        ],
         ("GET", "/v1/segments"): [{}],
         ("GET", "/v1/search"): [{"params": {"q": q}} for q in (anna[:5].lower(), "ann", "+7916", "Петр", "c1", "x")],
         ("GET", "/v1/audit"): [{}, {"params": {"limit": 5}}],
@@ -99,8 +119,10 @@ def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dic
         ("GET", "/"): [{}],
         ("GET", "/search"): [{"params": {"q": q}} for q in (anna[:5], "anna", "+7916", "")],
         ("GET", "/segments"): [{}],
-        ("GET", "/customers/{profile_id}"): [{"path": f"/customers/{x}"} for x in (anna, boris, "anna@x.ru", "P-unknown")]
-                                            + [{"path": f"/customers/{anna}", "params": {"cursor": cursor}}],
+        ("GET", "/customers/{profile_id}"): [
+            {"path": f"/customers/{x}"} for x in (anna, boris, "anna@x.ru", "P-unknown")
+        ]
+        + [{"path": f"/customers/{anna}", "params": {"cursor": cursor}}],
     }
 
 
@@ -146,8 +168,12 @@ def test_no_personal_data_reaches_a_role_without_it(world, role):
                 if path == "/logout" and role:
                     _login(client, keys[role])  # the next pages need the session again
             else:
-                r = client.get(path, params=req.get("params"), headers=headers if path.startswith("/v1") else {},
-                               follow_redirects=False)
+                r = client.get(
+                    path,
+                    params=req.get("params"),
+                    headers=headers if path.startswith("/v1") else {},
+                    follow_redirects=False,
+                )
             calls += 1
             assert r.status_code < 500, (role, path, req, r.text[:300])
             found = _leaks(r.text + json.dumps(dict(r.headers)), values)

@@ -25,10 +25,19 @@ from cx360.sources import readers
 from cx360.sources.ingest import ingest
 from cx360.workspace import Workspace
 
+
 def suite(examples: int) -> settings:
     """Seeded (derandomised) and bounded, so CI runs the same cases every time."""
-    return settings(max_examples=examples, derandomize=True, database=None, deadline=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
 CONFIG = """
 [workspace]
 name = "fuzz"
@@ -49,15 +58,42 @@ properties = {{ note = "note" }}
 HEADER = ["id", "at", "amount", "who", "note"]
 # Notes hold any text but a quote: every quote in a file is then either a stray one or opens a field that
 # csv writes, so a stray quote can never close into a row that parses (which would be valid CSV, not loss).
-NOTES = st.text(st.characters(blacklist_characters='"\x00', blacklist_categories=("Cs",)), max_size=12).map(lambda s: "n" + s)
+NOTES = st.text(st.characters(blacklist_characters='"\x00', blacklist_categories=("Cs",)), max_size=12).map(
+    lambda s: "n" + s
+)
 ROW_KINDS = {
     "csv": ["good"] * 6 + ["dup", "conflict", "bad_value", "nan", "future", "fields", "stray", "blank", "bytes"],
-    "jsonl": ["good"] * 6 + ["dup", "conflict", "bad_value", "nan", "future", "broken", "array", "deep", "case",
-                             "anonymous", "blank", "bytes"],
+    "jsonl": ["good"] * 6
+    + [
+        "dup",
+        "conflict",
+        "bad_value",
+        "nan",
+        "future",
+        "broken",
+        "array",
+        "deep",
+        "case",
+        "anonymous",
+        "blank",
+        "bytes",
+    ],
     "parquet": ["good"] * 4 + ["dup", "conflict", "bad_value", "nan", "anonymous"],
 }
-QUARANTINED = {"conflict", "bad_value", "nan", "future", "fields", "stray", "bytes", "broken", "array", "deep", "case",
-               "anonymous"}
+QUARANTINED = {
+    "conflict",
+    "bad_value",
+    "nan",
+    "future",
+    "fields",
+    "stray",
+    "bytes",
+    "broken",
+    "array",
+    "deep",
+    "case",
+    "anonymous",
+}
 
 
 @dataclass
@@ -75,7 +111,13 @@ def plan(kinds: list[str], notes: list[str], start: int = 0) -> tuple[list[tuple
     expected = Expected()
     for i, kind in enumerate(kinds):
         note = notes[i % len(notes)]
-        values = {"id": f"e{start + i}", "at": "2025-03-01 10:00:00", "amount": str(i), "who": f"c{i % 5}", "note": note}
+        values = {
+            "id": f"e{start + i}",
+            "at": "2025-03-01 10:00:00",
+            "amount": str(i),
+            "who": f"c{i % 5}",
+            "note": note,
+        }
         if kind in ("dup", "conflict") and not good:
             kind = "good"
         if kind == "dup":
@@ -175,8 +217,11 @@ def check_files(kind: str, files: list[tuple[list[str], list[str]]], overlap: li
             (root / "data" / f"f{n}.{kind}").write_bytes(WRITERS[kind](rows))
         with Workspace(root) as ws:
             [report] = ingest(ws)
-            ledger = {Path(r["input"]).name: r for r in ws.engine.table("ingest_batches").to_pyarrow().to_pylist()
-                      if r["status"] == "committed"}
+            ledger = {
+                Path(r["input"]).name: r
+                for r in ws.engine.table("ingest_batches").to_pyarrow().to_pylist()
+                if r["status"] == "committed"
+            }
             quarantine = ws.engine.table("quarantine").to_pyarrow().to_pylist()
             for n, (_, expected) in enumerate(plans):
                 batch = ledger[f"f{n}.{kind}"]
@@ -202,8 +247,10 @@ def check_files(kind: str, files: list[tuple[list[str], list[str]]], overlap: li
 
 
 def files(kind: str, count: int, max_rows: int):
-    one = st.tuples(st.lists(st.sampled_from(ROW_KINDS[kind]), min_size=15, max_size=max_rows),
-                    st.lists(NOTES, min_size=1, max_size=6))
+    one = st.tuples(
+        st.lists(st.sampled_from(ROW_KINDS[kind]), min_size=15, max_size=max_rows),
+        st.lists(NOTES, min_size=1, max_size=6),
+    )
     return st.lists(one, min_size=count, max_size=count)
 
 

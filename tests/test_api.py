@@ -7,12 +7,12 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from serve_world import build_world, evaluate_segments
 from typer.testing import CliRunner
 
 from cx360.api import index
 from cx360.api.access import create_key, revoke_key
 from cx360.api.app import create_app, open_context
-from serve_world import build_world, evaluate_segments
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +41,26 @@ def test_lookup_by_every_identifier_gives_one_profile(served):
     _, client, keys, _ = served
     anna = _anna(client, keys)
     pid = anna["profile_id"]
-    assert anna["attributes"]["first_name"] == {"value": "Анна", "record": "crm:C1", "rule": anna["attributes"]["first_name"]["rule"]}
-    assert anna["identifiers"]["email"] == ["anna@x.ru"] and anna["scores"]["value_tier"] in ("bronze", "silver", "gold", "platinum")
+    assert anna["attributes"]["first_name"] == {
+        "value": "Анна",
+        "record": "crm:C1",
+        "rule": anna["attributes"]["first_name"]["rule"],
+    }
+    assert anna["identifiers"]["email"] == ["anna@x.ru"] and anna["scores"]["value_tier"] in (
+        "bronze",
+        "silver",
+        "gold",
+        "platinum",
+    )
     assert [s["segment"] for s in anna["segments"]] == ["high_value"]
     assert anna["traits"]["calls_total"] == 1
-    for params in ({"email": "  ANNA@x.ru "}, {"phone": "8 916 000-00-01"}, {"customer_no": "c1"},
-                   {"card_token": "tk1"}, {"cookie_id": "ck1"}):
+    for params in (
+        {"email": "  ANNA@x.ru "},
+        {"phone": "8 916 000-00-01"},
+        {"customer_no": "c1"},
+        {"card_token": "tk1"},
+        {"cookie_id": "ck1"},
+    ):
         r = _get(client, keys, "admin", "/v1/profiles", **params)
         assert r.status_code == 200 and r.json()["profile_id"] == pid, params
     assert _get(client, keys, "admin", f"/v1/profiles/{pid}").json()["profile_id"] == pid
@@ -122,8 +136,12 @@ def test_timeline_pages_newest_first_with_filters(served):
         if cursor is None:
             break
     assert seen == [e["event_id"] for e in everything]
-    assert [e["event_id"] for e in _get(client, keys, "admin", url, since="2025-06-02T00:00:00Z",
-                                        until="2025-06-04T00:00:00").json()["events"]] == ["e3", "e2"]
+    assert [
+        e["event_id"]
+        for e in _get(client, keys, "admin", url, since="2025-06-02T00:00:00Z", until="2025-06-04T00:00:00").json()[
+            "events"
+        ]
+    ] == ["e3", "e2"]
     assert {e["channel"] for e in _get(client, keys, "admin", url, source="crm").json()["events"]} == set()
     assert everything[-1]["properties"] == {"category": "Groceries"} and everything[-1]["amount"] == 10.0
 
@@ -152,13 +170,27 @@ def test_health_metrics_and_openapi(served):
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'cx360_http_requests_total{method="GET",route="/v1/segments",status="200"}' in metrics.text
     assert 'cx360_http_request_duration_seconds_bucket{le="0.001",route="/v1/segments"}' in metrics.text
-    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_info", "python_gc_objects_collected_total",
-                 "cx360_index_age_seconds", "cx360_audit_backlog_bytes", "cx360_http_requests_in_progress"):
+    for name in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "python_info",
+        "python_gc_objects_collected_total",
+        "cx360_index_age_seconds",
+        "cx360_audit_backlog_bytes",
+        "cx360_http_requests_in_progress",
+    ):
         assert f"\n{name}" in metrics.text, name
     assert metrics.headers["x-request-id"]
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/profiles", "/v1/profiles/{profile_id}", "/v1/profiles/{profile_id}/timeline",
-            "/v1/segments", "/v1/search", "/health", "/metrics"} <= set(paths)
+    assert {
+        "/v1/profiles",
+        "/v1/profiles/{profile_id}",
+        "/v1/profiles/{profile_id}/timeline",
+        "/v1/segments",
+        "/v1/search",
+        "/health",
+        "/metrics",
+    } <= set(paths)
 
 
 def test_index_is_reused_while_the_warehouse_is_unchanged(served):
@@ -174,7 +206,12 @@ def test_keys_and_audit_commands(served):
     result = runner.invoke(app, ["keys", "create", "--role", "agent", "--name", "desk-7", "-w", str(root)])
     assert result.exit_code == 0, result.output
     key = next(line for line in result.output.splitlines() if line.startswith("cx360_"))
-    assert client.get("/v1/profiles", params={"email": "boris@x.ru"}, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert (
+        client.get(
+            "/v1/profiles", params={"email": "boris@x.ru"}, headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 200
+    )
     client.app.state.ctx.audit.flush()
     assert key.split("_")[2] not in (root / "access.sqlite").read_bytes().decode("latin-1"), "keys are stored hashed"
     result = runner.invoke(app, ["audit", "-w", str(root), "--key", key.split("_")[1]], env={"COLUMNS": "250"})
@@ -213,7 +250,10 @@ def test_openapi_documents_types_security_and_error_envelope(served):
     _, client, keys, _ = served
     spec = client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"] == {
-        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["HTTPBearer"]["description"]}
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["HTTPBearer"]["description"],
+    }
     for path, ops in spec["paths"].items():
         if not path.startswith("/v1"):
             continue
@@ -223,8 +263,13 @@ def test_openapi_documents_types_security_and_error_envelope(served):
         statuses = ["401", "403"] + (["422"] if op.get("parameters") else []) + (["404"] if "profile" in path else [])
         for status in statuses:
             assert op["responses"][status]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorResponse"}, (path, status)
+                "$ref": "#/components/schemas/ErrorResponse"
+            }, (path, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"], "FastAPI's own 422 body is not what we answer"
     r = _get(client, keys, "admin", "/v1/search", q="an", limit="many")  # FastAPI's own validation, in the envelope
-    assert r.status_code == 422 and r.json()["error"]["type"] == "ValidationError" and "limit" in r.json()["error"]["message"]
+    assert (
+        r.status_code == 422
+        and r.json()["error"]["type"] == "ValidationError"
+        and "limit" in r.json()["error"]["message"]
+    )
     assert client.get("/docs").status_code == 200 and "cdn" not in client.get("/docs").text.lower()

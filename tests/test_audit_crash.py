@@ -18,10 +18,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from serve_world import world_copy
 
 from cx360.api.access import create_key
 from cx360.api.audit import read_audit
-from serve_world import world_copy
 
 ROUNDS, CLIENTS = 2, 4
 
@@ -33,8 +33,11 @@ def _free_port() -> int:
 
 
 def _start(root: Path, port: int, log) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -65,7 +68,7 @@ def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_fac
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("w")
-    answered = {k: 0 for k in keys}
+    answered = dict.fromkeys(keys, 0)
     refused: list[int] = []
     proc = _start(root, port, log)
     try:

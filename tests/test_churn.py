@@ -30,13 +30,23 @@ def make_table(n: int = 3000, seed: int = 7) -> pd.DataFrame:
     signup = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1500, n), unit="D")
     logit = -3.0 + 0.008 * days + 1.6 * np.maximum(tickets - 2, 0) + 1.0 * (plan == "basic") - 0.01 * tenure
     churned = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
-    return pd.DataFrame({
-        "customer_id": [f"C{i:05d}" for i in range(n)], "days_since_last_txn": days, "support_tickets": tickets,
-        "plan": plan, "region": region, "balance": balance, "tenure_months": tenure,
-        "signup_date": signup.strftime("%Y-%m-%d"), "snapshot": pd.Timestamp("2024-01-01")
-        + pd.to_timedelta(np.sort(rng.integers(0, 365, n)), unit="D"),
-        "email": [f"user{i}@mail.example" for i in range(n)], "country": "RU", "notes": None, "churned": np.where(churned, "yes", "no"),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in range(n)],
+            "days_since_last_txn": days,
+            "support_tickets": tickets,
+            "plan": plan,
+            "region": region,
+            "balance": balance,
+            "tenure_months": tenure,
+            "signup_date": signup.strftime("%Y-%m-%d"),
+            "snapshot": pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 365, n)), unit="D"),
+            "email": [f"user{i}@mail.example" for i in range(n)],
+            "country": "RU",
+            "notes": None,
+            "churned": np.where(churned, "yes", "no"),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +92,24 @@ def test_reasons_name_the_planted_driver(result, table):
 def test_columns_are_read_without_preparation(result, table):
     prep = result.model.prep_
     kinds = {f.name: f.kind for f in prep.features}
-    assert kinds == {"days_since_last_txn": "numeric", "support_tickets": "numeric", "plan": "category",
-                     "region": "category", "balance": "numeric", "tenure_months": "numeric",
-                     "signup_date_days_ago": "days_ago"}
+    assert kinds == {
+        "days_since_last_txn": "numeric",
+        "support_tickets": "numeric",
+        "plan": "category",
+        "region": "category",
+        "balance": "numeric",
+        "tenure_months": "numeric",
+        "signup_date_days_ago": "days_ago",
+    }
     notes = " | ".join(prep.notes)
-    for expected in ("customer_id: not a feature (id)", "churned: not a feature (label)",
-                     "snapshot: not a feature (excluded)", "country: dropped (one value only: 'RU')",
-                     "notes: dropped (all values missing)",
-                     "email: dropped (text with 2,400 distinct values: an identifier or free text)"):
+    for expected in (
+        "customer_id: not a feature (id)",
+        "churned: not a feature (label)",
+        "snapshot: not a feature (excluded)",
+        "country: dropped (one value only: 'RU')",
+        "notes: dropped (all values missing)",
+        "email: dropped (text with 2,400 distinct values: an identifier or free text)",
+    ):
         assert expected in notes
     # An unseen category scores as a missing one; missing numbers are accepted as they are.
     rows = table.head(3).copy()
@@ -102,8 +122,12 @@ def test_columns_are_read_without_preparation(result, table):
 
 def test_save_and_load_give_the_same_scores(result, table, tmp_path):
     save(result, tmp_path / "m")
-    assert {p.name for p in (tmp_path / "m").iterdir()} == {"model.txt", "churn_model.json", "model_card.json",
-                                                            "model_card.md"}
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {
+        "model.txt",
+        "churn_model.json",
+        "model_card.json",
+        "model_card.md",
+    }
     card = json.loads((tmp_path / "m" / "model_card.json").read_text())
     assert card["data"]["rows"] == 3000 and card["data"]["positive"] == "yes" and card["cx360_version"]
     assert "| roc_auc |" in (tmp_path / "m" / "model_card.md").read_text()
@@ -156,18 +180,36 @@ def test_missing_or_corrupt_model_directory(tmp_path):
 
 
 def cx360(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cx360", *args], capture_output=True, text=True, timeout=300,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "cx360", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_cli_train_score_evaluate(table, tmp_path):
     csv, parquet, model = tmp_path / "c.csv", tmp_path / "c.parquet", tmp_path / "model"
     table.to_csv(csv, index=False)
     table.drop(columns=["churned"]).to_parquet(parquet)
-    trained = cx360("churn", "train", str(csv), "--label", "churned", "--id", "customer_id", "--model", str(model),
-                    "--exclude", "snapshot")
+    trained = cx360(
+        "churn",
+        "train",
+        str(csv),
+        "--label",
+        "churned",
+        "--id",
+        "customer_id",
+        "--model",
+        str(model),
+        "--exclude",
+        "snapshot",
+    )
     assert trained.returncode == 0, trained.stderr
-    assert "logistic model on days_since_last_txn (named like recency)" in trained.stdout and "│ roc_auc" in trained.stdout
+    assert (
+        "logistic model on days_since_last_txn (named like recency)" in trained.stdout and "│ roc_auc" in trained.stdout
+    )
     assert "note: country: dropped (one value only: 'RU')" in trained.stdout
     scored = cx360("churn", "score", str(parquet), "--model", str(model), "--output", str(tmp_path / "s.csv"))
     assert scored.returncode == 0, scored.stderr
@@ -187,7 +229,9 @@ def test_cli_bad_input_exits_1_with_the_reason(table, tmp_path):
     assert "label column 'plan' must hold exactly two values" in " ".join(bad.stderr.split())
     missing = cx360("churn", "score", str(csv), "--model", str(tmp_path / "none"), "--output", str(tmp_path / "o.csv"))
     assert missing.returncode == 1 and "no model directory here" in missing.stderr
-    not_dates = cx360("churn", "train", str(csv), "--label", "churned", "--time", "plan", "--model", str(tmp_path / "m"))
+    not_dates = cx360(
+        "churn", "train", str(csv), "--label", "churned", "--time", "plan", "--model", str(tmp_path / "m")
+    )
     assert not_dates.returncode == 1
     assert "time column 'plan' holds values that are not dates: 'basic'" in " ".join(not_dates.stderr.split())
     nofile = cx360("churn", "evaluate", str(tmp_path / "x.csv"), "--label", "churned", "--model", str(tmp_path / "m"))

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from cx360.cli import app
 from cx360.errors import DataError
-from cx360.models.churn import ChurnModel
 from cx360.identity.resolve import resolve
-from cx360.scoring import churn as cw
+from cx360.models.churn import ChurnModel
 from cx360.profiles.build import build
+from cx360.scoring import churn as cw
 from cx360.segments.evaluate import evaluate
 from cx360.sources.ingest import ingest
 
@@ -70,14 +70,34 @@ def _world(factory):
         end = leave.get(i, START + dt.timedelta(days=365))
         while day < end:
             slowing = i in leave and (end - day).days < 45
-            lines.append(json.dumps({"id": f"t{k}", "ts": day.isoformat() + "Z", "name": "card_payment",
-                                     "channel": "pos", "card": f"TK{i}", "amount": float(rng.uniform(5, 50))}))
+            lines.append(
+                json.dumps(
+                    {
+                        "id": f"t{k}",
+                        "ts": day.isoformat() + "Z",
+                        "name": "card_payment",
+                        "channel": "pos",
+                        "card": f"TK{i}",
+                        "amount": float(rng.uniform(5, 50)),
+                    }
+                )
+            )
             k += 1
             day += dt.timedelta(days=float(rng.uniform(8, 14) if slowing else rng.uniform(2, 5)))
         if i in leave:
             call = end - dt.timedelta(days=20)
-            lines.append(json.dumps({"id": f"c{k}", "ts": call.isoformat() + "Z", "name": "call", "channel": "call_centre",
-                                     "customer": f"C{i}", "reason": "close_account"}))
+            lines.append(
+                json.dumps(
+                    {
+                        "id": f"c{k}",
+                        "ts": call.isoformat() + "Z",
+                        "name": "call",
+                        "channel": "call_centre",
+                        "customer": f"C{i}",
+                        "reason": "close_account",
+                    }
+                )
+            )
             k += 1
     factory.write("data/crm.csv", "id,card\n" + "".join(f"C{i},TK{i}\n" for i in range(N)))
     factory.write("data/activity.jsonl", "\n".join(lines) + "\n")
@@ -94,8 +114,10 @@ def test_train_on_point_in_time_traits_and_score_into_a_table(duckdb_workspace, 
     card = result.card
     assert card["split"]["kind"] == "time" and card["split"]["test_from"] == "2025-09-01"
     # every training label window ends by the test snapshot
-    assert all(dt.date.fromisoformat(t) + dt.timedelta(days=60) <= dt.date(2025, 9, 1)
-               for t in card["split"]["train_snapshots"])
+    assert all(
+        dt.date.fromisoformat(t) + dt.timedelta(days=60) <= dt.date(2025, 9, 1)
+        for t in card["split"]["train_snapshots"]
+    )
     assert card["baseline"]["feature"] == cw.RECENCY_FEATURE
     assert card["held_out"]["model"]["roc_auc"] > 0.8
     model_dir = tmp_path / "model"
@@ -105,8 +127,9 @@ def test_train_on_point_in_time_traits_and_score_into_a_table(duckdb_workspace, 
     build(ws, dt.datetime(2025, 10, 1))
     now = dt.datetime(2026, 1, 1)
     summary = cw.score(ws, model_dir, now=now, batch_rows=37)  # batch boundaries do not change a score
-    pd.testing.assert_frame_equal(_stored_scores(ws), _whole_table_scores(ws, model_dir, dt.datetime(2025, 10, 1), now),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        _stored_scores(ws), _whole_table_scores(ws, model_dir, dt.datetime(2025, 10, 1), now), check_dtype=False
+    )
     scored = ws.engine.table("churn_scores").to_pandas().set_index("profile_id")
     assert summary.profiles == len(scored) == N and scored.churn_risk.between(0, 1).all()
     assert summary.at_risk == int((scored.churn_risk >= 0.5).sum())
@@ -123,15 +146,18 @@ def test_train_refuses_a_snapshot_without_a_full_horizon_after_it(duckdb_workspa
     ws = _world(duckdb_workspace)
     with pytest.raises(DataError) as err:
         cw.train(ws, as_of=dt.datetime(2025, 11, 15), horizon_days=90)
-    assert "needs 90 days of events after it" in str(err.value) and "use --as-of 2025-10-02 or earlier" in str(err.value)
+    assert "needs 90 days of events after it" in str(err.value) and "use --as-of 2025-10-02 or earlier" in str(
+        err.value
+    )
 
 
 def test_cli_train_and_score_in_a_workspace(duckdb_workspace):
     ws = _world(duckdb_workspace)
     ws.close()
     runner = CliRunner()
-    trained = runner.invoke(app, ["churn", "train", "--workspace", str(ws.root), "--horizon-days", "60",
-                                  "--as-of", "2025-09-01"])
+    trained = runner.invoke(
+        app, ["churn", "train", "--workspace", str(ws.root), "--horizon-days", "60", "--as-of", "2025-09-01"]
+    )
     assert trained.exit_code == 0, trained.output
     assert "days_since_active" in trained.output and (ws.root / "models" / "churn" / "model_card.json").is_file()
     scored = runner.invoke(app, ["churn", "score", "--workspace", str(ws.root)])
@@ -142,7 +168,9 @@ def test_cli_train_and_score_in_a_workspace(duckdb_workspace):
     assert latest.exit_code == 0, latest.output
     expected = cw.latest_test_date(ws, 90).date()
     assert f"--as-of {expected}: the latest test snapshot with 90 days of events after it" in latest.output
-    assert json.loads((ws.root / "models" / "churn" / "model_card.json").read_text())["split"]["test_from"] == str(expected)
+    assert json.loads((ws.root / "models" / "churn" / "model_card.json").read_text())["split"]["test_from"] == str(
+        expected
+    )
 
 
 def _whole_table_scores(ws, model_dir, as_of, now):

@@ -26,7 +26,11 @@ identifiers = { email = "email" }
 
 def cx360(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "cx360", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "cx360", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": SRC},
     )
 
@@ -50,7 +54,10 @@ def test_init_ingest_status_quarantine(tmp_path):
     assert "1 rows quarantined" in result.stdout and "1 malformed identifiers dropped" in result.stdout
     status = cx360("status", "-w", str(ws))
     assert status.returncode == 0 and "records" in status.stdout and "│ crm" in status.stdout
-    assert "Identifiers dropped at ingest" in status.stdout and "│ email │ 1       │ email (email): not a valid email" in status.stdout
+    assert (
+        "Identifiers dropped at ingest" in status.stdout
+        and "│ email │ 1       │ email (email): not a valid email" in status.stdout
+    )
     quarantine = cx360("quarantine", "-w", str(ws))
     assert "record_id (id): a value is required" in quarantine.stdout
     dropped = cx360("quarantine", "--dropped", "-w", str(ws))
@@ -90,7 +97,9 @@ def test_missing_workspace_is_a_clear_error(tmp_path):
 def test_identity_resolve_explain_block(tmp_path):
     ws = tmp_path / "bank"
     cx360("init", str(ws))
-    (ws / "data" / "a.csv").write_text("id,email,phone,name\n1,ann@x.com,+79161234567,Ann\n2,bob@x.com,,Bob\n", encoding="utf-8")
+    (ws / "data" / "a.csv").write_text(
+        "id,email,phone,name\n1,ann@x.com,+79161234567,Ann\n2,bob@x.com,,Bob\n", encoding="utf-8"
+    )
     (ws / "data" / "b.csv").write_text("id,email,phone,name\nX,,+7 916 123-45-67,Anna\n", encoding="utf-8")
     text = (ws / "cx360.toml").read_text(encoding="utf-8").replace("match_threshold = 0.9", "probabilistic = false")
     for name in ("a", "b"):
@@ -106,7 +115,9 @@ def test_identity_resolve_explain_block(tmp_path):
     explained = cx360("identity", "explain", "ANN@x.com", "-w", str(ws))
     assert explained.returncode == 0, explained.stderr
     assert "record:crm_b:X" in explained.stdout and "phone:+79161234567" in explained.stdout
-    blocked = cx360("identity", "block", "record:crm_b:X", "phone:+79161234567", "--reason", "not her", "--by", "qa", "-w", str(ws))
+    blocked = cx360(
+        "identity", "block", "record:crm_b:X", "phone:+79161234567", "--reason", "not her", "--by", "qa", "-w", str(ws)
+    )
     assert blocked.returncode == 0 and "│ profiles                 │     3 │" in blocked.stdout
     again = cx360("identity", "explain", "record:crm_b:X", "-w", str(ws))
     assert "not her" in again.stdout and "qa" in again.stdout
@@ -133,8 +144,20 @@ def test_demo_builds_ingests_and_refuses_to_clobber(tmp_path):
 def test_identity_dedupe_writes_clusters_and_rejects_bad_maps(tmp_path):
     rows = "id,first_name,last_name,dob,phone\n1,Ivan,Petrov,1980-01-02,+79161234567\n2,Anna,Sidorova,1990-05-06,+79031112233\n"
     (tmp_path / "a.csv").write_text(rows, encoding="utf-8")
-    (tmp_path / "b.csv").write_text("id,first_name,last_name,dob,phone\n9,Иван,Петров,1980-01-02,+79161234567\n", encoding="utf-8")
-    bad = cx360("identity", "dedupe", str(tmp_path / "a.csv"), "--key", "id", "--map", "dob=dateofbirth", "-o", str(tmp_path / "o.csv"))
+    (tmp_path / "b.csv").write_text(
+        "id,first_name,last_name,dob,phone\n9,Иван,Петров,1980-01-02,+79161234567\n", encoding="utf-8"
+    )
+    bad = cx360(
+        "identity",
+        "dedupe",
+        str(tmp_path / "a.csv"),
+        "--key",
+        "id",
+        "--map",
+        "dob=dateofbirth",
+        "-o",
+        str(tmp_path / "o.csv"),
+    )
     assert bad.returncode == 1 and "FIELD one of" in bad.stderr
     missing = cx360("identity", "dedupe", str(tmp_path / "nope.csv"), "--key", "id", "-o", str(tmp_path / "o.csv"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
@@ -148,8 +171,20 @@ def test_format_json_puts_one_document_on_stdout(tmp_path):
         f.write(CSV_SOURCE)
     ingest = cx360("ingest", "-w", str(ws), "--format", "json")
     assert ingest.returncode == 0, ingest.stderr
-    assert json.loads(ingest.stdout) == [{"source": "crm", "inputs": 1, "unchanged": 0, "read": 2, "loaded": 1, "quarantined": 1,
-                                          "duplicates": 0, "status": "ok", "identifiers_dropped": 0, "error": None}]
+    assert json.loads(ingest.stdout) == [
+        {
+            "source": "crm",
+            "inputs": 1,
+            "unchanged": 0,
+            "read": 2,
+            "loaded": 1,
+            "quarantined": 1,
+            "duplicates": 0,
+            "status": "ok",
+            "identifiers_dropped": 0,
+            "error": None,
+        }
+    ]
     assert "1 rows quarantined" in ingest.stderr  # notes go to stderr in json mode
     status = json.loads(cx360("status", "-w", str(ws), "--format", "json").stdout)
     assert {"table": "records", "rows": 1} in status["tables"]
@@ -170,8 +205,15 @@ def test_a_locked_warehouse_exits_75_with_a_clear_message(tmp_path):
     ws = tmp_path / "bank"
     cx360("init", str(ws))
     holder = subprocess.Popen(  # another process holds the warehouse open for writing
-        [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-         "time.sleep(120)", str(ws / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(120)",
+            str(ws / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         result = cx360("status", "-w", str(ws))
@@ -190,8 +232,12 @@ def test_config_schema_validates_the_init_template(tmp_path):
     assert schema["title"] == "cx360.toml" and schema["additionalProperties"] is False
     cx360("init", str(tmp_path / "bank"))
     # TOML dates reach the schema as ISO strings, as editors' TOML validators pass them
-    data = json.loads(json.dumps(tomllib.loads((tmp_path / "bank" / "cx360.toml").read_text(encoding="utf-8")),
-                                 default=lambda v: v.isoformat()))
+    data = json.loads(
+        json.dumps(
+            tomllib.loads((tmp_path / "bank" / "cx360.toml").read_text(encoding="utf-8")),
+            default=lambda v: v.isoformat(),
+        )
+    )
     jsonschema.validate(data, schema)  # what init writes is valid
     data["workspace"]["nmae"] = "typo"
     with pytest.raises(jsonschema.ValidationError, match="nmae"):
@@ -213,12 +259,21 @@ def test_every_table_command_speaks_json(tmp_path):
 
     init = runner.invoke(app, ["init", str(ws)])
     assert init.exit_code == 0 and "Add [[sources]] to it, then run cx360 ingest -w" in " ".join(init.stdout.split())
-    (ws / "data" / "crm.csv").write_text("id,email\n1,ivan.petrov@mail.ru\n2,anna.sidorova@yandex.ru\n", encoding="utf-8")
+    (ws / "data" / "crm.csv").write_text(
+        "id,email\n1,ivan.petrov@mail.ru\n2,anna.sidorova@yandex.ru\n", encoding="utf-8"
+    )
     with open(ws / "cx360.toml", "a", encoding="utf-8") as f:
         f.write(CSV_SOURCE + '\n[[segments]]\nname = "everyone"\nwhere = "age_years is null"\n')
     report = run("run", "-w", str(ws))
-    assert [s["stage"] for s in report["stages"]] == ["ingest", "identity", "texts", "profiles", "churn",
-                                                      "archetypes", "segments"]
+    assert [s["stage"] for s in report["stages"]] == [
+        "ingest",
+        "identity",
+        "texts",
+        "profiles",
+        "churn",
+        "archetypes",
+        "segments",
+    ]
     assert report["stages"][0]["rows_written"]["records"] == 2 and report["ok"] is True
     resolved = run("identity", "resolve", "-w", str(ws))
     assert resolved["records"] == 2 and resolved["profiles"] == 2

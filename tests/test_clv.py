@@ -70,8 +70,9 @@ def test_cdnow_bgnbd_and_gamma_gamma_reproduce_the_papers(cdnow):
 @needs_cdnow
 def test_cdnow_holdout_beats_the_naive_rate(cdnow):
     tx, _ = cdnow
-    r = clv_from_transactions(tx, customer="customer", date="date", amount="amount",
-                              calibration_end="1997-09-30", holdout_end="1998-06-30")
+    r = clv_from_transactions(
+        tx, customer="customer", date="date", amount="amount", calibration_end="1997-09-30", holdout_end="1998-06-30"
+    )
     model, naive = r.holdout["bgnbd"], r.holdout["naive_rate"]
     assert model["total_actual"] == naive["total_actual"] == 1882
     assert model["mae"] < naive["mae"] and model["rmse"] < naive["rmse"]
@@ -79,11 +80,22 @@ def test_cdnow_holdout_beats_the_naive_rate(cdnow):
     assert abs(model["total_predicted"] - 1882) < abs(naive["total_predicted"] - 1882)
 
 
-TINY = pd.DataFrame({
-    "cust": ["a", "a", "a", "a", "b", "b", "c", "d"],
-    "day": ["2024-01-01", "2024-01-01", "2024-01-15", "2024-01-29", "2024-01-08", "2024-02-05", "2024-01-22", "2024-02-20"],
-    "amount": [10.0, 5.0, 20.0, 40.0, 7.0, 9.0, 3.0, 1.0],
-})
+TINY = pd.DataFrame(
+    {
+        "cust": ["a", "a", "a", "a", "b", "b", "c", "d"],
+        "day": [
+            "2024-01-01",
+            "2024-01-01",
+            "2024-01-15",
+            "2024-01-29",
+            "2024-01-08",
+            "2024-02-05",
+            "2024-01-22",
+            "2024-02-20",
+        ],
+        "amount": [10.0, 5.0, 20.0, 40.0, 7.0, 9.0, 3.0, 1.0],
+    }
+)
 
 
 def test_rfm_collapses_same_day_and_counts_repeats_only():
@@ -98,11 +110,14 @@ def test_rfm_collapses_same_day_and_counts_repeats_only():
     assert days.loc["a", "recency"] == 28 and days.loc["a", "T"] == 28
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"day": ["2024-01-01", "soon"] + TINY.day.tolist()[2:]}, "column 'day': 1 value(s) are not dates"),
-    ({"amount": [10.0, -5.0] + TINY.amount.tolist()[2:]}, "column 'amount': 1 negative amount(s)"),
-    ({"amount": ["10", "x"] + TINY.amount.tolist()[2:]}, "column 'amount': 1 value(s) are not numbers"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"day": ["2024-01-01", "soon"] + TINY.day.tolist()[2:]}, "column 'day': 1 value(s) are not dates"),
+        ({"amount": [10.0, -5.0] + TINY.amount.tolist()[2:]}, "column 'amount': 1 negative amount(s)"),
+        ({"amount": ["10", "x"] + TINY.amount.tolist()[2:]}, "column 'amount': 1 value(s) are not numbers"),
+    ],
+)
 def test_rfm_bad_input_names_the_column(change, message):
     with pytest.raises(SourceError, match=message.replace("(", r"\(").replace(")", r"\)")):
         rfm_summary(TINY.assign(**change), "cust", "day", "amount", "2024-01-29")
@@ -110,8 +125,9 @@ def test_rfm_bad_input_names_the_column(change, message):
         rfm_summary(TINY, "cust", "day", "spend", "2024-01-29")
 
 
-def _simulate(n: int, r: float, alpha: float, a: float, b: float, T: float, seed: int,
-              holdout: float = 0.0) -> pd.DataFrame:
+def _simulate(
+    n: int, r: float, alpha: float, a: float, b: float, T: float, seed: int, holdout: float = 0.0
+) -> pd.DataFrame:
     """BG/NBD's own story, customer by customer: Poisson purchases, a coin after each for dropping out.
     Calibration is (0, T]; purchases in (T, T + holdout] are counted apart."""
     rng = np.random.default_rng(seed)
@@ -155,13 +171,17 @@ def test_bgnbd_forecasts_match_the_process_they_describe():
     assert bgf.conditional_expected_purchases(26.0, x, tx, T).sum() == pytest.approx(s.holdout.sum(), rel=0.04)
     repeaters = (x >= 3).to_numpy()
     assert bgf.conditional_expected_purchases(26.0, x, tx, T)[repeaters].sum() == pytest.approx(
-        s.holdout[repeaters].sum(), rel=0.05)
+        s.holdout[repeaters].sum(), rel=0.05
+    )
 
 
-@pytest.mark.parametrize("model, params, data", [
-    (BetaGeoFitter, [0.4, 5.0, 0.9, 2.2], ([0, 1, 3, 12], [0, 4.5, 20.0, 38.0], [40.0, 39.0, 30.0, 40.0])),
-    (GammaGammaFitter, [6.0, 3.5, 15.0], ([1, 2, 7], [12.0, 30.5, 80.0])),
-])
+@pytest.mark.parametrize(
+    "model, params, data",
+    [
+        (BetaGeoFitter, [0.4, 5.0, 0.9, 2.2], ([0, 1, 3, 12], [0, 4.5, 20.0, 38.0], [40.0, 39.0, 30.0, 40.0])),
+        (GammaGammaFitter, [6.0, 3.5, 15.0], ([1, 2, 7], [12.0, 30.5, 80.0])),
+    ],
+)
 def test_analytic_gradient_matches_finite_differences(model, params, data):
     cols = [np.asarray(c, dtype=float) for c in data]
     ll, grad = model._loglik_grad(np.array(params), *cols)
@@ -230,9 +250,15 @@ def test_holdout_metrics():
 
 # --- the CLI, as a user runs it --------------------------------------------------------------------
 
+
 def cx360(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cx360", *args], capture_output=True, text=True, timeout=300,
-                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "cx360", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def _synthetic_transactions(path, n: int = 60, seed: int = 3) -> None:
@@ -241,7 +267,13 @@ def _synthetic_transactions(path, n: int = 60, seed: int = 3) -> None:
     for c in range(n):
         start = pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 60)))
         for k in range(int(rng.integers(1, 6))):
-            rows.append((f"c{c:03d}", (start + pd.Timedelta(days=int(k * rng.integers(5, 40)))).date(), round(float(rng.gamma(3, 10)), 2)))
+            rows.append(
+                (
+                    f"c{c:03d}",
+                    (start + pd.Timedelta(days=int(k * rng.integers(5, 40)))).date(),
+                    round(float(rng.gamma(3, 10)), 2),
+                )
+            )
     pd.DataFrame(rows, columns=["client", "when", "paid"]).to_csv(path, index=False)
 
 
@@ -250,8 +282,24 @@ def test_cli_writes_one_row_per_customer_and_json_metrics(tmp_path):
     _synthetic_transactions(src)
     pq = tmp_path / "tx.parquet"
     pd.read_csv(src).to_parquet(pq)
-    result = cx360("clv", str(pq), "--customer", "client", "--date", "when", "--amount", "paid",
-                   "--calibration-end", "2024-04-30", "--holdout-end", "2024-08-31", "--output", str(dst), "--format", "json")
+    result = cx360(
+        "clv",
+        str(pq),
+        "--customer",
+        "client",
+        "--date",
+        "when",
+        "--amount",
+        "paid",
+        "--calibration-end",
+        "2024-04-30",
+        "--holdout-end",
+        "2024-08-31",
+        "--output",
+        str(dst),
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report["bgnbd"]) == {"r", "alpha", "a", "b", "log_likelihood"}
@@ -259,30 +307,68 @@ def test_cli_writes_one_row_per_customer_and_json_metrics(tmp_path):
     assert set(report["holdout"]) == {"bgnbd", "naive_rate"} and "mae" in report["holdout"]["bgnbd"]
     out = pd.read_csv(dst)
     assert len(out) == report["customers"] == pd.read_csv(src).client.nunique()
-    for col in ("frequency", "recency", "T", "monetary_value", "expected_purchases", "p_alive", "expected_spend", "clv"):
+    for col in (
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "expected_purchases",
+        "p_alive",
+        "expected_spend",
+        "clv",
+    ):
         assert out[col].notna().all(), col
     assert out.p_alive.between(0, 1).all() and (out.clv >= 0).all()
-    table = cx360("clv", str(src), "--customer", "client", "--date", "when", "--amount", "paid",
-                  "--calibration-end", "2024-04-30", "--output", str(dst))
+    table = cx360(
+        "clv",
+        str(src),
+        "--customer",
+        "client",
+        "--date",
+        "when",
+        "--amount",
+        "paid",
+        "--calibration-end",
+        "2024-04-30",
+        "--output",
+        str(dst),
+    )
     assert table.returncode == 0, table.stderr
     assert "BG/NBD" in table.stdout and "total CLV, 12 months" in table.stdout
     # Nobody in this synthetic table ever drops out, and the user is told so.
     assert "no sign of customers dropping out" in " ".join(table.stderr.split())
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda df: df.drop(columns=["paid"]), "missing column(s) ['paid']"),
-    (lambda df: df.assign(when=df["when"].where(df.index != 3, "31/02/2024")), "column 'when': 1 value(s) are not dates"),
-    (lambda df: df.assign(paid=df["paid"].where(df.index != 5, -4.0)), "column 'paid': 1 negative amount(s)"),
-    (lambda df: df.head(4), "too few repeat customers to fit"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda df: df.drop(columns=["paid"]), "missing column(s) ['paid']"),
+        (
+            lambda df: df.assign(when=df["when"].where(df.index != 3, "31/02/2024")),
+            "column 'when': 1 value(s) are not dates",
+        ),
+        (lambda df: df.assign(paid=df["paid"].where(df.index != 5, -4.0)), "column 'paid': 1 negative amount(s)"),
+        (lambda df: df.head(4), "too few repeat customers to fit"),
+    ],
+)
 def test_cli_bad_input_exits_1_with_a_clear_error(tmp_path, edit, message):
     src = tmp_path / "tx.csv"
     _synthetic_transactions(src)
     edit(pd.read_csv(src)).to_csv(src, index=False)
-    result = cx360("clv", str(src), "--customer", "client", "--date", "when", "--amount", "paid",
-                   "--calibration-end", "2024-04-30", "--output", str(tmp_path / "o.csv"))
+    result = cx360(
+        "clv",
+        str(src),
+        "--customer",
+        "client",
+        "--date",
+        "when",
+        "--amount",
+        "paid",
+        "--calibration-end",
+        "2024-04-30",
+        "--output",
+        str(tmp_path / "o.csv"),
+    )
     assert result.returncode == 1
     assert message in " ".join(result.stderr.split())
     assert not (tmp_path / "o.csv").exists()
-

@@ -40,7 +40,9 @@ def test_init_writes_a_commented_file_that_loads(tmp_path):
 
 
 def test_typo_in_a_key_names_the_source_and_key(tmp_path):
-    message = error_of(write(tmp_path, SOURCE.replace('path = "data/crm.csv"', 'path = "data/crm.csv"\ndelimter = ";"')))
+    message = error_of(
+        write(tmp_path, SOURCE.replace('path = "data/crm.csv"', 'path = "data/crm.csv"\ndelimter = ";"'))
+    )
     assert str(tmp_path / "cx360.toml") in message
     assert "sources[0] (crm).delimter: unknown key" in message
 
@@ -60,7 +62,7 @@ def test_wrong_type_and_wrong_kind(tmp_path):
 def test_missing_required_key_and_exactly_one_mapping(tmp_path):
     message = error_of(write(tmp_path, SOURCE.replace('record_id = "id"', 'updated_at = "u"')))
     assert "records.record_id: required key is missing" in message
-    message = error_of(write(tmp_path, SOURCE.replace("[sources.records]\nrecord_id = \"id\"\n", "")))
+    message = error_of(write(tmp_path, SOURCE.replace('[sources.records]\nrecord_id = "id"\n', "")))
     assert "give exactly one of [sources.records] or [sources.events]" in message
 
 
@@ -94,6 +96,10 @@ def test_field_needs_exactly_one_origin_and_formats_only_for_dates(tmp_path):
 
 
 def test_identity_settings_are_checked(tmp_path):
-    assert "survivorship names unknown attribute(s) ['nickname']" in error_of(write(tmp_path, '[identity]\nsurvivorship = { nickname = "most_recent" }\n'))
+    assert "survivorship names unknown attribute(s) ['nickname']" in error_of(
+        write(tmp_path, '[identity]\nsurvivorship = { nickname = "most_recent" }\n')
+    )
     assert "identity.match_threshold" in error_of(write(tmp_path, "[identity]\nmatch_threshold = 1.5\n"))
-    assert "source_priority names unknown source(s) ['crm_x']" in error_of(write(tmp_path, '[identity]\nsource_priority = ["crm_x"]\n' + SOURCE))
+    assert "source_priority names unknown source(s) ['crm_x']" in error_of(
+        write(tmp_path, '[identity]\nsource_priority = ["crm_x"]\n' + SOURCE)
+    )

@@ -8,10 +8,10 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
+from serve_world import build_world, evaluate_segments, write_churn_scores  # noqa: E402
 
 from cx360.api.access import ROLES, create_key  # noqa: E402
 from cx360.api.app import create_app, open_context  # noqa: E402
-from serve_world import build_world, evaluate_segments, write_churn_scores  # noqa: E402
 
 # Rules OpenAPI cannot state, answered 422 as documented: exactly one identifier in /v1/profiles, a
 # timeline's `since` before its `until` and a cursor this API issued, a search term that is not spaces.
@@ -37,11 +37,15 @@ def api(tmp_path_factory):
 
 # Requests that find someone, so that full profiles, timelines and search hits are checked too (a
 # generated identifier finds nobody).
-KNOWN = (("GET /v1/profiles", {"query": {"email": "anna@x.ru"}}), ("GET /v1/profiles", {"query": {"phone": "+79160000002"}}),
-         ("GET /v1/profiles/{profile_id}", {"path_parameters": {"profile_id": "C1"}}),
-         ("GET /v1/profiles/{profile_id}/timeline", {"path_parameters": {"profile_id": "anna@x.ru"}, "query": {"limit": 2}}),
-         ("GET /v1/search", {"query": {"q": "Пет"}}), ("GET /v1/search", {"query": {"q": "boris@"}}),
-         ("GET /v1/audit", {"query": {"limit": 5}}))
+KNOWN = (
+    ("GET /v1/profiles", {"query": {"email": "anna@x.ru"}}),
+    ("GET /v1/profiles", {"query": {"phone": "+79160000002"}}),
+    ("GET /v1/profiles/{profile_id}", {"path_parameters": {"profile_id": "C1"}}),
+    ("GET /v1/profiles/{profile_id}/timeline", {"path_parameters": {"profile_id": "anna@x.ru"}, "query": {"limit": 2}}),
+    ("GET /v1/search", {"query": {"q": "Пет"}}),
+    ("GET /v1/search", {"query": {"q": "boris@"}}),
+    ("GET /v1/audit", {"query": {"limit": 5}}),
+)
 
 
 def run_contract(app, key: str | None, examples: int = EXAMPLES) -> tuple[int, list[str]]:
@@ -59,8 +63,13 @@ def run_contract(app, key: str | None, examples: int = EXAMPLES) -> tuple[int, l
     for operation in operations.values():
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case):
             nonlocal cases
             cases += 1

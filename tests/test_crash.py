@@ -104,30 +104,45 @@ def make_world(root: Path, rng: random.Random) -> None:
         for j in range(600):
             n = part * 600 + j
             who = rng.randrange(CUSTOMERS)
-            event = {"id": f"w{n}", "at": f"2025-0{1 + n % 6}-{1 + n % 28:02d}T10:00:00Z", "cookie": f"ck{who}",
-                     "type": rng.choice(["page_viewed", "login"])}
+            event = {
+                "id": f"w{n}",
+                "at": f"2025-0{1 + n % 6}-{1 + n % 28:02d}T10:00:00Z",
+                "cookie": f"ck{who}",
+                "type": rng.choice(["page_viewed", "login"]),
+            }
             if n % 3 == 0:
                 event["user"] = f"C{who}"
             lines.append(json.dumps(event))
         (root / "data" / f"web-{part}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for part in range(2):
         n = 2000
-        pq.write_table(pa.table({
-            "tx": [f"t{part}-{k}" for k in range(n)],
-            "who": [f"C{rng.randrange(CUSTOMERS)}" for _ in range(n)],
-            "at": pa.array([dt.datetime(2025, 1, 1) + dt.timedelta(minutes=rng.randrange(250_000)) for _ in range(n)],
-                           pa.timestamp("us")),
-            "amount": [round(rng.uniform(1, 300), 2) for _ in range(n)],
-            "category": [rng.choice(["Food", "Travel", "Fuel"]) for _ in range(n)],
-        }), root / "data" / f"cards-{part}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "tx": [f"t{part}-{k}" for k in range(n)],
+                    "who": [f"C{rng.randrange(CUSTOMERS)}" for _ in range(n)],
+                    "at": pa.array(
+                        [dt.datetime(2025, 1, 1) + dt.timedelta(minutes=rng.randrange(250_000)) for _ in range(n)],
+                        pa.timestamp("us"),
+                    ),
+                    "amount": [round(rng.uniform(1, 300), 2) for _ in range(n)],
+                    "category": [rng.choice(["Food", "Travel", "Fuel"]) for _ in range(n)],
+                }
+            ),
+            root / "data" / f"cards-{part}.parquet",
+        )
 
 
 def clean_run(root: Path) -> tuple[dict[str, int], list[float]]:
     """Every stage once, in this process: the counts to reach, and how long each stage took."""
     seconds = []
     with Workspace(root) as ws:
-        for step in (lambda: ingest(ws), lambda: run_resolve(ws), lambda: run_build(ws, dt.datetime(2025, 7, 1)),
-                     lambda: run_evaluate(ws)):
+        for step in (
+            lambda: ingest(ws),
+            lambda: run_resolve(ws),
+            lambda: run_build(ws, dt.datetime(2025, 7, 1)),
+            lambda: run_evaluate(ws),
+        ):
             began = time.perf_counter()
             step()
             seconds.append(time.perf_counter() - began)
@@ -137,8 +152,9 @@ def clean_run(root: Path) -> tuple[dict[str, int], list[float]]:
 def cx360(root: Path, args: list[str], kill_after: float | None = None) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": SRC, "COLUMNS": "200"}
     command = ["-c", KILLER, str(kill_after), *args] if kill_after is not None else ["-m", "cx360", *args]
-    return subprocess.run([sys.executable, *command, "-w", str(root)], capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run(
+        [sys.executable, *command, "-w", str(root)], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def test_kill_9_anywhere_then_rerun_gives_the_clean_tables(tmp_path):
@@ -162,4 +178,5 @@ def test_kill_9_anywhere_then_rerun_gives_the_clean_tables(tmp_path):
         counts = table_counts(ws)
     # table_versions logs every completed stage run, and the crashed workspace ran some stages more often
     assert {t: n for t, n in counts.items() if t != "table_versions"} == {
-        t: n for t, n in expected.items() if t != "table_versions"}
+        t: n for t, n in expected.items() if t != "table_versions"
+    }

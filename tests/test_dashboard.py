@@ -15,14 +15,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from serve_world import build_world, evaluate_segments, write_churn_scores
 
 from cx360.api.access import create_key
-from serve_world import build_world, evaluate_segments, write_churn_scores
 
 CHROMIUM = os.environ.get("CX360_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _require_browser() -> None:
@@ -60,8 +66,11 @@ def server(tmp_path_factory):
     port = _free_port()
     log = (tmp_path_factory.getbasetemp() / "serve.log").open("w")
     # two worker processes: a session cookie signed by one must be accepted by the other
-    proc = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port), "--workers", "2"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port), "--workers", "2"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -123,8 +132,14 @@ def test_search_to_customer_card(server, browser):
     assert "anna@x.ru" in page.locator("#identifiers").inner_text()
     assert "high_value" in page.locator("#member-of").inner_text()
     assert "within 90 days" in page.locator("#churn").inner_text() and page.locator("#churn-reasons li").count() >= 1
-    assert page.locator("#archetype").inner_text().split()[0] in ("analog", "wannabe", "mainstreamer", "paranoid",
-                                                                  "chameleon", "nomad")
+    assert page.locator("#archetype").inner_text().split()[0] in (
+        "analog",
+        "wannabe",
+        "mainstreamer",
+        "paranoid",
+        "chameleon",
+        "nomad",
+    )
     timeline = page.locator("#timeline").inner_text()
     for channel in ("pos", "call_centre", "sms", "web"):
         assert channel in timeline
@@ -169,7 +184,9 @@ def test_dashboard_reads_are_audited(server):
         time.sleep(0.2)
     assert {e["key_name"] for e in entries if e["profile_id"]} == {"ui-agent"}, "the analyst saw masked data only"
     missed = [e for e in entries if not e["profile_id"]]
-    assert [(e["key_name"], e["fields"]) for e in missed] == [("ui-analyst", "query.identifier")], "a miss is a lookup too"
+    assert [(e["key_name"], e["fields"]) for e in missed] == [("ui-analyst", "query.identifier")], (
+        "a miss is a lookup too"
+    )
     read = next(e for e in entries if e["profile_id"])
     assert "attributes.last_name" in read["fields"].split(",") and read["client"] == "127.0.0.1"
 
@@ -191,7 +208,9 @@ def test_api_docs_render_offline(server, browser):
     page.goto(url + "/docs")
     page.wait_for_selector(".opblock-summary", timeout=20000)
     operations = page.locator(".opblock-summary-path").all_inner_texts()
-    assert {"/v1/profiles", "/v1/profiles/{profile_id}", "/v1/search", "/v1/segments"} <= {o.replace("\u200b", "") for o in operations}
+    assert {"/v1/profiles", "/v1/profiles/{profile_id}", "/v1/search", "/v1/segments"} <= {
+        o.replace("\u200b", "") for o in operations
+    }
     page.click("button.authorize")
     assert "HTTPBearer" in page.locator(".auth-container").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "api-docs.png"))

@@ -21,7 +21,10 @@ def world(tmp_path_factory):
 
 
 def digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((folder / "data").rglob("*.*"))}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((folder / "data").rglob("*.*"))
+    }
 
 
 def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
@@ -72,7 +75,9 @@ def test_planted_bad_rows_are_there(world):
     assert tx.txn_id.duplicated().sum() == 5
     # identifiers that would merge different people: placeholders in both CRMs, a library cookie, a shared caller
     core = pd.read_csv(world.out_dir / "data" / "crm_core.csv", sep=";", dtype=str, on_bad_lines="skip")
-    assert all(((core.email == e).sum(), (cards.email == e).sum()) == (1, 1) for e in ("no-email@demobank.ru", "a@a.ru"))
+    assert all(
+        ((core.email == e).sum(), (cards.email == e).sum()) == (1, 1) for e in ("no-email@demobank.ru", "a@a.ru")
+    )
     logins = (world.out_dir / "data" / "web" / "2025-h2.jsonl").read_text(encoding="utf-8").count('"ck-library-pc"')
     calls = pd.read_csv(world.out_dir / "data" / "contact_centre.csv", dtype=str, on_bad_lines="skip")
     assert logins == 3 and calls[calls.caller_phone == "+74957310466"].customer_number.nunique() == 2

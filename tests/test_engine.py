@@ -24,8 +24,9 @@ try:  # Spark's workers cannot import this test module: ship its functions by va
 except ImportError:
     pass
 T0 = dt.datetime(2026, 1, 1)
-RESULT = pa.schema([("profile_id", pa.string()), ("double", pa.float64()), ("batch", pa.int64()),
-                    ("as_of", pa.timestamp("us"))])
+RESULT = pa.schema(
+    [("profile_id", pa.string()), ("double", pa.float64()), ("batch", pa.int64()), ("as_of", pa.timestamp("us"))]
+)
 
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
@@ -57,9 +58,17 @@ def engine(engine_kind, tmp_path_factory):
 def churn_rows(ids, risk, *, reasons="r") -> pa.Table:
     n = len(ids)
     target = schema.ibis_schema("churn_scores").to_pyarrow()
-    return pa.table({"profile_id": ids, "as_of": [T0] * n, "churn_risk": risk, "churn_reasons": [reasons] * n,
-                     "horizon_days": [90] * n, "scored_at": [T0 + dt.timedelta(hours=i) for i in range(n)]},
-                    schema=target)
+    return pa.table(
+        {
+            "profile_id": ids,
+            "as_of": [T0] * n,
+            "churn_risk": risk,
+            "churn_reasons": [reasons] * n,
+            "horizon_days": [90] * n,
+            "scored_at": [T0 + dt.timedelta(hours=i) for i in range(n)],
+        },
+        schema=target,
+    )
 
 
 def content(engine, table="churn_scores") -> dict[str, tuple]:
@@ -118,8 +127,9 @@ def test_upsert_replaces_same_keys_and_adds_new_ones(engine):
 
 def test_upsert_by_a_composite_key_with_columns_in_any_order(engine):
     engine.replace("churn_scores", churn_rows(["a", "a"], [0.1, 0.2]))  # scored_at differs per row
-    new = churn_rows(["a"], [0.9], reasons="new").select(["scored_at", "profile_id", "churn_reasons", "as_of",
-                                                        "horizon_days", "churn_risk"])
+    new = churn_rows(["a"], [0.9], reasons="new").select(
+        ["scored_at", "profile_id", "churn_reasons", "as_of", "horizon_days", "churn_risk"]
+    )
     engine.upsert("churn_scores", new, key=["profile_id", "scored_at"])
     rows = engine.to_arrow(engine.table("churn_scores").order_by("churn_risk"), step="read").to_pylist()
     assert [(r["churn_risk"], r["churn_reasons"]) for r in rows] == [(0.2, "r"), (0.9, "new")]
@@ -139,15 +149,21 @@ def test_upsert_with_a_duplicate_or_null_key_changes_nothing(engine):
 
 
 def traits_like(n: int) -> pa.Table:
-    return pa.table({"profile_id": [f"p{i:03d}" for i in range(n)], "x": [float(i) for i in range(n)],
-                     "ts": [T0 + dt.timedelta(days=i) for i in range(n)]})
+    return pa.table(
+        {
+            "profile_id": [f"p{i:03d}" for i in range(n)],
+            "x": [float(i) for i in range(n)],
+            "ts": [T0 + dt.timedelta(days=i) for i in range(n)],
+        }
+    )
 
 
 def doubling(batch: pa.Table) -> pd.DataFrame:
     frame = batch.to_pandas()
     assert str(frame["ts"].dtype) == "datetime64[us]"  # the same naive timestamps on every engine
-    return pd.DataFrame({"profile_id": frame["profile_id"], "double": frame["x"] * 2, "batch": len(frame),
-                         "as_of": frame["ts"]})
+    return pd.DataFrame(
+        {"profile_id": frame["profile_id"], "double": frame["x"] * 2, "batch": len(frame), "as_of": frame["ts"]}
+    )
 
 
 def test_map_batches_returns_results_computed_in_bounded_batches(engine):
@@ -163,9 +179,9 @@ def test_map_batches_returns_results_computed_in_bounded_batches(engine):
 def test_map_batches_into_a_table_replaces_upserts_and_appends(engine):
     def score(batch: pa.Table) -> pa.Table:
         n = batch.num_rows
-        return churn_rows(batch["profile_id"].to_pylist(), [x / 100 for x in batch["x"].to_pylist()],
-                          reasons=f"batch of {n}").select(["profile_id", "as_of", "churn_risk", "churn_reasons",
-                                                            "horizon_days", "scored_at"])
+        return churn_rows(
+            batch["profile_id"].to_pylist(), [x / 100 for x in batch["x"].to_pylist()], reasons=f"batch of {n}"
+        ).select(["profile_id", "as_of", "churn_risk", "churn_reasons", "horizon_days", "scored_at"])
 
     target = schema.ibis_schema("churn_scores").to_pyarrow()
     engine.replace("churn_scores", churn_rows(["old"], [0.5]))
@@ -177,8 +193,16 @@ def test_map_batches_into_a_table_replaces_upserts_and_appends(engine):
     more = engine.stage(traits_like(15).slice(10))
     assert engine.map_batches(more, score, target, into="churn_scores", mode="upsert", key=["profile_id"]) == 5
     assert len(content(engine)) == 15
-    assert engine.map_batches(engine.stage(pa.table({"profile_id": ["z"], "x": [1.0], "ts": [T0]})), score, target,
-                              into="churn_scores", mode="append") == 1
+    assert (
+        engine.map_batches(
+            engine.stage(pa.table({"profile_id": ["z"], "x": [1.0], "ts": [T0]})),
+            score,
+            target,
+            into="churn_scores",
+            mode="append",
+        )
+        == 1
+    )
     assert len(content(engine)) == 16
 
 

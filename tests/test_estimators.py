@@ -79,9 +79,7 @@ def test_grid_search_tunes_the_churn_model():
 def test_the_churn_model_ends_a_pipeline():
     X, y = churn_table(seed=8)
     weeks = FunctionTransformer(lambda t: t.assign(weeks_since_last=t.days_since_last // 7))
-    pipe = make_pipeline(
-        weeks, ChurnModel(id_column="customer", n_estimators=40, calibration="sigmoid")
-    ).fit(X, y)
+    pipe = make_pipeline(weeks, ChurnModel(id_column="customer", n_estimators=40, calibration="sigmoid")).fit(X, y)
     model = pipe[-1]
     assert "weeks_since_last" in model.prep_.names
     assert list(model.classes_) == [0, 1]

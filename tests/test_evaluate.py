@@ -9,16 +9,22 @@ import pytest
 
 from cx360.identity.evaluate import bcubed, by_source_pair, pairwise
 
-FRAME = pd.DataFrame({
-    "record": ["a1", "a2", "b1", "b2", "b3"],
-    "source": ["a", "a", "b", "b", "b"],
-    "cluster": [1, 1, 1, 2, 2],
-    "truth": ["x", "x", "y", "y", "z"],
-})
+FRAME = pd.DataFrame(
+    {
+        "record": ["a1", "a2", "b1", "b2", "b3"],
+        "source": ["a", "a", "b", "b", "b"],
+        "cluster": [1, 1, 1, 2, 2],
+        "truth": ["x", "x", "y", "y", "z"],
+    }
+)
 
 
 def brute_pairs(frame, key):
-    return {frozenset((p.record, q.record)) for p, q in itertools.combinations(frame.itertuples(), 2) if getattr(p, key) == getattr(q, key)}
+    return {
+        frozenset((p.record, q.record))
+        for p, q in itertools.combinations(frame.itertuples(), 2)
+        if getattr(p, key) == getattr(q, key)
+    }
 
 
 def test_pairwise_matches_brute_force():

@@ -22,12 +22,15 @@ def test_phone_formats_become_e164(raw, region, expected):
     assert parse_phone(raw, region) == (expected, None)
 
 
-@pytest.mark.parametrize(("raw", "region", "fragment"), [
-    ("12-34", "RU", "not a valid phone number"),
-    ("0000000000", "RU", "not a valid phone number"),
-    ("call me", "RU", "not a phone number"),
-    ("916 123 45 67", None, "no +country code and no [workspace].default_region"),
-])
+@pytest.mark.parametrize(
+    ("raw", "region", "fragment"),
+    [
+        ("12-34", "RU", "not a valid phone number"),
+        ("0000000000", "RU", "not a valid phone number"),
+        ("call me", "RU", "not a phone number"),
+        ("916 123 45 67", None, "no +country code and no [workspace].default_region"),
+    ],
+)
 def test_unparseable_phones_give_a_reason(raw, region, fragment):
     number, reason = parse_phone(raw, region)
     assert number is None and fragment in reason

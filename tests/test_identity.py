@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ENGINES
+
 from cx360.errors import NotFoundError
 from cx360.identity.explain import block, explain, find_profile, split, unblock
 from cx360.identity.resolve import resolve
@@ -105,7 +105,14 @@ def test_shared_and_junk_identifiers_do_not_merge_people(bank):
     report = resolve(bank)
     # A1/B1 share a phone. The family phone of A2/A3, the placeholder e-mail of A4/B2, and the
     # cookie that A4 and B3 both logged in with (events never merge record-backed profiles) merge nobody.
-    assert groups(bank) == {frozenset({"A1", "B1"}), frozenset({"A2"}), frozenset({"A3"}), frozenset({"A4"}), frozenset({"B3"}), frozenset({"B2"})}
+    assert groups(bank) == {
+        frozenset({"A1", "B1"}),
+        frozenset({"A2"}),
+        frozenset({"A3"}),
+        frozenset({"A4"}),
+        frozenset({"B3"}),
+        frozenset({"B2"}),
+    }
     assert report.profiles == 6 and report.links_blocked >= 6
     links = bank.engine.table("identity_links").to_pyarrow().to_pylist()
     family = [l for l in links if l["right"] == "phone:+74951112233"]
@@ -124,8 +131,12 @@ def test_profile_ids_are_stable_and_new_data_attaches(bank, make_workspace):
     resolve(bank)
     assert {n: profile_of(bank, n) for n in before} == before
     # a new login joins a new cookie to A1's customer number: it attaches to A1's profile
-    make_workspace.write("data/web2.jsonl", '{"id":"w9","cookie":"ck-9","user":"A1","type":"login","ts":"2025-03-01T10:00:00Z"}\n')
-    (make_workspace.root / "cx360.toml").write_text((make_workspace.root / "cx360.toml").read_text().replace("data/web.jsonl", "data/web*.jsonl"))
+    make_workspace.write(
+        "data/web2.jsonl", '{"id":"w9","cookie":"ck-9","user":"A1","type":"login","ts":"2025-03-01T10:00:00Z"}\n'
+    )
+    (make_workspace.root / "cx360.toml").write_text(
+        (make_workspace.root / "cx360.toml").read_text().replace("data/web.jsonl", "data/web*.jsonl")
+    )
     bank.__dict__.pop("config")
     ingest(bank)
     resolve(bank)
@@ -139,8 +150,10 @@ def test_merge_keeps_the_oldest_id_and_old_id_still_finds_the_profile(bank, make
     # a later system holds one customer with A3's customer number and the e-mail of A2's record
     make_workspace.write("data/c.csv", "id,customer,email\nC1,A3,maria@mail.ru\n")
     with open(make_workspace.root / "cx360.toml", "a", encoding="utf-8") as f:
-        f.write('\n[[sources]]\nname = "crm_c"\nkind = "csv"\npath = "data/c.csv"\n[sources.records]\nrecord_id = "id"\n'
-                'identifiers = { customer_no = "customer", email = "email" }\n')
+        f.write(
+            '\n[[sources]]\nname = "crm_c"\nkind = "csv"\npath = "data/c.csv"\n[sources.records]\nrecord_id = "id"\n'
+            'identifiers = { customer_no = "customer", email = "email" }\n'
+        )
     bank.__dict__.pop("config")
     ingest(bank)
     report = resolve(bank)
@@ -184,7 +197,12 @@ def test_golden_record_follows_source_priority_and_explains_itself(bank):
     assert e.golden["records"] == 2 and e.golden["sources"] == "crm_a, crm_b"
     rules = {(l["rule"], l["right"]) for l in e.links}
     assert ("record_identifier", "phone:+79161234567") in rules
-    assert json.loads(bank.engine.table("profiles").filter(lambda t: t.profile_id == e.profile_id).to_pyarrow()["identifiers"][0].as_py())["phone"] == ["+79161234567"]
+    assert json.loads(
+        bank.engine.table("profiles")
+        .filter(lambda t: t.profile_id == e.profile_id)
+        .to_pyarrow()["identifiers"][0]
+        .as_py()
+    )["phone"] == ["+79161234567"]
     with pytest.raises(NotFoundError, match="no profile holds"):
         explain(bank, "nobody@nowhere.org")
 
@@ -196,7 +214,9 @@ def test_records_without_a_shared_identifier_are_joined_by_probabilistic_matchin
     base = people()
     base.rename(columns={"unique_id": "id"}).to_csv(make_workspace.root / "data" / "a.csv", index=False)
     # The other system holds no phone or e-mail: only names in Latin letters and birth dates.
-    other = base[["unique_id", "birth_date"]].assign(id=[f"b{i}" for i in range(len(base))], first_name=LATIN_FIRST, last_name=LATIN_LAST)
+    other = base[["unique_id", "birth_date"]].assign(
+        id=[f"b{i}" for i in range(len(base))], first_name=LATIN_FIRST, last_name=LATIN_LAST
+    )
     other.drop(columns="unique_id").to_csv(make_workspace.root / "data" / "b.csv", index=False)
     attributes = 'attributes = { first_name = "first_name", last_name = "last_name", birth_date = { column = "birth_date", type = "date" } }'
     ws = make_workspace.config(f"""
@@ -235,21 +255,48 @@ def test_each_survivorship_rule_picks_its_value_and_says_where_it_came_from():
     from cx360.identity.golden import ATTRIBUTES, choose
 
     when = [dt.datetime(2025, 1, 1), dt.datetime(2025, 3, 1), dt.datetime(2025, 2, 1)]
-    values = {"first_name": ["Ivan", None, "Vanya"], "last_name": ["Petrov", "Petrov-Vodkin", None], "city": ["Moscow", "Tver", "Moscow"]}
-    members = pa.table({
-        "profile_id": ["P1"] * 3, "node": ["record:a:1", "record:b:2", "record:b:3"], "source": ["a", "b", "b"],
-        "updated_at": pa.array(when, pa.timestamp("us")), "ingested_at": pa.array(when, pa.timestamp("us")),
-        **{name: pa.array(values.get(name, [None] * 3), pa.string()) for name in ATTRIBUTES},
-    })
-    ids = pa.table({"profile_id": ["P1", "P1", "P1", "P2"], "node": ["record:a:1", "email:b@x.ru", "email:a@x.ru", "phone:+7"],
-                    "kind": ["record", "email", "email", "phone"]})
-    settings = IdentitySettings(source_priority=["b", "a"], survivorship={"last_name": "most_recent", "city": "most_frequent"})
+    values = {
+        "first_name": ["Ivan", None, "Vanya"],
+        "last_name": ["Petrov", "Petrov-Vodkin", None],
+        "city": ["Moscow", "Tver", "Moscow"],
+    }
+    members = pa.table(
+        {
+            "profile_id": ["P1"] * 3,
+            "node": ["record:a:1", "record:b:2", "record:b:3"],
+            "source": ["a", "b", "b"],
+            "updated_at": pa.array(when, pa.timestamp("us")),
+            "ingested_at": pa.array(when, pa.timestamp("us")),
+            **{name: pa.array(values.get(name, [None] * 3), pa.string()) for name in ATTRIBUTES},
+        }
+    )
+    ids = pa.table(
+        {
+            "profile_id": ["P1", "P1", "P1", "P2"],
+            "node": ["record:a:1", "email:b@x.ru", "email:a@x.ru", "phone:+7"],
+            "kind": ["record", "email", "email", "phone"],
+        }
+    )
+    settings = IdentitySettings(
+        source_priority=["b", "a"], survivorship={"last_name": "most_recent", "city": "most_frequent"}
+    )
     p1, p2 = choose(members, ids, settings).to_pylist()
     assert (p1["first_name"], p1["last_name"], p1["city"]) == ("Vanya", "Petrov-Vodkin", "Moscow")
     assert json.loads(p1["attribute_sources"]) == {
-        "first_name": {"record": "b:3", "rule": "source_priority"},  # b is trusted first; its newest record has no value
+        "first_name": {
+            "record": "b:3",
+            "rule": "source_priority",
+        },  # b is trusted first; its newest record has no value
         "last_name": {"record": "b:2", "rule": "most_recent"},
         "city": {"record": "b:3", "rule": "most_frequent"},  # two records say Moscow; the newer of them
     }
-    assert json.loads(p1["identifiers"]) == {"email": ["a@x.ru", "b@x.ru"]} and (p1["records"], p1["sources"]) == (3, "a, b")
-    assert (p2["records"], p2["sources"], json.loads(p2["attribute_sources"]), json.loads(p2["identifiers"])) == (0, "", {}, {"phone": ["+7"]})
+    assert json.loads(p1["identifiers"]) == {"email": ["a@x.ru", "b@x.ru"]} and (p1["records"], p1["sources"]) == (
+        3,
+        "a, b",
+    )
+    assert (p2["records"], p2["sources"], json.loads(p2["attribute_sources"]), json.loads(p2["identifiers"])) == (
+        0,
+        "",
+        {},
+        {"phone": ["+7"]},
+    )

@@ -25,10 +25,14 @@ def edges(*rows) -> pd.DataFrame:
 def test_pagerank_matches_networkx_on_a_random_weighted_graph():
     nx = pytest.importorskip("networkx")
     rng = np.random.default_rng(0)
-    e = pd.DataFrame({
-        "source_id": rng.integers(0, 200, 1500), "target_id": rng.integers(0, 200, 1500),
-        "kind": rng.choice(list(KINDS), 1500), "weight": rng.uniform(0.1, 3.0, 1500),
-    })
+    e = pd.DataFrame(
+        {
+            "source_id": rng.integers(0, 200, 1500),
+            "target_id": rng.integers(0, 200, 1500),
+            "kind": rng.choice(list(KINDS), 1500),
+            "weight": rng.uniform(0.1, 3.0, 1500),
+        }
+    )
     ours = pagerank(e)
     g = nx.DiGraph()
     g.add_weighted_edges_from(attention_edges(e).itertuples(index=False))
@@ -38,7 +42,9 @@ def test_pagerank_matches_networkx_on_a_random_weighted_graph():
 
 
 def test_attention_follows_the_kind():
-    e = edges(("fan", "star", "follow"), ("fan", "star", "mention"), ("star", "newbie", "referral"), ("x", "x", "reply"))
+    e = edges(
+        ("fan", "star", "follow"), ("fan", "star", "mention"), ("star", "newbie", "referral"), ("x", "x", "reply")
+    )
     att = attention_edges(e).set_index(["src", "dst"])["weight"]
     # follow 0.5 + mention 1 summed; a referral turns round (the referred listens to the referrer).
     assert att.to_dict() == {("fan", "star"): 1.5, ("newbie", "star"): 3.0}
@@ -48,7 +54,9 @@ def test_attention_follows_the_kind():
 
 def test_reach_counts_distinct_people_within_two_hops():
     # a <- b <- c <- d : b listens to a, c to b, d to c; e listens to both a and b.
-    e = edges(("b", "a", "reply"), ("c", "b", "reply"), ("d", "c", "reply"), ("e", "a", "mention"), ("e", "b", "mention"))
+    e = edges(
+        ("b", "a", "reply"), ("c", "b", "reply"), ("d", "c", "reply"), ("e", "a", "mention"), ("e", "b", "mention")
+    )
     inf = influence(e).set_index("node_id")
     assert inf.loc["a", "reach"] == 3  # b, e (hop 1) and c (hop 2); e is counted once
     assert inf.loc["b", "reach"] == 3  # c, e, d

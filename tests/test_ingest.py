@@ -85,8 +85,14 @@ def test_csv_records_are_typed_normalised_and_bad_rows_quarantined(make_workspac
     # a malformed phone or e-mail costs the row only that identifier, and leaves a trace
     assert (bob["first_name"], bob["phone"], bob["email"], bob["customer_no"]) == ("Bob", None, None, "C003")
     dropped = rows(ws, "dropped_identifiers", ["kind"])
-    assert [(d["row_number"], d["key"], d["kind"], d["value"]) for d in dropped] == [(3, "C003", "email", "bob@x"), (3, "C003", "phone", "12-34")]
-    assert dropped[0]["reason"] == "email (email): not a valid email" and "phone (mobile): not a valid phone number" in dropped[1]["reason"]
+    assert [(d["row_number"], d["key"], d["kind"], d["value"]) for d in dropped] == [
+        (3, "C003", "email", "bob@x"),
+        (3, "C003", "phone", "12-34"),
+    ]
+    assert (
+        dropped[0]["reason"] == "email (email): not a valid email"
+        and "phone (mobile): not a valid phone number" in dropped[1]["reason"]
+    )
     assert report.identifiers_dropped == 2
     reasons = reasons_by_row(ws, "crm")
     assert set(reasons) == {2, 4, 6}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ENGINES
+
 from cx360.errors import NotFoundError
 from cx360.identity.explain import explain
 from cx360.identity.resolve import resolve
@@ -77,9 +77,7 @@ def test_a_junk_phone_keeps_the_customer_and_records_why(make_workspace):
         "phone (caller): not a valid phone number" in quarantined["reasons"]
         and "'0000000000'" in quarantined["reasons"]
     )
-    dropped = sorted(
-        (d["source"], d["key"], d["kind"], d["value"]) for d in table(ws, "dropped_identifiers")
-    )
+    dropped = sorted((d["source"], d["key"], d["kind"], d["value"]) for d in table(ws, "dropped_identifiers"))
     assert dropped == [
         ("calls", "c1", "phone", "12345"),
         ("crm", "K1", "phone", "0000000000"),
@@ -161,27 +159,19 @@ def test_junk_and_own_domain_emails_merge_nobody_and_explain_says_why(make_works
 
     # one record in each of two systems per e-mail: nothing but the e-mail could join them
     emails = [*JUNK_EMAILS, "ivan.petrov@mail.ru"]
-    make_workspace.write(
-        "data/x.csv", "id,email\n" + "".join(f"X{i},{e}\n" for i, e in enumerate(emails))
-    )
-    make_workspace.write(
-        "data/y.csv", "id,email\n" + "".join(f"Y{i},{e}\n" for i, e in enumerate(emails))
-    )
+    make_workspace.write("data/x.csv", "id,email\n" + "".join(f"X{i},{e}\n" for i, e in enumerate(emails)))
+    make_workspace.write("data/y.csv", "id,email\n" + "".join(f"Y{i},{e}\n" for i, e in enumerate(emails)))
     ws = make_workspace.config(TWO_SYSTEMS)
     assert all(r.ok for r in ingest(ws))
     resolve(ws)
     real = len(JUNK_EMAILS)
-    assert groups(ws) == {frozenset({f"X{i}"}) for i in range(real)} | {
-        frozenset({f"Y{i}"}) for i in range(real)
-    } | {frozenset({f"X{real}", f"Y{real}"})}
+    assert groups(ws) == {frozenset({f"X{i}"}) for i in range(real)} | {frozenset({f"Y{i}"}) for i in range(real)} | {
+        frozenset({f"X{real}", f"Y{real}"})
+    }
     for e in JUNK_EMAILS:
         [why] = reasons_for(ws, f"email:{e}")
-        assert why.startswith(
-            "own domain: bank.ru" if e.endswith("@bank.ru") else "placeholder pattern: "
-        ), (e, why)
-    assert reasons_for(ws, "email:a@a.ru") == {
-        "placeholder pattern: a local part shorter than 2 characters"
-    }
+        assert why.startswith("own domain: bank.ru" if e.endswith("@bank.ru") else "placeholder pattern: "), (e, why)
+    assert reasons_for(ws, "email:a@a.ru") == {"placeholder pattern: a local part shorter than 2 characters"}
 
     e = explain(ws, "A@a.ru")  # a value that links to nobody is still explained
     assert e.profile_id is None and [n["node"] for n in e.nodes] == ["email:a@a.ru"]
@@ -282,9 +272,7 @@ def test_shared_and_event_borne_identifiers_merge_nobody(make_workspace):
     assert reasons_for(ws, "phone:+79035550101") == {
         "event-borne: seen in events with identifiers of 2 different profiles, so it links none of them"
     }
-    assert (
-        profile_of(ws, "cookie_id:ck-lib") is None and profile_of(ws, "phone:+79035550101") is None
-    )
+    assert profile_of(ws, "cookie_id:ck-lib") is None and profile_of(ws, "phone:+79035550101") is None
     # a cookie seen with one customer only attaches to that customer
     assert profile_of(ws, "cookie_id:ck-own") == profile_of(ws, "record:core:K1")
     # a call that names Maria from Oleg's mobile does not merge the two
@@ -298,8 +286,4 @@ def test_shared_and_event_borne_identifiers_merge_nobody(make_workspace):
     )
     assert len(report.warnings) == 2
     e = explain(ws, "cookie_id:ck-lib")
-    assert (
-        e.profile_id is None
-        and len(e.blocked) == 3
-        and all(l["evidence"]["events"] == 1 for l in e.blocked)
-    )
+    assert e.profile_id is None and len(e.blocked) == 3 and all(l["evidence"]["events"] == 1 for l in e.blocked)

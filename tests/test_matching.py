@@ -10,16 +10,31 @@ from cx360.identity.matching import MatchModel, NotFittedError, features
 from cx360.identity.names import canonical_first_name, latin
 
 
-@pytest.mark.parametrize("spellings", [
-    ("Юлия", "Yuliya", "Julija", "Iuliia"), ("Фёдоров", "Fyodorov", "Fedorov"), ("Щукин", "Shchukin", "Schukin"),
-    ("Наталья", "Natalya", "Natalia"), ("Алексей", "Aleksey", "Aleksei", "Alexei"),
-])
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ("Юлия", "Yuliya", "Julija", "Iuliia"),
+        ("Фёдоров", "Fyodorov", "Fedorov"),
+        ("Щукин", "Shchukin", "Schukin"),
+        ("Наталья", "Natalya", "Natalia"),
+        ("Алексей", "Aleksey", "Aleksei", "Alexei"),
+    ],
+)
 def test_transliteration_variants_fold_to_one_spelling(spellings):
     assert len({latin(s) for s in spellings}) == 1
 
 
-@pytest.mark.parametrize(("nick", "full"), [("Саша", "Александр"), ("Sasha", "Aleksandr"), ("Маша", "Мария"),
-                                            ("Bob", "Robert"), ("Katie", "Katherine"), ("Женя", "Evgeniy")])
+@pytest.mark.parametrize(
+    ("nick", "full"),
+    [
+        ("Саша", "Александр"),
+        ("Sasha", "Aleksandr"),
+        ("Маша", "Мария"),
+        ("Bob", "Robert"),
+        ("Katie", "Katherine"),
+        ("Женя", "Evgeniy"),
+    ],
+)
 def test_diminutives_map_to_the_full_name(nick, full):
     assert canonical_first_name(nick) == canonical_first_name(full)
 
@@ -30,21 +45,110 @@ def test_surname_gender_is_kept():
 
 def people() -> pd.DataFrame:
     rows = []
-    first = ["Иван", "Мария", "Сергей", "Анна", "Дмитрий", "Ольга", "Павел", "Елена", "Николай", "Татьяна",
-             "Алексей", "Юлия", "Михаил", "Наталья", "Владимир", "Екатерина", "Андрей", "Светлана", "Роман", "Ирина"]
-    last = ["Петров", "Соколова", "Смирнов", "Кузнецова", "Попов", "Новикова", "Морозов", "Волкова", "Лебедев", "Козлова",
-            "Орлов", "Зайцева", "Егоров", "Павлова", "Макаров", "Никитина", "Захаров", "Фёдорова", "Семёнов", "Степанова"]
+    first = [
+        "Иван",
+        "Мария",
+        "Сергей",
+        "Анна",
+        "Дмитрий",
+        "Ольга",
+        "Павел",
+        "Елена",
+        "Николай",
+        "Татьяна",
+        "Алексей",
+        "Юлия",
+        "Михаил",
+        "Наталья",
+        "Владимир",
+        "Екатерина",
+        "Андрей",
+        "Светлана",
+        "Роман",
+        "Ирина",
+    ]
+    last = [
+        "Петров",
+        "Соколова",
+        "Смирнов",
+        "Кузнецова",
+        "Попов",
+        "Новикова",
+        "Морозов",
+        "Волкова",
+        "Лебедев",
+        "Козлова",
+        "Орлов",
+        "Зайцева",
+        "Егоров",
+        "Павлова",
+        "Макаров",
+        "Никитина",
+        "Захаров",
+        "Фёдорова",
+        "Семёнов",
+        "Степанова",
+    ]
     for i, (f, l) in enumerate(zip(first, last)):
-        rows.append({"unique_id": f"a{i}", "first_name": f, "last_name": l, "birth_date": f"19{60 + i}-0{1 + i % 9}-1{i % 9}",
-                     "email": f"user{i}@mail.ru", "phone": f"+7916{i:07d}", "city": "Москва"})
+        rows.append(
+            {
+                "unique_id": f"a{i}",
+                "first_name": f,
+                "last_name": l,
+                "birth_date": f"19{60 + i}-0{1 + i % 9}-1{i % 9}",
+                "email": f"user{i}@mail.ru",
+                "phone": f"+7916{i:07d}",
+                "city": "Москва",
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # The same people as another system spells them: transliterated, some by nickname.
-LATIN_FIRST = ["Vanya", "Masha", "Sergey", "Anna", "Dima", "Olga", "Pavel", "Elena", "Nikolay", "Tatyana",
-               "Aleksey", "Yuliya", "Misha", "Natalya", "Vladimir", "Ekaterina", "Andrey", "Svetlana", "Roman", "Irina"]
-LATIN_LAST = ["Petrov", "Sokolova", "Smirnov", "Kuznetsova", "Popov", "Novikova", "Morozov", "Volkova", "Lebedev", "Kozlova",
-              "Orlov", "Zaytseva", "Yegorov", "Pavlova", "Makarov", "Nikitina", "Zakharov", "Fyodorova", "Semyonov", "Stepanova"]
+LATIN_FIRST = [
+    "Vanya",
+    "Masha",
+    "Sergey",
+    "Anna",
+    "Dima",
+    "Olga",
+    "Pavel",
+    "Elena",
+    "Nikolay",
+    "Tatyana",
+    "Aleksey",
+    "Yuliya",
+    "Misha",
+    "Natalya",
+    "Vladimir",
+    "Ekaterina",
+    "Andrey",
+    "Svetlana",
+    "Roman",
+    "Irina",
+]
+LATIN_LAST = [
+    "Petrov",
+    "Sokolova",
+    "Smirnov",
+    "Kuznetsova",
+    "Popov",
+    "Novikova",
+    "Morozov",
+    "Volkova",
+    "Lebedev",
+    "Kozlova",
+    "Orlov",
+    "Zaytseva",
+    "Yegorov",
+    "Pavlova",
+    "Makarov",
+    "Nikitina",
+    "Zakharov",
+    "Fyodorova",
+    "Semyonov",
+    "Stepanova",
+]
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +163,15 @@ def fitted():
     variants["email"] = [None] * len(base)
     variants["city"] = "Moscow"
     # the spouse of record 0: same surname root, same home phone, different person
-    spouse = {"unique_id": "s0", "first_name": "Ирина", "last_name": "Петрова", "birth_date": "1962-05-05",
-              "email": "irina@mail.ru", "phone": "+79160000000", "city": "Москва"}
+    spouse = {
+        "unique_id": "s0",
+        "first_name": "Ирина",
+        "last_name": "Петрова",
+        "birth_date": "1962-05-05",
+        "email": "irina@mail.ru",
+        "phone": "+79160000000",
+        "city": "Москва",
+    }
     records = pd.concat([base, variants, pd.DataFrame([spouse])], ignore_index=True)
     model = MatchModel(threshold=0.9, max_pairs=1e5).fit(records)
     return model, records
@@ -119,8 +230,12 @@ def test_dedupe_files_gives_one_cluster_per_person(tmp_path):
 def test_a_value_shared_by_too_many_records_is_not_a_blocking_key():
     from cx360.identity.matching import add_blocks, block_column
 
-    frame = pd.DataFrame({"birth_date": ["1900-01-01"] * 4 + ["1980-05-05", "1980-05-05", None],
-                          "last_name": ["a", "b", "c", "d", "e", "e", "f"]})
+    frame = pd.DataFrame(
+        {
+            "birth_date": ["1900-01-01"] * 4 + ["1980-05-05", "1980-05-05", None],
+            "last_name": ["a", "b", "c", "d", "e", "e", "f"],
+        }
+    )
     (out,), oversized = add_blocks([frame], [("birth_date",), ("birth_date", "last_name")], max_block_size=3)
     assert out[block_column(("birth_date",))].tolist() == [None] * 4 + ["1980-05-05", "1980-05-05", None]
     assert out[block_column(("birth_date", "last_name"))].notna().sum() == 6
@@ -149,13 +264,16 @@ def test_matching_runs_on_spark_with_the_same_result(fitted, spark_session):
     pairs = lambda p: {frozenset(x) for x in zip(p.left_id, p.right_id)}  # noqa: E731
     assert pairs(on_spark) == pairs(on_duckdb)
     assert model.summary()["probability_two_random_records_match"] == pytest.approx(
-        duck.summary()["probability_two_random_records_match"], rel=0.05)
+        duck.summary()["probability_two_random_records_match"], rel=0.05
+    )
 
 
 def test_the_model_does_not_depend_on_the_order_of_the_records(fitted):
     _, records = fitted
     shuffled = records.sample(frac=1, random_state=3)
-    first, second = (MatchModel(threshold=0.9, max_pairs=1e5, max_training_records=30).fit(r) for r in (records, shuffled))
+    first, second = (
+        MatchModel(threshold=0.9, max_pairs=1e5, max_training_records=30).fit(r) for r in (records, shuffled)
+    )
     learned = lambda m: {k: v for k, v in m.settings_.items() if k != "linker_uid"}  # noqa: E731 - the uid names one run
     assert learned(first) == learned(second)
 
@@ -171,4 +289,7 @@ def test_an_m_probability_that_underflows_in_training_is_floored_not_fatal():
     with _tolerate_underflow():
         level.m_probability = 3e-321
     settings = {"comparisons": [{"comparison_levels": [{"m_probability": 3e-321, "u_probability": 0.5}]}]}
-    assert _floored(settings)["comparisons"][0]["comparison_levels"][0] == {"m_probability": 1e-300, "u_probability": 0.5}
+    assert _floored(settings)["comparisons"][0]["comparison_levels"][0] == {
+        "m_probability": 1e-300,
+        "u_probability": 0.5,
+    }

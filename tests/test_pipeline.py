@@ -80,7 +80,12 @@ def test_run_select_and_status_as_json(duckdb_workspace):
     assert result.exit_code == 1, result.output  # the churn segment failed, so the run did
     report = json.loads(result.stdout)
     assert [(s["stage"], s["status"]) for s in report["stages"]] == [
-        ("texts", "ok"), ("profiles", "ok"), ("churn", "skipped"), ("archetypes", "ok"), ("segments", "failed")]
+        ("texts", "ok"),
+        ("profiles", "ok"),
+        ("churn", "skipped"),
+        ("archetypes", "ok"),
+        ("segments", "failed"),
+    ]
     assert "no churn model" in report["stages"][2]["error"]
     # the declared segment on churn_risk cannot be evaluated without churn scores: the run says so and fails
     assert "churn_scores, which is empty: run `cx360 run --select churn" in report["stages"][4]["error"]

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 from fastapi.testclient import TestClient
+from serve_world import build_world, evaluate_segments, write_churn_scores
 
 from cx360.api.access import create_key
 from cx360.api.app import create_app, open_context
 from cx360.profiles.view import Profile
 from cx360.workspace import Workspace
-from serve_world import build_world, evaluate_segments, write_churn_scores
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,12 @@ def test_profile_show_prints_churn_segments_and_archetype(world):
     assert [s["segment"] for s in boris["segments"]] == ["at_risk"] and boris["archetype"]["archetype"]
     table = subprocess.run(cli, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
     assert table.returncode == 0, table.stderr
-    for text in ("Churn", "txn_count" if risks[boris["profile_id"]] == 0.8 else "calls_90d", "Segments", "at_risk",
-                 "Archetype", "crm:C2"):
+    for text in (
+        "Churn",
+        "txn_count" if risks[boris["profile_id"]] == 0.8 else "calls_90d",
+        "Segments",
+        "at_risk",
+        "Archetype",
+        "crm:C2",
+    ):
         assert text in table.stdout, text

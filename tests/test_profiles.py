@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from cx360 import trait_catalog as catalog
 from cx360.errors import Cx360Error, NotFoundError
 from cx360.identity.resolve import resolve
-from cx360 import trait_catalog as catalog
 from cx360.profiles.build import build
 from cx360.profiles.read import read
 from cx360.sources.ingest import ingest
@@ -31,30 +31,93 @@ def _event(i, ts, name, **kw):
     return json.dumps({"id": f"e{i}", "ts": ts, "name": name, **kw}, ensure_ascii=False)
 
 
-GAMES = [_event(i, f"2025-{d}T12:00:00Z", "card_payment", channel="pos", card="TK1", amount=10.0,
-                category="Digital games", district="Тверской")
-         for i, d in enumerate(["05-06", "05-13", "05-20", "05-27", "06-03", "06-10", "06-17", "06-24"])]
+GAMES = [
+    _event(
+        i,
+        f"2025-{d}T12:00:00Z",
+        "card_payment",
+        channel="pos",
+        card="TK1",
+        amount=10.0,
+        category="Digital games",
+        district="Тверской",
+    )
+    for i, d in enumerate(["05-06", "05-13", "05-20", "05-27", "06-03", "06-10", "06-17", "06-24"])
+]
 BEFORE = GAMES + [
-    _event(20, "2025-06-30T23:00:00Z", "card_payment", channel="pos", card="TK1", amount=500.0, category="Groceries", district="Арбат"),
+    _event(
+        20,
+        "2025-06-30T23:00:00Z",
+        "card_payment",
+        channel="pos",
+        card="TK1",
+        amount=500.0,
+        category="Groceries",
+        district="Арбат",
+    ),
     _event(21, "2025-06-01T10:00:00Z", "atm_withdrawal", channel="atm", card="TK1", amount=1000.0),
-    _event(22, "2025-03-01T10:00:00Z", "call", channel="call_centre", customer="C1", reason="fees",
-           text="Опять списали комиссию за обслуживание, это безобразие, верните деньги"),
+    _event(
+        22,
+        "2025-03-01T10:00:00Z",
+        "call",
+        channel="call_centre",
+        customer="C1",
+        reason="fees",
+        text="Опять списали комиссию за обслуживание, это безобразие, верните деньги",
+    ),
     _event(23, "2025-06-15T10:00:00Z", "call", channel="call_centre", customer="C1", reason="complaint_staff"),
     _event(24, "2025-06-20T10:00:00Z", "offer_rejected", channel="sms", customer="C1", offer="auto_loan"),
     _event(25, "2025-02-01T10:00:00Z", "offer_accepted", channel="email", customer="C1", offer="deposit"),
     _event(26, "2025-04-01T10:00:00Z", "offer_ignored", channel="push", customer="C1", offer="credit_card"),
     _event(27, "2025-06-10T10:00:00Z", "login", channel="web", customer="C1", cookie="ck1"),
     _event(28, "2025-06-11T10:00:00Z", "form_abandoned", channel="web", cookie="ck1", form="mortgage", field="income"),
-    _event(29, "2025-06-05T10:00:00Z", "store_visit", channel="mall", phone="+79160000001", mall="Авиапарк", dwell=30, home="Арбат"),
-    _event(30, "2025-06-12T10:00:00Z", "store_visit", channel="mall", phone="+79160000001", mall="Авиапарк", dwell=50, home="Арбат"),
-    _event(31, "2025-05-01T10:00:00Z", "survey_answered", channel="survey", email="anna@x.ru", share=4, device="smartphone"),
-    _event(32, "2025-05-02T10:00:00Z", "social_post", channel="social", handle="@boris", text="Thanks @Anna_P for the tip", followers=10),
+    _event(
+        29,
+        "2025-06-05T10:00:00Z",
+        "store_visit",
+        channel="mall",
+        phone="+79160000001",
+        mall="Авиапарк",
+        dwell=30,
+        home="Арбат",
+    ),
+    _event(
+        30,
+        "2025-06-12T10:00:00Z",
+        "store_visit",
+        channel="mall",
+        phone="+79160000001",
+        mall="Авиапарк",
+        dwell=50,
+        home="Арбат",
+    ),
+    _event(
+        31, "2025-05-01T10:00:00Z", "survey_answered", channel="survey", email="anna@x.ru", share=4, device="smartphone"
+    ),
+    _event(
+        32,
+        "2025-05-02T10:00:00Z",
+        "social_post",
+        channel="social",
+        handle="@boris",
+        text="Thanks @Anna_P for the tip",
+        followers=10,
+    ),
 ]
 AFTER = [
     _event(40, "2025-07-05T12:00:00Z", "card_payment", channel="pos", card="TK1", amount=9999.0, category="Travel"),
     _event(41, "2025-07-02T10:00:00Z", "call", channel="call_centre", customer="C1", reason="close_account"),
     _event(42, "2025-07-03T10:00:00Z", "offer_rejected", channel="sms", customer="C1", offer="mortgage"),
-    _event(43, "2025-07-01T00:00:00Z", "store_visit", channel="mall", phone="+79160000001", mall="Европейский", dwell=5, home="Митино"),
+    _event(
+        43,
+        "2025-07-01T00:00:00Z",
+        "store_visit",
+        channel="mall",
+        phone="+79160000001",
+        mall="Европейский",
+        dwell=5,
+        home="Митино",
+    ),
 ]
 
 SOURCES = """
@@ -109,17 +172,38 @@ def test_traits_from_every_family(make_workspace):
     t = anna.traits.model_dump()
     assert t["as_of"] == AS_OF.replace(tzinfo=dt.UTC)  # the profile view gives stored naive UTC times their offset
     assert (t["age_years"], t["products"], t["n_products"]) == (35, "debit_card|deposit", 2)
-    assert (t["calls_total"], t["calls_90d"], t["complaints_total"], t["last_call_reason"]) == (2, 1, 1, "complaint_staff")
-    assert (t["offers_seen"], t["offers_accepted"], t["offers_rejected"], t["last_rejected_offer"]) == (3, 1, 1, "auto_loan")
+    assert (t["calls_total"], t["calls_90d"], t["complaints_total"], t["last_call_reason"]) == (
+        2,
+        1,
+        1,
+        "complaint_staff",
+    )
+    assert (t["offers_seen"], t["offers_accepted"], t["offers_rejected"], t["last_rejected_offer"]) == (
+        3,
+        1,
+        1,
+        "auto_loan",
+    )
     assert t["acceptance_rate"] == pytest.approx(1 / 3)
     # the abandonment carries only a cookie: attributed through the login that joined it to C1
-    assert (t["logins_90d"], t["forms_abandoned"], t["last_abandoned_form"], t["last_abandoned_field"]) == (1, 1, "mortgage", "income")
+    assert (t["logins_90d"], t["forms_abandoned"], t["last_abandoned_form"], t["last_abandoned_field"]) == (
+        1,
+        1,
+        "mortgage",
+        "income",
+    )
     assert (t["txn_count"], t["spend_total"], t["cash_90d"]) == (10, 580.0, 1000.0)
     assert (t["days_since_txn"], t["top_category"], t["top_district"]) == (0, "Groceries", "Тверской")
     assert t["recurring_interests"] == 1 and anna.breakdowns["recurring_interest"] == {"Digital games": 8.0}
     assert anna.breakdowns["spend_by_category"] == {"Digital games": 80.0, "Groceries": 500.0}
     assert anna.breakdowns["calls_by_reason"] == {"complaint_staff": 1.0, "fees": 1.0}
-    assert (t["visits_total"], t["avg_dwell_minutes"], t["visitor_type"], t["top_place"], t["home_district"]) == (2, 40.0, "occasional", "Авиапарк", "Арбат")
+    assert (t["visits_total"], t["avg_dwell_minutes"], t["visitor_type"], t["top_place"], t["home_district"]) == (
+        2,
+        40.0,
+        "occasional",
+        "Авиапарк",
+        "Арбат",
+    )
     assert (t["survey_ok_to_share_data"], t["survey_preferred_device"]) == (4, "smartphone")
     assert (t["texts_total"], t["share_negative"], t["text_complaints"]) == (1, 1.0, 1)
     assert anna.breakdowns["complaints_by_topic"] == {"fees": 1.0, "refund": 1.0}  # "верните деньги"
@@ -148,14 +232,24 @@ def _check_point_in_time(ws):
     anna = read(ws, "C1")
     t = anna.traits.model_dump()
     assert (t["txn_count"], t["spend_total"], t["days_since_txn"]) == (10, 580.0, 0)
-    assert (t["calls_total"], t["last_call_reason"], t["offers_rejected"], t["last_rejected_offer"]) == (2, "complaint_staff", 1, "auto_loan")
+    assert (t["calls_total"], t["last_call_reason"], t["offers_rejected"], t["last_rejected_offer"]) == (
+        2,
+        "complaint_staff",
+        1,
+        "auto_loan",
+    )
     assert (t["visits_total"], t["top_place"], t["home_district"]) == (2, "Авиапарк", "Арбат")
     assert "Travel" not in anna.breakdowns["spend_by_category"]
     assert "close_account" not in anna.breakdowns["calls_by_reason"]
 
     build(ws, dt.datetime(2025, 8, 1))  # a later point in time sees them
     t = read(ws, "C1").traits.model_dump()
-    assert (t["txn_count"], t["spend_total"], t["last_rejected_offer"], t["visits_total"]) == (11, 580.0 + 9999.0, "mortgage", 3)
+    assert (t["txn_count"], t["spend_total"], t["last_rejected_offer"], t["visits_total"]) == (
+        11,
+        580.0 + 9999.0,
+        "mortgage",
+        3,
+    )
 
 
 def test_unknown_identifier_and_missing_identity_are_clear_errors(duckdb_workspace):
@@ -180,9 +274,13 @@ def test_profile_show_cli(duckdb_workspace):
         resolve(ws)
     root = str(duckdb_workspace.root)
     cli = [sys.executable, "-m", "cx360"]
-    built = subprocess.run([*cli, "profile", "build", "-w", root, "--as-of", "2025-07-01"], capture_output=True, text=True)
+    built = subprocess.run(
+        [*cli, "profile", "build", "-w", root, "--as-of", "2025-07-01"], capture_output=True, text=True
+    )
     assert built.returncode == 0, built.stderr
-    shown = subprocess.run([*cli, "profile", "show", "anna@x.ru", "-w", root, "--format", "json"], capture_output=True, text=True)
+    shown = subprocess.run(
+        [*cli, "profile", "show", "anna@x.ru", "-w", root, "--format", "json"], capture_output=True, text=True
+    )
     assert shown.returncode == 0, shown.stderr
     profile = json.loads(shown.stdout)
     assert profile["attributes"]["last_name"] == {"value": "Петрова", "record": "crm:C1", "rule": "most_recent"}
@@ -207,14 +305,24 @@ def test_texts_scored_in_batches_are_those_of_one_pass(make_workspace):
     from cx360.config import TextSettings
     from cx360.profiles import texts
 
-    said = ["Опять списали комиссию, верните деньги", "Great app, thanks!", "Great app, thanks!",
-            "Хочу оформить ипотеку", "Карта не работает, ужасный сервис", None, "Great app, thanks!"]
+    said = [
+        "Опять списали комиссию, верните деньги",
+        "Great app, thanks!",
+        "Great app, thanks!",
+        "Хочу оформить ипотеку",
+        "Карта не работает, ужасный сервис",
+        None,
+        "Great app, thanks!",
+    ]
     events = schema.ibis_schema("events").to_pyarrow()
     rows = {c: pa.nulls(len(said) + 1, events.field(c).type) for c in events.names}
     rows["event_id"] = pa.array([f"e{i}" for i in range(len(said) + 1)])
-    rows["name"] = pa.array(["call", "review_posted", "social_post", "call", "complaint", "call", "review_posted",
-                             "card_payment"])
-    rows["properties"] = pa.array([json.dumps({"text": t}) if t else "{}" for t in said] + ['{"text": "not a text event"}'])
+    rows["name"] = pa.array(
+        ["call", "review_posted", "social_post", "call", "complaint", "call", "review_posted", "card_payment"]
+    )
+    rows["properties"] = pa.array(
+        [json.dumps({"text": t}) if t else "{}" for t in said] + ['{"text": "not a text event"}']
+    )
     ws = make_workspace.config("")
     ws.engine.append("events", pa.table(rows, schema=events), step="events")
 
@@ -248,9 +356,19 @@ def test_lifetime_value_predicted_in_batches_is_that_of_one_pass(make_workspace)
             ts.append(dt.datetime(2025, 1, 1) + dt.timedelta(days=float(rng.uniform(0, 180))))
             amounts.append(float(rng.uniform(5, 200)))
     target = schema.ibis_schema("profile_events").to_pyarrow()
-    rows = pa.table({"profile_id": ids, "event_id": [f"e{i}" for i in range(len(ids))], "ts": ts,
-                     "source": ["cards"] * len(ids), "name": ["card_payment"] * len(ids),
-                     "channel": ["pos"] * len(ids), "amount": amounts, "properties": ["{}"] * len(ids)}, schema=target)
+    rows = pa.table(
+        {
+            "profile_id": ids,
+            "event_id": [f"e{i}" for i in range(len(ids))],
+            "ts": ts,
+            "source": ["cards"] * len(ids),
+            "name": ["card_payment"] * len(ids),
+            "channel": ["pos"] * len(ids),
+            "amount": amounts,
+            "properties": ["{}"] * len(ids),
+        },
+        schema=target,
+    )
     ws = make_workspace.config("")
     ws.engine.replace("profile_events", rows)
 
@@ -266,13 +384,24 @@ def test_lifetime_value_predicted_in_batches_is_that_of_one_pass(make_workspace)
     assert report.repeat_customers >= scores.MIN_REPEAT_CUSTOMERS and report.clv_params and not report.warnings
     assert len(got) == 60 and got["clv_12m"].gt(0).all()
     (predict,) = used
-    assert report.clv_params == {**{f"bgnbd_{k}": v for k, v in predict.bgf.params_.items()},
-                                 **{f"gamma_gamma_{k}": v for k, v in predict.ggf.params_.items()}}
+    assert report.clv_params == {
+        **{f"bgnbd_{k}": v for k, v in predict.bgf.params_.items()},
+        **{f"gamma_gamma_{k}": v for k, v in predict.ggf.params_.items()},
+    }
     whole = ws.engine.table("profile_events").to_pyarrow().to_pandas()
     whole = whole.assign(day=whole.ts.dt.floor("D")).groupby(["profile_id", "day"], as_index=False).amount.sum()
     whole["d"] = (whole.day - pd.Timestamp(1970, 1, 1)).dt.days
-    per = whole.sort_values(["profile_id", "d"]).groupby("profile_id").agg(
-        days=("d", "count"), first=("d", "min"), last=("d", "max"), total=("amount", "sum"),
-        first_spend=("amount", "first")).reset_index()
+    per = (
+        whole.sort_values(["profile_id", "d"])
+        .groupby("profile_id")
+        .agg(
+            days=("d", "count"),
+            first=("d", "min"),
+            last=("d", "max"),
+            total=("amount", "sum"),
+            first_spend=("amount", "first"),
+        )
+        .reset_index()
+    )
     expected = predict(pa.Table.from_pandas(per, preserve_index=False))  # one pass over everyone
     pd.testing.assert_frame_equal(got, expected.sort_values("profile_id", ignore_index=True)[got.columns], rtol=1e-6)

@@ -27,11 +27,13 @@ attributes = {{ birth_date = {{ column = "dob", type = "date"{formats} }} }}
 """
 ISO = SOURCE.format(formats="")
 BOTH = SOURCE.format(formats=', formats = ["%Y-%m-%d", "%d.%m.%Y"]')
-CRM = "id,email,dob\n1,a@x.com,1980-01-02\n2,b@x.com,03.04.1985\n,c@x.com,1990-01-01\n4,\"broken\n"
+CRM = 'id,email,dob\n1,a@x.com,1980-01-02\n2,b@x.com,03.04.1985\n,c@x.com,1990-01-01\n4,"broken\n'
 
 
 def failing(ws) -> list[tuple[str, int, str]]:
-    return sorted((Path(r["input"]).name, r["row_number"], r["reasons"].split(":")[0]) for r in quarantine_rows(ws, limit=None))
+    return sorted(
+        (Path(r["input"]).name, r["row_number"], r["reasons"].split(":")[0]) for r in quarantine_rows(ws, limit=None)
+    )
 
 
 def test_rows_fixed_later_leave_the_view_and_no_row_shows_twice(duckdb_workspace):
@@ -39,8 +41,11 @@ def test_rows_fixed_later_leave_the_view_and_no_row_shows_twice(duckdb_workspace
     w.write("data/crm.csv", CRM)
     ws = w.config(ISO)
     ingest(ws)
-    assert failing(ws) == [("crm.csv", 2, "birth_date (dob)"), ("crm.csv", 3, "record_id (id)"),
-                           ("crm.csv", 4, "malformed CSV line")]
+    assert failing(ws) == [
+        ("crm.csv", 2, "birth_date (dob)"),
+        ("crm.csv", 3, "record_id (id)"),
+        ("crm.csv", 4, "malformed CSV line"),
+    ]
     w.write("data/crm.csv", CRM + "5,c@x.com,1999-09-09\n")  # the file grows: a new batch of the same input
     ingest(ws)
     assert quarantine_counts(ws) == {"crm": 3}  # not 6: counts are not summed over runs
@@ -83,8 +88,13 @@ def test_quarantine_command_formats_and_replay(duckdb_workspace):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": SRC, "COLUMNS": "200"}
 
     def cx360(*args):
-        return subprocess.run([sys.executable, "-m", "cx360", *args, "-w", str(w.root)], capture_output=True,
-                              text=True, timeout=300, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "cx360", *args, "-w", str(w.root)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
 
     assert cx360("ingest").returncode == 0
     rows = json.loads(cx360("quarantine", "--format", "json").stdout)

@@ -13,13 +13,13 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from serve_world import world_copy
 from typer.testing import CliRunner
 
 from cx360.api.access import KeyRing, create_key
 from cx360.api.app import create_app, open_context
 from cx360.api.audit import JOURNALS, read_audit
 from cx360.config import ServeSettings
-from serve_world import world_copy
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +70,19 @@ def test_churn_reasons_do_not_name_a_text_traits_value():
     from cx360.api.access import Principal, mask_profile
 
     reasons = ["top_category=Groceries (+0.40)", "days_since_txn=29 (+0.20)", "last_call_reason=fees"]
-    profile = {"attributes": {}, "identifiers": {}, "traits": None, "breakdowns": {},
-               "scores": {"value_tier": "gold", "churn": {"risk": 0.5, "reasons": reasons}}}
+    profile = {
+        "attributes": {},
+        "identifiers": {},
+        "traits": None,
+        "breakdowns": {},
+        "scores": {"value_tier": "gold", "churn": {"risk": 0.5, "reasons": reasons}},
+    }
     shown, _ = mask_profile(profile, Principal("k", "n", "marketer"))
-    assert shown["scores"]["churn"]["reasons"] == ["top_category=G*** (+0.40)", "days_since_txn=29 (+0.20)",
-                                                   "last_call_reason=f***"]
+    assert shown["scores"]["churn"]["reasons"] == [
+        "top_category=G*** (+0.40)",
+        "days_since_txn=29 (+0.20)",
+        "last_call_reason=f***",
+    ]
     assert mask_profile(profile, Principal("k", "n", "agent"))[0]["scores"]["churn"]["reasons"] == reasons
 
 
@@ -101,11 +109,15 @@ def test_search_is_for_profile_ids_only_without_pii_rate_limited_and_audited(api
     assert _get(client, keys, "marketer", "/v1/profiles", email="anna@x.ru").status_code == 429, "a lookup is a search"
     pid = _get(client, keys, "agent", "/v1/profiles", email="anna@x.ru").json()["profile_id"]
     assert _get(client, keys, "marketer", f"/v1/profiles/{pid}").status_code == 200, "by profile id: no limit"
-    kinds = sorted(e["fields"] for e in _entries(ctx, keys["marketer"]) if e["action"] == "search" and e["profile_id"] is None)
+    kinds = sorted(
+        e["fields"] for e in _entries(ctx, keys["marketer"]) if e["action"] == "search" and e["profile_id"] is None
+    )
     assert kinds == ["query.email", "query.profile_id", "query.profile_id"], "every search, hits or not"
     assert "anna" not in str(_entries(ctx, keys["marketer"])), "the term itself is not kept"
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"429", "503"} <= set(paths["/v1/search"]["get"]["responses"]) and "429" in paths["/v1/profiles"]["get"]["responses"]
+    assert {"429", "503"} <= set(paths["/v1/search"]["get"]["responses"]) and "429" in paths["/v1/profiles"]["get"][
+        "responses"
+    ]
 
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies(api, world):
@@ -214,8 +226,12 @@ def test_cookies_are_secure_behind_an_https_proxy(api):
     csrf = re.search(r'name="csrf" value="([^"]+)"', login.text).group(1)
     nonce = login.cookies["cx360_login"]  # a Secure cookie: the client would not send it over plain HTTP
     client.cookies.clear()
-    r = client.post("/login", data={"key": keys["agent"], "csrf": csrf}, follow_redirects=False,
-                    headers={**https, "Cookie": f"cx360_login={nonce}"})
+    r = client.post(
+        "/login",
+        data={"key": keys["agent"], "csrf": csrf},
+        follow_redirects=False,
+        headers={**https, "Cookie": f"cx360_login={nonce}"},
+    )
     assert r.status_code == 303 and "; secure" in r.headers["set-cookie"].lower()
     client.cookies.clear()
 
@@ -225,8 +241,11 @@ def test_command_line_reads_are_audited_with_the_os_user(world):
 
     root, _ = world
     runner = CliRunner()
-    for args in (["profile", "show", "anna@x.ru"], ["identity", "explain", "customer_no:C2"],
-                 ["segments", "members", "high_value"]):
+    for args in (
+        ["profile", "show", "anna@x.ru"],
+        ["identity", "explain", "customer_no:C2"],
+        ["segments", "members", "high_value"],
+    ):
         result = runner.invoke(app, [*args, "-w", str(root)])
         assert result.exit_code == 0, result.output
     cli = read_audit(root, key_id="cli")

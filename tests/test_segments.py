@@ -37,9 +37,12 @@ def _pay(i, ts, card, amount):
 
 
 BEFORE = [
-    _pay(1, "2025-06-01T10:00:00Z", "TK1", 500.0), _pay(2, "2025-06-10T10:00:00Z", "TK1", 500.0),
-    _pay(3, "2025-06-20T10:00:00Z", "TK1", 500.0), _pay(4, "2025-06-05T10:00:00Z", "TK2", 10.0),
-    _pay(5, "2025-01-10T10:00:00Z", "TK4", 100.0), _pay(6, "2025-01-20T10:00:00Z", "TK4", 100.0),
+    _pay(1, "2025-06-01T10:00:00Z", "TK1", 500.0),
+    _pay(2, "2025-06-10T10:00:00Z", "TK1", 500.0),
+    _pay(3, "2025-06-20T10:00:00Z", "TK1", 500.0),
+    _pay(4, "2025-06-05T10:00:00Z", "TK2", 10.0),
+    _pay(5, "2025-01-10T10:00:00Z", "TK4", 100.0),
+    _pay(6, "2025-01-20T10:00:00Z", "TK4", 100.0),
     _event(7, "2025-06-20T10:00:00Z", "offer_rejected", channel="sms", customer="C1", offer="auto_loan"),
     _event(8, "2025-06-21T10:00:00Z", "offer_rejected", channel="sms", customer="C2", offer="mortgage"),
     _event(9, "2025-06-25T10:00:00Z", "login", channel="mobile_app", customer="C3"),
@@ -160,7 +163,9 @@ def test_membership_history_and_freshness(duckdb_workspace):
 
 
 def test_failed_segment_is_recorded_and_loud(duckdb_workspace):
-    bad = SEGMENTS + """
+    bad = (
+        SEGMENTS
+        + """
     [[segments]]
     name = "typo"
     where = "spend_totl > 5"
@@ -169,6 +174,7 @@ def test_failed_segment_is_recorded_and_loud(duckdb_workspace):
     name = "needs_churn"
     where = "churn_risk > 0.7"
     """
+    )
     ws = _workspace(duckdb_workspace, bad)
     build(ws, AS_OF)
     results = {r.name: r for r in evaluate(ws)}
@@ -193,7 +199,9 @@ def test_segment_declared_but_never_evaluated_is_not_ok(duckdb_workspace):
     build(ws, AS_OF)
     evaluate(ws)
     ws.close()
-    (ws.root / "cx360.toml").write_text((ws.root / "cx360.toml").read_text() + '\n[[segments]]\nname = "late"\nwhere = "txn_count > 0"\n')
+    (ws.root / "cx360.toml").write_text(
+        (ws.root / "cx360.toml").read_text() + '\n[[segments]]\nname = "late"\nwhere = "txn_count > 0"\n'
+    )
     from cx360.workspace import Workspace
 
     with Workspace(ws.root) as again:

@@ -14,10 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from cx360.api.access import create_key
 from serve_world import build_world
 from test_dashboard import _free_port
+
+from cx360.api.access import create_key
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,24 @@ def server(tmp_path_factory):
     port = _free_port()
     log_path = tmp_path_factory.getbasetemp() / "serve-json.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port),
-                                 "--workers", "2", "--log-format", "json"], stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cx360",
+                "serve",
+                "-w",
+                str(root),
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--log-format",
+                "json",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -47,7 +63,9 @@ def server(tmp_path_factory):
 
 
 def _get(url: str, key: str | None = None, headers: dict | None = None):
-    request = urllib.request.Request(url, headers={**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})})
+    request = urllib.request.Request(
+        url, headers={**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as r:  # a new connection each time
             return r.status, dict(r.headers), r.read()
@@ -75,10 +93,15 @@ def test_access_log_is_json_with_route_template_and_request_id(server):
     status, headers, _ = _get(url + "/v1/profiles/anna@x.ru", key, {"X-Request-ID": "trace-42.a"})
     assert status == 200 and headers["x-request-id"] == "trace-42.a"
     entry = _wait_for(log_path, "trace-42.a")
-    assert (entry["method"], entry["route"], entry["status"], entry["key_id"]) == ("GET", "/v1/profiles/{profile_id}", 200, key_id)
+    assert (entry["method"], entry["route"], entry["status"], entry["key_id"]) == (
+        "GET",
+        "/v1/profiles/{profile_id}",
+        200,
+        key_id,
+    )
     assert entry["duration_ms"] > 0 and entry["level"] == "info" and entry["ts"].endswith("+00:00")
 
-    status, headers, _ = _get(url + "/v1/profiles?email=boris@x.ru", None, {"X-Request-ID": "bad id\" {}"})
+    status, headers, _ = _get(url + "/v1/profiles?email=boris@x.ru", None, {"X-Request-ID": 'bad id" {}'})
     assert status == 401 and re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"]), "an unsafe id is replaced"
     entry = _wait_for(log_path, headers["x-request-id"])
     assert (entry["route"], entry["status"], entry["key_id"]) == ("/v1/profiles", 401, None)
@@ -92,7 +115,9 @@ def test_access_log_is_json_with_route_template_and_request_id(server):
 
 
 def _samples(text: str, name: str) -> dict[str, float]:
-    return {m.group(1) or "": float(m.group(2)) for m in re.finditer(rf"^{re.escape(name)}(\{{.*?\}})? (\S+)$", text, re.M)}
+    return {
+        m.group(1) or "": float(m.group(2)) for m in re.finditer(rf"^{re.escape(name)}(\{{.*?\}})? (\S+)$", text, re.M)
+    }
 
 
 def test_metrics_add_up_across_workers(server):
@@ -109,13 +134,19 @@ def test_metrics_add_up_across_workers(server):
     for _ in range(4):  # whichever worker answers the scrape, it counts both workers' requests
         text = _get(url + "/metrics")[2].decode()
         assert _samples(text, "cx360_http_requests_total")["{" + route + "}"] == before + sent
-    assert _samples(text, 'cx360_http_request_duration_seconds_count')['{route="/v1/segments"}'] >= sent
+    assert _samples(text, "cx360_http_request_duration_seconds_count")['{route="/v1/segments"}'] >= sent
     assert len(_samples(text, "cx360_worker_resident_memory_bytes")) == 2, "one per worker"
     assert "python_info{" in text and _samples(text, "cx360_index_age_seconds")[""] > 0
     assert "cx360_audit_backlog_bytes" in text and "cx360_http_requests_in_progress" in text
 
 
 def test_unknown_log_format_is_a_clear_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "cx360", "serve", "-w", str(tmp_path), "--log-format", "xml"],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0 and "--log-format: expected text or json" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "cx360", "serve", "-w", str(tmp_path), "--log-format", "xml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        done.returncode != 0 and "--log-format: expected text or json" in done.stderr and "Traceback" not in done.stderr
+    )

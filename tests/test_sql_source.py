@@ -23,16 +23,20 @@ def pg_table():
     name = f"payments_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            f"CREATE TABLE {name} (id integer primary key, customer text, paid_at timestamptz, amount numeric(12,2), note text)"
-        ))
-        conn.execute(sa.text(
-            f"""INSERT INTO {name} VALUES
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {name} (id integer primary key, customer text, paid_at timestamptz, amount numeric(12,2), note text)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                f"""INSERT INTO {name} VALUES
             (1, 'C001', '2025-02-01 10:00:00+03', 1500.50, 'rent'),
             (2, 'c002', '2025-02-02 11:30:00+00', 99.99, NULL),
             (3, NULL, '2025-02-03 12:00:00+00', 10.00, 'no customer'),
             (4, 'C001', '2025-02-04 09:15:00+00', 250.00, 'groceries')"""
-        ))
+            )
+        )
     yield url, name
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP TABLE {name}"))

@@ -37,8 +37,16 @@ CLEAR = [
 
 
 def test_languages_including_empty_and_other():
-    texts = ["Карта заблокирована", "looking for a new credit card", "想办信用卡", "", None, "  ", "12345",
-             "Bonjour, je voudrais ouvrir un compte bancaire"]
+    texts = [
+        "Карта заблокирована",
+        "looking for a new credit card",
+        "想办信用卡",
+        "",
+        None,
+        "  ",
+        "12345",
+        "Bonjour, je voudrais ouvrir un compte bancaire",
+    ]
     assert detect_languages(texts) == ["ru", "en", "zh", "unknown", "unknown", "unknown", "unknown", "other"]
 
 
@@ -75,8 +83,9 @@ def test_topics_and_complaints():
     assert lex.find("ATM swallowed my card") == ["atm"]
     assert lex.find("快递太慢了，排队等了很久") == ["queues", "delivery"]
     assert lex.find("I'd like to apply") == []  # '=app' is a whole word, not a prefix
-    result = analyze_texts(["Курьер опоздал на три часа и нахамил", "Требую вернуть деньги",
-                            "Отличный курьер, спасибо"])
+    result = analyze_texts(
+        ["Курьер опоздал на три часа и нахамил", "Требую вернуть деньги", "Отличный курьер, спасибо"]
+    )
     assert result["complaint"].tolist() == [True, True, False]
     assert "delivery" in result["topics"][0] and "staff" in result["topics"][0]
     assert not is_complaint(None, None, [])
@@ -94,33 +103,46 @@ def test_topics_extend():
     assert result["topics"][0] == "insurance" and bool(result["complaint"][0])
 
 
-@pytest.mark.parametrize("text,score,product", [
-    ("думаю взять ипотеку", 0.9, "mortgage"),
-    ("Looking for a new credit card with cashback", 0.9, "credit_card"),
-    ("想办信用卡", 0.9, "credit_card"),
-    ("Планирую открыть вклад на год", 0.9, "deposit"),
-    ("Какая ставка по автокредиту?", 0.6, "car_loan"),
-    ("Сравниваю ипотечные программы разных банков", 0.3, "mortgage"),
-    ("не хочу брать кредит", 0.0, None),
-    ("Карта заблокирована третий день", 0.0, None),
-    ("Планирую поездку в Турцию, работают ли там ваши карты?", 0.0, None),
-    ("", 0.0, None),
-])
+@pytest.mark.parametrize(
+    "text,score,product",
+    [
+        ("думаю взять ипотеку", 0.9, "mortgage"),
+        ("Looking for a new credit card with cashback", 0.9, "credit_card"),
+        ("想办信用卡", 0.9, "credit_card"),
+        ("Планирую открыть вклад на год", 0.9, "deposit"),
+        ("Какая ставка по автокредиту?", 0.6, "car_loan"),
+        ("Сравниваю ипотечные программы разных банков", 0.3, "mortgage"),
+        ("не хочу брать кредит", 0.0, None),
+        ("Карта заблокирована третий день", 0.0, None),
+        ("Планирую поездку в Турцию, работают ли там ваши карты?", 0.0, None),
+        ("", 0.0, None),
+    ],
+)
 def test_purchase_intent(text, score, product):
     intent = purchase_intent(text)
     assert (intent.score, intent.product) == (score, product)
 
 
 def test_brand_tone_per_week():
-    texts = ["Сбербанк опять заблокировал карту", "В Сбере быстро помогли", "Tinkoff app is great",
-             "ничего про бренды", "Tinkoff support was rude"]
+    texts = [
+        "Сбербанк опять заблокировал карту",
+        "В Сбере быстро помогли",
+        "Tinkoff app is great",
+        "ничего про бренды",
+        "Tinkoff support was rude",
+    ]
     ts = ["2024-03-04", "2024-03-06", "2024-03-05", "2024-03-05", "2024-03-12"]
     tones = ["negative", "positive", "positive", "neutral", "negative"]
     out = brand_tone(texts, ts, {"sber": ["сбер"], "tinkoff": ["tinkoff", "тинькофф"]}, sentiments=tones)
-    rows = {(r.period.strftime("%Y-%m-%d"), r.brand): (r.mentions, r.mean_sentiment, r.share_negative)
-            for r in out.itertuples()}
-    assert rows == {("2024-03-04", "sber"): (2, 0.0, 0.5), ("2024-03-04", "tinkoff"): (1, 1.0, 0.0),
-                    ("2024-03-11", "tinkoff"): (1, -1.0, 1.0)}
+    rows = {
+        (r.period.strftime("%Y-%m-%d"), r.brand): (r.mentions, r.mean_sentiment, r.share_negative)
+        for r in out.itertuples()
+    }
+    assert rows == {
+        ("2024-03-04", "sber"): (2, 0.0, 0.5),
+        ("2024-03-04", "tinkoff"): (1, 1.0, 0.0),
+        ("2024-03-11", "tinkoff"): (1, -1.0, 1.0),
+    }
     scored = brand_tone(texts, ts, ["Tinkoff"], period="M")  # scored by the trained backend
     assert scored["mentions"].tolist() == [2]
     with pytest.raises(ConfigError, match="D, W, M, Q"):
@@ -128,15 +150,17 @@ def test_brand_tone_per_week():
 
 
 def test_customer_aggregates_from_scored_rows():
-    df = pd.DataFrame({
-        "profile_id": ["a", "a", "a", "b"],
-        "ts": pd.to_datetime(["2024-01-01", "2024-05-01", "2024-06-01", "2024-06-01"]),
-        "sentiment": ["positive", "negative", "negative", "positive"],
-        "complaint": [False, True, True, False],
-        "topics": ["", "fees;app", "fees", ""],
-        "intent": [0.9, 0.0, 0.0, 0.0],
-        "intent_product": ["mortgage", None, None, None],
-    })
+    df = pd.DataFrame(
+        {
+            "profile_id": ["a", "a", "a", "b"],
+            "ts": pd.to_datetime(["2024-01-01", "2024-05-01", "2024-06-01", "2024-06-01"]),
+            "sentiment": ["positive", "negative", "negative", "positive"],
+            "complaint": [False, True, True, False],
+            "topics": ["", "fees;app", "fees", ""],
+            "intent": [0.9, 0.0, 0.0, 0.0],
+            "intent_product": ["mortgage", None, None, None],
+        }
+    )
     out = customer_aggregates(df, now="2024-06-30").set_index("profile_id")
     a, b = out.loc["a"], out.loc["b"]
     assert (a.n_texts, a.complaints, a.complaints_fees, a.complaints_app) == (3, 2, 2, 1)
@@ -151,9 +175,13 @@ def test_customer_aggregates_from_scored_rows():
 def test_customer_aggregates_from_raw_text_and_arrow():
     import pyarrow as pa
 
-    table = pa.table({"profile_id": [1, 1, 2], "ts": ["2024-01-01", "2024-02-01", "2024-02-01"],
-                      "text": ["Ужасно, списали комиссию дважды, верните деньги", "думаю взять ипотеку",
-                               "Спасибо, всё отлично"]})
+    table = pa.table(
+        {
+            "profile_id": [1, 1, 2],
+            "ts": ["2024-01-01", "2024-02-01", "2024-02-01"],
+            "text": ["Ужасно, списали комиссию дважды, верните деньги", "думаю взять ипотеку", "Спасибо, всё отлично"],
+        }
+    )
     out = customer_aggregates(table).set_index("profile_id")
     assert out.loc[1, "complaints"] == 1 and out.loc[1, "complaints_fees"] == 1
     assert out.loc[1, "intent_product"] == "mortgage"
@@ -194,16 +222,25 @@ def test_linear_model_roundtrip(tmp_path):
 
 
 def cx360(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cx360", *args], check=False, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cx360", *args], check=False, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
 def texts_table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "id": ["c1", "c2", "c3", "c4", "c5"],
-        "body": ["Приложение не работает, списали комиссию!", "Great service, thank you", "想办信用卡", "",
-                 "думаю взять ипотеку"],
-    })
+    return pd.DataFrame(
+        {
+            "id": ["c1", "c2", "c3", "c4", "c5"],
+            "body": [
+                "Приложение не работает, списали комиссию!",
+                "Great service, thank you",
+                "想办信用卡",
+                "",
+                "думаю взять ипотеку",
+            ],
+        }
+    )
 
 
 def test_cli_csv(tmp_path, texts_table):
@@ -212,8 +249,16 @@ def test_cli_csv(tmp_path, texts_table):
     r = cx360("sentiment", str(src), "--text-column", "body", "--id-column", "id", "--output", str(tmp_path / "o.csv"))
     assert r.returncode == 0, r.stderr
     out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
-    assert list(out.columns) == ["id", "language", "sentiment", "confidence", "complaint", "topics", "intent",
-                                 "intent_product"]
+    assert list(out.columns) == [
+        "id",
+        "language",
+        "sentiment",
+        "confidence",
+        "complaint",
+        "topics",
+        "intent",
+        "intent_product",
+    ]
     assert out["id"].tolist() == ["c1", "c2", "c3", "c4", "c5"]
     assert out["language"].tolist() == ["ru", "en", "zh", "unknown", "ru"]
     assert out["sentiment"][0] == "negative" and out["sentiment"][1] == "positive" and out["sentiment"][3] == ""
@@ -225,14 +270,19 @@ def test_cli_csv(tmp_path, texts_table):
 def test_cli_parquet_lexicon_keeps_the_id_column_or_numbers_rows(tmp_path, texts_table):
     src = tmp_path / "posts.parquet"
     texts_table.assign(body=texts_table["body"].replace("", None)).to_parquet(src)
-    r = cx360("sentiment", str(src), "--text-column", "body", "--output", str(tmp_path / "o.csv"),
-              "--backend", "lexicon")
+    r = cx360(
+        "sentiment", str(src), "--text-column", "body", "--output", str(tmp_path / "o.csv"), "--backend", "lexicon"
+    )
     assert r.returncode == 0, r.stderr
     out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
     assert out["id"].tolist() == ["c1", "c2", "c3", "c4", "c5"]  # the input's id column, found by its name
     texts_table[["body"]].to_parquet(src)
-    assert cx360("sentiment", str(src), "--text-column", "body", "--output", str(tmp_path / "o.csv"),
-                 "--backend", "lexicon").returncode == 0
+    assert (
+        cx360(
+            "sentiment", str(src), "--text-column", "body", "--output", str(tmp_path / "o.csv"), "--backend", "lexicon"
+        ).returncode
+        == 0
+    )
     out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
     assert out["row"].tolist() == [1, 2, 3, 4, 5]  # no id column: row numbers
     assert out["language"][3] == "unknown" and out["sentiment"][1] == "positive"
@@ -279,23 +329,51 @@ def test_transformer_backend_with_packaged_minilm(tmp_path):
     from cx360.text.transformer import packaged_minilm
 
     model_dir = packaged_minilm()
-    pos = ["I love it, great service", "Excellent, thank you so much", "Wonderful experience, very happy",
-           "Fast and friendly, recommended", "Amazing support, perfect"]
-    neg = ["Terrible, I hate it", "Awful service, very rude", "Worst experience ever, angry",
-           "Slow and broken, disappointed", "Horrible support, useless"]
-    neu = ["What time do you open on Saturday?", "How do I change my address?", "Where is the nearest branch?",
-           "What documents do I need?", "When will the card arrive?"]
+    pos = [
+        "I love it, great service",
+        "Excellent, thank you so much",
+        "Wonderful experience, very happy",
+        "Fast and friendly, recommended",
+        "Amazing support, perfect",
+    ]
+    neg = [
+        "Terrible, I hate it",
+        "Awful service, very rude",
+        "Worst experience ever, angry",
+        "Slow and broken, disappointed",
+        "Horrible support, useless",
+    ]
+    neu = [
+        "What time do you open on Saturday?",
+        "How do I change my address?",
+        "Where is the nearest branch?",
+        "What documents do I need?",
+        "When will the card arrive?",
+    ]
     backend = get_backend("transformer", model_dir=model_dir)
     backend.fit(pos + neg + neu, ["positive"] * 5 + ["negative"] * 5 + ["neutral"] * 5)
     backend.save_head(tmp_path / "head.npz")
     loaded = get_backend("transformer", model_dir=model_dir, head=tmp_path / "head.npz")
-    scores = loaded.score(["The staff were rude and the app is broken", "Thank you, great and fast service"],
-                          ["en", "en"])
+    scores = loaded.score(
+        ["The staff were rude and the app is broken", "Thank you, great and fast service"], ["en", "en"]
+    )
     assert scores.labels.tolist() == ["negative", "positive"]
     src = tmp_path / "t.csv"
     pd.DataFrame({"text": ["Terrible service, rude staff", "Great, thank you!"]}).to_csv(src, index=False)
-    r = cx360("sentiment", str(src), "--text-column", "text", "--output", str(tmp_path / "o.csv"),
-              "--backend", "transformer", "--model-dir", str(model_dir), "--head", str(tmp_path / "head.npz"))
+    r = cx360(
+        "sentiment",
+        str(src),
+        "--text-column",
+        "text",
+        "--output",
+        str(tmp_path / "o.csv"),
+        "--backend",
+        "transformer",
+        "--model-dir",
+        str(model_dir),
+        "--head",
+        str(tmp_path / "head.npz"),
+    )
     assert r.returncode == 0, r.stderr
     assert pd.read_csv(tmp_path / "o.csv")["sentiment"].tolist() == ["negative", "positive"]
 

@@ -29,18 +29,22 @@ import ibis.expr.types as ir
 
 from cx360.errors import ConfigError
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<string>'(?:[^']|'')*')
   | (?P<op><=|>=|!=|<>|==|=|<|>|\(|\)|,|\+|-|\*|/)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 KEYWORDS = {"and", "or", "not", "is", "null", "in", "between", "true", "false"}
 COMPARISONS = {"=": "eq", "==": "eq", "!=": "ne", "<>": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
 
 
 # ---- the tree
+
 
 @dataclass(frozen=True)
 class Lit:
@@ -83,6 +87,7 @@ class Condition:
 
 
 # ---- parsing
+
 
 def _tokens(text: str) -> list[tuple[str, str, int]]:
     out, pos = [], 0
@@ -133,7 +138,7 @@ class _Parser:
 
     def parse(self) -> object:
         if self.peek()[0] == "end":
-            raise ConfigError("condition is empty; write e.g. \"churn_risk > 0.7 and clv_12m > 500\"")
+            raise ConfigError('condition is empty; write e.g. "churn_risk > 0.7 and clv_12m > 500"')
         tree = self.or_()
         if self.peek()[0] != "end":
             self.error("expected 'and', 'or' or the end of the condition")
@@ -246,8 +251,10 @@ def compile_condition(cond: Condition, resolve: Resolver) -> ir.BooleanValue:
     matches neither `x > 5` nor `not x > 5` (ask for it with `x is null`)."""
     value = _Compiler(cond.text, resolve).expr(cond.tree)
     if not value.type().is_boolean():
-        raise ConfigError(f"condition {cond.text!r}: is not a true/false test (it computes a {value.type()}); "
-                          "compare it, e.g. `... > 0`")
+        raise ConfigError(
+            f"condition {cond.text!r}: is not a true/false test (it computes a {value.type()}); "
+            "compare it, e.g. `... > 0`"
+        )
     return value.fill_null(False)
 
 
@@ -291,8 +298,14 @@ class _Compiler:
             return left.between(low, high)
         left, right = self.pair(*args)
         self.check_comparable(left, right)
-        return {"eq": left == right, "ne": left != right, "lt": left < right, "le": left <= right,
-                "gt": left > right, "ge": left >= right}[op]
+        return {
+            "eq": left == right,
+            "ne": left != right,
+            "lt": left < right,
+            "le": left <= right,
+            "gt": left > right,
+            "ge": left >= right,
+        }[op]
 
     def pair(self, a, b) -> tuple[ir.Value, ir.Value]:
         """Both sides of a comparison; a literal takes the type of the other side (a date string against a

@@ -10,9 +10,18 @@ import datetime as dt
 import glob
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cx360.errors import ConfigError
 from cx360.schema import ATTRIBUTE_NAMES, EVENT_NAMES, IDENTIFIER_KINDS
@@ -75,7 +84,7 @@ class EventMapping(Model):
     @model_validator(mode="after")
     def _has_identifier(self) -> EventMapping:
         if not self.identifiers:
-            raise ValueError("map at least one identifier, e.g. identifiers = { customer_no = \"client_id\" }")
+            raise ValueError('map at least one identifier, e.g. identifiers = { customer_no = "client_id" }')
         return self
 
 
@@ -139,7 +148,7 @@ class SqlSource(_Source):
         return self
 
 
-Source = Annotated[Union[CsvSource, ParquetSource, JsonlSource, SqlSource], Field(discriminator="kind")]
+Source = Annotated[CsvSource | ParquetSource | JsonlSource | SqlSource, Field(discriminator="kind")]
 
 
 class DuckDBEngine(Model):
@@ -156,7 +165,7 @@ class SparkEngine(Model):
     conf: dict[str, str] = {}
 
 
-Engine = Annotated[Union[DuckDBEngine, SparkEngine], Field(discriminator="kind")]
+Engine = Annotated[DuckDBEngine | SparkEngine, Field(discriminator="kind")]
 
 
 class WorkspaceSettings(Model):
@@ -170,14 +179,18 @@ class IngestSettings(Model):
     """What ingestion accepts, beyond each source's mapping (the `[ingest]` table)."""
 
     max_future_days: float = Field(
-        2, ge=0, description="timestamps more than this many days after the ingest are quarantined")
+        2, ge=0, description="timestamps more than this many days after the ingest are quarantined"
+    )
     earliest: dt.date = Field(dt.date(1900, 1, 1), description="timestamps before this date are quarantined")
     max_field_chars: int = Field(
-        1 << 20, ge=1024, description="a CSV field longer than this is a stray quote, not data: its line is quarantined")
+        1 << 20, ge=1024, description="a CSV field longer than this is a stray quote, not data: its line is quarantined"
+    )
     max_row_lines: int = Field(
-        100, ge=1, description="a CSV row spanning more lines than this is a stray quote: its first line is quarantined")
+        100, ge=1, description="a CSV row spanning more lines than this is a stray quote: its first line is quarantined"
+    )
     read_attempts: int = Field(
-        3, ge=1, le=10, description="reads of an input that changes while it is read, before its source fails")
+        3, ge=1, le=10, description="reads of an input that changes while it is read, before its source fails"
+    )
 
 
 class EventSettings(Model):
@@ -188,7 +201,13 @@ Survivorship = Literal["source_priority", "most_recent", "most_frequent"]
 # How many distinct records may share one identifier value before it counts as shared (a family
 # phone, a shop's e-mail, a library computer's cookie) and stops merging people on its own.
 DEFAULT_MAX_RECORDS = {
-    "email": 3, "phone": 3, "customer_no": 3, "card_token": 3, "device_id": 3, "cookie_id": 3, "social_handle": 2,
+    "email": 3,
+    "phone": 3,
+    "customer_no": 3,
+    "card_token": 3,
+    "device_id": 3,
+    "cookie_id": 3,
+    "social_handle": 2,
 }
 PLACEHOLDERS = {
     "email": ["test@test.com", "noemail@noemail.com", "no@email.com", "none@none.com", "example@example.com"],
@@ -200,11 +219,20 @@ PLACEHOLDERS = {
 class IdentitySettings(Model):
     match_threshold: float = Field(0.9, gt=0, lt=1, description="match probability above which records are linked")
     probabilistic: bool = True
-    max_block_size: int = Field(1000, ge=2, description="a blocking value shared by more records finds no match candidates")
+    max_block_size: int = Field(
+        1000, ge=2, description="a blocking value shared by more records finds no match candidates"
+    )
     blocked_values: dict[IdentifierKind, list[str]] = {}
     max_records_per_identifier: dict[IdentifierKind, int] = {}
-    own_domains: list[str] = Field([], description="the organisation's own e-mail domains: their addresses are staff or shared, never a customer's identifier")
-    shared_by_people: int = Field(2, ge=2, description="an identifier held by records of this many different people (first name and birth date) links none of them")
+    own_domains: list[str] = Field(
+        [],
+        description="the organisation's own e-mail domains: their addresses are staff or shared, never a customer's identifier",
+    )
+    shared_by_people: int = Field(
+        2,
+        ge=2,
+        description="an identifier held by records of this many different people (first name and birth date) links none of them",
+    )
     min_email_local_part: int = Field(2, ge=1, description="an e-mail whose part before @ is shorter is a placeholder")
     source_priority: list[str] = Field([], description="most trusted source first, for survivorship")
     survivorship: dict[str, Survivorship] = {}
@@ -213,7 +241,9 @@ class IdentitySettings(Model):
     def _known_attributes(self) -> IdentitySettings:
         unknown = sorted(set(self.survivorship) - set(ATTRIBUTE_NAMES))
         if unknown:
-            raise ValueError(f"survivorship names unknown attribute(s) {unknown}; attributes are {', '.join(ATTRIBUTE_NAMES)}")
+            raise ValueError(
+                f"survivorship names unknown attribute(s) {unknown}; attributes are {', '.join(ATTRIBUTE_NAMES)}"
+            )
         return self
 
     @field_validator("own_domains")
@@ -231,12 +261,19 @@ class IdentitySettings(Model):
 class ServeSettings(Model):
     """`cx360 serve`: who may forward client addresses, and how often a key may search."""
 
-    trusted_proxies: list[str] = Field([], description="addresses or networks (CIDR) whose X-Forwarded-For and "
-                                                       "X-Forwarded-Proto are believed; nobody's by default")
+    trusted_proxies: list[str] = Field(
+        [],
+        description="addresses or networks (CIDR) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; nobody's by default",
+    )
     search_per_minute: float = Field(60, gt=0, description="searches a key may make per minute, on average")
     search_burst: int = Field(20, ge=1, description="searches a key may make at once before the rate applies")
-    min_group_size: int = Field(5, ge=1, description="dashboard aggregates over fewer people than this are "
-                                                      "pooled for roles that may not see personal data")
+    min_group_size: int = Field(
+        5,
+        ge=1,
+        description="dashboard aggregates over fewer people than this are "
+        "pooled for roles that may not see personal data",
+    )
 
     @model_validator(mode="after")
     def _networks(self) -> ServeSettings:
@@ -252,7 +289,9 @@ class ServeSettings(Model):
 
 class TextSettings(Model):
     backend: Literal["trained", "lexicon", "transformer"] = "trained"
-    topics: dict[str, list[str]] = Field({}, description="extra complaint topics, or extra keywords for a default topic")
+    topics: dict[str, list[str]] = Field(
+        {}, description="extra complaint topics, or extra keywords for a default topic"
+    )
 
 
 SegmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
@@ -261,8 +300,8 @@ BUILTIN_SEGMENT_PREFIXES = ("rfm_", "cluster_")
 
 def _syntax(where: str | None) -> str | None:
     if where is not None:
-        from cx360.errors import Cx360Error
         from cx360.conditions import parse
+        from cx360.errors import Cx360Error
 
         try:
             parse(where)
@@ -306,10 +345,14 @@ class SegmentSpec(Model):
     @model_validator(mode="after")
     def _something(self) -> SegmentSpec:
         if self.where is None and not self.events:
-            raise ValueError(f"segment '{self.name}': give 'where' (a condition on traits and scores), 'events', or both")
+            raise ValueError(
+                f"segment '{self.name}': give 'where' (a condition on traits and scores), 'events', or both"
+            )
         if self.name.startswith(BUILTIN_SEGMENT_PREFIXES):
-            raise ValueError(f"segment '{self.name}': names starting with {' or '.join(BUILTIN_SEGMENT_PREFIXES)} "
-                             "are kept for the built-in RFM and cluster segments")
+            raise ValueError(
+                f"segment '{self.name}': names starting with {' or '.join(BUILTIN_SEGMENT_PREFIXES)} "
+                "are kept for the built-in RFM and cluster segments"
+            )
         return self
 
 
@@ -364,7 +407,9 @@ class Config(Model):
         for seg in self.segments:
             bad = sorted({e.name for e in seg.events} - known)
             if bad:
-                raise ValueError(f"segment '{seg.name}': unknown event name(s) {bad}; known: {', '.join(sorted(known))}")
+                raise ValueError(
+                    f"segment '{seg.name}': unknown event name(s) {bad}; known: {', '.join(sorted(known))}"
+                )
         return self
 
     @property
@@ -375,7 +420,9 @@ class Config(Model):
         for s in self.sources:
             if s.name == name:
                 return s
-        raise ConfigError(f"no source named '{name}'; the workspace has: {', '.join(s.name for s in self.sources) or 'none'}")
+        raise ConfigError(
+            f"no source named '{name}'; the workspace has: {', '.join(s.name for s in self.sources) or 'none'}"
+        )
 
 
 def load_config(path: Path) -> Config:
@@ -422,7 +469,17 @@ def _key_path(loc: tuple, data: dict) -> str:
             continue
         if isinstance(node, dict) and item in node:
             node = node[item]
-        elif item in ("[key]", "csv", "parquet", "jsonl", "sql", "duckdb", "spark", "function-after", "function-before"):
+        elif item in (
+            "[key]",
+            "csv",
+            "parquet",
+            "jsonl",
+            "sql",
+            "duckdb",
+            "spark",
+            "function-after",
+            "function-before",
+        ):
             continue  # pydantic's union-branch tags, not keys the user wrote
         else:
             node = None

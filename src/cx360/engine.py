@@ -98,8 +98,10 @@ class Engine(ABC):
             return False
         if name in schema.DERIVED_TABLES:
             return True
-        raise Cx360Error(f"table {name!r} has columns {list(self.table(name).columns)}, but this cx360 expects "
-                         f"{list(schema.ibis_schema(name).names)}; the workspace was written by another version")
+        raise Cx360Error(
+            f"table {name!r} has columns {list(self.table(name).columns)}, but this cx360 expects "
+            f"{list(schema.ibis_schema(name).names)}; the workspace was written by another version"
+        )
 
     def insert(self, table: str, expr: ir.Table, *, step: str) -> None:
         """Append `expr` to `table`, in the table's column order."""
@@ -121,8 +123,10 @@ class Engine(ABC):
         key = list(key)
         missing = [k for k in key if k not in self.table(table).columns]
         if not key or missing:
-            raise DataError(f"upsert into {table!r}: key columns {missing or key} are not columns of the table "
-                            f"{list(self.table(table).columns)}")
+            raise DataError(
+                f"upsert into {table!r}: key columns {missing or key} are not columns of the table "
+                f"{list(self.table(table).columns)}"
+            )
         staged = self._materialise(data)
         try:
             rows = self._conform(table, staged)
@@ -134,9 +138,18 @@ class Engine(ABC):
         finally:
             self.unstage(staged)
 
-    def map_batches(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, *, into: str | None = None,
-                    mode: WriteMode = "replace", key: Sequence[str] = (), batch_rows: int = BATCH_ROWS,
-                    step: str = "map batches") -> pa.Table | int:
+    def map_batches(
+        self,
+        expr: ir.Table,
+        fn: BatchFn,
+        schema: pa.Schema,
+        *,
+        into: str | None = None,
+        mode: WriteMode = "replace",
+        key: Sequence[str] = (),
+        batch_rows: int = BATCH_ROWS,
+        step: str = "map batches",
+    ) -> pa.Table | int:
         """Apply `fn` to the rows of `expr` in batches of at most `batch_rows`, where the data lives: in
         chunks streamed from DuckDB, on Spark's executors through `mapInArrow`.
 
@@ -182,11 +195,15 @@ class Engine(ABC):
         if int(self.scalar(nulls.count(), step=f"upsert into {table}: null keys")):
             raise DataError(f"upsert into {table!r}: some new rows have no value for the key ({', '.join(key)})")
         counts = rows.group_by(key).aggregate(_n=rows.count())
-        dup = self.to_arrow(counts.filter(counts._n > 1).limit(1), step=f"upsert into {table}: duplicate keys").to_pylist()
+        dup = self.to_arrow(
+            counts.filter(counts._n > 1).limit(1), step=f"upsert into {table}: duplicate keys"
+        ).to_pylist()
         if dup:
             value = ", ".join(f"{k}={dup[0][k]!r}" for k in key)
-            raise DataError(f"upsert into {table!r}: the key ({value}) appears {dup[0]['_n']} times in the new rows; "
-                            "each key may appear once")
+            raise DataError(
+                f"upsert into {table!r}: the key ({value}) appears {dup[0]['_n']} times in the new rows; "
+                "each key may appear once"
+            )
 
     def append(self, table: str, data: pa.Table, *, step: str) -> None:
         """Append Arrow rows to `table`."""
@@ -290,13 +307,20 @@ class DuckDB(Engine):
         with self.step(f"delete from {table}", query):
             select = sqlglot.parse_one(str(ibis.to_sql(query, dialect="duckdb")), read="duckdb")
             source = select.args.get("from_") or select.args.get("from")
-            if (not isinstance(select, sqlglot.exp.Select) or select.args.get("with") or select.args.get("joins")
-                    or not isinstance(source.this, sqlglot.exp.Table) or source.this.name != table):
+            if (
+                not isinstance(select, sqlglot.exp.Select)
+                or select.args.get("with")
+                or select.args.get("joins")
+                or not isinstance(source.this, sqlglot.exp.Table)
+                or source.this.name != table
+            ):
                 raise DataError(f"delete from {table!r}: the condition must be a row-wise condition over the table")
             where = select.args["where"].this.sql(dialect="duckdb")
             self.con._run_pre_execute_hooks(query)  # registers in-memory tables the condition uses
             with self._transaction():
-                return int(self.con.raw_sql(f"DELETE FROM {source.this.sql(dialect='duckdb')} WHERE {where}").fetchone()[0])
+                return int(
+                    self.con.raw_sql(f"DELETE FROM {source.this.sql(dialect='duckdb')} WHERE {where}").fetchone()[0]
+                )
 
     def _materialise(self, data: pa.Table | ir.Table) -> ir.Table:
         if isinstance(data, pa.Table):
@@ -306,8 +330,9 @@ class DuckDB(Engine):
     def _upsert(self, table: str, rows: ir.Table, key: list[str]) -> None:
         match = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in key)
         with self._transaction():
-            self.con.raw_sql(f"DELETE FROM {_quote(table)} AS t USING ({ibis.to_sql(rows, dialect='duckdb')}) AS s "
-                             f"WHERE {match}")
+            self.con.raw_sql(
+                f"DELETE FROM {_quote(table)} AS t USING ({ibis.to_sql(rows, dialect='duckdb')}) AS s WHERE {match}"
+            )
             self.con.insert(table, rows)
 
     def _map_into_stage(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int) -> ir.Table:
@@ -318,7 +343,9 @@ class DuckDB(Engine):
         try:
             for batch in self.con.to_pyarrow_batches(expr, chunk_size=batch_rows):
                 if batch.num_rows:
-                    writer.register("_cx360_batch", _as_batch(fn(pa.Table.from_batches([batch]).cast(expected)), schema))
+                    writer.register(
+                        "_cx360_batch", _as_batch(fn(pa.Table.from_batches([batch]).cast(expected)), schema)
+                    )
                     writer.execute(f"INSERT INTO {_quote(staged.op().name)} SELECT * FROM _cx360_batch")
                     writer.unregister("_cx360_batch")
         except BaseException:
@@ -473,7 +500,7 @@ class Spark(Engine):
 
     def _recover_swaps(self) -> None:
         for old in self.warehouse.glob("_*.old"):
-            name = old.name[1:-len(".old")]
+            name = old.name[1 : -len(".old")]
             fresh, target = self.warehouse / f"_{name}.new", self.warehouse / name
             if not target.exists() and fresh.exists():  # cut between the renames: the new content is whole
                 fresh.rename(target)

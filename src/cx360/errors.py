@@ -54,8 +54,11 @@ class WarehouseLockedError(EngineError):
     exit_code = 75
 
     def __init__(self, path: str, holder: str = ""):
-        Cx360Error.__init__(self, f"the warehouse {path} is in use by another process{holder}; wait for it to "
-                                  "finish (or stop it, e.g. `cx360 serve`) and try again")
+        Cx360Error.__init__(
+            self,
+            f"the warehouse {path} is in use by another process{holder}; wait for it to "
+            "finish (or stop it, e.g. `cx360 serve`) and try again",
+        )
         self.step, self.detail = "connect", ""
 
 

@@ -14,8 +14,17 @@ from pathlib import Path
 UMASK = 0o077
 # Everything in a workspace that holds personal data: the warehouse and its WAL, the serving index,
 # keys and the audit log, the audit journals, and the folders quarantine and exports write into.
-DATA_GLOBS = ("*.duckdb", "*.duckdb.wal", "*.duckdb.tmp", "access.sqlite*", "audit-journal", "quarantine", "exports",
-              "spark-warehouse", "models")
+DATA_GLOBS = (
+    "*.duckdb",
+    "*.duckdb.wal",
+    "*.duckdb.tmp",
+    "access.sqlite*",
+    "audit-journal",
+    "quarantine",
+    "exports",
+    "spark-warehouse",
+    "models",
+)
 
 
 def restrict_umask() -> None:

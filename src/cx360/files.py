@@ -40,8 +40,9 @@ def require_file(path: Path) -> None:
         raise SourceError(f"{path}: no such file")
 
 
-def read_table(path: Path, *, text_columns: tuple[str | None, ...] = (), all_text: bool = False,
-               options: CsvOptions | None = None) -> pd.DataFrame:
+def read_table(
+    path: Path, *, text_columns: tuple[str | None, ...] = (), all_text: bool = False, options: CsvOptions | None = None
+) -> pd.DataFrame:
     """A CSV (or .tsv, .txt) or Parquet file as a DataFrame. CSV types are inferred, except
     `text_columns` (ids keep their leading zeros) or every column with `all_text` (empty cells as "")."""
     path = Path(path)
@@ -57,14 +58,24 @@ def read_table(path: Path, *, text_columns: tuple[str | None, ...] = (), all_tex
     opts = detect(path, options or CsvOptions())
     dtype = str if all_text else ({c: str for c in text_columns if c} or None)
     try:
-        return pd.read_csv(path, sep=opts.delimiter, decimal=opts.decimal, encoding=opts.encoding, dtype=dtype,
-                           keep_default_na=not all_text)
+        return pd.read_csv(
+            path,
+            sep=opts.delimiter,
+            decimal=opts.decimal,
+            encoding=opts.encoding,
+            dtype=dtype,
+            keep_default_na=not all_text,
+        )
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); give the file's "
-                          "encoding with --encoding (e.g. cp1251, latin-1, utf-16)") from exc
+        raise SourceError(
+            f"{path}: not {opts.encoding} ({exc.reason} at byte {exc.start}); give the file's "
+            "encoding with --encoding (e.g. cp1251, latin-1, utf-16)"
+        ) from exc
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise SourceError(f"{path}: cannot be read as CSV with delimiter {opts.delimiter!r}, decimal "
-                          f"{opts.decimal!r}, encoding {opts.encoding}: {exc}") from exc
+        raise SourceError(
+            f"{path}: cannot be read as CSV with delimiter {opts.delimiter!r}, decimal "
+            f"{opts.decimal!r}, encoding {opts.encoding}: {exc}"
+        ) from exc
 
 
 def detect(path: Path, given: CsvOptions) -> CsvOptions:

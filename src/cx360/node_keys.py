@@ -29,9 +29,7 @@ class NodeKey(NamedTuple):
 
 def identifier(kind: str, value: str) -> str:
     if kind not in IDENTIFIER_KINDS:
-        raise DataError(
-            f"unknown identifier kind {kind!r}; expected one of {', '.join(IDENTIFIER_KINDS)}"
-        )
+        raise DataError(f"unknown identifier kind {kind!r}; expected one of {', '.join(IDENTIFIER_KINDS)}")
     if not value:
         raise DataError(f"an empty {kind} cannot be a node")
     return f"{kind}{SEP}{value}"
@@ -39,10 +37,7 @@ def identifier(kind: str, value: str) -> str:
 
 def record(source: str, record_id: str) -> str:
     if not source or SEP in source:
-        raise DataError(
-            f"source name {source!r} cannot name a record node: "
-            "it must be non-empty and without ':'"
-        )
+        raise DataError(f"source name {source!r} cannot name a record node: it must be non-empty and without ':'")
     if not record_id:
         raise DataError(f"an empty record id of source {source!r} cannot be a node")
     return f"{RECORD}{SEP}{source}{SEP}{record_id}"
@@ -90,9 +85,7 @@ def try_parse(key: str) -> NodeKey | None:
 
 def identifier_expr(kind: str, value: ir.StringValue) -> ir.StringValue:
     if kind not in IDENTIFIER_KINDS:
-        raise DataError(
-            f"unknown identifier kind {kind!r}; expected one of {', '.join(IDENTIFIER_KINDS)}"
-        )
+        raise DataError(f"unknown identifier kind {kind!r}; expected one of {', '.join(IDENTIFIER_KINDS)}")
     return ibis.literal(f"{kind}{SEP}") + value
 
 

@@ -56,9 +56,15 @@ class StageResult:
     exception: Cx360Error | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
-        return {"stage": self.stage, "status": self.status, "seconds": round(self.seconds, 3),
-                "rows_written": self.rows_written, "as_of": self.as_of, "warnings": self.warnings,
-                "error": self.error}
+        return {
+            "stage": self.stage,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "rows_written": self.rows_written,
+            "as_of": self.as_of,
+            "warnings": self.warnings,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -71,8 +77,12 @@ class RunReport:
         return all(r.status in ("ok", "skipped") for r in self.stages)
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "seconds": round(self.seconds, 3), "stages": [r.as_dict() for r in self.stages],
-                "warnings": [f"{r.stage}: {w}" for r in self.stages for w in r.warnings]}
+        return {
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "stages": [r.as_dict() for r in self.stages],
+            "warnings": [f"{r.stage}: {w}" for r in self.stages for w in r.warnings],
+        }
 
 
 # -- the stages ----------------------------------------------------------------------------------------
@@ -110,8 +120,9 @@ def _churn(ws: Workspace, model: Path | None = None) -> Outcome:
 
     target = model or ws.root / cw.DEFAULT_MODEL_DIR
     if model is None and not target.exists():
-        return Outcome(skipped=f"no churn model in {target}: train one with `cx360 churn train -w {ws.root}`",
-                       changed=False)
+        return Outcome(
+            skipped=f"no churn model in {target}: train one with `cx360 churn train -w {ws.root}`", changed=False
+        )
     summary = cw.score(ws, target)
     return Outcome(summary, as_of=summary.as_of)
 
@@ -138,22 +149,49 @@ def _segments(ws: Workspace) -> Outcome:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("ingest", (), ("records", "events", "quarantine", "ingest_batches"), _ingest,
-          "load every source; bad rows to quarantine"),
-    Stage("identity", ("records", "events", "identity_overrides"),
-          ("identity_links", "identity_map", "profile_ids", "profiles"), _identity,
-          "link records and identifiers into profiles with golden records"),
+    Stage(
+        "ingest",
+        (),
+        ("records", "events", "quarantine", "ingest_batches"),
+        _ingest,
+        "load every source; bad rows to quarantine",
+    ),
+    Stage(
+        "identity",
+        ("records", "events", "identity_overrides"),
+        ("identity_links", "identity_map", "profile_ids", "profiles"),
+        _identity,
+        "link records and identifiers into profiles with golden records",
+    ),
     Stage("texts", ("events",), ("text_scores",), _texts, "score new texts: language, tone, complaints, intent"),
-    Stage("profiles", ("events", "identity_map", "profiles", "text_scores"),
-          ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores"), _profiles,
-          "traits, breakdowns, lifetime value and influence as of a date"),
-    Stage("churn", ("profile_traits", "profile_events"), ("churn_scores",), _churn,
-          "score churn risk with the workspace's churn model, when it has one"),
-    Stage("archetypes", ("profile_traits", "profile_events"), ("profile_archetypes",), _archetypes,
-          "digital archetype of each profile"),
-    Stage("segments", ("profile_traits", "profile_scores", "churn_scores", "profile_archetypes", "profile_events"),
-          ("profile_rfm", "profile_clusters", "segments", "segment_members"), _segments,
-          "RFM cells, clusters, and every declared segment"),
+    Stage(
+        "profiles",
+        ("events", "identity_map", "profiles", "text_scores"),
+        ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores"),
+        _profiles,
+        "traits, breakdowns, lifetime value and influence as of a date",
+    ),
+    Stage(
+        "churn",
+        ("profile_traits", "profile_events"),
+        ("churn_scores",),
+        _churn,
+        "score churn risk with the workspace's churn model, when it has one",
+    ),
+    Stage(
+        "archetypes",
+        ("profile_traits", "profile_events"),
+        ("profile_archetypes",),
+        _archetypes,
+        "digital archetype of each profile",
+    ),
+    Stage(
+        "segments",
+        ("profile_traits", "profile_scores", "churn_scores", "profile_archetypes", "profile_events"),
+        ("profile_rfm", "profile_clusters", "segments", "segment_members"),
+        _segments,
+        "RFM cells, clusters, and every declared segment",
+    ),
 )
 BY_NAME = {s.name: s for s in STAGES}
 
@@ -161,7 +199,7 @@ BY_NAME = {s.name: s for s in STAGES}
 def downstream(name: str) -> list[str]:
     """The stage and every stage after it that reads, directly or not, what it writes."""
     chosen, written = [name], set(BY_NAME[name].writes)
-    for s in STAGES[[x.name for x in STAGES].index(name) + 1:]:
+    for s in STAGES[[x.name for x in STAGES].index(name) + 1 :]:
         if written & set(s.reads):
             chosen.append(s.name)
             written |= set(s.writes)
@@ -174,8 +212,10 @@ def select(expression: str | None) -> list[str]:
         return [s.name for s in STAGES]
     name, plus = expression.removesuffix("+"), expression.endswith("+")
     if name not in BY_NAME:
-        raise ConfigError(f"--select {expression!r}: unknown stage; stages: {', '.join(BY_NAME)} "
-                          "(add + for the stage and everything downstream)")
+        raise ConfigError(
+            f"--select {expression!r}: unknown stage; stages: {', '.join(BY_NAME)} "
+            "(add + for the stage and everything downstream)"
+        )
     return downstream(name) if plus else [name]
 
 
@@ -192,21 +232,31 @@ def run_stage(ws: Workspace, name: str, **params) -> StageResult:
             raise
         needs = exc.stage if isinstance(exc, StageNotRunError) else None
         return StageResult(name, "failed", time.perf_counter() - started, error=str(exc), needs=needs, exception=exc)
-    result = StageResult(name, "failed" if outcome.error else "skipped" if outcome.skipped else "ok",
-                         warnings=outcome.warnings, as_of=outcome.as_of, error=outcome.error or outcome.skipped,
-                         report=outcome.report)
+    result = StageResult(
+        name,
+        "failed" if outcome.error else "skipped" if outcome.skipped else "ok",
+        warnings=outcome.warnings,
+        as_of=outcome.as_of,
+        error=outcome.error or outcome.skipped,
+        report=outcome.report,
+    )
     if not outcome.skipped:
         known = provenance.versions(ws.engine)
         if outcome.changed or any(t not in known for t in stage.writes):
-            result.rows_written = provenance.record(ws.engine, name, reads=stage.reads, writes=stage.writes,
-                                                    as_of=outcome.as_of)
+            result.rows_written = provenance.record(
+                ws.engine, name, reads=stage.reads, writes=stage.writes, as_of=outcome.as_of
+            )
     result.seconds = time.perf_counter() - started
     return result
 
 
-def run(ws: Workspace, expression: str | None = None, *,
-        context: Callable[[str], AbstractContextManager[dict]] | None = None,
-        on_stage: Callable[[StageResult], None] | None = None) -> RunReport:
+def run(
+    ws: Workspace,
+    expression: str | None = None,
+    *,
+    context: Callable[[str], AbstractContextManager[dict]] | None = None,
+    on_stage: Callable[[StageResult], None] | None = None,
+) -> RunReport:
     """Run the selected stages in order. A failed stage stops the run (the rest are `not run`). A stage
     that cannot start because an earlier stage of this very run produced nothing for it (no profiles
     yet) is skipped, with every stage after it.
@@ -218,8 +268,9 @@ def run(ws: Workspace, expression: str | None = None, *,
     stop: StageResult | None = None
     for name in select(expression):
         if stop is not None:
-            result = StageResult(name, "skipped" if stop.status == "skipped" else "not run",
-                                 error=f"{stop.stage} {stop.status}")
+            result = StageResult(
+                name, "skipped" if stop.status == "skipped" else "not run", error=f"{stop.stage} {stop.status}"
+            )
         else:
             with (context or _no_context)(name) as params:
                 result = run_stage(ws, name, **params)

@@ -43,8 +43,15 @@ def versions(engine: Engine) -> dict[str, Version]:
     return {r["table"]: Version(**{**r, "inputs": json.loads(r["inputs"] or "{}")}) for r in rows}
 
 
-def record(engine: Engine, stage: str, *, reads: Iterable[str], writes: Iterable[str], as_of: dt.datetime | None,
-           now: dt.datetime | None = None) -> dict[str, int]:
+def record(
+    engine: Engine,
+    stage: str,
+    *,
+    reads: Iterable[str],
+    writes: Iterable[str],
+    as_of: dt.datetime | None,
+    now: dt.datetime | None = None,
+) -> dict[str, int]:
     """Record that `stage` has just written `writes` from the current versions of `reads`; returns the
     rows of each table written."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -77,9 +84,10 @@ def states(engine: Engine, stages: Iterable[tuple[str, tuple[str, ...], tuple[st
                 if now_at is not None and now_at.version > seen:
                     when = now_at.written_at.isoformat(sep=" ", timespec="seconds")
                     as_of = f" as of {now_at.as_of.date()}" if now_at.as_of else ""
-                    why.append(f"{source} was rewritten by {now_at.stage} at {when}{as_of}, after {table} was "
-                               f"built from its earlier version"
-                               + (f" (as of {v.as_of.date()})" if v.as_of else ""))
+                    why.append(
+                        f"{source} was rewritten by {now_at.stage} at {when}{as_of}, after {table} was "
+                        f"built from its earlier version" + (f" (as of {v.as_of.date()})" if v.as_of else "")
+                    )
                 elif source in out and out[source].state == "stale":
                     why.append(f"it was built from {source}, which is stale")
             out[table] = TableState(table, stage, "stale" if why else "fresh", v, why)

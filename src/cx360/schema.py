@@ -155,7 +155,11 @@ IDENTITY_OVERRIDES: tuple[Column, ...] = (
 PROFILES: tuple[Column, ...] = (
     Column("profile_id", "string", "the person"),
     *ATTRIBUTES,
-    Column("attribute_sources", "string", "for each attribute, the record it was taken from and the rule that chose it (JSON)"),
+    Column(
+        "attribute_sources",
+        "string",
+        "for each attribute, the record it was taken from and the rule that chose it (JSON)",
+    ),
     Column("identifiers", "string", "every identifier of the person, by kind (JSON)", pii=True),
     Column("records", "int64", "source records merged into the profile"),
     Column("sources", "string", "sources that know the person, comma-separated"),
@@ -238,7 +242,11 @@ SEGMENT_MEMBERS: tuple[Column, ...] = (
 PROFILE_ARCHETYPES: tuple[Column, ...] = (
     Column("profile_id", "string", "the person"),
     Column("as_of", "timestamp", "the profile_traits as_of the scores were computed from"),
-    Column("digital_sophistication", "float64", "0 (no digital use) to 1 (every device, channel and service); see docs/archetypes.md"),
+    Column(
+        "digital_sophistication",
+        "float64",
+        "0 (no digital use) to 1 (every device, channel and service); see docs/archetypes.md",
+    ),
     Column("data_sharing", "float64", "willingness to share personal data, 0 (refuses) to 1 (shares everywhere)"),
     Column("archetype", "string", "analog, wannabe, mainstreamer, paranoid, chameleon or nomad"),
 )
@@ -256,7 +264,9 @@ PROFILE_CLUSTERS: tuple[Column, ...] = (
     Column("profile_id", "string", "the person"),
     Column("as_of", "timestamp", "the profile_traits as_of"),
     Column("cluster", "int64", "behavioural cluster, 1 = the largest (k-means on standardised traits)"),
-    Column("cluster_name", "string", "the cluster's most distinctive traits, e.g. 'high app_events_90d, low age_years'"),
+    Column(
+        "cluster_name", "string", "the cluster's most distinctive traits, e.g. 'high app_events_90d, low age_years'"
+    ),
 )
 
 CHURN_SCORES: tuple[Column, ...] = (
@@ -274,7 +284,9 @@ TABLE_VERSIONS: tuple[Column, ...] = (
     Column("version", "int64", "how many times a stage has written it: 1, 2, ..."),
     Column("written_at", "timestamp", "when the stage wrote it"),
     Column("as_of", "timestamp", "the point in time its content describes (empty for ingested and identity tables)"),
-    Column("inputs", "string", "the version of each table the stage read, as a JSON object: newer inputs make it stale"),
+    Column(
+        "inputs", "string", "the version of each table the stage read, as a JSON object: newer inputs make it stale"
+    ),
     Column("rows", "int64", "rows in the table after the write"),
 )
 
@@ -306,8 +318,16 @@ TABLES: dict[str, tuple[Column, ...]] = {
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.
 BATCH_TABLES: tuple[str, ...] = ("records", "events", "quarantine", "dropped_identifiers")
 # Tables rebuilt whole by every run of their stage: when cx360 adds a column, they are recreated.
-DERIVED_TABLES: tuple[str, ...] = ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores",
-                                   "profile_archetypes", "profile_rfm", "profile_clusters", "churn_scores")
+DERIVED_TABLES: tuple[str, ...] = (
+    "profile_events",
+    "profile_traits",
+    "profile_breakdowns",
+    "profile_scores",
+    "profile_archetypes",
+    "profile_rfm",
+    "profile_clusters",
+    "churn_scores",
+)
 
 
 def ibis_schema(table: str) -> sch.Schema:
@@ -350,7 +370,6 @@ EVENT_NAMES: dict[str, str] = {
     # consent
     "consent_changed": "a consent was given or withdrawn (properties.purpose, status)",
 }
-
 
 
 def markdown() -> str:

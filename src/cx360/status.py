@@ -51,7 +51,15 @@ def source_status(ws: Workspace) -> list[SourceStatus]:
             continue
         when = r["last_batch_at"].isoformat(sep=" ", timespec="seconds") if r["last_batch_at"] else None
         out.append(
-            SourceStatus(source.name, r["batches"], r["rows_read"], r["rows_loaded"], r["rows_quarantined"], r["rows_duplicate"], when)
+            SourceStatus(
+                source.name,
+                r["batches"],
+                r["rows_read"],
+                r["rows_loaded"],
+                r["rows_quarantined"],
+                r["rows_duplicate"],
+                when,
+            )
         )
     return out
 
@@ -64,7 +72,9 @@ def current_quarantine(ws: Workspace, source: str | None = None) -> ir.Table:
     done = ledger.filter(ledger.status == "committed")
     if source:
         done = done.filter(done.source == source)
-    newest = ibis.row_number().over(group_by=["source", "input"], order_by=[ibis.desc("finished_at"), ibis.desc("batch_id")])
+    newest = ibis.row_number().over(
+        group_by=["source", "input"], order_by=[ibis.desc("finished_at"), ibis.desc("batch_id")]
+    )
     latest = done.mutate(_rank=newest).filter(ibis._._rank == 0).select("batch_id", "input")
     q = engine.table("quarantine")
     q = q.join(latest, "batch_id")
@@ -90,7 +100,9 @@ def quarantine_counts(ws: Workspace, source: str | None = None) -> dict[str, int
 def dropped_summary(ws: Workspace) -> list[dict]:
     """Per source and identifier kind: how many malformed values were dropped from loaded rows."""
     d = ws.engine.table("dropped_identifiers")
-    summary = d.group_by(["source", "kind"]).aggregate(dropped=d.count(), example=d.reason.min()).order_by(["source", "kind"])
+    summary = (
+        d.group_by(["source", "kind"]).aggregate(dropped=d.count(), example=d.reason.min()).order_by(["source", "kind"])
+    )
     return ws.engine.to_arrow(summary, step="dropped identifiers").to_pylist()
 
 
@@ -99,4 +111,6 @@ def dropped_rows(ws: Workspace, *, source: str | None = None, limit: int = 20) -
     if source:
         d = d.filter(d.source == source)
     d = d.order_by([ibis.desc("dropped_at"), "source", "row_number", "kind"]).limit(limit)
-    return ws.engine.to_arrow(d.select("source", "row_number", "entity", "key", "kind", "value", "reason"), step="read dropped identifiers").to_pylist()
+    return ws.engine.to_arrow(
+        d.select("source", "row_number", "entity", "key", "kind", "value", "reason"), step="read dropped identifiers"
+    ).to_pylist()

@@ -36,16 +36,55 @@ _TEXTS = "text_scores of events: call, complaint, review_posted, social_post (pr
 
 TRAITS: tuple[Trait, ...] = (
     # socio-demographics (the golden record) and relationship
-    Trait("age_years", "int64", "demographics", "age at as_of, from the golden birth date", "profiles.birth_date", "at as_of"),
-    Trait("products", "string", "relationship", "products held, '|'-separated, union over the person's source records", "records.extra.products", "latest record per source"),
-    Trait("n_products", "int64", "relationship", "number of distinct products held", "records.extra.products", "latest record per source"),
-    Trait("first_seen_at", "timestamp", "relationship", "earliest registration, record update or event of the person", "records, events"),
+    Trait(
+        "age_years",
+        "int64",
+        "demographics",
+        "age at as_of, from the golden birth date",
+        "profiles.birth_date",
+        "at as_of",
+    ),
+    Trait(
+        "products",
+        "string",
+        "relationship",
+        "products held, '|'-separated, union over the person's source records",
+        "records.extra.products",
+        "latest record per source",
+    ),
+    Trait(
+        "n_products",
+        "int64",
+        "relationship",
+        "number of distinct products held",
+        "records.extra.products",
+        "latest record per source",
+    ),
+    Trait(
+        "first_seen_at",
+        "timestamp",
+        "relationship",
+        "earliest registration, record update or event of the person",
+        "records, events",
+    ),
     Trait("tenure_days", "int64", "relationship", "days from first_seen_at to as_of", "records, events"),
-    Trait("n_sources", "int64", "relationship", "source systems that know the person (records or events)", "records, events"),
+    Trait(
+        "n_sources",
+        "int64",
+        "relationship",
+        "source systems that know the person (records or events)",
+        "records, events",
+    ),
     # contact history
     Trait("calls_total", "int64", "contact", "contact-centre calls", _CALLS),
     Trait("calls_90d", "int64", "contact", "contact-centre calls, recently", _CALLS, _R),
-    Trait("complaints_total", "int64", "contact", "complaints: complaint events and calls whose reason mentions a complaint", _CALLS),
+    Trait(
+        "complaints_total",
+        "int64",
+        "contact",
+        "complaints: complaint events and calls whose reason mentions a complaint",
+        _CALLS,
+    ),
     Trait("last_contact_at", "timestamp", "contact", "last call or complaint", _CALLS),
     Trait("last_call_reason", "string", "contact", "reason of the last call", _CALLS),
     # campaign history
@@ -57,7 +96,9 @@ TRAITS: tuple[Trait, ...] = (
     Trait("acceptance_rate", "float64", "campaigns", "offers_accepted / offers_seen", _OFFERS),
     Trait("last_offer_at", "timestamp", "campaigns", "last offer event", _OFFERS),
     Trait("last_rejected_at", "timestamp", "campaigns", "last explicit rejection", _OFFERS),
-    Trait("last_rejected_offer", "string", "campaigns", "the offer last rejected (never re-offer it too soon)", _OFFERS),
+    Trait(
+        "last_rejected_offer", "string", "campaigns", "the offer last rejected (never re-offer it too soon)", _OFFERS
+    ),
     Trait("last_declined_at", "timestamp", "campaigns", "last declined application", _OFFERS),
     # digital behaviour
     Trait("web_events_90d", "int64", "digital", "web analytics events, recently", _DIGITAL, _R),
@@ -72,8 +113,20 @@ TRAITS: tuple[Trait, ...] = (
     Trait("forms_abandoned", "int64", "digital", "application forms left unfinished", "events: form_abandoned"),
     Trait("forms_submitted", "int64", "digital", "application forms submitted", "events: form_submitted"),
     Trait("last_abandoned_at", "timestamp", "digital", "last form abandonment", "events: form_abandoned"),
-    Trait("last_abandoned_form", "string", "digital", "the form last abandoned", "events: form_abandoned (properties.form)"),
-    Trait("last_abandoned_field", "string", "digital", "the field at which it was abandoned", "events: form_abandoned (properties.field)"),
+    Trait(
+        "last_abandoned_form",
+        "string",
+        "digital",
+        "the form last abandoned",
+        "events: form_abandoned (properties.form)",
+    ),
+    Trait(
+        "last_abandoned_field",
+        "string",
+        "digital",
+        "the field at which it was abandoned",
+        "events: form_abandoned (properties.field)",
+    ),
     # transactions
     Trait("txn_count", "int64", "transactions", "card payments and ATM withdrawals", _TX),
     Trait("txn_count_90d", "int64", "transactions", "card payments and ATM withdrawals, recently", _TX, _R),
@@ -81,40 +134,133 @@ TRAITS: tuple[Trait, ...] = (
     Trait("spend_90d", "float64", "transactions", "card payment amount, recently", "events: card_payment", _R),
     Trait("avg_ticket", "float64", "transactions", "mean card payment", "events: card_payment"),
     Trait("cash_90d", "float64", "transactions", "ATM withdrawals, recently", "events: atm_withdrawal", _R),
-    Trait("monthly_outflow", "float64", "transactions", "(spend_90d + cash_90d) / 3: a lower bound on monthly income", _TX, _R),
+    Trait(
+        "monthly_outflow",
+        "float64",
+        "transactions",
+        "(spend_90d + cash_90d) / 3: a lower bound on monthly income",
+        _TX,
+        _R,
+    ),
     Trait("last_txn_at", "timestamp", "transactions", "last payment or withdrawal", _TX),
     Trait("days_since_txn", "int64", "transactions", "recency: days from last_txn_at to as_of", _TX),
     Trait("txn_per_month", "float64", "transactions", "frequency: transactions per 30 days since the first one", _TX),
-    Trait("top_category", "string", "transactions", "category with the highest card spend", "events: card_payment (properties.category)"),
-    Trait("recurring_interests", "int64", "transactions", f"categories paid for in at least {RECURRING_MIN_WEEKS} of the last {RECURRING_WEEKS} weeks (listed in profile_breakdowns)", "events: card_payment (properties.category)", f"last {RECURRING_WEEKS} weeks before as_of"),
-    Trait("top_district", "string", "transactions", "district with the most card payments", "events: card_payment (properties.district)"),
+    Trait(
+        "top_category",
+        "string",
+        "transactions",
+        "category with the highest card spend",
+        "events: card_payment (properties.category)",
+    ),
+    Trait(
+        "recurring_interests",
+        "int64",
+        "transactions",
+        f"categories paid for in at least {RECURRING_MIN_WEEKS} of the last {RECURRING_WEEKS} weeks (listed in profile_breakdowns)",
+        "events: card_payment (properties.category)",
+        f"last {RECURRING_WEEKS} weeks before as_of",
+    ),
+    Trait(
+        "top_district",
+        "string",
+        "transactions",
+        "district with the most card payments",
+        "events: card_payment (properties.district)",
+    ),
     Trait("peak_hour", "int64", "transactions", "hour of day (UTC) with the most transactions", _TX),
     Trait("weekend_share", "float64", "transactions", "share of transactions on Saturday or Sunday", _TX),
     # visits
     Trait("visits_total", "int64", "visits", "store, branch or mall visits", _VISITS),
     Trait("visits_90d", "int64", "visits", "visits, recently", _VISITS, _R),
-    Trait("avg_dwell_minutes", "float64", "visits", "mean time spent per visit", "events: store_visit (properties.dwell_minutes)"),
-    Trait("visitor_type", "string", "visits", "regular (2+ visits a month recently), occasional (fewer), or none", _VISITS, _R),
+    Trait(
+        "avg_dwell_minutes",
+        "float64",
+        "visits",
+        "mean time spent per visit",
+        "events: store_visit (properties.dwell_minutes)",
+    ),
+    Trait(
+        "visitor_type",
+        "string",
+        "visits",
+        "regular (2+ visits a month recently), occasional (fewer), or none",
+        _VISITS,
+        _R,
+    ),
     Trait("top_place", "string", "visits", "place visited most", "events: store_visit (properties.mall / place)"),
-    Trait("home_district", "string", "visits", "district of residence the visits report most often", "events: store_visit (properties.home_district)"),
+    Trait(
+        "home_district",
+        "string",
+        "visits",
+        "district of residence the visits report most often",
+        "events: store_visit (properties.home_district)",
+    ),
     # surveys (the latest answer)
-    Trait("survey_preferred_device", "string", "surveys", "preferred device, as stated", _SURVEY, "latest answer before as_of"),
-    Trait("survey_preferred_channel", "string", "surveys", "preferred channel, as stated", _SURVEY, "latest answer before as_of"),
-    Trait("survey_ok_to_share_data", "int64", "surveys", "attitude to sharing personal data, 1 (no) to 5 (yes)", _SURVEY, "latest answer before as_of"),
-    Trait("survey_uses_mobile_payments", "string", "surveys", "uses mobile payments, as stated", _SURVEY, "latest answer before as_of"),
+    Trait(
+        "survey_preferred_device",
+        "string",
+        "surveys",
+        "preferred device, as stated",
+        _SURVEY,
+        "latest answer before as_of",
+    ),
+    Trait(
+        "survey_preferred_channel",
+        "string",
+        "surveys",
+        "preferred channel, as stated",
+        _SURVEY,
+        "latest answer before as_of",
+    ),
+    Trait(
+        "survey_ok_to_share_data",
+        "int64",
+        "surveys",
+        "attitude to sharing personal data, 1 (no) to 5 (yes)",
+        _SURVEY,
+        "latest answer before as_of",
+    ),
+    Trait(
+        "survey_uses_mobile_payments",
+        "string",
+        "surveys",
+        "uses mobile payments, as stated",
+        _SURVEY,
+        "latest answer before as_of",
+    ),
     # voice of the customer
     Trait("posts_total", "int64", "social", "social posts and reviews", _SOCIAL),
     Trait("reviews_total", "int64", "social", "reviews", "events: review_posted"),
     Trait("avg_rating", "float64", "social", "mean review rating", "events: review_posted (properties.rating)"),
-    Trait("followers", "int64", "social", "largest follower count reported with a post", "events: social_post, review_posted (properties.followers)"),
+    Trait(
+        "followers",
+        "int64",
+        "social",
+        "largest follower count reported with a post",
+        "events: social_post, review_posted (properties.followers)",
+    ),
     Trait("last_post_at", "timestamp", "social", "last post or review", _SOCIAL),
     # what the person writes (calls' summaries, reviews, posts), scored by cx360.text
     Trait("texts_total", "int64", "voice", "texts written or told: call summaries, reviews, posts", _TEXTS),
     Trait("share_negative", "float64", "voice", "share of those texts with a negative tone", _TEXTS),
     Trait("last_negative_at", "timestamp", "voice", "last text with a negative tone", _TEXTS),
-    Trait("sentiment_trend", "float64", "voice", f"mean tone (-1..1) of the last {RECENT_DAYS} days minus the mean tone before", _TEXTS),
-    Trait("text_complaints", "int64", "voice", "texts that are complaints (counted by topic in profile_breakdowns)", _TEXTS),
-    Trait("intent_product", "string", "voice", "product named by the latest text that signals a coming purchase", _TEXTS),
+    Trait(
+        "sentiment_trend",
+        "float64",
+        "voice",
+        f"mean tone (-1..1) of the last {RECENT_DAYS} days minus the mean tone before",
+        _TEXTS,
+    ),
+    Trait(
+        "text_complaints",
+        "int64",
+        "voice",
+        "texts that are complaints (counted by topic in profile_breakdowns)",
+        _TEXTS,
+    ),
+    Trait(
+        "intent_product", "string", "voice", "product named by the latest text that signals a coming purchase", _TEXTS
+    ),
     Trait("intent_score", "float64", "voice", "purchase-intent score of that text, 0 to 1", _TEXTS),
     Trait("intent_at", "timestamp", "voice", "when that text was written", _TEXTS),
 )
@@ -142,12 +288,14 @@ def markdown() -> str:
         "",
         "Generated from `cx360.trait_catalog` (also listed by `cx360 traits`). Every trait is computed",
         "as of a point in time (`cx360 profile build --as-of DATE`): nothing at or after `as_of` is read,",
-        f"so models can train on past profiles without leakage. \"Recently\" means the last {RECENT_DAYS} days.",
+        f'so models can train on past profiles without leakage. "Recently" means the last {RECENT_DAYS} days.',
         "",
     ]
     for group in GROUPS:
         parts += [f"## {group}", "", "| trait | type | meaning | reads | window |", "|---|---|---|---|---|"]
-        parts += [f"| `{t.name}` | {t.dtype} | {t.doc} | {t.sources} | {t.window} |" for t in TRAITS if t.group == group]
+        parts += [
+            f"| `{t.name}` | {t.dtype} | {t.doc} | {t.sources} | {t.window} |" for t in TRAITS if t.group == group
+        ]
         parts.append("")
     parts += ["## Breakdowns (`profile_breakdowns`)", "", "| breakdown | meaning |", "|---|---|"]
     parts += [f"| `{n}` | {d} |" for n, d in BREAKDOWNS.items()]

@@ -13,7 +13,7 @@ from cx360.filemodes import secure_workspace
 if TYPE_CHECKING:
     from cx360.engine import Engine
 
-TEMPLATE = '''\
+TEMPLATE = """\
 # cx360 workspace. Every key is checked: a typo is an error that names it.
 # Paths are relative to this file.
 
@@ -88,7 +88,7 @@ custom_names = []
 # kind = "sql"
 # url_env = "BILLING_DB_URL"      # e.g. postgresql+psycopg://user:pass@host/db
 # table = "public.payments"
-'''
+"""
 
 
 class Workspace:

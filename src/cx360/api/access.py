@@ -87,9 +87,17 @@ def create_key(root: Path, role: str, name: str | None = None) -> tuple[str, str
         raise ConfigError(f"--role: expected one of {', '.join(ROLES)}, got {role!r}")
     key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(32), secrets.token_bytes(16)
     with _connect(root / ACCESS_FILE) as con:
-        con.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                    (key_id, name or f"{role}-{key_id}", role, salt, _digest(salt, secret),
-                     dt.datetime.now(dt.UTC).isoformat(timespec="seconds")))
+        con.execute(
+            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+            (
+                key_id,
+                name or f"{role}-{key_id}",
+                role,
+                salt,
+                _digest(salt, secret),
+                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            ),
+        )
     return key_id, f"cx360_{key_id}_{secret}"
 
 
@@ -101,8 +109,10 @@ def list_keys(root: Path) -> list[dict[str, Any]]:
 
 def revoke_key(root: Path, key_id: str) -> None:
     with _connect(root / ACCESS_FILE) as con:
-        n = con.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                        (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), key_id)).rowcount
+        n = con.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+            (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), key_id),
+        ).rowcount
     if not n:
         raise NotFoundError(f"no active key {key_id!r} (see `cx360 keys list`)")
 
@@ -149,8 +159,9 @@ class KeyRing:
             if cached and now - cached[0] < self.ttl:
                 self._cache.move_to_end(key_id)
                 return cached[1]
-            row = self._con.execute("SELECT key_id, name, role, salt, digest, revoked_at FROM api_keys "
-                                    "WHERE key_id = ?", (key_id,)).fetchone()
+            row = self._con.execute(
+                "SELECT key_id, name, role, salt, digest, revoked_at FROM api_keys WHERE key_id = ?", (key_id,)
+            ).fetchone()
             self._cache.pop(key_id, None)
             if row is not None:
                 self._cache[key_id] = (now, row)
@@ -177,36 +188,58 @@ def mask_record(record: str | None) -> str | None:
     return record.partition(":")[0] + ":***"
 
 
-def personal_fields(attributes: Iterable[str], identifiers: Iterable[str], traits: Iterable[str] = (),
-                    breakdowns: Iterable[str] = (), *, records: bool = False) -> list[str]:
+def personal_fields(
+    attributes: Iterable[str],
+    identifiers: Iterable[str],
+    traits: Iterable[str] = (),
+    breakdowns: Iterable[str] = (),
+    *,
+    records: bool = False,
+) -> list[str]:
     """The audit names of the personal fields in a profile with these attributes, identifier kinds,
     traits and breakdowns (`records`: it names the source records its attributes came from)."""
-    return ([f"attributes.{a}" for a in attributes if a in PII_ATTRIBUTES]
-            + (["attributes.record"] if records else [])
-            + [f"identifiers.{k}" for k in identifiers]
-            + [f"traits.{t}" for t in traits if t in TEXT_TRAITS]
-            + [f"breakdowns.{b}" for b in breakdowns if b not in PUBLIC_BREAKDOWNS])
+    return (
+        [f"attributes.{a}" for a in attributes if a in PII_ATTRIBUTES]
+        + (["attributes.record"] if records else [])
+        + [f"identifiers.{k}" for k in identifiers]
+        + [f"traits.{t}" for t in traits if t in TEXT_TRAITS]
+        + [f"breakdowns.{b}" for b in breakdowns if b not in PUBLIC_BREAKDOWNS]
+    )
 
 
 def mask_profile(profile: dict[str, Any], principal: Principal) -> tuple[dict[str, Any], list[str]]:
     """The profile as this principal may see it, and the personal fields it reads unmasked."""
     attributes, traits = profile["attributes"], profile["traits"] or {}  # a Profile dump (cx360.profiles.view)
-    fields = personal_fields(attributes, profile["identifiers"], [t for t, v in traits.items() if v is not None],
-                             profile["breakdowns"], records=any(v.get("record") for v in attributes.values()))
+    fields = personal_fields(
+        attributes,
+        profile["identifiers"],
+        [t for t, v in traits.items() if v is not None],
+        profile["breakdowns"],
+        records=any(v.get("record") for v in attributes.values()),
+    )
     if principal.can("pii"):
         return profile, fields
     shown = dict(profile)
-    shown["attributes"] = {a: {**v, "value": mask(v["value"]) if a in PII_ATTRIBUTES else v["value"],
-                               **({"record": mask_record(v["record"])} if "record" in v else {})}
-                           for a, v in attributes.items()}
+    shown["attributes"] = {
+        a: {
+            **v,
+            "value": mask(v["value"]) if a in PII_ATTRIBUTES else v["value"],
+            **({"record": mask_record(v["record"])} if "record" in v else {}),
+        }
+        for a, v in attributes.items()
+    }
     shown["identifiers"] = {k: [mask(v) for v in vs] for k, vs in profile["identifiers"].items()}
     if profile["traits"] is not None:
         shown["traits"] = {t: (mask(v) if t in TEXT_TRAITS else v) for t, v in traits.items()}
-    shown["breakdowns"] = {b: (values if b in PUBLIC_BREAKDOWNS else _mask_keys(values))
-                           for b, values in profile["breakdowns"].items()}
+    shown["breakdowns"] = {
+        b: (values if b in PUBLIC_BREAKDOWNS else _mask_keys(values)) for b, values in profile["breakdowns"].items()
+    }
     churn = (profile.get("scores") or {}).get("churn")
     if churn and churn.get("reasons"):  # `top_category=Groceries (+0.40)` names a text trait's value
-        shown["scores"] = {**profile["scores"], "churn": {**churn, "reasons": [_mask_reason(r) for r in churn["reasons"]]}}
+        shown["scores"] = {
+            **profile["scores"],
+            "churn": {**churn, "reasons": [_mask_reason(r) for r in churn["reasons"]]},
+        }
     return shown, []
 
 
@@ -229,12 +262,19 @@ def mask_events(events: list[dict[str, Any]], principal: Principal) -> tuple[lis
     """Event properties are personal data (free text, places): hidden from roles without `pii`."""
     if principal.can("pii"):
         return events, (["events.properties"] if any(e["properties"] for e in events) else [])
-    return [{**e, "properties": {k: "***" for k in e["properties"]}} for e in events], []
+    return [{**e, "properties": dict.fromkeys(e["properties"], "***")} for e in events], []
 
 
 def mask_search(hits: list[dict[str, Any]], principal: Principal) -> tuple[list[dict[str, Any]], list[str]]:
     if principal.can("pii"):
         return hits, ["search.name", "search.term"] if hits else []
-    masked = [{**h, "first_name": mask(h.get("first_name")), "last_name": mask(h.get("last_name")),
-               "term": h["term"] if h["kind"] == "profile_id" else mask(h["term"])} for h in hits]
+    masked = [
+        {
+            **h,
+            "first_name": mask(h.get("first_name")),
+            "last_name": mask(h.get("last_name")),
+            "term": h["term"] if h["kind"] == "profile_id" else mask(h["term"]),
+        }
+        for h in hits
+    ]
     return masked, []

@@ -31,11 +31,14 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
     ws = Workspace(root)
     cfg = ws.config
     if not isinstance(cfg.engine, DuckDBEngine):
-        raise ConfigError(f"{ws.config_path}: `cx360 serve` reads the DuckDB engine; this workspace uses "
-                          f"{cfg.engine.kind!r}")
+        raise ConfigError(
+            f"{ws.config_path}: `cx360 serve` reads the DuckDB engine; this workspace uses {cfg.engine.kind!r}"
+        )
     report = index.ensure(ws.root / cfg.engine.path, force=reindex)
     store = Store(report.path, region=cfg.workspace.default_region)
-    return Context(root=ws.root, store=store, keys=KeyRing(ws.root), audit=AuditLog(ws.root), settings=cfg.serve), report
+    return Context(
+        root=ws.root, store=store, keys=KeyRing(ws.root), audit=AuditLog(ws.root), settings=cfg.serve
+    ), report
 
 
 def app_from_env() -> FastAPI:
@@ -63,8 +66,14 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
         telemetry.close()
         ctx.close()
 
-    app = FastAPI(title="cx360", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="One explainable 3D profile per customer. Authenticate with `Authorization: Bearer KEY`.")
+    app = FastAPI(
+        title="cx360",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="One explainable 3D profile per customer. Authenticate with `Authorization: Bearer KEY`.",
+    )
     app.state.ctx = ctx
     for module in (profiles, segments, search, audit):
         app.include_router(module.router)
@@ -93,18 +102,36 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
     async def unexpected(request: Request, exc: Exception) -> Response:
         """A bug: logged with its traceback and request id; the caller gets the id, not the traceback."""
         request_id = request.scope.get("state", {}).get("request_id")
-        log.error("unexpected error answering %s %s", request.method,
-                  getattr(request.scope.get("route"), "path", "unmatched"), exc_info=exc, extra={"request_id": request_id})
-        return _error("InternalError", f"internal error (request id {request_id}); the server log has the details",
-                      500, {"X-Request-ID": request_id} if request_id else None)
+        log.error(
+            "unexpected error answering %s %s",
+            request.method,
+            getattr(request.scope.get("route"), "path", "unmatched"),
+            exc_info=exc,
+            extra={"request_id": request_id},
+        )
+        return _error(
+            "InternalError",
+            f"internal error (request id {request_id}); the server log has the details",
+            500,
+            {"X-Request-ID": request_id} if request_id else None,
+        )
 
     @app.get("/health", tags=["service"], summary="Liveness and what the serving index holds", response_model=Health)
     def health() -> Health:
         return Health(status="ok", index_built_at=str(ctx.store.built_at), rows=ctx.store.counts())
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics", response_class=Response,
-             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
-                              "description": "the Prometheus text format"}})
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                "description": "the Prometheus text format",
+            }
+        },
+    )
     def metrics() -> Response:
         return Response(telemetry.expose(), media_type=CONTENT_TYPE_LATEST)
 

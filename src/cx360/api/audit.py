@@ -58,10 +58,10 @@ class AuditLog:
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._lock, self._sync_lock = threading.Lock(), threading.Lock()
         self._written = self._synced = 0  # bytes appended to the journal (ever), bytes known on disk
-        self._drained = 0                 # bytes of the journal (ever) now in SQLite
-        self._offset = 0                  # where the unread part of the journal starts now
-        self.error: str | None = None     # why the last drain failed, while it keeps failing
-        self._passes = 0                  # writer passes that completed without error
+        self._drained = 0  # bytes of the journal (ever) now in SQLite
+        self._offset = 0  # where the unread part of the journal starts now
+        self.error: str | None = None  # why the last drain failed, while it keeps failing
+        self._passes = 0  # writer passes that completed without error
         self._changed = threading.Condition()
         self._wake, self._stop = threading.Event(), threading.Event()
         self._con: sqlite3.Connection | None = None
@@ -69,13 +69,23 @@ class AuditLog:
         self._thread.start()
 
     # -- requests -----------------------------------------------------------------------
-    def record(self, principal: Principal, action: str, profile_id: str | None, fields: list[str],
-               client: str | None) -> None:
+    def record(
+        self, principal: Principal, action: str, profile_id: str | None, fields: list[str], client: str | None
+    ) -> None:
         """Make the entry durable, or raise UnavailableError: the caller must not answer then."""
         if not fields:
             return
-        entry = [uuid.uuid4().hex, dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), principal.key_id,
-                 principal.name, principal.role, action, profile_id, ",".join(fields), client]
+        entry = [
+            uuid.uuid4().hex,
+            dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            principal.key_id,
+            principal.name,
+            principal.role,
+            action,
+            profile_id,
+            ",".join(fields),
+            client,
+        ]
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
         try:
             with self._lock:
@@ -85,8 +95,10 @@ class AuditLog:
                 mine = self._written
             self._sync(mine)
         except OSError as exc:
-            raise UnavailableError(f"the audit journal {self.journal} cannot be written ({exc}); "
-                                   "personal data is not served without its audit entry") from exc
+            raise UnavailableError(
+                f"the audit journal {self.journal} cannot be written ({exc}); "
+                "personal data is not served without its audit entry"
+            ) from exc
         self._wake.set()
 
     def _sync(self, upto: int) -> None:
@@ -112,8 +124,10 @@ class AuditLog:
         with self._changed:
             done = lambda: (self._drained >= target and self._passes > passes) or self._stop.is_set()  # noqa: E731
             if not self._changed.wait_for(done, timeout):
-                raise UnavailableError(f"the audit log {self.path} cannot be written now ({self.error or 'busy'}); "
-                                       f"entries are kept in {self.folder} and written when it frees")
+                raise UnavailableError(
+                    f"the audit log {self.path} cannot be written now ({self.error or 'busy'}); "
+                    f"entries are kept in {self.folder} and written when it frees"
+                )
 
     def close(self) -> None:
         if self._stop.is_set():
@@ -248,8 +262,9 @@ def audit_cli_read(root: Path, action: str, profile_id: str, key: str, fields: l
     record_cli(root, action, profile_id, [*query, *fields])
 
 
-def read_audit(root: Path, *, since: dt.datetime | None = None, key_id: str | None = None,
-               limit: int = 1000, timeout: float = 2.0) -> list[dict[str, Any]]:
+def read_audit(
+    root: Path, *, since: dt.datetime | None = None, key_id: str | None = None, limit: int = 1000, timeout: float = 2.0
+) -> list[dict[str, Any]]:
     """Audit entries, newest first."""
     path = root / ACCESS_FILE
     if not path.exists():

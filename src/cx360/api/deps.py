@@ -23,8 +23,9 @@ def context(request: Request) -> Context:
 MAX_AUTHORIZATION = 512  # "Bearer " and a key of at most 256 characters, with room for spaces
 
 
-def principal(request: Request,
-              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None) -> Principal:
+def principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None
+) -> Principal:
     if len(request.headers.get("authorization") or "") > MAX_AUTHORIZATION:
         raise AuthError(f"malformed Authorization header: longer than {MAX_AUTHORIZATION} characters")
     who = context(request).keys.authenticate(credentials.credentials.strip() if credentials else None)

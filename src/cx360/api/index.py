@@ -67,7 +67,9 @@ def fingerprint(warehouse: Path) -> str:
 def ensure(warehouse: Path, *, force: bool = False) -> IndexReport:
     """Build the serving index unless it already reflects the warehouse as it is now."""
     if not warehouse.exists():
-        raise StageNotRunError(f"no warehouse at {warehouse}", stage="ingest", command=f"cx360 run -w {warehouse.parent}")
+        raise StageNotRunError(
+            f"no warehouse at {warehouse}", stage="ingest", command=f"cx360 run -w {warehouse.parent}"
+        )
     target = serve_path(warehouse)
     wanted = fingerprint(warehouse)
     current = None if force else _current(target)
@@ -103,14 +105,22 @@ def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:
         try:
             con.execute(f"ATTACH '{_quote(str(warehouse))}' AS w (READ_ONLY)")
         except duckdb.Error as exc:
-            raise Cx360Error(f"cannot read {warehouse} to build the serving index ({exc}); "
-                             "is another cx360 command writing to it?") from exc
-        have = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'w'").fetchall()}
+            raise Cx360Error(
+                f"cannot read {warehouse} to build the serving index ({exc}); is another cx360 command writing to it?"
+            ) from exc
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'w'"
+            ).fetchall()
+        }
         missing = [t for t in ("profiles", "identity_map", "profile_events") if t not in have]
         if missing:
-            raise StageNotRunError(f"{warehouse} has no {', '.join(missing)} table", stage="profiles",
-                                   command=f"cx360 run -w {warehouse.parent}")
+            raise StageNotRunError(
+                f"{warehouse} has no {', '.join(missing)} table",
+                stage="profiles",
+                command=f"cx360 run -w {warehouse.parent}",
+            )
         for sql in _statements(have):
             wide = sql.lstrip().startswith(("CREATE TABLE docs", "CREATE TABLE events"))
             if wide:
@@ -123,13 +133,16 @@ def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:
                 con.execute("CHECKPOINT")
                 con.execute("SET force_compression = 'auto'")
         counts = {}
-        for (name,) in con.execute("SELECT table_name FROM information_schema.tables "
-                                   "WHERE table_catalog = current_database() ORDER BY 1").fetchall():
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() ORDER BY 1"
+        ).fetchall():
             counts[name] = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
         con.execute("CREATE TABLE serve_rows (name VARCHAR, n BIGINT)")
         con.executemany("INSERT INTO serve_rows VALUES (?, ?)", list(counts.items()))
-        con.execute("CREATE TABLE serve_meta AS SELECT ? AS fingerprint, ?::TIMESTAMP AS built_at, ? AS tables",
-                    [stamp, dt.datetime.now(dt.UTC).replace(tzinfo=None), ",".join(sorted(have & set(OPTIONAL_TABLES)))])
+        con.execute(
+            "CREATE TABLE serve_meta AS SELECT ? AS fingerprint, ?::TIMESTAMP AS built_at, ? AS tables",
+            [stamp, dt.datetime.now(dt.UTC).replace(tzinfo=None), ",".join(sorted(have & set(OPTIONAL_TABLES)))],
+        )
         con.execute("DETACH w")
         con.execute("CHECKPOINT")
     finally:
@@ -142,18 +155,27 @@ def _statements(have: set[str]) -> list[str]:
     h = _SQL_HASH.format
     sql = [
         # Every way into a profile: identifier nodes, the profile id itself, merged ids.
-        f"""CREATE TABLE lookup AS SELECT {h(col='node')} AS k, node, profile_id FROM (
+        f"""CREATE TABLE lookup AS SELECT {h(col="node")} AS k, node, profile_id FROM (
               SELECT node, profile_id FROM w.identity_map
               UNION ALL SELECT 'profile:' || profile_id, profile_id FROM w.profiles
-              {"UNION ALL SELECT 'profile:' || profile_id, merged_into FROM w.profile_ids "
-               "WHERE status = 'merged' AND merged_into IS NOT NULL" if 'profile_ids' in have else ''}
+              {
+            "UNION ALL SELECT 'profile:' || profile_id, merged_into FROM w.profile_ids "
+            "WHERE status = 'merged' AND merged_into IS NOT NULL"
+            if "profile_ids" in have
+            else ""
+        }
             ) ORDER BY k""",
         f"CREATE TABLE profiles AS SELECT {h(col='profile_id')} AS k, * FROM w.profiles ORDER BY k",
         f"CREATE TABLE events AS SELECT {h(col='profile_id')} AS k, * FROM w.profile_events ORDER BY k, ts DESC, event_id DESC",
     ]
-    for table, name in (("profile_traits", "traits"), ("profile_breakdowns", "breakdowns"),
-                        ("segment_members", "members"), ("profile_scores", "scores"), ("churn_scores", "churn"),
-                        ("profile_archetypes", "archetypes")):
+    for table, name in (
+        ("profile_traits", "traits"),
+        ("profile_breakdowns", "breakdowns"),
+        ("segment_members", "members"),
+        ("profile_scores", "scores"),
+        ("churn_scores", "churn"),
+        ("profile_archetypes", "archetypes"),
+    ):
         if table in have:
             sql.append(f"CREATE TABLE {name} AS SELECT {h(col='profile_id')} AS k, * FROM w.{table} ORDER BY k")
     if "segments" in have:
@@ -184,8 +206,8 @@ def _statements(have: set[str]) -> list[str]:
                           ORDER BY exited_at NULLS FIRST, segment)) AS doc
                           FROM members GROUP BY ALL) m USING (k, profile_id)""")
         parts.append("'segments', m.doc")
-    sql.append(f"""CREATE TABLE docs AS SELECT k, profile_id, json_object({', '.join(parts)})::VARCHAR AS doc
-                   FROM profiles p {' '.join(joins)} ORDER BY k""")
+    sql.append(f"""CREATE TABLE docs AS SELECT k, profile_id, json_object({", ".join(parts)})::VARCHAR AS doc
+                   FROM profiles p {" ".join(joins)} ORDER BY k""")
     # Search: names and identifier values, lower-cased, sorted, keyed by their first 7 bytes.
     sql.append(f"""CREATE TABLE search AS
         WITH terms AS (
@@ -193,10 +215,10 @@ def _statements(have: set[str]) -> list[str]:
           UNION ALL SELECT lower(last_name), 'last_name', profile_id FROM w.profiles WHERE last_name IS NOT NULL
           UNION ALL SELECT lower(first_name || ' ' || last_name), 'name', profile_id FROM w.profiles
                     WHERE first_name IS NOT NULL AND last_name IS NOT NULL
-          UNION ALL SELECT lower({node_keys.value_sql('node')}), kind, profile_id FROM w.identity_map
+          UNION ALL SELECT lower({node_keys.value_sql("node")}), kind, profile_id FROM w.identity_map
                     WHERE kind <> 'record'
           UNION ALL SELECT lower(profile_id), 'profile_id', profile_id FROM w.profiles)
-        SELECT {_SQL_PREFIX7.format(col='term')} AS p7, term, kind, profile_id FROM terms ORDER BY term""")
+        SELECT {_SQL_PREFIX7.format(col="term")} AS p7, term, kind, profile_id FROM terms ORDER BY term""")
     # Aggregates the dashboard shows, computed once here rather than by a full scan per page.
     sql.append("""CREATE TABLE campaigns AS
         SELECT coalesce(json_extract_string(properties, '$.offer'), '(none)') AS offer,

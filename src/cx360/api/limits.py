@@ -28,6 +28,9 @@ class RateLimiter:
             if tokens < 1.0:
                 self._buckets[key_id] = (tokens, now)
                 wait = (1.0 - tokens) / self.rate
-                raise RateLimitError(f"too many {self.what}: at most {self.rate * 60:g} a minute "
-                                     f"(bursts of {self.burst}); try again in {wait:.1f} s", retry_after=wait)
+                raise RateLimitError(
+                    f"too many {self.what}: at most {self.rate * 60:g} a minute "
+                    f"(bursts of {self.burst}); try again in {wait:.1f} s",
+                    retry_after=wait,
+                )
             self._buckets[key_id] = (tokens - 1.0, now)

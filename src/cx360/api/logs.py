@@ -17,7 +17,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(), "logger": record.name, "pid": record.process,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
@@ -28,10 +30,14 @@ class JsonFormatter(logging.Formatter):
 
 def config(fmt: str) -> dict[str, Any]:
     """The logging configuration (logging.config.dictConfig) that uvicorn applies in each worker."""
-    formatter = ({"()": "cx360.api.logs.JsonFormatter"} if fmt == "json"
-                 else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"})
+    formatter = (
+        {"()": "cx360.api.logs.JsonFormatter"}
+        if fmt == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    )
     return {
-        "version": 1, "disable_existing_loggers": False,
+        "version": 1,
+        "disable_existing_loggers": False,
         "formatters": {"cx360": formatter},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "cx360", "stream": "ext://sys.stderr"}},
         "loggers": {

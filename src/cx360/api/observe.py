@@ -44,24 +44,43 @@ class Metrics:
             PlatformCollector(registry=registry)
             GCCollector(registry=registry)
         self.registry = registry
-        self.requests = Counter("cx360_http_requests", "HTTP requests answered", ["method", "route", "status"],
-                                registry=registry)
-        self.duration = Histogram("cx360_http_request_duration_seconds", "Time to answer a request",
-                                  ["route"], registry=registry, buckets=BUCKETS)
-        self.in_progress = Gauge("cx360_http_requests_in_progress", "Requests being answered now (all workers)",
-                                 registry=registry, multiprocess_mode="livesum")
-        self.index_age = Gauge("cx360_index_age_seconds", "Seconds since the serving index was built",
-                               registry=registry, multiprocess_mode="max")
-        self.audit_backlog = Gauge("cx360_audit_backlog_bytes", "Audit entries journaled but not yet in "
-                                   "access.sqlite, in bytes (all workers)", registry=registry,
-                                   multiprocess_mode="livesum")
+        self.requests = Counter(
+            "cx360_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=registry
+        )
+        self.duration = Histogram(
+            "cx360_http_request_duration_seconds",
+            "Time to answer a request",
+            ["route"],
+            registry=registry,
+            buckets=BUCKETS,
+        )
+        self.in_progress = Gauge(
+            "cx360_http_requests_in_progress",
+            "Requests being answered now (all workers)",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.index_age = Gauge(
+            "cx360_index_age_seconds",
+            "Seconds since the serving index was built",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.audit_backlog = Gauge(
+            "cx360_audit_backlog_bytes",
+            "Audit entries journaled but not yet in access.sqlite, in bytes (all workers)",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self._built_at, self._backlog = index_built_at, audit_backlog
         self._worker: dict[str, object] = {}
         self._worker_at = 0.0
         if self.multiprocess:
-            for name, doc in (("resident_memory_bytes", "Resident memory of the worker process"),
-                              ("cpu_seconds", "CPU time the worker process used"),
-                              ("open_fds", "Open file descriptors of the worker process")):
+            for name, doc in (
+                ("resident_memory_bytes", "Resident memory of the worker process"),
+                ("cpu_seconds", "CPU time the worker process used"),
+                ("open_fds", "Open file descriptors of the worker process"),
+            ):
                 self._worker[name] = Gauge(f"cx360_worker_{name}", doc, registry=None, multiprocess_mode="liveall")
             self._process = ProcessCollector(registry=None)
 
@@ -72,8 +91,11 @@ class Metrics:
         if self.multiprocess and now - self._worker_at > 1.0:  # reading /proc once a second is enough
             self._worker_at = now
             values = {m.name: m.samples[0].value for m in self._process.collect() if m.samples}
-            for name, source in (("resident_memory_bytes", "process_resident_memory_bytes"),
-                                 ("cpu_seconds", "process_cpu_seconds"), ("open_fds", "process_open_fds")):
+            for name, source in (
+                ("resident_memory_bytes", "process_resident_memory_bytes"),
+                ("cpu_seconds", "process_cpu_seconds"),
+                ("open_fds", "process_open_fds"),
+            ):
                 if source in values:
                     self._worker[name].set(values[source])  # type: ignore[attr-defined]
 
@@ -118,8 +140,10 @@ class Observe:
         async def send_with_id(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (REQUEST_ID_HEADER, request_id.encode())]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())],
+                }
             await send(message)
 
         m = self.metrics
@@ -134,7 +158,20 @@ class Observe:
             m.duration.labels(route).observe(seconds)
             m.refresh()
             key_id = state.get("key_id")
-            access.info("%s %s %s %.1fms key=%s request=%s", scope["method"], route, status[0], seconds * 1000,
-                        key_id or "-", request_id,
-                        extra={"method": scope["method"], "route": route, "status": status[0],
-                               "duration_ms": round(seconds * 1000, 3), "key_id": key_id, "request_id": request_id})
+            access.info(
+                "%s %s %s %.1fms key=%s request=%s",
+                scope["method"],
+                route,
+                status[0],
+                seconds * 1000,
+                key_id or "-",
+                request_id,
+                extra={
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status[0],
+                    "duration_ms": round(seconds * 1000, 3),
+                    "key_id": key_id,
+                    "request_id": request_id,
+                },
+            )

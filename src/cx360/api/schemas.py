@@ -21,10 +21,14 @@ class ErrorResponse(BaseModel):
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: the envelope, documented for each error status it can answer."""
-    meaning = {401: "no key, or a malformed, unknown or revoked key", 403: "the key's role may not do this",
-               404: "no such profile or identifier", 422: "malformed input",
-               429: "too many searches or identifier lookups from this key: wait the `Retry-After` seconds",
-               503: "the audit log cannot be written or read now: personal data is not served; try again"}
+    meaning = {
+        401: "no key, or a malformed, unknown or revoked key",
+        403: "the key's role may not do this",
+        404: "no such profile or identifier",
+        422: "malformed input",
+        429: "too many searches or identifier lookups from this key: wait the `Retry-After` seconds",
+        503: "the audit log cannot be written or read now: personal data is not served; try again",
+    }
     out: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse, "description": meaning[s]} for s in statuses}
     if 429 in out:
         out[429]["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
@@ -38,7 +42,9 @@ class Event(BaseModel):
     name: str
     channel: str | None = None
     amount: float | None = None
-    properties: dict[str, Any] = Field(default_factory=dict, description="values are `***` for a role without personal data")
+    properties: dict[str, Any] = Field(
+        default_factory=dict, description="values are `***` for a role without personal data"
+    )
 
 
 class Timeline(BaseModel):

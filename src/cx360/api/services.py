@@ -40,8 +40,9 @@ class Context:
         self.store.close()
 
 
-def _find(ctx: Context, who: Principal, key: str, kind: str | None, action: str,
-          client: str | None) -> tuple[str, list[str]]:
+def _find(
+    ctx: Context, who: Principal, key: str, kind: str | None, action: str, client: str | None
+) -> tuple[str, list[str]]:
     """The profile behind `key`, and the audit fields of the lookup itself: an identifier the caller
     looked up is personal data, whether it came in the path or in the query, found or not. A role
     without `pii` that looks up by identifier learns whether it is a customer's: such lookups spend
@@ -50,19 +51,28 @@ def _find(ctx: Context, who: Principal, key: str, kind: str | None, action: str,
         ctx.search_limit.take(who.key_id)
     try:
         pid, matched = ctx.store.find(key, kind)
-    except NotFoundError as exc:
+    except NotFoundError:
         looked_up = kind or ("profile" if _PROFILE_ID.fullmatch(key.strip()) else "identifier")
         if looked_up != "profile":
             ctx.audit.record(who, action, None, [f"query.{looked_up}"], client)
         if who.can("pii"):
             raise
-        raise NotFoundError(f"no profile holds this {looked_up}, or it is ambiguous (your role sees no "
-                            "identifiers, so they are not repeated here)") from None
+        raise NotFoundError(
+            f"no profile holds this {looked_up}, or it is ambiguous (your role sees no "
+            "identifiers, so they are not repeated here)"
+        ) from None
     return pid, [f"query.{k}" for k in matched if k != "profile"]
 
 
-def get_profile(ctx: Context, who: Principal, key: str, *, kind: str | None = None,
-                client: str | None = None, action: str = "profile") -> dict[str, Any]:
+def get_profile(
+    ctx: Context,
+    who: Principal,
+    key: str,
+    *,
+    kind: str | None = None,
+    client: str | None = None,
+    action: str = "profile",
+) -> dict[str, Any]:
     """The profile (a `Profile` dump, see cx360.profiles.view) as `who` may see it; the read is audited."""
     who.require("profile")
     pid, query = _find(ctx, who, key, kind, action, client)
@@ -71,9 +81,18 @@ def get_profile(ctx: Context, who: Principal, key: str, *, kind: str | None = No
     return shown
 
 
-def get_timeline(ctx: Context, who: Principal, pid: str, *, source: str | None = None,
-                 since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 50,
-                 cursor: str | None = None, client: str | None = None) -> dict[str, Any]:
+def get_timeline(
+    ctx: Context,
+    who: Principal,
+    pid: str,
+    *,
+    source: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    client: str | None = None,
+) -> dict[str, Any]:
     who.require("timeline")
     if not 1 <= limit <= 500:
         raise DataError(f"limit: expected 1 to 500, got {limit}")
@@ -111,9 +130,11 @@ def search(ctx: Context, who: Principal, q: str, *, limit: int = 20, client: str
     shape = query_kind(q)
     ctx.audit.record(who, "search", None, [f"query.{shape}"], client)
     if not who.can("pii") and shape != "profile_id":
-        raise ForbiddenError(f"role {who.role!r} may search by profile id only (P followed by its first "
-                             "characters); searching names and identifiers needs a role that sees personal "
-                             "data (admin, agent)")
+        raise ForbiddenError(
+            f"role {who.role!r} may search by profile id only (P followed by its first "
+            "characters); searching names and identifiers needs a role that sees personal "
+            "data (admin, agent)"
+        )
     kinds = None if who.can("pii") else ("profile_id",)
     hits, fields = mask_search(ctx.store.search(q, limit=limit, kinds=kinds), who)
     for h in hits:
@@ -125,8 +146,11 @@ def list_segments(ctx: Context, who: Principal) -> dict[str, Any]:
     who.require("segments")
     rows = ctx.store.segments()
     if rows is None:
-        return {"available": False, "segments": [],
-                "note": "no segments table in this workspace yet: define and evaluate segments first"}
+        return {
+            "available": False,
+            "segments": [],
+            "note": "no segments table in this workspace yet: define and evaluate segments first",
+        }
     return {"available": True, "segments": rows}
 
 

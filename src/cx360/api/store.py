@@ -17,6 +17,7 @@ from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
 from cx360.profiles.view import Profile, assemble
 
+
 class Store:
     def __init__(self, path: Path, *, region: str | None = None):
         import duckdb
@@ -26,8 +27,12 @@ class Store:
         self._con = duckdb.connect(str(path), read_only=True)
         self._con.execute("SET TimeZone = 'UTC'")
         self._local = threading.local()
-        self.tables = {r[0] for r in self._con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()").fetchall()}
+        self.tables = {
+            r[0]
+            for r in self._con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+            ).fetchall()
+        }
 
     def cursor(self):
         cur = getattr(self._local, "cursor", None)
@@ -64,28 +69,53 @@ class Store:
             raise NotFoundError(f"no profile holds {what}")
         pids = sorted(set(found.values()))
         if len(pids) > 1:
-            raise NotFoundError(f"{text!r} is ambiguous: " + ", ".join(f"{n} -> {p}" for n, p in found.items())
-                                + "; give the kind, e.g. ?email=...")
+            raise NotFoundError(
+                f"{text!r} is ambiguous: "
+                + ", ".join(f"{n} -> {p}" for n, p in found.items())
+                + "; give the kind, e.g. ?email=..."
+            )
         return pids[0], sorted({n.partition(node_keys.SEP)[0] for n in found})
 
     # -- one profile -----------------------------------------------------------------
     def profile(self, pid: str) -> Profile:
         """The 3D profile (see cx360.profiles.view) from its one JSON document."""
-        rows = self.cursor().execute("SELECT doc FROM docs WHERE k = ? AND profile_id = ?",
-                                     [key_hash(pid), pid]).fetchall()
+        rows = (
+            self.cursor()
+            .execute("SELECT doc FROM docs WHERE k = ? AND profile_id = ?", [key_hash(pid), pid])
+            .fetchall()
+        )
         if not rows:
             raise NotFoundError(f"no profile {pid!r}")
         doc = json.loads(rows[0][0])
-        return assemble(pid, doc["golden"], traits=doc.get("traits"), scores=doc.get("scores"), churn=doc.get("churn"),
-                        breakdowns=[(name, key, value) for name, values in (doc.get("breakdowns") or {}).items()
-                                    for key, value in values.items()],
-                        segments=doc.get("segments") or [], archetype=doc.get("archetype"))
+        return assemble(
+            pid,
+            doc["golden"],
+            traits=doc.get("traits"),
+            scores=doc.get("scores"),
+            churn=doc.get("churn"),
+            breakdowns=[
+                (name, key, value)
+                for name, values in (doc.get("breakdowns") or {}).items()
+                for key, value in values.items()
+            ],
+            segments=doc.get("segments") or [],
+            archetype=doc.get("archetype"),
+        )
 
-    def timeline(self, pid: str, *, source: str | None = None, since: dt.datetime | None = None,
-                 until: dt.datetime | None = None, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    def timeline(
+        self,
+        pid: str,
+        *,
+        source: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
         """Events newest first; `cursor` (from the previous page's next_cursor) continues after its last event."""
-        sql = ("SELECT event_id, ts, source, name, channel, amount, properties FROM events "
-               "WHERE k = ? AND profile_id = ?")
+        sql = (
+            "SELECT event_id, ts, source, name, channel, amount, properties FROM events WHERE k = ? AND profile_id = ?"
+        )
         params: list[Any] = [key_hash(pid), pid]
         for cond, value in (("source = ?", source), ("ts >= ?", since), ("ts < ?", until)):
             if value is not None:
@@ -103,8 +133,11 @@ class Store:
         for r in rows:
             props = json.loads(r["properties"]) if r["properties"] else {}
             r["properties"] = {k: v for k, v in props.items() if v is not None}
-        return {"profile_id": pid, "events": rows,
-                "next_cursor": encode_cursor(rows[-1]["ts"], rows[-1]["event_id"]) if more else None}
+        return {
+            "profile_id": pid,
+            "events": rows,
+            "next_cursor": encode_cursor(rows[-1]["ts"], rows[-1]["event_id"]) if more else None,
+        }
 
     # -- many profiles -------------------------------------------------------------------
     def search(self, q: str, *, limit: int = 20, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
@@ -112,14 +145,17 @@ class Store:
         term = q.strip().lower()
         lo, hi = prefix_range(term)
         only = f" AND kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
-        hits = self._rows("SELECT DISTINCT ON (profile_id) profile_id, kind, term FROM search "
-                          f"WHERE p7 BETWEEN ? AND ? AND starts_with(term, ?){only} LIMIT ?",
-                          [lo, hi, term, *(kinds or ()), limit])
+        hits = self._rows(
+            "SELECT DISTINCT ON (profile_id) profile_id, kind, term FROM search "
+            f"WHERE p7 BETWEEN ? AND ? AND starts_with(term, ?){only} LIMIT ?",
+            [lo, hi, term, *(kinds or ()), limit],
+        )
         out = []
         for h in hits:
             k = key_hash(h["profile_id"])
-            p = self._rows("SELECT first_name, last_name, city FROM profiles WHERE k = ? AND profile_id = ?",
-                           [k, h["profile_id"]])
+            p = self._rows(
+                "SELECT first_name, last_name, city FROM profiles WHERE k = ? AND profile_id = ?", [k, h["profile_id"]]
+            )
             out.append({**h, **(p[0] if p else {})})
         return sorted(out, key=lambda r: (r["term"], r["profile_id"]))
 
@@ -145,8 +181,12 @@ class Store:
         """Equal-width histograms of value and churn risk, once per process (not per page view)."""
         if "scores" not in self.tables:
             return {}
-        columns = {r[0] for r in self._con.execute("SELECT column_name FROM information_schema.columns "
-                                                   "WHERE table_name = 'scores'").fetchall()}
+        columns = {
+            r[0]
+            for r in self._con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'scores'"
+            ).fetchall()
+        }
         out = {}
         for label, expr in (("value (CLV, 12 months)", "clv_12m"), ("churn risk (1 - p_alive)", "1 - p_alive")):
             if expr.split()[-1] in columns:
@@ -162,8 +202,13 @@ def histogram(cur, expr: str, bins: int = 20) -> list[tuple[float, float, int]]:
     if lo is None:
         return []
     width = (hi - lo) / bins or 1.0
-    counts = dict(cur.execute(f"SELECT least(floor(({expr} - ?) / ?)::INT, ?) AS b, count(*) FROM scores "
-                              f"WHERE {expr} IS NOT NULL GROUP BY b", [lo, width, bins - 1]).fetchall())
+    counts = dict(
+        cur.execute(
+            f"SELECT least(floor(({expr} - ?) / ?)::INT, ?) AS b, count(*) FROM scores "
+            f"WHERE {expr} IS NOT NULL GROUP BY b",
+            [lo, width, bins - 1],
+        ).fetchall()
+    )
     return [(lo + i * width, lo + (i + 1) * width, counts.get(i, 0)) for i in range(bins)]
 
 

@@ -53,29 +53,49 @@ def demo(
                 return
             if result.stage == "identity":
                 scores = identity_scores(ws, truth)
-                out.print(table("Identity against the ground truth", ["measure", "precision", "recall", "F1"], [
-                    (name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}")
-                    for name, s in (("pairwise", scores["pairwise"]), ("B-cubed", scores["bcubed"]))
-                ]))
+                out.print(
+                    table(
+                        "Identity against the ground truth",
+                        ["measure", "precision", "recall", "F1"],
+                        [
+                            (name, f"{s.precision:.4f}", f"{s.recall:.4f}", f"{s.f1:.4f}")
+                            for name, s in (("pairwise", scores["pairwise"]), ("B-cubed", scores["bcubed"]))
+                        ],
+                    )
+                )
             elif result.stage == "profiles":
                 value = value_scores(ws, truth)
-                out.print(table("Value against the ground truth", ["measure", "value"], [
-                    ("customers with a lifetime value", value["customers"]),
-                    ("Spearman: clv_12m vs hidden spending level", f"{value['clv_spearman']:.3f}"),
-                    ("mean p_alive of people who really left", f"{value['p_alive_churned']:.3f}"),
-                    ("mean p_alive of people who stayed", f"{value['p_alive_stayed']:.3f}"),
-                ]))
+                out.print(
+                    table(
+                        "Value against the ground truth",
+                        ["measure", "value"],
+                        [
+                            ("customers with a lifetime value", value["customers"]),
+                            ("Spearman: clv_12m vs hidden spending level", f"{value['clv_spearman']:.3f}"),
+                            ("mean p_alive of people who really left", f"{value['p_alive_churned']:.3f}"),
+                            ("mean p_alive of people who stayed", f"{value['p_alive_stayed']:.3f}"),
+                        ],
+                    )
+                )
             elif result.stage == "archetypes":
                 arch = archetype_frame(ws, truth)
                 majority = arch["true_archetype"].value_counts(normalize=True).iloc[0]
-                out.print(table("Digital archetypes against the ground truth", ["measure", "value"], [
-                    ("customers", len(arch)),
-                    ("accuracy", f"{(arch['archetype'] == arch['true_archetype']).mean():.3f}"),
-                    ("majority-class baseline", f"{majority:.3f}"),
-                ]))
+                out.print(
+                    table(
+                        "Digital archetypes against the ground truth",
+                        ["measure", "value"],
+                        [
+                            ("customers", len(arch)),
+                            ("accuracy", f"{(arch['archetype'] == arch['true_archetype']).mean():.3f}"),
+                            ("majority-class baseline", f"{majority:.3f}"),
+                        ],
+                    )
+                )
 
         report = run(ws, context=stage_context, on_stage=show)
         out.print(table("Workspace tables", ["table", "rows"], table_counts(ws).items()))
     finish(report)
-    out.print(f"Done. Explore with [bold]cx360 status -w {directory}[/], [bold]cx360 quarantine -w {directory}[/] "
-              f"and [bold]cx360 profile show -w {directory} PROFILE_ID[/].")
+    out.print(
+        f"Done. Explore with [bold]cx360 status -w {directory}[/], [bold]cx360 quarantine -w {directory}[/] "
+        f"and [bold]cx360 profile show -w {directory} PROFILE_ID[/]."
+    )

@@ -48,23 +48,31 @@ def print_identity_report(r, fmt: Format = Format.table) -> None:
     if fmt is Format.json:
         emit_json(dataclasses.asdict(r))
         return
-    out.print(table("Identity", ["what", "count"], [
-        ("records", r.records),
-        ("active links", r.links_active),
-        ("blocked links", r.links_blocked),
-        ("probabilistic links", r.probabilistic_links),
-        ("profiles", r.profiles),
-        ("new profiles", r.profiles_new),
-        ("profiles merged this run", r.profiles_merged),
-        ("seconds", f"{r.seconds:.1f}"),
-    ]))
+    out.print(
+        table(
+            "Identity",
+            ["what", "count"],
+            [
+                ("records", r.records),
+                ("active links", r.links_active),
+                ("blocked links", r.links_blocked),
+                ("probabilistic links", r.probabilistic_links),
+                ("profiles", r.profiles),
+                ("new profiles", r.profiles_new),
+                ("profiles merged this run", r.profiles_merged),
+                ("seconds", f"{r.seconds:.1f}"),
+            ],
+        )
+    )
     for warning in r.warnings:
         err.print(Text("warning: ", style="bold yellow") + Text(warning))
 
 
 @app.command("explain")
 def explain_cmd(
-    key: Annotated[str, typer.Argument(help="Profile id, record:SOURCE:ID, KIND:VALUE, or a bare e-mail / phone / number.")],
+    key: Annotated[
+        str, typer.Argument(help="Profile id, record:SOURCE:ID, KIND:VALUE, or a bare e-mail / phone / number.")
+    ],
     workspace: WorkspaceOpt = Path("."),
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -78,30 +86,56 @@ def explain_cmd(
     with Workspace(workspace) as ws:
         e = explain(ws, key)
         kinds = sorted({node_keys.kind_of(n["node"]) for n in e.nodes if n.get("node")})
-        audit_cli_read(ws.root, "identity explain", e.profile_id, key,
-                       [*personal_fields(e.golden, kinds, records=bool(e.sources)), "identity.links"])
+        audit_cli_read(
+            ws.root,
+            "identity explain",
+            e.profile_id,
+            key,
+            [*personal_fields(e.golden, kinds, records=bool(e.sources)), "identity.links"],
+        )
     if fmt is Format.json:
         emit_json(dataclasses.asdict(e))
         return
     if e.profile_id is None:
-        out.print(f"[bold]{', '.join(n['node'] for n in e.nodes)}[/] belongs to no profile: every link it has is blocked")
+        out.print(
+            f"[bold]{', '.join(n['node'] for n in e.nodes)}[/] belongs to no profile: every link it has is blocked"
+        )
     else:
         out.print(f"[bold]Profile {e.profile_id}[/]: {len(e.nodes)} nodes")
-    out.print(table("Golden record", ["attribute", "value", "from", "rule"], [
-        (k, v, e.sources.get(k, {}).get("record"), e.sources.get(k, {}).get("rule"))
-        for k, v in e.golden.items() if v is not None and k != "profile_id"
-    ]))
-    out.print(table("Links holding it together", ["left", "right", "rule", "confidence", "evidence"], [
-        (l["left"], l["right"], l["rule"], f"{l['confidence']:.3f}", _evidence(l["evidence"])) for l in e.links
-    ]))
+    out.print(
+        table(
+            "Golden record",
+            ["attribute", "value", "from", "rule"],
+            [
+                (k, v, e.sources.get(k, {}).get("record"), e.sources.get(k, {}).get("rule"))
+                for k, v in e.golden.items()
+                if v is not None and k != "profile_id"
+            ],
+        )
+    )
+    out.print(
+        table(
+            "Links holding it together",
+            ["left", "right", "rule", "confidence", "evidence"],
+            [(l["left"], l["right"], l["rule"], f"{l['confidence']:.3f}", _evidence(l["evidence"])) for l in e.links],
+        )
+    )
     if e.blocked:
-        out.print(table("Blocked links (not used)", ["left", "right", "rule", "why", "evidence"], [
-            (l["left"], l["right"], l["rule"], l["blocked_reason"], _evidence(l["evidence"])) for l in e.blocked
-        ]))
+        out.print(
+            table(
+                "Blocked links (not used)",
+                ["left", "right", "rule", "why", "evidence"],
+                [(l["left"], l["right"], l["rule"], l["blocked_reason"], _evidence(l["evidence"])) for l in e.blocked],
+            )
+        )
     if e.history:
-        out.print(table("History", ["at", "by", "action", "left", "right", "reason"], [
-            (h["at"], h["by"], h["action"], h["left"], h["right"], h["reason"]) for h in e.history
-        ]))
+        out.print(
+            table(
+                "History",
+                ["at", "by", "action", "left", "right", "reason"],
+                [(h["at"], h["by"], h["action"], h["left"], h["right"], h["reason"]) for h in e.history],
+            )
+        )
 
 
 def _evidence(ev: dict) -> str:
@@ -167,8 +201,13 @@ def dedupe_cmd(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files to link and deduplicate.")],
     key: Annotated[str, typer.Option("--key", help="Column that identifies a row within its file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: file, key, cluster_id.")],
-    map_: Annotated[list[str] | None, typer.Option("--map", help="SOURCE_COLUMN=FIELD for columns not named by a canonical field (repeatable).")] = None,
-    threshold: Annotated[float, typer.Option(min=0.01, max=0.99, help="Match probability needed to link two rows.")] = 0.9,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="SOURCE_COLUMN=FIELD for columns not named by a canonical field (repeatable)."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="Match probability needed to link two rows.")
+    ] = 0.9,
     fmt: FormatOpt = Format.table,
     delimiter: DelimiterOpt = None,
     decimal: DecimalOpt = None,
@@ -178,11 +217,19 @@ def dedupe_cmd(
     from cx360.identity.dedupe import dedupe_files, parse_map
 
     with out.status("Training the matcher and linking..."):
-        result = dedupe_files(files, key, parse_map(map_ or []), threshold=threshold,
-                              options=csv_options(delimiter, decimal, encoding))
+        result = dedupe_files(
+            files, key, parse_map(map_ or []), threshold=threshold, options=csv_options(delimiter, decimal, encoding)
+        )
     result.to_csv(output, index=False)
     sizes = result.groupby("cluster_id").size()
-    emit(fmt, "Dedupe", ["what", "count"], [
-        ("rows", len(result)), ("clusters", int(sizes.size)), ("rows in multi-row clusters", int(sizes[sizes > 1].sum())),
-        ("written to", str(output)),
-    ])
+    emit(
+        fmt,
+        "Dedupe",
+        ["what", "count"],
+        [
+            ("rows", len(result)),
+            ("clusters", int(sizes.size)),
+            ("rows in multi-row clusters", int(sizes[sizes > 1].sum())),
+            ("written to", str(output)),
+        ],
+    )

@@ -39,9 +39,33 @@ def ingest(
 
 
 def print_ingest_report(reports: list[SourceReport], fmt: Format = Format.table) -> None:
-    rows = [(r.source, r.inputs, r.unchanged, r.read, r.loaded, r.quarantined, r.duplicates,
-             ok(r.ok), r.identifiers_dropped, r.error) for r in reports]
-    columns = ["source", "inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "status", "identifiers_dropped", "error"]
+    rows = [
+        (
+            r.source,
+            r.inputs,
+            r.unchanged,
+            r.read,
+            r.loaded,
+            r.quarantined,
+            r.duplicates,
+            ok(r.ok),
+            r.identifiers_dropped,
+            r.error,
+        )
+        for r in reports
+    ]
+    columns = [
+        "source",
+        "inputs",
+        "unchanged",
+        "read",
+        "loaded",
+        "quarantined",
+        "duplicates",
+        "status",
+        "identifiers_dropped",
+        "error",
+    ]
     if fmt is Format.table:  # dropped identifiers and errors are printed below the table
         rows, columns = [r[:-2] for r in rows], columns[:-2]
     emit(fmt, "Ingest", columns, rows)

@@ -45,8 +45,12 @@ def use_format(fmt: Format) -> Format:
 
 FormatOpt = Annotated[
     Format,
-    typer.Option("--format", help="table for people, json for scripts (one JSON document on stdout).",
-                 callback=use_format, case_sensitive=False),
+    typer.Option(
+        "--format",
+        help="table for people, json for scripts (one JSON document on stdout).",
+        callback=use_format,
+        case_sensitive=False,
+    ),
 ]
 
 
@@ -129,4 +133,18 @@ def fail(message: str) -> None:
 
 
 def _numeric(column: str) -> bool:
-    return column in {"inputs", "unchanged", "read", "loaded", "quarantined", "duplicates", "rows", "batches", "row", "count", "size", "entered", "left"}
+    return column in {
+        "inputs",
+        "unchanged",
+        "read",
+        "loaded",
+        "quarantined",
+        "duplicates",
+        "rows",
+        "batches",
+        "row",
+        "count",
+        "size",
+        "entered",
+        "left",
+    }

@@ -21,7 +21,13 @@ def register(app: typer.Typer) -> None:
 
 def run(
     workspace: WorkspaceOpt = Path("."),
-    select: Annotated[str | None, typer.Option("--select", help="Only this stage (STAGE), or it and everything downstream (STAGE+); stages: ingest, identity, texts, profiles, churn, archetypes, segments.")] = None,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            "--select",
+            help="Only this stage (STAGE), or it and everything downstream (STAGE+); stages: ingest, identity, texts, profiles, churn, archetypes, segments.",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Run the batch pipeline: ingest every source, resolve identities into profiles, score texts, build
@@ -39,8 +45,12 @@ def print_stage(result: StageResult) -> None:
     """The stage's own report, as its noun command prints it."""
     from cx360.cli import churn, identity, ingest, profile, segments
 
-    printers = {"ingest": ingest.print_ingest_report, "identity": identity.print_identity_report,
-                "profiles": profile.print_profile_report, "churn": churn.print_churn_scores,
-                "segments": segments.print_segment_results}
+    printers = {
+        "ingest": ingest.print_ingest_report,
+        "identity": identity.print_identity_report,
+        "profiles": profile.print_profile_report,
+        "churn": churn.print_churn_scores,
+        "segments": segments.print_segment_results,
+    }
     if result.report is not None and result.stage in printers:
         printers[result.stage](result.report)

@@ -12,8 +12,9 @@ from rich.text import Text
 
 from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit_json, fail, out, records, table
 
-app = typer.Typer(help="Segments: declared audiences, RFM cells, behavioural clusters, digital archetypes.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Segments: declared audiences, RFM cells, behavioural clusters, digital archetypes.", no_args_is_help=True
+)
 
 
 def register(root: typer.Typer) -> None:
@@ -48,9 +49,13 @@ def print_segment_results(results, fmt: Format = Format.table) -> None:
     if fmt is Format.json:
         emit_json([dataclasses.asdict(r) for r in results])
         return
-    out.print(table("Segments", ["segment", "kind", "size", "entered", "left", "status"], [
-        (r.name, r.kind, r.size, r.entered, r.exited, _status(r.status)) for r in results
-    ]))
+    out.print(
+        table(
+            "Segments",
+            ["segment", "kind", "size", "entered", "left", "status"],
+            [(r.name, r.kind, r.size, r.entered, r.exited, _status(r.status)) for r in results],
+        )
+    )
 
 
 @app.command("list")
@@ -67,15 +72,39 @@ def list_cmd(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table)
         if bad:
             raise typer.Exit(1)
         return
-    out.print(table("Segments", ["segment", "kind", "size", "evaluated", "as of", "freshness", "description"], [
-        (r["name"], r["kind"], r["size"], _when(r["evaluated_at"]), _when(r["as_of"]), _fresh(r), r["description"][:70])
-        for r in rows
-    ]))
+    out.print(
+        table(
+            "Segments",
+            ["segment", "kind", "size", "evaluated", "as of", "freshness", "description"],
+            [
+                (
+                    r["name"],
+                    r["kind"],
+                    r["size"],
+                    _when(r["evaluated_at"]),
+                    _when(r["as_of"]),
+                    _fresh(r),
+                    r["description"][:70],
+                )
+                for r in rows
+            ],
+        )
+    )
     for r in bad:
         fail(f"segment '{r['name']}': {r['status']}" + (f": {r['error']}" if r["error"] else ""))
     stale = sum(1 for r in rows if r["status"] == "ok" and not r["fresh"])
-    out.print(table("Summary", ["what", "count"], [("segments", len(rows)), ("fresh", len(rows) - stale - len(bad)),
-                                                   ("stale", stale), ("failed or never evaluated", len(bad))]))
+    out.print(
+        table(
+            "Summary",
+            ["what", "count"],
+            [
+                ("segments", len(rows)),
+                ("fresh", len(rows) - stale - len(bad)),
+                ("stale", stale),
+                ("failed or never evaluated", len(bad)),
+            ],
+        )
+    )
     if bad:
         raise typer.Exit(1)
 
@@ -103,15 +132,23 @@ def members_cmd(
         if not history:
             m = m.filter(m.exited_at.isnull())
         total = engine.scalar(m.count(), step="segments: count members")
-        rows = engine.to_arrow(m.order_by(["entered_at", "profile_id"]).limit(limit), step="segments: members").to_pylist()
+        rows = engine.to_arrow(
+            m.order_by(["entered_at", "profile_id"]).limit(limit), step="segments: members"
+        ).to_pylist()
         if rows:
             from cx360.api.audit import record_cli
 
             record_cli(ws.root, "segments members", None, [f"segment_members.{name}"])
     member_rows = [(r["profile_id"], _when(r["entered_at"]), _when(r["exited_at"]) or None) for r in rows]
     if fmt is Format.json:
-        emit_json({"segment": name, "rows": total, "shown": len(rows),
-                   "members": records(["profile", "entered", "left"], member_rows)})
+        emit_json(
+            {
+                "segment": name,
+                "rows": total,
+                "shown": len(rows),
+                "members": records(["profile", "entered", "left"], member_rows),
+            }
+        )
         return
     out.print(table(f"Segment {name}", ["profile", "entered", "left"], member_rows))
     out.print(table("Summary", ["what", "count"], [("rows", total), ("shown", len(rows))]))

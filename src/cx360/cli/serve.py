@@ -23,14 +23,25 @@ def serve(
     workspace: WorkspaceOpt = Path("."),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8360,
-    reindex: Annotated[bool, typer.Option(help="Rebuild the serving index even if the warehouse did not change.")] = False,
-    threads: Annotated[int, typer.Option(min=1, help="Worker threads per process (each gets its own DuckDB cursor).")] = 16,
+    reindex: Annotated[
+        bool, typer.Option(help="Rebuild the serving index even if the warehouse did not change.")
+    ] = False,
+    threads: Annotated[
+        int, typer.Option(min=1, help="Worker threads per process (each gets its own DuckDB cursor).")
+    ] = 16,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (each opens the serving index read-only).")] = 1,
-    trusted_proxy: Annotated[list[str] | None, typer.Option(
-        "--trusted-proxy", help="Address or network (CIDR) of a proxy whose X-Forwarded-For and X-Forwarded-Proto "
-        "are believed (repeatable; adds to [serve] trusted_proxies).")] = None,
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json: the access log (a line per "
-                                            "request) and errors, on stderr.")] = "text",
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address or network (CIDR) of a proxy whose X-Forwarded-For and X-Forwarded-Proto "
+            "are believed (repeatable; adds to [serve] trusted_proxies).",
+        ),
+    ] = None,
+    log_format: Annotated[
+        str,
+        typer.Option("--log-format", help="text or json: the access log (a line per request) and errors, on stderr."),
+    ] = "text",
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the dashboard (/) over the workspace."""
     import logging.config
@@ -49,7 +60,9 @@ def serve(
             try:
                 ipaddress.ip_network(p, strict=False)
             except ValueError:
-                raise ConfigError(f"--trusted-proxy: {p!r} is not an IP address or network such as 10.0.0.0/8") from None
+                raise ConfigError(
+                    f"--trusted-proxy: {p!r} is not an IP address or network such as 10.0.0.0/8"
+                ) from None
         os.environ["CX360_TRUSTED_PROXIES"] = ",".join(trusted_proxy)  # read by every worker's context
     try:
         import uvicorn
@@ -62,15 +75,29 @@ def serve(
 
     with out.status("Preparing the serving index..."):
         ctx, report = open_context(workspace, reindex=reindex)
-    out.print(table("Serving index", ["what", "value"], [
-        ("file", report.path), ("rebuilt", "yes" if report.rebuilt else "no (warehouse unchanged)"),
-        ("seconds", f"{report.seconds:.1f}"), ("profiles", report.rows.get("profiles", 0)),
-        ("identifiers", report.rows.get("lookup", 0)), ("events", report.rows.get("events", 0)),
-        ("url", f"http://{host}:{port}/  (API docs: /docs)"),
-    ]))
+    out.print(
+        table(
+            "Serving index",
+            ["what", "value"],
+            [
+                ("file", report.path),
+                ("rebuilt", "yes" if report.rebuilt else "no (warehouse unchanged)"),
+                ("seconds", f"{report.seconds:.1f}"),
+                ("profiles", report.rows.get("profiles", 0)),
+                ("identifiers", report.rows.get("lookup", 0)),
+                ("events", report.rows.get("events", 0)),
+                ("url", f"http://{host}:{port}/  (API docs: /docs)"),
+            ],
+        )
+    )
     # uvicorn's own access log is off: cx360.api.observe writes one with the route template and key id
-    options = {"host": host, "port": port, "log_config": logs.config(log_format), "log_level": "warning",
-               "access_log": False}
+    options = {
+        "host": host,
+        "port": port,
+        "log_config": logs.config(log_format),
+        "log_level": "warning",
+        "access_log": False,
+    }
     if workers == 1:
         with _metrics_dir(create=False):
             uvicorn.run(create_app(ctx, threads=threads), **options)
@@ -78,8 +105,11 @@ def serve(
     import secrets
 
     ctx.close()  # the index is built; each worker opens its own context
-    os.environ.update(CX360_SERVE_ROOT=str(ctx.root), CX360_SERVE_THREADS=str(threads),
-                      CX360_SERVE_SECRET=os.environ.get("CX360_SERVE_SECRET") or secrets.token_hex(32))
+    os.environ.update(
+        CX360_SERVE_ROOT=str(ctx.root),
+        CX360_SERVE_THREADS=str(threads),
+        CX360_SERVE_SECRET=os.environ.get("CX360_SERVE_SECRET") or secrets.token_hex(32),
+    )
     with _metrics_dir():
         uvicorn.run("cx360.api.app:app_from_env", factory=True, workers=workers, **options)
 
@@ -134,12 +164,18 @@ def keys_list(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table
     from cx360.workspace import Workspace
 
     rows = list_keys(Workspace(workspace).root)
-    emit(fmt, "API keys", ["id", "name", "role", "created", "revoked"],
-         [(r["key_id"], r["name"], r["role"], r["created_at"], r["revoked_at"]) for r in rows])
+    emit(
+        fmt,
+        "API keys",
+        ["id", "name", "role", "created", "revoked"],
+        [(r["key_id"], r["name"], r["role"], r["created_at"], r["revoked_at"]) for r in rows],
+    )
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id.")], workspace: WorkspaceOpt = Path(".")) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id.")], workspace: WorkspaceOpt = Path(".")
+) -> None:
     """Revoke a key; a running server refuses it within seconds."""
     from cx360.api.access import revoke_key
     from cx360.workspace import Workspace
@@ -165,10 +201,18 @@ def audit(
     try:
         start = dt.datetime.fromisoformat(since) if since else None
     except ValueError:
-        raise ConfigError(f"--since: expected an ISO date or time such as 2026-01-31 or 2026-01-31T12:00, got {since!r}") from None
+        raise ConfigError(
+            f"--since: expected an ISO date or time such as 2026-01-31 or 2026-01-31T12:00, got {since!r}"
+        ) from None
     rows = read_audit(Workspace(workspace).root, since=start, key_id=key, limit=limit)
-    emit(fmt, "Audit log", ["at", "key", "name", "role", "action", "profile", "fields", "client"],
-         [(r["at"], r["key_id"], r["key_name"], r["role"], r["action"], r["profile_id"], r["fields"], r["client"])
-          for r in rows])
+    emit(
+        fmt,
+        "Audit log",
+        ["at", "key", "name", "role", "action", "profile", "fields", "client"],
+        [
+            (r["at"], r["key_id"], r["key_name"], r["role"], r["action"], r["profile_id"], r["fields"], r["client"])
+            for r in rows
+        ],
+    )
     if fmt is Format.table:
         out.print(table("Summary", ["what", "count"], [("entries shown", len(rows))]))

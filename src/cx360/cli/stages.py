@@ -16,8 +16,14 @@ from cx360.cli.output import Format, emit_json, err, fail, out, table
 if TYPE_CHECKING:
     from cx360.pipeline import RunReport, StageResult
 
-SPINNERS = {"identity": "Resolving identities...", "texts": "Scoring texts...", "profiles": "Building profiles...",
-            "churn": "Scoring churn risk...", "archetypes": "Scoring archetypes...", "segments": "Evaluating segments..."}
+SPINNERS = {
+    "identity": "Resolving identities...",
+    "texts": "Scoring texts...",
+    "profiles": "Building profiles...",
+    "churn": "Scoring churn risk...",
+    "archetypes": "Scoring archetypes...",
+    "segments": "Evaluating segments...",
+}
 
 
 @contextmanager
@@ -46,8 +52,14 @@ def run_one(ws, stage: str, **params) -> StageResult:
 def ingest_progress() -> Iterator[Callable[[str, str, int], None]]:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.fields[rows]:>12,} rows"),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.fields[rows]:>12,} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
         tasks: dict[str, int] = {}
 
         def on_progress(source: str, label: str, rows: int) -> None:
@@ -65,12 +77,23 @@ def finish(report: RunReport, fmt: Format = Format.table, *, summary: bool = Tru
     elif fmt is Format.json:
         emit_json(report.as_dict())
     else:
-        out.print(table("Run", ["stage", "status", "seconds", "rows written", "as of", "note"], [
-            (r.stage, _status(r.status), f"{r.seconds:.1f}", sum(r.rows_written.values()) if r.rows_written else None,
-             r.as_of.isoformat(sep=" ", timespec="seconds") if r.as_of else None,
-             r.error if r.status in ("skipped", "not run") else None)
-            for r in report.stages
-        ]))
+        out.print(
+            table(
+                "Run",
+                ["stage", "status", "seconds", "rows written", "as of", "note"],
+                [
+                    (
+                        r.stage,
+                        _status(r.status),
+                        f"{r.seconds:.1f}",
+                        sum(r.rows_written.values()) if r.rows_written else None,
+                        r.as_of.isoformat(sep=" ", timespec="seconds") if r.as_of else None,
+                        r.error if r.status in ("skipped", "not run") else None,
+                    )
+                    for r in report.stages
+                ],
+            )
+        )
     failed = [r for r in report.stages if r.status == "failed"]
     for r in failed:
         fail(f"{r.stage}: {r.error}")
@@ -82,8 +105,10 @@ def finish(report: RunReport, fmt: Format = Format.table, *, summary: bool = Tru
         out.print(f"{quarantined:,} rows quarantined: see them with [bold]cx360 quarantine[/].")
     dropped = sum(x.identifiers_dropped for x in sources)
     if dropped:
-        out.print(f"{dropped:,} malformed identifiers dropped from rows that were loaded: "
-                  "see them with [bold]cx360 quarantine --dropped[/].")
+        out.print(
+            f"{dropped:,} malformed identifiers dropped from rows that were loaded: "
+            "see them with [bold]cx360 quarantine --dropped[/]."
+        )
 
 
 def _status(status: str) -> Text:

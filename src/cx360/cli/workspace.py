@@ -30,8 +30,11 @@ def config_schema() -> None:
     from cx360.config import Config
 
     schema = Config.model_json_schema(mode="validation")
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "cx360.toml", **{
-        k: v for k, v in schema.items() if k != "title"}}
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "cx360.toml",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
     emit_json(schema)
 
 
@@ -45,8 +48,10 @@ def init(
     from cx360.workspace import init_workspace
 
     path = init_workspace(directory, name=name, region=region.upper(), force=force)
-    out.print(f"Created {escape(str(path))}. Add {escape('[[sources]]')} to it, then run "
-              f"[bold]cx360 ingest -w {escape(str(directory))}[/].")
+    out.print(
+        f"Created {escape(str(path))}. Add {escape('[[sources]]')} to it, then run "
+        f"[bold]cx360 ingest -w {escape(str(directory))}[/]."
+    )
 
 
 def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -> None:
@@ -68,14 +73,30 @@ def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -
         dropped = [(d["source"], d["kind"], d["dropped"], d["example"]) for d in dropped_summary(ws)]
         states = table_states(ws)
     state_columns = ["table", "stage", "state", "version", "written", "as of", "why"]
-    freshness = [(t.table, t.stage, t.state, t.version.version if t.version else None,
-                  t.version.written_at if t.version else None, t.version.as_of if t.version else None,
-                  "; ".join(t.why) or None) for t in states]
+    freshness = [
+        (
+            t.table,
+            t.stage,
+            t.state,
+            t.version.version if t.version else None,
+            t.version.written_at if t.version else None,
+            t.version.as_of if t.version else None,
+            "; ".join(t.why) or None,
+        )
+        for t in states
+    ]
     if fmt is Format.json:
-        emit_json({"workspace": cfg.workspace.name, "root": ws.root, "engine": cfg.engine.kind,
-                   "tables": records(["table", "rows"], counts), "sources": records(source_columns, sources),
-                   "dropped_identifiers": records(drop_columns, dropped),
-                   "freshness": records(state_columns, freshness)})
+        emit_json(
+            {
+                "workspace": cfg.workspace.name,
+                "root": ws.root,
+                "engine": cfg.engine.kind,
+                "tables": records(["table", "rows"], counts),
+                "sources": records(source_columns, sources),
+                "dropped_identifiers": records(drop_columns, dropped),
+                "freshness": records(state_columns, freshness),
+            }
+        )
         return
     out.print(f"[bold]{cfg.workspace.name}[/] at {ws.root} — engine {cfg.engine.kind}")
     out.print(table("Tables", ["table", "rows"], counts))
@@ -86,8 +107,10 @@ def status(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table) -
     stale = [t for t in states if t.state == "stale"]
     if stale:
         stages = list(dict.fromkeys(t.stage for t in stale))
-        out.print(f"{len(stale)} stale table(s): run [bold]cx360 run --select {stages[0]}+ -w {workspace}[/] "
-                  "to rebuild them from what the workspace holds now.")
+        out.print(
+            f"{len(stale)} stale table(s): run [bold]cx360 run --select {stages[0]}+ -w {workspace}[/] "
+            "to rebuild them from what the workspace holds now."
+        )
 
 
 def _state(state: str) -> Text:
@@ -108,14 +131,29 @@ def _use_export_format(fmt: ExportFormat) -> ExportFormat:
 def quarantine(
     workspace: WorkspaceOpt = Path("."),
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Rows to show (default: 20 in a table, all in json or csv).")] = None,
-    fmt: Annotated[ExportFormat, typer.Option(
-        "--format", help="table for people; json or csv for scripts (the whole raw row, on stdout).",
-        callback=_use_export_format, case_sensitive=False)] = ExportFormat.table,
-    replay: Annotated[bool, typer.Option(
-        "--replay", help="First run the rows still failing through the source's current mapping (after a fix "
-                         "to cx360.toml), loading those that now pass.")] = False,
-    dropped: Annotated[bool, typer.Option("--dropped", help="Show the malformed identifiers dropped from loaded rows instead.")] = False,
+    limit: Annotated[
+        int | None, typer.Option(help="Rows to show (default: 20 in a table, all in json or csv).")
+    ] = None,
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="table for people; json or csv for scripts (the whole raw row, on stdout).",
+            callback=_use_export_format,
+            case_sensitive=False,
+        ),
+    ] = ExportFormat.table,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="First run the rows still failing through the source's current mapping (after a fix "
+            "to cx360.toml), loading those that now pass.",
+        ),
+    ] = False,
+    dropped: Annotated[
+        bool, typer.Option("--dropped", help="Show the malformed identifiers dropped from loaded rows instead.")
+    ] = False,
 ) -> None:
     """Show the input rows still failing now, each once, with every reason they were rejected."""
     from cx360.cli.ingest import print_ingest_report
@@ -134,8 +172,10 @@ def quarantine(
                 print_ingest_report(reports)
             else:
                 for r in reports:
-                    err.print(f"replay {r.source}: read {r.read:,}, loaded {r.loaded:,}, still failing "
-                              f"{r.quarantined:,}, duplicates {r.duplicates:,}")
+                    err.print(
+                        f"replay {r.source}: read {r.read:,}, loaded {r.loaded:,}, still failing "
+                        f"{r.quarantined:,}, duplicates {r.duplicates:,}"
+                    )
         if dropped:
             drops = dropped_rows(ws, source=source, limit=limit)
         else:
@@ -146,9 +186,15 @@ def quarantine(
 
             record_cli(ws.root, "quarantine", None, ["dropped_identifiers.value" if dropped else "quarantine.raw"])
     if dropped:
-        _print(fmt, "Identifiers dropped from loaded rows (newest first)", ["source", "row", "loaded as", "kind", "value", "reason"], [
-            (d["source"], d["row_number"], f"{d['entity']}:{d['key']}", d["kind"], d["value"], d["reason"]) for d in drops
-        ])
+        _print(
+            fmt,
+            "Identifiers dropped from loaded rows (newest first)",
+            ["source", "row", "loaded as", "kind", "value", "reason"],
+            [
+                (d["source"], d["row_number"], f"{d['entity']}:{d['key']}", d["kind"], d["value"], d["reason"])
+                for d in drops
+            ],
+        )
         return
     total = sum(counts.values())
     shown = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "none"

@@ -8,9 +8,17 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-MCC = {"groceries": (5411, "Grocery stores"), "restaurants": (5812, "Restaurants"), "travel": (4511, "Airlines"),
-       "games": (5816, "Digital games"), "fashion": (5651, "Clothing"), "electronics": (5732, "Electronics"),
-       "fuel": (5541, "Fuel stations"), "health": (5912, "Pharmacies"), "kids": (5641, "Children's wear")}
+MCC = {
+    "groceries": (5411, "Grocery stores"),
+    "restaurants": (5812, "Restaurants"),
+    "travel": (4511, "Airlines"),
+    "games": (5816, "Digital games"),
+    "fashion": (5651, "Clothing"),
+    "electronics": (5732, "Electronics"),
+    "fuel": (5541, "Fuel stations"),
+    "health": (5912, "Pharmacies"),
+    "kids": (5641, "Children's wear"),
+}
 OFFERS = ("credit_card", "auto_loan", "mortgage", "deposit", "insurance", "cashback_upgrade")
 CALL_REASONS = {
     "card_blocked": ("Карта заблокирована, не могу оплатить", "My card got blocked at the till"),
@@ -21,18 +29,37 @@ CALL_REASONS = {
     "close_account": ("Хочу закрыть счёт", "I want to close my account"),
 }
 POSTS = {
-    "positive": ("Отличный банк, всё быстро и удобно @{bank}", "Love the new app from @{bank}, so fast",
-                 "Спасибо @{bank} за кэшбэк!", "Great service at @{bank} today"),
-    "neutral": ("Открыл вклад в @{bank}, посмотрим", "Думаю взять ипотеку, сравниваю банки",
-                "Looking for a new credit card, any tips?", "Visited the @{bank} branch on Tverskaya"),
-    "negative": ("@{bank} опять списали комиссию, ужас", "Очередь в отделении @{bank} час, кошмар",
-                 "@{bank} app keeps crashing, fed up", "Закрываю счёт в @{bank}, надоело"),
+    "positive": (
+        "Отличный банк, всё быстро и удобно @{bank}",
+        "Love the new app from @{bank}, so fast",
+        "Спасибо @{bank} за кэшбэк!",
+        "Great service at @{bank} today",
+    ),
+    "neutral": (
+        "Открыл вклад в @{bank}, посмотрим",
+        "Думаю взять ипотеку, сравниваю банки",
+        "Looking for a new credit card, any tips?",
+        "Visited the @{bank} branch on Tverskaya",
+    ),
+    "negative": (
+        "@{bank} опять списали комиссию, ужас",
+        "Очередь в отделении @{bank} час, кошмар",
+        "@{bank} app keeps crashing, fed up",
+        "Закрываю счёт в @{bank}, надоело",
+    ),
 }
 MALLS = ("Авиапарк", "Европейский", "Мега Тёплый Стан", "Афимолл", "Метрополис")
 
 
-def occurrences(people: pd.DataFrame, per_year: np.ndarray, rng: np.random.Generator, start: dt.date,
-                days: int, *, until_churn: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def occurrences(
+    people: pd.DataFrame,
+    per_year: np.ndarray,
+    rng: np.random.Generator,
+    start: dt.date,
+    days: int,
+    *,
+    until_churn: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """(person index, timestamp) for events at a per-person yearly rate, stopping at churn."""
     end = np.full(len(people), days, dtype=float)
     if until_churn:

@@ -1,7 +1,7 @@
 """The demo workspace file: one source per export of the synthetic bank, each mapped as a data
 engineer would map it."""
 
-WORKSPACE_TOML = '''\
+WORKSPACE_TOML = """\
 # The synthetic bank built by `cx360 demo`. Its ground truth is in truth/ (never read by cx360).
 
 [workspace]
@@ -155,4 +155,4 @@ name = { value = "store_visit" }
 channel = { value = "mall" }
 identifiers = { device_id = "mac_hash", phone = "wifi_phone" }
 properties = { mall = "mall", left_at = { column = "left", type = "timestamp" }, dwell_minutes = { column = "dwell_minutes", type = "int" }, home_district = "home_district" }
-'''
+"""

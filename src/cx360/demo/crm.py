@@ -33,20 +33,29 @@ def crm_core(people: pd.DataFrame, member: np.ndarray, rng: np.random.Generator)
     p = people[member]
     n = len(p)
     styles = rng.integers(0, 4, n)
-    rows = pd.DataFrame({
-        "client_id": [f"C{int(pid[-6:]):06d}" for pid in p.person_id],
-        "fam": p.last_name.values, "imya": p.first_name.values, "otchestvo": p.middle_name.values,
-        "dob": [d.strftime("%d.%m.%Y") for d in p.birth_date],
-        "mobile": [_phone_ru(m, s) for m, s in zip(p.mobile, styles)],
-        "home_phone": [_phone_ru(h, 0) if isinstance(h, str) else "" for h in p.home_phone],
-        "email": np.where(rng.random(n) < 0.9, p.email.values, ""),
-        "address": p.address.values, "district": p.home_district.values,
-        "products": [_products(v, rng) for v in p.value],
-        "social": np.where(p.has_handle.values & (rng.random(n) < 0.4), "@" + p.handle.values, ""),
-        "updated": [f"{int(d):02d}.{int(m):02d}.2025 {int(h):02d}:{int(mi):02d}" for d, m, h, mi in
-                    zip(rng.integers(1, 28, n), rng.integers(1, 12, n), rng.integers(8, 20, n), rng.integers(0, 60, n))],
-        "person_id": p.person_id.values,
-    })
+    rows = pd.DataFrame(
+        {
+            "client_id": [f"C{int(pid[-6:]):06d}" for pid in p.person_id],
+            "fam": p.last_name.values,
+            "imya": p.first_name.values,
+            "otchestvo": p.middle_name.values,
+            "dob": [d.strftime("%d.%m.%Y") for d in p.birth_date],
+            "mobile": [_phone_ru(m, s) for m, s in zip(p.mobile, styles)],
+            "home_phone": [_phone_ru(h, 0) if isinstance(h, str) else "" for h in p.home_phone],
+            "email": np.where(rng.random(n) < 0.9, p.email.values, ""),
+            "address": p.address.values,
+            "district": p.home_district.values,
+            "products": [_products(v, rng) for v in p.value],
+            "social": np.where(p.has_handle.values & (rng.random(n) < 0.4), "@" + p.handle.values, ""),
+            "updated": [
+                f"{int(d):02d}.{int(m):02d}.2025 {int(h):02d}:{int(mi):02d}"
+                for d, m, h, mi in zip(
+                    rng.integers(1, 28, n), rng.integers(1, 12, n), rng.integers(8, 20, n), rng.integers(0, 60, n)
+                )
+            ],
+            "person_id": p.person_id.values,
+        }
+    )
     return rows
 
 
@@ -79,12 +88,22 @@ def crm_cards(people: pd.DataFrame, member: np.ndarray, rng: np.random.Generator
     stale = rng.random(n) < 0.05
     address = np.where(stale, [f"{rng.choice(STREETS)}, д. {rng.integers(1, 120)}" for _ in range(n)], p.address.values)
     tokens = [f"TK{rng.integers(16**11, 16**12):012X}" for _ in range(n)]
-    return pd.DataFrame({
-        "customer_ref": [f"CB-{50000 + int(pid[-6:])}" for pid in p.person_id],
-        "first_name": first, "last_name": last, "birth_date": dob, "phone": phones, "email": email,
-        "address": address, "city": "Moscow", "card_token": tokens,
-        "card_products": [_products(v, rng) for v in p.value],
-        "last_modified": [f"2025-{int(m):02d}-{int(d):02d}T{int(h):02d}:00:00" for m, d, h in
-                          zip(rng.integers(1, 12, n), rng.integers(1, 28, n), rng.integers(8, 20, n))],
-        "person_id": p.person_id.values,
-    })
+    return pd.DataFrame(
+        {
+            "customer_ref": [f"CB-{50000 + int(pid[-6:])}" for pid in p.person_id],
+            "first_name": first,
+            "last_name": last,
+            "birth_date": dob,
+            "phone": phones,
+            "email": email,
+            "address": address,
+            "city": "Moscow",
+            "card_token": tokens,
+            "card_products": [_products(v, rng) for v in p.value],
+            "last_modified": [
+                f"2025-{int(m):02d}-{int(d):02d}T{int(h):02d}:00:00"
+                for m, d, h in zip(rng.integers(1, 12, n), rng.integers(1, 28, n), rng.integers(8, 20, n))
+            ],
+            "person_id": p.person_id.values,
+        }
+    )

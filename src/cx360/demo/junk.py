@@ -13,9 +13,7 @@ LIBRARY_COOKIE = "ck-library-pc"
 SHARED_CALLER = "+74957310466"
 
 
-def placeholder_emails(
-    core: pd.DataFrame, cards: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def placeholder_emails(core: pd.DataFrame, cards: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A customer only the core CRM knows and one only the cards CRM knows share a placeholder."""
     core_only = core.index[~core.person_id.isin(cards.person_id)]
     cards_only = cards.index[~cards.person_id.isin(core.person_id)]

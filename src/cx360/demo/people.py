@@ -9,8 +9,20 @@ import pandas as pd
 
 from cx360.demo import names
 
-DISTRICTS = ("Арбат", "Басманный", "Хамовники", "Пресненский", "Тверской", "Замоскворечье", "Сокольники",
-             "Марьино", "Митино", "Бутово", "Люблино", "Измайлово")
+DISTRICTS = (
+    "Арбат",
+    "Басманный",
+    "Хамовники",
+    "Пресненский",
+    "Тверской",
+    "Замоскворечье",
+    "Сокольники",
+    "Марьино",
+    "Митино",
+    "Бутово",
+    "Люблино",
+    "Измайлово",
+)
 STREETS = ("ул. Ленина", "ул. Пушкина", "пр. Мира", "ул. Садовая", "Тверская ул.", "ул. Гагарина", "Лесная ул.")
 CHANNELS = ("email", "sms", "push", "call_centre", "branch", "web")
 INTERESTS = ("groceries", "restaurants", "travel", "games", "fashion", "electronics", "fuel", "health", "kids")
@@ -61,21 +73,35 @@ def population(n: int, rng: np.random.Generator, start: dt.date, days: int) -> p
     district = rng.choice(DISTRICTS, n)
     address = np.array([f"{s}, д. {h}" for s, h in zip(rng.choice(STREETS, n), house)])
 
-    people = pd.DataFrame({
-        "person_id": [f"person-{i:06d}" for i in ids],
-        "female": female, "english": english, "birth_date": birth,
-        "first_name": first, "middle_name": middle, "last_name": last,
-        "email": email, "mobile": mobile, "home_district": district, "address": address,
-        "value": value.round(2), "churn_propensity": churn_propensity.round(4), "churned": churned,
-        "churn_date": churn_date, "satisfaction": satisfaction.round(3), "followers": followers,
-        "interests": interests,
-        "preferred_channel": rng.choice(CHANNELS, n, p=(0.25, 0.15, 0.25, 0.1, 0.1, 0.15)),
-        "preferred_hour": np.clip(rng.normal(19, 3.5, n), 7, 23).astype(int),
-        "digital_sophistication": sophistication.round(3), "data_sharing": sharing.round(3),
-        "archetype": archetype(sophistication, sharing),
-        "has_handle": rng.random(n) < 0.25 + 0.3 * sophistication,
-        "handle": [f"{u.replace('.', '_')}{i % 1000}" for u, i in zip(email_user, ids)],
-    })
+    people = pd.DataFrame(
+        {
+            "person_id": [f"person-{i:06d}" for i in ids],
+            "female": female,
+            "english": english,
+            "birth_date": birth,
+            "first_name": first,
+            "middle_name": middle,
+            "last_name": last,
+            "email": email,
+            "mobile": mobile,
+            "home_district": district,
+            "address": address,
+            "value": value.round(2),
+            "churn_propensity": churn_propensity.round(4),
+            "churned": churned,
+            "churn_date": churn_date,
+            "satisfaction": satisfaction.round(3),
+            "followers": followers,
+            "interests": interests,
+            "preferred_channel": rng.choice(CHANNELS, n, p=(0.25, 0.15, 0.25, 0.1, 0.1, 0.15)),
+            "preferred_hour": np.clip(rng.normal(19, 3.5, n), 7, 23).astype(int),
+            "digital_sophistication": sophistication.round(3),
+            "data_sharing": sharing.round(3),
+            "archetype": archetype(sophistication, sharing),
+            "has_handle": rng.random(n) < 0.25 + 0.3 * sophistication,
+            "handle": [f"{u.replace('.', '_')}{i % 1000}" for u, i in zip(email_user, ids)],
+        }
+    )
     # households: a spouse shares the home landline (and the surname)
     spouses = rng.permutation(n)[: n // 10]
     people["home_phone"] = None

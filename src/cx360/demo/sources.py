@@ -23,18 +23,25 @@ def marketing(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int)
     offer = rng.choice(OFFERS, len(idx))
     declined = (offer == "auto_loan") | (offer == "mortgage")
     outcome = np.where(declined & (outcome == "accepted") & (rng.random(len(idx)) < 0.3), "declined", outcome)
-    return pd.DataFrame({
-        "campaign_event_id": [f"mk-{i:08d}" for i in range(len(idx))],
-        "sent_at": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
-        "client": cust[idx], "offer_code": offer, "channel": channel, "outcome": outcome,
-    })
+    return pd.DataFrame(
+        {
+            "campaign_event_id": [f"mk-{i:08d}" for i in range(len(idx))],
+            "sent_at": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
+            "client": cust[idx],
+            "offer_code": offer,
+            "channel": channel,
+            "outcome": outcome,
+        }
+    )
 
 
 def web(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> list[dict]:
     rate = 60 * p.digital_sophistication.values * (p.archetype.values != "paranoid")
     idx, ts = occurrences(p, rate, rng, start, days)
     cookies = np.array([f"ck-{hashlib.md5(f'{pid}'.encode()).hexdigest()[:12]}" for pid in p.person_id])
-    kind = rng.choice(["page", "login", "form_started", "form_abandoned", "form_submitted"], len(idx), p=[0.7, 0.15, 0.06, 0.05, 0.04])
+    kind = rng.choice(
+        ["page", "login", "form_started", "form_abandoned", "form_submitted"], len(idx), p=[0.7, 0.15, 0.06, 0.05, 0.04]
+    )
     pages = rng.choice(["/", "/cards", "/deposits", "/mortgage", "/auto-loan", "/app"], len(idx))
     field = rng.choice(["income", "passport", "employer", "phone"], len(idx))
     out = []
@@ -53,13 +60,20 @@ def web(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> li
 def app(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> pd.DataFrame:
     rate = 50 * np.clip(p.digital_sophistication.values - 0.25, 0, 1)
     idx, ts = occurrences(p, rate, rng, start, days)
-    kind = rng.choice(["screen_view", "login", "transfer_form_opened", "transfer_form_sent"], len(idx), p=[0.6, 0.3, 0.05, 0.05])
+    kind = rng.choice(
+        ["screen_view", "login", "transfer_form_opened", "transfer_form_sent"], len(idx), p=[0.6, 0.3, 0.05, 0.05]
+    )
     device = np.array([hashlib.sha1(f"dev{pid}".encode()).hexdigest()[:16].upper() for pid in p.person_id])
-    return pd.DataFrame({
-        "event_uuid": [f"app-{i:09d}" for i in range(len(idx))], "device": device[idx],
-        "customer": np.where(kind == "login", cust[idx], None), "event": kind,
-        "occurred_at": ts.astype("datetime64[us]"), "screen": rng.choice(["home", "cards", "payments", "offers"], len(idx)),
-    })
+    return pd.DataFrame(
+        {
+            "event_uuid": [f"app-{i:09d}" for i in range(len(idx))],
+            "device": device[idx],
+            "customer": np.where(kind == "login", cust[idx], None),
+            "event": kind,
+            "occurred_at": ts.astype("datetime64[us]"),
+            "screen": rng.choice(["home", "cards", "payments", "offers"], len(idx)),
+        }
+    )
 
 
 def cards(p: pd.DataFrame, tokens: dict, rng, start: dt.date, days: int) -> pd.DataFrame:
@@ -67,22 +81,27 @@ def cards(p: pd.DataFrame, tokens: dict, rng, start: dt.date, days: int) -> pd.D
     rate = np.where(holders, 60 + p.value.values / 10, 0)
     idx, ts = occurrences(p, rate, rng, start, days)
     interests = p.interests.values
-    cats = np.array([interests[i][rng.integers(len(interests[i]))] if rng.random() < 0.6 else
-                     rng.choice(list(MCC)) for i in idx])
+    cats = np.array(
+        [interests[i][rng.integers(len(interests[i]))] if rng.random() < 0.6 else rng.choice(list(MCC)) for i in idx]
+    )
     atm = rng.random(len(idx)) < 0.08
     away = rng.random(len(idx)) < 0.25
     district = np.where(away, rng.choice(DISTRICTS, len(idx)), p.home_district.values[idx])
     amount = np.round(rng.lognormal(np.log(p.value.values[idx] / 25), 0.7), 2)
-    return pd.DataFrame({
-        "txn_id": [f"tx-{i:010d}" for i in range(len(idx))],
-        "card_token": [tokens[pid] for pid in p.person_id.values[idx]],
-        "ts": ts.astype("datetime64[us]"), "amount": np.where(atm, np.round(amount * 3, -2) + 100, amount),
-        "currency": "RUB", "txn_type": np.where(atm, "ATM", "POS"),
-        "mcc": np.where(atm, 6011, [MCC[c][0] for c in cats]),
-        "category": np.where(atm, "ATM cash", [MCC[c][1] for c in cats]),
-        "merchant": np.where(atm, "ATM", [f"{MCC[c][1]} #{rng.integers(1, 40)}" for c in cats]),
-        "district": district,
-    })
+    return pd.DataFrame(
+        {
+            "txn_id": [f"tx-{i:010d}" for i in range(len(idx))],
+            "card_token": [tokens[pid] for pid in p.person_id.values[idx]],
+            "ts": ts.astype("datetime64[us]"),
+            "amount": np.where(atm, np.round(amount * 3, -2) + 100, amount),
+            "currency": "RUB",
+            "txn_type": np.where(atm, "ATM", "POS"),
+            "mcc": np.where(atm, 6011, [MCC[c][0] for c in cats]),
+            "category": np.where(atm, "ATM cash", [MCC[c][1] for c in cats]),
+            "merchant": np.where(atm, "ATM", [f"{MCC[c][1]} #{rng.integers(1, 40)}" for c in cats]),
+            "district": district,
+        }
+    )
 
 
 def calls(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> pd.DataFrame:
@@ -93,14 +112,17 @@ def calls(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> 
     reason = np.where(leaving, "close_account", rng.choice(reasons[:-1], len(idx)))
     english = p.english.values[idx]
     known = rng.random(len(idx)) < 0.7
-    return pd.DataFrame({
-        "call_id": [f"CALL{i:08d}" for i in range(len(idx))],
-        "customer_number": np.where(known, cust[idx], ""),
-        "caller_phone": np.where(known & (rng.random(len(idx)) < 0.5), "", p.mobile.values[idx]),
-        "started_at": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
-        "reason_code": reason, "duration_sec": rng.integers(30, 1200, len(idx)),
-        "summary": [CALL_REASONS[r][int(e)] for r, e in zip(reason, english)],
-    })
+    return pd.DataFrame(
+        {
+            "call_id": [f"CALL{i:08d}" for i in range(len(idx))],
+            "customer_number": np.where(known, cust[idx], ""),
+            "caller_phone": np.where(known & (rng.random(len(idx)) < 0.5), "", p.mobile.values[idx]),
+            "started_at": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
+            "reason_code": reason,
+            "duration_sec": rng.integers(30, 1200, len(idx)),
+            "summary": [CALL_REASONS[r][int(e)] for r, e in zip(reason, english)],
+        }
+    )
 
 
 def social(p: pd.DataFrame, rng, start: dt.date, days: int, bank: str = "demobank") -> list[dict]:
@@ -114,26 +136,35 @@ def social(p: pd.DataFrame, rng, start: dt.date, days: int, bank: str = "demoban
         text = str(rng.choice(POSTS[tone])).format(bank=bank)
         friend = handles[rng.integers(len(handles))]
         review = rng.random() < 0.3
-        out.append({
-            "post_id": f"sp-{n:08d}", "author": "@" + handles[i], "created": t,
-            "kind": "review" if review else "post", "platform": str(rng.choice(["vk", "telegram", "x"])),
-            "text": text + (f" cc @{friend}" if rng.random() < 0.2 else ""),
-            "followers": int(p.followers.values[i]), "rating": int(round(1 + 4 * s)) if review else None,
-        })
+        out.append(
+            {
+                "post_id": f"sp-{n:08d}",
+                "author": "@" + handles[i],
+                "created": t,
+                "kind": "review" if review else "post",
+                "platform": str(rng.choice(["vk", "telegram", "x"])),
+                "text": text + (f" cc @{friend}" if rng.random() < 0.2 else ""),
+                "followers": int(p.followers.values[i]),
+                "rating": int(round(1 + 4 * s)) if review else None,
+            }
+        )
     return out
 
 
 def surveys(p: pd.DataFrame, rng) -> pd.DataFrame:
     took = p[rng.random(len(p)) < 0.25]
     soph, share = took.digital_sophistication.values, took.data_sharing.values
-    return pd.DataFrame({
-        "response_id": [f"sv-{i:06d}" for i in range(len(took))], "respondent_email": took.email.values,
-        "submitted": "2025-06-15 12:00:00",
-        "preferred_device": np.where(soph > 0.6, "smartphone", np.where(soph > 0.3, "laptop", "none")),
-        "preferred_channel": took.preferred_channel.values,
-        "ok_to_share_data": np.clip(np.round(1 + 4 * share + rng.normal(0, 0.5, len(took))), 1, 5).astype(int),
-        "uses_mobile_payments": np.where(soph > 0.5, "yes", "no"),
-    })
+    return pd.DataFrame(
+        {
+            "response_id": [f"sv-{i:06d}" for i in range(len(took))],
+            "respondent_email": took.email.values,
+            "submitted": "2025-06-15 12:00:00",
+            "preferred_device": np.where(soph > 0.6, "smartphone", np.where(soph > 0.3, "laptop", "none")),
+            "preferred_channel": took.preferred_channel.values,
+            "ok_to_share_data": np.clip(np.round(1 + 4 * share + rng.normal(0, 0.5, len(took))), 1, 5).astype(int),
+            "uses_mobile_payments": np.where(soph > 0.5, "yes", "no"),
+        }
+    )
 
 
 def mall(p: pd.DataFrame, rng, start: dt.date, days: int) -> pd.DataFrame:
@@ -142,9 +173,15 @@ def mall(p: pd.DataFrame, rng, start: dt.date, days: int) -> pd.DataFrame:
     mac = np.array([hashlib.sha256(f"mac{pid}".encode()).hexdigest()[:20] for pid in p.person_id])
     dwell = rng.gamma(2, 35, len(idx)).astype(int) + 5
     exit_ = ts + (dwell * 60).astype("timedelta64[s]")
-    return pd.DataFrame({
-        "visit_id": [f"mv-{i:08d}" for i in range(len(idx))], "mac_hash": mac[idx], "wifi_phone": p.mobile.values[idx],
-        "entered": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
-        "left": [str(t).replace("T", " ") for t in exit_.astype("datetime64[s]")],
-        "mall": rng.choice(MALLS, len(idx)), "home_district": p.home_district.values[idx], "dwell_minutes": dwell,
-    })
+    return pd.DataFrame(
+        {
+            "visit_id": [f"mv-{i:08d}" for i in range(len(idx))],
+            "mac_hash": mac[idx],
+            "wifi_phone": p.mobile.values[idx],
+            "entered": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
+            "left": [str(t).replace("T", " ") for t in exit_.astype("datetime64[s]")],
+            "mall": rng.choice(MALLS, len(idx)),
+            "home_district": p.home_district.values[idx],
+            "dwell_minutes": dwell,
+        }
+    )

@@ -29,8 +29,15 @@ class WorldSummary:
     seconds: float
 
 
-def generate_world(out_dir: Path | str, *, customers: int = 3000, seed: int = 7,
-                   start: dt.date = dt.date(2025, 1, 1), days: int = 365, crm_only: bool = False) -> WorldSummary:
+def generate_world(
+    out_dir: Path | str,
+    *,
+    customers: int = 3000,
+    seed: int = 7,
+    start: dt.date = dt.date(2025, 1, 1),
+    days: int = 365,
+    crm_only: bool = False,
+) -> WorldSummary:
     """Write a deterministic synthetic bank into `out_dir`: data/, truth/ and cx360.toml.
 
     `crm_only` writes just the two CRM exports (records, no events): for identity at scale.
@@ -65,9 +72,11 @@ def generate_world(out_dir: Path | str, *, customers: int = 3000, seed: int = 7,
     half = len(web) // 2
     rows["web/2025-h1.jsonl"] = _jsonl(data / "web" / "2025-h1.jsonl", web[:half])
     known = [c for c in cust if isinstance(c, str)]
-    shared = known[max(len(known) // 8, 1)::max(len(known) // 8, 1)]  # a few customers spread over the population
+    shared = known[max(len(known) // 8, 1) :: max(len(known) // 8, 1)]  # a few customers spread over the population
     library = junk.library_logins(shared[:3])
-    rows["web/2025-h2.jsonl"] = _jsonl(data / "web" / "2025-h2.jsonl", web[half:] + library + ['{"message_id": "w-trunc'])
+    rows["web/2025-h2.jsonl"] = _jsonl(
+        data / "web" / "2025-h2.jsonl", web[half:] + library + ['{"message_id": "w-trunc']
+    )
     rows["app_events.parquet"] = _parquet(data / "app_events.parquet", sources.app(people, cust, rng, start, days))
     tx = sources.cards(people, tokens, rng, start, days)
     rows["card_transactions.parquet"] = _parquet(data / "card_transactions.parquet", pd.concat([tx, tx.iloc[:5]]))
@@ -121,11 +130,14 @@ def _parquet(path: Path, frame: pd.DataFrame) -> int:
 def _write_truth(truth: Path, people: pd.DataFrame, core: pd.DataFrame, cards: pd.DataFrame) -> None:
     persons = people.drop(columns=["has_handle"]).assign(
         interests=people.interests.map(lambda xs: ",".join(xs)),
-        birth_date=pd.to_datetime(people.birth_date), churn_date=pd.to_datetime(people.churn_date),
+        birth_date=pd.to_datetime(people.birth_date),
+        churn_date=pd.to_datetime(people.churn_date),
     )
     persons.to_parquet(truth / "persons.parquet", index=False)
-    owners = pd.concat([
-        pd.DataFrame({"source": "crm_core", "record_id": core.client_id, "person_id": core.person_id}),
-        pd.DataFrame({"source": "crm_cards", "record_id": cards.customer_ref, "person_id": cards.person_id}),
-    ])
+    owners = pd.concat(
+        [
+            pd.DataFrame({"source": "crm_core", "record_id": core.client_id, "person_id": core.person_id}),
+            pd.DataFrame({"source": "crm_cards", "record_id": cards.customer_ref, "person_id": cards.person_id}),
+        ]
+    )
     owners.to_parquet(truth / "record_owner.parquet", index=False)

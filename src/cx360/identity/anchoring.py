@@ -39,9 +39,7 @@ def weigh_event_links(links: pd.DataFrame, record_nodes: pa.Array) -> pd.DataFra
             pa.array(pd.concat([strong.left, strong.right]).unique(), pa.string()),
         ]
     )
-    comps = components(
-        nodes, pa.array(strong.left, pa.string()), pa.array(strong.right, pa.string())
-    ).to_pandas()
+    comps = components(nodes, pa.array(strong.left, pa.string()), pa.array(strong.right, pa.string())).to_pandas()
     backed = set(comps.component[node_keys.kind_series(comps.node) == node_keys.RECORD])
     anchored = comps[comps.component.isin(backed)].set_index("node").component
     left_profile, right_profile = ev.left.map(anchored), ev.right.map(anchored)
@@ -70,14 +68,11 @@ def weigh_event_links(links: pd.DataFrame, record_nodes: pa.Array) -> pd.DataFra
     one = left_profile.isna() != right_profile.isna()
     cluster = ev.left.map(clusters).where(left_profile.isna(), ev.right.map(clusters))[one]
     profile = left_profile.where(left_profile.notna(), right_profile)[one]
-    seen = (
-        pd.DataFrame({"cluster": cluster, "profile": profile}).groupby("cluster").profile.nunique()
-    )
+    seen = pd.DataFrame({"cluster": cluster, "profile": profile}).groupby("cluster").profile.nunique()
     crowded = seen[seen > 1]
     ambiguous = cluster.isin(crowded.index)
     why[ambiguous[ambiguous].index] = [
-        f"event-borne: seen in events with identifiers of {n} different profiles, "
-        "so it links none of them"
+        f"event-borne: seen in events with identifiers of {n} different profiles, so it links none of them"
         for n in cluster[ambiguous].map(crowded)
     ]
 
@@ -103,8 +98,5 @@ def summary(links: pd.DataFrame) -> list[str]:
             "(a shared computer or phone; `cx360 identity explain` shows each)"
         )
     if joins:
-        lines.append(
-            f"{joins:,} event link(s) not used: they would merge profiles that their "
-            "records keep apart"
-        )
+        lines.append(f"{joins:,} event link(s) not used: they would merge profiles that their records keep apart")
     return lines

@@ -29,8 +29,9 @@ def parse_map(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def dedupe_files(paths: list[Path], key: str, mapping: dict[str, str], *, threshold: float = 0.9,
-                 options: CsvOptions | None = None) -> pd.DataFrame:
+def dedupe_files(
+    paths: list[Path], key: str, mapping: dict[str, str], *, threshold: float = 0.9, options: CsvOptions | None = None
+) -> pd.DataFrame:
     """One row per input row: file, key, cluster_id (rows of one real entity share a cluster_id)."""
     frames = []
     for i, path in enumerate(paths):
@@ -42,7 +43,9 @@ def dedupe_files(paths: list[Path], key: str, mapping: dict[str, str], *, thresh
         renamed = df.rename(columns=mapping)
         fields = [f for f in FIELDS if f in renamed.columns]
         if not fields:
-            raise SourceError(f"{path}: no column names a person field ({', '.join(FIELDS)}); map them with --map COLUMN=FIELD")
+            raise SourceError(
+                f"{path}: no column names a person field ({', '.join(FIELDS)}); map them with --map COLUMN=FIELD"
+            )
         part = renamed[fields].copy()
         part.insert(0, "unique_id", [f"{i}\x1f{k}" for k in df[key]])
         part["_file"], part["_key"] = str(path), df[key].values

@@ -32,7 +32,9 @@ def pairwise(frame: pd.DataFrame) -> Scores:
     """frame: one row per record with `cluster` (predicted) and `truth` (the real entity)."""
     cells = frame.groupby(["cluster", "truth"]).size()
     tp = _pairs(cells)
-    return Scores(_ratio(tp, _pairs(frame.groupby("cluster").size())), _ratio(tp, _pairs(frame.groupby("truth").size())))
+    return Scores(
+        _ratio(tp, _pairs(frame.groupby("cluster").size())), _ratio(tp, _pairs(frame.groupby("truth").size()))
+    )
 
 
 def bcubed(frame: pd.DataFrame) -> Scores:
@@ -54,8 +56,16 @@ def by_source_pair(frame: pd.DataFrame) -> pd.DataFrame:
             pred = _cross(counts[s1], counts[s2], ["cluster"], s1 == s2)
             true = _cross(counts[s1], counts[s2], ["truth"], s1 == s2)
             s = Scores(_ratio(tp, pred), _ratio(tp, true))
-            rows.append({"sources": f"{s1} × {s2}", "true_pairs": int(true), "found_pairs": int(pred),
-                         "precision": s.precision, "recall": s.recall, "f1": s.f1})
+            rows.append(
+                {
+                    "sources": f"{s1} × {s2}",
+                    "true_pairs": int(true),
+                    "found_pairs": int(pred),
+                    "precision": s.precision,
+                    "recall": s.recall,
+                    "f1": s.f1,
+                }
+            )
     return pd.DataFrame(rows)
 
 

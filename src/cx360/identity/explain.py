@@ -38,7 +38,9 @@ def find_profile(ws: Workspace, text: str) -> str:
     engine = ws.engine
     mapping = engine.table("identity_map")
     if text.startswith("P"):
-        hit = engine.to_arrow(mapping.filter(mapping.profile_id == text).select("profile_id").limit(1), step="find profile")
+        hit = engine.to_arrow(
+            mapping.filter(mapping.profile_id == text).select("profile_id").limit(1), step="find profile"
+        )
         if hit.num_rows:
             return text
         ids = engine.table("profile_ids")
@@ -46,12 +48,22 @@ def find_profile(ws: Workspace, text: str) -> str:
         if merged.num_rows and merged["merged_into"][0].as_py():
             return find_profile(ws, merged["merged_into"][0].as_py())
     nodes = node_candidates(text, ws.config.workspace.default_region)
-    hits = engine.to_arrow(mapping.filter(mapping.node.isin(nodes)).select("node", "profile_id"), step="find profile") if nodes else None
+    hits = (
+        engine.to_arrow(mapping.filter(mapping.node.isin(nodes)).select("node", "profile_id"), step="find profile")
+        if nodes
+        else None
+    )
     if hits is None or not hits.num_rows:
-        raise NotFoundError(f"no profile holds {text!r} (tried: {', '.join(nodes) or 'nothing parseable'}); run `cx360 identity resolve` first?")
+        raise NotFoundError(
+            f"no profile holds {text!r} (tried: {', '.join(nodes) or 'nothing parseable'}); run `cx360 identity resolve` first?"
+        )
     found = sorted(set(hits["profile_id"].to_pylist()))
     if len(found) > 1:
-        raise NotFoundError(f"{text!r} is ambiguous: " + ", ".join(f"{n} -> {p}" for n, p in zip(hits["node"].to_pylist(), hits["profile_id"].to_pylist())) + "; give the kind, e.g. email:...")
+        raise NotFoundError(
+            f"{text!r} is ambiguous: "
+            + ", ".join(f"{n} -> {p}" for n, p in zip(hits["node"].to_pylist(), hits["profile_id"].to_pylist()))
+            + "; give the kind, e.g. email:..."
+        )
     return found[0]
 
 
@@ -79,10 +91,14 @@ def explain(ws: Workspace, text: str) -> Explanation:
             raise
         return unlinked
     mapping = engine.table("identity_map")
-    nodes = engine.to_arrow(mapping.filter(mapping.profile_id == pid).order_by("node"), step="explain: nodes").to_pylist()
+    nodes = engine.to_arrow(
+        mapping.filter(mapping.profile_id == pid).order_by("node"), step="explain: nodes"
+    ).to_pylist()
     keys = [n["node"] for n in nodes]
     links = engine.table("identity_links")
-    touching = links.filter(links.left.isin(keys) | links.right.isin(keys)).order_by(["status", "rule", "left", "right"])
+    touching = links.filter(links.left.isin(keys) | links.right.isin(keys)).order_by(
+        ["status", "rule", "left", "right"]
+    )
     rows = engine.to_arrow(touching, step="explain: links").to_pylist()
     for r in rows:
         r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else {}
@@ -90,7 +106,9 @@ def explain(ws: Workspace, text: str) -> Explanation:
     golden = engine.to_arrow(profiles.filter(profiles.profile_id == pid), step="explain: golden record").to_pylist()
     golden_row = golden[0] if golden else {}
     hist = engine.table("identity_overrides")
-    history = engine.to_arrow(hist.filter(hist.left.isin(keys) | hist.right.isin(keys)).order_by("at"), step="explain: history").to_pylist()
+    history = engine.to_arrow(
+        hist.filter(hist.left.isin(keys) | hist.right.isin(keys)).order_by("at"), step="explain: history"
+    ).to_pylist()
     return Explanation(
         profile_id=pid,
         nodes=nodes,
@@ -105,7 +123,9 @@ def explain(ws: Workspace, text: str) -> Explanation:
 def _unlinked(ws: Workspace, text: str) -> Explanation | None:
     """The explanation of identifier nodes that hold only blocked links, or None if there are none."""
     engine = ws.engine
-    keys = [k for k in node_candidates(text, ws.config.workspace.default_region) if node_keys.kind_of(k) != node_keys.RECORD]
+    keys = [
+        k for k in node_candidates(text, ws.config.workspace.default_region) if node_keys.kind_of(k) != node_keys.RECORD
+    ]
     if not keys:
         return None
     links = engine.table("identity_links")
@@ -117,9 +137,18 @@ def _unlinked(ws: Workspace, text: str) -> Explanation | None:
         r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else {}
     held = sorted({end for r in rows for end in (r["left"], r["right"]) if end in keys})
     hist = engine.table("identity_overrides")
-    history = engine.to_arrow(hist.filter(hist.left.isin(held) | hist.right.isin(held)).order_by("at"), step="explain: history").to_pylist()
-    return Explanation(profile_id=None, nodes=[{"node": n, "kind": node_keys.kind_of(n), "profile_id": None} for n in held],
-                       links=[], blocked=rows, golden={}, sources={}, history=history)
+    history = engine.to_arrow(
+        hist.filter(hist.left.isin(held) | hist.right.isin(held)).order_by("at"), step="explain: history"
+    ).to_pylist()
+    return Explanation(
+        profile_id=None,
+        nodes=[{"node": n, "kind": node_keys.kind_of(n), "profile_id": None} for n in held],
+        links=[],
+        blocked=rows,
+        golden={},
+        sources={},
+        history=history,
+    )
 
 
 def _raise_if_dropped(ws: Workspace, text: str) -> None:
@@ -127,11 +156,15 @@ def _raise_if_dropped(ws: Workspace, text: str) -> None:
     drops = ws.engine.table("dropped_identifiers")
     key = node_keys.try_parse(text.strip())
     value = key.value if key is not None and key.kind != node_keys.RECORD else text.strip()
-    hit = ws.engine.to_arrow(drops.filter(drops.value == value).select("source", "kind", "reason").limit(1), step="explain: dropped")
+    hit = ws.engine.to_arrow(
+        drops.filter(drops.value == value).select("source", "kind", "reason").limit(1), step="explain: dropped"
+    )
     if hit.num_rows:
         row = hit.to_pylist()[0]
-        raise NotFoundError(f"{text!r} links to no profile: ingestion dropped it from source {row['source']} as malformed "
-                            f"({row['reason']}); see `cx360 quarantine --dropped`")
+        raise NotFoundError(
+            f"{text!r} links to no profile: ingestion dropped it from source {row['source']} as malformed "
+            f"({row['reason']}); see `cx360 quarantine --dropped`"
+        )
 
 
 def block(ws: Workspace, left: str, right: str, *, by: str, reason: str) -> None:
@@ -149,7 +182,9 @@ def split(ws: Workspace, profile: str, detach: list[str], *, by: str, reason: st
     engine = ws.engine
     pid = find_profile(ws, profile)
     mapping = engine.table("identity_map")
-    members = set(engine.to_arrow(mapping.filter(mapping.profile_id == pid).select("node"), step="split")["node"].to_pylist())
+    members = set(
+        engine.to_arrow(mapping.filter(mapping.profile_id == pid).select("node"), step="split")["node"].to_pylist()
+    )
     part = {_node(ws, d) for d in detach}
     outside = part - members
     if outside:
@@ -170,9 +205,15 @@ def _node(ws: Workspace, text: str) -> str:
     if len(candidates) == 1:
         return candidates[0]
     mapping = ws.engine.table("identity_map")
-    known = ws.engine.to_arrow(mapping.filter(mapping.node.isin(candidates)).select("node"), step="node")["node"].to_pylist() if candidates else []
+    known = (
+        ws.engine.to_arrow(mapping.filter(mapping.node.isin(candidates)).select("node"), step="node")[
+            "node"
+        ].to_pylist()
+        if candidates
+        else []
+    )
     if len(known) == 1:
         return known[0]
-    raise NotFoundError(f"cannot tell which node {text!r} is ({', '.join(known or candidates) or 'none'}); write it as KIND:VALUE or record:SOURCE:ID")
-
-
+    raise NotFoundError(
+        f"cannot tell which node {text!r} is ({', '.join(known or candidates) or 'none'}); write it as KIND:VALUE or record:SOURCE:ID"
+    )

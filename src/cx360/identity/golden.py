@@ -49,9 +49,15 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
     """Per attribute, the value of the record with the smallest sort key of its rule; `attribute_sources`
     and `identifiers` are JSON objects with sorted keys."""
     rules = {name: rule_for(name, settings) for name in ATTRIBUTES}
-    priority = pa.table({"source": settings.source_priority, "_priority": list(range(len(settings.source_priority)))},
-                        schema=pa.schema([("source", pa.string()), ("_priority", pa.int64())]))
-    votes = "".join(f', count(*) OVER (PARTITION BY profile_id, "{n}") AS "_votes_{n}"' for n, r in rules.items() if r == "most_frequent")
+    priority = pa.table(
+        {"source": settings.source_priority, "_priority": list(range(len(settings.source_priority)))},
+        schema=pa.schema([("source", pa.string()), ("_priority", pa.int64())]),
+    )
+    votes = "".join(
+        f', count(*) OVER (PARTITION BY profile_id, "{n}") AS "_votes_{n}"'
+        for n, r in rules.items()
+        if r == "most_frequent"
+    )
     # arg_min keeps one row per profile and aggregate: memory grows with profiles, not with records.
     chosen = ",\n".join(
         f'arg_min("{n}", {KEY[r].format(name=n)}) FILTER ("{n}" IS NOT NULL) AS "{n}", '
@@ -59,8 +65,11 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
         for n, r in rules.items()
     )
     # Sorted keys, absent values left out: the same object whatever the attribute order.
-    sources = "to_json(map_from_entries(list_filter([" + ", ".join(
-        f"{{'k': '{n}', 'v': \"_src_{n}\"}}" for n in sorted(ATTRIBUTES)) + "], e -> e.v IS NOT NULL)))"
+    sources = (
+        "to_json(map_from_entries(list_filter(["
+        + ", ".join(f"{{'k': '{n}', 'v': \"_src_{n}\"}}" for n in sorted(ATTRIBUTES))
+        + "], e -> e.v IS NOT NULL)))"
+    )
     con = local_duckdb()
     con.register("members", members)
     con.register("ids", ids)
@@ -76,7 +85,7 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
             FROM m GROUP BY profile_id
         ),
         values AS (
-            SELECT profile_id, kind, list({node_keys.value_sql('node')} ORDER BY node) AS v
+            SELECT profile_id, kind, list({node_keys.value_sql("node")} ORDER BY node) AS v
             FROM ids WHERE kind <> 'record' GROUP BY profile_id, kind
         ),
         identifiers AS (

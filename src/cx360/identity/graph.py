@@ -49,7 +49,9 @@ def event_links(events: ir.Table) -> ir.Table:
     for a, b in itertools.combinations(IDENTIFIER_KINDS, 2):
         both = events.filter(events[a].notnull() & events[b].notnull())
         parts.append(
-            both.group_by(left=node_keys.identifier_expr(a, both[a]), right=node_keys.identifier_expr(b, both[b])).aggregate(
+            both.group_by(
+                left=node_keys.identifier_expr(a, both[a]), right=node_keys.identifier_expr(b, both[b])
+            ).aggregate(
                 rule=ibis.literal("event_cooccurrence"),
                 kind=ibis.literal(f"{a}+{b}"),
                 source=both.source.min(),
@@ -69,41 +71,57 @@ def suspicious_nodes(links: ir.Table, records: ir.Table, settings: IdentitySetti
       the per-kind limit.
     """
     reasons = []
-    blocked = sorted({f"{k}:{n}" for k in IDENTIFIER_KINDS for v in settings.blocked(k) if (n := normalise_value(k, v))})
+    blocked = sorted(
+        {f"{k}:{n}" for k in IDENTIFIER_KINDS for v in settings.blocked(k) if (n := normalise_value(k, v))}
+    )
     if blocked:
         values = ibis.memtable({"node": blocked})
-        reasons.append(values.mutate(reason=ibis.literal("blocked value (a placeholder, or [identity].blocked_values)")))
+        reasons.append(
+            values.mutate(reason=ibis.literal("blocked value (a placeholder, or [identity].blocked_values)"))
+        )
 
     per_source = (
-        links.filter(links.rule == "record_identifier")
-        .group_by(["right", "source"])
-        .aggregate(n=ibis._.left.nunique())
+        links.filter(links.rule == "record_identifier").group_by(["right", "source"]).aggregate(n=ibis._.left.nunique())
     )
     shared = per_source.filter(per_source.n >= 2)
     reasons.append(
         shared.select(
             node=shared.right,
-            reason=ibis.literal("shared: held by ") + shared.n.cast("string") + " different records of source " + shared.source,
+            reason=ibis.literal("shared: held by ")
+            + shared.n.cast("string")
+            + " different records of source "
+            + shared.source,
         )
     )
     for kind in IDENTIFIER_KINDS:
         limit = settings.max_records(kind)
         mine = links.filter(node_keys.is_kind_expr(links.right, kind) & (links.rule == "record_identifier"))
         many = mine.group_by("right").aggregate(n=mine.left.nunique()).filter(ibis._.n > limit)
-        reasons.append(many.select(node=many.right, reason=ibis.literal(f"shared: held by more than {limit} records (") + many.n.cast("string") + ")"))
+        reasons.append(
+            many.select(
+                node=many.right,
+                reason=ibis.literal(f"shared: held by more than {limit} records (") + many.n.cast("string") + ")",
+            )
+        )
         if kind != "customer_no":
             co = links.filter(
                 (links.rule == "event_cooccurrence")
-                & ((node_keys.is_kind_expr(links.left, kind) & node_keys.is_kind_expr(links.right, "customer_no"))
-                   | (node_keys.is_kind_expr(links.right, kind) & node_keys.is_kind_expr(links.left, "customer_no")))
+                & (
+                    (node_keys.is_kind_expr(links.left, kind) & node_keys.is_kind_expr(links.right, "customer_no"))
+                    | (node_keys.is_kind_expr(links.right, kind) & node_keys.is_kind_expr(links.left, "customer_no"))
+                )
             )
             node = ibis.ifelse(node_keys.is_kind_expr(co.left, kind), co.left, co.right)
             other = ibis.ifelse(node_keys.is_kind_expr(co.left, kind), co.right, co.left)
             co = co.select(node=node, other=other)
             crowd = co.group_by("node").aggregate(n=co.other.nunique()).filter(ibis._.n > limit)
-            reasons.append(crowd.select(
-                node=crowd.node,
-                reason=ibis.literal(f"shared: seen with more than {limit} customer numbers (") + crowd.n.cast("string") + ")",
-            ))
+            reasons.append(
+                crowd.select(
+                    node=crowd.node,
+                    reason=ibis.literal(f"shared: seen with more than {limit} customer numbers (")
+                    + crowd.n.cast("string")
+                    + ")",
+                )
+            )
     found = ibis.union(*reasons, distinct=False)
     return found.group_by("node").aggregate(reason=found.reason.first())

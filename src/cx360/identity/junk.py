@@ -71,12 +71,8 @@ JUNK_WORDS = frozenset(
         "netu",
     }
 )
-_NO_REPLY = re.compile(
-    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounce)"
-)
-_JUNK_DOMAIN = re.compile(
-    r"(^|\.)(example|test|invalid|localhost|local|none|noemail|nomail)(\.[a-z]{2,6})?$"
-)
+_NO_REPLY = re.compile(r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounce)")
+_JUNK_DOMAIN = re.compile(r"(^|\.)(example|test|invalid|localhost|local|none|noemail|nomail)(\.[a-z]{2,6})?$")
 _SEPARATORS = re.compile(r"[\d\s._+\-/\\]")  # for e-mail local parts: digits too
 _RUNS = "01234567890", "09876543210", "abcdefghijklmnopqrstuvwxyz", "qwertyuiop", "asdfghjkl"
 
@@ -94,8 +90,7 @@ def _email(value: str, settings: IdentitySettings) -> str | None:
     local, _, domain = value.rpartition("@")
     for own in settings.own_domains:
         if domain == own or domain.endswith("." + own):
-            return (f"own domain: {own} is the organisation's own ([identity].own_domains), "
-                    "so a staff or shared mailbox")
+            return f"own domain: {own} is the organisation's own ([identity].own_domains), so a staff or shared mailbox"
     if _NO_REPLY.match(local):
         return "placeholder pattern: a no-reply address"
     if _JUNK_DOMAIN.search(domain):
@@ -144,9 +139,7 @@ def pattern_flags(nodes: pd.Series, settings: IdentitySettings) -> pd.DataFrame:
     return found[found.reason.notna()]
 
 
-def shared_by_people(
-    links: pd.DataFrame, records: pa.Table, settings: IdentitySettings
-) -> pd.DataFrame:
+def shared_by_people(links: pd.DataFrame, records: pa.Table, settings: IdentitySettings) -> pd.DataFrame:
     """node, reason for each identifier held by records of `shared_by_people` or more people.
 
     Records are different people when they differ both in first name (nicknames and spellings
@@ -157,25 +150,16 @@ def shared_by_people(
     if held.empty:
         return pd.DataFrame({"node": [], "reason": []})
     people = records.select(["node", "first_name", "birth_date"]).to_pandas()
-    people["first"] = [
-        canonical_first_name(n) if isinstance(n, str) else None for n in people.first_name
-    ]
+    people["first"] = [canonical_first_name(n) if isinstance(n, str) else None for n in people.first_name]
     people["born"] = people.birth_date.astype("string")
-    held = held.merge(
-        people[["node", "first", "born"]], left_on="left", right_on="node", how="inner"
-    )
+    held = held.merge(people[["node", "first", "born"]], left_on="left", right_on="node", how="inner")
     by = held.groupby("right").agg(firsts=("first", "nunique"), births=("born", "nunique"))
     known = by.where(by > 0)  # a field no record has says nothing
     by["people"] = known.min(axis=1).fillna(0).astype(int)
     many = by[by.people >= settings.shared_by_people]
-    sources = (
-        held[held.right.isin(many.index)]
-        .groupby("right")
-        .source.agg(lambda s: ", ".join(sorted(set(s))))
-    )
+    sources = held[held.right.isin(many.index)].groupby("right").source.agg(lambda s: ", ".join(sorted(set(s))))
     reasons = [
-        f"shared: held by records of {p} different people ({f} first names, {b} birth dates) "
-        f"in {sources[node]}"
+        f"shared: held by records of {p} different people ({f} first names, {b} birth dates) in {sources[node]}"
         for node, p, f, b in zip(many.index, many.people, many.firsts, many.births)
     ]
     return pd.DataFrame({"node": many.index.to_numpy(), "reason": reasons})

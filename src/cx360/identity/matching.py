@@ -20,7 +20,18 @@ from sklearn.base import BaseEstimator
 from cx360.errors import Cx360Error, NotFittedError, TrainingDataError
 from cx360.identity.names import canonical_first_name, latin
 
-FIELDS = ("first_name", "middle_name", "last_name", "birth_date", "gender", "email", "phone", "address", "city", "postcode")
+FIELDS = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "birth_date",
+    "gender",
+    "email",
+    "phone",
+    "address",
+    "city",
+    "postcode",
+)
 
 
 def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -46,7 +57,12 @@ def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = 
         out["last_initial"] = pc.utf8_slice_codeunits(out["last_name"], 0, 1)
     if has("birth_date"):
         born = _dates(table["birth_date"])
-        for col, pattern in (("birth_date", "%Y-%m-%d"), ("birth_year", "%Y"), ("birth_md", "%m-%d"), ("birth_dm", "%d-%m")):
+        for col, pattern in (
+            ("birth_date", "%Y-%m-%d"),
+            ("birth_year", "%Y"),
+            ("birth_md", "%m-%d"),
+            ("birth_dm", "%d-%m"),
+        ):
             out[col] = pc.strftime(born, format=pattern)
     if has("email"):
         out["email"] = pc.utf8_lower(_text(table["email"]))
@@ -102,25 +118,31 @@ def _comparisons(cols: set[str], exact_columns: tuple[str, ...]):
     if "middle_name" in cols:
         comps.append(cl.JaroWinklerAtThresholds("middle_name", [0.9]))
     if "birth_date" in cols:
-        comps.append(cl.CustomComparison(
-            output_column_name="birth_date",
-            comparison_levels=[
-                cll.NullLevel("birth_date"),
-                cll.ExactMatchLevel("birth_date"),
-                cll.CustomLevel("birth_year_l = birth_year_r AND birth_md_l = birth_dm_r", "day and month swapped"),
-                cll.DamerauLevenshteinLevel("birth_date", 1),
-                cll.ExactMatchLevel("birth_year"),
-                cll.ElseLevel(),
-            ],
-        ))
+        comps.append(
+            cl.CustomComparison(
+                output_column_name="birth_date",
+                comparison_levels=[
+                    cll.NullLevel("birth_date"),
+                    cll.ExactMatchLevel("birth_date"),
+                    cll.CustomLevel("birth_year_l = birth_year_r AND birth_md_l = birth_dm_r", "day and month swapped"),
+                    cll.DamerauLevenshteinLevel("birth_date", 1),
+                    cll.ExactMatchLevel("birth_year"),
+                    cll.ElseLevel(),
+                ],
+            )
+        )
     if "email" in cols:
-        comps.append(cl.CustomComparison(
-            output_column_name="email",
-            comparison_levels=[
-                cll.NullLevel("email"), cll.ExactMatchLevel("email"),
-                cll.ExactMatchLevel("email_user"), cll.ElseLevel(),
-            ],
-        ))
+        comps.append(
+            cl.CustomComparison(
+                output_column_name="email",
+                comparison_levels=[
+                    cll.NullLevel("email"),
+                    cll.ExactMatchLevel("email"),
+                    cll.ExactMatchLevel("email_user"),
+                    cll.ElseLevel(),
+                ],
+            )
+        )
     if "phone" in cols:
         comps.append(cl.LevenshteinAtThresholds("phone", [1]))
     if "address" in cols:
@@ -140,13 +162,19 @@ def _prediction_keys(cols: set[str], exact_columns: tuple[str, ...]) -> list[tup
     # Name keys carry the birth year when there is one, so that common names do not make huge blocks;
     # a day/month swap or a typo in one name still leaves one of these keys intact.
     year = ("birth_year",) if "birth_year" in cols else ()
-    for key in (("last_name", "first_initial", *year), ("first_name", "last_initial", *year), ("postcode", "first_initial")):
+    for key in (
+        ("last_name", "first_initial", *year),
+        ("first_name", "last_initial", *year),
+        ("postcode", "first_initial"),
+    ):
         if set(key) <= cols:
             keys.append(key)
     return keys
 
 
-def _training_keys(cols: set[str], exact_columns: tuple[str, ...]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+def _training_keys(
+    cols: set[str], exact_columns: tuple[str, ...]
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     """Keys for the prior (pairs that are almost surely matches) and for the EM passes, in order of preference."""
     deterministic = [(c,) for c in ("email", "phone", *exact_columns) if c in cols]
     if {"first_name", "last_name", "birth_date"} <= cols:
@@ -195,7 +223,7 @@ def _require_similarity_functions(spark) -> None:
     """Splink's string similarities come from its jar, which must be on the session from the start."""
     try:
         spark.sql("SELECT jaro_winkler('a', 'b')").collect()
-    except Exception as exc:  # noqa: BLE001 - Spark raises its own AnalysisException types
+    except Exception as exc:
         from splink.backends.spark import similarity_jar_location
 
         raise Cx360Error(
@@ -206,7 +234,9 @@ def _require_similarity_functions(spark) -> None:
 
 def _strings(frame: pd.DataFrame) -> pa.Table:
     """Every match feature is text; a column with no value at all still needs a type on Spark."""
-    return pa.Table.from_pandas(frame, schema=pa.schema([(c, pa.string()) for c in frame.columns]), preserve_index=False)
+    return pa.Table.from_pandas(
+        frame, schema=pa.schema([(c, pa.string()) for c in frame.columns]), preserve_index=False
+    )
 
 
 def _rule(key: tuple[str, ...]):
@@ -220,7 +250,9 @@ def block_column(key: tuple[str, ...]) -> str:
     return "block__" + "__".join(key)
 
 
-def add_blocks(tables: list[pd.DataFrame], keys: list[tuple[str, ...]], max_block_size: int) -> tuple[list[pd.DataFrame], list[dict]]:
+def add_blocks(
+    tables: list[pd.DataFrame], keys: list[tuple[str, ...]], max_block_size: int
+) -> tuple[list[pd.DataFrame], list[dict]]:
     """One blocking column per key: the key's values joined, or null where the value is shared by
     more than `max_block_size` records.
 
@@ -258,9 +290,18 @@ class MatchModel(BaseEstimator):
     `spark_session` runs Splink on Spark instead of an embedded DuckDB.
     """
 
-    def __init__(self, *, threshold: float = 0.9, max_pairs: float = 2e6, seed: int = 42,
-                 exact_columns: tuple[str, ...] = (), recall: float = 0.8, max_block_size: int = 1000,
-                 max_training_records: int = 300_000, spark_session=None):
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.9,
+        max_pairs: float = 2e6,
+        seed: int = 42,
+        exact_columns: tuple[str, ...] = (),
+        recall: float = 0.8,
+        max_block_size: int = 1000,
+        max_training_records: int = 300_000,
+        spark_session=None,
+    ):
         self.threshold = threshold
         self.max_pairs = max_pairs
         self.seed = seed
@@ -298,23 +339,36 @@ class MatchModel(BaseEstimator):
         self.keys_ = _prediction_keys(cols, self.exact_columns)
         if not self.keys_:
             # the data cannot train a matcher (identity resolution then keeps its deterministic links)
-            raise TrainingDataError(f"no column to block on: give at least one of phone, email, birth_date, "
-                                    f"last_name + first_name (have {sorted(cols)})")
+            raise TrainingDataError(
+                f"no column to block on: give at least one of phone, email, birth_date, "
+                f"last_name + first_name (have {sorted(cols)})"
+            )
         deterministic, em = _training_keys(cols, self.exact_columns)
-        tables, oversized = add_blocks(tables, list(dict.fromkeys(self.keys_ + deterministic + em)), self.max_block_size)
+        tables, oversized = add_blocks(
+            tables, list(dict.fromkeys(self.keys_ + deterministic + em)), self.max_block_size
+        )
         predicting = {"+".join(k) for k in self.keys_}
-        self.oversized_blocks_ = [o for o in oversized if o["key"] in predicting]  # training-only keys find no candidates anyway
-        training = [t.sample(n=self.max_training_records, random_state=self.seed) if len(t) > self.max_training_records else t
-                    for t in tables]
+        self.oversized_blocks_ = [
+            o for o in oversized if o["key"] in predicting
+        ]  # training-only keys find no candidates anyway
+        training = [
+            t.sample(n=self.max_training_records, random_state=self.seed) if len(t) > self.max_training_records else t
+            for t in tables
+        ]
         self.link_type_ = link_type or ("link_only" if other is not None else "dedupe_only")
-        linker = self._linker(training, SettingsCreator(
-            link_type=self.link_type_,
-            comparisons=_comparisons(cols, self.exact_columns),
-            blocking_rules_to_generate_predictions=[_rule(k) for k in self.keys_],
-            retain_intermediate_calculation_columns=True,
-            retain_matching_columns=False,
-        ))
-        linker.training.estimate_probability_two_random_records_match([_rule(k) for k in deterministic or self.keys_[:1]], recall=self.recall)
+        linker = self._linker(
+            training,
+            SettingsCreator(
+                link_type=self.link_type_,
+                comparisons=_comparisons(cols, self.exact_columns),
+                blocking_rules_to_generate_predictions=[_rule(k) for k in self.keys_],
+                retain_intermediate_calculation_columns=True,
+                retain_matching_columns=False,
+            ),
+        )
+        linker.training.estimate_probability_two_random_records_match(
+            [_rule(k) for k in deterministic or self.keys_[:1]], recall=self.recall
+        )
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs, seed=self.seed)
         linker = self._train_em(linker, em, training)
         self.settings_ = _floored(linker.misc.save_model_to_json())
@@ -340,7 +394,9 @@ class MatchModel(BaseEstimator):
             before = linker.misc.save_model_to_json()
             try:
                 with _tolerate_underflow():
-                    linker.training.estimate_parameters_using_expectation_maximisation(_rule(key), max_pairs=self.max_pairs)
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        _rule(key), max_pairs=self.max_pairs
+                    )
                 self.em_passes_.append({"key": "+".join(key), "trained": True})
             except EMTrainingException as exc:
                 self.em_passes_.append({"key": "+".join(key), "trained": False, "reason": str(exc).splitlines()[0]})
@@ -366,11 +422,15 @@ class MatchModel(BaseEstimator):
             json.dumps({w[3:]: round(float(v), 2) for w, v in zip(weights, row) if v is not None and v == v and v != 0})
             for row in pairs[weights].itertuples(index=False)
         ]
-        return pa.table({
-            "left_id": pairs["unique_id_l"].astype(str), "right_id": pairs["unique_id_r"].astype(str),
-            "match_probability": pairs["match_probability"].astype(float), "match_weight": pairs["match_weight"].astype(float),
-            "evidence": evidence,
-        })
+        return pa.table(
+            {
+                "left_id": pairs["unique_id_l"].astype(str),
+                "right_id": pairs["unique_id_r"].astype(str),
+                "match_probability": pairs["match_probability"].astype(float),
+                "match_weight": pairs["match_weight"].astype(float),
+                "evidence": evidence,
+            }
+        )
 
     def summary(self) -> dict:
         """λ (the prior probability that two records match) and m/u per comparison level."""
@@ -382,7 +442,8 @@ class MatchModel(BaseEstimator):
             "comparisons": {
                 c["output_column_name"]: [
                     {"level": lv.get("label_for_charts"), "m": lv.get("m_probability"), "u": lv.get("u_probability")}
-                    for lv in c["comparison_levels"] if not lv.get("is_null_level")
+                    for lv in c["comparison_levels"]
+                    if not lv.get("is_null_level")
                 ]
                 for c in self.settings_["comparisons"]
             },

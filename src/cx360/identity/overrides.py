@@ -51,13 +51,15 @@ def record(engine: Engine, action: str, pairs: list[tuple[str, str]], *, by: str
     n = len(pairs)
     engine.append(
         "identity_overrides",
-        pa.table({
-            "action": [action] * n,
-            "left": [p[0] for p in pairs],
-            "right": [p[1] for p in pairs],
-            "by": [by] * n,
-            "reason": [reason] * n,
-            "at": pa.array([now] * n, pa.timestamp("us")),
-        }),
+        pa.table(
+            {
+                "action": [action] * n,
+                "left": [p[0] for p in pairs],
+                "right": [p[1] for p in pairs],
+                "by": [by] * n,
+                "reason": [reason] * n,
+                "at": pa.array([now] * n, pa.timestamp("us")),
+            }
+        ),
         step=f"identity: {action}",
     )

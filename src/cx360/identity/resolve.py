@@ -24,7 +24,18 @@ from cx360.identity.stable_ids import assign
 if TYPE_CHECKING:
     from cx360.workspace import Workspace
 
-MATCH_FIELDS = ("first_name", "middle_name", "last_name", "birth_date", "gender", "email", "phone", "address", "city", "postcode")
+MATCH_FIELDS = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "birth_date",
+    "gender",
+    "email",
+    "phone",
+    "address",
+    "city",
+    "postcode",
+)
 
 
 @dataclass
@@ -48,7 +59,9 @@ def resolve(ws: Workspace) -> IdentityReport:
 
     records = latest_records(engine.table("records"))
     deterministic = ibis.union(record_links(records), event_links(engine.table("events")), distinct=False)
-    shared = engine.to_arrow(suspicious_nodes(deterministic, records, settings), step="identity: find shared identifiers")
+    shared = engine.to_arrow(
+        suspicious_nodes(deterministic, records, settings), step="identity: find shared identifiers"
+    )
     raw_links = engine.to_arrow(deterministic, step="identity: deterministic links").to_pandas()
     record_table = engine.to_arrow(records.select("node", "source", *MATCH_FIELDS), step="identity: records")
     flagged = _flag(shared, raw_links, record_table, settings)
@@ -63,22 +76,30 @@ def resolve(ws: Workspace) -> IdentityReport:
         except TrainingDataError as exc:  # a small workspace still gets its deterministic profiles
             warnings.append(f"probabilistic matching skipped: {exc}")
     links = pd.concat([links, probabilistic], ignore_index=True)
-    links = overrides.apply(links, engine.to_arrow(engine.table("identity_overrides"), step="identity: overrides").to_pandas())
+    links = overrides.apply(
+        links, engine.to_arrow(engine.table("identity_overrides"), step="identity: overrides").to_pandas()
+    )
     links = weigh_event_links(links, record_table["node"].combine_chunks())
     warnings += event_summary(links)
 
-    previous_links = engine.to_arrow(engine.table("identity_links").select("left", "right", "rule", "created_at"), step="identity: previous links").to_pandas()
+    previous_links = engine.to_arrow(
+        engine.table("identity_links").select("left", "right", "rule", "created_at"), step="identity: previous links"
+    ).to_pandas()
     links = links.merge(previous_links, on=["left", "right", "rule"], how="left")
     links["created_at"] = links["created_at"].fillna(now)
 
     active = links[links.status == "active"]
-    nodes = pa.concat_arrays([
-        record_table["node"].combine_chunks(),
-        pa.array(pd.concat([active.left, active.right]).unique(), pa.string()),
-    ])
+    nodes = pa.concat_arrays(
+        [
+            record_table["node"].combine_chunks(),
+            pa.array(pd.concat([active.left, active.right]).unique(), pa.string()),
+        ]
+    )
     comps = components(nodes, pa.array(active.left, pa.string()), pa.array(active.right, pa.string())).to_pandas()
 
-    previous = engine.to_arrow(engine.table("identity_map").select("node", "profile_id", "first_seen_at"), step="identity: previous map").to_pandas()
+    previous = engine.to_arrow(
+        engine.table("identity_map").select("node", "profile_id", "first_seen_at"), step="identity: previous map"
+    ).to_pandas()
     registry = engine.to_arrow(engine.table("profile_ids"), step="identity: profile ids").to_pandas()
     mapping, registry_new = assign(comps, previous, registry, now)
     mapping = mapping.merge(previous[["node", "first_seen_at"]], on="node", how="left")
@@ -92,7 +113,10 @@ def resolve(ws: Workspace) -> IdentityReport:
     engine.replace("profiles", profiles)
 
     before = set(registry.profile_id)
-    merged_now = registry_new[(registry_new.status == "merged") & registry_new.profile_id.isin(registry[registry.status == "active"].profile_id)]
+    merged_now = registry_new[
+        (registry_new.status == "merged")
+        & registry_new.profile_id.isin(registry[registry.status == "active"].profile_id)
+    ]
     return IdentityReport(
         records=record_table.num_rows,
         links_active=int((links.status == "active").sum()),
@@ -111,28 +135,37 @@ def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings) ->
     values shared within a source or by too many records (from the engine), junk by its shape, and
     values held by records of different people."""
     nodes = pd.concat([links.left, links.right])
-    found = pd.concat([shared.to_pandas(), junk.pattern_flags(nodes, settings), junk.shared_by_people(links, records, settings)],
-                      ignore_index=True).drop_duplicates("node")
-    return pa.Table.from_pandas(found[["node", "reason"]], schema=pa.schema([("node", pa.string()), ("reason", pa.string())]),
-                                preserve_index=False)
+    found = pd.concat(
+        [shared.to_pandas(), junk.pattern_flags(nodes, settings), junk.shared_by_people(links, records, settings)],
+        ignore_index=True,
+    ).drop_duplicates("node")
+    return pa.Table.from_pandas(
+        found[["node", "reason"]],
+        schema=pa.schema([("node", pa.string()), ("reason", pa.string())]),
+        preserve_index=False,
+    )
 
 
 def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
     reason = dict(zip(flagged["node"].to_pylist(), flagged["reason"].to_pylist()))
     why = links.right.map(reason).combine_first(links.left.map(reason))
     evidence = [
-        json.dumps({"source": s, "kind": k} if r == "record_identifier" else {"kinds": k, "source": s, "events": int(n)})
+        json.dumps(
+            {"source": s, "kind": k} if r == "record_identifier" else {"kinds": k, "source": s, "events": int(n)}
+        )
         for r, k, s, n in zip(links.rule, links.kind, links.source, links.n_events)
     ]
-    return pd.DataFrame({
-        "left": links.left,
-        "right": links.right,
-        "rule": links.rule,
-        "confidence": 1.0,
-        "evidence": evidence,
-        "status": ["blocked" if isinstance(w, str) else "active" for w in why],
-        "blocked_reason": why.where(why.notna(), None),
-    })
+    return pd.DataFrame(
+        {
+            "left": links.left,
+            "right": links.right,
+            "rule": links.rule,
+            "confidence": 1.0,
+            "evidence": evidence,
+            "status": ["blocked" if isinstance(w, str) else "active" for w in why],
+            "blocked_reason": why.where(why.notna(), None),
+        }
+    )
 
 
 def _without(records: pa.Table, flagged: pa.Table) -> pa.Table:
@@ -142,28 +175,38 @@ def _without(records: pa.Table, flagged: pa.Table) -> pa.Table:
     for kind in ("email", "phone"):
         values = records[kind].to_pylist()
         records = records.set_column(
-            records.schema.get_field_index(kind), kind,
-            pa.array([None if v is not None and node_keys.identifier(kind, v) in bad else v for v in values], pa.string()),
+            records.schema.get_field_index(kind),
+            kind,
+            pa.array(
+                [None if v is not None and node_keys.identifier(kind, v) in bad else v for v in values], pa.string()
+            ),
         )
     return records
 
 
 def _probabilistic(records: pa.Table, settings, engine) -> tuple[pd.DataFrame, list[dict]]:
-    usable = records.drop_columns(["source"]).rename_columns(["unique_id" if c == "node" else c for c in records.column_names if c != "source"])
+    usable = records.drop_columns(["source"]).rename_columns(
+        ["unique_id" if c == "node" else c for c in records.column_names if c != "source"]
+    )
     if usable.num_rows < 2:
         return _empty_links(), []
-    model = MatchModel(threshold=settings.match_threshold, max_block_size=settings.max_block_size,
-                       spark_session=engine.session if engine.kind == "spark" else None).fit(usable)
+    model = MatchModel(
+        threshold=settings.match_threshold,
+        max_block_size=settings.max_block_size,
+        spark_session=engine.session if engine.kind == "spark" else None,
+    ).fit(usable)
     pairs = model.predict(usable).to_pandas()
-    return pd.DataFrame({
-        "left": pairs.left_id,
-        "right": pairs.right_id,
-        "rule": "probabilistic",
-        "confidence": pairs.match_probability.astype(float),
-        "evidence": pairs.evidence,
-        "status": "active",
-        "blocked_reason": None,
-    }), model.oversized_blocks_
+    return pd.DataFrame(
+        {
+            "left": pairs.left_id,
+            "right": pairs.right_id,
+            "rule": "probabilistic",
+            "confidence": pairs.match_probability.astype(float),
+            "evidence": pairs.evidence,
+            "status": "active",
+            "blocked_reason": None,
+        }
+    ), model.oversized_blocks_
 
 
 def _oversized(blocks: list[dict], limit: int) -> list[str]:
@@ -174,13 +217,18 @@ def _oversized(blocks: list[dict], limit: int) -> list[str]:
     lines = []
     for key, values in by_key.items():
         top = max(values, key=lambda b: b["records"])
-        lines.append(f"{len(values):,} {key} value(s) shared by more than {limit:,} records find no match candidates "
-                     f"(largest: {top['value']!r}, {top['records']:,} records)")
+        lines.append(
+            f"{len(values):,} {key} value(s) shared by more than {limit:,} records find no match candidates "
+            f"(largest: {top['value']!r}, {top['records']:,} records)"
+        )
     return lines
 
 
 def _empty_links() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in ("left", "right", "rule", "evidence", "status", "blocked_reason")} | {"confidence": pd.Series(dtype=float)})
+    return pd.DataFrame(
+        {c: pd.Series(dtype=object) for c in ("left", "right", "rule", "evidence", "status", "blocked_reason")}
+        | {"confidence": pd.Series(dtype=float)}
+    )
 
 
 def _arrow(frame: pd.DataFrame, table: str) -> pa.Table:

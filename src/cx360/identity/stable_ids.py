@@ -51,7 +51,9 @@ def assign(
         pid = new_profile_id(component, taken)
         taken.add(pid)
         chosen[component] = pid
-        new_rows.append({"profile_id": pid, "created_at": now, "status": "active", "merged_into": None, "updated_at": now})
+        new_rows.append(
+            {"profile_id": pid, "created_at": now, "status": "active", "merged_into": None, "updated_at": now}
+        )
 
     mapping = components.assign(profile_id=components.component.map(chosen))[["node", "profile_id"]]
 

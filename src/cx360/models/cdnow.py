@@ -36,7 +36,12 @@ def load_cdnow_sample() -> pd.DataFrame:
 
     The file is whitespace-separated without a header: master id, sample id, yyyymmdd, CDs, dollars.
     """
-    df = pd.read_csv(lifetimes_file("CDNOW_sample.txt"), sep=r"\s+", header=None,
-                     names=["master_id", "customer", "date", "cds", "amount"], dtype={"customer": str, "date": str})
+    df = pd.read_csv(
+        lifetimes_file("CDNOW_sample.txt"),
+        sep=r"\s+",
+        header=None,
+        names=["master_id", "customer", "date", "cds", "amount"],
+        dtype={"customer": str, "date": str},
+    )
     df["date"] = pd.to_datetime(df["date"], format="%Y%m%d")
     return df[["customer", "date", "cds", "amount"]]

@@ -29,10 +29,23 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     """Binary churn classifier on a raw customer table; `y` is 1 for churners. A scikit-learn estimator:
     `clone`, `GridSearchCV` and `Pipeline` take it as they take their own."""
 
-    def __init__(self, *, id_column: str | None = None, label_column: str | None = None,
-                 time_column: str | None = None, exclude: tuple[str, ...] = (), calibration: str = "auto", calibration_size: float = 0.2,
-                 n_estimators: int = 1000, learning_rate: float = 0.05, num_leaves: int = 15,
-                 min_child_samples: int = 20, top_k: int = 3, random_state: int = 0, n_jobs: int = 1):
+    def __init__(
+        self,
+        *,
+        id_column: str | None = None,
+        label_column: str | None = None,
+        time_column: str | None = None,
+        exclude: tuple[str, ...] = (),
+        calibration: str = "auto",
+        calibration_size: float = 0.2,
+        n_estimators: int = 1000,
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 20,
+        top_k: int = 3,
+        random_state: int = 0,
+        n_jobs: int = 1,
+    ):
         self.id_column = id_column
         self.label_column = label_column
         self.time_column = time_column
@@ -55,7 +68,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         if self.calibration not in CALIBRATIONS:
             raise ConfigError(f"calibration={self.calibration!r}: expected one of {', '.join(CALIBRATIONS)}")
         y = np.asarray(y, dtype=int)
-        skip = {c: "excluded" for c in self.exclude}
+        skip = dict.fromkeys(self.exclude, "excluded")
         if self.id_column:
             skip[self.id_column] = "id"
         if self.label_column:
@@ -66,29 +79,48 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         features = self.prep_.transform(X, what="the training table")
         fit_idx, cal_idx = self._calibration_split(X, y)
         params = {
-            "objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples, "feature_fraction": 0.8, "bagging_fraction": 0.8,
-            "bagging_freq": 1, "lambda_l2": 1.0, "seed": self.random_state, "deterministic": True,
+            "objective": "binary",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "seed": self.random_state,
+            "deterministic": True,
             # One thread by default: on tables of this size OpenMP threads on a busy machine spin-wait and
             # train 10-50x slower than one thread (measured: 3,333 rows, 1.2 s on 1 thread, 22 s on 2).
-            "force_col_wise": True, "num_threads": self.n_jobs, "verbose": -1,
+            "force_col_wise": True,
+            "num_threads": self.n_jobs,
+            "verbose": -1,
         }
         train = lgb.Dataset(features.iloc[fit_idx], y[fit_idx], free_raw_data=False)
         valid = lgb.Dataset(features.iloc[cal_idx], y[cal_idx], reference=train)
-        self.booster_ = lgb.train(params, train, num_boost_round=self.n_estimators, valid_sets=[valid],
-                                  callbacks=[lgb.early_stopping(50, verbose=False)])
+        self.booster_ = lgb.train(
+            params,
+            train,
+            num_boost_round=self.n_estimators,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(50, verbose=False)],
+        )
         raw = self.booster_.predict(features.iloc[cal_idx], raw_score=True)
         self.calibrator_ = _fit_calibrator(raw, y[cal_idx], self.calibration)
         self.baseline_ = Baseline().fit(features, y)
         self.classes_ = np.array([0, 1])
-        self.split_ = {"fit_rows": len(fit_idx), "calibration_rows": len(cal_idx),
-                       "trees": int(self.booster_.best_iteration or self.booster_.num_trees())}
+        self.split_ = {
+            "fit_rows": len(fit_idx),
+            "calibration_rows": len(cal_idx),
+            "trees": int(self.booster_.best_iteration or self.booster_.num_trees()),
+        }
         return self
 
     def _calibration_split(self, X: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if np.bincount(y, minlength=2).min() < 10:
-            raise DataError(f"too few rows of one class to train (churners: {int(y.sum())}, "
-                            f"others: {int(len(y) - y.sum())}); at least 10 of each are needed")
+            raise DataError(
+                f"too few rows of one class to train (churners: {int(y.sum())}, "
+                f"others: {int(len(y) - y.sum())}); at least 10 of each are needed"
+            )
         if self.time_column:
             order = np.argsort(_time_values(X[self.time_column], self.time_column).to_numpy(), kind="stable")
             cut = int(len(order) * (1 - self.calibration_size))
@@ -98,8 +130,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         idx = np.arange(len(y))
-        fit_idx, cal_idx = train_test_split(idx, test_size=self.calibration_size, stratify=y,
-                                            random_state=self.random_state)
+        fit_idx, cal_idx = train_test_split(
+            idx, test_size=self.calibration_size, stratify=y, random_state=self.random_state
+        )
         return np.sort(fit_idx), np.sort(cal_idx)
 
     # ---- scoring
@@ -136,8 +169,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         columns = [features[n].astype(object).to_numpy() for n in names]
         out = []
         for i, top in enumerate(order):
-            out.append([f"{names[j]}={describe_value(columns[j][i])} (+{contrib[i, j]:.2f})"
-                        for j in top if contrib[i, j] > 0])
+            out.append(
+                [f"{names[j]}={describe_value(columns[j][i])} (+{contrib[i, j]:.2f})" for j in top if contrib[i, j] > 0]
+            )
         return out
 
     def score_table(self, X: pd.DataFrame, top_k: int | None = None) -> pd.DataFrame:
@@ -161,9 +195,15 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self._check()
         path.mkdir(parents=True, exist_ok=True)
         self.booster_.save_model(str(path / MODEL_FILE))
-        state = {"format": FORMAT, "params": self.get_params(), "prep": self.prep_.to_dict(),
-                 "calibrator": self.calibrator_, "baseline": self.baseline_.to_dict(), "split": self.split_,
-                 "extra": extra or {}}
+        state = {
+            "format": FORMAT,
+            "params": self.get_params(),
+            "prep": self.prep_.to_dict(),
+            "calibrator": self.calibrator_,
+            "baseline": self.baseline_.to_dict(),
+            "split": self.split_,
+            "extra": extra or {},
+        }
         (path / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
 
     @classmethod

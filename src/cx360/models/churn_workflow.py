@@ -33,25 +33,31 @@ def binary_label(df: pd.DataFrame, label: str, positive: str | None = None) -> t
     values = df[label]
     if values.isna().any():
         rows = (np.flatnonzero(values.isna().to_numpy()) + 1)[:5]
-        raise DataError(f"label column '{label}' is empty on {int(values.isna().sum())} row(s) (rows {', '.join(map(str, rows))}...)")
+        raise DataError(
+            f"label column '{label}' is empty on {int(values.isna().sum())} row(s) (rows {', '.join(map(str, rows))}...)"
+        )
     text = values.astype(str).str.strip()
     found = sorted(text.unique().tolist())
     if len(found) != 2:
         shown = ", ".join(map(repr, found[:10])) + (" ..." if len(found) > 10 else "")
-        raise DataError(f"label column '{label}' must hold exactly two values (churn / not); found {len(found)}: {shown}")
+        raise DataError(
+            f"label column '{label}' must hold exactly two values (churn / not); found {len(found)}: {shown}"
+        )
     if positive is None:
         hits = [v for v in found if v.lower() in POSITIVE_WORDS or v in ("1.0", "True")]
         if len(hits) != 1:
-            raise DataError(f"label column '{label}' holds {found[0]!r} and {found[1]!r}: say which one means "
-                            f"churn with --positive")
+            raise DataError(
+                f"label column '{label}' holds {found[0]!r} and {found[1]!r}: say which one means churn with --positive"
+            )
         positive = hits[0]
     elif positive not in found:
         raise DataError(f"--positive {positive!r} is not a value of '{label}'; found {found[0]!r} and {found[1]!r}")
     return (text == positive).to_numpy().astype(int), positive
 
 
-def split(df: pd.DataFrame, y: np.ndarray, *, time_column: str | None, test_size: float = 0.2,
-          seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+def split(
+    df: pd.DataFrame, y: np.ndarray, *, time_column: str | None, test_size: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Row positions of train and test: the latest `test_size` by time when a time column is given (rows
     tied with the cut go to test, so no test row is older than a training row), else stratified."""
     if time_column:
@@ -62,8 +68,10 @@ def split(df: pd.DataFrame, y: np.ndarray, *, time_column: str | None, test_size
         test = np.flatnonzero(t >= cut)
         train = np.flatnonzero(t < cut)
         if len(train) == 0 or len(np.unique(y[test])) < 2:
-            raise DataError(f"time column '{time_column}': the latest {test_size:.0%} of rows cannot be a test set "
-                            f"(too few distinct times, or one class only)")
+            raise DataError(
+                f"time column '{time_column}': the latest {test_size:.0%} of rows cannot be a test set "
+                f"(too few distinct times, or one class only)"
+            )
         cut_text = str(df[time_column].iloc[test[np.argmin(t[test])]])
         return train, test, {"kind": "time", "time_column": time_column, "test_from": cut_text}
     from sklearn.model_selection import train_test_split
@@ -72,26 +80,49 @@ def split(df: pd.DataFrame, y: np.ndarray, *, time_column: str | None, test_size
     return np.sort(train), np.sort(test), {"kind": "stratified", "seed": seed}
 
 
-def train(df: pd.DataFrame, *, label: str, id_column: str | None = None, time_column: str | None = None,
-          exclude: tuple[str, ...] = (), positive: str | None = None, test_size: float = 0.2, seed: int = 0,
-          source: str = "", **params) -> TrainResult:
+def train(
+    df: pd.DataFrame,
+    *,
+    label: str,
+    id_column: str | None = None,
+    time_column: str | None = None,
+    exclude: tuple[str, ...] = (),
+    positive: str | None = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    source: str = "",
+    **params,
+) -> TrainResult:
     """Fit on the earlier / training rows, report on the held-out rows next to the baseline."""
     for column in (id_column, *exclude):
         if column and column not in df.columns:
             raise DataError(f"column '{column}' is not in the table; columns: {', '.join(map(str, df.columns))}")
     y, positive = binary_label(df, label, positive)
     train_idx, test_idx, how = split(df, y, time_column=time_column, test_size=test_size, seed=seed)
-    model = ChurnModel(id_column=id_column, label_column=label, time_column=time_column, exclude=exclude,
-                       random_state=seed, **params)
+    model = ChurnModel(
+        id_column=id_column, label_column=label, time_column=time_column, exclude=exclude, random_state=seed, **params
+    )
     model.fit(df.iloc[train_idx].reset_index(drop=True), y[train_idx])
     report = evaluate(model, df.iloc[test_idx].reset_index(drop=True), y[test_idx])
     card = {
-        "model": "cx360 churn (LightGBM, calibrated)", "cx360_version": cx360.__version__,
+        "model": "cx360 churn (LightGBM, calibrated)",
+        "cx360_version": cx360.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "data": {"source": source, "rows": len(df), "columns": int(df.shape[1]), "label": label,
-                 "positive": positive, "churn_rate": float(y.mean())},
-        "split": {**how, "train_rows": len(train_idx), "test_rows": len(test_idx), **model.split_,
-                  "calibration": model.calibrator_["method"]},
+        "data": {
+            "source": source,
+            "rows": len(df),
+            "columns": int(df.shape[1]),
+            "label": label,
+            "positive": positive,
+            "churn_rate": float(y.mean()),
+        },
+        "split": {
+            **how,
+            "train_rows": len(train_idx),
+            "test_rows": len(test_idx),
+            **model.split_,
+            "calibration": model.calibrator_["method"],
+        },
         "features": [{"name": f.name, "column": f.column, "kind": f.kind} for f in model.prep_.features],
         "notes": model.prep_.notes,
         "baseline": {"feature": model.baseline_.feature_, "why": model.baseline_.why_},
@@ -103,8 +134,11 @@ def train(df: pd.DataFrame, *, label: str, id_column: str | None = None, time_co
 def evaluate(model: ChurnModel, df: pd.DataFrame, y: np.ndarray) -> dict:
     """Metrics of the model and of its baseline on these rows, and the model's calibration by decile."""
     p = model.churn_probability(df)
-    return {"model": metrics(y, p), "baseline": metrics(y, model.baseline_probability(df)),
-            "calibration": calibration_table(y, p)}
+    return {
+        "model": metrics(y, p),
+        "baseline": metrics(y, model.baseline_probability(df)),
+        "calibration": calibration_table(y, p),
+    }
 
 
 def save(result: TrainResult, path: Path) -> None:
@@ -116,24 +150,48 @@ def save(result: TrainResult, path: Path) -> None:
 def card_markdown(card: dict) -> str:
     d, s, h = card["data"], card["split"], card["held_out"]
     lines = [
-        "# Churn model card", "",
-        f"{card['model']}, cx360 {card['cx360_version']}, trained {card['created']}.", "",
-        "## Data", "",
+        "# Churn model card",
+        "",
+        f"{card['model']}, cx360 {card['cx360_version']}, trained {card['created']}.",
+        "",
+        "## Data",
+        "",
         f"- source: `{d['source']}`; {d['rows']:,} rows, {d['columns']} columns",
-        f"- label `{d['label']}`, churn = `{d['positive']}`; churn rate {d['churn_rate']:.1%}", "",
-        "## Split", "",
+        f"- label `{d['label']}`, churn = `{d['positive']}`; churn rate {d['churn_rate']:.1%}",
+        "",
+        "## Split",
+        "",
         f"- {s['kind']} split: {s['train_rows']:,} training rows, {s['test_rows']:,} held-out rows"
-        + (f" (test from {s['time_column']} = {s['test_from']})" if s["kind"] == "time" else f" (seed {s.get('seed')})"),
-        (f"- of the training rows, {s['calibration_rows']:,} calibrate the probability ({s['calibration']}) "
-         f"and stop the boosting ({s['trees']} trees)"), "",
-        "## Held-out quality", "",
-        f"Baseline: one-feature logistic model on `{card['baseline']['feature']}` ({card['baseline']['why']}).", "",
-        "| metric | model | baseline |", "|---|---|---|",
-        *[f"| {m} | {h['model'][m]:.4f} | {h['baseline'][m]:.4f} |" for m in METRICS], "",
-        "| decile | rows | mean predicted | observed |", "|---|---|---|---|",
-        *[f"| {c['decile']} | {c['rows']} | {c['predicted']:.3f} | {c['observed']:.3f} |" for c in h["calibration"]], "",
-        "## Features", "",
-        *[f"- `{f['name']}` ({f['kind']}{'' if f['name'] == f['column'] else ', from ' + f['column']})" for f in card["features"]],
-        "", "## Notes", "", *[f"- {n}" for n in card["notes"]], "",
+        + (
+            f" (test from {s['time_column']} = {s['test_from']})" if s["kind"] == "time" else f" (seed {s.get('seed')})"
+        ),
+        (
+            f"- of the training rows, {s['calibration_rows']:,} calibrate the probability ({s['calibration']}) "
+            f"and stop the boosting ({s['trees']} trees)"
+        ),
+        "",
+        "## Held-out quality",
+        "",
+        f"Baseline: one-feature logistic model on `{card['baseline']['feature']}` ({card['baseline']['why']}).",
+        "",
+        "| metric | model | baseline |",
+        "|---|---|---|",
+        *[f"| {m} | {h['model'][m]:.4f} | {h['baseline'][m]:.4f} |" for m in METRICS],
+        "",
+        "| decile | rows | mean predicted | observed |",
+        "|---|---|---|---|",
+        *[f"| {c['decile']} | {c['rows']} | {c['predicted']:.3f} | {c['observed']:.3f} |" for c in h["calibration"]],
+        "",
+        "## Features",
+        "",
+        *[
+            f"- `{f['name']}` ({f['kind']}{'' if f['name'] == f['column'] else ', from ' + f['column']})"
+            for f in card["features"]
+        ],
+        "",
+        "## Notes",
+        "",
+        *[f"- {n}" for n in card["notes"]],
+        "",
     ]
     return "\n".join(lines)

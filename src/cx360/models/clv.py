@@ -36,8 +36,7 @@ def _distinct(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
 LOG_BOUND = 20.0
 
 
-def _minimise(loglik_grad, count: np.ndarray, penalizer: float, x0: np.ndarray,
-              what: str) -> tuple[np.ndarray, float]:
+def _minimise(loglik_grad, count: np.ndarray, penalizer: float, x0: np.ndarray, what: str) -> tuple[np.ndarray, float]:
     """Maximise Σ count·loglik over log-parameters with L-BFGS-B and the analytic gradient; should it
     stop short (flat or rough likelihood), Nelder-Mead, which needs no gradient, finishes the job."""
 
@@ -50,14 +49,25 @@ def _minimise(loglik_grad, count: np.ndarray, penalizer: float, x0: np.ndarray,
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(x0)
     with np.errstate(all="ignore"):
-        res = minimize(negll, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
+        res = minimize(
+            negll,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000},
+        )
         # L-BFGS-B often reports a failed line search at an optimum it cannot improve in float64:
         # only a gradient that is still clearly non-zero sends the fit to Nelder-Mead, on a budget
         # (a likelihood flat along a ridge, as with no dropout at all, would keep it going for long).
         if not res.success and np.max(np.abs(res.jac)) > 1e-3 * max(1.0, abs(res.fun)) ** 0.5:
-            res = minimize(lambda v: negll(v)[0], res.x, method="Nelder-Mead", bounds=bounds,
-                           options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 600})
+            res = minimize(
+                lambda v: negll(v)[0],
+                res.x,
+                method="Nelder-Mead",
+                bounds=bounds,
+                options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 600},
+            )
     if not np.isfinite(res.fun):
         raise FitError(f"{what}: the likelihood is not finite at the optimum ({res.message})")
     return np.exp(res.x), -float(res.fun)
@@ -109,12 +119,14 @@ class BetaGeoFitter(BaseEstimator):
             w3 = np.exp(a3 - np.logaddexp(a3, a4))  # weights of the two terms of the mixture
             w4 = np.where(x > 0, 1 - w3, 0.0)
             inv_b = np.where(x > 0, 1 / np.maximum(b + x - 1, 1e-300), 0.0)
-        grad = np.column_stack([
-            digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + tx),
-            r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + tx)),
-            digamma(a + b) - digamma(a + b + x) + w4 / a,
-            digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 * inv_b,
-        ])
+        grad = np.column_stack(
+            [
+                digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + tx),
+                r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + tx)),
+                digamma(a + b) - digamma(a + b + x) + w4 / a,
+                digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 * inv_b,
+            ]
+        )
         return ll, grad
 
     @property
@@ -138,7 +150,9 @@ class BetaGeoFitter(BaseEstimator):
         """log of a/(b+x-1) · ((α+T)/(α+t_x))^(r+x): the odds that a repeat customer has already left."""
         r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
         with np.errstate(divide="ignore", invalid="ignore"):
-            odds = np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+            odds = (
+                np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+            )
         return np.where(x > 0, odds, -np.inf)
 
     def p_alive(self, frequency, recency, T) -> np.ndarray:
@@ -186,19 +200,28 @@ class GammaGammaFitter(BaseEstimator):
     def _loglik(params, x, m) -> np.ndarray:
         p, q, g = params
         px = p * x
-        return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g)
-                + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(g + x * m))
+        return (
+            gammaln(px + q)
+            - gammaln(px)
+            - gammaln(q)
+            + q * np.log(g)
+            + (px - 1) * np.log(m)
+            + px * np.log(x)
+            - (px + q) * np.log(g + x * m)
+        )
 
     @classmethod
     def _loglik_grad(cls, params, x, m) -> tuple[np.ndarray, np.ndarray]:
         """Per-customer log-likelihood and its derivatives in (p, q, γ)."""
         p, q, g = params
         px, spend = p * x, g + x * m
-        grad = np.column_stack([
-            x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - np.log(spend)),
-            digamma(px + q) - digamma(q) + np.log(g) - np.log(spend),
-            q / g - (px + q) / spend,
-        ])
+        grad = np.column_stack(
+            [
+                x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - np.log(spend)),
+                digamma(px + q) - digamma(q) + np.log(g) - np.log(spend),
+                q / g - (px + q) / spend,
+            ]
+        )
         return cls._loglik(params, x, m), grad
 
     @property
@@ -218,8 +241,17 @@ class GammaGammaFitter(BaseEstimator):
         return p * (g + x * m) / (p * x + q - 1)
 
 
-def customer_lifetime_value(bgf: BetaGeoFitter, frequency, recency, T, expected_spend, *,
-                            horizon_months: int = 12, discount_rate: float = 0.01, freq: str = "W") -> np.ndarray:
+def customer_lifetime_value(
+    bgf: BetaGeoFitter,
+    frequency,
+    recency,
+    T,
+    expected_spend,
+    *,
+    horizon_months: int = 12,
+    discount_rate: float = 0.01,
+    freq: str = "W",
+) -> np.ndarray:
     """Σ_{m=1..M} (E[Y(m·k)] − E[Y((m−1)·k)]) · spend / (1+d)^m, with k periods per month."""
     if freq not in PERIODS_PER_MONTH:
         raise FitError(f"freq must be one of {sorted(PERIODS_PER_MONTH)}, got {freq!r}")
@@ -250,8 +282,13 @@ def holdout_metrics(actual, predicted) -> dict[str, float]:
     """Per-customer MAE/RMSE, totals and Pearson correlation of holdout purchases."""
     y, p = _arrays(actual, predicted)
     corr = float(np.corrcoef(y, p)[0, 1]) if y.size > 1 and y.std() > 0 and p.std() > 0 else float("nan")
-    return {"mae": float(np.mean(np.abs(y - p))), "rmse": float(np.sqrt(np.mean((y - p) ** 2))),
-            "total_actual": float(y.sum()), "total_predicted": float(p.sum()), "correlation": corr}
+    return {
+        "mae": float(np.mean(np.abs(y - p))),
+        "rmse": float(np.sqrt(np.mean((y - p) ** 2))),
+        "total_actual": float(y.sum()),
+        "total_predicted": float(p.sum()),
+        "correlation": corr,
+    }
 
 
 def naive_holdout(frequency, T, duration) -> np.ndarray:
@@ -260,8 +297,15 @@ def naive_holdout(frequency, T, duration) -> np.ndarray:
     return np.where(T > 0, x / np.where(T > 0, T, 1) * d, 0.0)
 
 
-def score_frame(summary: pd.DataFrame, bgf: BetaGeoFitter, ggf: GammaGammaFitter, *, horizon_months: int,
-                discount_rate: float, freq: str) -> pd.DataFrame:
+def score_frame(
+    summary: pd.DataFrame,
+    bgf: BetaGeoFitter,
+    ggf: GammaGammaFitter,
+    *,
+    horizon_months: int,
+    discount_rate: float,
+    freq: str,
+) -> pd.DataFrame:
     """Per-customer predictions over a summary from ``rfm_summary``."""
     x, tx, T, m = summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"]
     k = PERIODS_PER_MONTH[freq] * horizon_months
@@ -269,6 +313,7 @@ def score_frame(summary: pd.DataFrame, bgf: BetaGeoFitter, ggf: GammaGammaFitter
     out["expected_purchases"] = bgf.conditional_expected_purchases(k, x, tx, T)
     out["p_alive"] = bgf.p_alive(x, tx, T)
     out["expected_spend"] = ggf.conditional_expected_average_spend(x, m.where(x > 0, 0.0))
-    out["clv"] = customer_lifetime_value(bgf, x, tx, T, out["expected_spend"], horizon_months=horizon_months,
-                                         discount_rate=discount_rate, freq=freq)
+    out["clv"] = customer_lifetime_value(
+        bgf, x, tx, T, out["expected_spend"], horizon_months=horizon_months, discount_rate=discount_rate, freq=freq
+    )
     return out

@@ -53,9 +53,18 @@ class ClvReport:
         }
 
 
-def clv_from_transactions(transactions: pd.DataFrame, *, customer: str, date: str, amount: str,
-                          calibration_end, holdout_end=None, horizon_months: int = 12,
-                          discount_rate: float = 0.01, freq: str = "W") -> ClvReport:
+def clv_from_transactions(
+    transactions: pd.DataFrame,
+    *,
+    customer: str,
+    date: str,
+    amount: str,
+    calibration_end,
+    holdout_end=None,
+    horizon_months: int = 12,
+    discount_rate: float = 0.01,
+    freq: str = "W",
+) -> ClvReport:
     """Summarise, fit BG/NBD and Gamma-Gamma on the calibration period, score every customer."""
     if horizon_months < 1:
         raise FitError(f"horizon_months must be >= 1, got {horizon_months}")
@@ -64,23 +73,31 @@ def clv_from_transactions(transactions: pd.DataFrame, *, customer: str, date: st
     summary = rfm_summary(transactions, customer, date, amount, calibration_end, holdout_end, freq=freq)
     repeat = int((summary["frequency"] > 0).sum())
     if repeat < MIN_REPEAT_CUSTOMERS:
-        raise FitError(f"too few repeat customers to fit: {repeat} of {len(summary)} bought again before "
-                       f"calibration_end; at least {MIN_REPEAT_CUSTOMERS} are needed (move calibration_end later)")
+        raise FitError(
+            f"too few repeat customers to fit: {repeat} of {len(summary)} bought again before "
+            f"calibration_end; at least {MIN_REPEAT_CUSTOMERS} are needed (move calibration_end later)"
+        )
     started = time.perf_counter()
     bgf = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
     ggf = GammaGammaFitter().fit(summary["frequency"], summary["monetary_value"])
     seconds = time.perf_counter() - started
     scores = score_frame(summary, bgf, ggf, horizon_months=horizon_months, discount_rate=discount_rate, freq=freq)
     rep = summary[summary["frequency"] > 0]
-    corr = float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1]) if rep["frequency"].nunique() > 1 else float("nan")
+    corr = (
+        float(np.corrcoef(rep["frequency"], rep["monetary_value"])[0, 1])
+        if rep["frequency"].nunique() > 1
+        else float("nan")
+    )
     report = ClvReport(scores, bgf, ggf, len(summary), repeat, corr, seconds)
     if min(bgf.a_, bgf.b_) > NO_DROPOUT:
         report.warnings.append(
             f"BG/NBD: the calibration data show no sign of customers dropping out (a={bgf.a_:.3g}, b={bgf.b_:.3g}); "
-            "p_alive is ~1 for everyone and forecasts are those of a plain NBD (try a longer calibration period)")
+            "p_alive is ~1 for everyone and forecasts are those of a plain NBD (try a longer calibration period)"
+        )
     if not np.isnan(corr) and abs(corr) > 0.3:
         report.warnings.append(
-            f"Gamma-Gamma assumes spend does not depend on frequency, but their correlation is {corr:.2f}")
+            f"Gamma-Gamma assumes spend does not depend on frequency, but their correlation is {corr:.2f}"
+        )
     if holdout_end is not None:
         x, tx, T, d = summary["frequency"], summary["recency"], summary["T"], summary["duration_holdout"]
         actual = summary["frequency_holdout"]

@@ -47,8 +47,9 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict
     rows = []
     for i, idx in enumerate(np.array_split(order, bins), start=1):
         if len(idx):
-            rows.append({"decile": i, "rows": len(idx), "predicted": float(p[idx].mean()),
-                         "observed": float(y[idx].mean())})
+            rows.append(
+                {"decile": i, "rows": len(idx), "predicted": float(p[idx].mean()), "observed": float(y[idx].mean())}
+            )
     return rows
 
 

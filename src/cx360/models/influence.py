@@ -37,7 +37,9 @@ def attention_edges(edges, kind_weights: dict[str, float] | None = None) -> pd.D
     df = _frame(edges)
     missing = [c for c in ("source_id", "target_id", "kind") if c not in df.columns]
     if missing:
-        raise SourceError(f"influence edges: missing column(s) {missing}; expected source_id, target_id, kind[, weight]")
+        raise SourceError(
+            f"influence edges: missing column(s) {missing}; expected source_id, target_id, kind[, weight]"
+        )
     kinds = df["kind"].astype("string").str.strip().str.lower()
     unknown = sorted(set(kinds.dropna()) - set(KINDS)) + (["<empty>"] if kinds.isna().any() else [])
     if unknown:
@@ -50,10 +52,13 @@ def attention_edges(edges, kind_weights: dict[str, float] | None = None) -> pd.D
         raise SourceError("influence edges: source_id and target_id must be set on every row")
     src, dst = df["source_id"].astype(str), df["target_id"].astype(str)
     referral = (kinds == "referral").to_numpy()
-    out = pd.DataFrame({
-        "src": np.where(referral, dst, src), "dst": np.where(referral, src, dst),
-        "weight": weight.to_numpy(dtype=float) * kinds.map(kw).to_numpy(dtype=float),
-    })
+    out = pd.DataFrame(
+        {
+            "src": np.where(referral, dst, src),
+            "dst": np.where(referral, src, dst),
+            "weight": weight.to_numpy(dtype=float) * kinds.map(kw).to_numpy(dtype=float),
+        }
+    )
     out = out[(out["src"] != out["dst"]) & (out["weight"] > 0)]
     return out.groupby(["src", "dst"], as_index=False, sort=True)["weight"].sum()
 
@@ -65,8 +70,14 @@ def _graph(att: pd.DataFrame, extra_nodes=()) -> tuple[pd.Index, sp.csr_matrix]:
     return nodes, w
 
 
-def pagerank(edges, *, damping: float = 0.85, tol: float = 1e-10, max_iter: int = 200,
-             kind_weights: dict[str, float] | None = None) -> pd.Series:
+def pagerank(
+    edges,
+    *,
+    damping: float = 0.85,
+    tol: float = 1e-10,
+    max_iter: int = 200,
+    kind_weights: dict[str, float] | None = None,
+) -> pd.Series:
     """Weighted PageRank on the attention graph by power iteration; sums to 1.
 
     Dangling nodes (who attend to no one) spread their rank evenly, as in networkx's default.
@@ -107,8 +118,14 @@ def _followers(followers, nodes: pd.Index) -> np.ndarray:
     return counts.groupby(level=0).max().reindex(nodes, fill_value=0).to_numpy(dtype=float)
 
 
-def influence(edges, followers=None, *, pagerank_share: float = 0.5, damping: float = 0.85,
-              kind_weights: dict[str, float] | None = None) -> pd.DataFrame:
+def influence(
+    edges,
+    followers=None,
+    *,
+    pagerank_share: float = 0.5,
+    damping: float = 0.85,
+    kind_weights: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """Per node: ``pagerank``, ``reach`` (distinct people within 2 hops), ``weighted_reach`` and
     ``influence_score`` in [0, 1].
 
@@ -131,10 +148,16 @@ def influence(edges, followers=None, *, pagerank_share: float = 0.5, damping: fl
     fol = _followers(followers, nodes)
     weighted = reach + fol + hop1 @ fol
     pr_n, reach_n = _unit(np.log1p(n * pr)), _unit(np.log1p(weighted))
-    return pd.DataFrame({
-        "node_id": nodes, "pagerank": pr, "reach": reach.astype(int), "followers": fol,
-        "weighted_reach": weighted, "influence_score": pagerank_share * pr_n + (1 - pagerank_share) * reach_n,
-    })
+    return pd.DataFrame(
+        {
+            "node_id": nodes,
+            "pagerank": pr,
+            "reach": reach.astype(int),
+            "followers": fol,
+            "weighted_reach": weighted,
+            "influence_score": pagerank_share * pr_n + (1 - pagerank_share) * reach_n,
+        }
+    )
 
 
 def _follower_ids(followers) -> list[str]:
@@ -149,9 +172,16 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / top if top > 0 else np.zeros_like(v)
 
 
-def customer_value(clv, influence_edges, *, id_col: str = "customer", clv_col: str = "clv",
-                   influence_share: float = 0.1, hops: int = 2,
-                   kind_weights: dict[str, float] | None = None) -> pd.DataFrame:
+def customer_value(
+    clv,
+    influence_edges,
+    *,
+    id_col: str = "customer",
+    clv_col: str = "clv",
+    influence_share: float = 0.1,
+    hops: int = 2,
+    kind_weights: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """``value = clv + λ·S·clv + λ²·S²·clv`` (``hops`` terms), with ``S[i, j]`` the share of j's attention
     that goes to i and λ = ``influence_share``: the part of each customer's CLV credited to those who
     influence them. Credit is conserved (no one's CLV is counted more than λ + λ² times over)."""
@@ -174,7 +204,7 @@ def customer_value(clv, influence_edges, *, id_col: str = "customer", clv_col: s
     network, term = np.zeros(len(nodes)), own_v
     for k in range(1, hops + 1):
         term = share @ term
-        network += influence_share ** k * term
+        network += influence_share**k * term
     return pd.DataFrame({id_col: nodes, "own_clv": own_v, "network_clv": network, "value": own_v + network})
 
 
@@ -185,7 +215,7 @@ def value_tiers(values, quantiles: tuple[float, float, float] = TIER_QUANTILES) 
     ties (many zeros) stay in the lower tier.
     """
     q = tuple(quantiles)
-    if len(q) != 3 or not all(0 < a < b < 1 for a, b in pairwise(q)) or not 0 < q[0]:
+    if len(q) != 3 or not all(0 < a < b < 1 for a, b in pairwise(q)) or not q[0] > 0:
         raise SourceError(f"quantiles must be three increasing numbers in (0, 1), got {quantiles}")
     v = pd.Series(values, dtype=float) if not isinstance(values, pd.Series) else values.astype(float)
     if v.isna().any():

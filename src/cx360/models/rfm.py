@@ -14,8 +14,15 @@ from cx360.errors import SourceError
 UNIT_DAYS = {"D": 1.0, "W": 7.0}
 
 
-def rfm_summary(transactions: pd.DataFrame, customer: str, date: str, amount: str | None,
-                calibration_end, holdout_end=None, freq: str = "W") -> pd.DataFrame:
+def rfm_summary(
+    transactions: pd.DataFrame,
+    customer: str,
+    date: str,
+    amount: str | None,
+    calibration_end,
+    holdout_end=None,
+    freq: str = "W",
+) -> pd.DataFrame:
     """One row per customer whose first purchase is on or before ``calibration_end``.
 
     Columns: ``frequency`` (repeat purchase days), ``recency`` (first to last purchase), ``T`` (first
@@ -47,11 +54,13 @@ def rfm_summary(transactions: pd.DataFrame, customer: str, date: str, amount: st
     first, last = g["day"].min(), g["day"].max()
     n = g.size()
     total, first_amount = g["amount"].sum(), g["amount"].first()
-    out = pd.DataFrame({
-        "frequency": (n - 1).astype(int),
-        "recency": (last - first).dt.days / unit,
-        "T": (cal_end - first).dt.days / unit,
-    })
+    out = pd.DataFrame(
+        {
+            "frequency": (n - 1).astype(int),
+            "recency": (last - first).dt.days / unit,
+            "T": (cal_end - first).dt.days / unit,
+        }
+    )
     repeats = out["frequency"]
     out["monetary_value"] = ((total - first_amount) / repeats.where(repeats > 0)).fillna(0.0)
     if hold_end is not None:
@@ -85,8 +94,10 @@ def _dates(col: pd.Series, name: str) -> pd.Series:
         bad = parsed.isna() & text.notna()
         if bad.any() or text.isna().any():
             sample = text[bad].head(3).tolist() if bad.any() else ["<empty>"]
-            raise SourceError(f"column {name!r}: {int(bad.sum() + text.isna().sum())} value(s) are not dates, "
-                              f"e.g. {sample}; expected dates like 1997-01-31 or 19970131")
+            raise SourceError(
+                f"column {name!r}: {int(bad.sum() + text.isna().sum())} value(s) are not dates, "
+                f"e.g. {sample}; expected dates like 1997-01-31 or 19970131"
+            )
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
     return parsed.dt.normalize().astype("datetime64[ns]")
@@ -96,9 +107,13 @@ def _amounts(col: pd.Series, name: str) -> pd.Series:
     values = pd.to_numeric(col, errors="coerce")
     bad = values.isna()
     if bad.any():
-        raise SourceError(f"column {name!r}: {int(bad.sum())} value(s) are not numbers, e.g. "
-                          f"{col[bad].head(3).tolist()}; expected amounts like 29.33")
+        raise SourceError(
+            f"column {name!r}: {int(bad.sum())} value(s) are not numbers, e.g. "
+            f"{col[bad].head(3).tolist()}; expected amounts like 29.33"
+        )
     if (values < 0).any():
-        raise SourceError(f"column {name!r}: {int((values < 0).sum())} negative amount(s), e.g. "
-                          f"{values[values < 0].head(3).tolist()}; expected amounts >= 0 (book refunds separately)")
+        raise SourceError(
+            f"column {name!r}: {int((values < 0).sum())} negative amount(s), e.g. "
+            f"{values[values < 0].head(3).tolist()}; expected amounts >= 0 (book refunds separately)"
+        )
     return values.astype(float)

@@ -31,8 +31,12 @@ def read(ws: Workspace, key: str) -> Profile:
         return found[0] if found else None
 
     return assemble(
-        pid, one("profiles"), traits=one("profile_traits"),
+        pid,
+        one("profiles"),
+        traits=one("profile_traits"),
         breakdowns=[(r["breakdown"], r["key"], r["value"]) for r in rows("profile_breakdowns", ["breakdown", "key"])],
-        scores=one("profile_scores"), churn=one("churn_scores"), segments=rows("segment_members", ["segment"]),
+        scores=one("profile_scores"),
+        churn=one("churn_scores"),
+        segments=rows("segment_members", ["segment"]),
         archetype=one("profile_archetypes"),
     )

@@ -47,9 +47,16 @@ def _purchase_days(engine: Engine, as_of: dt.datetime) -> ir.Table:
     pay = pe.filter((pe.name == "card_payment") & (pe.ts < ibis.literal(as_of, "timestamp")) & (pe.amount > 0))
     daily = pay.group_by(["profile_id", pay.ts.date().name("day")]).aggregate(spend=pay.amount.sum())
     epoch_day = daily.day.cast("timestamp").epoch_seconds() // 86_400
-    return daily.mutate(d=epoch_day).group_by("profile_id").aggregate(
-        days=ibis._.d.count(), first=ibis._.d.min(), last=ibis._.d.max(),
-        total=ibis._.spend.sum(), first_spend=ibis._.spend.argmin(ibis._.d),
+    return (
+        daily.mutate(d=epoch_day)
+        .group_by("profile_id")
+        .aggregate(
+            days=ibis._.d.count(),
+            first=ibis._.d.min(),
+            last=ibis._.d.max(),
+            total=ibis._.spend.sum(),
+            first_spend=ibis._.spend.argmin(ibis._.d),
+        )
     )
 
 
@@ -75,7 +82,9 @@ def _fit_sample(engine: Engine, as_of: dt.datetime, report: ScoreReport) -> pd.D
     report.repeat_customers = int(stats["repeat"][0].as_py() or 0)
     if report.customers_with_purchases > MAX_FIT_CUSTOMERS:
         per = per.order_by(per.profile_id.hexdigest("md5")).limit(MAX_FIT_CUSTOMERS)
-    summary = purchase_summary(engine.to_arrow(per.order_by("profile_id"), step="scores: fit sample").to_pandas(), as_of)
+    summary = purchase_summary(
+        engine.to_arrow(per.order_by("profile_id"), step="scores: fit sample").to_pandas(), as_of
+    )
     return summary.sample(n=min(len(summary), MAX_FIT_CUSTOMERS), random_state=0)
 
 
@@ -98,24 +107,51 @@ class _LifetimeValue:
         out["expected_purchases_12m"] = self.bgf.conditional_expected_purchases(weeks, x, tx, T)
         out["p_alive"] = self.bgf.p_alive(x, tx, T)
         out["expected_spend"] = self.ggf.conditional_expected_average_spend(x, m)
-        out["clv_12m"] = customer_lifetime_value(self.bgf, x, tx, T, out["expected_spend"], horizon_months=HORIZON_MONTHS,
-                                                 discount_rate=MONTHLY_DISCOUNT, freq="W")
+        out["clv_12m"] = customer_lifetime_value(
+            self.bgf,
+            x,
+            tx,
+            T,
+            out["expected_spend"],
+            horizon_months=HORIZON_MONTHS,
+            discount_rate=MONTHLY_DISCOUNT,
+            freq="W",
+        )
         return out
 
 
-LIFETIME_VALUE = pa.schema([("profile_id", pa.string()), *((c, pa.float64()) for c in (
-    "frequency", "recency", "T", "monetary_value", "expected_purchases_12m", "p_alive", "expected_spend", "clv_12m"))])
+LIFETIME_VALUE = pa.schema(
+    [
+        ("profile_id", pa.string()),
+        *(
+            (c, pa.float64())
+            for c in (
+                "frequency",
+                "recency",
+                "T",
+                "monetary_value",
+                "expected_purchases_12m",
+                "p_alive",
+                "expected_spend",
+                "clv_12m",
+            )
+        ),
+    ]
+)
 
 
-def lifetime_value(engine: Engine, as_of: dt.datetime, report: ScoreReport, *,
-                   batch_rows: int = BATCH_ROWS) -> pd.DataFrame:
+def lifetime_value(
+    engine: Engine, as_of: dt.datetime, report: ScoreReport, *, batch_rows: int = BATCH_ROWS
+) -> pd.DataFrame:
     """Fit BG/NBD and Gamma-Gamma on a sample on the driver, then predict for everyone in batches where the
     purchases are (DuckDB chunks, Spark executors). The rows come back: customer value and tiers need them all."""
     fit = _fit_sample(engine, as_of, report)
     bgf = ggf = None
     if report.repeat_customers < MIN_REPEAT_CUSTOMERS:
-        report.warnings.append(f"lifetime value not fitted: {report.repeat_customers} repeat customers, "
-                               f"at least {MIN_REPEAT_CUSTOMERS} are needed")
+        report.warnings.append(
+            f"lifetime value not fitted: {report.repeat_customers} repeat customers, "
+            f"at least {MIN_REPEAT_CUSTOMERS} are needed"
+        )
     else:
         try:
             bgf = BetaGeoFitter().fit(fit["frequency"], fit["recency"], fit["T"])
@@ -124,10 +160,17 @@ def lifetime_value(engine: Engine, as_of: dt.datetime, report: ScoreReport, *,
             report.warnings.append(f"lifetime value not fitted: {exc}")
             bgf = ggf = None
     if bgf is not None:
-        report.clv_params = {**{f"bgnbd_{k}": v for k, v in bgf.params_.items()},
-                             **{f"gamma_gamma_{k}": v for k, v in ggf.params_.items()}}
-    scored = engine.map_batches(_purchase_days(engine, as_of).order_by("profile_id"), _LifetimeValue(as_of, bgf, ggf),
-                                LIFETIME_VALUE, batch_rows=batch_rows, step="scores: lifetime value")
+        report.clv_params = {
+            **{f"bgnbd_{k}": v for k, v in bgf.params_.items()},
+            **{f"gamma_gamma_{k}": v for k, v in ggf.params_.items()},
+        }
+    scored = engine.map_batches(
+        _purchase_days(engine, as_of).order_by("profile_id"),
+        _LifetimeValue(as_of, bgf, ggf),
+        LIFETIME_VALUE,
+        batch_rows=batch_rows,
+        step="scores: lifetime value",
+    )
     return scored.to_pandas().sort_values("profile_id", ignore_index=True)
 
 
@@ -136,12 +179,17 @@ def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.
     Mentions are read from the text (@handle) and from a `mentions` property when a source maps one."""
     pe = engine.table("profile_events")
     posts = pe.filter(pe.name.isin(("social_post", "review_posted")) & (pe.ts < ibis.literal(as_of, "timestamp")))
-    posts = posts.select("profile_id", text=engine.json_get(posts.properties, "text"),
-                         mentions=engine.json_get(posts.properties, "mentions"),
-                         followers=engine.json_get(posts.properties, "followers"))
+    posts = posts.select(
+        "profile_id",
+        text=engine.json_get(posts.properties, "text"),
+        mentions=engine.json_get(posts.properties, "mentions"),
+        followers=engine.json_get(posts.properties, "followers"),
+    )
     frame = engine.to_arrow(posts, step="scores: posts").to_pandas()
     m = engine.table("identity_map")
-    handles = engine.to_arrow(m.filter(m.kind == "social_handle").select("node", "profile_id"), step="scores: handles").to_pandas()
+    handles = engine.to_arrow(
+        m.filter(m.kind == "social_handle").select("node", "profile_id"), step="scores: handles"
+    ).to_pandas()
     owner = dict(zip(node_keys.value_series(handles["node"]), handles["profile_id"]))
     rows = []
     for pid, text, mentions in zip(frame["profile_id"], frame["text"].fillna(""), frame["mentions"].fillna("")):
@@ -151,16 +199,22 @@ def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.
                 rows.append((pid, target))
     edges = pd.DataFrame(rows, columns=["source_id", "target_id"]).assign(kind="mention")
     followers = pd.to_numeric(frame["followers"], errors="coerce")
-    per_person = (pd.DataFrame({"node_id": frame["profile_id"], "followers": followers}).dropna()
-                  .groupby("node_id", as_index=False)["followers"].max())
+    per_person = (
+        pd.DataFrame({"node_id": frame["profile_id"], "followers": followers})
+        .dropna()
+        .groupby("node_id", as_index=False)["followers"]
+        .max()
+    )
     return edges, per_person
 
 
-def build(engine: Engine, as_of: dt.datetime, profile_ids: pd.Series, *,
-          batch_rows: int = BATCH_ROWS) -> tuple[pa.Table, ScoreReport]:
+def build(
+    engine: Engine, as_of: dt.datetime, profile_ids: pd.Series, *, batch_rows: int = BATCH_ROWS
+) -> tuple[pa.Table, ScoreReport]:
     report = ScoreReport()
     scores = pd.DataFrame({"profile_id": profile_ids}).merge(
-        lifetime_value(engine, as_of, report, batch_rows=batch_rows), on="profile_id", how="left")
+        lifetime_value(engine, as_of, report, batch_rows=batch_rows), on="profile_id", how="left"
+    )
     edges, followers = mention_edges(engine, as_of)
     report.influence_edges = len(edges)
     if len(edges) or len(followers):
@@ -172,11 +226,20 @@ def build(engine: Engine, as_of: dt.datetime, profile_ids: pd.Series, *,
     scores["influence_score"] = scores["influence_score"].fillna(0.0)
     own = pd.DataFrame({"customer": scores["profile_id"], "clv": scores["clv_12m"].fillna(0.0)})
     value = customer_value(own, edges if len(edges) else pd.DataFrame(columns=["source_id", "target_id", "kind"]))
-    scores = scores.merge(value.rename(columns={"customer": "profile_id"})[["profile_id", "network_clv", "value"]],
-                          on="profile_id", how="left")
+    scores = scores.merge(
+        value.rename(columns={"customer": "profile_id"})[["profile_id", "network_clv", "value"]],
+        on="profile_id",
+        how="left",
+    )
     scores["value_tier"] = value_tiers(scores["value"].fillna(0.0)).astype(str).to_numpy()
     scores["as_of"] = as_of
     target = schema.ibis_schema("profile_scores").to_pyarrow()
-    frame = scores.rename(columns={"recency": "recency_weeks", "T": "age_weeks", "monetary_value": "avg_repeat_spend",
-                                   "frequency": "repeat_purchase_days"})
+    frame = scores.rename(
+        columns={
+            "recency": "recency_weeks",
+            "T": "age_weeks",
+            "monetary_value": "avg_repeat_spend",
+            "frequency": "repeat_purchase_days",
+        }
+    )
     return pa.Table.from_pandas(frame[list(target.names)], schema=target, preserve_index=False), report

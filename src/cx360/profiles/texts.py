@@ -22,8 +22,16 @@ from cx360.engine import BATCH_ROWS, Engine
 from cx360.trait_catalog import RECENT_DAYS
 
 TEXT_EVENTS = ("call", "complaint", "review_posted", "social_post")
-VOICE = ("texts_total", "share_negative", "last_negative_at", "sentiment_trend", "text_complaints",
-         "intent_product", "intent_score", "intent_at")
+VOICE = (
+    "texts_total",
+    "share_negative",
+    "last_negative_at",
+    "sentiment_trend",
+    "text_complaints",
+    "intent_product",
+    "intent_score",
+    "intent_at",
+)
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,25 @@ def score_new(engine: Engine, settings: TextSettings, *, batch_rows: int = BATCH
     """Score the texts of events not scored yet, in batches where the events are; returns how many were
     scored. Ordered by text, so that repeated texts share a batch and are scored once."""
     events = engine.table("events")
-    texts = events.filter(events.name.isin(TEXT_EVENTS)).select("event_id", text=engine.json_get(events.properties, "text"))
+    texts = events.filter(events.name.isin(TEXT_EVENTS)).select(
+        "event_id", text=engine.json_get(events.properties, "text")
+    )
     texts = texts.filter(texts.text.notnull())
     new = texts.anti_join(engine.table("text_scores").select("event_id"), "event_id")
-    scorer = _TextScorer(settings.backend, dict(settings.topics) if settings.topics else None,
-                         dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    return engine.map_batches(new.order_by(["text", "event_id"]), scorer, schema.ibis_schema("text_scores").to_pyarrow(),
-                              into="text_scores", mode="append", batch_rows=batch_rows, step="texts: score")
+    scorer = _TextScorer(
+        settings.backend,
+        dict(settings.topics) if settings.topics else None,
+        dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    )
+    return engine.map_batches(
+        new.order_by(["text", "event_id"]),
+        scorer,
+        schema.ibis_schema("text_scores").to_pyarrow(),
+        into="text_scores",
+        mode="append",
+        batch_rows=batch_rows,
+        step="texts: score",
+    )
 
 
 def summarise(engine: Engine, as_of: dt.datetime) -> tuple[pa.Table, pa.Table]:
@@ -67,7 +87,9 @@ def summarise(engine: Engine, as_of: dt.datetime) -> tuple[pa.Table, pa.Table]:
     pe = engine.table("profile_events")
     pe = pe.filter(pe.name.isin(TEXT_EVENTS) & (pe.ts < ibis.literal(as_of, "timestamp")))
     scores = engine.table("text_scores")
-    rows = pe.join(scores, "event_id").select("profile_id", "ts", "sentiment", "complaint", "topics", "intent", "intent_product")
+    rows = pe.join(scores, "event_id").select(
+        "profile_id", "ts", "sentiment", "complaint", "topics", "intent", "intent_product"
+    )
     frame = engine.to_arrow(rows, step="texts: scored texts").to_pandas()
     if frame.empty:
         return voice_schema().empty_table(), _breakdown_schema().empty_table()
@@ -79,9 +101,14 @@ def summarise(engine: Engine, as_of: dt.datetime) -> tuple[pa.Table, pa.Table]:
     voice = pa.Table.from_pandas(agg[["profile_id", *VOICE]], schema=voice_schema(), preserve_index=False)
     topics = [c for c in agg.columns if c.startswith("complaints_")]
     long = agg.melt(id_vars="profile_id", value_vars=topics, var_name="key", value_name="value")
-    long = long[long["value"] > 0].assign(breakdown="complaints_by_topic", key=lambda d: d["key"].str.removeprefix("complaints_"))
-    breakdowns = pa.Table.from_pandas(long[["profile_id", "breakdown", "key", "value"]].astype({"value": float}),
-                                      schema=_breakdown_schema(), preserve_index=False)
+    long = long[long["value"] > 0].assign(
+        breakdown="complaints_by_topic", key=lambda d: d["key"].str.removeprefix("complaints_")
+    )
+    breakdowns = pa.Table.from_pandas(
+        long[["profile_id", "breakdown", "key", "value"]].astype({"value": float}),
+        schema=_breakdown_schema(),
+        preserve_index=False,
+    )
     return voice, breakdowns
 
 

@@ -56,7 +56,9 @@ def relationship(w: Window, pe: ir.Table, records: ir.Table, mapping: ir.Table, 
     recs = latest_records(records)
     recs = recs.filter(recs.updated_at.isnull() | (recs.updated_at < w.as_of_lit))
     recs = recs.join(mapping.select("node", "profile_id"), "node")
-    products = recs.mutate(p=w.engine.json_get(recs.extra, "products").re_split(r"\|").unnest())  # split() is a regex on Spark
+    products = recs.mutate(
+        p=w.engine.json_get(recs.extra, "products").re_split(r"\|").unnest()
+    )  # split() is a regex on Spark
     products = products.mutate(p=strip(products.p))
     products = products.filter(products.p.notnull() & (products.p != ""))
     held = products.group_by("profile_id").aggregate(
@@ -76,7 +78,12 @@ def relationship(w: Window, pe: ir.Table, records: ir.Table, mapping: ir.Table, 
     )
     out = age.left_join(held, "profile_id").left_join(first, "profile_id")
     return out.select(
-        "profile_id", "age_years", "products", "n_products", "first_seen_at", "n_sources",
+        "profile_id",
+        "age_years",
+        "products",
+        "n_products",
+        "first_seen_at",
+        "n_sources",
         tenure_days=w.days_since(out.first_seen_at),
     )
 
@@ -132,8 +139,10 @@ def digital(w: Window, pe: ir.Table, mapping: ir.Table) -> ir.Table:
         last_abandoned_field=w.prop(d, "field").argmax(d.ts, where=abandoned),
     )
     # Devices and cookies are identifiers, not event columns of profile_events: count them in the map.
-    devices = mapping.filter(mapping.kind.isin(("device_id", "cookie_id"))).group_by("profile_id").aggregate(
-        devices=ibis._.node.nunique()
+    devices = (
+        mapping.filter(mapping.kind.isin(("device_id", "cookie_id")))
+        .group_by("profile_id")
+        .aggregate(devices=ibis._.node.nunique())
     )
     agg = agg.left_join(devices, "profile_id").drop("profile_id_right")
     return agg.mutate(days_since_digital=w.days_since(agg.last_digital_at))
@@ -172,13 +181,21 @@ def transactions(w: Window, pe: ir.Table) -> tuple[ir.Table, ir.Table]:
     spend = p.filter(p.category.notnull()).group_by(["profile_id", "category"]).aggregate(value=ibis._.amount.sum())
     top_cat = _mode(p, p.category, "top_category", weight=p.amount.fill_null(0))
     districts = p.filter(p.district.notnull()).group_by(["profile_id", "district"]).aggregate(value=ibis._.count())
-    districts = districts.mutate(_r=ibis.row_number().over(group_by="profile_id", order_by=[ibis.desc("value"), "district"]))
+    districts = districts.mutate(
+        _r=ibis.row_number().over(group_by="profile_id", order_by=[ibis.desc("value"), "district"])
+    )
     top_district = districts.filter(districts._r == 0).select("profile_id", top_district="district")
     peak = _mode(t, t.ts.hour(), "peak_hour")
-    out = (agg.left_join(n_recurring, "profile_id").drop("profile_id_right")
-           .left_join(top_cat, "profile_id").drop("profile_id_right")
-           .left_join(top_district, "profile_id").drop("profile_id_right")
-           .left_join(peak, "profile_id").drop("profile_id_right"))
+    out = (
+        agg.left_join(n_recurring, "profile_id")
+        .drop("profile_id_right")
+        .left_join(top_cat, "profile_id")
+        .drop("profile_id_right")
+        .left_join(top_district, "profile_id")
+        .drop("profile_id_right")
+        .left_join(peak, "profile_id")
+        .drop("profile_id_right")
+    )
     breakdowns = ibis.union(
         _breakdown(spend, "spend_by_category", "category"),
         _breakdown(recurring, "recurring_interest", "category"),
@@ -199,12 +216,18 @@ def visits(w: Window, pe: ir.Table) -> tuple[ir.Table, ir.Table]:
         visits_90d=v.count(where=w.recent(v.ts)),
         avg_dwell_minutes=v.dwell.mean(),
     )
-    agg = agg.mutate(visitor_type=ibis.cases(
-        (agg.visits_90d >= 2 * RECENT_DAYS / 30, "regular"), (agg.visits_90d > 0, "occasional"), else_="none"
-    ))
+    agg = agg.mutate(
+        visitor_type=ibis.cases(
+            (agg.visits_90d >= 2 * RECENT_DAYS / 30, "regular"), (agg.visits_90d > 0, "occasional"), else_="none"
+        )
+    )
     by_place = v.filter(v.place.notnull()).group_by(["profile_id", "place"]).aggregate(value=ibis._.count())
-    out = (agg.left_join(_mode(v, v.place, "top_place"), "profile_id").drop("profile_id_right")
-           .left_join(_mode(v, v.home, "home_district"), "profile_id").drop("profile_id_right"))
+    out = (
+        agg.left_join(_mode(v, v.place, "top_place"), "profile_id")
+        .drop("profile_id_right")
+        .left_join(_mode(v, v.home, "home_district"), "profile_id")
+        .drop("profile_id_right")
+    )
     return out, _breakdown(by_place, "visits_by_place", "place")
 
 
@@ -247,11 +270,14 @@ def contact_breakdowns(w: Window, pe: ir.Table) -> ir.Table:
 
 
 def _breakdown(t: ir.Table, name: str, key: str) -> ir.Table:
-    return t.select("profile_id", breakdown=ibis.literal(name), key=t[key].cast("string"), value=t.value.cast("float64"))
+    return t.select(
+        "profile_id", breakdown=ibis.literal(name), key=t[key].cast("string"), value=t.value.cast("float64")
+    )
 
 
-def build(engine: Engine, as_of: dt.datetime, voice: ir.Table | None = None,
-          voice_breakdowns: ir.Table | None = None) -> tuple[ir.Table, ir.Table]:
+def build(
+    engine: Engine, as_of: dt.datetime, voice: ir.Table | None = None, voice_breakdowns: ir.Table | None = None
+) -> tuple[ir.Table, ir.Table]:
     """(profile_traits, profile_breakdowns) as of `as_of`, as expressions over the stored tables and
     the per-person text summary (see cx360.profiles.texts; without one the voice traits are empty)."""
     if voice is None:
@@ -265,15 +291,16 @@ def build(engine: Engine, as_of: dt.datetime, voice: ir.Table | None = None,
     profiles = engine.table("profiles")
     tx, tx_breakdowns = transactions(w, pe)
     visit, visit_breakdowns = visits(w, pe)
-    parts = [contact(w, pe), campaigns(w, pe), digital(w, pe, mapping), tx, visit,
-             surveys(w, pe), social(w, pe), voice]
+    parts = [contact(w, pe), campaigns(w, pe), digital(w, pe, mapping), tx, visit, surveys(w, pe), social(w, pe), voice]
     out = relationship(w, pe, engine.table("records"), mapping, profiles)
     for part in parts:
         out = out.left_join(part, "profile_id").drop("profile_id_right")
     zeros = {t.name: out[t.name].fill_null(0) for t in TRAITS if _is_count(t)}
     out = out.mutate(**zeros, visitor_type=out.visitor_type.fill_null("none"))
     traits = out.select("profile_id", as_of=w.as_of_lit, **{t.name: out[t.name].cast(t.dtype) for t in TRAITS})
-    breakdowns = ibis.union(contact_breakdowns(w, pe), tx_breakdowns, visit_breakdowns, voice_breakdowns, distinct=False)
+    breakdowns = ibis.union(
+        contact_breakdowns(w, pe), tx_breakdowns, visit_breakdowns, voice_breakdowns, distinct=False
+    )
     return traits, breakdowns
 
 
@@ -281,4 +308,6 @@ def _is_count(t) -> bool:
     """Counts and sums are 0 for a person with no such events; ages, hours and recencies stay unknown."""
     if t.name in ("spend_total", "spend_90d", "cash_90d", "monthly_outflow"):
         return True
-    return t.dtype == "int64" and not (t.name.startswith(("age_", "days_since", "tenure", "peak_", "survey_")) or t.name == "followers")
+    return t.dtype == "int64" and not (
+        t.name.startswith(("age_", "days_since", "tenure", "peak_", "survey_")) or t.name == "followers"
+    )

@@ -28,15 +28,22 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 # Stored timestamps are naive UTC; as RFC 3339 date-times they need their offset (`...T10:00:00Z`).
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
-_PYTHON_TYPES: dict[str, Any] = {"string": str, "int64": int, "float64": float, "boolean": bool,
-                                 "timestamp": UtcDatetime, "date": dt.date}
+_PYTHON_TYPES: dict[str, Any] = {
+    "string": str,
+    "int64": int,
+    "float64": float,
+    "boolean": bool,
+    "timestamp": UtcDatetime,
+    "date": dt.date,
+}
 
 
 def columns_model(name: str, table: str, doc: str, skip: tuple[str, ...] = ("profile_id",)) -> type[BaseModel]:
     """A model with one optional field per column of `table` (NULL: not known or not computed)."""
     fields: dict[str, Any] = {
         c.name: (_PYTHON_TYPES[c.dtype] | None, Field(None, description=c.doc))
-        for c in schema.TABLES[table] if c.name not in skip
+        for c in schema.TABLES[table]
+        if c.name not in skip
     }
     return create_model(name, __doc__=doc, __config__=ConfigDict(extra="ignore"), **fields)
 
@@ -66,8 +73,12 @@ class Scores(ValueScores):  # type: ignore[misc, valid-type]
 
 class Membership(BaseModel):
     segment: str
-    entered_at: UtcDatetime | None = Field(None, description="as_of of the evaluation that first found the person in it")
-    exited_at: UtcDatetime | None = Field(None, description="as_of of the evaluation that no longer did; null while a member")
+    entered_at: UtcDatetime | None = Field(
+        None, description="as_of of the evaluation that first found the person in it"
+    )
+    exited_at: UtcDatetime | None = Field(
+        None, description="as_of of the evaluation that no longer did; null while a member"
+    )
 
 
 class Profile(BaseModel):
@@ -77,7 +88,9 @@ class Profile(BaseModel):
     attributes: dict[str, Attribute] = Field(default_factory=dict, description="golden attributes that have a value")
     identifiers: dict[str, list[str]] = Field(default_factory=dict, description="every identifier, by kind")
     traits: Traits | None = Field(None, description="null until `cx360 profile build` ran")  # type: ignore[valid-type]
-    breakdowns: dict[str, dict[str, float]] = Field(default_factory=dict, description="per breakdown, key to count or amount, largest first")
+    breakdowns: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="per breakdown, key to count or amount, largest first"
+    )
     scores: Scores | None = Field(None, description="null until the profile stage scored value")
     segments: list[Membership] = Field(default_factory=list, description="current memberships first, then past ones")
     archetype: Archetype | None = Field(None, description="null until `cx360 segments evaluate` ran")  # type: ignore[valid-type]
@@ -86,10 +99,17 @@ class Profile(BaseModel):
 _GOLDEN_META = ("profile_id", "attribute_sources", "identifiers", "records", "sources")
 
 
-def assemble(profile_id: str, golden: Mapping[str, Any] | None, *, traits: Mapping[str, Any] | None = None,
-             breakdowns: Iterable[tuple[str, str, float]] = (), scores: Mapping[str, Any] | None = None,
-             churn: Mapping[str, Any] | None = None, segments: Iterable[Mapping[str, Any]] = (),
-             archetype: Mapping[str, Any] | None = None) -> Profile:
+def assemble(
+    profile_id: str,
+    golden: Mapping[str, Any] | None,
+    *,
+    traits: Mapping[str, Any] | None = None,
+    breakdowns: Iterable[tuple[str, str, float]] = (),
+    scores: Mapping[str, Any] | None = None,
+    churn: Mapping[str, Any] | None = None,
+    segments: Iterable[Mapping[str, Any]] = (),
+    archetype: Mapping[str, Any] | None = None,
+) -> Profile:
     """The profile from one row of each table (None where the table has no row for it); `breakdowns`
     as (breakdown, key, value) rows, `segments` as segment_members rows."""
     golden = golden or {}
@@ -101,20 +121,30 @@ def assemble(profile_id: str, golden: Mapping[str, Any] | None, *, traits: Mappi
     if churn is not None and churn.get("churn_risk") is not None:
         value_scores = value_scores or {}
         value_scores["churn"] = Churn(
-            risk=churn["churn_risk"], horizon_days=churn.get("horizon_days"), as_of=churn.get("as_of"),
+            risk=churn["churn_risk"],
+            horizon_days=churn.get("horizon_days"),
+            as_of=churn.get("as_of"),
             scored_at=churn.get("scored_at"),
-            reasons=[r.strip() for r in (churn.get("churn_reasons") or "").split(";") if r.strip()])
+            reasons=[r.strip() for r in (churn.get("churn_reasons") or "").split(";") if r.strip()],
+        )
     return Profile(
         profile_id=profile_id,
         sources=[s.strip() for s in (golden.get("sources") or "").split(",") if s.strip()],
         records=golden.get("records") or 0,
-        attributes={name: {"value": _typed(name, v), **sources.get(name, {})}
-                    for name, v in golden.items() if name not in _GOLDEN_META and name != "k" and v is not None},
+        attributes={
+            name: {"value": _typed(name, v), **sources.get(name, {})}
+            for name, v in golden.items()
+            if name not in _GOLDEN_META and name != "k" and v is not None
+        },
         identifiers=_json(golden.get("identifiers")),
         traits=traits,
-        breakdowns={name: dict(sorted(values.items(), key=lambda kv: -kv[1])) for name, values in sorted(grouped.items())},
+        breakdowns={
+            name: dict(sorted(values.items(), key=lambda kv: -kv[1])) for name, values in sorted(grouped.items())
+        },
         scores=value_scores,
-        segments=sorted(segments, key=lambda m: (m.get("exited_at") is not None, str(m.get("exited_at") or ""), m["segment"])),
+        segments=sorted(
+            segments, key=lambda m: (m.get("exited_at") is not None, str(m.get("exited_at") or ""), m["segment"])
+        ),
         archetype=archetype,
     )
 

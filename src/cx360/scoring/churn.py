@@ -51,11 +51,19 @@ def activity_counts(engine, t: dt.datetime, horizon_days: int, inactive_days: in
     the horizon after t."""
     pe = engine.table("profile_events")
     act = pe.filter(pe.name.isin(ACTIVITY_EVENTS) | pe.channel.isin(DIGITAL_CHANNELS))
-    lo, mid, tail, hi = (ibis.literal(x, "timestamp") for x in (
-        t - dt.timedelta(days=horizon_days), t, t + dt.timedelta(days=horizon_days - inactive_days),
-        t + dt.timedelta(days=horizon_days)))
+    lo, mid, tail, hi = (
+        ibis.literal(x, "timestamp")
+        for x in (
+            t - dt.timedelta(days=horizon_days),
+            t,
+            t + dt.timedelta(days=horizon_days - inactive_days),
+            t + dt.timedelta(days=horizon_days),
+        )
+    )
     act = act.filter((act.ts >= lo) & (act.ts < hi))
-    return act.group_by("profile_id").aggregate(before=act.count(where=act.ts < mid), after=act.count(where=act.ts >= tail))
+    return act.group_by("profile_id").aggregate(
+        before=act.count(where=act.ts < mid), after=act.count(where=act.ts >= tail)
+    )
 
 
 def features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -81,7 +89,11 @@ def snapshot(ws: Workspace, t: dt.datetime, horizon_days: int, inactive_days: in
 
 def data_range(ws: Workspace) -> tuple[dt.datetime, dt.datetime]:
     pe = ws.engine.table("profile_events")
-    lo, hi = ws.engine.to_arrow(pe.aggregate(lo=pe.ts.min(), hi=pe.ts.max()), step="churn: event range").to_pylist()[0].values()
+    lo, hi = (
+        ws.engine.to_arrow(pe.aggregate(lo=pe.ts.min(), hi=pe.ts.max()), step="churn: event range")
+        .to_pylist()[0]
+        .values()
+    )
     if lo is None:
         raise StageNotRunError("no profile events", stage="profiles", workspace=ws.root)
     return lo, hi
@@ -93,45 +105,72 @@ def latest_test_date(ws: Workspace, horizon_days: int) -> dt.datetime:
     return dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time()) - dt.timedelta(days=horizon_days)
 
 
-def train(ws: Workspace, *, as_of: dt.datetime, horizon_days: int = 90, inactive_days: int = INACTIVE_DAYS,
-          snapshots: int = 3, step_days: int = 30, seed: int = 0) -> wf.TrainResult:
+def train(
+    ws: Workspace,
+    *,
+    as_of: dt.datetime,
+    horizon_days: int = 90,
+    inactive_days: int = INACTIVE_DAYS,
+    snapshots: int = 3,
+    step_days: int = 30,
+    seed: int = 0,
+) -> wf.TrainResult:
     """Fit on snapshots whose label windows end by `as_of`; report on the snapshot at `as_of`."""
     if not 0 < inactive_days <= horizon_days:
         raise DataError(f"--inactive-days {inactive_days}: expected between 1 and --horizon-days ({horizon_days})")
     first, last = data_range(ws)
     if as_of + dt.timedelta(days=horizon_days) > last + dt.timedelta(days=1):
         latest = (last - dt.timedelta(days=horizon_days)).date()
-        raise DataError(f"--as-of {as_of.date()}: its label needs {horizon_days} days of events after it, but the "
-                        f"latest event is {last.date()}; use --as-of {latest} or earlier (or a shorter --horizon-days)")
+        raise DataError(
+            f"--as-of {as_of.date()}: its label needs {horizon_days} days of events after it, but the "
+            f"latest event is {last.date()}; use --as-of {latest} or earlier (or a shorter --horizon-days)"
+        )
     times = [as_of - dt.timedelta(days=horizon_days + i * step_days) for i in range(snapshots)]
     times = [t for t in times if t - dt.timedelta(days=horizon_days) >= first]
     if not times:
-        raise DataError(f"--as-of {as_of.date()}: no room for a training snapshot before it (events start "
-                        f"{first.date()}; each snapshot needs {horizon_days} days before and after); use a later --as-of")
+        raise DataError(
+            f"--as-of {as_of.date()}: no room for a training snapshot before it (events start "
+            f"{first.date()}; each snapshot needs {horizon_days} days before and after); use a later --as-of"
+        )
     train_df = pd.concat([snapshot(ws, t, horizon_days, inactive_days) for t in sorted(times)], ignore_index=True)
     test_df = snapshot(ws, as_of, horizon_days, inactive_days)
     y_train, y_test = train_df.pop("churned").to_numpy(), test_df.pop("churned").to_numpy()
     for name, y in (("training snapshots", y_train), ("the test snapshot", y_test)):
         if len(np.unique(y)) < 2:
-            raise DataError(f"{name}: every active person has the same label ({int(y[0]) if len(y) else 'none'}); "
-                            "churn cannot be learnt or measured here: try another --as-of or --horizon-days")
+            raise DataError(
+                f"{name}: every active person has the same label ({int(y[0]) if len(y) else 'none'}); "
+                "churn cannot be learnt or measured here: try another --as-of or --horizon-days"
+            )
     model = ChurnModel(id_column="profile_id", time_column="snapshot", random_state=seed).fit(train_df, y_train)
     report = wf.evaluate(model, test_df, y_test)
     card = {
         "model": "cx360 churn (LightGBM, calibrated) on point-in-time profile traits",
         "cx360_version": cx360.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "data": {"source": f"workspace {ws.root}", "rows": len(train_df) + len(test_df), "columns": int(train_df.shape[1]),
-                 "label": f"gone within {horizon_days} days: no activity in days {horizon_days - inactive_days}-"
-                          f"{horizon_days} after the snapshot", "positive": "1",
-                 "churn_rate": float(np.concatenate([y_train, y_test]).mean())},
-        "split": {"kind": "time", "time_column": "snapshot", "test_from": as_of.date().isoformat(),
-                  "train_rows": len(train_df), "test_rows": len(test_df), **model.split_,
-                  "calibration": model.calibrator_["method"],
-                  "train_snapshots": [t.date().isoformat() for t in sorted(times)]},
-        "horizon_days": horizon_days, "inactive_days": inactive_days,
+        "data": {
+            "source": f"workspace {ws.root}",
+            "rows": len(train_df) + len(test_df),
+            "columns": int(train_df.shape[1]),
+            "label": f"gone within {horizon_days} days: no activity in days {horizon_days - inactive_days}-"
+            f"{horizon_days} after the snapshot",
+            "positive": "1",
+            "churn_rate": float(np.concatenate([y_train, y_test]).mean()),
+        },
+        "split": {
+            "kind": "time",
+            "time_column": "snapshot",
+            "test_from": as_of.date().isoformat(),
+            "train_rows": len(train_df),
+            "test_rows": len(test_df),
+            **model.split_,
+            "calibration": model.calibrator_["method"],
+            "train_snapshots": [t.date().isoformat() for t in sorted(times)],
+        },
+        "horizon_days": horizon_days,
+        "inactive_days": inactive_days,
         "features": [{"name": f.name, "column": f.column, "kind": f.kind} for f in model.prep_.features],
-        "notes": model.prep_.notes + [
+        "notes": model.prep_.notes
+        + [
             f"label: active (payment, withdrawal, transfer, web or app event) in the {horizon_days} days before "
             f"the snapshot, and no such activity in the last {inactive_days} days of the {horizon_days} after it",
         ],
@@ -178,13 +217,21 @@ class _Scorer:
             risk[idx] = self.model.churn_probability(Xa)
             for i, r in zip(idx, self.model.reasons(Xa)):
                 reasons[i] = "; ".join(r)
-        return pd.DataFrame({"profile_id": X.profile_id, "as_of": pd.Timestamp(self.as_of),
-                             "churn_risk": risk.round(6), "churn_reasons": reasons, "horizon_days": self.horizon,
-                             "scored_at": pd.Timestamp(self.now)})
+        return pd.DataFrame(
+            {
+                "profile_id": X.profile_id,
+                "as_of": pd.Timestamp(self.as_of),
+                "churn_risk": risk.round(6),
+                "churn_reasons": reasons,
+                "horizon_days": self.horizon,
+                "scored_at": pd.Timestamp(self.now),
+            }
+        )
 
 
-def score(ws: Workspace, model_dir: Path, *, now: dt.datetime | None = None,
-          batch_rows: int = BATCH_ROWS) -> ScoreSummary:
+def score(
+    ws: Workspace, model_dir: Path, *, now: dt.datetime | None = None, batch_rows: int = BATCH_ROWS
+) -> ScoreSummary:
     """Score the current profile_traits into `churn_scores`, batch by batch where the traits are (chunks on
     DuckDB, Spark's executors); persons with no activity in the horizon before as_of have lapsed already
     and get risk 1."""
@@ -198,10 +245,16 @@ def score(ws: Workspace, model_dir: Path, *, now: dt.datetime | None = None,
     counts = activity_counts(engine, as_of, horizon)
     j = traits.left_join(counts.select("profile_id", "before"), "profile_id").drop("profile_id_right")
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    engine.map_batches(j.order_by("profile_id"), _Scorer(model, horizon, as_of, now),
-                       schema.ibis_schema("churn_scores").to_pyarrow(), into="churn_scores", batch_rows=batch_rows,
-                       step="churn: score")
+    engine.map_batches(
+        j.order_by("profile_id"),
+        _Scorer(model, horizon, as_of, now),
+        schema.ibis_schema("churn_scores").to_pyarrow(),
+        into="churn_scores",
+        batch_rows=batch_rows,
+        step="churn: score",
+    )
     c = engine.table("churn_scores")
-    row = engine.to_arrow(c.aggregate(n=c.count(), mean=c.churn_risk.mean(), high=(c.churn_risk >= 0.5).sum()),
-                          step="churn: summary").to_pylist()[0]
+    row = engine.to_arrow(
+        c.aggregate(n=c.count(), mean=c.churn_risk.mean(), high=(c.churn_risk >= 0.5).sum()), step="churn: summary"
+    ).to_pylist()[0]
     return ScoreSummary(int(row["n"]), as_of, row["mean"], int(row["high"] or 0))

@@ -31,9 +31,22 @@ RFM_SEGMENTS: tuple[tuple[str, str, str], ...] = (
 NO_TRANSACTIONS = ("no_transactions", "no card payment or withdrawal before as_of")
 
 DEFAULT_CLUSTER_TRAITS = (
-    "age_years", "tenure_days", "n_products", "calls_90d", "complaints_total", "offers_accepted",
-    "offers_rejected", "web_events_90d", "app_events_90d", "logins_90d", "txn_count_90d", "spend_90d",
-    "avg_ticket", "days_since_txn", "visits_90d", "posts_total",
+    "age_years",
+    "tenure_days",
+    "n_products",
+    "calls_90d",
+    "complaints_total",
+    "offers_accepted",
+    "offers_rejected",
+    "web_events_90d",
+    "app_events_90d",
+    "logins_90d",
+    "txn_count_90d",
+    "spend_90d",
+    "avg_ticket",
+    "days_since_txn",
+    "visits_90d",
+    "posts_total",
 )
 
 
@@ -49,7 +62,8 @@ def rfm(traits: ir.Table) -> ir.Table:
     """`profile_rfm`: R, F, M quintile scores and the named cell, for every profile."""
     buyers = traits.filter(traits.txn_count > 0)
     scored = buyers.select(
-        "profile_id", "as_of",
+        "profile_id",
+        "as_of",
         r_score=_quintile(ibis.desc(buyers.days_since_txn)),
         f_score=_quintile(buyers.txn_count),
         m_score=_quintile(buyers.spend_total.fill_null(0.0)),
@@ -59,7 +73,11 @@ def rfm(traits: ir.Table) -> ir.Table:
     cells = [(compile_condition(parse(test), lambda f: scored[f]), name) for name, test, _ in RFM_SEGMENTS]
     scored = scored.mutate(rfm_segment=ibis.cases(*cells, else_="hibernating"))
     others = traits.filter(traits.txn_count.fill_null(0) == 0).select(
-        "profile_id", "as_of", r_score=ibis.null("int64"), f_score=ibis.null("int64"), m_score=ibis.null("int64"),
+        "profile_id",
+        "as_of",
+        r_score=ibis.null("int64"),
+        f_score=ibis.null("int64"),
+        m_score=ibis.null("int64"),
         rfm_segment=ibis.literal(NO_TRANSACTIONS[0]),
     )
     return ibis.union(scored, others, distinct=False)
@@ -73,16 +91,25 @@ class Cluster:
     description: str
 
 
-def clusters(engine: Engine, traits: ir.Table, *, k: int, columns: tuple[str, ...] = DEFAULT_CLUSTER_TRAITS,
-             seed: int = 0) -> tuple[pd.DataFrame, list[Cluster]]:
+def clusters(
+    engine: Engine, traits: ir.Table, *, k: int, columns: tuple[str, ...] = DEFAULT_CLUSTER_TRAITS, seed: int = 0
+) -> tuple[pd.DataFrame, list[Cluster]]:
     """k-means on standardised traits: (profile_id, as_of, cluster, cluster_name) and each cluster described
     by the traits that set it apart most from everyone else."""
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
-    frame = engine.to_arrow(traits.select("profile_id", "as_of", *columns), step="segments: traits for clusters").to_pandas()
-    empty = pd.DataFrame({"profile_id": pd.Series(dtype=str), "as_of": pd.Series(dtype="datetime64[us]"),
-                          "cluster": pd.Series(dtype="int64"), "cluster_name": pd.Series(dtype=str)})
+    frame = engine.to_arrow(
+        traits.select("profile_id", "as_of", *columns), step="segments: traits for clusters"
+    ).to_pandas()
+    empty = pd.DataFrame(
+        {
+            "profile_id": pd.Series(dtype=str),
+            "as_of": pd.Series(dtype="datetime64[us]"),
+            "cluster": pd.Series(dtype="int64"),
+            "cluster_name": pd.Series(dtype=str),
+        }
+    )
     if len(frame) < max(k, 2) * 5:
         return empty, []
     raw = frame[list(columns)].astype("float64")
@@ -117,11 +144,18 @@ def clusters(engine: Engine, traits: ir.Table, *, k: int, columns: tuple[str, ..
         words = [f"{'high' if centre[j] > 0 else 'low'} {columns[j]}" for j in top]
         medians = raw[mask].median()
         detail = [f"{columns[j]} {_num(medians.iloc[j])} (median; {_num(overall.iloc[j])} overall)" for j in top]
-        found.append(Cluster(c, int(mask.sum()), ", ".join(words),
-                             f"{mask.mean():.0%} of profiles; " + "; ".join(detail)))
+        found.append(
+            Cluster(c, int(mask.sum()), ", ".join(words), f"{mask.mean():.0%} of profiles; " + "; ".join(detail))
+        )
     names = {c.number: c.name for c in found}
-    out = pd.DataFrame({"profile_id": frame.profile_id, "as_of": frame.as_of, "cluster": numbers.astype("int64"),
-                        "cluster_name": [names[n] for n in numbers]})
+    out = pd.DataFrame(
+        {
+            "profile_id": frame.profile_id,
+            "as_of": frame.as_of,
+            "cluster": numbers.astype("int64"),
+            "cluster_name": [names[n] for n in numbers],
+        }
+    )
     return out, found
 
 

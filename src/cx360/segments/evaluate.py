@@ -56,8 +56,9 @@ class Spec:
         parts = [self.where] if self.where else []
         for e in self.events:
             count = f"at least {e.min_count}" + (f" and at most {e.max_count}" if e.max_count is not None else "")
-            parts.append(f"{count} '{e.name}' events{' where ' + e.where if e.where else ''} "
-                         f"in the last {e.within_days} days")
+            parts.append(
+                f"{count} '{e.name}' events{' where ' + e.where if e.where else ''} in the last {e.within_days} days"
+            )
         return " and ".join(parts)
 
 
@@ -79,8 +80,9 @@ class Fields:
         self.engine = engine
         self.as_of = as_of
         self.workspace = workspace
-        self.owner: dict[str, str] = {c: "profile_traits" for c in engine.table("profile_traits").columns
-                                      if c not in NOT_FIELDS}
+        self.owner: dict[str, str] = {
+            c: "profile_traits" for c in engine.table("profile_traits").columns if c not in NOT_FIELDS
+        }
         for table in FIELD_TABLES:
             if engine.has_table(table):
                 for c in engine.table(table).columns:
@@ -92,8 +94,9 @@ class Fields:
         unknown = [n for n in names if n not in self.owner]
         if unknown:
             known = ", ".join(sorted(self.owner))
-            raise ConfigError(f"segment '{segment}': unknown field(s) {', '.join(map(repr, unknown))}; "
-                              f"known fields: {known}")
+            raise ConfigError(
+                f"segment '{segment}': unknown field(s) {', '.join(map(repr, unknown))}; known fields: {known}"
+            )
         for n in names:
             table = self.owner[n]
             if table == "profile_traits":
@@ -101,12 +104,18 @@ class Fields:
             stage = FIELD_TABLES[table]
             scored = self._as_of(table)
             if scored is None:
-                raise StageNotRunError(f"segment '{segment}': field '{n}' comes from {table}, which is empty",
-                                       stage=stage, workspace=self.workspace)
+                raise StageNotRunError(
+                    f"segment '{segment}': field '{n}' comes from {table}, which is empty",
+                    stage=stage,
+                    workspace=self.workspace,
+                )
             if scored != self.as_of:
-                raise StageNotRunError(f"segment '{segment}': field '{n}' comes from {table}, as of {scored}, "
-                                       f"but the profile traits are as of {self.as_of}", stage=stage,
-                                       workspace=self.workspace)
+                raise StageNotRunError(
+                    f"segment '{segment}': field '{n}' comes from {table}, as of {scored}, "
+                    f"but the profile traits are as of {self.as_of}",
+                    stage=stage,
+                    workspace=self.workspace,
+                )
 
     def _as_of(self, table: str) -> dt.datetime | None:
         """The as_of the table was computed for (None when it is empty)."""
@@ -149,8 +158,9 @@ def members(engine: Engine, fields: Fields, spec: Spec, as_of: dt.datetime) -> i
 def event_counts(engine: Engine, e: EventCondition, as_of: dt.datetime, segment: str) -> ir.Table:
     pe = engine.table("profile_events")
     since = as_of - dt.timedelta(days=e.within_days)
-    pe = pe.filter((pe.name == e.name) & (pe.ts >= ibis.literal(since, "timestamp"))
-                   & (pe.ts < ibis.literal(as_of, "timestamp")))
+    pe = pe.filter(
+        (pe.name == e.name) & (pe.ts >= ibis.literal(since, "timestamp")) & (pe.ts < ibis.literal(as_of, "timestamp"))
+    )
     if e.where:
         cond = parse(e.where)
 
@@ -159,8 +169,10 @@ def event_counts(engine: Engine, e: EventCondition, as_of: dt.datetime, segment:
                 return engine.json_get(pe.properties, field.split(".", 1)[1])
             if field in EVENT_FIELDS:
                 return pe[field]
-            raise ConfigError(f"segment '{segment}': unknown event field {field!r} in events.where; known: "
-                              f"{', '.join(EVENT_FIELDS)}, properties.KEY")
+            raise ConfigError(
+                f"segment '{segment}': unknown event field {field!r} in events.where; known: "
+                f"{', '.join(EVENT_FIELDS)}, properties.KEY"
+            )
 
         pe = pe.filter(compile_condition(cond, resolve))
     return pe.group_by("profile_id").aggregate(n=pe.count())
@@ -191,7 +203,9 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
             raise ConfigError(f"segmentation.cluster_traits: unknown trait(s) {unknown}; see `cx360 traits`")
         frame, found = builtin.clusters(engine, traits, k=settings.clusters, columns=columns, seed=settings.seed)
         target = schema.ibis_schema("profile_clusters").to_pyarrow()
-        engine.replace("profile_clusters", pa.Table.from_pandas(frame[target.names], schema=target, preserve_index=False))
+        engine.replace(
+            "profile_clusters", pa.Table.from_pandas(frame[target.names], schema=target, preserve_index=False)
+        )
 
     specs = [Spec(n, kind, doc, where) for n, kind, doc, where in builtin.builtin_specs(settings.rfm, found)]
     specs += specs_from_config(ws.config.segments)
@@ -216,33 +230,51 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
     for name in gone:
         history[name], _, _ = _update(history.get(name), name, pd.Series([], dtype=str), as_of)
     parts = [h for h in history.values() if h is not None and len(h)]
-    engine.replace("segment_members", _arrow(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(), "segment_members"))
+    engine.replace(
+        "segment_members", _arrow(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(), "segment_members")
+    )
     engine.replace("segments", _arrow(pd.DataFrame(rows), "segments"))
     return results
 
 
-def _update(history: pd.DataFrame | None, name: str, ids: pd.Series,
-            as_of: dt.datetime) -> tuple[pd.DataFrame, int, int]:
+def _update(
+    history: pd.DataFrame | None, name: str, ids: pd.Series, as_of: dt.datetime
+) -> tuple[pd.DataFrame, int, int]:
     """One segment's membership rows: close those of who left, open one for each newcomer."""
     if history is None:
-        history = pd.DataFrame({"segment": pd.Series(dtype=str), "profile_id": pd.Series(dtype=str),
-                                "entered_at": pd.Series(dtype="datetime64[us]"),
-                                "exited_at": pd.Series(dtype="datetime64[us]")})
+        history = pd.DataFrame(
+            {
+                "segment": pd.Series(dtype=str),
+                "profile_id": pd.Series(dtype=str),
+                "entered_at": pd.Series(dtype="datetime64[us]"),
+                "exited_at": pd.Series(dtype="datetime64[us]"),
+            }
+        )
     open_ = history.exited_at.isna()
     leaving = open_ & ~history.profile_id.isin(ids)
     history = history.copy()
     history.loc[leaving, "exited_at"] = pd.Timestamp(as_of)
     new_ids = ids[~ids.isin(history.profile_id[open_])].drop_duplicates().sort_values()
     if len(new_ids):
-        fresh = pd.DataFrame({"segment": name, "profile_id": new_ids.to_numpy(), "entered_at": pd.Timestamp(as_of),
-                              "exited_at": pd.NaT})
+        fresh = pd.DataFrame(
+            {"segment": name, "profile_id": new_ids.to_numpy(), "entered_at": pd.Timestamp(as_of), "exited_at": pd.NaT}
+        )
         history = pd.concat([history, fresh], ignore_index=True) if len(history) else fresh
     return history, len(new_ids), int(leaving.sum())
 
 
 def _row(spec: Spec, size: int | None, now: dt.datetime, as_of: dt.datetime, status: str, error: str | None) -> dict:
-    return {"name": spec.name, "kind": spec.kind, "description": spec.description, "definition": spec.definition,
-            "size": size, "evaluated_at": now, "as_of": as_of, "status": status, "error": error}
+    return {
+        "name": spec.name,
+        "kind": spec.kind,
+        "description": spec.description,
+        "definition": spec.definition,
+        "size": size,
+        "evaluated_at": now,
+        "as_of": as_of,
+        "status": status,
+        "error": error,
+    }
 
 
 def _arrow(frame: pd.DataFrame, table: str) -> pa.Table:
@@ -264,6 +296,18 @@ def listing(ws: Workspace) -> list[dict]:
     declared = {s.name for s in ws.config.segments}
     listed = {r["name"] for r in rows}
     for name in sorted(declared - listed):  # declared since the last evaluation: never evaluated
-        rows.append({"name": name, "kind": "custom", "description": "", "definition": "", "size": None,
-                     "evaluated_at": None, "as_of": None, "status": "never evaluated", "error": None, "fresh": False})
+        rows.append(
+            {
+                "name": name,
+                "kind": "custom",
+                "description": "",
+                "definition": "",
+                "size": None,
+                "evaluated_at": None,
+                "as_of": None,
+                "status": "never evaluated",
+                "error": None,
+                "fresh": False,
+            }
+        )
     return rows

@@ -32,9 +32,7 @@ def write_dropped(engine: Engine, found: pa.Table | None, entity: str, ctx: Cont
     target = engine.table(entity)
     rows = sorted(set(found["row_number"].to_pylist()))
     landed = engine.to_arrow(
-        target.filter((target.batch_id == ctx.batch_id) & target.row_number.isin(rows)).select(
-            "row_number"
-        ),
+        target.filter((target.batch_id == ctx.batch_id) & target.row_number.isin(rows)).select("row_number"),
         step=f"{ctx.source}: rows with dropped identifiers",
     )["row_number"].to_pylist()
     found = found.filter(pc.is_in(found["row_number"], value_set=pa.array(landed, pa.int64())))

@@ -109,7 +109,8 @@ def _ingest_with_retries(engine, config: Config, source, reader: Reader, report:
             if attempt == attempts:
                 raise TransientSourceError(
                     f"{exc} on each of {attempts} attempts; nothing of it was loaded. Write inputs elsewhere and "
-                    "move them into place when complete, or raise [ingest].read_attempts") from exc
+                    "move them into place when complete, or raise [ingest].read_attempts"
+                ) from exc
 
 
 def recover(engine: Engine) -> list[str]:
@@ -150,12 +151,22 @@ def _ingest_input(engine: Engine, config: Config, source, reader: Reader, report
     counts = load_batch(engine, config, source, batch_id, reader.label, reader.chunks(), reader.schemaless, progress)
     report.add(counts)
     if counts.read and counts.quarantined == counts.read:
-        report.fail(f"{reader.label}: every one of its {counts.read:,} rows was quarantined (first reason: "
-                    f"{counts.first_reason}); check the source's encoding, delimiter and mapping")
+        report.fail(
+            f"{reader.label}: every one of its {counts.read:,} rows was quarantined (first reason: "
+            f"{counts.first_reason}); check the source's encoding, delimiter and mapping"
+        )
 
 
-def load_batch(engine: Engine, config: Config, source, batch_id: str, label: str, chunks: Iterable[Chunk],
-               schemaless: bool, on_progress: Callable[[int], None] | None = None) -> BatchCounts:
+def load_batch(
+    engine: Engine,
+    config: Config,
+    source,
+    batch_id: str,
+    label: str,
+    chunks: Iterable[Chunk],
+    schemaless: bool,
+    on_progress: Callable[[int], None] | None = None,
+) -> BatchCounts:
     """Load one batch between a 'started' and a 'committed' ledger row; on any failure nothing of it stays."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     _ledger(engine, batch_id, source.name, label, "started", now)
@@ -186,10 +197,14 @@ def load_batch(engine: Engine, config: Config, source, batch_id: str, label: str
         counts.loaded = int(engine.scalar(target.filter(target.batch_id == batch_id).count(), step="count loaded rows"))
         counts.duplicates = valid - counts.loaded
         drops = engine.table("dropped_identifiers")
-        counts.identifiers_dropped = int(engine.scalar(drops.filter(drops.batch_id == batch_id).count(), step="count dropped identifiers"))
+        counts.identifiers_dropped = int(
+            engine.scalar(drops.filter(drops.batch_id == batch_id).count(), step="count dropped identifiers")
+        )
         if counts.duplicates < 0 or counts.read != counts.loaded + counts.quarantined + counts.duplicates:
-            raise Cx360Error(f"{label}: rows do not add up (read {counts.read}, loaded {counts.loaded}, quarantined "
-                             f"{counts.quarantined}, valid {valid}); the batch was not committed")
+            raise Cx360Error(
+                f"{label}: rows do not add up (read {counts.read}, loaded {counts.loaded}, quarantined "
+                f"{counts.quarantined}, valid {valid}); the batch was not committed"
+            )
     except BaseException:
         _discard(engine, batch_id)
         raise
@@ -206,7 +221,9 @@ def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[lis
         checked, helpers = check(staged, source.mapping, ctx)
         marked = _mark_suspects(engine, checked, source)
         flagged = engine.to_arrow(
-            marked.filter(marked[REASONS].notnull() | marked._cx360_suspect).select("row_number", REASONS, "_cx360_suspect"),
+            marked.filter(marked[REASONS].notnull() | marked._cx360_suspect).select(
+                "row_number", REASONS, "_cx360_suspect"
+            ),
             step=f"{source.name}: validate",
         )
         rejected = flagged.filter(pc.is_valid(flagged[REASONS])).select(["row_number", REASONS])
@@ -236,9 +253,13 @@ def _mark_suspects(engine: Engine, checked: ir.Table, source) -> ir.Table:
     existing = engine.table("events")
     taken = existing.filter(existing.source == source.name).select(_cx360_taken=existing.event_id)
     valid = checked.mutate(_cx360_valid=checked[REASONS].isnull())
-    ranked = valid.mutate(_cx360_rank=ibis.row_number().over(group_by=["event_id", "_cx360_valid"], order_by="row_number"))
+    ranked = valid.mutate(
+        _cx360_rank=ibis.row_number().over(group_by=["event_id", "_cx360_valid"], order_by="row_number")
+    )
     joined = ranked.left_join(taken, ranked.event_id == taken._cx360_taken)
-    return joined.mutate(_cx360_suspect=joined._cx360_valid & ((joined._cx360_rank > 0) | joined._cx360_taken.notnull()))
+    return joined.mutate(
+        _cx360_suspect=joined._cx360_valid & ((joined._cx360_rank > 0) | joined._cx360_taken.notnull())
+    )
 
 
 # What an event says: two rows with one event_id and the same payload are one event seen twice.
@@ -260,17 +281,26 @@ def _new_rows(engine: Engine, valid: ir.Table, source, name: str) -> tuple[ir.Ta
     # Payloads are compared only for ids seen twice, which are few: most chunks bring only new ids.
     later = ranked.filter(ranked._cx360_rank > 0).drop("_cx360_rank")
     repeated = first.semi_join(later.select("event_id"), "event_id")
-    earlier = repeated.select("event_id", _cx360_by=ibis.literal("row ") + repeated.row_number.cast("string")
-                              + " of this batch", _cx360_was=_payload(repeated))
+    earlier = repeated.select(
+        "event_id",
+        _cx360_by=ibis.literal("row ") + repeated.row_number.cast("string") + " of this batch",
+        _cx360_was=_payload(repeated),
+    )
     within = later.mutate(_cx360_payload=_payload(later)).join(earlier, "event_id")
     again = first.semi_join(existing.select("event_id"), "event_id")
     held = existing.semi_join(again.select("event_id"), "event_id")
-    loaded = held.select("event_id", _cx360_by=ibis.literal("batch ") + held.batch_id + " (row "
-                         + held.row_number.cast("string") + ")", _cx360_was=_payload(held))
+    loaded = held.select(
+        "event_id",
+        _cx360_by=ibis.literal("batch ") + held.batch_id + " (row " + held.row_number.cast("string") + ")",
+        _cx360_was=_payload(held),
+    )
     before = again.mutate(_cx360_payload=_payload(again)).join(loaded, "event_id")
     columns = ["row_number", "event_id", "_cx360_by"]
-    return new, (within.filter(within._cx360_payload != within._cx360_was).select(*columns)
-                 .union(before.filter(before._cx360_payload != before._cx360_was).select(*columns)))
+    return new, (
+        within.filter(within._cx360_payload != within._cx360_was)
+        .select(*columns)
+        .union(before.filter(before._cx360_payload != before._cx360_was).select(*columns))
+    )
 
 
 def _payload(t: ir.Table) -> ir.StringValue:
@@ -280,9 +310,14 @@ def _payload(t: ir.Table) -> ir.StringValue:
 def _conflict_reasons(conflicting: pa.Table) -> pa.Table:
     seen: dict[int, str] = {}
     for r in conflicting.to_pylist():
-        seen.setdefault(r["row_number"], f"event_id: conflicting payload for event_id '{r['event_id']}' already "
-                        f"loaded from {r['_cx360_by']}; a correction needs its own event_id")
-    return pa.table({"row_number": pa.array(list(seen), pa.int64()), REASONS: pa.array(list(seen.values()), pa.string())})
+        seen.setdefault(
+            r["row_number"],
+            f"event_id: conflicting payload for event_id '{r['event_id']}' already "
+            f"loaded from {r['_cx360_by']}; a correction needs its own event_id",
+        )
+    return pa.table(
+        {"row_number": pa.array(list(seen), pa.int64()), REASONS: pa.array(list(seen.values()), pa.string())}
+    )
 
 
 def _malformed(data: pa.Table, rejected: pa.Table) -> list[Malformed]:
@@ -313,7 +348,8 @@ def _quarantine_rows(bad: list[Malformed], ctx: Context) -> pa.Table:
 def _ledger(engine: Engine, batch_id, source, input_, status, started, counts: BatchCounts | None = None) -> None:
     finished = dt.datetime.now(dt.UTC).replace(tzinfo=None) if status == "committed" else None
     read, loaded, quarantined, duplicates = (
-        (None,) * 4 if counts is None else (counts.read, counts.loaded, counts.quarantined, counts.duplicates))
+        (None,) * 4 if counts is None else (counts.read, counts.loaded, counts.quarantined, counts.duplicates)
+    )
     row = pa.table(
         {
             "batch_id": [batch_id],

@@ -89,7 +89,9 @@ class _Builder:
             text = raw
             shown = raw.cast("string")
         if kind != "string":
-            self.reject_if(text.notnull() & value.isnull(), ibis.literal(f"{label}: not a valid {kind}: '") + shown + "'")
+            self.reject_if(
+                text.notnull() & value.isnull(), ibis.literal(f"{label}: not a valid {kind}: '") + shown + "'"
+            )
             self._reject_nonsense(label, kind, value)
         if required:
             self.reject_if(text.isnull(), f"{label}: a value is required")
@@ -100,17 +102,26 @@ class _Builder:
         what can have happened ([ingest].earliest and max_future_days)."""
         if kind == "float":
             # x - x is 0 only for a finite x, on every engine (Spark's isinf misses infinities, and its NaN = NaN)
-            self.reject_if((value - value) != 0, ibis.literal(f"{label}: not a finite number: '")
-                           + value.cast("string") + "'")
+            self.reject_if(
+                (value - value) != 0, ibis.literal(f"{label}: not a finite number: '") + value.cast("string") + "'"
+            )
         elif kind in ("date", "timestamp"):
             latest, earliest = self.ctx.latest, self.ctx.earliest
             if kind == "date":
                 latest, earliest = latest.date(), earliest.date()
-            self.reject_if(value > ibis.literal(latest), ibis.literal(f"{label}: ")
-                           + value.cast("string") + f" is in the future (after {latest:%Y-%m-%d %H:%M}, see "
-                           "[ingest].max_future_days)")
-            self.reject_if(value < ibis.literal(earliest), ibis.literal(f"{label}: ")
-                           + value.cast("string") + f" is before {earliest:%Y-%m-%d} ([ingest].earliest)")
+            self.reject_if(
+                value > ibis.literal(latest),
+                ibis.literal(f"{label}: ")
+                + value.cast("string")
+                + f" is in the future (after {latest:%Y-%m-%d %H:%M}, see "
+                "[ingest].max_future_days)",
+            )
+            self.reject_if(
+                value < ibis.literal(earliest),
+                ibis.literal(f"{label}: ")
+                + value.cast("string")
+                + f" is before {earliest:%Y-%m-%d} ([ingest].earliest)",
+            )
 
     def _parse_text(self, text: ir.StringValue, kind: str, formats: list[str]) -> ir.Value:
         if kind == "string":
@@ -211,7 +222,7 @@ def canonical_rows(checked: ir.Table) -> ir.Table:
 
 def dropped_identifiers(checked: ir.Table, key: str) -> ir.Table | None:
     """One row per identifier dropped from a checked row: row_number, key, kind, value, reason."""
-    kinds = [c[len(DROPPED):] for c in checked.columns if c.startswith(DROPPED) and not c.endswith("_value")]
+    kinds = [c[len(DROPPED) :] for c in checked.columns if c.startswith(DROPPED) and not c.endswith("_value")]
     parts = [
         checked.filter(checked[f"{DROPPED}{kind}"].notnull()).select(
             row_number=checked.row_number,
@@ -252,7 +263,8 @@ def _events(b: _Builder, m: EventMapping, ctx: Context) -> dict[str, ir.Value]:
     name = b.typed("name", m.name, "string", required=True)
     b.reject_if(
         name.notnull() & ~name.isin(ctx.event_names),
-        ibis.literal("name: unknown event name '") + name
+        ibis.literal("name: unknown event name '")
+        + name
         + "' (map it with `values` in the source's name field, or declare it in [events].custom_names)",
     )
     cols["name"] = name
@@ -267,7 +279,8 @@ def _events(b: _Builder, m: EventMapping, ctx: Context) -> dict[str, ir.Value]:
     b.reject_if(
         none_left,
         f"no identifier: every event needs one of {', '.join(m.identifiers)} (columns "
-        + ", ".join(s.column or repr(s.value) for s in m.identifiers.values()) + ")",
+        + ", ".join(s.column or repr(s.value) for s in m.identifiers.values())
+        + ")",
     )
     cols.update(ids)
     cols["properties"] = b.json_object({k: b.typed(k, s) for k, s in m.properties.items()})
@@ -290,9 +303,13 @@ def _with_phones(staged: ir.Table, spec: FieldSpec, ctx: Context) -> tuple[ir.Ta
     b = _Builder(staged, ctx)
     raw = identifiers.clean(b.origin(spec))
     base = staged.mutate(_phone_raw=raw)
-    distinct = ctx.engine.to_arrow(base.select("_phone_raw").filter(base._phone_raw.notnull()).distinct(), step="phones")
+    distinct = ctx.engine.to_arrow(
+        base.select("_phone_raw").filter(base._phone_raw.notnull()).distinct(), step="phones"
+    )
     table = identifiers.phone_table(distinct["_phone_raw"].to_pylist(), ctx.region)
-    lookup = ctx.engine.stage(pa.table(table, schema=pa.schema([("raw", pa.string()), ("e164", pa.string()), ("reason", pa.string())])))
+    lookup = ctx.engine.stage(
+        pa.table(table, schema=pa.schema([("raw", pa.string()), ("e164", pa.string()), ("reason", pa.string())]))
+    )
     joined = base.left_join(lookup, base._phone_raw == lookup.raw)
     return joined.select(*staged.columns, _phone_e164=lookup.e164, _phone_reason=lookup.reason), lookup
 

@@ -110,8 +110,9 @@ def _check_columns(where: object, names: list[str]) -> None:
             clashes.append(f"{seen[n.lower()]!r} and {n!r}" if seen[n.lower()] != n else repr(n))
         seen.setdefault(n.lower(), n)
     if clashes:
-        raise SourceError(f"{where}: repeated column names (names differing only in case count as the same): "
-                          + ", ".join(clashes))
+        raise SourceError(
+            f"{where}: repeated column names (names differing only in case count as the same): " + ", ".join(clashes)
+        )
     reserved = [n for n in names if n.lower().startswith(INTERNAL)]
     if reserved:
         raise SourceError(f"{where}: column names starting with {INTERNAL!r} are reserved by cx360: {reserved}")
@@ -214,8 +215,10 @@ class CsvReader(_FileReader):
                         continue
                 if len(taken) > 1:  # most likely a stray quote: keep only its line, re-read the rest
                     lines.give_back(taken[1:])
-                    reason = (f'malformed CSV line: an unclosed quote (") on line {first} runs over the lines after '
-                              f"it ({problem}); only this line is quarantined, reading resumes on the next")
+                    reason = (
+                        f'malformed CSV line: an unclosed quote (") on line {first} runs over the lines after '
+                        f"it ({problem}); only this line is quarantined, reading resumes on the next"
+                    )
                 else:
                     reason = f"malformed CSV line: {problem}"
                 bad.append(Malformed(n, _line(first, taken[0] if taken else ""), reason))
@@ -279,7 +282,9 @@ class JsonlReader(_FileReader):
                     flat = _flatten(obj)
                     _check_keys(flat, spelling)
                 except RecursionError:
-                    bad.append(Malformed(n, _line(line_no, line), f"malformed JSON: nested deeper than {MAX_DEPTH} levels"))
+                    bad.append(
+                        Malformed(n, _line(line_no, line), f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
+                    )
                     continue
                 except _Unfit as exc:
                     bad.append(Malformed(n, _line(line_no, line), str(exc)))
@@ -310,8 +315,10 @@ def _check_keys(flat: dict[str, str | None], spelling: dict[str, str]) -> None:
         if low.startswith(INTERNAL):
             raise _Unfit(f"malformed JSON: key {key!r}: names starting with {INTERNAL!r} are reserved by cx360")
         if first is not None:
-            raise _Unfit(f"malformed JSON: key {key!r} differs only in case from key {first!r} seen before; "
-                         "keys differing only in case are the same column")
+            raise _Unfit(
+                f"malformed JSON: key {key!r} differs only in case from key {first!r} seen before; "
+                "keys differing only in case are the same column"
+            )
         new.append((low, key))
     seen_here: dict[str, str] = {}
     for low, key in new:

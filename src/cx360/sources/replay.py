@@ -34,8 +34,9 @@ def replay(ws: Workspace, only: list[str] | None = None) -> list[SourceReport]:
         report = SourceReport(source.name)
         reports.append(report)
         q = current_quarantine(ws, source.name).order_by(["input", "row_number"])
-        rows = engine.to_arrow(q.select("input", "batch_id", "row_number", "raw", "reasons"),
-                               step=f"{source.name}: quarantined rows").to_pylist()
+        rows = engine.to_arrow(
+            q.select("input", "batch_id", "row_number", "raw", "reasons"), step=f"{source.name}: quarantined rows"
+        ).to_pylist()
         inputs: dict[str, list[dict]] = {}
         for r in rows:
             inputs.setdefault(r["input"], []).append(r)

@@ -42,8 +42,10 @@ def check_encoding(name: str, source: str) -> str:
     try:
         return codecs.lookup(name).name
     except LookupError:
-        raise ConfigError(f"source '{source}': encoding = {name!r} is not an encoding Python knows "
-                          "(e.g. utf-8, cp1251, utf-16, latin-1)") from None
+        raise ConfigError(
+            f"source '{source}': encoding = {name!r} is not an encoding Python knows "
+            "(e.g. utf-8, cp1251, utf-16, latin-1)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,10 @@ class TrackedFile:
         self.binary.read()  # normally already at the end; anything left still belongs to the fingerprint
         now = Stat.of(self.path)
         digest = self._hashing.digest.hexdigest()
-        if now != self.opened or self._hashing.bytes != self.opened.size or (
-            self.expected_digest is not None and digest != self.expected_digest
+        if (
+            now != self.opened
+            or self._hashing.bytes != self.opened.size
+            or (self.expected_digest is not None and digest != self.expected_digest)
         ):
             raise InputChanged(f"{self.path}: changed while it was read")
 

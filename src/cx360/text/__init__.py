@@ -15,6 +15,14 @@ from cx360.text.monitor import brand_tone
 from cx360.text.topics import DEFAULT_TOPICS, topic_lexicon
 
 __all__ = [
-    "DEFAULT_TOPICS", "analyze_file", "analyze_texts", "brand_tone", "customer_aggregates", "detect_language",
-    "detect_languages", "get_backend", "purchase_intent", "topic_lexicon",
+    "DEFAULT_TOPICS",
+    "analyze_file",
+    "analyze_texts",
+    "brand_tone",
+    "customer_aggregates",
+    "detect_language",
+    "detect_languages",
+    "get_backend",
+    "purchase_intent",
+    "topic_lexicon",
 ]

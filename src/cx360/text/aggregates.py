@@ -32,12 +32,16 @@ def customer_aggregates(
     df = table.to_pandas() if hasattr(table, "to_pandas") and not isinstance(table, pd.DataFrame) else table.copy()
     missing = [c for c in ("profile_id", "ts") if c not in df.columns]
     if missing:
-        raise ConfigError(f"customer texts: missing column(s) {', '.join(missing)}; the columns are: "
-                          f"{', '.join(map(str, df.columns))}")
+        raise ConfigError(
+            f"customer texts: missing column(s) {', '.join(missing)}; the columns are: "
+            f"{', '.join(map(str, df.columns))}"
+        )
     if not all(c in df.columns for c in SCORED):
         if "text" not in df.columns:
-            raise ConfigError("customer texts: need a 'text' column, or the scored columns "
-                              f"{', '.join(SCORED)}; the columns are: {', '.join(map(str, df.columns))}")
+            raise ConfigError(
+                "customer texts: need a 'text' column, or the scored columns "
+                f"{', '.join(SCORED)}; the columns are: {', '.join(map(str, df.columns))}"
+            )
         from cx360.text.analyze import analyze_texts
 
         scored = analyze_texts(df["text"].tolist(), backend=backend, extra_topics=extra_topics)
@@ -51,16 +55,18 @@ def customer_aggregates(
     df["recent"] = df["ts"] > cut
     df["complaint"] = df["complaint"].fillna(False).astype(bool)
     g = df.groupby("profile_id", sort=True)
-    out = pd.DataFrame({
-        "n_texts": g.size(),
-        # of the texts with a tone (a language without a model has none)
-        "share_negative": (df["negative"] & df["tone"].notna()).groupby(df["profile_id"]).sum()
-        / df["tone"].notna().groupby(df["profile_id"]).sum().replace(0, float("nan")),
-        "last_negative_at": df[df["negative"]].groupby("profile_id")["ts"].max(),
-        "sentiment_recent": df[df["recent"]].groupby("profile_id")["tone"].mean(),
-        "sentiment_before": df[~df["recent"]].groupby("profile_id")["tone"].mean(),
-        "complaints": g["complaint"].sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "n_texts": g.size(),
+            # of the texts with a tone (a language without a model has none)
+            "share_negative": (df["negative"] & df["tone"].notna()).groupby(df["profile_id"]).sum()
+            / df["tone"].notna().groupby(df["profile_id"]).sum().replace(0, float("nan")),
+            "last_negative_at": df[df["negative"]].groupby("profile_id")["ts"].max(),
+            "sentiment_recent": df[df["recent"]].groupby("profile_id")["tone"].mean(),
+            "sentiment_before": df[~df["recent"]].groupby("profile_id")["tone"].mean(),
+            "complaints": g["complaint"].sum(),
+        }
+    )
     out["sentiment_trend"] = out["sentiment_recent"] - out["sentiment_before"]
     out = out.join(_complaint_topics(df))
     out = out.join(_latest_intent(df))
@@ -85,5 +91,10 @@ def _complaint_topics(df: pd.DataFrame) -> pd.DataFrame:
 def _latest_intent(df: pd.DataFrame) -> pd.DataFrame:
     i = df[pd.to_numeric(df["intent"], errors="coerce").fillna(0) > 0].sort_values("ts")
     latest = i.groupby("profile_id").tail(1).set_index("profile_id")
-    return pd.DataFrame({"intent_product": latest["intent_product"], "intent_score": latest["intent"].astype(float),
-                         "intent_at": latest["ts"]})
+    return pd.DataFrame(
+        {
+            "intent_product": latest["intent_product"],
+            "intent_score": latest["intent"].astype(float),
+            "intent_at": latest["ts"],
+        }
+    )

@@ -36,19 +36,22 @@ def analyze_texts(
     lexicon = topic_lexicon(extra_topics)
     topics = [lexicon.find(t) for t in clean]
     intents = [purchase_intent(t) for t in clean]
-    return pd.DataFrame({
-        "language": languages,
-        "sentiment": pd.array(scores.labels, dtype="object"),
-        "confidence": np.round(scores.confidence, 4),
-        "complaint": [is_complaint(t, s, tp) for t, s, tp in zip(clean, scores.labels, topics)],
-        "topics": [";".join(tp) for tp in topics],
-        "intent": [i.score for i in intents],
-        "intent_product": [i.product for i in intents],
-    })
+    return pd.DataFrame(
+        {
+            "language": languages,
+            "sentiment": pd.array(scores.labels, dtype="object"),
+            "confidence": np.round(scores.confidence, 4),
+            "complaint": [is_complaint(t, s, tp) for t, s, tp in zip(clean, scores.labels, topics)],
+            "topics": [";".join(tp) for tp in topics],
+            "intent": [i.score for i in intents],
+            "intent_product": [i.product for i in intents],
+        }
+    )
 
 
-def read_texts(path: Path, text_column: str, id_columns: Sequence[str] | None = None,
-               options: CsvOptions | None = None) -> tuple[pd.Series, pd.DataFrame]:
+def read_texts(
+    path: Path, text_column: str, id_columns: Sequence[str] | None = None, options: CsvOptions | None = None
+) -> tuple[pd.Series, pd.DataFrame]:
     """The text column of a CSV or Parquet file, and the columns that identify its rows: `id_columns`,
     or else every column named like an id (`id`, `*_id`, `id_*`), or else 1-based row numbers."""
     df = read_table(path, all_text=True, options=options)

@@ -79,8 +79,22 @@ def fetch_vader_sdist(folder: Path) -> Path:
 
         folder.mkdir(parents=True, exist_ok=True)
         print(f"fetching the vaderSentiment source archive (for hutto_ICWSM_2014) into {folder} ...")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", "-q",
-                        "vaderSentiment==3.3.2", "-d", str(folder)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                "-q",
+                "vaderSentiment==3.3.2",
+                "-d",
+                str(folder),
+            ],
+            check=True,
+        )
         return find_hutto_archive([folder])
 
 

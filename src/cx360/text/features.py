@@ -111,8 +111,9 @@ def lexicon_features(language: str, texts: list[str]) -> np.ndarray:
 def vader_features(texts: list[str]) -> np.ndarray:
     """VADER's compound, positive, negative and neutral scores per text."""
     v = lexicons.vader()
-    return np.array([[s["compound"], s["pos"], s["neg"], s["neu"]] for s in map(v.polarity_scores, texts)],
-                    dtype=np.float32).reshape(-1, 4)
+    return np.array(
+        [[s["compound"], s["pos"], s["neg"], s["neu"]] for s in map(v.polarity_scores, texts)], dtype=np.float32
+    ).reshape(-1, 4)
 
 
 def dense(language: str, texts: list[str]) -> np.ndarray | None:

@@ -20,7 +20,10 @@ PRODUCTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("car_loan", (r"автокредит", r"кредит\w* на (?:авто|машин)", r"car loan", r"auto loan", r"车贷")),
     ("mortgage", (r"ипотек", r"ипотеч", r"mortgage", r"home loan", r"房贷")),
     ("refinancing", (r"рефинанс", r"refinanc", r"转贷")),
-    ("deposit", (r"вклад", r"депозит", r"накопительн\w* сч", r"savings account", r"deposit", r"存款", r"定期", r"理财")),
+    (
+        "deposit",
+        (r"вклад", r"депозит", r"накопительн\w* сч", r"savings account", r"deposit", r"存款", r"定期", r"理财"),
+    ),
     ("account", (r"сч[её]т", r"\baccount", r"账户", r"开户")),
     ("debit_card", (r"дебетов\w* карт", r"debit card", r"借记卡")),
     ("insurance", (r"страховк", r"страхован", r"insurance", r"保险")),
@@ -30,20 +33,67 @@ PRODUCTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("phone", (r"телефон", r"смартфон", r"айфон", r"iphone", r"smartphone", r"phone", r"手机")),
 )
 _WISH = (
-    r"думаю (?:\w+ )?(?:взять|оформить|открыть|купить|брать)", r"хочу (?:\w+ )?(?:взять|оформить|открыть|купить)",
-    r"хочу", r"планиру\w*", r"собира\w*сь", r"ищу", r"подбира\w*", r"присматрива\w*", r"выбира\w*",
-    r"нуж(?:ен|на|но|ны)", r"интересу\w*", r"готов\w* (?:взять|оформить)", r"подумыва\w*", r"мечта\w*",
-    r"looking for", r"thinking (?:about|of)", r"planning (?:to|on)", r"want(?:ing)? to (?:get|open|buy|apply)",
-    r"going to (?:get|open|buy|apply)", r"need an?", r"about to (?:get|buy|apply)", r"shopping for",
-    r"would like to (?:get|open|apply)", r"apply(?:ing)? for", r"interested in",
-    r"想办", r"想买", r"想申请", r"打算", r"准备", r"考虑", r"想要", r"想开", r"要办", r"想贷",
+    r"думаю (?:\w+ )?(?:взять|оформить|открыть|купить|брать)",
+    r"хочу (?:\w+ )?(?:взять|оформить|открыть|купить)",
+    r"хочу",
+    r"планиру\w*",
+    r"собира\w*сь",
+    r"ищу",
+    r"подбира\w*",
+    r"присматрива\w*",
+    r"выбира\w*",
+    r"нуж(?:ен|на|но|ны)",
+    r"интересу\w*",
+    r"готов\w* (?:взять|оформить)",
+    r"подумыва\w*",
+    r"мечта\w*",
+    r"looking for",
+    r"thinking (?:about|of)",
+    r"planning (?:to|on)",
+    r"want(?:ing)? to (?:get|open|buy|apply)",
+    r"going to (?:get|open|buy|apply)",
+    r"need an?",
+    r"about to (?:get|buy|apply)",
+    r"shopping for",
+    r"would like to (?:get|open|apply)",
+    r"apply(?:ing)? for",
+    r"interested in",
+    r"想办",
+    r"想买",
+    r"想申请",
+    r"打算",
+    r"准备",
+    r"考虑",
+    r"想要",
+    r"想开",
+    r"要办",
+    r"想贷",
 )
 _ASK = (
-    r"какая ставк", r"какой процент", r"какие условия", r"на каких условиях", r"сколько стоит",
-    r"what(?:'s| is) the (?:rate|apr|interest)", r"how much (?:is|does)", r"what are the terms",
-    r"利率多少", r"怎么办理", r"条件是什么", r"需要什么",
+    r"какая ставк",
+    r"какой процент",
+    r"какие условия",
+    r"на каких условиях",
+    r"сколько стоит",
+    r"what(?:'s| is) the (?:rate|apr|interest)",
+    r"how much (?:is|does)",
+    r"what are the terms",
+    r"利率多少",
+    r"怎么办理",
+    r"条件是什么",
+    r"需要什么",
 )
-_COMPARE = (r"сравнива\w*", r"какой банк", r"лучш\w+", r"посоветуйте", r"best", r"compare", r"recommend", r"哪家", r"推荐")
+_COMPARE = (
+    r"сравнива\w*",
+    r"какой банк",
+    r"лучш\w+",
+    r"посоветуйте",
+    r"best",
+    r"compare",
+    r"recommend",
+    r"哪家",
+    r"推荐",
+)
 _NEGATED = re.compile(r"(?:\bне|\bnot|n't|never|不|没)\s*(?:\w+\s+)?$", re.IGNORECASE)
 
 
@@ -86,7 +136,7 @@ def purchase_intent(text: str | None) -> Intent:
     if not _ANY_PRODUCT.search(t):
         return NO_INTENT
     for m in _WISH_RE.finditer(t):
-        if _NEGATED.search(t[max(0, m.start() - 12): m.start()]):
+        if _NEGATED.search(t[max(0, m.start() - 12) : m.start()]):
             continue
         window = t[: m.end() + _NEAR]
         end = _CLAUSE_END.search(window, m.end())

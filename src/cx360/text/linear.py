@@ -65,9 +65,14 @@ class LinearTextModel(BaseEstimator):
         return e / e.sum(axis=1, keepdims=True)
 
     def save(self, path: Path) -> None:
-        arrays = {"idf": self.idf_, "coef": self.coef_, "intercept": self.intercept_,
-                  "classes": np.asarray(self.classes_), "language": np.asarray(self.language),
-                  "dense_weight": np.asarray(self.dense_weight, dtype=np.float32)}
+        arrays = {
+            "idf": self.idf_,
+            "coef": self.coef_,
+            "intercept": self.intercept_,
+            "classes": np.asarray(self.classes_),
+            "language": np.asarray(self.language),
+            "dense_weight": np.asarray(self.dense_weight, dtype=np.float32),
+        }
         if hasattr(self, "dense_mean_"):
             arrays |= {"dense_mean": self.dense_mean_, "dense_scale": self.dense_scale_}
         # Most hash buckets are unused: store weights sparse-friendly by letting compression squeeze zeros.

@@ -20,8 +20,11 @@ def _brand_patterns(brands: Sequence[str] | Mapping[str, Sequence[str]]) -> dict
     items = brands.items() if isinstance(brands, Mapping) else ((b, [b]) for b in brands)
     out = {}
     for brand, aliases in items:
-        parts = [re.escape(a.lower()) if re.search(r"[\u4e00-\u9fff]", a) else r"(?<!\w)" + re.escape(a.lower())
-                 for a in aliases if a.strip()]
+        parts = [
+            re.escape(a.lower()) if re.search(r"[\u4e00-\u9fff]", a) else r"(?<!\w)" + re.escape(a.lower())
+            for a in aliases
+            if a.strip()
+        ]
         if not parts:
             raise ConfigError(f"brand {brand!r}: no alias to look for")
         out[str(brand)] = re.compile("|".join(parts))

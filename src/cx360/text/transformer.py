@@ -48,8 +48,14 @@ class TransformerSentiment(SentimentBackend):
 
     name = "transformer"
 
-    def __init__(self, *, model_dir: Path | str | None = None, head: Path | str | None = None,
-                 batch_size: int = 64, C: float = 1.0):
+    def __init__(
+        self,
+        *,
+        model_dir: Path | str | None = None,
+        head: Path | str | None = None,
+        batch_size: int = 64,
+        C: float = 1.0,
+    ):
         self.model_dir = model_dir
         self.head = head
         self.batch_size = batch_size
@@ -67,8 +73,13 @@ class TransformerSentiment(SentimentBackend):
         return str(path)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        return _encoder(self._dir()).encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                            normalize_embeddings=True, show_progress_bar=False)
+        return _encoder(self._dir()).encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
 
     def fit(self, texts: list[str], labels: list[str]) -> TransformerSentiment:
         from sklearn.linear_model import LogisticRegression

@@ -14,8 +14,10 @@ def histogram(bins: list[tuple[float, float, int]], *, width: int = 420, height:
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height + 18}" role="img" aria-label="{escape(label)}">']
     for i, (lo, hi, n) in enumerate(bins):
         h = (height - 4) * n / top
-        parts.append(f'<rect x="{i * bar + 1:.1f}" y="{height - h:.1f}" width="{bar - 2:.1f}" height="{h:.1f}">'
-                     f'<title>{lo:,.2f} to {hi:,.2f}: {n:,}</title></rect>')
+        parts.append(
+            f'<rect x="{i * bar + 1:.1f}" y="{height - h:.1f}" width="{bar - 2:.1f}" height="{h:.1f}">'
+            f"<title>{lo:,.2f} to {hi:,.2f}: {n:,}</title></rect>"
+        )
     parts.append(f'<text x="0" y="{height + 14}">{bins[0][0]:,.2f}</text>')
     parts.append(f'<text x="{width}" y="{height + 14}" text-anchor="end">{bins[-1][1]:,.2f}</text>')
     parts.append("</svg>")
@@ -32,8 +34,10 @@ def bars(items: list[tuple[str, float]], *, width: int = 420, row: int = 18) -> 
     for i, (name, value) in enumerate(items):
         w = (width - 200) * value / top
         y = i * row
-        parts.append(f'<text x="0" y="{y + 13}">{escape(name)[:24]}</text>'
-                     f'<rect x="160" y="{y + 3}" width="{w:.1f}" height="{row - 6}"><title>{escape(name)}: {value:,.2f}</title></rect>'
-                     f'<text x="{164 + w:.1f}" y="{y + 13}">{value:,.0f}</text>')
+        parts.append(
+            f'<text x="0" y="{y + 13}">{escape(name)[:24]}</text>'
+            f'<rect x="160" y="{y + 3}" width="{w:.1f}" height="{row - 6}"><title>{escape(name)}: {value:,.2f}</title></rect>'
+            f'<text x="{164 + w:.1f}" y="{y + 13}">{value:,.0f}</text>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

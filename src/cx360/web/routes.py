@@ -89,8 +89,9 @@ def _who(request: Request) -> Principal:
 
 def _page(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
     who = _session(request)
-    return templates.TemplateResponse(request, name, {"who": who, "csrf": csrf_token(request), **context},
-                                      status_code=status)
+    return templates.TemplateResponse(
+        request, name, {"who": who, "csrf": csrf_token(request), **context}, status_code=status
+    )
 
 
 def error_page(request: Request, exc: Cx360Error) -> Response:
@@ -105,8 +106,9 @@ def login_form(request: Request) -> HTMLResponse:
         return _page(request, "login.html", login_csrf=csrf_token(request, login=True))
     nonce = secrets.token_urlsafe(16)
     response = _page(request, "login.html", login_csrf=_sign(f"csrf.{nonce}"))  # bound to the cookie it sets
-    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=_https(request),
-                        max_age=SESSION_SECONDS)
+    response.set_cookie(
+        LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=_https(request), max_age=SESSION_SECONDS
+    )
     return response
 
 
@@ -119,8 +121,14 @@ def login(request: Request, key: Annotated[str, Form()], csrf: Annotated[str, Fo
         return _page(request, "login.html", status=401, message=str(exc), login_csrf=csrf)
     payload = f"{who.key_id}.{int(time.time()) + SESSION_SECONDS}"
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, f"{payload}.{_sign(payload)}", httponly=True, samesite="strict",
-                        secure=_https(request), max_age=SESSION_SECONDS)
+    response.set_cookie(
+        COOKIE,
+        f"{payload}.{_sign(payload)}",
+        httponly=True,
+        samesite="strict",
+        secure=_https(request),
+        max_age=SESSION_SECONDS,
+    )
     return response
 
 
@@ -136,10 +144,17 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 def overview(request: Request) -> HTMLResponse:
     ctx, who = request.app.state.ctx, _who(request)
     store = ctx.store
-    return _page(request, "overview.html", segments=services.list_segments(ctx, who) if who.can("segments") else None,
-                 distributions=store.distributions, campaigns=services.campaigns(ctx, who), channels=store.channels,
-                 channel_items=[(c["channel"] or "(none)", c["events"]) for c in store.channels],
-                 counts=store.counts(), built_at=store.built_at)
+    return _page(
+        request,
+        "overview.html",
+        segments=services.list_segments(ctx, who) if who.can("segments") else None,
+        distributions=store.distributions,
+        campaigns=services.campaigns(ctx, who),
+        channels=store.channels,
+        channel_items=[(c["channel"] or "(none)", c["events"]) for c in store.channels],
+        counts=store.counts(),
+        built_at=store.built_at,
+    )
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -159,11 +174,20 @@ def segments(request: Request) -> HTMLResponse:
 def customer(request: Request, profile_id: str, cursor: str | None = None) -> HTMLResponse:
     ctx, who = request.app.state.ctx, _who(request)
     profile = services.get_profile(ctx, who, profile_id, client=_client(request), action="dashboard")
-    timeline = (services.get_timeline(ctx, who, profile["profile_id"], limit=25, cursor=cursor, client=_client(request))
-                if who.can("timeline") else None)
+    timeline = (
+        services.get_timeline(ctx, who, profile["profile_id"], limit=25, cursor=cursor, client=_client(request))
+        if who.can("timeline")
+        else None
+    )
     scores = {k: v for k, v in (profile["scores"] or {}).items() if k != "churn" and v is not None}
-    return _page(request, "customer.html", p=profile, timeline=timeline, scores=scores,
-                 churn=(profile["scores"] or {}).get("churn"))
+    return _page(
+        request,
+        "customer.html",
+        p=profile,
+        timeline=timeline,
+        scores=scores,
+        churn=(profile["scores"] or {}).get("churn"),
+    )
 
 
 def _client(request: Request) -> str | None:

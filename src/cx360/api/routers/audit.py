@@ -15,8 +15,13 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=errors(401, 403
 
 
 @router.get("", summary="Who read which personal data, newest first", response_model=AuditEntries)
-def audit(ctx: Ctx, who: Who, since: dt.datetime | None = None, key: str | None = None,
-          limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> Any:
+def audit(
+    ctx: Ctx,
+    who: Who,
+    since: dt.datetime | None = None,
+    key: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> Any:
     who.require("audit")
     ctx.audit.flush()
     return {"entries": read_audit(ctx.root, since=since, key_id=key, limit=limit)}

@@ -18,9 +18,17 @@ LOOKUP = ("email", "phone", "customer_no", "card_token", "cookie_id", "device_id
 
 
 @router.get("", summary="Find a profile by an identifier", response_model=Profile)
-def find(ctx: Ctx, who: Who, client: Client,
-         email: str | None = None, phone: str | None = None, customer_no: str | None = None,
-         card_token: str | None = None, cookie_id: str | None = None, device_id: str | None = None) -> Any:
+def find(
+    ctx: Ctx,
+    who: Who,
+    client: Client,
+    email: str | None = None,
+    phone: str | None = None,
+    customer_no: str | None = None,
+    card_token: str | None = None,
+    cookie_id: str | None = None,
+    device_id: str | None = None,
+) -> Any:
     given = {k: v for k, v in zip(LOOKUP, (email, phone, customer_no, card_token, cookie_id, device_id)) if v}
     if len(given) != 1:
         raise DataError(f"give exactly one identifier of: {', '.join(LOOKUP)} (got {len(given)})")
@@ -28,19 +36,42 @@ def find(ctx: Ctx, who: Who, client: Client,
     return services.get_profile(ctx, who, value, kind=kind, client=client)
 
 
-@router.get("/{profile_id}", response_model=Profile,
-            summary="One profile: attributes with sources, identifiers, traits, scores, segments, archetype")
+@router.get(
+    "/{profile_id}",
+    response_model=Profile,
+    summary="One profile: attributes with sources, identifiers, traits, scores, segments, archetype",
+)
 def get(profile_id: str, ctx: Ctx, who: Who, client: Client) -> Any:
     return services.get_profile(ctx, who, profile_id, client=client)
 
 
-@router.get("/{profile_id}/timeline", response_model=Timeline,
-            summary="The profile's events across channels, newest first, paged")
-def timeline(profile_id: str, ctx: Ctx, who: Who, client: Client,
-             source: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
-             limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None) -> Any:
-    return services.get_timeline(ctx, who, profile_id, source=source, since=_naive(since), until=_naive(until),
-                                 limit=limit, cursor=cursor, client=client)
+@router.get(
+    "/{profile_id}/timeline",
+    response_model=Timeline,
+    summary="The profile's events across channels, newest first, paged",
+)
+def timeline(
+    profile_id: str,
+    ctx: Ctx,
+    who: Who,
+    client: Client,
+    source: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> Any:
+    return services.get_timeline(
+        ctx,
+        who,
+        profile_id,
+        source=source,
+        since=_naive(since),
+        until=_naive(until),
+        limit=limit,
+        cursor=cursor,
+        client=client,
+    )
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:

@@ -14,7 +14,11 @@ router = APIRouter(prefix="/v1/search", tags=["search"], responses=errors(401, 4
 
 
 @router.get("", summary="Profiles whose name or an identifier starts with q", response_model=SearchResults)
-def search(q: Annotated[str, Query(min_length=2, description="at least 2 characters besides spaces")],
-           ctx: Ctx, who: Who, client: Client,
-           limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Any:
+def search(
+    q: Annotated[str, Query(min_length=2, description="at least 2 characters besides spaces")],
+    ctx: Ctx,
+    who: Who,
+    client: Client,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Any:
     return {"q": q, "results": services.search(ctx, who, q, limit=limit, client=client)}
