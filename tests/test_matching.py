@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cx360.identity.matching import MatchModel, NotFittedError, features
+from cx360.identity.matching import MatchModel, NotFittedError, TrainingDataError, features
 from cx360.identity.names import canonical_first_name, latin
 
 
@@ -225,6 +225,37 @@ def test_dedupe_files_gives_one_cluster_per_person(tmp_path):
     cluster = dict(zip(out.key, out.cluster_id))
     assert all(cluster[f"a{i}"] == cluster[f"x{i}"] for i in range(10))
     assert out.cluster_id.nunique() == 20
+
+
+def test_records_without_a_single_duplicate_are_a_clear_error_not_a_crash(tmp_path):
+    import subprocess
+    import sys
+
+    rows = [
+        f"{i},Name{i},Surname{i},u{i}@mail.ru,+7916{1000000 + i},19{50 + i % 50}-0{1 + i % 9}-1{i % 9}"
+        for i in range(200)
+    ]
+    (tmp_path / "a.csv").write_text("id,first_name,last_name,email,phone,birth_date\n" + "\n".join(rows) + "\n")
+    with pytest.raises(TrainingDataError, match="no two records agree on email"):
+        MatchModel().fit(features(pd.read_csv(tmp_path / "a.csv", dtype=str).rename(columns={"id": "unique_id"})))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cx360",
+            "identity",
+            "dedupe",
+            str(tmp_path / "a.csv"),
+            "--key",
+            "id",
+            "-o",
+            str(tmp_path / "out.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and "no two records agree" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_value_shared_by_too_many_records_is_not_a_blocking_key():

@@ -3,6 +3,7 @@ so that `cx360 --help` answers at once."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -56,3 +57,8 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]; an unfinished batch is removed on the next run")
         sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line; CX360_DEBUG=1 shows where
+        if os.environ.get("CX360_DEBUG"):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (a bug in cx360; run again with CX360_DEBUG=1 for the traceback)")
+        sys.exit(1)

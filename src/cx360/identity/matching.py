@@ -366,9 +366,16 @@ class MatchModel(BaseEstimator):
                 retain_matching_columns=False,
             ),
         )
+        prior_keys = deterministic or self.keys_[:1]
         linker.training.estimate_probability_two_random_records_match(
-            [_rule(k) for k in deterministic or self.keys_[:1]], recall=self.recall
+            [_rule(k) for k in prior_keys], recall=self.recall
         )
+        if not linker.misc.save_model_to_json()["probability_two_random_records_match"]:
+            # Splink weighs every pair by log2 of this prior, which is undefined at 0
+            raise TrainingDataError(
+                "no two records agree on " + " or ".join("+".join(k) for k in prior_keys) + ", so the matcher "
+                "cannot learn how often records match (the data may hold no duplicates)"
+            )
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs, seed=self.seed)
         linker = self._train_em(linker, em, training)
         self.settings_ = _floored(linker.misc.save_model_to_json())
