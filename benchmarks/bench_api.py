@@ -45,10 +45,13 @@ def synthesise(root: Path, n: int, events_per_profile: int) -> Path:
             2::BIGINT AS records, 'crm,cards' AS sources
             FROM range({n}) t(i)""")
         con.execute(f"""CREATE TABLE identity_map AS
-            SELECT 'email:user' || i || '@example.com' AS node, 'email' AS kind, 'P' || lpad(i::VARCHAR, 12, '0') AS profile_id,
+            SELECT 'email:user' || i || '@example.com' AS node, 'email' AS kind,
+                'P' || lpad(i::VARCHAR, 12, '0') AS profile_id,
                    TIMESTAMP '2025-01-01' AS first_seen_at FROM range({n}) t(i)
-            UNION ALL SELECT 'customer_no:C' || i, 'customer_no', 'P' || lpad(i::VARCHAR, 12, '0'), TIMESTAMP '2025-01-01' FROM range({n}) t(i)
-            UNION ALL SELECT 'phone:+7916' || lpad(i::VARCHAR, 7, '0'), 'phone', 'P' || lpad(i::VARCHAR, 12, '0'), TIMESTAMP '2025-01-01' FROM range({n}) t(i)""")
+            UNION ALL SELECT 'customer_no:C' || i, 'customer_no', 'P' || lpad(i::VARCHAR, 12, '0'),
+                TIMESTAMP '2025-01-01' FROM range({n}) t(i)
+            UNION ALL SELECT 'phone:+7916' || lpad(i::VARCHAR, 7, '0'), 'phone', 'P' || lpad(i::VARCHAR, 12, '0'),
+                TIMESTAMP '2025-01-01' FROM range({n}) t(i)""")
         con.execute(f"""CREATE TABLE profile_events AS SELECT 'P' || lpad((j % {n})::VARCHAR, 12, '0') AS profile_id,
             'e' || j AS event_id, TIMESTAMP '2025-01-01' + INTERVAL (j % 31536000) SECOND AS ts, 'cards' AS source,
             'card_payment' AS name, 'pos' AS channel, (j % 100)::DOUBLE AS amount, '{{"mcc": "5411"}}' AS properties
@@ -218,7 +221,7 @@ def main() -> None:
         f"  server: {args.workers} worker process(es); load generator: separate process on 127.0.0.1,"
         " keep-alive connections, one per client thread"
     )
-    for label, r, clients in (("1 client", single, 1), (f"{args.clients} clients", loaded, args.clients)):
+    for label, r, _clients in (("1 client", single, 1), (f"{args.clients} clients", loaded, args.clients)):
         lat = r["latencies"]
         print(
             f"  {label:>10}: p50 {q(lat, 50):6.2f} ms   p99 {q(lat, 99):6.2f} ms   "

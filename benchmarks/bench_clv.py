@@ -79,7 +79,8 @@ def main() -> None:
     for name, pred in forecasts.items():
         m = holdout_metrics(s["frequency_holdout"], pred)
         print(
-            f"{name:<32} {m['mae']:>7.3f} {m['rmse']:>7.3f} {m['total_predicted']:>10.0f} {m['total_actual']:>8.0f} {m['correlation']:>6.3f}"
+            f"{name:<32} {m['mae']:>7.3f} {m['rmse']:>7.3f} {m['total_predicted']:>10.0f} "
+            f"{m['total_actual']:>8.0f} {m['correlation']:>6.3f}"
         )
 
     print(

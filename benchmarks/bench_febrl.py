@@ -83,7 +83,7 @@ def cx360(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 def score(pairs: pd.DataFrame, truth: pd.MultiIndex) -> tuple[float, float, float, int]:
     true = {frozenset(p) for p in truth}
-    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id)}
+    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id, strict=True)}
     tp = len(true & found)
     p, r = tp / max(len(found), 1), tp / len(true)
     return p, r, 2 * p * r / (p + r) if p + r else 0.0, len(found)
@@ -99,8 +99,8 @@ def main() -> None:
     rows = []
     for name, tables, link_type, truth in cases:
         for system, run in (
-            ("cx360 MatchModel", lambda: cx360(tables)),
-            ("Splink defaults", lambda: splink_default(tables, link_type)),
+            ("cx360 MatchModel", lambda tables=tables: cx360(tables)),
+            ("Splink defaults", lambda tables=tables, link_type=link_type: splink_default(tables, link_type)),
         ):
             began = time.perf_counter()
             pairs = run()

@@ -29,7 +29,8 @@ def main() -> None:
     total = sum(world.rows.values())
     print(f"{'total':28}{total:>14,}")
     print(
-        f"customers: {world.customers:,}; seconds: {world.seconds:.1f}; customers/s: {world.customers / world.seconds:,.0f}; "
+        f"customers: {world.customers:,}; seconds: {world.seconds:.1f}; "
+        f"customers/s: {world.customers / world.seconds:,.0f}; "
         f"rows/s: {total / world.seconds:,.0f}; bytes written: {world.bytes / 1e6:,.1f} MB"
     )
 

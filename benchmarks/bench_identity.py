@@ -60,14 +60,17 @@ def main() -> None:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; engine {args.engine}")
     print(
-        f"customers: {args.customers:,}; CRM records: {report.records:,}; generate {generated:.1f} s; ingest {ingested:.1f} s"
+        f"customers: {args.customers:,}; CRM records: {report.records:,}; "
+        f"generate {generated:.1f} s; ingest {ingested:.1f} s"
     )
     print(
-        f"resolve: {report.seconds:.1f} s ({report.records / report.seconds:,.0f} records/s); links active {report.links_active:,}, "
+        f"resolve: {report.seconds:.1f} s ({report.records / report.seconds:,.0f} records/s); "
+        f"links active {report.links_active:,}, "
         f"blocked {report.links_blocked:,}, probabilistic {report.probabilistic_links:,}; profiles {report.profiles:,}"
     )
     print(
-        f"of which probabilistic matching (features, training, scoring): {sum(matching):.1f} s; peak memory {peak_gb:.1f} GB"
+        f"of which probabilistic matching (features, training, scoring): {sum(matching):.1f} s; "
+        f"peak memory {peak_gb:.1f} GB"
     )
     for w in report.warnings:
         print("warning:", w)

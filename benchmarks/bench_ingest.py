@@ -111,7 +111,8 @@ def main() -> None:
     f, c, r = (statistics.median(x) for x in (floors, firsts, reruns))
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
     print(
-        f"events: {args.events:,} in {len(list(args.data.glob('*.parquet')))} Parquet files; median of {args.repeat} runs"
+        f"events: {args.events:,} in {len(list(args.data.glob('*.parquet')))} Parquet files; "
+        f"median of {args.repeat} runs"
     )
     print(f"{'':28}{'seconds':>10}{'events/s':>14}")
     print(f"{'DuckDB CREATE TABLE (floor)':28}{f:>10.2f}{args.events / f:>14,.0f}")

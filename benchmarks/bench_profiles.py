@@ -54,9 +54,11 @@ def synthesise(root: Path, customers: int, events: int) -> None:
                DATE '1950-01-01' + (i * 7919 % 18000)::INT, 1, 'crm'
         FROM range({customers}) r(i)""")
     con.execute(f"""
-        INSERT INTO records (source, record_id, customer_no, card_token, first_name, extra, updated_at, record_hash, batch_id, row_number, ingested_at)
+        INSERT INTO records (source, record_id, customer_no, card_token, first_name, extra,
+            updated_at, record_hash, batch_id, row_number, ingested_at)
         SELECT 'crm', 'C' || i, 'C' || i, 'T' || i, 'Name' || i,
-               '{{"products":"' || CASE i % 3 WHEN 0 THEN 'debit_card|deposit' WHEN 1 THEN 'debit_card' ELSE 'credit_card|debit_card|mortgage' END || '"}}',
+               '{{"products":"' || CASE i % 3 WHEN 0 THEN 'debit_card|deposit'
+                   WHEN 1 THEN 'debit_card' ELSE 'credit_card|debit_card|mortgage' END || '"}}',
                TIMESTAMP '2024-01-01', md5(i::VARCHAR), 'b0', i + 1, now()
         FROM range({customers}) r(i)""")
     con.execute(f"""
@@ -70,15 +72,15 @@ def synthesise(root: Path, customers: int, events: int) -> None:
     for name, channel, ident, share in MIX:
         cases.append((lo, lo + share, name, channel, ident))
         lo += share
-    pick = lambda col: (
-        "CASE "
-        + " ".join(
-            f"WHEN u < {hi:.4f} THEN '{v}'" for _, hi, *vals in cases for v in [vals[col]]
+
+    def pick(col: int) -> str:
+        return (
+            "CASE " + " ".join(f"WHEN u < {hi:.4f} THEN '{v}'" for _, hi, *vals in cases for v in [vals[col]]) + " END"
         )
-        + " END"
-    )
+
     con.execute(f"""
-        INSERT INTO events (event_id, ts, source, name, channel, customer_no, card_token, cookie_id, amount, properties, batch_id, row_number, ingested_at)
+        INSERT INTO events (event_id, ts, source, name, channel, customer_no, card_token, cookie_id,
+            amount, properties, batch_id, row_number, ingested_at)
         WITH base AS (
             SELECT i, (hash(i) % {customers})::BIGINT AS c, (hash(i * 31) % 1000000) / 1000000.0 AS u,
                    TIMESTAMP '2025-01-01' + to_seconds(hash(i * 17) % (365 * 86400)) AS ts
@@ -88,13 +90,15 @@ def synthesise(root: Path, customers: int, events: int) -> None:
                CASE WHEN {pick(2)} = 'card_token' THEN 'T' || c END,
                CASE WHEN {pick(2)} = 'cookie_id' THEN 'K' || c END,
                CASE WHEN u < 0.66 THEN round(5 + (hash(i * 13) % 20000) / 100.0, 2) END,
-               CASE WHEN u < 0.62 THEN '{{"category":"' || ['Groceries','Restaurants','Fuel','Digital games','Clothing','Pharmacies'][1 + c % 6]
-                                       || '","district":"' || ['Арбат','Митино','Бутово','Тверской'][1 + (i % 4)] || '"}}'
+               CASE WHEN u < 0.62 THEN '{{"category":"'
+                   || ['Groceries','Restaurants','Fuel','Digital games','Clothing','Pharmacies'][1 + c % 6]
+                   || '","district":"' || ['Арбат','Митино','Бутово','Тверской'][1 + (i % 4)] || '"}}'
                     WHEN u < 0.78 THEN '{{"path":"/cards"}}'
                     WHEN u < 0.84 THEN '{{"form":"loan_application","field":"income"}}'
                     WHEN u < 0.92 THEN '{{"offer":"' || ['credit_card','auto_loan','deposit'][1 + i % 3] || '"}}'
                     WHEN u < 0.95 THEN '{{"reason":"' || ['fees','card_blocked','app_problem'][1 + i % 3] || '"}}'
-                    WHEN u < 0.99 THEN '{{"mall":"Авиапарк","dwell_minutes":' || (10 + i % 120) || ',"home_district":"Митино"}}'
+                    WHEN u < 0.99 THEN '{{"mall":"Авиапарк","dwell_minutes":'
+                        || (10 + i % 120) || ',"home_district":"Митино"}}'
                     ELSE '{{"text":"Great service","followers":' || (i % 500) || '}}' END,
                'b0', i + 1, now()
         FROM base""")
@@ -124,7 +128,8 @@ def main() -> None:
         began = time.perf_counter()
         synthesise(root, args.customers, args.events)
         print(
-            f"synthesised {args.customers:,} customers and {args.events:,} events in {time.perf_counter() - began:.0f} s"
+            f"synthesised {args.customers:,} customers and {args.events:,} "
+            f"events in {time.perf_counter() - began:.0f} s"
         )
     floors, stages, parts = [], [], []
     for _ in range(args.repeat):
@@ -136,7 +141,8 @@ def main() -> None:
             parts.append(report.seconds)
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
     print(
-        f"profiles: {report.profiles:,}; events: {report.events:,} (attributed {report.events_attributed:,}); median of {args.repeat}"
+        f"profiles: {report.profiles:,}; events: {report.events:,} (attributed {report.events_attributed:,}); "
+        f"median of {args.repeat}"
     )
     print(f"{'':40}{'seconds':>10}")
     print(f"{'floor: DuckDB scan-and-aggregate':40}{statistics.median(floors):>10.1f}")

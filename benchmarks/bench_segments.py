@@ -179,7 +179,9 @@ def bench_archetypes(root: Path) -> None:
     precision = np.diag(table) / table.sum(axis=0).replace(0, np.nan)
     print(
         "per class: "
-        + "; ".join(f"{a} recall {r:.2f} precision {p:.2f}" for a, r, p in zip(ARCHETYPES, recall, precision))
+        + "; ".join(
+            f"{a} recall {r:.2f} precision {p:.2f}" for a, r, p in zip(ARCHETYPES, recall, precision, strict=True)
+        )
     )
 
 

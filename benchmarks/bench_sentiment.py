@@ -96,7 +96,7 @@ def main() -> None:
     pool = pd.concat([d["text"] for d in data.values()]).drop_duplicates()
     rng = np.random.default_rng(0)
     batch = pool.sample(min(args.throughput, len(pool)), random_state=rng.integers(1 << 31)).tolist()
-    counts = pd.Series([t for t in batch]).map(
+    counts = pd.Series(list(batch)).map(
         lambda t: (
             "zh"
             if any("\u4e00" <= c <= "\u9fff" for c in t)

@@ -89,7 +89,10 @@ class WorkspaceFactory:
             if self.engine == "spark"
             else '[engine]\nkind = "duckdb"\n'
         )
-        text = f'[workspace]\nname = "test"\ndefault_region = "{region}"\n\n{engine}\n{textwrap.dedent(extra)}\n{textwrap.dedent(sources)}'
+        text = (
+            f'[workspace]\nname = "test"\ndefault_region = "{region}"\n\n{engine}\n'
+            f"{textwrap.dedent(extra)}\n{textwrap.dedent(sources)}"
+        )
         (self.root / "cx360.toml").write_text(text, encoding="utf-8")
         return Workspace(self.root)
 

@@ -159,7 +159,7 @@ def write_churn_scores(root: Path) -> dict[str, float]:
             "scored_at": [now] * len(pids),
         }
         ws.engine.replace("churn_scores", pa.table(rows, schema=schema.ibis_schema("churn_scores").to_pyarrow()))
-    return dict(zip(rows["profile_id"], rows["churn_risk"]))
+    return dict(zip(rows["profile_id"], rows["churn_risk"], strict=True))
 
 
 def world_copy(root: Path, cache: Path) -> Path:

@@ -101,7 +101,7 @@ def test_authentication_and_roles(served):
 
 
 def test_personal_data_masked_for_roles_without_it_and_every_read_audited(served):
-    _, client, keys, ctx = served
+    _, client, keys, _ = served
     anna = _anna(client, keys)
     pid, anna_tier = anna["profile_id"], anna["scores"]["value_tier"]
     analyst = _get(client, keys, "analyst", f"/v1/profiles/{pid}").json()

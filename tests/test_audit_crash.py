@@ -76,7 +76,7 @@ def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_fac
         for _ in range(ROUNDS):
             stop = threading.Event()
 
-            def load(key: str) -> None:
+            def load(key: str, stop: threading.Event) -> None:
                 while not stop.is_set():
                     try:
                         status, _ = _get(f"{base}/v1/profiles/{pid}", key)
@@ -87,7 +87,7 @@ def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_fac
                         return
                     answered[key] += 1
 
-            threads = [threading.Thread(target=load, args=(k,)) for k in keys]
+            threads = [threading.Thread(target=load, args=(k, stop)) for k in keys]
             for t in threads:
                 t.start()
             time.sleep(rng.uniform(0.5, 1.5))
@@ -97,7 +97,7 @@ def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_fac
             for t in threads:
                 t.join(10)
             proc = _start(root, port, log)
-        status, body = _get(f"{base}/v1/audit?limit=10000", admin)  # waits for the dead servers' journals
+        status, _ = _get(f"{base}/v1/audit?limit=10000", admin)  # waits for the dead servers' journals
         assert status == 200
     finally:
         proc.kill()

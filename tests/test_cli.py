@@ -105,7 +105,8 @@ def test_identity_resolve_explain_block(tmp_path):
     for name in ("a", "b"):
         text += (
             f'\n[[sources]]\nname = "crm_{name}"\nkind = "csv"\npath = "data/{name}.csv"\n[sources.records]\n'
-            'record_id = "id"\nidentifiers = { email = "email", phone = "phone" }\nattributes = { first_name = "name" }\n'
+            'record_id = "id"\nidentifiers = { email = "email", phone = "phone" }\n'
+            'attributes = { first_name = "name" }\n'
         )
     (ws / "cx360.toml").write_text(text.replace('default_region = "US"', 'default_region = "RU"'), encoding="utf-8")
     assert cx360("ingest", "-w", str(ws)).returncode == 0
@@ -142,7 +143,10 @@ def test_demo_builds_ingests_and_refuses_to_clobber(tmp_path):
 
 
 def test_identity_dedupe_writes_clusters_and_rejects_bad_maps(tmp_path):
-    rows = "id,first_name,last_name,dob,phone\n1,Ivan,Petrov,1980-01-02,+79161234567\n2,Anna,Sidorova,1990-05-06,+79031112233\n"
+    rows = (
+        "id,first_name,last_name,dob,phone\n1,Ivan,Petrov,1980-01-02,+79161234567\n"
+        "2,Anna,Sidorova,1990-05-06,+79031112233\n"
+    )
     (tmp_path / "a.csv").write_text(rows, encoding="utf-8")
     (tmp_path / "b.csv").write_text(
         "id,first_name,last_name,dob,phone\n9,Иван,Петров,1980-01-02,+79161234567\n", encoding="utf-8"

@@ -113,9 +113,9 @@ def test_rfm_collapses_same_day_and_counts_repeats_only():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"day": ["2024-01-01", "soon"] + TINY.day.tolist()[2:]}, "column 'day': 1 value(s) are not dates"),
-        ({"amount": [10.0, -5.0] + TINY.amount.tolist()[2:]}, "column 'amount': 1 negative amount(s)"),
-        ({"amount": ["10", "x"] + TINY.amount.tolist()[2:]}, "column 'amount': 1 value(s) are not numbers"),
+        ({"day": ["2024-01-01", "soon", *TINY.day.tolist()[2:]]}, "column 'day': 1 value(s) are not dates"),
+        ({"amount": [10.0, -5.0, *TINY.amount.tolist()[2:]]}, "column 'amount': 1 negative amount(s)"),
+        ({"amount": ["10", "x", *TINY.amount.tolist()[2:]]}, "column 'amount': 1 value(s) are not numbers"),
     ],
 )
 def test_rfm_bad_input_names_the_column(change, message):

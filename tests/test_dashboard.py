@@ -108,7 +108,7 @@ def _login(browser, url, key):
 
 
 def test_search_to_customer_card(server, browser):
-    url, keys, root, _ = server
+    url, keys, _, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
     page = _login(browser, url, keys["agent"])
     refused = []

@@ -110,7 +110,7 @@ def _text_scores(ids) -> pa.Table:
 
 def test_delete_rejects_a_condition_over_another_table(engine):
     other = engine.table("text_scores")
-    with pytest.raises(Exception, match="text_scores|event_id|relation|integrity|not"):
+    with pytest.raises(Exception, match=r"text_scores|event_id|relation|integrity|not"):
         engine.delete("churn_scores", other.event_id == "x")
 
 

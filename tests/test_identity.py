@@ -66,7 +66,7 @@ SOURCES = """
     timestamp = { column = "ts", type = "timestamp" }
     name = { column = "type" }
     identifiers = { cookie_id = "cookie", customer_no = "user" }
-"""
+"""  # noqa: E501 (TOML 1.0: an inline table stays on one line)
 
 
 @pytest.fixture(params=["duckdb"])
@@ -218,7 +218,10 @@ def test_records_without_a_shared_identifier_are_joined_by_probabilistic_matchin
         id=[f"b{i}" for i in range(len(base))], first_name=LATIN_FIRST, last_name=LATIN_LAST
     )
     other.drop(columns="unique_id").to_csv(make_workspace.root / "data" / "b.csv", index=False)
-    attributes = 'attributes = { first_name = "first_name", last_name = "last_name", birth_date = { column = "birth_date", type = "date" } }'
+    attributes = (
+        'attributes = { first_name = "first_name", last_name = "last_name", '
+        'birth_date = { column = "birth_date", type = "date" } }'
+    )
     ws = make_workspace.config(f"""
         [[sources]]
         name = "core"

@@ -34,7 +34,7 @@ CRM_SOURCE = """
     record_id = "client_id"
     identifiers = { customer_no = "client_id", phone = "mobile", email = "email" }
     attributes = { first_name = "fname", last_name = "lname", city = "city", birth_date = { column = "dob", type = "date", formats = ["%d.%m.%Y", "%Y-%m-%d"] }, vip = { column = "vip", type = "bool" }, balance = { column = "balance", type = "float" } }
-"""
+"""  # noqa: E501 (TOML 1.0: an inline table stays on one line)
 WEB = """
     {"message_id":"m1","anonymous_id":"ck1","user_id":"c001","type":"page","timestamp":"2025-03-01T10:00:00Z","properties":{"path":"/cards"}}
     {"message_id":"m2","anonymous_id":"CK1","type":"login","timestamp":"2025-03-01T10:01:00+03:00"}
@@ -197,7 +197,7 @@ def test_parquet_keeps_native_types(make_workspace):
     )
     [report] = ingest(ws)
     assert (report.loaded, report.quarantined) == (2, 1)
-    t1, t2 = rows(ws, "events", ["event_id"])
+    t1, _ = rows(ws, "events", ["event_id"])
     assert t1["card_token"] == "TOK-A" and t1["amount"] == 12.5 and json.loads(t1["properties"]) == {"mcc": 5411}
     assert "no identifier" in reasons_by_row(ws, "cards")[3]
 

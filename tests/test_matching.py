@@ -89,7 +89,7 @@ def people() -> pd.DataFrame:
         "Семёнов",
         "Степанова",
     ]
-    for i, (f, l) in enumerate(zip(first, last)):
+    for i, (f, l) in enumerate(zip(first, last, strict=True)):
         rows.append(
             {
                 "unique_id": f"a{i}",
@@ -180,7 +180,7 @@ def fitted():
 def test_the_same_people_match_across_alphabets_nicknames_and_swapped_dates(fitted):
     model, records = fitted
     pairs = model.predict(records).to_pandas()
-    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id)}
+    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id, strict=True)}
     for i in range(20):
         assert frozenset({f"a{i}", f"b{i}"}) in found, f"a{i} ~ b{i} not matched"
 
@@ -188,7 +188,7 @@ def test_the_same_people_match_across_alphabets_nicknames_and_swapped_dates(fitt
 def test_spouses_sharing_a_phone_do_not_match(fitted):
     model, records = fitted
     pairs = model.predict(records).to_pandas()
-    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id)}
+    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id, strict=True)}
     assert not any("s0" in p for p in found)
 
 
@@ -222,7 +222,7 @@ def test_dedupe_files_gives_one_cluster_per_person(tmp_path):
     other.rename(columns={"birth_date": "dob", "unique_id": "id"}).to_parquet(tmp_path / "b.parquet")
     out = dedupe_files([tmp_path / "a.csv", tmp_path / "b.parquet"], "id", {"dob": "birth_date"}, threshold=0.9)
     assert len(out) == 30 and set(out.columns) == {"file", "key", "cluster_id"}
-    cluster = dict(zip(out.key, out.cluster_id))
+    cluster = dict(zip(out.key, out.cluster_id, strict=True))
     assert all(cluster[f"a{i}"] == cluster[f"x{i}"] for i in range(10))
     assert out.cluster_id.nunique() == 20
 
@@ -282,7 +282,7 @@ def test_people_behind_a_placeholder_birth_date_still_match_on_other_keys():
     model = MatchModel(threshold=0.9, max_pairs=1e5, max_block_size=10).fit(pd.concat([base, twins], ignore_index=True))
     assert {"key": "birth_date", "value": "1900-01-01", "records": 40} in model.oversized_blocks_
     pairs = model.predict(pd.concat([base, twins], ignore_index=True)).to_pandas()
-    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id)}
+    found = {frozenset(p) for p in zip(pairs.left_id, pairs.right_id, strict=True)}
     assert found == {frozenset({f"a{i}", f"t{i}"}) for i in range(20)}
 
 
@@ -292,7 +292,7 @@ def test_matching_runs_on_spark_with_the_same_result(fitted, spark_session):
     model = MatchModel(threshold=0.9, max_pairs=1e5, spark_session=spark_session).fit(records)
     on_spark = model.predict(records).to_pandas()
     on_duckdb = duck.predict(records).to_pandas()
-    pairs = lambda p: {frozenset(x) for x in zip(p.left_id, p.right_id)}  # noqa: E731
+    pairs = lambda p: {frozenset(x) for x in zip(p.left_id, p.right_id, strict=True)}  # noqa: E731
     assert pairs(on_spark) == pairs(on_duckdb)
     assert model.summary()["probability_two_random_records_match"] == pytest.approx(
         duck.summary()["probability_two_random_records_match"], rel=0.05

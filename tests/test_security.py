@@ -47,7 +47,7 @@ def _get(client, keys, role, url, **params):
 
 def _entries(ctx, key):
     ctx.audit.flush()
-    return [e for e in read_audit(ctx.root, key_id=key.split("_")[1])]
+    return list(read_audit(ctx.root, key_id=key.split("_")[1]))
 
 
 def test_record_sources_text_traits_and_breakdown_keys_are_masked(api):

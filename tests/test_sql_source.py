@@ -25,7 +25,8 @@ def pg_table():
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                f"CREATE TABLE {name} (id integer primary key, customer text, paid_at timestamptz, amount numeric(12,2), note text)"
+                f"CREATE TABLE {name} (id integer primary key, customer text, paid_at timestamptz, "
+                "amount numeric(12,2), note text)"
             )
         )
         conn.execute(
@@ -62,7 +63,7 @@ properties = {{ note = "note" }}
 
 
 def test_postgres_table_is_ingested_with_types_and_quarantine(pg_table, make_workspace):
-    url, table = pg_table
+    _, table = pg_table
     ws = make_workspace.config(SOURCE.format(table=table))
     [report] = ingest(ws)
     assert (report.read, report.loaded, report.quarantined) == (4, 3, 1)

@@ -186,7 +186,7 @@ def test_customer_aggregates_from_raw_text_and_arrow():
     assert out.loc[1, "complaints"] == 1 and out.loc[1, "complaints_fees"] == 1
     assert out.loc[1, "intent_product"] == "mortgage"
     assert out.loc[2, "share_negative"] == 0.0
-    with pytest.raises(ConfigError, match="missing column.*ts"):
+    with pytest.raises(ConfigError, match=r"missing column.*ts"):
         customer_aggregates(pd.DataFrame({"profile_id": [1], "text": ["x"]}))
 
 
@@ -298,7 +298,7 @@ def test_cli_bad_input(tmp_path, texts_table):
     assert r.returncode == 1 and "no such file" in " ".join(r.stderr.split())
     r = cx360("sentiment", str(src), "--text-column", "body", "--output", str(tmp_path / "o.csv"), "--backend", "bert")
     assert r.returncode == 1 and "expected one of trained, lexicon, transformer" in " ".join(r.stderr.split())
-    with pytest.raises(SourceError, match="expected a .csv"):
+    with pytest.raises(SourceError, match=r"expected a \.csv"):
         from cx360.text.analyze import read_texts
 
         (tmp_path / "x.xlsx").write_text("x")

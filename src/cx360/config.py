@@ -226,12 +226,14 @@ class IdentitySettings(Model):
     max_records_per_identifier: dict[IdentifierKind, int] = {}
     own_domains: list[str] = Field(
         [],
-        description="the organisation's own e-mail domains: their addresses are staff or shared, never a customer's identifier",
+        description="the organisation's own e-mail domains: their addresses are staff or shared, "
+        "never a customer's identifier",
     )
     shared_by_people: int = Field(
         2,
         ge=2,
-        description="an identifier held by records of this many different people (first name and birth date) links none of them",
+        description="an identifier held by records of this many different people (first name and birth date) "
+        "links none of them",
     )
     min_email_local_part: int = Field(2, ge=1, description="an e-mail whose part before @ is shorter is a placeholder")
     source_priority: list[str] = Field([], description="most trusted source first, for survivorship")

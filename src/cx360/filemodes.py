@@ -7,6 +7,7 @@ older cx360 (or a user's `cp`) left world-readable. The configuration file stays
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -57,7 +58,5 @@ def _narrow(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     wanted = mode & 0o700
     if mode != wanted:
-        try:
+        with contextlib.suppress(PermissionError):  # not ours: leave it, the owner's umask decides
             os.chmod(path, wanted)
-        except PermissionError:  # not ours: leave it, the owner's umask decides
-            pass

@@ -156,7 +156,8 @@ TRAITS: tuple[Trait, ...] = (
         "recurring_interests",
         "int64",
         "transactions",
-        f"categories paid for in at least {RECURRING_MIN_WEEKS} of the last {RECURRING_WEEKS} weeks (listed in profile_breakdowns)",
+        f"categories paid for in at least {RECURRING_MIN_WEEKS} of the last {RECURRING_WEEKS} weeks "
+        "(listed in profile_breakdowns)",
         "events: card_payment (properties.category)",
         f"last {RECURRING_WEEKS} weeks before as_of",
     ),

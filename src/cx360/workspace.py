@@ -88,7 +88,7 @@ custom_names = []
 # kind = "sql"
 # url_env = "BILLING_DB_URL"      # e.g. postgresql+psycopg://user:pass@host/db
 # table = "public.payments"
-"""
+"""  # noqa: E501 (TOML 1.0: an inline table stays on one line)
 
 
 class Workspace:

@@ -104,7 +104,7 @@ def create_key(root: Path, role: str, name: str | None = None) -> tuple[str, str
 def list_keys(root: Path) -> list[dict[str, Any]]:
     with _connect(root / ACCESS_FILE) as con:
         cur = con.execute("SELECT key_id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at")
-        return [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+        return [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
 
 
 def revoke_key(root: Path, key_id: str) -> None:

@@ -282,6 +282,6 @@ def read_audit(
         with sqlite3.connect(path, timeout=timeout) as con:
             _prepare(con)
             cur = con.execute(sql, params)
-            return [dict(zip(_COLUMNS, r)) for r in cur.fetchall()]
+            return [dict(zip(_COLUMNS, r, strict=True)) for r in cur.fetchall()]
     except sqlite3.OperationalError as exc:
         raise UnavailableError(f"the audit log {path} cannot be read now ({exc}); try again shortly") from exc

@@ -166,7 +166,8 @@ def _statements(have: set[str]) -> list[str]:
         }
             ) ORDER BY k""",
         f"CREATE TABLE profiles AS SELECT {h(col='profile_id')} AS k, * FROM w.profiles ORDER BY k",
-        f"CREATE TABLE events AS SELECT {h(col='profile_id')} AS k, * FROM w.profile_events ORDER BY k, ts DESC, event_id DESC",
+        f"CREATE TABLE events AS SELECT {h(col='profile_id')} AS k, * FROM w.profile_events "
+        "ORDER BY k, ts DESC, event_id DESC",
     ]
     for table, name in (
         ("profile_traits", "traits"),
@@ -211,7 +212,8 @@ def _statements(have: set[str]) -> list[str]:
     # Search: names and identifier values, lower-cased, sorted, keyed by their first 7 bytes.
     sql.append(f"""CREATE TABLE search AS
         WITH terms AS (
-          SELECT lower(first_name) AS term, 'first_name' AS kind, profile_id FROM w.profiles WHERE first_name IS NOT NULL
+          SELECT lower(first_name) AS term, 'first_name' AS kind, profile_id
+              FROM w.profiles WHERE first_name IS NOT NULL
           UNION ALL SELECT lower(last_name), 'last_name', profile_id FROM w.profiles WHERE last_name IS NOT NULL
           UNION ALL SELECT lower(first_name || ' ' || last_name), 'name', profile_id FROM w.profiles
                     WHERE first_name IS NOT NULL AND last_name IS NOT NULL

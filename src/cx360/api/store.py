@@ -46,7 +46,7 @@ class Store:
     def _rows(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
         cur = self.cursor().execute(sql, params or [])
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     # -- finding a profile ---------------------------------------------------------
     def resolve(self, text: str, kind: str | None = None) -> str:

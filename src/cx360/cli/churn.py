@@ -50,7 +50,8 @@ def train_cmd(
         str | None,
         typer.Option(
             "--as-of",
-            help="Workspace: the test snapshot date (needs horizon days of events after it); default: the latest such date.",
+            help="Workspace: the test snapshot date (needs horizon days of events after it); "
+            "default: the latest such date.",
         ),
     ] = None,
     inactive_days: Annotated[

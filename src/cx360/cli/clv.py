@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +13,7 @@ from cx360.cli.output import Format, FormatOpt, emit_json, err, out, table
 from cx360.cli.tables import DecimalOpt, DelimiterOpt, EncodingOpt, csv_options
 
 
-class Unit(str, Enum):
+class Unit(StrEnum):
     W = "W"
     D = "D"
 

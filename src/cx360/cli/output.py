@@ -32,7 +32,7 @@ out = Console(width=_WIDTH)
 err = Console(stderr=True, width=_WIDTH)
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     table = "table"
     json = "json"
 

@@ -25,7 +25,8 @@ def run(
         str | None,
         typer.Option(
             "--select",
-            help="Only this stage (STAGE), or it and everything downstream (STAGE+); stages: ingest, identity, texts, profiles, churn, archetypes, segments.",
+            help="Only this stage (STAGE), or it and everything downstream (STAGE+); "
+            "stages: ingest, identity, texts, profiles, churn, archetypes, segments.",
         ),
     ] = None,
     fmt: FormatOpt = Format.table,

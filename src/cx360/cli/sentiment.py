@@ -26,7 +26,8 @@ def sentiment_cmd(
         list[str] | None,
         typer.Option(
             "--id-column",
-            help="Column to copy to the output (repeatable; default: every column named id, *_id or id_*, else the row number).",
+            help="Column to copy to the output (repeatable; "
+            "default: every column named id, *_id or id_*, else the row number).",
         ),
     ] = None,
     model_dir: Annotated[

@@ -117,7 +117,7 @@ def _state(state: str) -> Text:
     return Text(state, style={"fresh": "green", "stale": "bold yellow"}.get(state, "dim"))
 
 
-class ExportFormat(str, enum.Enum):
+class ExportFormat(enum.StrEnum):
     table = "table"
     json = "json"
     csv = "csv"

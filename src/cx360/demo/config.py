@@ -155,4 +155,4 @@ name = { value = "store_visit" }
 channel = { value = "mall" }
 identifiers = { device_id = "mac_hash", phone = "wifi_phone" }
 properties = { mall = "mall", left_at = { column = "left", type = "timestamp" }, dwell_minutes = { column = "dwell_minutes", type = "int" }, home_district = "home_district" }
-"""
+"""  # noqa: E501 (TOML 1.0: an inline table stays on one line)

@@ -40,7 +40,7 @@ def crm_core(people: pd.DataFrame, member: np.ndarray, rng: np.random.Generator)
             "imya": p.first_name.values,
             "otchestvo": p.middle_name.values,
             "dob": [d.strftime("%d.%m.%Y") for d in p.birth_date],
-            "mobile": [_phone_ru(m, s) for m, s in zip(p.mobile, styles)],
+            "mobile": [_phone_ru(m, s) for m, s in zip(p.mobile, styles, strict=True)],
             "home_phone": [_phone_ru(h, 0) if isinstance(h, str) else "" for h in p.home_phone],
             "email": np.where(rng.random(n) < 0.9, p.email.values, ""),
             "address": p.address.values,
@@ -50,7 +50,11 @@ def crm_core(people: pd.DataFrame, member: np.ndarray, rng: np.random.Generator)
             "updated": [
                 f"{int(d):02d}.{int(m):02d}.2025 {int(h):02d}:{int(mi):02d}"
                 for d, m, h, mi in zip(
-                    rng.integers(1, 28, n), rng.integers(1, 12, n), rng.integers(8, 20, n), rng.integers(0, 60, n)
+                    rng.integers(1, 28, n),
+                    rng.integers(1, 12, n),
+                    rng.integers(8, 20, n),
+                    rng.integers(0, 60, n),
+                    strict=True,
                 )
             ],
             "person_id": p.person_id.values,
@@ -64,7 +68,7 @@ def crm_cards(people: pd.DataFrame, member: np.ndarray, rng: np.random.Generator
     n = len(p)
     schemes = rng.integers(0, names.SCHEMES, n)
     first, last = [], []
-    for f, l, eng, s in zip(p.first_name, p.last_name, p.english, schemes):
+    for f, l, eng, s in zip(p.first_name, p.last_name, p.english, schemes, strict=True):
         if eng:
             f = names.EN_NICKNAMES.get(f, f) if rng.random() < 0.15 else f
         elif rng.random() < 0.04 and f in names.DIMINUTIVES:
@@ -102,7 +106,7 @@ def crm_cards(people: pd.DataFrame, member: np.ndarray, rng: np.random.Generator
             "card_products": [_products(v, rng) for v in p.value],
             "last_modified": [
                 f"2025-{int(m):02d}-{int(d):02d}T{int(h):02d}:00:00"
-                for m, d, h in zip(rng.integers(1, 12, n), rng.integers(1, 28, n), rng.integers(8, 20, n))
+                for m, d, h in zip(rng.integers(1, 12, n), rng.integers(1, 28, n), rng.integers(8, 20, n), strict=True)
             ],
             "person_id": p.person_id.values,
         }

@@ -18,7 +18,8 @@ def placeholder_emails(core: pd.DataFrame, cards: pd.DataFrame) -> tuple[pd.Data
     core_only = core.index[~core.person_id.isin(cards.person_id)]
     cards_only = cards.index[~cards.person_id.isin(core.person_id)]
     core, cards = core.copy(), cards.copy()
-    for email, a, b in zip(PLACEHOLDER_EMAILS, core_only, cards_only):
+    # as many pairs as there are placeholders (or one-CRM customers, if fewer)
+    for email, a, b in zip(PLACEHOLDER_EMAILS, core_only, cards_only, strict=False):
         core.loc[a, "email"] = email
         cards.loc[b, "email"] = email
     return core, cards

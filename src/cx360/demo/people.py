@@ -50,9 +50,9 @@ def population(n: int, rng: np.random.Generator, start: dt.date, days: int) -> p
         np.where(female, rng.choice(names.FEMALE, n), rng.choice(names.MALE, n)),
     )
     surname = np.where(english, rng.choice(names.EN_SURNAMES, n), rng.choice(names.SURNAMES, n))
-    last = np.array([s if e or not f else names.feminine(s) for s, e, f in zip(surname, english, female)])
+    last = np.array([s if e or not f else names.feminine(s) for s, e, f in zip(surname, english, female, strict=True)])
     roots = rng.choice(names.PATRONYMIC_ROOTS, n)
-    middle = np.array(["" if e else names.patronymic(r, f) for r, e, f in zip(roots, english, female)])
+    middle = np.array(["" if e else names.patronymic(r, f) for r, e, f in zip(roots, english, female, strict=True)])
 
     sophistication = np.clip(rng.beta(2.2, 2.0, n) - (age - 42) / 200, 0, 1)
     sharing = rng.beta(2.0, 2.0, n)
@@ -64,14 +64,16 @@ def population(n: int, rng: np.random.Generator, start: dt.date, days: int) -> p
     satisfaction = np.clip(rng.normal(0.65, 0.2, n) - churned * 0.25, 0, 1)
     followers = np.floor(rng.lognormal(4.5, 1.6, n)).astype(int)
     interests = [list(rng.choice(INTERESTS, int(k), replace=False)) for k in rng.integers(1, 4, n)]
-    email_user = np.array([names.translit(f"{f}.{l}", 1).lower().replace("'", "") for f, l in zip(first, last)])
+    email_user = np.array(
+        [names.translit(f"{f}.{l}", 1).lower().replace("'", "") for f, l in zip(first, last, strict=True)]
+    )
     domains = rng.choice(("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru"), n)
-    email = np.array([f"{u}{i}@{d}" for u, i, d in zip(email_user, ids, domains)])
+    email = np.array([f"{u}{i}@{d}" for u, i, d in zip(email_user, ids, domains, strict=True)])
     codes = rng.choice((903, 905, 906, 909, 910, 915, 916, 917, 919, 925, 926, 977, 985, 999), n)
-    mobile = np.array([f"+7{c}{i:07d}" for c, i in zip(codes, ids)])
+    mobile = np.array([f"+7{c}{i:07d}" for c, i in zip(codes, ids, strict=True)])
     house = rng.integers(1, 120, n)
     district = rng.choice(DISTRICTS, n)
-    address = np.array([f"{s}, д. {h}" for s, h in zip(rng.choice(STREETS, n), house)])
+    address = np.array([f"{s}, д. {h}" for s, h in zip(rng.choice(STREETS, n), house, strict=True)])
 
     people = pd.DataFrame(
         {
@@ -99,13 +101,13 @@ def population(n: int, rng: np.random.Generator, start: dt.date, days: int) -> p
             "data_sharing": sharing.round(3),
             "archetype": archetype(sophistication, sharing),
             "has_handle": rng.random(n) < 0.25 + 0.3 * sophistication,
-            "handle": [f"{u.replace('.', '_')}{i % 1000}" for u, i in zip(email_user, ids)],
+            "handle": [f"{u.replace('.', '_')}{i % 1000}" for u, i in zip(email_user, ids, strict=True)],
         }
     )
     # households: a spouse shares the home landline (and the surname)
     spouses = rng.permutation(n)[: n // 10]
     people["home_phone"] = None
-    for a, b in zip(spouses[0::2], spouses[1::2]):
+    for a, b in zip(spouses[0::2], spouses[1::2], strict=False):  # an odd one out stays single
         phone = f"+7495{rng.integers(1_000_000, 9_999_999)}"
         people.loc[[a, b], "home_phone"] = phone
     return people

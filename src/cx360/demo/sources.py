@@ -45,7 +45,7 @@ def web(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> li
     pages = rng.choice(["/", "/cards", "/deposits", "/mortgage", "/auto-loan", "/app"], len(idx))
     field = rng.choice(["income", "passport", "employer", "phone"], len(idx))
     out = []
-    for n, (i, t, k) in enumerate(zip(idx, iso(ts), kind)):
+    for n, (i, t, k) in enumerate(zip(idx, iso(ts), kind, strict=True)):
         row = {"message_id": f"w-{n:09d}", "anonymous_id": cookies[i], "timestamp": t, "type": k}
         if k == "login":
             row["user_id"] = cust[i]
@@ -120,7 +120,7 @@ def calls(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> 
             "started_at": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
             "reason_code": reason,
             "duration_sec": rng.integers(30, 1200, len(idx)),
-            "summary": [CALL_REASONS[r][int(e)] for r, e in zip(reason, english)],
+            "summary": [CALL_REASONS[r][int(e)] for r, e in zip(reason, english, strict=True)],
         }
     )
 
@@ -130,7 +130,7 @@ def social(p: pd.DataFrame, rng, start: dt.date, days: int, bank: str = "demoban
     idx, ts = occurrences(p, rate, rng, start, days, until_churn=False)
     handles = p.handle.values
     out = []
-    for n, (i, t) in enumerate(zip(idx, iso(ts))):
+    for n, (i, t) in enumerate(zip(idx, iso(ts), strict=True)):
         s = p.satisfaction.values[i]
         tone = "positive" if rng.random() < s * 0.8 else "negative" if rng.random() < 0.6 else "neutral"
         text = str(rng.choice(POSTS[tone])).format(bank=bank)
@@ -145,7 +145,7 @@ def social(p: pd.DataFrame, rng, start: dt.date, days: int, bank: str = "demoban
                 "platform": str(rng.choice(["vk", "telegram", "x"])),
                 "text": text + (f" cc @{friend}" if rng.random() < 0.2 else ""),
                 "followers": int(p.followers.values[i]),
-                "rating": int(round(1 + 4 * s)) if review else None,
+                "rating": round(1 + 4 * s) if review else None,
             }
         )
     return out

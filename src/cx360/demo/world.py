@@ -52,9 +52,11 @@ def generate_world(
     in_core, in_cards = crm.membership(len(people), rng)
     core = crm.crm_core(people, in_core, rng)
     cards = crm.crm_cards(people, in_cards, rng)
-    ids = dict(zip(cards.person_id, cards.customer_ref)) | dict(zip(core.person_id, core.client_id))
+    ids = dict(zip(cards.person_id, cards.customer_ref, strict=True)) | dict(
+        zip(core.person_id, core.client_id, strict=True)
+    )
     cust = people.person_id.map(ids).to_numpy()
-    tokens = dict(zip(cards.person_id, cards.card_token))
+    tokens = dict(zip(cards.person_id, cards.card_token, strict=True))
 
     rows: dict[str, int] = {}
     core, cards = junk.placeholder_emails(core, cards)

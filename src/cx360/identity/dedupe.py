@@ -55,5 +55,5 @@ def dedupe_files(
     pairs = model.predict(records.drop(columns=["_file", "_key"]))
     labels = components(pa.array(records.unique_id), pairs["left_id"], pairs["right_id"]).to_pandas()
     numbers = {label: n for n, label in enumerate(sorted(labels.component.unique()), start=1)}
-    cluster = dict(zip(labels.node, labels.component.map(numbers)))
+    cluster = dict(zip(labels.node, labels.component.map(numbers), strict=True))
     return pd.DataFrame({"file": records._file, "key": records._key, "cluster_id": records.unique_id.map(cluster)})

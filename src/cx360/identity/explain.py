@@ -55,13 +55,16 @@ def find_profile(ws: Workspace, text: str) -> str:
     )
     if hits is None or not hits.num_rows:
         raise NotFoundError(
-            f"no profile holds {text!r} (tried: {', '.join(nodes) or 'nothing parseable'}); run `cx360 identity resolve` first?"
+            f"no profile holds {text!r} (tried: {', '.join(nodes) or 'nothing parseable'}); "
+            "run `cx360 identity resolve` first?"
         )
     found = sorted(set(hits["profile_id"].to_pylist()))
     if len(found) > 1:
         raise NotFoundError(
             f"{text!r} is ambiguous: "
-            + ", ".join(f"{n} -> {p}" for n, p in zip(hits["node"].to_pylist(), hits["profile_id"].to_pylist()))
+            + ", ".join(
+                f"{n} -> {p}" for n, p in zip(hits["node"].to_pylist(), hits["profile_id"].to_pylist(), strict=True)
+            )
             + "; give the kind, e.g. email:..."
         )
     return found[0]
@@ -215,5 +218,6 @@ def _node(ws: Workspace, text: str) -> str:
     if len(known) == 1:
         return known[0]
     raise NotFoundError(
-        f"cannot tell which node {text!r} is ({', '.join(known or candidates) or 'none'}); write it as KIND:VALUE or record:SOURCE:ID"
+        f"cannot tell which node {text!r} is ({', '.join(known or candidates) or 'none'}); "
+        "write it as KIND:VALUE or record:SOURCE:ID"
     )

@@ -61,7 +61,8 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
     # arg_min keeps one row per profile and aggregate: memory grows with profiles, not with records.
     chosen = ",\n".join(
         f'arg_min("{n}", {KEY[r].format(name=n)}) FILTER ("{n}" IS NOT NULL) AS "{n}", '
-        f"arg_min({{'record': substr(node, 8), 'rule': '{r}'}}, {KEY[r].format(name=n)}) FILTER (\"{n}\" IS NOT NULL) AS \"_src_{n}\""
+        f"arg_min({{'record': substr(node, 8), 'rule': '{r}'}}, {KEY[r].format(name=n)})"
+        f' FILTER ("{n}" IS NOT NULL) AS "_src_{n}"'
         for n, r in rules.items()
     )
     # Sorted keys, absent values left out: the same object whatever the attribute order.
@@ -81,7 +82,8 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
             FROM members LEFT JOIN priority USING (source)
         ),
         best AS (
-            SELECT profile_id, count(*) AS records, string_agg(DISTINCT source, ', ' ORDER BY source) AS sources, {chosen}
+            SELECT profile_id, count(*) AS records,
+                string_agg(DISTINCT source, ', ' ORDER BY source) AS sources, {chosen}
             FROM m GROUP BY profile_id
         ),
         values AS (
@@ -94,7 +96,8 @@ def choose(members: pa.Table, ids: pa.Table, settings: IdentitySettings) -> pa.T
         )
         SELECT p.profile_id, best.* EXCLUDE (profile_id, records, sources),
                coalesce(best.records, 0) AS records, coalesce(best.sources, '') AS sources,
-               coalesce({sources}, '{{}}') AS attribute_sources, coalesce(identifiers.identifiers, '{{}}') AS identifiers
+               coalesce({sources}, '{{}}') AS attribute_sources,
+                   coalesce(identifiers.identifiers, '{{}}') AS identifiers
         FROM (SELECT DISTINCT profile_id FROM ids) p
         LEFT JOIN best USING (profile_id) LEFT JOIN identifiers USING (profile_id)
         ORDER BY p.profile_id

@@ -134,7 +134,7 @@ def pattern_flags(nodes: pd.Series, settings: IdentitySettings) -> pd.DataFrame:
     keys = nodes.drop_duplicates()
     keys = keys[node_keys.kind_series(keys) != node_keys.RECORD]
     kinds, values = node_keys.kind_series(keys), node_keys.value_series(keys)
-    reasons = [pattern_reason(k, v, settings) for k, v in zip(kinds, values)]
+    reasons = [pattern_reason(k, v, settings) for k, v in zip(kinds, values, strict=True)]
     found = pd.DataFrame({"node": keys.to_numpy(), "reason": reasons})
     return found[found.reason.notna()]
 
@@ -160,6 +160,6 @@ def shared_by_people(links: pd.DataFrame, records: pa.Table, settings: IdentityS
     sources = held[held.right.isin(many.index)].groupby("right").source.agg(lambda s: ", ".join(sorted(set(s))))
     reasons = [
         f"shared: held by records of {p} different people ({f} first names, {b} birth dates) in {sources[node]}"
-        for node, p, f, b in zip(many.index, many.people, many.firsts, many.births)
+        for node, p, f, b in zip(many.index, many.people, many.firsts, many.births, strict=True)
     ]
     return pd.DataFrame({"node": many.index.to_numpy(), "reason": reasons})

@@ -77,7 +77,8 @@ def features(records: pa.Table | pd.DataFrame, exact_columns: tuple[str, ...] = 
     for col in ("postcode", "gender", *exact_columns):
         if has(col):
             out[col] = pc.utf8_lower(_text(table[col]))
-    # In a fixed order, so that the training sample (and so the model) does not depend on how the engine returned the rows.
+    # In a fixed order, so that the training sample (and so the model) does not depend on how the engine
+    # returned the rows.
     return pa.table(out).sort_by("unique_id").to_pandas()
 
 
@@ -273,7 +274,7 @@ def add_blocks(
         big = counts[counts > max_block_size]
         for value, n in big.items():
             oversized.append({"key": "+".join(key), "value": value.replace("\x1f", " "), "records": int(n)})
-        for t, value in zip(out, joined):
+        for t, value in zip(out, joined, strict=True):
             kept = value.where(~value.isin(big.index))
             t[block_column(key)] = kept.astype(object).where(kept.notna(), None)
     return out, oversized
@@ -335,7 +336,7 @@ class MatchModel(BaseEstimator):
         from splink import SettingsCreator
 
         tables = self._tables(records, other)
-        cols = set.intersection(*(set(c for c in t.columns if t[c].notna().any()) for t in tables))
+        cols = set.intersection(*({c for c in t.columns if t[c].notna().any()} for t in tables))
         self.keys_ = _prediction_keys(cols, self.exact_columns)
         if not self.keys_:
             # the data cannot train a matcher (identity resolution then keeps its deterministic links)
@@ -426,7 +427,13 @@ class MatchModel(BaseEstimator):
         # Evidence: each field's partial match weight (log2 Bayes factor): > 0 agreed, < 0 disagreed.
         weights = [c for c in pairs.columns if c.startswith("mw_")]
         evidence = [
-            json.dumps({w[3:]: round(float(v), 2) for w, v in zip(weights, row) if v is not None and v == v and v != 0})
+            json.dumps(
+                {
+                    w[3:]: round(float(v), 2)
+                    for w, v in zip(weights, row, strict=True)
+                    if v is not None and v == v and v != 0
+                }
+            )
             for row in pairs[weights].itertuples(index=False)
         ]
         return pa.table(

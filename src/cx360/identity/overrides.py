@@ -33,9 +33,11 @@ def apply(links: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         return links
     why = {
         (l, r): f"blocked by {by} at {at:%Y-%m-%d %H:%M}: {reason}"
-        for l, r, by, reason, at in zip(blocks["left"], blocks["right"], blocks["by"], blocks["reason"], blocks["at"])
+        for l, r, by, reason, at in zip(
+            blocks["left"], blocks["right"], blocks["by"], blocks["reason"], blocks["at"], strict=True
+        )
     }
-    keys = list(zip(links[["left", "right"]].min(axis=1), links[["left", "right"]].max(axis=1)))
+    keys = list(zip(links[["left", "right"]].min(axis=1), links[["left", "right"]].max(axis=1), strict=True))
     user = pd.Series([why.get(k) for k in keys], index=links.index)
     hit = user.notna()
     links = links.copy()

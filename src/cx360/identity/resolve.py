@@ -147,13 +147,13 @@ def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings) ->
 
 
 def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
-    reason = dict(zip(flagged["node"].to_pylist(), flagged["reason"].to_pylist()))
+    reason = dict(zip(flagged["node"].to_pylist(), flagged["reason"].to_pylist(), strict=True))
     why = links.right.map(reason).combine_first(links.left.map(reason))
     evidence = [
         json.dumps(
             {"source": s, "kind": k} if r == "record_identifier" else {"kinds": k, "source": s, "events": int(n)}
         )
-        for r, k, s, n in zip(links.rule, links.kind, links.source, links.n_events)
+        for r, k, s, n in zip(links.rule, links.kind, links.source, links.n_events, strict=True)
     ]
     return pd.DataFrame(
         {

@@ -33,7 +33,7 @@ def assign(
     several ids keeps the oldest and the others are marked merged into it; a component that
     receives none gets a new id.
     """
-    created = dict(zip(registry.profile_id, registry.created_at))
+    created = dict(zip(registry.profile_id, registry.created_at, strict=True))
     seen = components.merge(previous[["node", "profile_id"]], on="node", how="inner")
     counts = seen.groupby(["profile_id", "component"]).size().rename("n").reset_index()
     # home of each old id: the component with most of its nodes (ties: smallest component key)
@@ -42,7 +42,7 @@ def assign(
     homes = homes.assign(created_at=homes.profile_id.map(created).fillna(now))
     homes = homes.sort_values(["component", "created_at", "profile_id"])
     winners = homes.drop_duplicates("component")
-    chosen = dict(zip(winners.component, winners.profile_id))
+    chosen = dict(zip(winners.component, winners.profile_id, strict=True))
     merged = homes[~homes.profile_id.isin(winners.profile_id)]
 
     taken = set(registry.profile_id)
@@ -59,7 +59,7 @@ def assign(
 
     reg = registry.copy()
     if len(merged):
-        into = dict(zip(merged.profile_id, merged.component.map(chosen)))
+        into = dict(zip(merged.profile_id, merged.component.map(chosen), strict=True))
         hit = reg.profile_id.isin(list(into))
         reg.loc[hit, "status"] = "merged"
         reg.loc[hit, "merged_into"] = reg.loc[hit, "profile_id"].map(into)

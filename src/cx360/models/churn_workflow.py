@@ -34,7 +34,8 @@ def binary_label(df: pd.DataFrame, label: str, positive: str | None = None) -> t
     if values.isna().any():
         rows = (np.flatnonzero(values.isna().to_numpy()) + 1)[:5]
         raise DataError(
-            f"label column '{label}' is empty on {int(values.isna().sum())} row(s) (rows {', '.join(map(str, rows))}...)"
+            f"label column '{label}' is empty on {int(values.isna().sum())} row(s) "
+            f"(rows {', '.join(map(str, rows))}...)"
         )
     text = values.astype(str).str.strip()
     found = sorted(text.unique().tolist())

@@ -190,9 +190,11 @@ def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.
     handles = engine.to_arrow(
         m.filter(m.kind == "social_handle").select("node", "profile_id"), step="scores: handles"
     ).to_pandas()
-    owner = dict(zip(node_keys.value_series(handles["node"]), handles["profile_id"]))
+    owner = dict(zip(node_keys.value_series(handles["node"]), handles["profile_id"], strict=True))
     rows = []
-    for pid, text, mentions in zip(frame["profile_id"], frame["text"].fillna(""), frame["mentions"].fillna("")):
+    for pid, text, mentions in zip(
+        frame["profile_id"], frame["text"].fillna(""), frame["mentions"].fillna(""), strict=True
+    ):
         for handle in set(MENTION.findall(text)) | {h.strip().lstrip("@") for h in mentions.split(",") if h.strip()}:
             target = owner.get(handle.lower().rstrip("."))
             if target is not None and target != pid:

@@ -169,8 +169,8 @@ def train(
         "horizon_days": horizon_days,
         "inactive_days": inactive_days,
         "features": [{"name": f.name, "column": f.column, "kind": f.kind} for f in model.prep_.features],
-        "notes": model.prep_.notes
-        + [
+        "notes": [
+            *model.prep_.notes,
             f"label: active (payment, withdrawal, transfer, web or app event) in the {horizon_days} days before "
             f"the snapshot, and no such activity in the last {inactive_days} days of the {horizon_days} after it",
         ],
@@ -215,7 +215,7 @@ class _Scorer:
             idx = np.flatnonzero(active)
             Xa = X.iloc[idx].reset_index(drop=True)
             risk[idx] = self.model.churn_probability(Xa)
-            for i, r in zip(idx, self.model.reasons(Xa)):
+            for i, r in zip(idx, self.model.reasons(Xa), strict=True):
                 reasons[i] = "; ".join(r)
         return pd.DataFrame(
             {

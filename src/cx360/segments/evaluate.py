@@ -1,10 +1,11 @@
 """Evaluate every segment on the current profiles and keep membership history.
 
 One evaluation: the derived tables profile_rfm and profile_clusters are rebuilt from profile_traits
-(profile_archetypes is the archetypes stage's, just before); each segment's condition becomes an Ibis filter over traits and scores (and recent
-profile_events); who entered and who left is written to segment_members, and each segment's size,
-as_of and status to `segments`. A segment that fails is recorded as failed with its error, keeps its
-members as they were, and makes the evaluation fail: it never stays on show as ok.
+(profile_archetypes is the archetypes stage's, just before); each segment's condition becomes an
+Ibis filter over traits and scores (and recent profile_events); who entered and who left is written
+to segment_members, and each segment's size, as_of and status to `segments`. A segment that fails is
+recorded as failed with its error, keeps its members as they were, and makes the evaluation fail: it
+never stays on show as ok.
 
 A segment never mixes dates: a field from a table scored as of another date than the traits (churn
 scores left from before the traits were rebuilt) fails the segment, naming the stage to run again.
@@ -211,7 +212,8 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
     specs += specs_from_config(ws.config.segments)
     fields = Fields(engine, as_of, ws.root)
     stored = engine.to_arrow(engine.table("segment_members"), step="segments: read membership").to_pandas()
-    history = {name: part for name, part in stored.groupby("segment", sort=False)} if len(stored) else {}
+    # not dict(groupby): a GroupBy has a .keys attribute, so dict() would take it for a mapping
+    history = {name: part for name, part in stored.groupby("segment", sort=False)} if len(stored) else {}  # noqa: C416
     previous = engine.to_arrow(engine.table("segments"), step="segments: read previous").to_pandas()
     results, rows = [], []
     for spec in specs:

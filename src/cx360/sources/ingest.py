@@ -327,7 +327,9 @@ def _malformed(data: pa.Table, rejected: pa.Table) -> list[Malformed]:
     raw_rows = data.drop_columns([ROW]).take(positions).to_pylist()
     return [
         Malformed(n, json.dumps(raw, ensure_ascii=False, default=str), reasons)
-        for n, raw, reasons in zip(rejected["row_number"].to_pylist(), raw_rows, rejected[REASONS].to_pylist())
+        for n, raw, reasons in zip(
+            rejected["row_number"].to_pylist(), raw_rows, rejected[REASONS].to_pylist(), strict=True
+        )
     ]
 
 

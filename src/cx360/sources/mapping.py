@@ -64,10 +64,8 @@ class _Builder:
     def origin(self, spec: FieldSpec) -> ir.Value:
         if spec.value is not None:
             return ibis.literal(spec.value)
-        if spec.column in self.t.columns:
-            value = self.t[spec.column]
-        else:  # only reached for schemaless inputs, where an absent key means no value
-            value = ibis.null("string")
+        # the null is only reached for schemaless inputs, where an absent key means no value
+        value = self.t[spec.column] if spec.column in self.t.columns else ibis.null("string")
         if spec.values:
             value = identifiers.clean(value).substitute(spec.values)
         return value

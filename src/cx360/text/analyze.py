@@ -41,7 +41,7 @@ def analyze_texts(
             "language": languages,
             "sentiment": pd.array(scores.labels, dtype="object"),
             "confidence": np.round(scores.confidence, 4),
-            "complaint": [is_complaint(t, s, tp) for t, s, tp in zip(clean, scores.labels, topics)],
+            "complaint": [is_complaint(t, s, tp) for t, s, tp in zip(clean, scores.labels, topics, strict=True)],
             "topics": [";".join(tp) for tp in topics],
             "intent": [i.score for i in intents],
             "intent_product": [i.product for i in intents],

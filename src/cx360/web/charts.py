@@ -36,7 +36,8 @@ def bars(items: list[tuple[str, float]], *, width: int = 420, row: int = 18) -> 
         y = i * row
         parts.append(
             f'<text x="0" y="{y + 13}">{escape(name)[:24]}</text>'
-            f'<rect x="160" y="{y + 3}" width="{w:.1f}" height="{row - 6}"><title>{escape(name)}: {value:,.2f}</title></rect>'
+            f'<rect x="160" y="{y + 3}" width="{w:.1f}" height="{row - 6}">'
+            f"<title>{escape(name)}: {value:,.2f}</title></rect>"
             f'<text x="{164 + w:.1f}" y="{y + 13}">{value:,.0f}</text>'
         )
     parts.append("</svg>")

@@ -29,7 +29,9 @@ def find(
     cookie_id: str | None = None,
     device_id: str | None = None,
 ) -> Any:
-    given = {k: v for k, v in zip(LOOKUP, (email, phone, customer_no, card_token, cookie_id, device_id)) if v}
+    given = {
+        k: v for k, v in zip(LOOKUP, (email, phone, customer_no, card_token, cookie_id, device_id), strict=True) if v
+    }
     if len(given) != 1:
         raise DataError(f"give exactly one identifier of: {', '.join(LOOKUP)} (got {len(given)})")
     kind, value = next(iter(given.items()))
