@@ -18,24 +18,11 @@ from cx360.identity.anchoring import summary as event_summary
 from cx360.identity.anchoring import weigh_event_links
 from cx360.identity.components import components
 from cx360.identity.graph import event_links, latest_records, record_links, suspicious_nodes
-from cx360.identity.matching import MatchModel, TrainingDataError
+from cx360.identity.matching import FIELDS, MatchModel, TrainingDataError
 from cx360.identity.stable_ids import assign
 
 if TYPE_CHECKING:
     from cx360.workspace import Workspace
-
-MATCH_FIELDS = (
-    "first_name",
-    "middle_name",
-    "last_name",
-    "birth_date",
-    "gender",
-    "email",
-    "phone",
-    "address",
-    "city",
-    "postcode",
-)
 
 
 @dataclass
@@ -63,7 +50,7 @@ def resolve(ws: Workspace) -> IdentityReport:
         suspicious_nodes(deterministic, records, settings), step="identity: find shared identifiers"
     )
     raw_links = engine.to_arrow(deterministic, step="identity: deterministic links").to_pandas()
-    record_table = engine.to_arrow(records.select("node", "source", *MATCH_FIELDS), step="identity: records")
+    record_table = engine.to_arrow(records.select("node", "source", *FIELDS), step="identity: records")
     flagged = _flag(shared, raw_links, record_table, settings)
     links = _deterministic(raw_links, flagged)
 
