@@ -148,63 +148,21 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.2)
-            subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--load",
-                    url,
-                    key,
-                    "--profiles",
-                    str(args.profiles),
-                    "--clients",
-                    "1",
-                    "--seconds",
-                    "2",
-                ],
-                check=True,
-                capture_output=True,
-            )  # warm-up
-            single = json.loads(
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--load",
-                        url,
-                        key,
-                        "--profiles",
-                        str(args.profiles),
-                        "--clients",
-                        "1",
-                        "--seconds",
-                        str(max(3.0, args.seconds / 4)),
-                    ],
+
+            def run_load(clients: int, seconds: float) -> dict:
+                """One load run in its own process, so the client does not share the server's interpreter."""
+                argv = ["--load", url, key, "--profiles", str(args.profiles), "--clients", str(clients)]
+                done = subprocess.run(
+                    [sys.executable, __file__, *argv, "--seconds", str(seconds)],
                     check=True,
                     capture_output=True,
                     text=True,
-                ).stdout
-            )
-            loaded = json.loads(
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--load",
-                        url,
-                        key,
-                        "--profiles",
-                        str(args.profiles),
-                        "--clients",
-                        str(args.clients),
-                        "--seconds",
-                        str(args.seconds),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
+                )
+                return json.loads(done.stdout)
+
+            run_load(1, 2)  # warm-up
+            single = run_load(1, max(3.0, args.seconds / 4))
+            loaded = run_load(args.clients, args.seconds)
         finally:
             server.terminate()
             server.wait(10)
