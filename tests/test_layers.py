@@ -18,17 +18,20 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.__main__",),
     ("cx360.cli",),
+    ("cx360.erasure",),  # erasure and subject access reach every store, so they sit above them all
     ("cx360.api.app",),  # assembles the API and the dashboard
     ("cx360.web",),
     ("cx360.api",),
     ("cx360.demo",),
     ("cx360.pipeline",),  # the declared stages
+    ("cx360.stream",),  # the collector's event log, its transports, the drain into the warehouse
     ("cx360.workspace",),  # the handle a user opens; stages receive it and import it only for annotations
-    ("cx360.segments",),
+    ("cx360.segments", "cx360.calls"),  # audiences; the contact centre's call reasons and routing
     ("cx360.scoring",),
     ("cx360.profiles",),
     ("cx360.identity",),
     ("cx360.sources",),
+    ("cx360.privacy",),  # consents and the one policy check, suppression, personal data in text, retention
     ("cx360.status",),  # what a workspace holds, read from its tables by name
     ("cx360.provenance",),
     ("cx360.models", "cx360.text"),  # estimators and text analysis, usable on any table
