@@ -348,6 +348,8 @@ EVENT_NAMES: dict[str, str] = {
     "form_started": "an application form was opened",
     "form_abandoned": "a form was left unfinished (properties.field: where)",
     "form_submitted": "a form was submitted",
+    "login_failed": "a login attempt failed",
+    "app_error": "the app or the website showed an error",
     # marketing automation
     "offer_made": "an offer was presented (properties.offer, channel)",
     "offer_accepted": "an offer was accepted",
@@ -358,9 +360,12 @@ EVENT_NAMES: dict[str, str] = {
     "card_payment": "a card payment at a point of sale (properties.mcc, district)",
     "atm_withdrawal": "a cash withdrawal at an ATM",
     "transfer": "a money transfer",
+    "transfer_pending": "a transfer held for checks, not yet delivered",
+    "card_declined": "a card payment was declined (properties.merchant)",
+    "fee_charged": "a fee was charged (amount, properties.merchant)",
     # contact centre
     "call": "a contact-centre call (properties.reason, text)",
-    "complaint": "a formal complaint",
+    "complaint": "a formal complaint (properties.topic, status, closed_at)",
     # voice of the customer
     "review_posted": "a review of the organisation (properties.text, rating)",
     "social_post": "a social-network post (properties.text, mentions, followers)",

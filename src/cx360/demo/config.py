@@ -76,7 +76,7 @@ channel = { value = "web" }
 identifiers = { cookie_id = "anonymous_id", customer_no = "user_id" }
 properties = { path = "properties.path", form = "properties.form", field = "properties.field" }
 
-# Mobile app events.
+# Mobile app events, failed logins and errors among them.
 [[sources]]
 name = "app"
 kind = "parquet"
@@ -89,7 +89,7 @@ channel = { value = "mobile_app" }
 identifiers = { device_id = "device", customer_no = "customer" }
 properties = { screen = "screen" }
 
-# Card transactions: POS payments and ATM withdrawals.
+# Card transactions: POS payments, ATM withdrawals, declined payments and fees charged.
 [[sources]]
 name = "cards"
 kind = "parquet"
@@ -97,8 +97,8 @@ path = "data/card_transactions.parquet"
 [sources.events]
 event_id = "txn_id"
 timestamp = "ts"
-name = { column = "txn_type", values = { POS = "card_payment", ATM = "atm_withdrawal" } }
-channel = { column = "txn_type", values = { POS = "pos", ATM = "atm" } }
+name = { column = "txn_type", values = { POS = "card_payment", ATM = "atm_withdrawal", DECLINED = "card_declined", FEE = "fee_charged" } }
+channel = { column = "txn_type", values = { POS = "pos", ATM = "atm", DECLINED = "pos", FEE = "bank" } }
 amount = "amount"
 identifiers = { card_token = "card_token" }
 properties = { mcc = "mcc", category = "category", merchant = "merchant", district = "district", currency = "currency" }
@@ -114,7 +114,20 @@ timestamp = { column = "started_at", type = "timestamp" }
 name = { value = "call" }
 channel = { value = "call_centre" }
 identifiers = { customer_no = "customer_number", phone = "caller_phone" }
-properties = { reason = "reason_code", duration_sec = { column = "duration_sec", type = "int" }, text = "summary" }
+properties = { reason = "reason_code", duration_sec = { column = "duration_sec", type = "int" }, text = "summary", queue = "queue", outcome = "outcome" }
+
+# Complaints: opened, and closed (or still open).
+[[sources]]
+name = "complaints"
+kind = "csv"
+path = "data/complaints.csv"
+[sources.events]
+event_id = "complaint_id"
+timestamp = { column = "opened_at", type = "timestamp" }
+name = { value = "complaint" }
+channel = { value = "branch" }
+identifiers = { customer_no = "client" }
+properties = { topic = "topic", status = "status", closed_at = { column = "closed_at", type = "timestamp" } }
 
 # Reviews and social posts.
 [[sources]]

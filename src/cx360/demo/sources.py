@@ -121,6 +121,7 @@ def calls(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> 
             "reason_code": reason,
             "duration_sec": rng.integers(30, 1200, len(idx)),
             "summary": [CALL_REASONS[r][int(e)] for r, e in zip(reason, english, strict=True)],
+            "person": idx,  # who really called: for the planted causes and the truth, not written out
         }
     )
 

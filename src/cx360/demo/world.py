@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cx360.demo import crm, junk, sources
+from cx360.demo import causes, crm, junk, sources
 from cx360.demo.config import WORKSPACE_TOML
 from cx360.demo.people import population
 
@@ -79,13 +79,19 @@ def generate_world(
     rows["web/2025-h2.jsonl"] = _jsonl(
         data / "web" / "2025-h2.jsonl", web[half:] + library + ['{"message_id": "w-trunc']
     )
-    rows["app_events.parquet"] = _parquet(data / "app_events.parquet", sources.app(people, cust, rng, start, days))
+    app = sources.app(people, cust, rng, start, days)
     tx = sources.cards(people, tokens, rng, start, days)
-    rows["card_transactions.parquet"] = _parquet(data / "card_transactions.parquet", pd.concat([tx, tx.iloc[:5]]))
     calls = sources.calls(people, cust, rng, start, days)
+    tx, app, complaints, calls, call_truth = causes.plant(
+        people, cust, tokens, tx, app, web, mk, calls, seed=seed, start=start, days=days
+    )
+    rows["app_events.parquet"] = _parquet(data / "app_events.parquet", app)
+    rows["card_transactions.parquet"] = _parquet(data / "card_transactions.parquet", pd.concat([tx, tx.iloc[:5]]))
+    rows["complaints.csv"] = _csv(data / "complaints.csv", complaints, ",")
     calls.loc[calls.index[:2], ["customer_number", "caller_phone"]] = ""  # caller unknown: no identifier
     calls = junk.shared_caller(calls, shared[3:5])
     rows["contact_centre.csv"] = _csv(data / "contact_centre.csv", calls, ",", bad=["CALL99999999,C000001"])
+    call_truth.to_parquet(truth / "calls.parquet", index=False)
     rows["social.jsonl"] = _jsonl(data / "social.jsonl", sources.social(people, rng, start, days))
     rows["surveys.csv"] = _csv(data / "surveys.csv", sources.surveys(people, rng), ",")
     rows["mall_visits.csv"] = _csv(data / "mall_visits.csv", sources.mall(people, rng, start, days), ";")
