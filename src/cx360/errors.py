@@ -142,3 +142,10 @@ class UnavailableError(Cx360Error):
 
     http_status = 503
     retryable = True
+
+
+class TransportUnavailableError(UnavailableError):
+    """The event transport (Redis, a broker) cannot be reached or cannot take writes now: the collector
+    answers 503 and clients retry; nothing was acknowledged."""
+
+    exit_code = 75
