@@ -63,7 +63,7 @@ def test_missing_required_key_and_exactly_one_mapping(tmp_path):
     message = error_of(write(tmp_path, SOURCE.replace('record_id = "id"', 'updated_at = "u"')))
     assert "records.record_id: required key is missing" in message
     message = error_of(write(tmp_path, SOURCE.replace('[sources.records]\nrecord_id = "id"\n', "")))
-    assert "give exactly one of [sources.records] or [sources.events]" in message
+    assert "give exactly one of [sources.records], [sources.events] or [sources.consents]" in message
 
 
 def test_unknown_event_name_in_mapping(tmp_path):

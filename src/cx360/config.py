@@ -88,24 +88,46 @@ class EventMapping(Model):
         return self
 
 
+class ConsentMapping(Model):
+    """A source of consent changes: who, for which purpose and channel, granted, denied or withdrew, when."""
+
+    timestamp: MappedField
+    purpose: MappedField
+    status: MappedField
+    channel: MappedField | None = None
+    consent_id: MappedField | None = None
+    legal_basis: MappedField | None = None
+    evidence: MappedField | None = None
+    identifiers: dict[IdentifierKind, MappedField]
+
+    @model_validator(mode="after")
+    def _has_identifier(self) -> ConsentMapping:
+        if not self.identifiers:
+            raise ValueError('map at least one identifier, e.g. identifiers = { email = "email" }')
+        return self
+
+
 class _Source(Model):
     name: SourceName
     records: RecordMapping | None = None
     events: EventMapping | None = None
+    consents: ConsentMapping | None = None
 
     @model_validator(mode="after")
     def _one_mapping(self) -> _Source:
-        if (self.records is None) == (self.events is None):
-            raise ValueError(f"source '{self.name}': give exactly one of [sources.records] or [sources.events]")
+        if sum(m is not None for m in (self.records, self.events, self.consents)) != 1:
+            raise ValueError(
+                f"source '{self.name}': give exactly one of [sources.records], [sources.events] or [sources.consents]"
+            )
         return self
 
     @property
-    def entity(self) -> Literal["records", "events"]:
-        return "records" if self.records is not None else "events"
+    def entity(self) -> Literal["records", "events", "consents"]:
+        return "records" if self.records is not None else "events" if self.events is not None else "consents"
 
     @property
-    def mapping(self) -> RecordMapping | EventMapping:
-        return self.records or self.events  # type: ignore[return-value]
+    def mapping(self) -> RecordMapping | EventMapping | ConsentMapping:
+        return self.records or self.events or self.consents  # type: ignore[return-value]
 
 
 class _FileSource(_Source):
@@ -296,6 +318,59 @@ class TextSettings(Model):
     )
 
 
+PurposeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+CONSENT_STATUSES = ("granted", "denied", "withdrawn")
+CHANNELS = ("email", "sms", "push", "call", "post", "web", "mobile_app", "messenger")
+
+
+class PurposeSpec(Model):
+    """A purpose personal data is used for: whether people are in until they opt out, or out until they
+    opt in, and the channels its consent is given per (none: one consent for the whole purpose)."""
+
+    default: Literal["opt-in", "opt-out"]
+    channels: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")]] = []
+    description: str = ""
+
+
+# Known without a declaration; [privacy.purposes.NAME] changes one or adds another.
+DEFAULT_PURPOSES: dict[str, PurposeSpec] = {
+    "marketing": PurposeSpec(
+        default="opt-in",
+        channels=["email", "sms", "push", "call", "post"],
+        description="offers and campaigns sent to the person",
+    ),
+    "profiling": PurposeSpec(default="opt-out", description="traits, scores and segments computed about the person"),
+    "analytics": PurposeSpec(default="opt-out", description="aggregate reporting that names nobody"),
+}
+
+
+class PrivacySettings(Model):
+    """Purposes and their consent defaults (the `[privacy]` table); see docs/privacy.md."""
+
+    purposes: dict[PurposeName, PurposeSpec] = {}
+
+    @property
+    def all_purposes(self) -> dict[str, PurposeSpec]:
+        return {**DEFAULT_PURPOSES, **self.purposes}
+
+    def purpose(self, name: str) -> PurposeSpec:
+        known = self.all_purposes
+        if name not in known:
+            raise ConfigError(f"unknown purpose {name!r}; the workspace knows {', '.join(sorted(known))}")
+        return known[name]
+
+    def check_channel(self, purpose: str, channel: str | None) -> None:
+        """A purpose with channels needs one of them; a purpose without channels takes none."""
+        spec = self.purpose(purpose)
+        if spec.channels and channel not in spec.channels:
+            raise ConfigError(
+                f"purpose {purpose!r} is consented per channel: give one of {', '.join(spec.channels)}"
+                + ("" if channel is None else f" (got {channel!r})")
+            )
+        if not spec.channels and channel is not None:
+            raise ConfigError(f"purpose {purpose!r} has no channels: its consent covers every use (got {channel!r})")
+
+
 SegmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 BUILTIN_SEGMENT_PREFIXES = ("rfm_", "cluster_")
 
@@ -343,9 +418,13 @@ class SegmentSpec(Model):
     description: str = ""
     where: Where = None
     events: Annotated[list[EventCondition], BeforeValidator(_as_list)] = []
+    purpose: PurposeName | None = Field(None, description="members must consent to it (see docs/privacy.md)")
+    channel: str | None = None
 
     @model_validator(mode="after")
     def _something(self) -> SegmentSpec:
+        if self.channel is not None and self.purpose is None:
+            raise ValueError(f"segment '{self.name}': a channel needs the purpose it is for (purpose = ...)")
         if self.where is None and not self.events:
             raise ValueError(
                 f"segment '{self.name}': give 'where' (a condition on traits and scores), 'events', or both"
@@ -378,6 +457,7 @@ class Config(Model):
     segments: list[SegmentSpec] = []
     segmentation: SegmentationSettings = SegmentationSettings()
     serve: ServeSettings = ServeSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -407,6 +487,11 @@ class Config(Model):
         if dupes:
             raise ValueError(f"segment names must be unique; repeated: {', '.join(dupes)}")
         for seg in self.segments:
+            if seg.purpose is not None:
+                try:
+                    self.privacy.check_channel(seg.purpose, seg.channel)
+                except ConfigError as exc:
+                    raise ValueError(f"segment '{seg.name}': {exc}") from None
             bad = sorted({e.name for e in seg.events} - known)
             if bad:
                 raise ValueError(

@@ -152,7 +152,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "ingest",
         (),
-        ("records", "events", "quarantine", "ingest_batches"),
+        ("records", "events", "consents", "quarantine", "ingest_batches"),
         _ingest,
         "load every source; bad rows to quarantine",
     ),

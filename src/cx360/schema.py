@@ -83,6 +83,20 @@ EVENTS: tuple[Column, ...] = (
     *_LINEAGE,
 )
 
+CONSENTS: tuple[Column, ...] = (
+    Column("consent_id", "string", "idempotency key: the source's id, or a hash of the change"),
+    Column("ts", "timestamp", "when the person gave or withdrew it (UTC): the order that counts, not arrival"),
+    Column("source", "string", "source name from cx360.toml, or `api` / `cli`"),
+    Column("profile_id", "string", "the person, when the change named a profile rather than an identifier"),
+    *IDENTIFIERS,
+    Column("purpose", "string", "purpose declared in cx360.toml ([privacy.purposes])"),
+    Column("channel", "string", "channel of a per-channel purpose (email, sms, push, call, ...); empty otherwise"),
+    Column("status", "string", "granted, denied or withdrawn"),
+    Column("legal_basis", "string", "the legal basis given (consent, contract, legitimate_interest, ...)"),
+    Column("evidence", "string", "what proves it: a form, a recording, a key id", pii=True),
+    *_LINEAGE,
+)
+
 QUARANTINE: tuple[Column, ...] = (
     Column("source", "string", "source name"),
     Column("batch_id", "string", "ingest batch"),
@@ -293,6 +307,7 @@ TABLE_VERSIONS: tuple[Column, ...] = (
 TABLES: dict[str, tuple[Column, ...]] = {
     "records": RECORDS,
     "events": EVENTS,
+    "consents": CONSENTS,
     "quarantine": QUARANTINE,
     "dropped_identifiers": DROPPED_IDENTIFIERS,
     "ingest_batches": INGEST_BATCHES,
@@ -316,7 +331,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
 }
 
 # Tables written per batch: their rows carry batch_id and are removed if the batch never committed.
-BATCH_TABLES: tuple[str, ...] = ("records", "events", "quarantine", "dropped_identifiers")
+BATCH_TABLES: tuple[str, ...] = ("records", "events", "consents", "quarantine", "dropped_identifiers")
 # Tables rebuilt whole by every run of their stage: when cx360 adds a column, they are recreated.
 DERIVED_TABLES: tuple[str, ...] = (
     "profile_events",

@@ -12,8 +12,7 @@ import ibis.expr.types as ir
 
 from cx360 import node_keys
 
-# Strongest first: the order in which an event's identifiers decide its profile.
-ATTRIBUTION_ORDER = ("customer_no", "card_token", "email", "phone", "device_id", "cookie_id", "social_handle")
+ATTRIBUTION_ORDER = node_keys.ATTRIBUTION_ORDER
 COLUMNS = ("profile_id", "event_id", "ts", "source", "name", "channel", "amount", "properties")
 
 

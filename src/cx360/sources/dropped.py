@@ -18,7 +18,7 @@ from cx360.sources.mapping import Context, dropped_identifiers
 
 def keep_dropped(engine: Engine, valid: ir.Table, entity: str, ctx: Context) -> pa.Table | None:
     """The identifiers dropped from the chunk's valid rows (few), read before the rows load."""
-    expr = dropped_identifiers(valid, "record_id" if entity == "records" else "event_id")
+    expr = dropped_identifiers(valid, {"records": "record_id", "events": "event_id", "consents": "consent_id"}[entity])
     if expr is None:
         return None
     found = engine.to_arrow(expr, step=f"{ctx.source}: dropped identifiers")

@@ -27,6 +27,7 @@ from cx360 import schema
 from cx360.config import Config
 from cx360.engine import Engine
 from cx360.errors import Cx360Error, TransientSourceError
+from cx360.privacy import ledger
 from cx360.sources.dropped import keep_dropped, write_dropped
 from cx360.sources.mapping import REASONS, Context, canonical_rows, check
 from cx360.sources.readers import ROW, Chunk, Malformed, Reader, readers_for
@@ -85,6 +86,9 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
     engine = ws.engine
     recover(engine)
     reports = []
+    drained = ledger.drain(engine, ws.root)  # consent changes the API took since the last ingest
+    if drained:
+        reports.append(SourceReport("api consents", inputs=1, read=drained, loaded=drained))
     for source in sources:
         report = SourceReport(source.name)
         reports.append(report)
@@ -180,6 +184,7 @@ def load_batch(
         schemaless=schemaless,
         earliest=dt.datetime.combine(config.ingest.earliest, dt.time()),
         latest=now + dt.timedelta(days=config.ingest.max_future_days),
+        purposes={name: p.channels for name, p in config.privacy.all_purposes.items()},
     )
     counts = BatchCounts()
     valid = 0
@@ -270,7 +275,7 @@ def _new_rows(engine: Engine, valid: ir.Table, source, name: str) -> tuple[ir.Ta
     """The first row per key within the chunk whose key the table does not hold yet; and, for events keyed
     by the source's own id, the rows whose id is already taken by a different payload."""
     entity = source.entity
-    key = ["source", "event_id"] if entity == "events" else ["source", "record_hash"]
+    key = ["source", {"events": "event_id", "records": "record_hash", "consents": "consent_id"}[entity]]
     ranked = valid.mutate(_cx360_rank=ibis.row_number().over(group_by=key, order_by="row_number"))
     first = ranked.filter(ranked._cx360_rank == 0).drop("_cx360_rank")
     existing = engine.table(entity)

@@ -21,7 +21,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from cx360 import identifiers, schema
-from cx360.config import EventMapping, FieldSpec, RecordMapping
+from cx360.config import CONSENT_STATUSES, ConsentMapping, EventMapping, FieldSpec, RecordMapping
 from cx360.engine import Engine
 from cx360.errors import SourceError
 from cx360.sources.readers import INTERNAL, ROW
@@ -50,6 +50,7 @@ class Context:
     schemaless: bool = False
     earliest: dt.datetime = dt.datetime(1900, 1, 1)
     latest: dt.datetime = dt.datetime(9999, 1, 1)  # ingest time plus [ingest].max_future_days
+    purposes: dict[str, list[str]] | None = None  # consent purposes and their channels ([privacy.purposes])
 
 
 class _Builder:
@@ -188,7 +189,10 @@ class _Builder:
         return ibis.ifelse(joined == "", ibis.null("string"), joined)
 
 
-def check(staged: ir.Table, mapping: RecordMapping | EventMapping, ctx: Context) -> tuple[ir.Table, list[ir.Table]]:
+Mapping = RecordMapping | EventMapping | ConsentMapping
+
+
+def check(staged: ir.Table, mapping: Mapping, ctx: Context) -> tuple[ir.Table, list[ir.Table]]:
     """Canonical rows of the chunk with ``_reasons``; also the helper tables staged for it."""
     _require_columns(staged, mapping, ctx)
     helpers: list[ir.Table] = []
@@ -200,6 +204,9 @@ def check(staged: ir.Table, mapping: RecordMapping | EventMapping, ctx: Context)
     if isinstance(mapping, RecordMapping):
         columns = _records(b, mapping, ctx)
         target = "records"
+    elif isinstance(mapping, ConsentMapping):
+        columns = _consents(b, mapping, ctx)
+        target = "consents"
     else:
         columns = _events(b, mapping, ctx)
         target = "events"
@@ -270,24 +277,71 @@ def _events(b: _Builder, m: EventMapping, ctx: Context) -> dict[str, ir.Value]:
         cols["channel"] = b.typed("channel", m.channel, "string").lower()
     if m.amount is not None:
         cols["amount"] = b.typed("amount", m.amount, "float")
-    ids = b.identifiers(m.identifiers)
+    cols.update(_required_identifiers(b, m.identifiers, "event"))
+    cols["properties"] = b.json_object({k: b.typed(k, s) for k, s in m.properties.items()})
+    cols["event_id"] = _row_id(b, m.event_id, "event_id", ctx)
+    return cols
+
+
+def _required_identifiers(b: _Builder, specs: dict[str, FieldSpec], what: str) -> dict[str, ir.Value]:
+    ids = b.identifiers(specs)
     none_left = ibis.coalesce(*ids.values()).isnull()
-    for raw, reason in b.dropped.values():  # with nothing else to go by, a malformed identifier rejects the event
+    for raw, reason in b.dropped.values():  # with nothing else to go by, a malformed identifier rejects the row
         b.reject_if(none_left & reason.notnull(), reason + ": '" + raw + "'")
     b.reject_if(
         none_left,
-        f"no identifier: every event needs one of {', '.join(m.identifiers)} (columns "
-        + ", ".join(s.column or repr(s.value) for s in m.identifiers.values())
+        f"no identifier: every {what} needs one of {', '.join(specs)} (columns "
+        + ", ".join(s.column or repr(s.value) for s in specs.values())
         + ")",
     )
-    cols.update(ids)
-    cols["properties"] = b.json_object({k: b.typed(k, s) for k, s in m.properties.items()})
+    return ids
+
+
+def _row_id(b: _Builder, spec: FieldSpec | None, name: str, ctx: Context) -> ir.StringValue:
+    """The source's own id, or a hash of the source row."""
     raw_columns = [c for c in b.t.columns if not c.startswith(INTERNAL)]
     derived = _digest([ibis.literal(ctx.source), *(b.t[c].cast("string") for c in raw_columns)])
-    if m.event_id is not None:
-        cols["event_id"] = ibis.coalesce(b.typed("event_id", m.event_id, "string"), derived)
-    else:
-        cols["event_id"] = derived
+    return derived if spec is None else ibis.coalesce(b.typed(name, spec, "string"), derived)
+
+
+def _consents(b: _Builder, m: ConsentMapping, ctx: Context) -> dict[str, ir.Value]:
+    """A consent change: its purpose must be declared, its channel one of the purpose's (or empty: every
+    channel of the purpose), its status granted, denied or withdrawn."""
+    purposes = ctx.purposes or {}
+    cols: dict[str, ir.Value] = {"source": ibis.literal(ctx.source)}
+    cols["ts"] = b.typed("timestamp", m.timestamp, "timestamp", required=True)
+    purpose = b.typed("purpose", m.purpose, "string", required=True).lower()
+    b.reject_if(
+        purpose.notnull() & ~purpose.isin(list(purposes) or [""]),
+        ibis.literal("purpose: unknown purpose '")
+        + purpose
+        + f"' (known: {', '.join(sorted(purposes))}; declare others in [privacy.purposes])",
+    )
+    status = b.typed("status", m.status, "string", required=True).lower()
+    b.reject_if(
+        status.notnull() & ~status.isin(CONSENT_STATUSES),
+        ibis.literal("status: '")
+        + status
+        + f"' is not one of {', '.join(CONSENT_STATUSES)} (map others with `values`)",
+    )
+    channel = ibis.null("string")
+    if m.channel is not None:
+        channel = b.typed("channel", m.channel, "string").lower()
+        allowed = ibis.literal(False)
+        for name, channels in purposes.items():
+            if channels:
+                allowed |= (purpose == name) & channel.isin(channels)
+        b.reject_if(
+            channel.notnull() & purpose.isin(list(purposes) or [""]) & ~allowed,
+            ibis.literal("channel: '") + channel + "' is not a channel of purpose '" + purpose + "' (see cx360.toml)",
+        )
+    cols.update(purpose=purpose, status=status, channel=channel)
+    for name in ("legal_basis", "evidence"):
+        spec = getattr(m, name)
+        if spec is not None:
+            cols[name] = b.typed(name, spec, "string")
+    cols.update(_required_identifiers(b, m.identifiers, "consent"))
+    cols["consent_id"] = _row_id(b, m.consent_id, "consent_id", ctx)
     return cols
 
 
@@ -312,7 +366,7 @@ def _with_phones(staged: ir.Table, spec: FieldSpec, ctx: Context) -> tuple[ir.Ta
     return joined.select(*staged.columns, _phone_e164=lookup.e164, _phone_reason=lookup.reason), lookup
 
 
-def _require_columns(staged: ir.Table, mapping: RecordMapping | EventMapping, ctx: Context) -> None:
+def _require_columns(staged: ir.Table, mapping: Mapping, ctx: Context) -> None:
     if ctx.schemaless:
         return
     wanted = {s.column for s in _specs(mapping) if s.column is not None}
@@ -322,10 +376,13 @@ def _require_columns(staged: ir.Table, mapping: RecordMapping | EventMapping, ct
         raise SourceError(f"source '{ctx.source}': mapped column(s) {missing} are not in the input; it has {have}")
 
 
-def _specs(m: RecordMapping | EventMapping) -> list[FieldSpec]:
+def _specs(m: Mapping) -> list[FieldSpec]:
     specs = list(m.identifiers.values())
     if isinstance(m, RecordMapping):
         specs += [m.record_id, *([m.updated_at] if m.updated_at else []), *m.attributes.values()]
+    elif isinstance(m, ConsentMapping):
+        optional = [m.channel, m.consent_id, m.legal_basis, m.evidence]
+        specs += [m.timestamp, m.purpose, m.status, *[s for s in optional if s]]
     else:
         optional = [m.event_id, m.channel, m.amount]
         specs += [m.timestamp, m.name, *[s for s in optional if s], *m.properties.values()]

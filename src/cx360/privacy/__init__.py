@@ -1,0 +1,1 @@
+"""Consents and the one policy check that every use of personal data for a purpose goes through."""

@@ -1,0 +1,181 @@
+"""The consents ledger and the one policy check: loading with quarantine, out-of-order changes, defaults per
+purpose, withdrawals, the CLI, and segments that declare a purpose."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cx360.cli import app
+from cx360.errors import ConfigError
+from cx360.identity.resolve import resolve
+from cx360.privacy import ledger
+from cx360.privacy.consent import Policy, resolved
+from cx360.sources.ingest import ingest
+
+CRM = """
+    id,email,phone
+    C1,anna@x.ru,+79161110001
+    C2,boris@x.ru,+79161110002
+    C3,vera@x.ru,+79161110003
+    C4,gleb@x.ru,+79161110004
+"""
+# Listed out of order: the file's order is arrival, never the order that counts.
+CONSENTS = """
+    customer,email,purpose,channel,status,at,basis
+    C1,,marketing,email,withdrawn,2025-05-01T09:00:00,
+    C1,,marketing,email,granted,2025-03-01T09:00:00,consent
+    C1,,marketing,sms,granted,2025-03-01T09:00:00,consent
+    ,boris@x.ru,Marketing,,granted,2025-02-01T00:00:00,consent
+    C2,,marketing,sms,denied,2025-04-01T00:00:00,
+    C3,,profiling,,denied,2025-01-15T00:00:00,
+    C4,,marketing,email,granted,2025-06-01T00:00:00,consent
+    C4,,marketing,email,withdrawn,2025-06-01T00:00:00,
+    C1,,marketing,fax,granted,2025-03-01T00:00:00,
+    C1,,lottery,,granted,2025-03-01T00:00:00,
+    C1,,marketing,email,maybe,2025-03-01T00:00:00,
+    C1,,profiling,email,granted,2025-03-01T00:00:00,
+    ,,marketing,email,granted,2025-03-01T00:00:00,
+    C2,,marketing,email,granted,someday,
+"""
+SOURCES = """
+    [identity]
+    probabilistic = false
+
+    [segmentation]
+    clusters = 0
+    rfm = false
+
+    [privacy.purposes.analytics]
+    default = "opt-in"
+
+    [[sources]]
+    name = "crm"
+    kind = "csv"
+    path = "data/crm.csv"
+    [sources.records]
+    record_id = "id"
+    identifiers = { customer_no = "id", email = "email", phone = "phone" }
+
+    [[sources]]
+    name = "preferences"
+    kind = "csv"
+    path = "data/consents.csv"
+    [sources.consents]
+    timestamp = { column = "at", type = "timestamp" }
+    purpose = "purpose"
+    channel = "channel"
+    status = "status"
+    legal_basis = "basis"
+    identifiers = { customer_no = "customer", email = "email" }
+"""
+JUNE = dt.datetime(2025, 6, 15)
+
+
+def _workspace(factory, extra: str = ""):
+    factory.write("data/crm.csv", CRM)
+    factory.write("data/consents.csv", CONSENTS)
+    ws = factory.config(SOURCES + extra)
+    reports = {r.source: r for r in ingest(ws)}
+    resolve(ws)
+    return ws, reports["preferences"]
+
+
+def _customers(ws) -> dict[str, str]:
+    """customer number -> profile id."""
+    m = ws.engine.table("identity_map")
+    rows = ws.engine.to_arrow(m.filter(m.kind == "customer_no"), step="test").to_pylist()
+    return {r["node"].split(":", 1)[1]: r["profile_id"] for r in rows}
+
+
+def _allowed(ws, purpose, channel, at) -> set[str]:
+    who = {p: c for c, p in _customers(ws).items()}
+    ids = Policy(ws.config.privacy).allowed(ws.engine, purpose, channel, at)
+    return {who[p] for p in ws.engine.to_arrow(ids, step="test")["profile_id"].to_pylist()}
+
+
+def test_consent_rows_load_with_quarantine_and_accounting(make_workspace):
+    ws, report = _workspace(make_workspace)
+    assert (report.read, report.loaded, report.quarantined, report.duplicates) == (14, 8, 6, 0)
+    q = ws.engine.table("quarantine")
+    reasons = sorted(ws.engine.to_arrow(q.filter(q.source == "preferences"), step="test")["reasons"].to_pylist())
+    assert any("channel: 'fax' is not a channel of purpose 'marketing'" in r for r in reasons)
+    assert any("purpose: unknown purpose 'lottery'" in r for r in reasons)
+    assert any("status: 'maybe' is not one of granted, denied, withdrawn" in r for r in reasons)
+    assert any("channel: 'email' is not a channel of purpose 'profiling'" in r for r in reasons)
+    assert any(r.startswith("no identifier: every consent needs one of customer_no, email") for r in reasons)
+    assert any("timestamp (at): not a valid timestamp: 'someday'" in r for r in reasons)
+    again = {r.source: r for r in ingest(ws)}["preferences"]
+    assert (again.loaded, again.duplicates) == (0, 14)  # an unchanged file adds nothing
+
+
+def test_latest_change_by_event_time_decides_not_arrival(make_workspace):
+    ws, _ = _workspace(make_workspace)
+    # Anna granted e-mail in March and withdrew it in May, though the withdrawal arrived first.
+    assert "C1" in _allowed(ws, "marketing", "email", dt.datetime(2025, 4, 1))
+    assert "C1" not in _allowed(ws, "marketing", "email", JUNE)
+    assert "C1" in _allowed(ws, "marketing", "sms", JUNE)
+    # Boris's consent for all of marketing (no channel) holds on every channel, until his SMS refusal.
+    assert "C2" in _allowed(ws, "marketing", "email", JUNE)
+    assert "C2" in _allowed(ws, "marketing", "sms", dt.datetime(2025, 3, 1))
+    assert "C2" not in _allowed(ws, "marketing", "sms", JUNE)
+    # a grant and a withdrawal at the same instant: the withdrawal wins, whatever the order
+    assert "C4" not in _allowed(ws, "marketing", "email", JUNE)
+    # before anything was said, opt-in purposes exclude and opt-out ones include
+    assert _allowed(ws, "marketing", "email", dt.datetime(2024, 1, 1)) == set()
+    assert _allowed(ws, "profiling", None, JUNE) == {"C1", "C2", "C4"}
+    assert _allowed(ws, "analytics", None, JUNE) == set()  # declared opt-in in this workspace
+
+
+def test_point_form_agrees_and_says_why(make_workspace):
+    ws, _ = _workspace(make_workspace)
+    policy = Policy(ws.config.privacy)
+    pid = _customers(ws)["C1"]
+    rows = resolved(ws.engine)
+    mine = ws.engine.to_arrow(rows.filter(rows.profile_id == pid), step="test").to_pylist()
+    d = policy.decide(mine, "marketing", "email", JUNE)
+    assert (d.allowed, d.status, d.since, d.source) == (False, "withdrawn", dt.datetime(2025, 5, 1, 9), "preferences")
+    assert "withdrawn at 2025-05-01 09:00" in d.reason
+    d = policy.decide(mine, "marketing", "push", JUNE)
+    assert not d.allowed and d.reason == "no consent recorded for marketing by push; the purpose is opt-in"
+    assert policy.decide(mine, "profiling", None, JUNE).allowed
+    with pytest.raises(ConfigError, match="consented per channel: give one of email, sms"):
+        policy.decide(mine, "marketing", None, JUNE)
+
+
+def test_cli_records_changes_and_shows_the_decisions(make_workspace):
+    ws, _ = _workspace(make_workspace)
+    root = str(ws.root)
+    ws.close()
+    runner = CliRunner()
+    grant = ["consents", "grant", "anna@x.ru", "--purpose", "marketing", "--channel", "email"]
+    grant += ["--at", "2025-06-01T00:00:00", "--basis", "consent", "-w", root]
+    r = runner.invoke(app, grant)
+    assert r.exit_code == 0, r.output
+    again = runner.invoke(app, grant)
+    assert again.exit_code == 0 and "already recorded" in again.output
+    r = runner.invoke(app, ["consents", "show", "C1", "--at", "2025-06-15", "-w", root, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    shown = {(d["purpose"], d["channel"]): d for d in json.loads(r.output)}
+    assert shown[("marketing", "email")]["allowed"] and shown[("marketing", "email")]["source"] == "cli"
+    assert not shown[("marketing", "push")]["allowed"]
+    bad = runner.invoke(app, ["consents", "withdraw", "C1", "--purpose", "marketing", "-w", root])
+    assert bad.exit_code == 1 and "consented per channel" in str(bad.exception)
+    unknown = runner.invoke(app, ["consents", "deny", "nobody@x.ru", "--purpose", "profiling", "-w", root])
+    assert unknown.exit_code == 1 and "no profile holds" in str(unknown.exception)
+
+
+def test_api_intake_reaches_the_warehouse_once(make_workspace):
+    ws, _ = _workspace(make_workspace)
+    pid = _customers(ws)["C3"]
+    c = ledger.change(ws.config.privacy, pid, "profiling", "granted", at=dt.datetime(2025, 6, 1), source="api")
+    assert ledger.submit(ws.root, c) and not ledger.submit(ws.root, c)  # a retried request records one change
+    assert [r["consent_id"] for r in ledger.intake(ws.root, [pid])] == [c.consent_id]
+    assert "C3" not in _allowed(ws, "profiling", None, JUNE)  # not in the warehouse yet
+    drained = {r.source: r for r in ingest(ws)}["api consents"]
+    assert drained.loaded == 1
+    assert "C3" in _allowed(ws, "profiling", None, JUNE)
+    assert "api consents" not in {r.source for r in ingest(ws)}  # copied once
