@@ -97,8 +97,8 @@ def _allowed(ws, purpose, channel, at) -> set[str]:
     return {who[p] for p in ws.engine.to_arrow(ids, step="test")["profile_id"].to_pylist()}
 
 
-def test_consent_rows_load_with_quarantine_and_accounting(make_workspace):
-    ws, report = _workspace(make_workspace)
+def test_consent_rows_load_with_quarantine_and_accounting(duckdb_workspace):
+    ws, report = _workspace(duckdb_workspace)
     assert (report.read, report.loaded, report.quarantined, report.duplicates) == (14, 8, 6, 0)
     q = ws.engine.table("quarantine")
     reasons = sorted(ws.engine.to_arrow(q.filter(q.source == "preferences"), step="test")["reasons"].to_pylist())
@@ -130,8 +130,8 @@ def test_latest_change_by_event_time_decides_not_arrival(make_workspace):
     assert _allowed(ws, "analytics", None, JUNE) == set()  # declared opt-in in this workspace
 
 
-def test_point_form_agrees_and_says_why(make_workspace):
-    ws, _ = _workspace(make_workspace)
+def test_point_form_agrees_and_says_why(duckdb_workspace):
+    ws, _ = _workspace(duckdb_workspace)
     policy = Policy(ws.config.privacy)
     pid = _customers(ws)["C1"]
     rows = resolved(ws.engine)
@@ -146,8 +146,8 @@ def test_point_form_agrees_and_says_why(make_workspace):
         policy.decide(mine, "marketing", None, JUNE)
 
 
-def test_cli_records_changes_and_shows_the_decisions(make_workspace):
-    ws, _ = _workspace(make_workspace)
+def test_cli_records_changes_and_shows_the_decisions(duckdb_workspace):
+    ws, _ = _workspace(duckdb_workspace)
     root = str(ws.root)
     ws.close()
     runner = CliRunner()
@@ -168,8 +168,8 @@ def test_cli_records_changes_and_shows_the_decisions(make_workspace):
     assert unknown.exit_code == 1 and "no profile holds" in str(unknown.exception)
 
 
-def test_api_intake_reaches_the_warehouse_once(make_workspace):
-    ws, _ = _workspace(make_workspace)
+def test_api_intake_reaches_the_warehouse_once(duckdb_workspace):
+    ws, _ = _workspace(duckdb_workspace)
     pid = _customers(ws)["C3"]
     c = ledger.change(ws.config.privacy, pid, "profiling", "granted", at=dt.datetime(2025, 6, 1), source="api")
     assert ledger.submit(ws.root, c) and not ledger.submit(ws.root, c)  # a retried request records one change
