@@ -122,6 +122,7 @@ class RedisTransport:
         try:
             return fn(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._own_pending_read.clear()  # a read whose reply was lost left entries pending with us
             raise TransportUnavailableError(
                 f"Redis at {_safe(self.url)} cannot be reached ({what}: {exc}); try again later"
             ) from exc
