@@ -271,6 +271,7 @@ def test_every_table_command_speaks_json(tmp_path):
     report = run("run", "-w", str(ws))
     assert [s["stage"] for s in report["stages"]] == [
         "ingest",
+        "retention",
         "identity",
         "texts",
         "profiles",

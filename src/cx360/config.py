@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -371,6 +372,58 @@ class PrivacySettings(Model):
             raise ConfigError(f"purpose {purpose!r} has no channels: its consent covers every use (got {channel!r})")
 
 
+_DURATION = re.compile(r"^\s*(\d+)\s*(day|week|month|year)s?\s*$")
+
+
+def parse_duration(text: str) -> tuple[int, str]:
+    """'13 months' -> (13, 'month'); ValueError naming the accepted forms otherwise."""
+    m = _DURATION.match(str(text).lower())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(
+            f"{text!r} is not a duration: write a positive number and a unit, e.g. '90 days', '6 weeks', "
+            "'13 months', '3 years'"
+        )
+    return int(m.group(1)), m.group(2)
+
+
+def _duration(text: str) -> str:
+    n, unit = parse_duration(text)
+    return f"{n} {unit}{'s' if n > 1 else ''}"
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+EventKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+def _every_event(value: Any) -> Any:
+    return {"default": value} if isinstance(value, str) else value  # `events = "5 years"`: one rule for all
+
+
+RETAINED_TABLES = ("events", "records", "quarantine", "dropped_identifiers")
+
+
+class RetentionSettings(Model):
+    """How long rows are kept, per table; events also per kind: an event name (`events.call`) or a
+    channel (`events.web`), the name winning over the channel, and `events.default` for the rest."""
+
+    events: Annotated[dict[EventKind, Duration], BeforeValidator(_every_event)] = {}
+    records: Duration | None = None
+    quarantine: Duration | None = None
+    dropped_identifiers: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_tables(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(RETAINED_TABLES))
+            if unknown:
+                raise ValueError(
+                    f"unknown table(s) {unknown}; retention applies to {', '.join(RETAINED_TABLES)} (the tables "
+                    "built from them are rebuilt by the pipeline and follow them)"
+                )
+        return data
+
+
 SegmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 BUILTIN_SEGMENT_PREFIXES = ("rfm_", "cluster_")
 
@@ -457,6 +510,7 @@ class Config(Model):
     segments: list[SegmentSpec] = []
     segmentation: SegmentationSettings = SegmentationSettings()
     serve: ServeSettings = ServeSettings()
+    retention: RetentionSettings = RetentionSettings()
     privacy: PrivacySettings = PrivacySettings()
 
     @model_validator(mode="after")

@@ -56,7 +56,7 @@ class StageResult:
     exception: Cx360Error | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "stage": self.stage,
             "status": self.status,
             "seconds": round(self.seconds, 3),
@@ -65,6 +65,9 @@ class StageResult:
             "warnings": self.warnings,
             "error": self.error,
         }
+        if hasattr(self.report, "as_dict"):  # a report made for the run report (retention: rows per rule)
+            out["report"] = self.report.as_dict()
+        return out
 
 
 @dataclass
@@ -92,6 +95,15 @@ def _ingest(ws: Workspace, only: list[str] | None = None, on_progress=None) -> O
     reports = ingest(ws, only, on_progress=on_progress)
     failed = "; ".join(f"{r.source}: {r.error}" for r in reports if not r.ok) or None
     return Outcome(reports, error=failed, changed=any(r.inputs > r.unchanged for r in reports))
+
+
+def _retention(ws: Workspace, now: dt.datetime | None = None, dry_run: bool = False) -> Outcome:
+    from cx360.privacy.retention import apply
+
+    report = apply(ws.engine, ws.config, now=now, dry_run=dry_run)
+    if not report.rules:
+        return Outcome(report, skipped="no [retention] rules in cx360.toml", changed=False)
+    return Outcome(report, warnings=report.warnings, changed=report.removed > 0 and not dry_run)
 
 
 def _identity(ws: Workspace) -> Outcome:
@@ -152,9 +164,16 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "ingest",
         (),
-        ("records", "events", "consents", "quarantine", "ingest_batches"),
+        ("records", "events", "consents", "quarantine", "dropped_identifiers", "ingest_batches"),
         _ingest,
         "load every source; bad rows to quarantine",
+    ),
+    Stage(
+        "retention",
+        (),
+        ("events", "records", "quarantine", "dropped_identifiers"),
+        _retention,
+        "delete what is older than [retention] allows, before anything is built from it",
     ),
     Stage(
         "identity",
@@ -197,10 +216,11 @@ BY_NAME = {s.name: s for s in STAGES}
 
 
 def downstream(name: str) -> list[str]:
-    """The stage and every stage after it that reads, directly or not, what it writes."""
+    """The stage and every stage after it that reads, directly or not, what it writes (or rewrites it:
+    retention removes from what ingest wrote)."""
     chosen, written = [name], set(BY_NAME[name].writes)
     for s in STAGES[[x.name for x in STAGES].index(name) + 1 :]:
-        if written & set(s.reads):
+        if written & (set(s.reads) | set(s.writes)):
             chosen.append(s.name)
             written |= set(s.writes)
     return chosen

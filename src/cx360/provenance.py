@@ -74,6 +74,8 @@ def states(engine: Engine, stages: Iterable[tuple[str, tuple[str, ...], tuple[st
     for stage, reads, writes in stages:
         for table in writes:
             v = current.get(table)
+            if table in out and (v is None or v.stage != stage):
+                continue  # also written by an earlier stage (retention removes from what ingest wrote)
             if v is None:
                 out[table] = TableState(table, stage, "never built")
                 continue

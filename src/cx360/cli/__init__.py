@@ -9,7 +9,21 @@ from typing import Annotated
 
 import typer
 
-from cx360.cli import churn, clv, consents, demo, identity, ingest, profile, run, segments, sentiment, serve, workspace
+from cx360.cli import (
+    churn,
+    clv,
+    consents,
+    demo,
+    identity,
+    ingest,
+    privacy,
+    profile,
+    run,
+    segments,
+    sentiment,
+    serve,
+    workspace,
+)
 
 app = typer.Typer(
     name="cx360",
@@ -39,7 +53,21 @@ def _root(
     use_format(Format.table)  # each invocation starts in table mode; a command's --format switches it
 
 
-for module in (workspace, ingest, run, identity, profile, segments, consents, clv, churn, sentiment, serve, demo):
+for module in (
+    workspace,
+    ingest,
+    run,
+    identity,
+    profile,
+    segments,
+    consents,
+    clv,
+    churn,
+    sentiment,
+    serve,
+    demo,
+    privacy,
+):
     module.register(app)
 
 

@@ -26,13 +26,14 @@ def run(
         typer.Option(
             "--select",
             help="Only this stage (STAGE), or it and everything downstream (STAGE+); "
-            "stages: ingest, identity, texts, profiles, churn, archetypes, segments.",
+            "stages: ingest, retention, identity, texts, profiles, churn, archetypes, segments.",
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Run the batch pipeline: ingest every source, resolve identities into profiles, score texts, build
-    traits, re-score churn (when the workspace has a churn model), score archetypes and evaluate segments."""
+    """Run the batch pipeline: ingest every source, delete what [retention] no longer keeps, resolve
+    identities into profiles, score texts, build traits, re-score churn (when the workspace has a churn
+    model), score archetypes and evaluate segments."""
     from cx360 import pipeline
     from cx360.workspace import Workspace
 
@@ -44,11 +45,12 @@ def run(
 
 def print_stage(result: StageResult) -> None:
     """The stage's own report, as its noun command prints it."""
-    from cx360.cli import churn, identity, ingest, profile, segments
+    from cx360.cli import churn, identity, ingest, privacy, profile, segments
 
     printers = {
         "ingest": ingest.print_ingest_report,
         "identity": identity.print_identity_report,
+        "retention": privacy.print_retention_report,
         "profiles": profile.print_profile_report,
         "churn": churn.print_churn_scores,
         "segments": segments.print_segment_results,

@@ -1,1 +1,2 @@
-"""Consents and the one policy check that every use of personal data for a purpose goes through."""
+"""Consents and the one policy check that every use of personal data for a purpose goes through;
+retention (cx360.privacy.retention)."""
