@@ -69,6 +69,9 @@ class RecordMapping(Model):
     updated_at: MappedField | None = None
     identifiers: dict[IdentifierKind, MappedField] = {}
     attributes: dict[str, MappedField] = {}
+    extra_json: str | None = Field(
+        None, description="a column holding a JSON object kept whole as `extra` when no attribute goes there"
+    )
 
 
 class EventMapping(Model):
@@ -81,11 +84,16 @@ class EventMapping(Model):
     amount: MappedField | None = None
     identifiers: dict[IdentifierKind, MappedField]
     properties: dict[str, MappedField] = {}
+    properties_json: str | None = Field(
+        None, description="a column holding a JSON object kept whole as `properties` (instead of `properties`)"
+    )
 
     @model_validator(mode="after")
     def _has_identifier(self) -> EventMapping:
         if not self.identifiers:
             raise ValueError('map at least one identifier, e.g. identifiers = { customer_no = "client_id" }')
+        if self.properties and self.properties_json:
+            raise ValueError("give 'properties' (fields by name) or 'properties_json' (a JSON column), not both")
         return self
 
 
@@ -116,7 +124,7 @@ class _Source(Model):
 
     @model_validator(mode="after")
     def _one_mapping(self) -> _Source:
-        if sum(m is not None for m in (self.records, self.events, self.consents)) != 1:
+        if self.preset is None and sum(m is not None for m in (self.records, self.events, self.consents)) != 1:
             raise ValueError(
                 f"source '{self.name}': give exactly one of [sources.records], [sources.events] or [sources.consents]"
             )
@@ -129,6 +137,18 @@ class _Source(Model):
     @property
     def mapping(self) -> RecordMapping | EventMapping | ConsentMapping:
         return self.records or self.events or self.consents  # type: ignore[return-value]
+
+    @property
+    def preset(self) -> str | None:
+        """The format preset that maps the source (`format = "segment"`), for the sources that take one."""
+        return getattr(self, "format", None)
+
+    def targets(self) -> list[tuple[str, RecordMapping | EventMapping | ConsentMapping]]:
+        """Where the source's rows go, with the mapping of each: one table, or both for a preset such as
+        Segment's, whose identify calls are records and whose track calls are events."""
+        if self.preset == "segment":
+            return [("records", self.records), ("events", self.events)]  # type: ignore[list-item]
+        return [(self.entity, self.mapping)]
 
 
 class _FileSource(_Source):
@@ -145,11 +165,85 @@ class CsvSource(_FileSource):
     encoding: str = "utf-8"
 
 
-class ParquetSource(_FileSource):
+# The `format = "segment"` preset: where each canonical field of a Segment or RudderStack message comes
+# from. Columns are the message's keys, flattened (`context.traits.email`), and the ones the reader derives,
+# which start with `_cx360_` (see cx360.sources.segment). A key of the source's own [sources.events] or
+# [sources.records] replaces the preset's key of that name.
+SEGMENT_EVENTS: dict[str, Any] = {
+    "event_id": "messageId",
+    "timestamp": {"column": "_cx360_ts", "type": "timestamp"},
+    "name": "_cx360_name",
+    "channel": "_cx360_channel",
+    "identifiers": {
+        "customer_no": "userId",
+        "cookie_id": "_cx360_cookie_id",
+        "device_id": "_cx360_device_id",
+        "email": "context.traits.email",
+        "phone": "context.traits.phone",
+    },
+    "properties_json": "_cx360_properties",
+}
+SEGMENT_RECORDS: dict[str, Any] = {
+    "record_id": "_cx360_record_id",
+    "updated_at": {"column": "_cx360_ts", "type": "timestamp"},
+    "identifiers": {
+        "customer_no": "userId",
+        "cookie_id": "_cx360_cookie_id",
+        "device_id": "_cx360_device_id",
+        "email": "traits.email",
+        "phone": "traits.phone",
+    },
+    "attributes": {
+        "first_name": "traits.firstName",
+        "last_name": "traits.lastName",
+        "birth_date": {"column": "traits.birthday", "type": "date"},
+        "gender": "traits.gender",
+        "address": "traits.address.street",
+        "city": "traits.address.city",
+        "postcode": "traits.address.postalCode",
+        "country": "traits.address.country",
+        "registered_at": {"column": "traits.createdAt", "type": "timestamp"},
+    },
+    "extra_json": "_cx360_extra",
+}
+
+
+def _preset(data: Any) -> Any:
+    """A Segment source's mappings: the preset's, with each key the source gives replacing the preset's."""
+    if not isinstance(data, dict) or data.get("format") != "segment":
+        return data
+    out = dict(data)
+    for part, preset in (("events", SEGMENT_EVENTS), ("records", SEGMENT_RECORDS)):
+        given = data.get(part) or {}
+        if not isinstance(given, dict):
+            continue  # pydantic reports the wrong type
+        merged = {**preset, **given}
+        if "properties" in given:
+            merged.pop("properties_json", None)
+        if "attributes" in given and "extra_json" not in given:
+            merged.pop("extra_json", None)
+        out[part] = merged
+    return out
+
+
+class _SegmentCapable(_FileSource):
+    """A file of JSON messages: `format = "segment"` reads a Segment or RudderStack export as it is."""
+
+    format: Literal["segment"] | None = Field(
+        None, description="'segment': every call type of a Segment or RudderStack export, mapped by the preset"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _segment_preset(cls, data: Any) -> Any:
+        return _preset(data)
+
+
+class ParquetSource(_SegmentCapable):
     kind: Literal["parquet"]
 
 
-class JsonlSource(_FileSource):
+class JsonlSource(_SegmentCapable):
     kind: Literal["jsonl"]
     encoding: str = "utf-8"
 

@@ -365,6 +365,8 @@ EVENT_NAMES: dict[str, str] = {
     "form_submitted": "a form was submitted",
     "login_failed": "a login attempt failed",
     "app_error": "the app or the website showed an error",
+    "alias": "two identifiers were declared one person (a Segment alias call: properties.previous_id)",
+    "group": "a person was associated with a group: a company, an account (properties.group_id, traits)",
     # marketing automation
     "offer_made": "an offer was presented (properties.offer, channel)",
     "offer_accepted": "an offer was accepted",

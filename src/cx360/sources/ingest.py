@@ -28,9 +28,10 @@ from cx360.config import Config
 from cx360.engine import Engine
 from cx360.errors import Cx360Error, TransientSourceError
 from cx360.privacy import ledger
+from cx360.sources import segment
 from cx360.sources.dropped import keep_dropped, write_dropped
 from cx360.sources.mapping import REASONS, Context, canonical_rows, check
-from cx360.sources.readers import ROW, Chunk, Malformed, Reader, readers_for
+from cx360.sources.readers import ENTITY, ROW, Chunk, Malformed, Reader, readers_for
 from cx360.sources.textfile import InputChanged
 
 if TYPE_CHECKING:
@@ -93,7 +94,12 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
         report = SourceReport(source.name)
         reports.append(report)
         try:
-            for reader in readers_for(source, ws.root, config.ingest):
+            inputs = (
+                segment.readers(source, ws.root)
+                if source.preset == "segment"
+                else readers_for(source, ws.root, config.ingest)
+            )
+            for reader in inputs:
                 report.inputs += 1
                 _ingest_with_retries(engine, config, source, reader, report, on_progress)
         except Cx360Error as exc:
@@ -198,8 +204,11 @@ def load_batch(
                 counts.first_reason = min(bad, key=lambda m: m.row_number).reason
             if on_progress:
                 on_progress(counts.read)
-        target = engine.table(source.entity)
-        counts.loaded = int(engine.scalar(target.filter(target.batch_id == batch_id).count(), step="count loaded rows"))
+        for entity, _ in source.targets():
+            target = engine.table(entity)
+            counts.loaded += int(
+                engine.scalar(target.filter(target.batch_id == batch_id).count(), step=f"count loaded {entity}")
+            )
         counts.duplicates = valid - counts.loaded
         drops = engine.table("dropped_identifiers")
         counts.identifiers_dropped = int(
@@ -220,43 +229,67 @@ def load_batch(
 def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[list[Malformed], int]:
     """Write the chunk's valid new rows and its rejected rows; return the rejected rows and how many were
     valid (loaded now, or duplicates of rows loaded before)."""
-    staged = engine.stage(chunk.data)
+    bad, valid = list(chunk.malformed), 0
+    for entity, mapping, data in _parts(source, chunk.data):
+        rejected, good = _load_part(engine, source.name, entity, mapping, data, ctx)
+        bad += rejected
+        valid += good
+    if bad:
+        engine.append("quarantine", _quarantine_rows(bad, ctx), step=f"{source.name}: quarantine")
+    return bad, valid
+
+
+def _parts(source, data: pa.Table) -> list[tuple[str, object, pa.Table]]:
+    """The chunk per target table: whole for a source of one table; split by the reader's `_cx360_entity`
+    for a source that fills both (a Segment export's identify calls are records, its track calls events)."""
+    targets = source.targets()
+    if len(targets) == 1:
+        entity, mapping = targets[0]
+        return [(entity, mapping, data)]
+    parts = []
+    for entity, mapping in targets:
+        part = data.filter(pc.equal(data[ENTITY], entity))
+        if part.num_rows:
+            parts.append((entity, mapping, part))
+    return parts
+
+
+def _load_part(engine: Engine, name: str, entity: str, mapping, data: pa.Table, ctx: Context):
+    """Load rows bound for one table; return the rejected rows and how many were valid."""
+    staged = engine.stage(data)
     helpers: list[ir.Table] = []
     try:
-        checked, helpers = check(staged, source.mapping, ctx)
-        marked = _mark_suspects(engine, checked, source)
+        checked, helpers = check(staged, mapping, ctx)
+        marked = _mark_suspects(engine, checked, name, entity, mapping)
         flagged = engine.to_arrow(
             marked.filter(marked[REASONS].notnull() | marked._cx360_suspect).select(
                 "row_number", REASONS, "_cx360_suspect"
             ),
-            step=f"{source.name}: validate",
+            step=f"{name}: validate",
         )
         rejected = flagged.filter(pc.is_valid(flagged[REASONS])).select(["row_number", REASONS])
         valid = checked.filter(checked[REASONS].isnull())
-        dropped = keep_dropped(engine, valid, source.entity, ctx)
-        new, conflicts = _new_rows(engine, canonical_rows(valid), source, ctx.source)
+        dropped = keep_dropped(engine, valid, entity, ctx)
+        new, conflicts = _new_rows(engine, canonical_rows(valid), name, entity, mapping)
         if pc.any(flagged["_cx360_suspect"]).as_py():  # ids seen twice: compare their payloads
-            conflicting = engine.to_arrow(conflicts, step=f"{source.name}: conflicting event ids")
+            conflicting = engine.to_arrow(conflicts, step=f"{name}: conflicting event ids")
             rejected = pa.concat_tables([rejected, _conflict_reasons(conflicting)])
-        engine.insert(source.entity, new, step=f"{source.name}: load")
-        write_dropped(engine, dropped, source.entity, ctx)
-        bad = chunk.malformed + _malformed(chunk.data, rejected)
-        if bad:
-            engine.append("quarantine", _quarantine_rows(bad, ctx), step=f"{source.name}: quarantine")
-        return bad, chunk.data.num_rows - rejected.num_rows
+        engine.insert(entity, new, step=f"{name}: load")
+        write_dropped(engine, dropped, entity, ctx)
+        return _malformed(data, rejected), data.num_rows - rejected.num_rows
     finally:
         for table in (*helpers, staged):
             engine.unstage(table)
 
 
-def _mark_suspects(engine: Engine, checked: ir.Table, source) -> ir.Table:
+def _mark_suspects(engine: Engine, checked: ir.Table, name: str, entity: str, mapping) -> ir.Table:
     """The chunk with `_cx360_suspect`: a valid row whose source-given event_id is repeated in the chunk or
     already loaded, the only rows that can conflict (a content-derived id cannot). Marked in the validation
     query, so that a chunk of new ids costs no query of its own."""
-    if source.entity != "events" or source.events.event_id is None:
+    if entity != "events" or mapping.event_id is None:
         return checked.mutate(_cx360_suspect=ibis.literal(False))
     existing = engine.table("events")
-    taken = existing.filter(existing.source == source.name).select(_cx360_taken=existing.event_id)
+    taken = existing.filter(existing.source == name).select(_cx360_taken=existing.event_id)
     valid = checked.mutate(_cx360_valid=checked[REASONS].isnull())
     ranked = valid.mutate(
         _cx360_rank=ibis.row_number().over(group_by=["event_id", "_cx360_valid"], order_by="row_number")
@@ -271,17 +304,16 @@ def _mark_suspects(engine: Engine, checked: ir.Table, source) -> ir.Table:
 _PAYLOAD = ["ts", "name", "channel", *schema.IDENTIFIER_KINDS, "amount", "properties"]
 
 
-def _new_rows(engine: Engine, valid: ir.Table, source, name: str) -> tuple[ir.Table, ir.Table | None]:
+def _new_rows(engine: Engine, valid: ir.Table, name: str, entity: str, mapping) -> tuple[ir.Table, ir.Table | None]:
     """The first row per key within the chunk whose key the table does not hold yet; and, for events keyed
     by the source's own id, the rows whose id is already taken by a different payload."""
-    entity = source.entity
     key = ["source", {"events": "event_id", "records": "record_hash", "consents": "consent_id"}[entity]]
     ranked = valid.mutate(_cx360_rank=ibis.row_number().over(group_by=key, order_by="row_number"))
     first = ranked.filter(ranked._cx360_rank == 0).drop("_cx360_rank")
     existing = engine.table(entity)
     existing = existing.filter(existing.source == name)
     new = first.anti_join(existing.select(*key), key)
-    if entity != "events" or source.events.event_id is None:
+    if entity != "events" or mapping.event_id is None:
         return new, None  # keys are content hashes: one key, one payload
     # Payloads are compared only for ids seen twice, which are few: most chunks bring only new ids.
     later = ranked.filter(ranked._cx360_rank > 0).drop("_cx360_rank")

@@ -182,6 +182,10 @@ class _Builder:
             return ibis.null("string")
         return _to_json(ibis.struct(values))
 
+    def json_column(self, column: str) -> ir.StringValue:
+        """A column that already holds a JSON object (a preset's whole `properties`), kept as it is."""
+        return identifiers.clean(self.t[column]) if column in self.t.columns else ibis.null("string")
+
     def reasons_column(self) -> ir.StringValue:
         if not self.reasons:
             return ibis.null("string")
@@ -256,7 +260,7 @@ def _records(b: _Builder, m: RecordMapping, ctx: Context) -> dict[str, ir.Value]
             cols[name] = value
         else:
             extra[name] = value
-    cols["extra"] = b.json_object(extra)
+    cols["extra"] = b.json_column(m.extra_json) if m.extra_json and not extra else b.json_object(extra)
     content = [c.cast("string") for c in cols.values()]
     cols["record_hash"] = _digest(content)
     return cols
@@ -278,7 +282,10 @@ def _events(b: _Builder, m: EventMapping, ctx: Context) -> dict[str, ir.Value]:
     if m.amount is not None:
         cols["amount"] = b.typed("amount", m.amount, "float")
     cols.update(_required_identifiers(b, m.identifiers, "event"))
-    cols["properties"] = b.json_object({k: b.typed(k, s) for k, s in m.properties.items()})
+    if m.properties_json:
+        cols["properties"] = b.json_column(m.properties_json)
+    else:
+        cols["properties"] = b.json_object({k: b.typed(k, s) for k, s in m.properties.items()})
     cols["event_id"] = _row_id(b, m.event_id, "event_id", ctx)
     return cols
 
@@ -370,6 +377,7 @@ def _require_columns(staged: ir.Table, mapping: Mapping, ctx: Context) -> None:
     if ctx.schemaless:
         return
     wanted = {s.column for s in _specs(mapping) if s.column is not None}
+    wanted |= {c for c in (getattr(mapping, "properties_json", None), getattr(mapping, "extra_json", None)) if c}
     missing = sorted(wanted - set(staged.columns))
     if missing:
         have = [c for c in staged.columns if c != ROW]

@@ -29,6 +29,7 @@ from cx360.sources.textfile import InputChanged, Stat, TrackedFile, check_encodi
 
 INTERNAL = "_cx360_"  # prefix of the columns cx360 adds; an input may not use it
 ROW = INTERNAL + "row"
+ENTITY = INTERNAL + "entity"  # set by a reader whose rows go to both tables: 'records' or 'events' per row
 CHUNK_ROWS = 250_000
 MAX_DEPTH = 32  # JSON objects nested deeper than this are quarantined, not flattened
 MALFORMED = "malformed "  # every reason a reader gives starts so: the row never parsed into fields
@@ -244,8 +245,8 @@ class CsvReader(_FileReader):
         return header
 
 
-class _Unfit(ValueError):
-    pass
+class Unfit(ValueError):
+    """A JSON line that cannot become a row; its message is the reason, starting with MALFORMED."""
 
 
 class JsonlReader(_FileReader):
@@ -272,21 +273,20 @@ class JsonlReader(_FileReader):
                 try:
                     why = undecodable(line, encoding)
                     if why:
-                        raise _Unfit(f"malformed text: {why}")
+                        raise Unfit(f"malformed text: {why}")
                     try:
                         obj = json.loads(line)
                     except ValueError as exc:
-                        raise _Unfit(f"malformed JSON: {exc}") from None
+                        raise Unfit(f"malformed JSON: {exc}") from None
                     if not isinstance(obj, dict):
-                        raise _Unfit("malformed JSON: a JSON line must be an object")
-                    flat = _flatten(obj)
-                    _check_keys(flat, spelling)
+                        raise Unfit("malformed JSON: a JSON line must be an object")
+                    flat = self.row(obj, spelling)
                 except RecursionError:
                     bad.append(
                         Malformed(n, _line(line_no, line), f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
                     )
                     continue
-                except _Unfit as exc:
+                except Unfit as exc:
                     bad.append(Malformed(n, _line(line_no, line), str(exc)))
                     continue
                 rows.append(flat)
@@ -301,6 +301,18 @@ class JsonlReader(_FileReader):
             raise SourceError(f"{self.path}: file is empty (expected one JSON object per line)")
         yield Chunk(dict_table(rows, numbers), bad)
 
+    def row(self, obj: dict, spelling: dict[str, str]) -> dict[str, str | None]:
+        """One JSON object as a row: nested keys flattened, each key a column (raises Unfit)."""
+        return flat_row(obj, spelling)
+
+
+def flat_row(obj: dict, spelling: dict[str, str]) -> dict[str, str | None]:
+    """`obj` flattened to dotted keys with text values; `spelling` holds the keys seen so far in the input,
+    for the check that keys differing only in case do not become two columns (raises Unfit)."""
+    flat = _flatten(obj)
+    _check_keys(flat, spelling)
+    return flat
+
 
 def _check_keys(flat: dict[str, str | None], spelling: dict[str, str]) -> None:
     """Keys become columns: they must not be empty, reserved, or another key's spelling in other case."""
@@ -311,11 +323,11 @@ def _check_keys(flat: dict[str, str | None], spelling: dict[str, str]) -> None:
         if first == key:
             continue
         if not key:
-            raise _Unfit("malformed JSON: an empty key")
+            raise Unfit("malformed JSON: an empty key")
         if low.startswith(INTERNAL):
-            raise _Unfit(f"malformed JSON: key {key!r}: names starting with {INTERNAL!r} are reserved by cx360")
+            raise Unfit(f"malformed JSON: key {key!r}: names starting with {INTERNAL!r} are reserved by cx360")
         if first is not None:
-            raise _Unfit(
+            raise Unfit(
                 f"malformed JSON: key {key!r} differs only in case from key {first!r} seen before; "
                 "keys differing only in case are the same column"
             )
@@ -323,7 +335,7 @@ def _check_keys(flat: dict[str, str | None], spelling: dict[str, str]) -> None:
     seen_here: dict[str, str] = {}
     for low, key in new:
         if low in seen_here:
-            raise _Unfit(f"malformed JSON: keys {seen_here[low]!r} and {key!r} differ only in case")
+            raise Unfit(f"malformed JSON: keys {seen_here[low]!r} and {key!r} differ only in case")
         seen_here[low] = key
     spelling.update(seen_here)
 
@@ -331,14 +343,14 @@ def _check_keys(flat: dict[str, str | None], spelling: dict[str, str]) -> None:
 def _flatten(obj: dict, prefix: str = "", depth: int = 1, out: dict | None = None) -> dict[str, str | None]:
     """Nested objects become dotted keys (properties.path); other values become text."""
     if depth > MAX_DEPTH:
-        raise _Unfit(f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
+        raise Unfit(f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
     out = {} if out is None else out
     for key, value in obj.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
             _flatten(value, name + ".", depth + 1, out)
         elif name in out:
-            raise _Unfit(f"malformed JSON: key {name!r} appears twice once nested objects are flattened")
+            raise Unfit(f"malformed JSON: key {name!r} appears twice once nested objects are flattened")
         else:
             out[name] = as_text(value)
     return out
@@ -454,11 +466,7 @@ def readers_for(source, root: Path, settings: IngestSettings | None = None) -> l
             raise ConfigError(f"source '{source.name}': table {source.table!r} is not a plain [schema.]table name")
         query = source.query or f"SELECT * FROM {source.table}"
         return [SqlReader(url, query, source.chunk_size, f"{source.name}: {source.table or 'query'}")]
-    files = source.files(root)
-    missing = [p for p in files if not p.is_file()]
-    if not files or missing:
-        where = missing[0] if missing else root / source.path
-        raise ConfigError(f"source '{source.name}': path = {source.path!r}: no such file ({where})")
+    files = input_files(source, root)
     settings = settings or IngestSettings()
     limits = Limits(settings.max_field_chars, settings.max_row_lines)
     if isinstance(source, CsvSource):
@@ -470,3 +478,13 @@ def readers_for(source, root: Path, settings: IngestSettings | None = None) -> l
     if isinstance(source, ParquetSource):
         return [ParquetReader(p) for p in files]
     raise ConfigError(f"source '{source.name}': unsupported kind {source.kind!r}")
+
+
+def input_files(source, root: Path) -> list[Path]:
+    """The files of a file source; none, or a missing one, is a configuration error."""
+    files = source.files(root)
+    missing = [p for p in files if not p.is_file()]
+    if not files or missing:
+        where = missing[0] if missing else root / source.path
+        raise ConfigError(f"source '{source.name}': path = {source.path!r}: no such file ({where})")
+    return files
