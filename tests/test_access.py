@@ -119,6 +119,16 @@ def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dic
         ("GET", "/"): [{}],
         ("GET", "/search"): [{"params": {"q": q}} for q in (anna[:5], "anna", "+7916", "")],
         ("GET", "/segments"): [{}],
+        ("POST", "/v1/calls/route"): [
+            {"json": b}
+            for b in (
+                {"phone": "+79160000001"},
+                {"phone": "+79160000001", "at": "2025-06-03T00:00:00Z"},
+                {"phone": "+79990000000"},
+                {"phone": ""},
+            )
+        ],
+        ("GET", "/calls"): [{}],
         ("GET", "/customers/{profile_id}"): [
             {"path": f"/customers/{x}"} for x in (anna, boris, "anna@x.ru", "P-unknown")
         ]
@@ -162,7 +172,9 @@ def test_no_personal_data_reaches_a_role_without_it(world, role):
     for (method, _), requests in _cases(anna, boris, cursor).items():
         for req in requests:
             path = req.get("path") or _
-            if method == "POST":
+            if "json" in req:
+                r = client.post(path, json=req["json"], headers=headers)
+            elif method == "POST":
                 form = {**req["form"], "csrf": _csrf(client)}
                 r = client.post(path, data=form, follow_redirects=False)
                 if path == "/logout" and role:

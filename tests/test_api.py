@@ -257,14 +257,18 @@ def test_openapi_documents_types_security_and_error_envelope(served):
     for path, ops in spec["paths"].items():
         if not path.startswith("/v1"):
             continue
-        op = ops["get"]
-        assert op["security"] == [{"HTTPBearer": []}], path
-        assert "$ref" in op["responses"]["200"]["content"]["application/json"]["schema"], path
-        statuses = ["401", "403"] + (["422"] if op.get("parameters") else []) + (["404"] if "profile" in path else [])
-        for status in statuses:
-            assert op["responses"][status]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorResponse"
-            }, (path, status)
+        for op in ops.values():
+            assert op["security"] == [{"HTTPBearer": []}], path
+            assert "$ref" in op["responses"]["200"]["content"]["application/json"]["schema"], path
+            statuses = (
+                ["401", "403"]
+                + (["422"] if op.get("parameters") or op.get("requestBody") else [])
+                + (["404"] if "profile" in path else [])
+            )
+            for status in statuses:
+                assert op["responses"][status]["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorResponse"
+                }, (path, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"], "FastAPI's own 422 body is not what we answer"
     r = _get(client, keys, "admin", "/v1/search", q="an", limit="many")  # FastAPI's own validation, in the envelope
     assert (

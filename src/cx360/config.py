@@ -593,6 +593,35 @@ class SegmentationSettings(Model):
     seed: int = 0
 
 
+def _as_names(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+Names = Annotated[list[str], BeforeValidator(_as_names)]
+
+
+class CallRoute(Model):
+    """One line of the routing table: a call goes to `queue` when every condition given holds."""
+
+    queue: str = Field(min_length=1)
+    reason: Names = Field([], description="the forecast's top reason is one of these; empty: any reason")
+    value_tier: Names = Field([], description="the caller's value tier is one of these (platinum, gold, ...)")
+    min_churn_risk: float | None = Field(None, ge=0, le=1, description="the caller's churn risk is at least this")
+    language: Names = Field([], description="the caller's language is one of these (ISO 639-1: ru, en, ...)")
+    skills: Names = Field([], description="skills an agent of the queue needs, passed on to the switch")
+
+
+class CallSettings(Model):
+    """The contact centre: the routing table (first matching route wins) and the queue of everyone else."""
+
+    default_queue: str = Field("general", min_length=1, description="unknown callers and calls no route matches")
+    routes: list[CallRoute] = []
+
+    @property
+    def known_reasons(self) -> set[str]:
+        return {r for route in self.routes for r in route.reason}
+
+
 class Config(Model):
     workspace: WorkspaceSettings = WorkspaceSettings()
     text: TextSettings = TextSettings()
@@ -606,6 +635,7 @@ class Config(Model):
     serve: ServeSettings = ServeSettings()
     retention: RetentionSettings = RetentionSettings()
     privacy: PrivacySettings = PrivacySettings()
+    calls: CallSettings = CallSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

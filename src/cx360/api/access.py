@@ -31,8 +31,8 @@ ACCESS_FILE = "access.sqlite"
 
 # What each role may do. `pii`: sees personal data unmasked (and every such read is audited).
 ROLES: dict[str, frozenset[str]] = {
-    "admin": frozenset({"profile", "timeline", "segments", "search", "pii", "audit"}),
-    "agent": frozenset({"profile", "timeline", "segments", "search", "pii"}),
+    "admin": frozenset({"profile", "timeline", "segments", "search", "pii", "audit", "calls"}),
+    "agent": frozenset({"profile", "timeline", "segments", "search", "pii", "calls"}),
     "analyst": frozenset({"profile", "timeline", "segments", "search"}),
     "marketer": frozenset({"profile", "segments", "search"}),
 }
@@ -43,6 +43,7 @@ PERMISSIONS = {
     "search": "search by name or identifier prefix",
     "pii": "see personal data unmasked",
     "audit": "read the audit log",
+    "calls": "route a call: its likely reasons with their evidence, and the caller's prior issues",
 }
 PII_ATTRIBUTES = frozenset(c.name for c in schema.ATTRIBUTES if c.pii)
 # Text traits carry values taken from source data (a call's reason, a place, an offer, a product).

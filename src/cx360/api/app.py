@@ -37,7 +37,12 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
     report = index.ensure(ws.root / cfg.engine.path, force=reindex)
     store = Store(report.path, region=cfg.workspace.default_region)
     return Context(
-        root=ws.root, store=store, keys=KeyRing(ws.root), audit=AuditLog(ws.root), settings=cfg.serve
+        root=ws.root,
+        store=store,
+        keys=KeyRing(ws.root),
+        audit=AuditLog(ws.root),
+        settings=cfg.serve,
+        calls=cfg.calls,
     ), report
 
 
@@ -52,7 +57,7 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
 
     from cx360.api import docs
     from cx360.api.observe import Metrics, Observe
-    from cx360.api.routers import audit, profiles, search, segments
+    from cx360.api.routers import audit, calls, profiles, search, segments
     from cx360.api.schemas import Health
     from cx360.web import routes as web
 
@@ -75,7 +80,7 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
         description="One explainable 3D profile per customer. Authenticate with `Authorization: Bearer KEY`.",
     )
     app.state.ctx = ctx
-    for module in (profiles, segments, search, audit):
+    for module in (profiles, segments, search, audit, calls):
         app.include_router(module.router)
     docs.mount(app)
     web.mount(app)

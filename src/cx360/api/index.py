@@ -25,7 +25,7 @@ from cx360 import node_keys
 from cx360.errors import Cx360Error, StageNotRunError
 
 SERVE_FILE = "serve.duckdb"
-VERSION = 4  # bump when the layout changes: an older index is rebuilt
+VERSION = 5  # bump when the layout changes: an older index is rebuilt
 # The same 60-bit key in SQL and in Python (key_hash).
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
@@ -169,6 +169,15 @@ def _statements(have: set[str]) -> list[str]:
         f"CREATE TABLE events AS SELECT {h(col='profile_id')} AS k, * FROM w.profile_events "
         "ORDER BY k, ts DESC, event_id DESC",
     ]
+    # Who a phone belongs to when the identity graph maps it to nobody (a family's or an office's
+    # phone): the profiles whose records or attributed events carry it, for the contact centre.
+    sql.append(f"""CREATE TABLE phone_holders AS SELECT {h(col="node")} AS k, node, profile_id FROM (
+          SELECT DISTINCT 'phone{node_keys.SEP}' || r.phone AS node, m.profile_id FROM w.records r
+              JOIN w.identity_map m ON m.node = 'record{node_keys.SEP}' || r.source || '{node_keys.SEP}' || r.record_id
+              WHERE r.phone IS NOT NULL
+          UNION SELECT DISTINCT 'phone{node_keys.SEP}' || e.phone, pe.profile_id FROM w.events e
+              JOIN w.profile_events pe USING (event_id) WHERE e.phone IS NOT NULL
+        ) ORDER BY k""")
     for table, name in (
         ("profile_traits", "traits"),
         ("profile_breakdowns", "breakdowns"),

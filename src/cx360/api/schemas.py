@@ -95,3 +95,67 @@ class Health(BaseModel):
     status: str
     index_built_at: str = Field(description="when the serving index was built (UTC)")
     rows: dict[str, int] = Field(description="rows per table of the serving index")
+
+
+class CallRouteRequest(BaseModel):
+    phone: str = Field(description="the caller's number (ANI), in any format the workspace's region parses")
+    at: UtcDatetime | None = Field(None, description="when the call arrives (UTC); default now")
+    language: str | None = Field(None, description="the language the caller chose in the IVR (ru, en, ...)")
+
+
+class CallReason(BaseModel):
+    reason: str = Field(description="a reason code of the workspace's past calls")
+    probability: float
+    evidence: list[str] = Field(description="the events before the call that speak for this reason")
+
+
+class PriorCall(BaseModel):
+    id: str | None = None
+    ts: UtcDatetime
+    reason: str | None = None
+    outcome: str | None = None
+    queue: str | None = None
+
+
+class PriorComplaint(BaseModel):
+    id: str | None = None
+    opened_at: UtcDatetime
+    topic: str | None = None
+    open: bool
+    closed_at: UtcDatetime | None = None
+    outcome: str
+
+
+class OpenIssue(BaseModel):
+    kind: str = Field(description="complaint, or call (unresolved in the last 7 days)")
+    since: UtcDatetime
+    topic: str | None = None
+    id: str | None = None
+
+
+class PriorIssues(BaseModel):
+    last_calls: list[PriorCall]
+    last_complaints: list[PriorComplaint]
+    open_issues: list[OpenIssue]
+    repeat_contact: bool = Field(description="the caller called within the last 7 days")
+    previous_call: PriorCall | None = None
+
+
+class CallerScores(BaseModel):
+    value_tier: str | None = None
+    churn_risk: float | None = None
+    language: str | None = None
+
+
+class CallRoute(BaseModel):
+    profile_id: str | None = Field(description="null for an unknown caller or a phone several people share")
+    candidates: list[str] = Field(description="the profiles holding a shared phone; nothing is merged")
+    at: UtcDatetime
+    reasons: list[CallReason] = Field(description="the likeliest reasons, most likely first (at most 3)")
+    queue: str
+    skills: list[str]
+    route: int | None = Field(description="the matching line of [calls].routes (from 0); null: the default queue")
+    unrouted_reason: str | None = Field(description="the top reason, when the routing table does not name it")
+    caller: CallerScores | None = None
+    prior_issues: PriorIssues | None = None
+    notes: list[str]

@@ -14,7 +14,7 @@ from cx360.api.audit import AuditLog
 from cx360.api.limits import RateLimiter
 from cx360.api.network import Proxies
 from cx360.api.store import Store
-from cx360.config import ServeSettings
+from cx360.config import CallSettings, ServeSettings
 from cx360.errors import DataError, ForbiddenError, NotFoundError
 
 _PROFILE_ID = re.compile(r"[Pp][0-9a-fA-F]+")
@@ -29,6 +29,7 @@ class Context:
     keys: KeyRing
     audit: AuditLog
     settings: ServeSettings = field(default_factory=ServeSettings)
+    calls: CallSettings = field(default_factory=CallSettings)
 
     def __post_init__(self) -> None:
         extra = [p for p in os.environ.get("CX360_TRUSTED_PROXIES", "").split(",") if p.strip()]
@@ -167,3 +168,83 @@ def campaigns(ctx: Context, who: Principal) -> list[dict[str, Any]]:
         pooled = {c: sum(r[c] for r in small) for c in ("made", "accepted", "rejected", "ignored")}
         shown.append({"offer": f"({len(small)} offers to fewer than {k} people)", **pooled, "people": None})
     return shown
+
+
+def route_call(
+    ctx: Context,
+    who: Principal,
+    phone: str,
+    *,
+    at: dt.datetime | None = None,
+    language: str | None = None,
+    client: str | None = None,
+) -> dict[str, Any]:
+    """An incoming call from `phone` (the ANI): the caller through the identity graph, the likely
+    reasons before `at` (default now) with evidence, the queue and the prior issues; audited."""
+    from cx360.calls import features
+    from cx360.calls import route as calls
+
+    who.require("calls")
+    at = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if not phone.strip():
+        raise DataError("phone: give the caller's number (the ANI)")
+    try:
+        pid, query = _find(ctx, who, phone, "phone", "call_route", client)
+    except NotFoundError:
+        holders = ctx.store.phone_holders(phone)
+        ctx.audit.record(who, "call_route", None, ["query.phone"], client)
+        if len(holders) > 1:
+            for h in holders:
+                ctx.audit.record(who, "call_route", h, ["query.phone", "calls.candidates"], client)
+            return calls.unknown(
+                ctx.calls,
+                at,
+                holders,
+                f"this phone is shared by {len(holders)} profiles and identifies none of them: ask who is "
+                "calling; nothing was merged",
+            )
+        return calls.unknown(ctx.calls, at, note="unknown caller: no profile holds this phone")
+    profile = ctx.store.profile(pid).model_dump()
+    events = ctx.store.events_for_call(pid, at, features.LOOKBACK)
+    answer = calls.route(ctx.calls, call_model(ctx), profile, events, at, language=language)
+    ctx.audit.record(who, "call_route", pid, [*query, "calls.reasons", "calls.prior_issues"], client)
+    return answer
+
+
+def call_model(ctx: Context):
+    """The workspace's call-reason model (models/calls), loaded once; None until `cx360 calls train`."""
+    from cx360.calls.forecast import MODEL_DIR
+    from cx360.calls.model import MODEL_FILE, CallReasonModel
+
+    path = ctx.root / MODEL_DIR
+    stamp = (path / MODEL_FILE).stat().st_mtime_ns if (path / MODEL_FILE).exists() else None
+    cached = getattr(ctx, "_call_model", (None, None))
+    if cached[0] != stamp:
+        cached = (stamp, CallReasonModel.load(path) if stamp is not None else None)
+        ctx._call_model = cached
+    return cached[1]
+
+
+def call_outcomes(ctx: Context, who: Principal) -> dict[str, Any]:
+    """First-contact resolution and repeat calls per reason and queue; for roles without `pii`, reasons
+    of fewer than `min_group_size` people are pooled (as campaigns are)."""
+    import pandas as pd
+
+    from cx360.calls import outcomes
+
+    who.require("segments")
+    frame = pd.DataFrame(ctx.store.calls, columns=["key", "profile_id", "at", "reason", "queue", "outcome"])
+    report = outcomes.summarise(frame)
+    return report if who.can("pii") else outcomes.pooled(report, ctx.settings.min_group_size)
+
+
+def prior_issues(ctx: Context, who: Principal, pid: str, *, client: str | None = None) -> dict[str, Any] | None:
+    """The agent's summary of a customer's last calls, complaints and open issues (roles with `calls`)."""
+    from cx360.calls import summary
+
+    if not who.can("calls"):
+        return None
+    at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    events = ctx.store.events_for_call(pid, at, summary.REPEAT_WINDOW)
+    ctx.audit.record(who, "dashboard", pid, ["calls.prior_issues"], client)
+    return summary.prior_issues(events, at)

@@ -139,6 +139,34 @@ class Store:
             "next_cursor": encode_cursor(rows[-1]["ts"], rows[-1]["event_id"]) if more else None,
         }
 
+    def events_for_call(self, pid: str, at: dt.datetime, lookback: dt.timedelta) -> list[dict[str, Any]]:
+        """The events of the `lookback` before `at`, and the last calls and complaints of any age."""
+        k = key_hash(pid)
+        cols = "event_id, ts, name, amount, properties"
+        rows = self._rows(
+            f"SELECT {cols} FROM events WHERE k = ? AND profile_id = ? AND ts < ? AND ts >= ?",
+            [k, pid, at, at - lookback],
+        )
+        rows += self._rows(
+            f"SELECT {cols} FROM events WHERE k = ? AND profile_id = ? AND ts < ? AND ts < ? "
+            "AND name IN ('call', 'complaint') ORDER BY ts DESC LIMIT 20",
+            [k, pid, at, at - lookback],
+        )
+        return rows
+
+    def phone_holders(self, phone: str) -> list[str]:
+        """Profiles whose records or events carry this phone (a bare number, normalised here)."""
+        nodes = node_candidates(node_keys.identifier("phone", phone.strip()), self.region) if phone.strip() else []
+        found = set()
+        for node in nodes:
+            found |= {
+                r["profile_id"]
+                for r in self._rows(
+                    "SELECT profile_id FROM phone_holders WHERE k = ? AND node = ?", [key_hash(node), node]
+                )
+            }
+        return sorted(found)
+
     # -- many profiles -------------------------------------------------------------------
     def search(self, q: str, *, limit: int = 20, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         """Profiles with a name or identifier (of `kinds`, when given) starting with `q` (case-insensitive)."""
@@ -167,6 +195,15 @@ class Store:
     @cached_property
     def built_at(self) -> dt.datetime:
         return self._con.execute("SELECT built_at FROM serve_meta").fetchone()[0]
+
+    @cached_property
+    def calls(self) -> list[dict[str, Any]]:
+        """Every attributed call (key, profile_id, at, reason, queue, outcome), for the outcome metrics."""
+        return self._rows(
+            "SELECT event_id AS key, profile_id, ts AS at, json_extract_string(properties, '$.reason') AS reason, "
+            "json_extract_string(properties, '$.queue') AS queue, "
+            "json_extract_string(properties, '$.outcome') AS outcome FROM events WHERE name = 'call' ORDER BY ts"
+        )
 
     @cached_property
     def campaigns(self) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cx360.cli import (
+    calls,
     churn,
     clv,
     consents,
@@ -63,6 +64,7 @@ for module in (
     consents,
     clv,
     churn,
+    calls,
     sentiment,
     serve,
     demo,

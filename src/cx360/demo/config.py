@@ -27,6 +27,39 @@ name = "rejected_auto_loan"
 description = "rejected an auto-loan offer in the last 180 days"
 events = { name = "offer_rejected", where = "properties.offer = 'auto_loan'", within_days = 180 }
 
+# The contact centre's routing table: the first route whose conditions hold takes the call.
+[calls]
+default_queue = "general"
+[[calls.routes]]
+reason = "close_account"
+queue = "retention"
+skills = ["retention_offers"]
+[[calls.routes]]
+min_churn_risk = 0.6
+value_tier = ["platinum", "gold"]
+queue = "retention"
+[[calls.routes]]
+language = "en"
+queue = "english_desk"
+[[calls.routes]]
+reason = "card_blocked"
+queue = "cards"
+[[calls.routes]]
+reason = "fees"
+queue = "billing"
+[[calls.routes]]
+reason = "app_problem"
+queue = "digital"
+[[calls.routes]]
+reason = "loan_question"
+queue = "lending"
+[[calls.routes]]
+reason = ["complaint_staff", "complaint_followup"]
+queue = "complaints"
+[[calls.routes]]
+reason = "transfer_issue"
+queue = "payments"
+
 # Core banking CRM: Cyrillic names, Russian date and phone formats.
 [[sources]]
 name = "crm_core"

@@ -170,6 +170,12 @@ def segments(request: Request) -> HTMLResponse:
     return _page(request, "segments.html", segments=services.list_segments(ctx, who))
 
 
+@router.get("/calls", response_class=HTMLResponse)
+def calls(request: Request) -> HTMLResponse:
+    ctx, who = request.app.state.ctx, _who(request)
+    return _page(request, "calls.html", o=services.call_outcomes(ctx, who))
+
+
 @router.get("/customers/{profile_id}", response_class=HTMLResponse)
 def customer(request: Request, profile_id: str, cursor: str | None = None) -> HTMLResponse:
     ctx, who = request.app.state.ctx, _who(request)
@@ -184,6 +190,7 @@ def customer(request: Request, profile_id: str, cursor: str | None = None) -> HT
         request,
         "customer.html",
         p=profile,
+        issues=services.prior_issues(ctx, who, profile["profile_id"], client=_client(request)),
         timeline=timeline,
         scores=scores,
         churn=(profile["scores"] or {}).get("churn"),
