@@ -243,3 +243,11 @@ def test_the_collector_entry_point_translates_messages_and_sets_bad_ones_aside()
     consent = {"categoryPreferences": {"marketing": True}}
     assert segment.consent({"context": {"consent": consent}}) == consent
     assert segment.consent({"context": {}}) is None
+
+
+def test_a_file_of_nothing_but_bad_messages_is_quarantined_whole(duckdb_workspace):
+    duckdb_workspace.write("data/export.jsonl", '{"type": "flush"}\n{"type": "group", "userId": "u"}\nnot json\n')
+    with duckdb_workspace.config(SOURCE.replace("{kind}", "jsonl")) as ws:
+        [report] = ingest(ws)
+        assert (report.read, report.loaded, report.quarantined) == (3, 0, 3)
+        assert "every one of its 3 rows was quarantined" in report.error

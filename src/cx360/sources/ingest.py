@@ -246,6 +246,10 @@ def _parts(source, data: pa.Table) -> list[tuple[str, object, pa.Table]]:
     if len(targets) == 1:
         entity, mapping = targets[0]
         return [(entity, mapping, data)]
+    if not data.num_rows:
+        return []  # nothing to route (a chunk of rows that never parsed)
+    if ENTITY not in data.column_names:
+        raise Cx360Error(f"source '{source.name}': its reader did not say which table each row goes to ({ENTITY})")
     parts = []
     for entity, mapping in targets:
         part = data.filter(pc.equal(data[ENTITY], entity))
