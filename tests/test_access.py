@@ -104,6 +104,10 @@ def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dic
         ("GET", "/v1/segments"): [{}],
         ("GET", "/v1/search"): [{"params": {"q": q}} for q in (anna[:5].lower(), "ann", "+7916", "Петр", "c1", "x")],
         ("GET", "/v1/audit"): [{}, {"params": {"limit": 5}}],
+        ("POST", "/v1/consents"): [
+            {"json": {"subject": subject, "purpose": "profiling", "status": "granted"}}
+            for subject in ("boris@x.ru", "nobody@x.ru", "C1")
+        ],
         ("GET", "/health"): [{}],
         ("GET", "/metrics"): [{}],
         ("GET", "/openapi.json"): [{}],

@@ -14,6 +14,8 @@ from cx360.errors import ConfigError
 from cx360.identity.resolve import resolve
 from cx360.privacy import ledger
 from cx360.privacy.consent import Policy, resolved
+from cx360.profiles.build import build
+from cx360.segments.evaluate import evaluate, listing
 from cx360.sources.ingest import ingest
 
 CRM = """
@@ -179,3 +181,59 @@ def test_api_intake_reaches_the_warehouse_once(duckdb_workspace):
     assert drained.loaded == 1
     assert "C3" in _allowed(ws, "profiling", None, JUNE)
     assert "api consents" not in {r.source for r in ingest(ws)}  # copied once
+
+
+SEGMENTS = """
+    [[segments]]
+    name = "sms_audience"
+    where = "n_sources >= 1"
+    purpose = "marketing"
+    channel = "sms"
+
+    [[segments]]
+    name = "everyone"
+    where = "n_sources >= 1"
+"""
+
+
+def test_purpose_segments_keep_only_consenting_members_and_consent_is_a_trait(duckdb_workspace):
+    ws, _ = _workspace(duckdb_workspace, SEGMENTS)
+    build(ws, JUNE)
+    who = {p: c for c, p in _customers(ws).items()}
+    traits = ws.engine.to_arrow(ws.engine.table("profile_traits"), step="test").to_pylist()
+    assert {who[t["profile_id"]]: t["consents"] for t in traits} == {
+        "C1": "marketing:sms|profiling",
+        "C2": "marketing:call|marketing:email|marketing:post|marketing:push|profiling",  # all of it but SMS
+        "C3": "",
+        "C4": "profiling",
+    }
+    results = {r.name: r for r in evaluate(ws, now=JUNE)}
+    assert results["sms_audience"].status == "ok" and results["everyone"].size == 4
+    m = ws.engine.table("segment_members")
+    rows = ws.engine.to_arrow(m.filter(m.exited_at.isnull()), step="test").to_pylist()
+    assert {who[r["profile_id"]] for r in rows if r["segment"] == "sms_audience"} == {"C1"}
+    # Anna withdraws SMS: the next evaluation lets her go, though her traits did not change
+    pid = _customers(ws)["C1"]
+    c = ledger.change(ws.config.privacy, pid, "marketing", "withdrawn", channel="sms", at=JUNE, source="cli")
+    ledger.append(ws.engine, [c.row()])
+    later = JUNE + dt.timedelta(days=1)
+    assert {r.name: r for r in evaluate(ws, now=later)}["sms_audience"].size == 0
+    listed = {r["name"]: r for r in listing(ws)}
+    assert listed["sms_audience"]["definition"] == "n_sources >= 1 and consent to marketing by sms"
+
+
+@pytest.mark.parametrize(
+    ("segment", "message"),
+    [
+        ('purpose = "marketing"', "consented per channel: give one of email, sms"),
+        ('purpose = "profiling"\n    channel = "sms"', "purpose 'profiling' has no channels"),
+        ('channel = "sms"', "a channel needs the purpose it is for"),
+        ('purpose = "lottery"', "unknown purpose 'lottery'"),
+    ],
+)
+def test_segment_purposes_are_checked_against_the_workspace(duckdb_workspace, segment, message):
+    duckdb_workspace.write("data/crm.csv", CRM)
+    duckdb_workspace.write("data/consents.csv", CONSENTS)
+    ws = duckdb_workspace.config(SOURCES + f'\n[[segments]]\nname = "s"\nwhere = "n_sources >= 1"\n{segment}\n')
+    with pytest.raises(ConfigError, match=message):
+        ws.config  # noqa: B018

@@ -185,8 +185,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("texts", ("events",), ("text_scores",), _texts, "score new texts: language, tone, complaints, intent"),
     Stage(
         "profiles",
-        ("events", "identity_map", "profiles", "text_scores"),
-        ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores"),
+        ("events", "identity_map", "profiles", "text_scores", "consents"),
+        ("profile_events", "profile_traits", "profile_breakdowns", "profile_scores", "profile_consents"),
         _profiles,
         "traits, breakdowns, lifetime value and influence as of a date",
     ),
@@ -206,7 +206,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "segments",
-        ("profile_traits", "profile_scores", "churn_scores", "profile_archetypes", "profile_events"),
+        ("profile_traits", "profile_scores", "churn_scores", "profile_archetypes", "profile_events", "consents"),
         ("profile_rfm", "profile_clusters", "segments", "segment_members"),
         _segments,
         "RFM cells, clusters, and every declared segment",

@@ -196,6 +196,17 @@ PROFILE_TRAITS: tuple[Column, ...] = (
     *(Column(t.name, t.dtype, t.doc) for t in TRAITS),
 )
 
+PROFILE_CONSENTS: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person the consent change belongs to (see cx360.privacy.consent.resolved)"),
+    Column("consent_id", "string", "the change (see consents)"),
+    Column("ts", "timestamp", "when it happened"),
+    Column("purpose", "string", "purpose"),
+    Column("channel", "string", "channel; empty: every channel of the purpose"),
+    Column("status", "string", "granted, denied or withdrawn"),
+    Column("legal_basis", "string", "legal basis"),
+    Column("source", "string", "where the change came from"),
+)
+
 PROFILE_BREAKDOWNS: tuple[Column, ...] = (
     Column("profile_id", "string", "the person"),
     Column("breakdown", "string", "which breakdown (see docs/traits.md)"),
@@ -318,6 +329,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "profiles": PROFILES,
     "profile_events": PROFILE_EVENTS,
     "profile_traits": PROFILE_TRAITS,
+    "profile_consents": PROFILE_CONSENTS,
     "profile_breakdowns": PROFILE_BREAKDOWNS,
     "profile_scores": PROFILE_SCORES,
     "text_scores": TEXT_SCORES,
@@ -336,6 +348,7 @@ BATCH_TABLES: tuple[str, ...] = ("records", "events", "consents", "quarantine", 
 DERIVED_TABLES: tuple[str, ...] = (
     "profile_events",
     "profile_traits",
+    "profile_consents",
     "profile_breakdowns",
     "profile_scores",
     "profile_archetypes",

@@ -264,6 +264,16 @@ TRAITS: tuple[Trait, ...] = (
     ),
     Trait("intent_score", "float64", "voice", "purchase-intent score of that text, 0 to 1", _TEXTS),
     Trait("intent_at", "timestamp", "voice", "when that text was written", _TEXTS),
+    # consent, by the one policy check (cx360.privacy.consent; docs/privacy.md)
+    Trait(
+        "consents",
+        "string",
+        "consent",
+        "what the person's data may be used for: purposes and purpose:channel pairs, '|'-separated "
+        "(e.g. analytics|marketing:email|profiling), each purpose's default applied",
+        "consents, [privacy.purposes]",
+        "latest change before as_of",
+    ),
 )
 
 # Per-key counts and sums, kept long in `profile_breakdowns` (profile_id, breakdown, key, value).

@@ -31,8 +31,8 @@ ACCESS_FILE = "access.sqlite"
 
 # What each role may do. `pii`: sees personal data unmasked (and every such read is audited).
 ROLES: dict[str, frozenset[str]] = {
-    "admin": frozenset({"profile", "timeline", "segments", "search", "pii", "audit", "calls"}),
-    "agent": frozenset({"profile", "timeline", "segments", "search", "pii", "calls"}),
+    "admin": frozenset({"profile", "timeline", "segments", "search", "pii", "audit", "calls", "consents"}),
+    "agent": frozenset({"profile", "timeline", "segments", "search", "pii", "calls", "consents"}),
     "analyst": frozenset({"profile", "timeline", "segments", "search"}),
     "marketer": frozenset({"profile", "segments", "search"}),
 }
@@ -44,7 +44,10 @@ PERMISSIONS = {
     "pii": "see personal data unmasked",
     "audit": "read the audit log",
     "calls": "route a call: its likely reasons with their evidence, and the caller's prior issues",
+    "consents": "record a person's consent changes",
 }
+# What a key is used for, when `cx360 keys create` names no --purpose: reading profiles, traits and scores.
+DEFAULT_KEY_PURPOSES = ("profiling",)
 PII_ATTRIBUTES = frozenset(c.name for c in schema.ATTRIBUTES if c.pii)
 # Text traits carry values taken from source data (a call's reason, a place, an offer, a product).
 TEXT_TRAITS = frozenset(t.name for t in TRAITS if t.dtype == "string")
@@ -59,6 +62,7 @@ class Principal:
     key_id: str
     name: str
     role: str
+    purposes: frozenset[str] = frozenset(DEFAULT_KEY_PURPOSES)  # what the caller uses the data for
 
     def can(self, permission: str) -> bool:
         return permission in ROLES.get(self.role, ())
@@ -75,21 +79,33 @@ def _connect(path: Path) -> sqlite3.Connection:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("""CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, name TEXT, role TEXT,
                    salt BLOB, digest BLOB, created_at TEXT, revoked_at TEXT)""")
+    if "purposes" not in {r[1] for r in con.execute("PRAGMA table_info(api_keys)")}:
+        with con:  # keys made before purposes existed carry the default ones
+            con.execute("ALTER TABLE api_keys ADD COLUMN purposes TEXT")
     return con
+
+
+def _purposes(text: str | None) -> frozenset[str]:
+    return frozenset(text.split(",")) if text else frozenset(DEFAULT_KEY_PURPOSES)
 
 
 def _digest(salt: bytes, secret: str) -> bytes:
     return hashlib.sha256(salt + secret.encode()).digest()
 
 
-def create_key(root: Path, role: str, name: str | None = None) -> tuple[str, str]:
-    """A new key for `role`: returns (key id, the key). The key itself is not stored anywhere."""
+def create_key(
+    root: Path, role: str, name: str | None = None, purposes: Iterable[str] = DEFAULT_KEY_PURPOSES
+) -> tuple[str, str]:
+    """A new key for `role`, used for `purposes` (checked against the workspace by the caller): returns
+    (key id, the key). The key itself is not stored anywhere."""
     if role not in ROLES:
         raise ConfigError(f"--role: expected one of {', '.join(ROLES)}, got {role!r}")
+    purposes = sorted(set(purposes)) or list(DEFAULT_KEY_PURPOSES)
     key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(32), secrets.token_bytes(16)
     with _connect(root / ACCESS_FILE) as con:
         con.execute(
-            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+            "INSERT INTO api_keys (key_id, name, role, salt, digest, created_at, revoked_at, purposes) "
+            "VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
             (
                 key_id,
                 name or f"{role}-{key_id}",
@@ -97,6 +113,7 @@ def create_key(root: Path, role: str, name: str | None = None) -> tuple[str, str
                 salt,
                 _digest(salt, secret),
                 dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                ",".join(purposes),
             ),
         )
     return key_id, f"cx360_{key_id}_{secret}"
@@ -104,8 +121,13 @@ def create_key(root: Path, role: str, name: str | None = None) -> tuple[str, str
 
 def list_keys(root: Path) -> list[dict[str, Any]]:
     with _connect(root / ACCESS_FILE) as con:
-        cur = con.execute("SELECT key_id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at")
-        return [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+        cur = con.execute(
+            "SELECT key_id, name, role, purposes, created_at, revoked_at FROM api_keys ORDER BY created_at"
+        )
+        rows = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
+    for r in rows:
+        r["purposes"] = ",".join(sorted(_purposes(r["purposes"])))
+    return rows
 
 
 def revoke_key(root: Path, key_id: str) -> None:
@@ -144,14 +166,14 @@ class KeyRing:
             raise AuthError(f"unknown API key {key_id!r}")
         if row[5]:
             raise AuthError(f"API key {key_id!r} was revoked at {row[5]}")
-        return Principal(key_id=key_id, name=row[1], role=row[2])
+        return Principal(key_id=key_id, name=row[1], role=row[2], purposes=_purposes(row[6]))
 
     def principal(self, key_id: str) -> Principal:
         """The principal of a key id already authenticated (a dashboard session), if still active."""
         row = self._row(key_id)
         if row is None or row[5]:
             raise AuthError(f"API key {key_id!r} is unknown or revoked: log in again")
-        return Principal(key_id=key_id, name=row[1], role=row[2])
+        return Principal(key_id=key_id, name=row[1], role=row[2], purposes=_purposes(row[6]))
 
     def _row(self, key_id: str) -> tuple | None:
         now = time.monotonic()
@@ -161,7 +183,8 @@ class KeyRing:
                 self._cache.move_to_end(key_id)
                 return cached[1]
             row = self._con.execute(
-                "SELECT key_id, name, role, salt, digest, revoked_at FROM api_keys WHERE key_id = ?", (key_id,)
+                "SELECT key_id, name, role, salt, digest, revoked_at, purposes FROM api_keys WHERE key_id = ?",
+                (key_id,),
             ).fetchone()
             self._cache.pop(key_id, None)
             if row is not None:

@@ -43,6 +43,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
         audit=AuditLog(ws.root),
         settings=cfg.serve,
         calls=cfg.calls,
+        privacy=cfg.privacy,
     ), report
 
 
@@ -57,7 +58,7 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
 
     from cx360.api import docs
     from cx360.api.observe import Metrics, Observe
-    from cx360.api.routers import audit, calls, profiles, search, segments
+    from cx360.api.routers import audit, calls, consents, profiles, search, segments
     from cx360.api.schemas import Health
     from cx360.web import routes as web
 
@@ -80,7 +81,7 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
         description="One explainable 3D profile per customer. Authenticate with `Authorization: Bearer KEY`.",
     )
     app.state.ctx = ctx
-    for module in (profiles, segments, search, audit, calls):
+    for module in (profiles, segments, search, audit, calls, consents):
         app.include_router(module.router)
     docs.mount(app)
     web.mount(app)

@@ -185,6 +185,7 @@ def _statements(have: set[str]) -> list[str]:
         ("profile_scores", "scores"),
         ("churn_scores", "churn"),
         ("profile_archetypes", "archetypes"),
+        ("profile_consents", "consents"),  # each person's consent changes, for the API's policy check
     ):
         if table in have:
             sql.append(f"CREATE TABLE {name} AS SELECT {h(col='profile_id')} AS k, * FROM w.{table} ORDER BY k")

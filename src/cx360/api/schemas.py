@@ -3,9 +3,9 @@ error envelope every /v1 error answers with."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cx360.profiles.view import UtcDatetime, columns_model
 
@@ -159,3 +159,35 @@ class CallRoute(BaseModel):
     caller: CallerScores | None = None
     prior_issues: PriorIssues | None = None
     notes: list[str]
+
+
+class ConsentChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(description="the person: a profile id, a node key (email:...) or an identifier value")
+    kind: Literal["email", "phone", "customer_no", "card_token", "cookie_id", "device_id"] | None = Field(
+        None, description="the identifier's kind, when `subject` is a bare value that could be several"
+    )
+    purpose: str = Field(description="a purpose of the workspace's [privacy.purposes] (docs/privacy.md)")
+    channel: str | None = Field(None, description="the channel, for a purpose consented per channel")
+    status: Literal["granted", "denied", "withdrawn"]
+    at: UtcDatetime | None = Field(None, description="when the person said so (default: now)")
+    legal_basis: str | None = None
+    evidence: str | None = Field(None, description="what proves it; default: the API key that recorded it")
+
+
+class ConsentDecision(BaseModel):
+    purpose: str
+    channel: str | None
+    allowed: bool = Field(description="what the one policy check now decides for this purpose and channel")
+    status: str | None
+    since: UtcDatetime | None
+    source: str | None
+    reason: str
+
+
+class ConsentRecorded(BaseModel):
+    profile_id: str
+    consent_id: str = Field(description="a hash of the change: the same change sent twice is recorded once")
+    recorded: bool = Field(description="false when this very change was recorded before")
+    decision: ConsentDecision

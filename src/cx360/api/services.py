@@ -14,8 +14,10 @@ from cx360.api.audit import AuditLog
 from cx360.api.limits import RateLimiter
 from cx360.api.network import Proxies
 from cx360.api.store import Store
-from cx360.config import CallSettings, ServeSettings
-from cx360.errors import DataError, ForbiddenError, NotFoundError
+from cx360.config import CallSettings, PrivacySettings, ServeSettings
+from cx360.errors import ConfigError, DataError, ForbiddenError, NotFoundError
+from cx360.privacy import ledger
+from cx360.privacy.consent import Decision, Policy
 
 _PROFILE_ID = re.compile(r"[Pp][0-9a-fA-F]+")
 
@@ -30,8 +32,10 @@ class Context:
     audit: AuditLog
     settings: ServeSettings = field(default_factory=ServeSettings)
     calls: CallSettings = field(default_factory=CallSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     def __post_init__(self) -> None:
+        self.policy = Policy(self.privacy)
         extra = [p for p in os.environ.get("CX360_TRUSTED_PROXIES", "").split(",") if p.strip()]
         self.proxies = Proxies([*self.settings.trusted_proxies, *extra])
         self.search_limit = RateLimiter(self.settings.search_per_minute, self.settings.search_burst)
@@ -77,9 +81,60 @@ def get_profile(
     """The profile (a `Profile` dump, see cx360.profiles.view) as `who` may see it; the read is audited."""
     who.require("profile")
     pid, query = _find(ctx, who, key, kind, action, client)
-    shown, fields = mask_profile(ctx.store.profile(pid).model_dump(), who)
+    profile = withhold_profiling(ctx, who, ctx.store.profile(pid).model_dump())
+    shown, fields = mask_profile(profile, who)
     ctx.audit.record(who, action, pid, [*query, *fields], client)
     return shown
+
+
+def record_consent(ctx: Context, who: Principal, body: dict[str, Any], *, client: str | None = None) -> dict[str, Any]:
+    """Record a consent change for the person behind `subject` (audited), and what the check now decides."""
+    who.require("consents")
+    pid, query = _find(ctx, who, body["subject"], body["kind"], "consent", client)
+    at = body["at"]
+    try:
+        c = ledger.change(
+            ctx.privacy,
+            pid,
+            body["purpose"],
+            body["status"],
+            channel=body["channel"],
+            at=at.astimezone(dt.UTC).replace(tzinfo=None) if at else None,
+            source="api",
+            legal_basis=body["legal_basis"],
+            evidence=body["evidence"] or f"api key {who.key_id}",
+        )
+    except ConfigError as exc:
+        raise DataError(str(exc)) from None
+    ctx.audit.record(who, "consent", pid, [*query, f"consents.{c.purpose}"], client)
+    recorded = ledger.submit(ctx.root, c)
+    decision = decide(ctx, pid, c.purpose, c.channel)
+    return {"profile_id": pid, "consent_id": c.consent_id, "recorded": recorded, "decision": decision.as_dict()}
+
+
+# What profiling produced about a person: answered only for the profiling purpose, with consent.
+PROFILING_OUTPUT = {"traits": None, "breakdowns": {}, "scores": None, "segments": [], "archetype": None}
+
+
+def decide(ctx: Context, pid: str, purpose: str, channel: str | None = None) -> Decision:
+    """The policy check for one person now: the changes in the serving index and those the API took since."""
+    seen = ctx.store.consents(pid)
+    known = {r["consent_id"] for r in seen}
+    rows = seen + [r for r in ledger.intake(ctx.root, [pid]) if r["consent_id"] not in known]
+    return ctx.policy.decide(rows, purpose, channel, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+
+
+def withhold_profiling(ctx: Context, who: Principal, profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile without traits, scores, segments and archetype unless the key carries the profiling
+    purpose and the person's consent to profiling holds; `withheld` says why."""
+    if "profiling" not in who.purposes:
+        reason = f"this API key is not for profiling (its purposes: {', '.join(sorted(who.purposes))})"
+    else:
+        decision = decide(ctx, profile["profile_id"], "profiling")
+        if decision.allowed:
+            return profile
+        reason = f"the person does not consent to profiling ({decision.reason})"
+    return {**profile, **PROFILING_OUTPUT, "withheld": reason}
 
 
 def get_timeline(

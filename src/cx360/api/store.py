@@ -102,6 +102,12 @@ class Store:
             archetype=doc.get("archetype"),
         )
 
+    def consents(self, pid: str) -> list[dict[str, Any]]:
+        """The person's consent changes as of the index build (see cx360.privacy.consent.RESOLVED)."""
+        if "consents" not in self.tables:
+            return []
+        return self._rows("SELECT * EXCLUDE (k) FROM consents WHERE k = ? AND profile_id = ?", [key_hash(pid), pid])
+
     def timeline(
         self,
         pid: str,

@@ -144,17 +144,30 @@ def _metrics_dir(*, create: bool = True):
 def keys_create(
     role: Annotated[str, typer.Option(help="admin, analyst, marketer or agent (see docs/api.md).")],
     name: Annotated[str | None, typer.Option(help="Who or what uses the key.")] = None,
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--purpose",
+            help="What the key's user uses the data for (repeatable; see docs/privacy.md); default: profiling. "
+            "Traits and scores are answered only to keys with the profiling purpose.",
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
 ) -> None:
     """Create a key and print it once: only its salted hash is kept."""
-    from cx360.api.access import create_key
+    from cx360.api.access import DEFAULT_KEY_PURPOSES, create_key
     from cx360.workspace import Workspace
 
-    root = Workspace(workspace).root
-    key_id, key = create_key(root, role, name)
+    ws = Workspace(workspace)
+    purposes = purpose or list(DEFAULT_KEY_PURPOSES)
+    for p in purposes:
+        ws.config.privacy.purpose(p)  # a purpose the workspace does not declare is an error naming those it does
+    root = ws.root
+    key_id, key = create_key(root, role, name, purposes)
     out.print(f"Key {key_id} ({role}). Copy it now, it is not shown again:")
     print(key)
-    out.print(table("Key", ["what", "value"], [("id", key_id), ("role", role), ("stored in", root / "access.sqlite")]))
+    rows = [("id", key_id), ("role", role), ("purposes", ", ".join(sorted(set(purposes))))]
+    out.print(table("Key", ["what", "value"], [*rows, ("stored in", root / "access.sqlite")]))
 
 
 @keys_app.command("list")
@@ -167,8 +180,8 @@ def keys_list(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table
     emit(
         fmt,
         "API keys",
-        ["id", "name", "role", "created", "revoked"],
-        [(r["key_id"], r["name"], r["role"], r["created_at"], r["revoked_at"]) for r in rows],
+        ["id", "name", "role", "purposes", "created", "revoked"],
+        [(r["key_id"], r["name"], r["role"], r["purposes"], r["created_at"], r["revoked_at"]) for r in rows],
     )
 
 

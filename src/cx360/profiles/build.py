@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cx360.errors import StageNotRunError
+from cx360.privacy.consent import Policy, resolved
 from cx360.profiles import events as profile_events
 from cx360.profiles import scores, texts, traits
 
@@ -60,8 +61,12 @@ def build(ws: Workspace, as_of: dt.datetime | None = None, *, score_texts: bool 
     seconds["texts"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    # Consent as of as_of, like every trait: nothing at or after as_of is read.
+    with engine.step("profiles: consents"):
+        engine.replace("profile_consents", resolved(engine))
+    consents = Policy(ws.config.privacy).granted_pairs(engine, as_of - dt.timedelta(microseconds=1))
     try:
-        trait_table, breakdowns = traits.build(engine, as_of, voice, voice_breakdowns)
+        trait_table, breakdowns = traits.build(engine, as_of, voice, voice_breakdowns, consents)
         with engine.step("profiles: traits", trait_table):
             engine.replace("profile_traits", trait_table)
         with engine.step("profiles: breakdowns", breakdowns):

@@ -276,10 +276,15 @@ def _breakdown(t: ir.Table, name: str, key: str) -> ir.Table:
 
 
 def build(
-    engine: Engine, as_of: dt.datetime, voice: ir.Table | None = None, voice_breakdowns: ir.Table | None = None
+    engine: Engine,
+    as_of: dt.datetime,
+    voice: ir.Table | None = None,
+    voice_breakdowns: ir.Table | None = None,
+    consents: ir.Table | None = None,
 ) -> tuple[ir.Table, ir.Table]:
-    """(profile_traits, profile_breakdowns) as of `as_of`, as expressions over the stored tables and
-    the per-person text summary (see cx360.profiles.texts; without one the voice traits are empty)."""
+    """(profile_traits, profile_breakdowns) as of `as_of`, as expressions over the stored tables, the
+    per-person text summary (see cx360.profiles.texts; without one the voice traits are empty) and the
+    consent check's answer per person (profile_id, consents; see cx360.privacy.consent)."""
     if voice is None:
         voice = ibis.memtable(texts.voice_schema().empty_table())
     if voice_breakdowns is None:
@@ -292,11 +297,15 @@ def build(
     tx, tx_breakdowns = transactions(w, pe)
     visit, visit_breakdowns = visits(w, pe)
     parts = [contact(w, pe), campaigns(w, pe), digital(w, pe, mapping), tx, visit, surveys(w, pe), social(w, pe), voice]
+    if consents is not None:
+        parts.append(consents)
     out = relationship(w, pe, engine.table("records"), mapping, profiles)
     for part in parts:
         out = out.left_join(part, "profile_id").drop("profile_id_right")
     zeros = {t.name: out[t.name].fill_null(0) for t in TRAITS if _is_count(t)}
     out = out.mutate(**zeros, visitor_type=out.visitor_type.fill_null("none"))
+    if consents is None:
+        out = out.mutate(consents=ibis.null("string"))
     traits = out.select("profile_id", as_of=w.as_of_lit, **{t.name: out[t.name].cast(t.dtype) for t in TRAITS})
     breakdowns = ibis.union(
         contact_breakdowns(w, pe), tx_breakdowns, visit_breakdowns, voice_breakdowns, distinct=False

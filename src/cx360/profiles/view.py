@@ -94,6 +94,11 @@ class Profile(BaseModel):
     scores: Scores | None = Field(None, description="null until the profile stage scored value")
     segments: list[Membership] = Field(default_factory=list, description="current memberships first, then past ones")
     archetype: Archetype | None = Field(None, description="null until `cx360 segments evaluate` ran")  # type: ignore[valid-type]
+    withheld: str | None = Field(
+        None,
+        description="why traits, breakdowns, scores, segments and archetype are left out: the API key is not "
+        "for the profiling purpose, or the person does not consent to profiling (docs/privacy.md)",
+    )
 
 
 _GOLDEN_META = ("profile_id", "attribute_sources", "identifiers", "records", "sources")

@@ -27,6 +27,7 @@ from cx360.conditions import compile_condition, parse
 from cx360.config import EventCondition, SegmentSpec
 from cx360.engine import Engine
 from cx360.errors import ConfigError, Cx360Error, StageNotRunError
+from cx360.privacy.consent import Policy
 from cx360.segments import builtin
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class Spec:
     description: str
     where: str | None
     events: tuple[EventCondition, ...] = ()
+    purpose: str | None = None  # members must pass the consent check for it (and channel)
+    channel: str | None = None
 
     @property
     def definition(self) -> str:
@@ -60,6 +63,8 @@ class Spec:
             parts.append(
                 f"{count} '{e.name}' events{' where ' + e.where if e.where else ''} in the last {e.within_days} days"
             )
+        if self.purpose:
+            parts.append(f"consent to {self.purpose}" + (f" by {self.channel}" if self.channel else ""))
         return " and ".join(parts)
 
 
@@ -136,8 +141,16 @@ class Fields:
         return t
 
 
-def members(engine: Engine, fields: Fields, spec: Spec, as_of: dt.datetime) -> ir.Table:
-    """The profile ids in the segment, as an expression."""
+def members(
+    engine: Engine,
+    fields: Fields,
+    spec: Spec,
+    as_of: dt.datetime,
+    policy: Policy | None = None,
+    now: dt.datetime | None = None,
+) -> ir.Table:
+    """The profile ids in the segment, as an expression. A segment that declares a purpose keeps only the
+    people the consent check allows `now` (the evaluation's time: a withdrawal after as_of counts)."""
     names = parse(spec.where).fields if spec.where else []
     fields.check(names, spec.name)
     t = fields.frame(names)
@@ -153,6 +166,10 @@ def members(engine: Engine, fields: Fields, spec: Spec, as_of: dt.datetime) -> i
         if e.max_count is not None:
             test &= n <= e.max_count
         t = j.filter(test).select("profile_id")
+    if spec.purpose is not None:
+        if policy is None:
+            raise ConfigError(f"segment '{spec.name}' declares purpose {spec.purpose!r}: evaluate it with the policy")
+        t = t.semi_join(policy.allowed(engine, spec.purpose, spec.channel, now or as_of), "profile_id")
     return t
 
 
@@ -180,7 +197,7 @@ def event_counts(engine: Engine, e: EventCondition, as_of: dt.datetime, segment:
 
 
 def specs_from_config(segments: list[SegmentSpec]) -> list[Spec]:
-    return [Spec(s.name, "custom", s.description, s.where, tuple(s.events)) for s in segments]
+    return [Spec(s.name, "custom", s.description, s.where, tuple(s.events), s.purpose, s.channel) for s in segments]
 
 
 def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentResult]:
@@ -211,6 +228,7 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
     specs = [Spec(n, kind, doc, where) for n, kind, doc, where in builtin.builtin_specs(settings.rfm, found)]
     specs += specs_from_config(ws.config.segments)
     fields = Fields(engine, as_of, ws.root)
+    policy = Policy(ws.config.privacy)
     stored = engine.to_arrow(engine.table("segment_members"), step="segments: read membership").to_pandas()
     # not dict(groupby): a GroupBy has a .keys attribute, so dict() would take it for a mapping
     history = {name: part for name, part in stored.groupby("segment", sort=False)} if len(stored) else {}  # noqa: C416
@@ -218,7 +236,7 @@ def evaluate(ws: Workspace, *, now: dt.datetime | None = None) -> list[SegmentRe
     results, rows = [], []
     for spec in specs:
         try:
-            expr = members(engine, fields, spec, as_of)
+            expr = members(engine, fields, spec, as_of, policy, now)
             ids = engine.to_arrow(expr, step=f"segment '{spec.name}'").column("profile_id").to_pandas()
         except Cx360Error as exc:
             results.append(SegmentResult(spec.name, spec.kind, "failed", None, 0, 0, str(exc)))

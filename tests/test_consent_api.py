@@ -1,0 +1,120 @@
+"""Consent in the API: keys carry purposes, the profiling purpose and the person's consent gate traits and
+scores, and `POST /v1/consents` records a change that the very next answer obeys."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+from serve_world import build_world
+from typer.testing import CliRunner
+
+from cx360.api.access import create_key, list_keys
+from cx360.api.app import create_app, open_context
+from cx360.api.audit import read_audit
+from cx360.cli import app
+from cx360.privacy import ledger
+from cx360.profiles.build import build
+from cx360.workspace import Workspace
+
+AS_OF = dt.datetime(2025, 7, 1)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("consents")
+    build_world(root)
+    with Workspace(root) as ws:  # Boris refused profiling in June
+        boris = ws.engine.table("identity_map").filter(lambda t: t.node == "customer_no:C2").to_pyarrow()
+        pid = boris["profile_id"][0].as_py()
+        c = ledger.change(ws.config.privacy, pid, "profiling", "denied", at=dt.datetime(2025, 6, 10), source="crm")
+        ledger.append(ws.engine, [c.row()])
+        build(ws, AS_OF)
+    ctx, _ = open_context(root)
+    keys = {role: create_key(root, role, f"test-{role}")[1] for role in ("admin", "agent", "marketer")}
+    keys["mailer"] = create_key(root, "marketer", "mailer", ["marketing"])[1]
+    with TestClient(create_app(ctx)) as client:
+        yield root, client, keys
+
+
+def _get(client, keys, who, **params):
+    return client.get("/v1/profiles", params=params, headers={"Authorization": f"Bearer {keys[who]}"})
+
+
+def _post(client, keys, who, **body):
+    return client.post("/v1/consents", json=body, headers={"Authorization": f"Bearer {keys[who]}"})
+
+
+def test_profiling_purpose_and_consent_gate_traits_and_scores(served):
+    _, client, keys = served
+    anna = _get(client, keys, "admin", email="anna@x.ru").json()
+    assert anna["traits"]["calls_total"] == 1 and anna["scores"] is not None and anna["withheld"] is None
+    assert anna["traits"]["consents"] == "analytics|profiling"  # marketing is opt-in: nothing granted
+    boris = _get(client, keys, "admin", email="boris@x.ru").json()
+    assert boris["traits"] is None and boris["scores"] is None and boris["segments"] == []
+    assert boris["withheld"].startswith("the person does not consent to profiling (profiling: denied at 2025-06-10")
+    assert boris["attributes"]["city"]["value"] == "Kazan"  # who they are is still answered
+    mailer = _get(client, keys, "mailer", email="anna@x.ru").json()
+    assert mailer["traits"] is None and mailer["breakdowns"] == {}
+    assert mailer["withheld"] == "this API key is not for profiling (its purposes: marketing)"
+
+
+def test_posted_consent_is_obeyed_at_once_recorded_once_and_audited(served):
+    root, client, keys = served
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    body = {"subject": "anna@x.ru", "purpose": "profiling", "status": "withdrawn", "at": at}
+    r = _post(client, keys, "agent", **body)
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert answer["recorded"] and answer["decision"]["allowed"] is False
+    assert answer["decision"]["source"] == "api" and answer["decision"]["status"] == "withdrawn"
+    assert _post(client, keys, "agent", **body).json()["recorded"] is False  # a retried request
+    anna = _get(client, keys, "admin", email="anna@x.ru").json()
+    assert anna["traits"] is None and "does not consent to profiling" in anna["withheld"]
+    entries = [e for e in read_audit(root) if e["action"] == "consent"]
+    assert entries and "consents.profiling" in entries[0]["fields"]
+    # the next ingest copies the change into the warehouse, where every batch check sees it
+    with Workspace(root) as ws:
+        from cx360.sources.ingest import ingest
+
+        assert {r.source: r.loaded for r in ingest(ws)}["api consents"] == 1
+        rows = ws.engine.table("consents").to_pyarrow().to_pylist()
+        assert {(r["source"], r["status"]) for r in rows} == {("crm", "denied"), ("api", "withdrawn")}
+
+
+@pytest.mark.parametrize(
+    ("who", "body", "status", "message"),
+    [
+        ("marketer", {"subject": "anna@x.ru", "purpose": "profiling", "status": "granted"}, 403, "may not record"),
+        ("agent", {"subject": "anna@x.ru", "purpose": "lottery", "status": "granted"}, 422, "unknown purpose"),
+        ("agent", {"subject": "anna@x.ru", "purpose": "marketing", "status": "granted"}, 422, "per channel"),
+        ("agent", {"subject": "nobody@x.ru", "purpose": "profiling", "status": "granted"}, 404, "no profile"),
+        ("agent", {"subject": "anna@x.ru", "purpose": "profiling", "status": "maybe"}, 422, "status"),
+        (
+            "agent",
+            {"subject": "anna@x.ru", "purpose": "profiling", "status": "granted", "at": "2999-01-01T00:00:00Z"},
+            422,
+            "in the future",
+        ),
+    ],
+)
+def test_bad_consent_changes_are_refused_with_the_reason(served, who, body, status, message):
+    _, client, keys = served
+    r = _post(client, keys, who, **body)
+    assert r.status_code == status and message in r.text
+
+
+def test_keys_carry_declared_purposes_only(served):
+    root, _, _ = served
+    runner = CliRunner()
+    r = runner.invoke(app, ["keys", "create", "--role", "marketer", "--purpose", "lottery", "-w", str(root)])
+    assert r.exit_code == 1 and "unknown purpose 'lottery'" in str(r.exception)
+    r = runner.invoke(
+        app,
+        ["keys", "create", "--role", "marketer", "--purpose", "marketing", "--purpose", "profiling", "-w", str(root)],
+    )
+    assert r.exit_code == 0, r.output
+    purposes = {k["name"]: k["purposes"] for k in list_keys(root)}
+    assert purposes["mailer"] == "marketing" and purposes["test-admin"] == "profiling"
+    assert "marketing,profiling" in purposes.values()
