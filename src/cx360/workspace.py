@@ -83,6 +83,14 @@ custom_names = []
 # identifiers = {{ cookie_id = "anonymous_id", customer_no = "user_id" }}
 # properties = {{ path = "path" }}
 #
+# A Segment or RudderStack export, every call type, read as it is (docs/segment.md):
+#
+# [[sources]]
+# name = "app"
+# kind = "jsonl"                  # or parquet
+# path = "data/segment/*.jsonl"
+# format = "segment"
+#
 # [[sources]]
 # name = "billing"
 # kind = "sql"
