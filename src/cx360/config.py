@@ -440,9 +440,17 @@ DEFAULT_PURPOSES: dict[str, PurposeSpec] = {
 
 
 class PrivacySettings(Model):
-    """Purposes and their consent defaults (the `[privacy]` table); see docs/privacy.md."""
+    """Purposes and their consent defaults, and the masking of free text (the `[privacy]` table); see
+    docs/privacy.md."""
 
     purposes: dict[PurposeName, PurposeSpec] = {}
+    mask_text: bool = Field(
+        False,
+        description="mask personal data in free text at ingest: phones, e-mails, card and document numbers, names",
+    )
+    mask_fields: list[str] = Field(
+        ["text"], description="the event properties and record attributes that hold free text"
+    )
 
     @property
     def all_purposes(self) -> dict[str, PurposeSpec]:

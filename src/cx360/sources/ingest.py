@@ -31,6 +31,7 @@ from cx360.privacy import ledger
 from cx360.sources import segment
 from cx360.sources.dropped import keep_dropped, write_dropped
 from cx360.sources.mapping import REASONS, Context, canonical_rows, check
+from cx360.sources.masking import chunk_masker
 from cx360.sources.readers import ENTITY, ROW, Chunk, Malformed, Reader, readers_for
 from cx360.sources.textfile import InputChanged
 
@@ -194,8 +195,11 @@ def load_batch(
     )
     counts = BatchCounts()
     valid = 0
+    mask = chunk_masker(config, source)
     try:
         for chunk in chunks:
+            if mask is not None:
+                chunk = mask(chunk)
             counts.read += chunk.data.num_rows + len(chunk.malformed)
             bad, good = _load_chunk(engine, source, chunk, ctx)
             counts.quarantined += len(bad)
