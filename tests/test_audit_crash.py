@@ -1,6 +1,7 @@
-"""Audit entries survive kill -9 at load: a real `cx360 serve` answers personal-data reads from
-several clients, is SIGKILLed at a seeded random moment, restarted, and every read it answered must
-have its audit entry (none lost, none doubled by the replay)."""
+"""Audit entries survive kill -9 at load: a real `cx360 serve` answers personal-data reads, searches
+and lookups that find nobody (404) from several clients, is SIGKILLed at a seeded random moment,
+restarted, and every request it answered must have its audit entry (none lost, none doubled by the
+replay)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ from cx360.api.access import create_key
 from cx360.api.audit import read_audit
 
 ROUNDS, CLIENTS = 2, 4
+KINDS = ("read", "search", "miss")
+
+
+def _kind(entry: dict) -> str | None:
+    """Which request an audit entry records: a profile read, a search (its own entry, hits or not), a miss."""
+    if entry["action"] == "search" and entry["profile_id"] is None:
+        return "search"
+    if entry["action"] == "profile":
+        return "read" if entry["profile_id"] else "miss"
+    return None
 
 
 def _free_port() -> int:
@@ -63,12 +74,14 @@ def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_fac
     rng = random.Random(12)
     root = tmp_path / "w"
     world_copy(root, tmp_path_factory.getbasetemp() / "served-world")
+    with open(root / "cx360.toml", "a", encoding="utf-8") as f:  # searches at load: no rate limit to hit
+        f.write("\n[serve]\nsearch_burst = 1000000\nsearch_per_minute = 1000000\n")
     admin = create_key(root, "admin", "crash-admin")[1]
     keys = [create_key(root, "agent", f"crash-{i}")[1] for i in range(CLIENTS)]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("w")
-    answered = dict.fromkeys(keys, 0)
+    answered = {(k, kind): 0 for k in keys for kind in KINDS}
     refused: list[int] = []
     proc = _start(root, port, log)
     try:
@@ -77,15 +90,24 @@ def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_fac
             stop = threading.Event()
 
             def load(key: str, stop: threading.Event) -> None:
+                urls = {
+                    "read": (f"{base}/v1/profiles/{pid}", 200),
+                    "search": (f"{base}/v1/search?q=anna", 200),
+                    "miss": (f"{base}/v1/profiles?email=nobody@x.ru", 404),
+                }
+                n = 0
                 while not stop.is_set():
+                    kind = KINDS[n % len(KINDS)]
+                    n += 1
+                    url, expected = urls[kind]
                     try:
-                        status, _ = _get(f"{base}/v1/profiles/{pid}", key)
+                        status, _ = _get(url, key)
                     except (OSError, http.client.HTTPException, ValueError):  # killed mid-answer: not answered
                         return
-                    if status != 200:
+                    if status != expected:
                         refused.append(status)
                         return
-                    answered[key] += 1
+                    answered[key, kind] += 1
 
             threads = [threading.Thread(target=load, args=(k, stop)) for k in keys]
             for t in threads:
@@ -104,11 +126,19 @@ def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_fac
         proc.wait(10)
     assert refused == [], "a read the server answered with an error"
     entries = read_audit(root, limit=100_000)
-    logged = {k: sum(1 for e in entries if e["key_id"] == k.split("_")[1] and e["action"] == "profile") for k in keys}
+    logged = {
+        (k, kind): sum(1 for e in entries if e["key_id"] == k.split("_")[1] and _kind(e) == kind)
+        for k, kind in answered
+    }
     assert sum(answered.values()) >= 20 * ROUNDS, f"the load was too light to tell: {answered}"
-    print(f"answered {sum(answered.values())} reads over {ROUNDS} kills, logged {sum(logged.values())}")
-    lost = {k.split("_")[1]: answered[k] - logged[k] for k in keys if logged[k] < answered[k]}
-    assert lost == {}, f"answered reads without an audit entry: {lost}"
-    in_flight = {k.split("_")[1]: logged[k] - answered[k] for k in keys}
-    assert all(0 <= n <= ROUNDS for n in in_flight.values()), f"entries without a read, or replayed twice: {in_flight}"
+    assert all(answered[k, "miss"] and answered[k, "search"] for k in keys), answered
+    print(f"answered {sum(answered.values())} requests over {ROUNDS} kills, logged {sum(logged.values())}")
+    lost = {
+        f"{k.split('_')[1]} {kind}": answered[k, kind] - n for (k, kind), n in logged.items() if n < answered[k, kind]
+    }
+    assert lost == {}, f"answered requests without an audit entry: {lost}"
+    in_flight = {f"{k.split('_')[1]} {kind}": n - answered[k, kind] for (k, kind), n in logged.items()}
+    assert all(0 <= n <= ROUNDS for n in in_flight.values()), (
+        f"entries without a request, or replayed twice: {in_flight}"
+    )
     assert not list((root / "audit-journal").glob("*.jsonl"))[1:], "dead servers' journals are removed once drained"

@@ -257,3 +257,32 @@ def test_command_line_reads_are_audited_with_the_os_user(world):
     assert "quarantine" in {e["action"] for e in read_audit(root, key_id="cli")}
     shown = next(e for e in cli if e["action"] == "profile show")["fields"].split(",")
     assert {"query.identifier", "attributes.last_name", "identifiers.email"} <= set(shown)
+
+
+def test_a_masked_search_by_a_full_email_and_lookups_that_find_nobody_are_audited(api, world):
+    client, _, ctx = api
+    root, _ = world
+    key = create_key(root, "marketer", "sec-full-email")[1]
+    headers = {"Authorization": f"Bearer {key}"}
+    r = client.get("/v1/search", params={"q": "anna@x.ru"}, headers=headers)
+    assert r.status_code == 403 and "results" not in r.json(), "a masked role learns no profile id from an e-mail"
+    assert client.get("/v1/profiles/P0000dead", headers=headers).status_code == 404
+    assert client.get("/v1/profiles", params={"phone": "+79169999999"}, headers=headers).status_code == 404
+    entries = sorted((e["action"], e["profile_id"], e["fields"]) for e in _entries(ctx, key))
+    assert entries == [
+        ("profile", None, "query.phone"),
+        ("profile", None, "query.profile_id"),
+        ("search", None, "query.email"),
+    ]
+
+
+def test_command_line_lookups_that_find_nobody_are_audited(world):
+    from cx360.cli import app
+
+    root, _ = world
+    runner = CliRunner()
+    for args in (["profile", "show", "nobody@x.ru"], ["identity", "explain", "P0000dead"]):
+        result = runner.invoke(app, [*args, "-w", str(root)])
+        assert result.exit_code == 1 and result.exception is not None, result.output
+    misses = {(e["action"], e["fields"]) for e in read_audit(root, key_id="cli") if e["profile_id"] is None}
+    assert {("profile show", "query.identifier"), ("identity explain", "query.profile_id")} <= misses

@@ -262,6 +262,12 @@ def audit_cli_read(root: Path, action: str, profile_id: str, key: str, fields: l
     record_cli(root, action, profile_id, [*query, *fields])
 
 
+def audit_cli_miss(root: Path, action: str, key: str) -> None:
+    """Audit a command-line lookup that found nobody: what was looked up says something about a person."""
+    kind = "profile_id" if key.strip()[:1] in "Pp" and key.strip()[1:].isalnum() else "identifier"
+    record_cli(root, action, None, [f"query.{kind}"])
+
+
 def read_audit(
     root: Path, *, since: dt.datetime | None = None, key_id: str | None = None, limit: int = 1000, timeout: float = 2.0
 ) -> list[dict[str, Any]]:

@@ -49,7 +49,8 @@ def _find(
     ctx: Context, who: Principal, key: str, kind: str | None, action: str, client: str | None
 ) -> tuple[str, list[str]]:
     """The profile behind `key`, and the audit fields of the lookup itself: an identifier the caller
-    looked up is personal data, whether it came in the path or in the query, found or not. A role
+    looked up is personal data, whether it came in the path or in the query, found or not; a miss is
+    audited whatever was looked up (a scan for profile ids shows in the log). A role
     without `pii` that looks up by identifier learns whether it is a customer's: such lookups spend
     the search limit's tokens."""
     if not who.can("pii") and (kind is not None or not _PROFILE_ID.fullmatch(key.strip())):
@@ -58,8 +59,7 @@ def _find(
         pid, matched = ctx.store.find(key, kind)
     except NotFoundError:
         looked_up = kind or ("profile" if _PROFILE_ID.fullmatch(key.strip()) else "identifier")
-        if looked_up != "profile":
-            ctx.audit.record(who, action, None, [f"query.{looked_up}"], client)
+        ctx.audit.record(who, action, None, [f"query.{'profile_id' if looked_up == 'profile' else looked_up}"], client)
         if who.can("pii"):
             raise
         raise NotFoundError(

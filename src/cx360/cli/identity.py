@@ -79,12 +79,17 @@ def explain_cmd(
     """Show why these records and identifiers are one person."""
     from cx360 import node_keys
     from cx360.api.access import personal_fields
-    from cx360.api.audit import audit_cli_read
+    from cx360.api.audit import audit_cli_miss, audit_cli_read
+    from cx360.errors import NotFoundError
     from cx360.identity.explain import explain
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
-        e = explain(ws, key)
+        try:
+            e = explain(ws, key)
+        except NotFoundError:
+            audit_cli_miss(ws.root, "identity explain", key)
+            raise
         kinds = sorted({node_keys.kind_of(n["node"]) for n in e.nodes if n.get("node")})
         audit_cli_read(
             ws.root,

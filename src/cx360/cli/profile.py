@@ -95,15 +95,19 @@ def show_cmd(
     """Print one person's 3D profile: attributes with their sources, identifiers, scores with churn risk,
     segments, archetype, traits and breakdowns."""
     from cx360.api.access import personal_fields
-    from cx360.api.audit import audit_cli_read
-    from cx360.errors import ConfigError
+    from cx360.api.audit import audit_cli_miss, audit_cli_read
+    from cx360.errors import ConfigError, NotFoundError
     from cx360.profiles.read import read
     from cx360.workspace import Workspace
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format: expected table or json, got {fmt!r}")
     with Workspace(workspace) as ws:
-        p = read(ws, key)
+        try:
+            p = read(ws, key)
+        except NotFoundError:
+            audit_cli_miss(ws.root, "profile show", key)
+            raise
         traits = [t for t, v in (p.traits.model_dump() if p.traits else {}).items() if v is not None]
         audit_cli_read(
             ws.root,

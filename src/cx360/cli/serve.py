@@ -1,4 +1,4 @@
-"""`cx360 serve`, `cx360 keys create|list|revoke`, `cx360 audit`."""
+"""`cx360 serve`, `cx360 keys create|list|revoke`, `cx360 audit [export]`."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import typer
 from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit, out, table
 
 keys_app = typer.Typer(help="API keys for the REST API and the dashboard.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of personal-data reads: show it, or export it for a SIEM.")
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
-    app.command("audit")(audit)
+    app.add_typer(audit_app, name="audit")
 
 
 def serve(
@@ -197,26 +198,56 @@ def keys_revoke(
     out.print(table("Revoked", ["id"], [(key_id,)]))
 
 
-def audit(
-    workspace: WorkspaceOpt = Path("."),
-    since: Annotated[str | None, typer.Option(help="Only entries at or after this ISO date or time (UTC).")] = None,
-    key: Annotated[str | None, typer.Option(help="Only this key id.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many entries, newest first.")] = 100,
-    fmt: FormatOpt = Format.table,
-) -> None:
-    """Show who read which personal data, when and from where."""
+def _since(since: str | None):
     import datetime as dt
 
-    from cx360.api.audit import read_audit
     from cx360.errors import ConfigError
-    from cx360.workspace import Workspace
 
     try:
-        start = dt.datetime.fromisoformat(since) if since else None
+        return dt.datetime.fromisoformat(since) if since else None
     except ValueError:
         raise ConfigError(
             f"--since: expected an ISO date or time such as 2026-01-31 or 2026-01-31T12:00, got {since!r}"
         ) from None
+
+
+SinceOpt = Annotated[str | None, typer.Option(help="Only entries at or after this ISO date or time (UTC).")]
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON-lines file to write; - for stdout.")],
+    workspace: WorkspaceOpt = Path("."),
+    since: SinceOpt = None,
+) -> None:
+    """Export the audit log as JSON lines for a SIEM: one entry per line, oldest first, with its id."""
+    from cx360.api.audit_export import export
+    from cx360.cli.output import err
+    from cx360.workspace import Workspace
+
+    start = _since(since)
+    ws = Workspace(workspace)
+    n = export(ws.root, None if str(output) == "-" else output, since=start, workspace=ws.config.workspace.name)
+    if str(output) != "-":
+        err.print(f"{n:,} audit entries written to {output}")
+
+
+@audit_app.callback(invoke_without_command=True)
+def audit(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = Path("."),
+    since: SinceOpt = None,
+    key: Annotated[str | None, typer.Option(help="Only this key id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries, newest first.")] = 100,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show who read which personal data, when and from where (`cx360 audit export` for a SIEM)."""
+    from cx360.api.audit import read_audit
+    from cx360.workspace import Workspace
+
+    if ctx.invoked_subcommand is not None:
+        return
+    start = _since(since)
     rows = read_audit(Workspace(workspace).root, since=start, key_id=key, limit=limit)
     emit(
         fmt,
