@@ -93,3 +93,28 @@ def test_ingest_masks_the_free_text_of_loaded_and_quarantined_rows(duckdb_worksp
         assert "olga@mail.ru" not in bad["raw"] and "[email]" in bad["raw"]
     finally:
         ws.close()
+
+
+def test_a_segment_export_is_masked_inside_its_properties(duckdb_workspace):
+    message = {
+        "type": "track",
+        "messageId": "m1",
+        "userId": "c-001",
+        "event": "review_posted",
+        "properties": {"text": "Пишите мне на ivan@mail.ru", "rating": 2},
+        "timestamp": "2025-03-01T10:00:00Z",
+    }
+    duckdb_workspace.write("data/export.jsonl", json.dumps(message, ensure_ascii=False) + "\n")
+    ws = duckdb_workspace.config(
+        '[privacy]\nmask_text = true\n\n[[sources]]\nname = "web"\nkind = "jsonl"\npath = "data/export.jsonl"\n'
+        'format = "segment"\n'
+    )
+    try:
+        from cx360.sources.ingest import ingest
+
+        [report] = ingest(ws)
+        assert report.loaded == 1, report
+        [event] = ws.engine.table("events").to_pyarrow().to_pylist()
+        assert json.loads(event["properties"]) == {"text": "Пишите мне на [email]", "rating": 2}
+    finally:
+        ws.close()

@@ -102,7 +102,7 @@ def _retention(ws: Workspace, now: dt.datetime | None = None, dry_run: bool = Fa
 
     report = apply(ws.engine, ws.config, now=now, dry_run=dry_run)
     if not report.rules:
-        return Outcome(report, skipped="no [retention] rules in cx360.toml", changed=False)
+        return Outcome(skipped="no [retention] rules in cx360.toml", changed=False)
     return Outcome(report, warnings=report.warnings, changed=report.removed > 0 and not dry_run)
 
 
