@@ -4,6 +4,7 @@ identity stitches the anonymous activity to the known person."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 
 import pyarrow as pa
@@ -251,3 +252,16 @@ def test_a_file_of_nothing_but_bad_messages_is_quarantined_whole(duckdb_workspac
         [report] = ingest(ws)
         assert (report.read, report.loaded, report.quarantined) == (3, 0, 3)
         assert "every one of its 3 rows was quarantined" in report.error
+
+
+def test_a_gzipped_export_is_read_as_it_is_and_a_cut_one_fails_its_source(duckdb_workspace):
+    packed = gzip.compress(("\n".join(LINES[:3]) + "\n").encode())
+    duckdb_workspace.write("data/export.jsonl", packed)
+    with duckdb_workspace.config(SOURCE.replace("{kind}", "jsonl")) as ws:
+        [report] = ingest(ws)
+        assert (report.read, report.loaded, report.quarantined) == (3, 3, 0), report.error
+        assert [r["record_id"] for r in _rows(ws, "records")] == ["c-001"]
+    duckdb_workspace.write("data/export.jsonl", packed[: len(packed) // 2])
+    with duckdb_workspace.config(SOURCE.replace("{kind}", "jsonl")) as ws:
+        [report] = ingest(ws)
+        assert "not a readable gzip file" in report.error and report.loaded == 0

@@ -9,19 +9,24 @@ hash differently from what the batch id was computed on, raises
 Text is decoded with ``surrogateescape``, so a byte that is not valid in the
 source's encoding spoils only its own line (quarantined), not the file. A byte
 order mark decides the encoding (UTF-8, UTF-16 or UTF-32, either byte order).
+A gzip-compressed file is read through gzip; the hash is of the bytes on disk.
 """
 
 from __future__ import annotations
 
 import codecs
+import gzip
 import hashlib
 import io
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from cx360.errors import ConfigError, TransientSourceError
+from cx360.errors import ConfigError, SourceError, TransientSourceError
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 _BOMS = [  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -84,6 +89,23 @@ class _Hashing(io.RawIOBase):
         super().close()
 
 
+class _Gunzipped(io.RawIOBase):
+    """A gzip stream whose damage (a cut or corrupt file) is the source's error, naming the file."""
+
+    def __init__(self, inner: gzip.GzipFile, path: Path):
+        self.inner = inner
+        self.path = path
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            return self.inner.readinto(buffer)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SourceError(f"{self.path}: not a readable gzip file ({exc}); nothing of it was loaded") from None
+
+
 class TrackedFile:
     """A file opened for one batch: hashing what is read, and able to say whether it changed meanwhile."""
 
@@ -103,8 +125,12 @@ class TrackedFile:
         self.binary = io.BufferedReader(self._hashing, 1 << 20)
 
     def text(self, encoding: str, newline: str) -> io.TextIOWrapper:
-        """The content as text lines; a byte order mark overrides the configured encoding."""
-        head = self.binary.peek(4)[:4]
+        """The content as text lines, gzip undone (an export as Segment or RudderStack writes it); a byte
+        order mark overrides the configured encoding."""
+        stream: io.BufferedReader = self.binary
+        if stream.peek(2)[:2] == GZIP_MAGIC:
+            stream = io.BufferedReader(_Gunzipped(gzip.GzipFile(fileobj=self.binary, mode="rb"), self.path), 1 << 20)
+        head = stream.peek(4)[:4]
         for bom, codec in _BOMS:
             if head.startswith(bom):
                 encoding = codec
@@ -113,7 +139,7 @@ class TrackedFile:
             if codecs.lookup(encoding).name == "utf-8":
                 encoding = "utf-8-sig"
         self.encoding = encoding
-        return io.TextIOWrapper(self.binary, encoding=encoding, errors="surrogateescape", newline=newline)
+        return io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline=newline)
 
     def verify(self) -> None:
         """After the last byte: raise InputChanged unless what was read is the whole, unchanged file."""
