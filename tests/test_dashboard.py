@@ -175,6 +175,25 @@ def test_analyst_sees_the_card_masked_and_unknown_customer_is_404(server, browse
     page.close()
 
 
+def test_calls_page_and_the_agent_summary_on_the_card(server, browser):
+    url, keys, _, _ = server
+    page = _login(browser, url, keys["agent"])
+    page.click("nav a[href='/calls']")
+    page.wait_for_selector("#by-reason")
+    assert page.locator("#by-reason tbody tr").first.inner_text().split()[:2] == ["fees", "1"]
+    page.goto(url + "/search?q=Петр")
+    page.click("a.profile-link")
+    page.wait_for_selector("#agent-summary")
+    assert "fees" in page.locator("#last-calls").inner_text() and page.locator("#repeat-contact").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "customer-agent-summary.png"), full_page=True)
+    page.close()
+    page = _login(browser, url, keys["analyst"])
+    page.goto(url + "/calls")
+    assert "fewer than 5 people" in page.locator("#pooled").inner_text()  # one caller: pooled, not shown
+    assert page.locator("#by-reason tbody tr").count() == 0
+    page.close()
+
+
 def test_dashboard_reads_are_audited(server):
     from cx360.api.audit import read_audit
 

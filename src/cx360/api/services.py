@@ -301,5 +301,5 @@ def prior_issues(ctx: Context, who: Principal, pid: str, *, client: str | None =
         return None
     at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     events = ctx.store.events_for_call(pid, at, summary.REPEAT_WINDOW)
-    ctx.audit.record(who, "dashboard", pid, ["calls.prior_issues"], client)
+    ctx.audit.record(who, "call_summary", pid, ["calls.prior_issues"], client)
     return summary.prior_issues(events, at)
