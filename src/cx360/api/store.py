@@ -149,16 +149,12 @@ class Store:
         """The events of the `lookback` before `at`, and the last calls and complaints of any age."""
         k = key_hash(pid)
         cols = "event_id, ts, name, amount, properties"
-        rows = self._rows(
-            f"SELECT {cols} FROM events WHERE k = ? AND profile_id = ? AND ts < ? AND ts >= ?",
-            [k, pid, at, at - lookback],
+        return self._rows(
+            f"SELECT {cols} FROM events WHERE k = ? AND profile_id = ? AND ts < ? AND ts >= ? UNION ALL "
+            f"(SELECT {cols} FROM events WHERE k = ? AND profile_id = ? AND ts < ? "
+            "AND name IN ('call', 'complaint') ORDER BY ts DESC LIMIT 20)",
+            [k, pid, at, at - lookback, k, pid, at - lookback],
         )
-        rows += self._rows(
-            f"SELECT {cols} FROM events WHERE k = ? AND profile_id = ? AND ts < ? AND ts < ? "
-            "AND name IN ('call', 'complaint') ORDER BY ts DESC LIMIT 20",
-            [k, pid, at, at - lookback],
-        )
-        return rows
 
     def phone_holders(self, phone: str) -> list[str]:
         """Profiles whose records or events carry this phone (a bare number, normalised here)."""

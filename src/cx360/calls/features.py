@@ -50,36 +50,58 @@ def family(name: str, properties: dict[str, Any], at: dt.datetime) -> str | None
 
 def families(events: pd.DataFrame) -> pd.DataFrame:
     """`events` (key, at: the call's time, ts, name, properties) -> (key, family, hours before the call),
-    for events strictly before the call and within the lookback."""
+    for events strictly before the call and within the lookback; the index is kept."""
     e = events[(events.ts < events["at"]) & (events.ts >= events["at"] - LOOKBACK)]
-    if e.empty:
-        return pd.DataFrame({"key": pd.Series(dtype=object), "family": [], "hours": []})
     fam = [family(n, props(p), a) for n, p, a in zip(e.name, e.properties, e["at"].dt.to_pydatetime(), strict=True)]
     hours = (e["at"] - e.ts).dt.total_seconds().to_numpy() / 3600.0
-    out = pd.DataFrame({"key": e.key.to_numpy(), "family": fam, "hours": hours}, index=e.index)
+    out = pd.DataFrame({"key": e.key.to_numpy(dtype=object), "family": fam, "hours": hours}, index=e.index)
     return out[out.family.notna()]
+
+
+def of_one_call(events: list[dict[str, Any]], at: dt.datetime) -> dict[str, list]:
+    """`families` for one call, straight from its events (ts, name, properties): what the API scores,
+    without a DataFrame's overhead. `event` is the position in `events` of each row."""
+    out: dict[str, list] = {"key": [], "family": [], "hours": [], "event": []}
+    for i, e in enumerate(events):
+        if not at - LOOKBACK <= e["ts"] < at:
+            continue
+        f = family(e["name"], props(e.get("properties")), at)
+        if f is not None:
+            out["key"].append("call")
+            out["family"].append(f)
+            out["hours"].append((at - e["ts"]).total_seconds() / 3600.0)
+            out["event"].append(i)
+    return out
 
 
 def names(vocabulary: list[str]) -> list[str]:
     return [f"{f}@{w}h" for f in vocabulary for w in WINDOWS_H] + [f"{f}@recency" for f in vocabulary]
 
 
-def matrix(fam: pd.DataFrame, keys: list, vocabulary: list[str]) -> np.ndarray:
-    """Features of each key in `keys`: log(1 + count) per window, then exp(-hours since the last / 24)."""
+def matrix(fam, keys: list, vocabulary: list[str]) -> np.ndarray:
+    """Features of each key in `keys` from `fam` (a `families` frame, or `of_one_call`'s columns):
+    log(1 + count) per window, then exp(-hours since the last / 24)."""
     col = {f: i for i, f in enumerate(vocabulary)}
     row = {k: i for i, k in enumerate(keys)}
-    fam = fam[fam.family.isin(col)]
+    picked = [
+        (row[k], col[f], h)
+        for k, f, h in zip(fam["key"], fam["family"], fam["hours"], strict=True)
+        if f in col and k in row
+    ]
+    if picked:
+        r, c, h = (np.asarray(column) for column in zip(*picked, strict=True))
+        r, c, h = r.astype(int), c.astype(int), h.astype(float)
+    else:
+        r = c = np.zeros(0, dtype=int)
+        h = np.zeros(0)
     n, v = len(keys), len(vocabulary)
-    counts = np.zeros((len(WINDOWS_H), n, v))
-    recency = np.zeros((n, v))
-    r = fam.key.map(row).to_numpy(dtype=int)
-    c = fam.family.map(col).to_numpy(dtype=int)
-    h = fam.hours.to_numpy(dtype=float)
+    out = np.zeros((n, v * (len(WINDOWS_H) + 1)))
     for w, limit in enumerate(WINDOWS_H):
         inside = h <= limit
-        np.add.at(counts[w], (r[inside], c[inside]), 1.0)
-    np.maximum.at(recency, (r, c), np.exp(-h / 24.0))
-    return np.hstack([np.log1p(counts[w]) for w in range(len(WINDOWS_H))] + [recency])
+        np.add.at(out[:, w * v : (w + 1) * v], (r[inside], c[inside]), 1.0)
+    out[:, : len(WINDOWS_H) * v] = np.log1p(out[:, : len(WINDOWS_H) * v])
+    np.maximum.at(out[:, len(WINDOWS_H) * v :], (r, c), np.exp(-h / 24.0))
+    return out
 
 
 def describe(name: str, ts: dt.datetime, properties: dict[str, Any], amount: float | None) -> str:

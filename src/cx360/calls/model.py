@@ -52,30 +52,36 @@ class CallReasonModel(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "coef_"):
             raise StageNotRunError("the call-reason model is not fitted", stage="calls", command="cx360 calls train")
 
-    def _scaled(self, fam: pd.DataFrame, keys: list) -> np.ndarray:
-        return (features.matrix(fam, list(keys), self.vocabulary_) - self.mean_) / self.scale_
+    def _scaled(self, raw: np.ndarray) -> np.ndarray:
+        return (raw - self.mean_) / self.scale_
 
-    def predict_proba(self, fam: pd.DataFrame, keys: list) -> np.ndarray:
-        self._check()
-        z = self._scaled(fam, keys) @ self.coef_.T + self.intercept_
+    def _proba(self, scaled: np.ndarray) -> np.ndarray:
+        z = scaled @ self.coef_.T + self.intercept_
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 
-    def predict(self, fam: pd.DataFrame, keys: list) -> np.ndarray:
+    def predict_proba(self, fam, keys: list) -> np.ndarray:
+        self._check()
+        return self._proba(self._scaled(features.matrix(fam, list(keys), self.vocabulary_)))
+
+    def predict(self, fam, keys: list) -> np.ndarray:
         return self.classes_[self.predict_proba(fam, keys).argmax(axis=1)]
 
-    def top(self, fam: pd.DataFrame, keys: list, k: int = 3) -> list[list[tuple[str, float, list[str]]]]:
+    def top(self, fam, keys: list, k: int = 3) -> list[list[tuple[str, float, list[str]]]]:
         """Per key, the k likeliest reasons: (reason, probability, the families that raise it most)."""
-        proba = self.predict_proba(fam, keys)
-        x = self._scaled(fam, keys)
-        present = features.matrix(fam, list(keys), self.vocabulary_)[:, -len(self.vocabulary_) :] > 0  # recency
+        self._check()
+        raw = features.matrix(fam, list(keys), self.vocabulary_)
+        x = self._scaled(raw)
+        proba = self._proba(x)
+        v = len(self.vocabulary_)
+        present = raw[:, -v:] > 0  # the recency block: the family was seen in the lookback
         out = []
         for i in range(len(keys)):
             best = np.argsort(-proba[i], kind="stable")[:k]
             rows = []
             for c in best:
                 # contribution of each family: its features' weight x value, summed, for families present
-                contrib = (self.coef_[c] * x[i]).reshape(-1, len(self.vocabulary_)).sum(axis=0)
+                contrib = (self.coef_[c] * x[i]).reshape(-1, v).sum(axis=0)
                 order = [j for j in np.argsort(-contrib, kind="stable") if present[i, j] and contrib[j] > 0][:2]
                 order = [j for j in order if contrib[j] >= max(0.1, 0.3 * contrib[order[0]])]  # drop weak ones
                 rows.append((str(self.classes_[c]), float(proba[i, c]), [self.vocabulary_[j] for j in order]))

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pandas as pd
-
 from cx360.calls import features, routing, summary
 from cx360.calls.model import CallReasonModel
 from cx360.config import CallSettings
@@ -18,22 +16,12 @@ TEXT_EVENTS = ("call", "review_posted", "social_post")
 
 def forecast(model: CallReasonModel, events: list[dict[str, Any]], at: dt.datetime) -> list[dict[str, Any]]:
     """The top reasons, each with its probability and evidence (the events behind its strongest features)."""
-    frame = pd.DataFrame(
-        {
-            "key": "call",
-            "at": pd.Timestamp(at),
-            "ts": pd.to_datetime([e["ts"] for e in events]) if events else pd.Series(dtype="datetime64[us]"),
-            "name": [e["name"] for e in events],
-            "properties": [e.get("properties") for e in events],
-        }
-    )
-    fam = features.families(frame)
+    fam = features.of_one_call(events, at)
     latest: dict[str, tuple[float, dict]] = {}
     week: dict[str, int] = {}
-    by_key = dict(enumerate(events))
-    for pos, (f, h) in zip(fam.index, zip(fam.family, fam.hours, strict=True), strict=True):
+    for f, h, i in zip(fam["family"], fam["hours"], fam["event"], strict=True):
         if f not in latest or h < latest[f][0]:
-            latest[f] = (h, by_key[pos])
+            latest[f] = (h, events[i])
         week[f] = week.get(f, 0) + (h <= 168)
     out = []
     for reason, p, fams in model.top(fam, ["call"], k=TOP)[0]:
