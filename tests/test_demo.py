@@ -38,7 +38,7 @@ def test_workspace_file_maps_every_data_file(world):
     config = load_config(world.out_dir / "cx360.toml")
     mapped = {f.relative_to(world.out_dir).as_posix() for s in config.sources for f in s.files(world.out_dir)}
     written = {p.relative_to(world.out_dir).as_posix() for p in (world.out_dir / "data").rglob("*.*")}
-    assert mapped == written and len(config.sources) == 11
+    assert mapped == written and len(config.sources) == 12
     assert all(n > 0 for n in world.rows.values())
 
 

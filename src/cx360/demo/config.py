@@ -27,6 +27,13 @@ name = "rejected_auto_loan"
 description = "rejected an auto-loan offer in the last 180 days"
 events = { name = "offer_rejected", where = "properties.offer = 'auto_loan'", within_days = 180 }
 
+[[segments]]
+name = "sms_card_offer"
+description = "card payers to offer a card upgrade by SMS: only those who consent to marketing by SMS"
+where = "txn_count > 0"
+purpose = "marketing"
+channel = "sms"
+
 # The contact centre's routing table: the first route whose conditions hold takes the call.
 [calls]
 default_queue = "general"
@@ -201,4 +208,17 @@ name = { value = "store_visit" }
 channel = { value = "mall" }
 identifiers = { device_id = "mac_hash", phone = "wifi_phone" }
 properties = { mall = "mall", left_at = { column = "left", type = "timestamp" }, dwell_minutes = { column = "dwell_minutes", type = "int" }, home_district = "home_district" }
+
+# The marketing system's consent log: opt-ins and withdrawals per channel, refusals of profiling.
+[[sources]]
+name = "preferences"
+kind = "csv"
+path = "data/preferences.csv"
+[sources.consents]
+timestamp = { column = "changed_at", type = "timestamp" }
+purpose = "purpose"
+channel = { column = "channel", values = { phone = "call" } }
+status = { column = "opt", values = { Y = "granted", N = "denied", W = "withdrawn" } }
+legal_basis = "basis"
+identifiers = { customer_no = "client" }
 """  # noqa: E501 (TOML 1.0: an inline table stays on one line)

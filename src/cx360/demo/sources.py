@@ -186,3 +186,41 @@ def mall(p: pd.DataFrame, rng, start: dt.date, days: int) -> pd.DataFrame:
             "dwell_minutes": dwell,
         }
     )
+
+
+def preferences(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> pd.DataFrame:
+    """The marketing system's consent log, newest first as it lists them: opt-ins per channel in the first
+    months (more from people who share data readily), later withdrawals (SMS the most), and refusals of
+    profiling by some of the privacy-minded."""
+    known = np.flatnonzero([isinstance(c, str) for c in cust])
+    share = p.data_sharing.values[known]
+    parts = []
+    for channel, withdraw in (("email", 0.1), ("sms", 0.35), ("push", 0.15), ("phone", 0.1)):
+        granted = known[rng.random(len(known)) < 0.25 + 0.6 * share]
+        at = rng.integers(0, days // 3, len(granted))
+        parts.append((granted, channel, "marketing", "Y", at))
+        leaving = rng.random(len(granted)) < withdraw * (1.5 - p.data_sharing.values[granted])
+        later = at[leaving] + rng.integers(1, days - days // 3, leaving.sum())
+        parts.append((granted[leaving], channel, "marketing", "W", later))
+    private = known[(p.archetype.values[known] == "paranoid") & (rng.random(len(known)) < 0.5)]
+    parts.append((private, "", "profiling", "N", rng.integers(0, days, len(private))))
+    idx = np.concatenate([x[0] for x in parts])
+    at = np.concatenate([x[4] for x in parts])
+    ts = (
+        np.datetime64(start)
+        + at.astype("timedelta64[D]")
+        + rng.integers(8 * 3600, 20 * 3600, len(idx)).astype("timedelta64[s]")
+    )
+    frame = pd.DataFrame(
+        {
+            "client": cust[idx],
+            "channel": np.concatenate([[x[1]] * len(x[0]) for x in parts]),
+            "purpose": np.concatenate([[x[2]] * len(x[0]) for x in parts]),
+            "opt": np.concatenate([[x[3]] * len(x[0]) for x in parts]),
+            "changed_at": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
+        }
+    )
+    frame["basis"] = np.where(frame.purpose == "marketing", "consent", "legitimate_interest")
+    frame = frame.sort_values(["changed_at", "client", "channel"], ascending=False, ignore_index=True)
+    frame.loc[frame.index[:1], "channel"] = "fax"  # a channel the bank never had
+    return frame

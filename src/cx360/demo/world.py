@@ -95,6 +95,9 @@ def generate_world(
     rows["social.jsonl"] = _jsonl(data / "social.jsonl", sources.social(people, rng, start, days))
     rows["surveys.csv"] = _csv(data / "surveys.csv", sources.surveys(people, rng), ",")
     rows["mall_visits.csv"] = _csv(data / "mall_visits.csv", sources.mall(people, rng, start, days), ";")
+    # its own generator, so that adding it left every other export as it was
+    consents = sources.preferences(people, cust, np.random.default_rng(np.random.PCG64(seed + 1)), start, days)
+    rows["preferences.csv"] = _csv(data / "preferences.csv", consents, ",")
 
     return _finish(out, people, core, cards, rows, customers, seed, began)
 
