@@ -237,3 +237,50 @@ def test_segment_purposes_are_checked_against_the_workspace(duckdb_workspace, se
     ws = duckdb_workspace.config(SOURCES + f'\n[[segments]]\nname = "s"\nwhere = "n_sources >= 1"\n{segment}\n')
     with pytest.raises(ConfigError, match=message):
         ws.config  # noqa: B018
+
+
+SEGMENT_EXPORT = [
+    {"type": "identify", "messageId": "s1", "userId": "C1", "traits": {"email": "anna@x.ru"},
+     "timestamp": "2025-03-01T10:00:00Z"},
+    # Segment's consent management: the preference update, and the consent every later call carries
+    {"type": "track", "messageId": "s2", "userId": "C1", "event": "Segment Consent Preference Updated",
+     "context": {"consent": {"categoryPreferences": {"Advertising": True, "Analytics": False}}},
+     "timestamp": "2025-03-02T10:00:00Z"},
+    {"type": "page", "messageId": "s3", "userId": "C1", "name": "Cards",
+     "context": {"consent": {"categoryPreferences": {"Advertising": False, "Functional": True}}},
+     "timestamp": "2025-04-01T10:00:00Z"},
+]  # fmt: skip
+SEGMENT_SOURCE = """
+    [[sources]]
+    name = "web"
+    kind = "jsonl"
+    path = "data/web.jsonl"
+    format = "segment"
+    [sources.consents]
+    purpose = { column = "_cx360_consent_category", values = { Advertising = "marketing", Analytics = "analytics" } }
+"""
+
+
+def test_segment_consent_reaches_the_ledger(duckdb_workspace):
+    duckdb_workspace.write("data/crm.csv", CRM)
+    duckdb_workspace.write("data/consents.csv", "customer,email,purpose,channel,status,at,basis\n")
+    duckdb_workspace.write("data/web.jsonl", "\n".join(json.dumps(m) for m in SEGMENT_EXPORT) + "\n")
+    ws = duckdb_workspace.config(SOURCES.replace('name = "preferences"', 'name = "unused"') + SEGMENT_SOURCE)
+    report = {r.source: r for r in ingest(ws)}["web"]
+    # 3 calls, and 4 consent categories: every row loaded or quarantined (Functional is no purpose here)
+    assert (report.read, report.loaded, report.quarantined, report.duplicates) == (7, 6, 1, 0)
+    q = ws.engine.table("quarantine")
+    [reason] = ws.engine.to_arrow(q.filter(q.source == "web"), step="test")["reasons"].to_pylist()
+    assert "unknown purpose 'functional'" in reason
+    rows = ws.engine.to_arrow(ws.engine.table("consents").order_by("consent_id"), step="test").to_pylist()
+    assert [(r["consent_id"], r["purpose"], r["channel"], r["status"], r["customer_no"]) for r in rows] == [
+        ("s2:Advertising", "marketing", None, "granted", "C1"),
+        ("s2:Analytics", "analytics", None, "denied", "C1"),
+        ("s3:Advertising", "marketing", None, "denied", "C1"),
+    ]
+    events = ws.engine.to_arrow(ws.engine.table("events"), step="test").to_pylist()
+    assert {e["event_id"]: e["name"] for e in events} == {"s2": "consent_changed", "s3": "page_viewed"}
+    resolve(ws)
+    assert "C1" in _allowed(ws, "marketing", "sms", dt.datetime(2025, 3, 15))
+    assert "C1" not in _allowed(ws, "marketing", "sms", dt.datetime(2025, 5, 1))
+    assert {r.source: r for r in ingest(ws)}["web"].duplicates == 7  # an unchanged export adds nothing

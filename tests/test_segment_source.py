@@ -228,7 +228,7 @@ def test_segment_is_a_format_of_json_and_parquet_sources_only(tmp_path):
         load_config(toml)
     toml.write_text('[[sources]]\nname = "x"\nkind = "jsonl"\npath = "x.jsonl"\nformat = "segment"\n')
     [source] = load_config(toml).sources
-    assert [entity for entity, _ in source.targets()] == ["records", "events"]
+    assert [entity for entity, _ in source.targets()] == ["records", "events", "consents"]
 
 
 def test_the_collector_entry_point_translates_messages_and_sets_bad_ones_aside():

@@ -145,9 +145,9 @@ class _Source(Model):
 
     def targets(self) -> list[tuple[str, RecordMapping | EventMapping | ConsentMapping]]:
         """Where the source's rows go, with the mapping of each: one table, or both for a preset such as
-        Segment's, whose identify calls are records and whose track calls are events."""
+        Segment's, whose identify calls are records, track calls events, and consent categories consents."""
         if self.preset == "segment":
-            return [("records", self.records), ("events", self.events)]  # type: ignore[list-item]
+            return [("records", self.records), ("events", self.events), ("consents", self.consents)]  # type: ignore[list-item]
         return [(self.entity, self.mapping)]
 
 
@@ -208,12 +208,24 @@ SEGMENT_RECORDS: dict[str, Any] = {
 }
 
 
+# A message's consent categories (context.consent.categoryPreferences), one ledger row each: the category
+# is the purpose unless the source maps it (purpose = { column = "_cx360_consent_category", values = {...} }).
+SEGMENT_CONSENTS: dict[str, Any] = {
+    "consent_id": "_cx360_consent_id",
+    "timestamp": {"column": "_cx360_ts", "type": "timestamp"},
+    "purpose": "_cx360_consent_category",
+    "status": "_cx360_consent_status",
+    "evidence": "messageId",
+    "identifiers": SEGMENT_EVENTS["identifiers"],
+}
+
+
 def _preset(data: Any) -> Any:
     """A Segment source's mappings: the preset's, with each key the source gives replacing the preset's."""
     if not isinstance(data, dict) or data.get("format") != "segment":
         return data
     out = dict(data)
-    for part, preset in (("events", SEGMENT_EVENTS), ("records", SEGMENT_RECORDS)):
+    for part, preset in (("events", SEGMENT_EVENTS), ("records", SEGMENT_RECORDS), ("consents", SEGMENT_CONSENTS)):
         given = data.get(part) or {}
         if not isinstance(given, dict):
             continue  # pydantic reports the wrong type

@@ -280,7 +280,7 @@ class JsonlReader(_FileReader):
                         raise Unfit(f"malformed JSON: {exc}") from None
                     if not isinstance(obj, dict):
                         raise Unfit("malformed JSON: a JSON line must be an object")
-                    flat = self.row(obj, spelling)
+                    flat = self.rows(obj, spelling)
                 except RecursionError:
                     bad.append(
                         Malformed(n, _line(line_no, line), f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
@@ -289,8 +289,8 @@ class JsonlReader(_FileReader):
                 except Unfit as exc:
                     bad.append(Malformed(n, _line(line_no, line), str(exc)))
                     continue
-                rows.append(flat)
-                numbers.append(n)
+                rows += flat
+                numbers += [n] * len(flat)
                 if len(rows) >= CHUNK_ROWS:
                     yield Chunk(dict_table(rows, numbers), bad)
                     rows, numbers, bad = [], [], []
@@ -304,6 +304,11 @@ class JsonlReader(_FileReader):
     def row(self, obj: dict, spelling: dict[str, str]) -> dict[str, str | None]:
         """One JSON object as a row: nested keys flattened, each key a column (raises Unfit)."""
         return flat_row(obj, spelling)
+
+    def rows(self, obj: dict, spelling: dict[str, str]) -> list[dict[str, str | None]]:
+        """The rows one JSON object gives: itself, and for a preset the facts it carries (a Segment message's
+        consents), which share its row number."""
+        return [self.row(obj, spelling)]
 
 
 def flat_row(obj: dict, spelling: dict[str, str]) -> dict[str, str | None]:

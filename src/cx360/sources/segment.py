@@ -16,6 +16,12 @@ any of them; the reader adds the columns the preset maps from, which start with 
 `_cx360_ts` (the time, corrected for the client's clock), `_cx360_name`, `_cx360_channel`,
 `_cx360_cookie_id`, `_cx360_device_id`, `_cx360_record_id`, `_cx360_properties` and `_cx360_extra`
 (the properties and the other traits, as JSON objects), and `_cx360_entity` (records or events).
+
+A message carrying `context.consent.categoryPreferences` (Segment's consent management sends it on
+every call, and alone as the track call "Segment Consent Preference Updated", which becomes a
+`consent_changed` event) also gives one row per category for the consents ledger, under the
+message's row number: `_cx360_consent_category`, `_cx360_consent_status` (granted or denied) and
+`_cx360_consent_id` (messageId:category).
 A message that is not a call (no type, an unknown type, a group without groupId...) is quarantined
 with its reason.
 """
@@ -48,6 +54,7 @@ CALLS = ("track", "page", "screen", "identify", "group", "alias")
 # The traits the preset maps to attributes and identifiers (config.SEGMENT_RECORDS); the others go to extra.
 MAPPED_TRAITS = ("email", "phone", "firstName", "lastName", "birthday", "gender", "address", "createdAt")
 APP, WEB = "mobile_app", "web"
+CONSENT_EVENT = "Segment Consent Preference Updated"  # the track call of Segment's consent management
 _REASON = MALFORMED + "Segment message: "
 
 
@@ -112,6 +119,34 @@ def consent(message: dict) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
+def consent_rows(message: dict, row: dict[str, str | None]) -> list[dict[str, str | None]]:
+    """The consents ledger's rows of a message (its row as `translate` gave it): one per category of
+    `context.consent.categoryPreferences`, granted (true) or denied (false) at the message's time. The
+    category is `_cx360_consent_category`, which the source's [sources.consents] purpose maps to a purpose
+    (`purpose = { column = "_cx360_consent_category", values = { Advertising = "marketing" } }`)."""
+    found = consent(message)
+    preferences = found.get("categoryPreferences") if found else None
+    if not isinstance(preferences, dict):
+        return []
+    message_id = _text(message.get("messageId"))
+    return [
+        {
+            **row,
+            ENTITY: "consents",
+            INTERNAL + "consent_id": f"{message_id}:{category}" if message_id else None,
+            INTERNAL + "consent_category": str(category),
+            INTERNAL + "consent_status": {True: "granted", False: "denied"}.get(value, _text(value)),  # type: ignore[call-overload]
+        }
+        for category, value in sorted(preferences.items())
+    ]
+
+
+def message_rows(message: dict, spelling: dict[str, str]) -> list[dict[str, str | None]]:
+    """A message's rows: the call itself, then the consents it carries."""
+    row = translate(message, spelling)
+    return [row, *consent_rows(message, row)]
+
+
 def to_chunk(messages: Iterable[dict | bytes | str], first_row: int = 1) -> Chunk:
     """Messages as one chunk of numbered rows, those that are not calls set aside with their reasons:
     what the collector's drain loads with `ingest.load_batch(..., schemaless=True)`."""
@@ -123,8 +158,9 @@ def to_chunk(messages: Iterable[dict | bytes | str], first_row: int = 1) -> Chun
             message = json.loads(raw) if raw is not None else item
             if not isinstance(message, dict):
                 raise Unfit("malformed JSON: a message must be an object")
-            rows.append(translate(message, spelling))
-            numbers.append(n)
+            found = message_rows(message, spelling)
+            rows += found
+            numbers += [n] * len(found)
         except ValueError as exc:  # Unfit, or JSON that does not parse
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
             why = str(exc) if isinstance(exc, Unfit) else f"malformed JSON: {exc}"
@@ -137,6 +173,9 @@ class SegmentJsonlReader(JsonlReader):
 
     def row(self, obj: dict, spelling: dict[str, str]) -> dict[str, str | None]:
         return translate(obj, spelling)
+
+    def rows(self, obj: dict, spelling: dict[str, str]) -> list[dict[str, str | None]]:
+        return message_rows(obj, spelling)
 
 
 class SegmentParquetReader(ParquetReader):
@@ -151,8 +190,9 @@ class SegmentParquetReader(ParquetReader):
             rows, kept, bad = [], [], []
             for n, message in zip(numbers, chunk.data.drop_columns([ROW]).to_pylist(), strict=True):
                 try:
-                    rows.append(translate(_drop_nulls(message), spelling))
-                    kept.append(n)
+                    found = message_rows(_drop_nulls(message), spelling)  # type: ignore[arg-type]
+                    rows += found
+                    kept += [n] * len(found)
                 except Unfit as exc:
                     bad.append(Malformed(n, json.dumps(message, ensure_ascii=False, default=str), str(exc)))
             yield Chunk(dict_table(rows, kept), bad)
@@ -188,7 +228,8 @@ def _channel(message: dict, call: str) -> str | None:
 
 def _name(message: dict, call: str) -> str | None:
     if call == "track":
-        return _text(message.get("event"))
+        event = _text(message.get("event"))
+        return "consent_changed" if event == CONSENT_EVENT else event
     return {"page": "page_viewed", "screen": "page_viewed", "group": "group", "alias": "alias"}.get(call)
 
 
