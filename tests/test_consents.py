@@ -9,6 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from cx360.api.audit import read_audit
 from cx360.cli import app
 from cx360.errors import ConfigError
 from cx360.identity.resolve import resolve
@@ -168,6 +169,9 @@ def test_cli_records_changes_and_shows_the_decisions(duckdb_workspace):
     assert bad.exit_code == 1 and "consented per channel" in str(bad.exception)
     unknown = runner.invoke(app, ["consents", "deny", "nobody@x.ru", "--purpose", "profiling", "-w", root])
     assert unknown.exit_code == 1 and "no profile holds" in str(unknown.exception)
+    audited = [(e["action"], e["fields"]) for e in read_audit(ws.root)]
+    assert ("consents", "query.identifier,consents") in audited
+    assert ("consent", "query.identifier,consents.marketing") in audited
 
 
 def test_api_intake_reaches_the_warehouse_once(duckdb_workspace):

@@ -26,6 +26,7 @@ def register(root: typer.Typer) -> None:
 
 
 def _record(status: str, identifier: str, purpose: str, channel, basis, evidence, at, workspace: Path) -> None:
+    from cx360.api.audit import audit_cli_read
     from cx360.cli.profile import parse_as_of
     from cx360.identity.explain import find_profile
     from cx360.privacy import ledger
@@ -45,6 +46,7 @@ def _record(status: str, identifier: str, purpose: str, channel, basis, evidence
             evidence=evidence,
         )
         new = ledger.append(ws.engine, [c.row()])
+        audit_cli_read(ws.root, "consent", pid, identifier, [f"consents.{purpose}"])
     what = purpose if channel is None else f"{purpose} by {channel}"
     out.print(
         table(
@@ -104,6 +106,7 @@ def show(
     """What the policy check decides for the person, per purpose and channel, and why."""
     import datetime as dt
 
+    from cx360.api.audit import audit_cli_read
     from cx360.cli.profile import parse_as_of
     from cx360.identity.explain import find_profile
     from cx360.privacy.consent import Policy, resolved
@@ -116,6 +119,7 @@ def show(
         mine = ws.engine.to_arrow(rows.filter(rows.profile_id == pid), step="consents: the person's").to_pylist()
         policy = Policy(ws.config.privacy)
         decisions = [policy.decide(mine, p, c, when) for p, c in policy.pairs()]
+        audit_cli_read(ws.root, "consents", pid, identifier, ["consents"])
     emit(
         fmt,
         f"Consents of {pid} at {when:%Y-%m-%d %H:%M}",
