@@ -20,6 +20,7 @@ from serve_world import world_copy, write_churn_scores
 from cx360 import schema
 from cx360.api.access import create_key
 from cx360.api.app import create_app, open_context
+from cx360.stream.messages import CALLS
 
 ROLES = ("admin", "agent", "analyst", "marketer", None)
 SEES_PII = {"admin", "agent"}
@@ -133,6 +134,10 @@ def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dic
             )
         ],
         ("GET", "/calls"): [{}],
+        ("POST", "/v1/batch"): [
+            {"json": {"batch": [{"type": "track", "messageId": "m", "userId": "C1", "event": "x"}]}}
+        ],
+        **{("POST", f"/v1/{call}"): [{"json": {"messageId": "m", "userId": "C1"}}] for call in CALLS},
         ("GET", "/customers/{profile_id}"): [
             {"path": f"/customers/{x}"} for x in (anna, boris, "anna@x.ru", "P-unknown")
         ]

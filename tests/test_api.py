@@ -258,6 +258,12 @@ def test_openapi_documents_types_security_and_error_envelope(served):
         if not path.startswith("/v1"):
             continue
         for method, op in ops.items():
+            if op.get("tags") == ["collector"]:  # write keys, and errors in the shape Segment's SDKs read
+                assert op["security"] == [{"WriteKey": []}], path
+                for status in ("400", "401", "403", "413", "503"):
+                    schema = op["responses"][status]["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/CollectorError"}, (path, status)
+                continue
             assert op["security"] == [{"HTTPBearer": []}], path
             ok = "201" if method == "post" and "consents" in path else "200"
             assert "$ref" in op["responses"][ok]["content"]["application/json"]["schema"], path

@@ -32,7 +32,10 @@ def api(tmp_path_factory):
     evaluate_segments(root)
     write_churn_scores(root)
     open_context(root)[0].close()  # builds the serving index once
-    return root, {role: create_key(root, role, f"contract-{role}")[1] for role in ROLES}
+    return root, {
+        role: create_key(root, role, f"contract-{role}", source="web" if role == "writer" else None)[1]
+        for role in ROLES
+    }
 
 
 # Requests that find someone, so that full profiles, timelines and search hits are checked too (a

@@ -418,6 +418,31 @@ class ServeSettings(Model):
         return self
 
 
+class CollectorSettings(Model):
+    """The Segment-spec collector of `cx360 serve` and its event log (the `[collector]` table)."""
+
+    min_free_disk_mb: float = Field(
+        512, ge=0, description="below this much free disk where the event log lives, the collector answers 503"
+    )
+    max_lag: int = Field(
+        5_000_000, ge=1, description="messages logged and not yet in the warehouse past which the collector answers 503"
+    )
+    retry_after_seconds: int = Field(5, ge=1, description="the Retry-After of a 503")
+    seal_seconds: float = Field(
+        2, gt=0, description="an open log segment older than this is sealed, so that the drain can load it"
+    )
+    segment_mb: float = Field(16, gt=0, description="a log segment is sealed when it reaches this size")
+    drain_seconds: float = Field(
+        5, ge=0, description="how often the running server loads sealed segments into the warehouse (0: never)"
+    )
+    dedup_window_hours: float = Field(
+        24,
+        gt=0,
+        description="a messageId seen again within this window is answered as a duplicate; drained "
+        "segments older than it are deleted",
+    )
+
+
 class TextSettings(Model):
     backend: Literal["trained", "lexicon", "transformer"] = "trained"
     topics: dict[str, list[str]] = Field(
@@ -656,6 +681,7 @@ class Config(Model):
     retention: RetentionSettings = RetentionSettings()
     privacy: PrivacySettings = PrivacySettings()
     calls: CallSettings = CallSettings()
+    collector: CollectorSettings = CollectorSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

@@ -14,13 +14,15 @@ from pathlib import Path
 
 UMASK = 0o077
 # Everything in a workspace that holds personal data: the warehouse and its WAL, the serving index,
-# keys and the audit log, the audit journals, and the folders quarantine and exports write into.
+# keys and the audit log, the audit journals, the collector's event log, and the folders quarantine
+# and exports write into.
 DATA_GLOBS = (
     "*.duckdb",
     "*.duckdb.wal",
     "*.duckdb.tmp",
     "access.sqlite*",
     "audit-journal",
+    "eventlog",
     "quarantine",
     "exports",
     "spark-warehouse",

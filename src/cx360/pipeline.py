@@ -91,8 +91,11 @@ class RunReport:
 # -- the stages ----------------------------------------------------------------------------------------
 def _ingest(ws: Workspace, only: list[str] | None = None, on_progress=None) -> Outcome:
     from cx360.sources.ingest import ingest
+    from cx360.stream.drain import drain
 
-    reports = ingest(ws, only, on_progress=on_progress)
+    picked = None if only is None else [n for n in only if any(s.name == n for s in ws.config.sources)]
+    reports = ingest(ws, picked, on_progress=on_progress) if picked is None or picked else []
+    reports += drain(ws, only)  # what the collector logged, after the sources
     failed = "; ".join(f"{r.source}: {r.error}" for r in reports if not r.ok) or None
     return Outcome(reports, error=failed, changed=any(r.inputs > r.unchanged for r in reports))
 

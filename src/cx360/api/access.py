@@ -35,6 +35,7 @@ ROLES: dict[str, frozenset[str]] = {
     "agent": frozenset({"profile", "timeline", "segments", "search", "pii", "calls", "consents"}),
     "analyst": frozenset({"profile", "timeline", "segments", "search"}),
     "marketer": frozenset({"profile", "segments", "search"}),
+    "writer": frozenset({"collect"}),  # a write key: posts Segment-spec calls of its source, reads nothing
 }
 PERMISSIONS = {
     "profile": "read a profile (attributes, scores, segments)",
@@ -45,6 +46,7 @@ PERMISSIONS = {
     "audit": "read the audit log",
     "calls": "route a call: its likely reasons with their evidence, and the caller's prior issues",
     "consents": "record a person's consent changes",
+    "collect": "post events to the collector (/v1/batch, /v1/track, ...)",
 }
 # What a key is used for, when `cx360 keys create` names no --purpose: reading profiles, traits and scores.
 DEFAULT_KEY_PURPOSES = ("profiling",)
@@ -55,6 +57,7 @@ TEXT_TRAITS = frozenset(t.name for t in TRAITS if t.dtype == "string")
 PUBLIC_BREAKDOWNS = frozenset({"events_by_channel", "complaints_by_topic"})
 MAX_KEY_BYTES = 256  # a real key is 48 characters: anything longer is refused before any lookup
 _KEY_ID = re.compile(r"[0-9A-Za-z]{1,32}")
+_SOURCE = re.compile(r"[a-z][a-z0-9_]{0,62}")  # as config.SourceName
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Principal:
     name: str
     role: str
     purposes: frozenset[str] = frozenset(DEFAULT_KEY_PURPOSES)  # what the caller uses the data for
+    source: str | None = None  # a writer key's source
 
     def can(self, permission: str) -> bool:
         return permission in ROLES.get(self.role, ())
@@ -82,6 +86,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     if "purposes" not in {r[1] for r in con.execute("PRAGMA table_info(api_keys)")}:
         with con:  # keys made before purposes existed carry the default ones
             con.execute("ALTER TABLE api_keys ADD COLUMN purposes TEXT")
+    if "source" not in {r[1] for r in con.execute("PRAGMA table_info(api_keys)")}:
+        with con:  # writer keys name their source
+            con.execute("ALTER TABLE api_keys ADD COLUMN source TEXT")
     return con
 
 
@@ -94,18 +101,26 @@ def _digest(salt: bytes, secret: str) -> bytes:
 
 
 def create_key(
-    root: Path, role: str, name: str | None = None, purposes: Iterable[str] = DEFAULT_KEY_PURPOSES
+    root: Path,
+    role: str,
+    name: str | None = None,
+    purposes: Iterable[str] = DEFAULT_KEY_PURPOSES,
+    source: str | None = None,
 ) -> tuple[str, str]:
-    """A new key for `role`, used for `purposes` (checked against the workspace by the caller): returns
-    (key id, the key). The key itself is not stored anywhere."""
+    """A new key for `role`, used for `purposes` (checked against the workspace by the caller), a writer's
+    for `source`: returns (key id, the key). The key itself is not stored anywhere."""
     if role not in ROLES:
         raise ConfigError(f"--role: expected one of {', '.join(ROLES)}, got {role!r}")
+    if (role == "writer") != (source is not None):
+        raise ConfigError("--source: a writer key needs --source NAME, and only a writer key takes one")
+    if source is not None and not _SOURCE.fullmatch(source):
+        raise ConfigError(f"--source: {source!r} is not a source name (lower-case letters, digits, _; a letter first)")
     purposes = sorted(set(purposes)) or list(DEFAULT_KEY_PURPOSES)
     key_id, secret, salt = secrets.token_hex(4), secrets.token_urlsafe(32), secrets.token_bytes(16)
     with _connect(root / ACCESS_FILE) as con:
         con.execute(
-            "INSERT INTO api_keys (key_id, name, role, salt, digest, created_at, revoked_at, purposes) "
-            "VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+            "INSERT INTO api_keys (key_id, name, role, salt, digest, created_at, revoked_at, purposes, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
             (
                 key_id,
                 name or f"{role}-{key_id}",
@@ -114,6 +129,7 @@ def create_key(
                 _digest(salt, secret),
                 dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 ",".join(purposes),
+                source,
             ),
         )
     return key_id, f"cx360_{key_id}_{secret}"
@@ -122,7 +138,7 @@ def create_key(
 def list_keys(root: Path) -> list[dict[str, Any]]:
     with _connect(root / ACCESS_FILE) as con:
         cur = con.execute(
-            "SELECT key_id, name, role, purposes, created_at, revoked_at FROM api_keys ORDER BY created_at"
+            "SELECT key_id, name, role, purposes, source, created_at, revoked_at FROM api_keys ORDER BY created_at"
         )
         rows = [dict(zip([d[0] for d in cur.description], r, strict=True)) for r in cur.fetchall()]
     for r in rows:
@@ -166,14 +182,14 @@ class KeyRing:
             raise AuthError(f"unknown API key {key_id!r}")
         if row[5]:
             raise AuthError(f"API key {key_id!r} was revoked at {row[5]}")
-        return Principal(key_id=key_id, name=row[1], role=row[2], purposes=_purposes(row[6]))
+        return Principal(key_id=key_id, name=row[1], role=row[2], purposes=_purposes(row[6]), source=row[7])
 
     def principal(self, key_id: str) -> Principal:
         """The principal of a key id already authenticated (a dashboard session), if still active."""
         row = self._row(key_id)
         if row is None or row[5]:
             raise AuthError(f"API key {key_id!r} is unknown or revoked: log in again")
-        return Principal(key_id=key_id, name=row[1], role=row[2], purposes=_purposes(row[6]))
+        return Principal(key_id=key_id, name=row[1], role=row[2], purposes=_purposes(row[6]), source=row[7])
 
     def _row(self, key_id: str) -> tuple | None:
         now = time.monotonic()
@@ -183,7 +199,7 @@ class KeyRing:
                 self._cache.move_to_end(key_id)
                 return cached[1]
             row = self._con.execute(
-                "SELECT key_id, name, role, salt, digest, revoked_at, purposes FROM api_keys WHERE key_id = ?",
+                "SELECT key_id, name, role, salt, digest, revoked_at, purposes, source FROM api_keys WHERE key_id = ?",
                 (key_id,),
             ).fetchone()
             self._cache.pop(key_id, None)

@@ -44,12 +44,14 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
         settings=cfg.serve,
         calls=cfg.calls,
         privacy=cfg.privacy,
+        collector_settings=cfg.collector,
     ), report
 
 
 def app_from_env() -> FastAPI:
     """The app of one worker process of `cx360 serve --workers N` (uvicorn imports it by name)."""
     ctx, _ = open_context(Path(os.environ["CX360_SERVE_ROOT"]))
+    ctx.collector()  # each worker appends to a log partition of its own
     return create_app(ctx, threads=int(os.environ.get("CX360_SERVE_THREADS", "16")))
 
 
@@ -58,8 +60,9 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
 
     from cx360.api import docs
     from cx360.api.observe import Metrics, Observe
-    from cx360.api.routers import audit, calls, consents, profiles, search, segments
-    from cx360.api.schemas import Health
+    from cx360.api.routers import audit, calls, collector, consents, profiles, search, segments
+    from cx360.api.schemas import CollectorHealth, Health
+    from cx360.stream import eventlog
     from cx360.web import routes as web
 
     @asynccontextmanager
@@ -81,12 +84,37 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
         description="One explainable 3D profile per customer. Authenticate with `Authorization: Bearer KEY`.",
     )
     app.state.ctx = ctx
-    for module in (profiles, segments, search, audit, calls, consents):
+    for module in (profiles, segments, search, audit, calls, consents, collector):
         app.include_router(module.router)
     docs.mount(app)
     web.mount(app)
 
-    telemetry = Metrics(index_built_at=lambda: ctx.store.built_at, audit_backlog=ctx.audit.backlog)
+    def collector_counts() -> dict[str, int]:
+        """What this process's collector answered since start, by receipt."""
+        running = ctx.running_collector
+        totals = running.totals if running is not None else {}
+        names = {"duplicate": "duplicates", "duplicate_synthetic": "synthetic_duplicates"}
+        kinds = ("accepted", "duplicate", "duplicate_synthetic", "rejected", "refused")
+        return {names.get(k, k): totals.get(k, 0) for k in kinds}
+
+    def collector_health() -> CollectorHealth:
+        import shutil
+
+        running = ctx.running_collector
+        free = running.health()["free_disk_mb"] if running is not None else shutil.disk_usage(ctx.root).free / (1 << 20)
+        return CollectorHealth(
+            log_bytes=eventlog.size_bytes(ctx.root),
+            lag=eventlog.backlog(ctx.root),
+            free_disk_mb=round(free, 1),
+            **collector_counts(),
+        )
+
+    telemetry = Metrics(
+        index_built_at=lambda: ctx.store.built_at,
+        audit_backlog=ctx.audit.backlog,
+        collector=collector_health,
+        collector_counts=collector_counts,
+    )
     app.add_middleware(Observe, metrics=telemetry)
 
     @app.exception_handler(Cx360Error)
@@ -122,9 +150,16 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
             {"X-Request-ID": request_id} if request_id else None,
         )
 
-    @app.get("/health", tags=["service"], summary="Liveness and what the serving index holds", response_model=Health)
+    @app.get(
+        "/health",
+        tags=["service"],
+        summary="Liveness, what the serving index holds, the collector's event log",
+        response_model=Health,
+    )
     def health() -> Health:
-        return Health(status="ok", index_built_at=str(ctx.store.built_at), rows=ctx.store.counts())
+        return Health(
+            status="ok", index_built_at=str(ctx.store.built_at), rows=ctx.store.counts(), collector=collector_health()
+        )
 
     @app.get(
         "/metrics",

@@ -19,6 +19,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # an incoming id is kept only if it cannot forge a log line
@@ -29,7 +30,14 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 class Metrics:
     """The metrics of one app; `expose()` renders them for /metrics."""
 
-    def __init__(self, *, index_built_at: Callable[[], dt.datetime], audit_backlog: Callable[[], int]):
+    def __init__(
+        self,
+        *,
+        index_built_at: Callable[[], dt.datetime],
+        audit_backlog: Callable[[], int],
+        collector: Callable[[], Any] | None = None,
+        collector_counts: Callable[[], dict[str, int]] | None = None,
+    ):
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
         from prometheus_client.gc_collector import GCCollector
         from prometheus_client.platform_collector import PlatformCollector
@@ -72,7 +80,24 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
-        self._built_at, self._backlog = index_built_at, audit_backlog
+        self.eventlog_bytes = Gauge(
+            "cx360_eventlog_bytes", "Bytes the collector's event log holds", registry=registry, multiprocess_mode="max"
+        )
+        self.eventlog_lag = Gauge(
+            "cx360_eventlog_lag_messages",
+            "Messages in the event log not yet loaded into the warehouse",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.collected = Gauge(
+            "cx360_collector_messages",
+            "Messages the collector answered since start, by receipt (all workers)",
+            ["receipt"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._built_at, self._backlog, self._collector = index_built_at, audit_backlog, collector
+        self._counts = collector_counts
         self._worker: dict[str, object] = {}
         self._worker_at = 0.0
         if self.multiprocess:
@@ -84,9 +109,20 @@ class Metrics:
                 self._worker[name] = Gauge(f"cx360_worker_{name}", doc, registry=None, multiprocess_mode="liveall")
             self._process = ProcessCollector(registry=None)
 
+    def refresh_collector(self) -> None:
+        """The event log's gauges, read from disk at each scrape (too costly after every request)."""
+        if self._collector is None:
+            return
+        h = self._collector()
+        self.eventlog_bytes.set(h.log_bytes)
+        self.eventlog_lag.set(h.lag)
+
     def refresh(self) -> None:
         """Gauges that are read rather than counted; called after every request and at each scrape."""
         self.audit_backlog.set(self._backlog())
+        if self._counts is not None:  # set by each worker as it answers, so the livesum is current
+            for receipt, n in self._counts().items():
+                self.collected.labels(receipt).set(n)
         now = time.monotonic()
         if self.multiprocess and now - self._worker_at > 1.0:  # reading /proc once a second is enough
             self._worker_at = now
@@ -104,6 +140,7 @@ class Metrics:
 
         self.index_age.set((dt.datetime.now(dt.UTC).replace(tzinfo=None) - self._built_at()).total_seconds())
         self.refresh()
+        self.refresh_collector()
         if self.registry is not None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()

@@ -95,6 +95,7 @@ class Health(BaseModel):
     status: str
     index_built_at: str = Field(description="when the serving index was built (UTC)")
     rows: dict[str, int] = Field(description="rows per table of the serving index")
+    collector: CollectorHealth = Field(description="the Segment-spec collector and its event log")
 
 
 class CallRouteRequest(BaseModel):
@@ -191,3 +192,37 @@ class ConsentRecorded(BaseModel):
     consent_id: str = Field(description="a hash of the change: the same change sent twice is recorded once")
     recorded: bool = Field(description="false when this very change was recorded before")
     decision: ConsentDecision
+
+
+class CollectorHealth(BaseModel):
+    log_bytes: int = Field(description="bytes the event log holds on disk")
+    lag: int = Field(description="messages logged and not yet loaded into the warehouse")
+    free_disk_mb: float = Field(description="free disk where the event log lives")
+    accepted: int = Field(description="messages accepted since this server process started")
+    duplicates: int = Field(description="natural duplicates (a messageId again, same payload) answered since start")
+    synthetic_duplicates: int = Field(description="a messageId again with another payload: rejected, since start")
+    rejected: int = Field(description="messages rejected as invalid since start (quarantined)")
+    refused: int = Field(description="requests refused with 503 for backpressure since start")
+
+
+class Receipt(BaseModel):
+    messageId: str | None = Field(description="the message's id as sent (null when it had none)")
+    status: str = Field(description="accepted, duplicate or rejected")
+    reason: str | None = Field(None, description="why it was rejected")
+
+
+class CollectorAnswer(BaseModel):
+    success: bool = Field(description="true: the request was read; each message has its receipt")
+    accepted: int
+    duplicates: int
+    rejected: int
+    receipts: list[Receipt] = Field(description="one per message, in the order sent")
+
+
+class CollectorError(BaseModel):
+    code: str = Field(description="the error class, as Segment's SDKs read it")
+    message: str
+    error: ErrorBody
+
+
+Health.model_rebuild()

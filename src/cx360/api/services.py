@@ -7,17 +7,20 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cx360.api.access import KeyRing, Principal, mask_events, mask_profile, mask_search
 from cx360.api.audit import AuditLog
 from cx360.api.limits import RateLimiter
 from cx360.api.network import Proxies
 from cx360.api.store import Store
-from cx360.config import CallSettings, PrivacySettings, ServeSettings
+from cx360.config import CallSettings, CollectorSettings, PrivacySettings, ServeSettings
 from cx360.errors import ConfigError, DataError, ForbiddenError, NotFoundError
 from cx360.privacy import ledger
 from cx360.privacy.consent import Decision, Policy
+
+if TYPE_CHECKING:
+    from cx360.stream.collector import Collector
 
 _PROFILE_ID = re.compile(r"[Pp][0-9a-fA-F]+")
 
@@ -33,14 +36,39 @@ class Context:
     settings: ServeSettings = field(default_factory=ServeSettings)
     calls: CallSettings = field(default_factory=CallSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    collector_settings: CollectorSettings = field(default_factory=CollectorSettings)
 
     def __post_init__(self) -> None:
+        import threading
+
         self.policy = Policy(self.privacy)
+        self._collector: Collector | None = None
+        self._collector_lock = threading.Lock()
         extra = [p for p in os.environ.get("CX360_TRUSTED_PROXIES", "").split(",") if p.strip()]
         self.proxies = Proxies([*self.settings.trusted_proxies, *extra])
         self.search_limit = RateLimiter(self.settings.search_per_minute, self.settings.search_burst)
 
+    def collector(self, *, background: bool = True) -> Collector:
+        """The collector of this process, opened at its first use (so a server that collects nothing
+        opens no log partition); with `background`, it seals and drains its log as it goes."""
+        with self._collector_lock:
+            if self._collector is None:
+                from cx360.stream.collector import Collector
+
+                self._collector = Collector(self.root, self.collector_settings)
+                if background:
+                    self._collector.start()
+            return self._collector
+
+    @property
+    def running_collector(self) -> Collector | None:
+        return self._collector
+
     def close(self) -> None:
+        with self._collector_lock:
+            if self._collector is not None:
+                self._collector.close()
+                self._collector = None
         self.audit.close()
         self.store.close()
 

@@ -29,8 +29,12 @@ def ingest(
 
     with Workspace(workspace) as ws:
         if source:
+            from cx360.stream.eventlog import sources
+
+            collected = sources(ws.root)
             for name in source:
-                ws.config.source(name)  # an unknown name is an error before anything runs
+                if name not in collected:
+                    ws.config.source(name)  # an unknown name is an error before anything runs
         with ingest_progress() as on_progress:
             result = run_stage(ws, "ingest", only=source, on_progress=on_progress)
     if result.report is not None:

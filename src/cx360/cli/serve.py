@@ -76,6 +76,8 @@ def serve(
 
     with out.status("Preparing the serving index..."):
         ctx, report = open_context(workspace, reindex=reindex)
+    if workers == 1:
+        ctx.collector()  # its log partition now: it seals and drains what a previous server left
     out.print(
         table(
             "Serving index",
@@ -88,6 +90,7 @@ def serve(
                 ("identifiers", report.rows.get("lookup", 0)),
                 ("events", report.rows.get("events", 0)),
                 ("url", f"http://{host}:{port}/  (API docs: /docs)"),
+                ("collector", f"http://{host}:{port}/v1/batch  (write keys: cx360 keys create --role writer)"),
             ],
         )
     )
@@ -143,7 +146,7 @@ def _metrics_dir(*, create: bool = True):
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="admin, analyst, marketer or agent (see docs/api.md).")],
+    role: Annotated[str, typer.Option(help="admin, analyst, marketer, agent or writer (see docs/api.md).")],
     name: Annotated[str | None, typer.Option(help="Who or what uses the key.")] = None,
     purpose: Annotated[
         list[str] | None,
@@ -153,9 +156,16 @@ def keys_create(
             "Traits and scores are answered only to keys with the profiling purpose.",
         ),
     ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="A writer key's source: the events it posts to the collector belong to it."),
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.table,
 ) -> None:
-    """Create a key and print it once: only its salted hash is kept."""
+    """Create a key and print it once (alone on the last line): only its salted hash is kept."""
+    import json
+
     from cx360.api.access import DEFAULT_KEY_PURPOSES, create_key
     from cx360.workspace import Workspace
 
@@ -164,11 +174,15 @@ def keys_create(
     for p in purposes:
         ws.config.privacy.purpose(p)  # a purpose the workspace does not declare is an error naming those it does
     root = ws.root
-    key_id, key = create_key(root, role, name, purposes)
+    key_id, key = create_key(root, role, name, purposes, source)
+    if fmt is Format.json:
+        print(json.dumps({"key": key, "id": key_id, "role": role, "purposes": sorted(set(purposes)), "source": source}))
+        return
+    rows = [("id", key_id), ("role", role), ("purposes", ", ".join(sorted(set(purposes))))]
+    rows += [("source", source)] if source else []
+    out.print(table("Key", ["what", "value"], [*rows, ("stored in", root / "access.sqlite")]))
     out.print(f"Key {key_id} ({role}). Copy it now, it is not shown again:")
     print(key)
-    rows = [("id", key_id), ("role", role), ("purposes", ", ".join(sorted(set(purposes))))]
-    out.print(table("Key", ["what", "value"], [*rows, ("stored in", root / "access.sqlite")]))
 
 
 @keys_app.command("list")
@@ -181,8 +195,11 @@ def keys_list(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table
     emit(
         fmt,
         "API keys",
-        ["id", "name", "role", "purposes", "created", "revoked"],
-        [(r["key_id"], r["name"], r["role"], r["purposes"], r["created_at"], r["revoked_at"]) for r in rows],
+        ["id", "name", "role", "purposes", "source", "created", "revoked"],
+        [
+            (r["key_id"], r["name"], r["role"], r["purposes"], r["source"], r["created_at"], r["revoked_at"])
+            for r in rows
+        ],
     )
 
 

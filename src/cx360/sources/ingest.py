@@ -110,6 +110,12 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
     return reports
 
 
+def ingest_input(engine: Engine, config: Config, source, reader: Reader, report: SourceReport) -> None:
+    """Load one input that `readers_for` does not list (a segment of the collector's event log) the way
+    `ingest` loads a source's inputs: skipped when its batch committed before, else one batch."""
+    _ingest_with_retries(engine, config, source, reader, report, None)
+
+
 def _ingest_with_retries(engine, config: Config, source, reader: Reader, report: SourceReport, on_progress) -> None:
     attempts = config.ingest.read_attempts
     for attempt in range(1, attempts + 1):
@@ -161,7 +167,7 @@ def _ingest_input(engine: Engine, config: Config, source, reader: Reader, report
     progress = (lambda read: on_progress(source.name, reader.label, read)) if on_progress else None
     counts = load_batch(engine, config, source, batch_id, reader.label, reader.chunks(), reader.schemaless, progress)
     report.add(counts)
-    if counts.read and counts.quarantined == counts.read:
+    if counts.read and counts.quarantined == counts.read and not reader.rejected_only:
         report.fail(
             f"{reader.label}: every one of its {counts.read:,} rows was quarantined (first reason: "
             f"{counts.first_reason}); check the source's encoding, delimiter and mapping"

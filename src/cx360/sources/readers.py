@@ -60,6 +60,7 @@ class Reader(ABC):
     """One input of a source: a file, or a database table or query."""
 
     schemaless = False  # True when rows may lack keys (JSON): a missing column then reads as NULL
+    rejected_only = False  # True when every row was rejected before it was stored (the collector's)
 
     def __init__(self, label: str):
         self.label = label
