@@ -122,6 +122,7 @@ def test_routing_table_first_match_and_unknown_reason():
 def served(bank):
     assert _cli("calls", "train", "-w", str(bank)).exit_code == 0
     keys = {role: create_key(bank, role, f"calls-{role}")[1] for role in ("agent", "analyst")}
+    keys["service"] = create_key(bank, "agent", "calls-service", purposes=["analytics"])[1]
     ctx, _ = open_context(bank)
     with TestClient(create_app(ctx)) as client:
         yield client, keys
@@ -154,6 +155,9 @@ def test_route_a_known_caller(bank, served):
     assert set(issues) >= {"last_calls", "last_complaints", "open_issues", "repeat_contact"}
     assert all(c["ts"] < at.isoformat() + "Z" for c in issues["last_calls"])  # strictly before the call
     assert _route(client, keys, {"phone": phone}, role="analyst").status_code == 403
+    plain = _route(client, keys, {"phone": phone, "at": at.isoformat() + "Z"}, role="service").json()
+    assert plain["reasons"] == [] and "not for profiling" in plain["notes"][0], "forecasting is profiling"
+    assert plain["prior_issues"] == issues and plain["caller"]["value_tier"] is None
     client.app.state.ctx.audit.flush()
     entries = read_audit(bank)
     assert any(

@@ -274,8 +274,7 @@ def route_call(
     try:
         pid, query = _find(ctx, who, phone, "phone", "call_route", client)
     except NotFoundError:
-        holders = ctx.store.phone_holders(phone)
-        ctx.audit.record(who, "call_route", None, ["query.phone"], client)
+        holders = ctx.store.phone_holders(phone)  # the miss itself is audited by _find
         if len(holders) > 1:
             for h in holders:
                 ctx.audit.record(who, "call_route", h, ["query.phone", "calls.candidates"], client)
@@ -287,9 +286,12 @@ def route_call(
                 "calling; nothing was merged",
             )
         return calls.unknown(ctx.calls, at, note="unknown caller: no profile holds this phone")
-    profile = ctx.store.profile(pid).model_dump()
+    # forecasting a reason and routing by value and churn risk is profiling: the one policy check decides
+    profile = withhold_profiling(ctx, who, ctx.store.profile(pid).model_dump())
+    withheld = profile.get("withheld")
     events = ctx.store.events_for_call(pid, at, features.LOOKBACK)
-    answer = calls.route(ctx.calls, call_model(ctx), profile, events, at, language=language)
+    model = None if withheld else call_model(ctx)
+    answer = calls.route(ctx.calls, model, profile, events, at, language=language, withheld=withheld)
     ctx.audit.record(who, "call_route", pid, [*query, "calls.reasons", "calls.prior_issues"], client)
     return answer
 

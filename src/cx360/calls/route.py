@@ -59,8 +59,10 @@ def route(
     at: dt.datetime,
     *,
     language: str | None = None,
+    withheld: str | None = None,
 ) -> dict[str, Any]:
-    """The answer for a known caller: `profile` a Profile dump, `events` theirs (ts, name, properties, amount)."""
+    """The answer for a known caller: `profile` a Profile dump, `events` theirs (ts, name, properties, amount).
+    `withheld`: why profiling is not allowed for this caller (then no forecast, and no scores to route by)."""
     before = [e for e in events if e["ts"] < at]
     reasons = forecast(model, before, at) if model is not None else []
     scores = profile.get("scores") or {}
@@ -72,7 +74,9 @@ def route(
     )
     decision = routing.choose(settings, caller)
     notes = []
-    if model is None:
+    if withheld:
+        notes.append(f"no forecast: {withheld}")
+    elif model is None:
         notes.append("no call-reason model in this workspace: run `cx360 calls train -w DIR`")
     if decision.unrouted_reason:
         notes.append(f"reason {decision.unrouted_reason!r} is not in the routing table ([calls].routes)")
