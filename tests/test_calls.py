@@ -84,6 +84,7 @@ def test_evaluate_beats_both_baselines_and_reports_unrouted_reasons(bank):
     report = json.loads(result.stdout)
     model, base = report["model"], report["baselines"]
     assert report["test_calls"] > 100 and report["train_calls"] > report["test_calls"]
+    assert report["calls_without_reason"] == 0
     assert model["top1"] >= 2 * base["most_frequent"]["top1"]
     assert model["top1"] > base["last_reason"]["top1"] and model["top3"] >= model["top1"]
     assert report["reasons_without_route"] == []  # the demo's routing table names every reason

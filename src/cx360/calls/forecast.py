@@ -58,6 +58,7 @@ def evaluate(ws: Workspace, since: dt.datetime, *, data: CallHistory | None = No
         "since": since.isoformat(),
         "train_calls": len(train.calls),
         "test_calls": len(test.calls),
+        "calls_without_reason": data.without_reason,
         "reasons": sorted(set(data.calls.reason)),
         "unseen_in_training": unseen,
         "model": _accuracy(ranked, y),

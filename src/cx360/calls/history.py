@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class CallHistory:
     calls: pd.DataFrame  # key (call event id), profile_id, at, reason, queue, outcome; by time
     families: pd.DataFrame  # key, family, hours before the call
+    without_reason: int = 0  # attributed calls with no reason code: neither learned from nor scored
 
     def before(self, when: dt.datetime) -> CallHistory:
         return self._subset(self.calls["at"] < when)
@@ -30,7 +31,7 @@ class CallHistory:
 
     def _subset(self, mask) -> CallHistory:
         calls = self.calls[mask].reset_index(drop=True)
-        return CallHistory(calls, self.families[self.families.key.isin(set(calls.key))])
+        return CallHistory(calls, self.families[self.families.key.isin(set(calls.key))], self.without_reason)
 
 
 def calls(ws: Workspace) -> pd.DataFrame:
@@ -64,4 +65,4 @@ def load(ws: Workspace) -> CallHistory:
     prior = ws.engine.to_arrow(
         joined.select("key", "at", "ts", "name", "properties"), step="calls: events before each call"
     ).to_pandas()
-    return CallHistory(known, features.families(prior))
+    return CallHistory(known, features.families(prior), len(all_calls) - len(known))

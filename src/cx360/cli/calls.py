@@ -127,6 +127,8 @@ def _print_scores(report: dict) -> None:
             ],
         )
     )
+    if report["calls_without_reason"]:
+        err.print(f"{report['calls_without_reason']:,} calls have no reason code: neither learned from nor scored")
     if report["unseen_in_training"]:
         only = ", ".join(report["unseen_in_training"])
         err.print(f"[yellow]reasons only in the scored period (the forecast cannot predict them)[/]: {only}")
