@@ -60,6 +60,18 @@ def test_profiling_purpose_and_consent_gate_traits_and_scores(served):
     assert mailer["withheld"] == "this API key is not for profiling (its purposes: marketing)"
 
 
+def test_call_routing_uses_no_profiling_output_of_a_person_who_refused_it(served):
+    _, client, keys = served
+    headers = {"Authorization": f"Bearer {keys['agent']}"}
+    boris = client.post("/v1/calls/route", json={"phone": "+79160000002"}, headers=headers).json()
+    assert boris["caller"]["value_tier"] is None and boris["caller"]["churn_risk"] is None
+    assert boris["reasons"] == [] and "no forecast: the person does not consent to profiling" in " ".join(
+        boris["notes"]
+    )
+    anna = client.post("/v1/calls/route", json={"phone": "+79160000001"}, headers=headers).json()
+    assert anna["caller"]["value_tier"] is not None and not any("no forecast:" in n for n in anna["notes"])
+
+
 def test_posted_consent_is_obeyed_at_once_recorded_once_and_audited(served):
     root, client, keys = served
     at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
