@@ -21,6 +21,13 @@ def demo(
     customers: Annotated[int, typer.Option(min=10, help="People in the synthetic bank.")] = 3000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 7,
     force: Annotated[bool, typer.Option(help="Replace the folder if it holds a previous demo.")] = False,
+    through_collector: Annotated[
+        bool,
+        typer.Option(
+            help="Send the web and app activity through `cx360 serve` (started on 127.0.0.1) with the Segment "
+            "client, instead of reading their files."
+        ),
+    ] = False,
 ) -> None:
     """Generate a synthetic multi-source bank into a workspace, ingest it, resolve identities, build
     the profiles, and score them against the bank's ground truth."""
@@ -44,6 +51,11 @@ def demo(
         world = generate_world(directory, customers=customers, seed=seed)
     out.print(table("Synthetic world", ["file", "rows"], sorted(world.rows.items())))
     out.print(f"Ground truth for scoring later stages: {directory / 'truth'} (not read by cx360 itself)")
+    replays = None
+    if through_collector:
+        from cx360.cli import demo_collect
+
+        replays = demo_collect.send(directory)
     with Workspace(directory) as ws:
         truth = directory / "truth"
 
@@ -93,6 +105,8 @@ def demo(
                 )
 
         report = run(ws, context=stage_context, on_stage=show)
+        if replays is not None:
+            demo_collect.show_landed(ws, replays)
         out.print(table("Workspace tables", ["table", "rows"], table_counts(ws).items()))
     finish(report)
     out.print(
