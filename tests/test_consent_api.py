@@ -3,6 +3,7 @@ scores, and `POST /v1/consents` records a change that the very next answer obeys
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import pytest
@@ -130,3 +131,33 @@ def test_keys_carry_declared_purposes_only(served):
     purposes = {k["name"]: k["purposes"] for k in list_keys(root)}
     assert purposes["mailer"] == "marketing" and purposes["test-admin"] == "profiling"
     assert "marketing,profiling" in purposes.values()
+
+
+def test_the_collector_takes_segment_consent_into_the_ledger(tmp_path):
+    from cx360.pipeline import run_stage
+    from cx360.stream.drain import drain
+    from cx360.workspace import init_workspace
+
+    init_workspace(tmp_path)
+    with Workspace(tmp_path) as ws:
+        run_stage(ws, "ingest")  # an empty warehouse, for the serving index
+    _, key = create_key(tmp_path, "writer", "web-site", source="web")
+    ctx, _ = open_context(tmp_path)
+    ctx.collector(background=False)
+    consent = {"consent": {"categoryPreferences": {"marketing": True, "analytics": False}}}
+    message = {"type": "track", "messageId": "k1", "userId": "u1", "event": "Segment Consent Preference Updated",
+               "context": consent, "timestamp": "2026-03-01T10:00:00.000Z"}  # fmt: skip
+    with TestClient(create_app(ctx)) as client:
+        auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+        assert client.post("/v1/track", json=message, headers=auth).json()["accepted"] == 1
+        client.app.state.ctx.running_collector.seal(0)
+        with Workspace(tmp_path) as ws:
+            [report] = drain(ws)
+            assert (report.read, report.loaded, report.quarantined) == (3, 3, 0)
+            rows = ws.engine.table("consents").order_by("consent_id").to_pyarrow().to_pylist()
+            events = ws.engine.table("events").to_pyarrow().to_pylist()
+    assert [(r["consent_id"], r["purpose"], r["status"], r["customer_no"]) for r in rows] == [
+        ("k1:analytics", "analytics", "denied", "U1"),
+        ("k1:marketing", "marketing", "granted", "U1"),
+    ]
+    assert [(e["event_id"], e["name"]) for e in events] == [("k1", "consent_changed")]
