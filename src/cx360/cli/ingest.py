@@ -28,6 +28,9 @@ def ingest(
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
+        from cx360.stream.drain import connect_between_drains
+
+        connect_between_drains(ws)  # a running server's drain holds the warehouse only for a moment
         if source:
             from cx360.stream.eventlog import sources
 

@@ -35,9 +35,11 @@ def run(
     identities into profiles, score texts, build traits, re-score churn (when the workspace has a churn
     model), score archetypes and evaluate segments."""
     from cx360 import pipeline
+    from cx360.stream.drain import connect_between_drains
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
+        connect_between_drains(ws)  # a running server's drain holds the warehouse only for a moment
         show = None if fmt is Format.json else print_stage
         report = pipeline.run(ws, select, context=stage_context, on_stage=show)
     finish(report, fmt)

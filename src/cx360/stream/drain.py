@@ -71,6 +71,7 @@ def drain(ws: Workspace, only: list[str] | None = None, *, wait: bool = True) ->
     names = [n for n in eventlog.sources(root) if only is None or n in only]
     if busy and wait:
         _wait_sealed(root, names, ws.config.collector.seal_seconds)
+    engine = ws.engine  # the one writer: what is listed below no other drain moves meanwhile
     reports = []
     for name in names:
         source = collector_source(ws, name)
@@ -82,12 +83,28 @@ def drain(ws: Workspace, only: list[str] | None = None, *, wait: bool = True) ->
         for kind, path in work:
             report.inputs += 1
             try:
-                ingest_input(ws.engine, ws.config, source, kind(path, source.encoding), report)
+                ingest_input(engine, ws.config, source, kind(path, source.encoding), report)
             except Cx360Error as exc:
                 report.fail(str(exc))
                 break  # the segment stays sealed: the next drain loads it
             mark_drained(path)
     return reports
+
+
+def connect_between_drains(ws: Workspace, *, wait_s: float = 60) -> None:
+    """Connect the workspace's engine; while a running server drains its log into the warehouse (the
+    one writer DuckDB allows), wait for its pass to end rather than fail as locked."""
+    from cx360.errors import WarehouseLockedError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            ws.engine  # noqa: B018 - connects, or raises WarehouseLockedError
+            return
+        except WarehouseLockedError:
+            if not eventlog.live_writers(ws.root) or time.monotonic() > deadline:
+                raise  # held by something else than a collector's drain, or for too long
+            time.sleep(0.2)
 
 
 def _wait_sealed(root: Path, names: list[str], seal_seconds: float) -> None:

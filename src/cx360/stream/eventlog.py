@@ -71,6 +71,18 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
+def live_writers(root: Path) -> list[Path]:
+    """The partitions a live process (a running `cx360 serve`) holds now."""
+    busy = []
+    for part in partitions(root):
+        fd = _try_lock(part / "LOCK")
+        if fd is None:
+            busy.append(part)
+        else:
+            os.close(fd)
+    return busy
+
+
 def seal_abandoned(root: Path) -> list[Path]:
     """Seal what writers that are gone left open (a killed server); partitions in use are left alone.
     Returns the partitions still held by a live writer."""
