@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 from typer.testing import CliRunner
 
@@ -92,6 +93,7 @@ def test_rules_remove_what_they_govern_once_and_the_run_reports_it(tmp_path):
         "events.default": 1,
         "quarantine": 0,
     }
+    assert {r["unit"] for r in dry["rules"]} == {"rows"}
     assert _event_ids(root) == {r[0] for r in ROWS}, "a dry run removes nothing"
 
     report = _json("run", "-w", str(root))
@@ -112,18 +114,31 @@ def test_rules_remove_what_they_govern_once_and_the_run_reports_it(tmp_path):
     assert sorted(profiled) == ["c_kept", "c_web", "s_kept", "w_new"], "the profiles are built without them"
 
 
-def test_quarantine_ages_out_and_a_rule_for_an_unseen_channel_is_flagged(tmp_path):
-    root = _workspace(tmp_path, '[retention]\nquarantine = "1 day"\nevents.wbe = "1 year"\n')
+def test_quarantine_and_drained_event_log_segments_age_out_and_an_unseen_channel_is_flagged(tmp_path):
+    root = _workspace(tmp_path, '[retention]\nquarantine = "1 day"\nevents.wbe = "1 year"\nevent_log = "30 days"\n')
     _json("run", "-w", str(root), "--select", "ingest")
+    drained = root / "eventlog" / "p0" / "web" / "events" / "drained"
+    drained.mkdir(parents=True)
+    old, fresh = (
+        drained / "0000000000000001-0000000000000009.jsonl",
+        drained / "0000000000000010-0000000000000019.jsonl",
+    )
+    for segment, days in ((old, 40), (fresh, 1)):
+        segment.write_text('{"type": "track"}\n', encoding="utf-8")
+        at = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).timestamp()
+        os.utime(segment, (at, at))
     from cx360 import pipeline
     from cx360.workspace import Workspace
 
     with Workspace(root) as ws:
+        dry = pipeline.run_stage(ws, "retention", dry_run=True)
+        assert {r.key: r.removed for r in dry.report.rules}["event_log"] == 1 and old.exists()
         later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=2)
         result = pipeline.run_stage(ws, "retention", now=later)
-        assert {r.key: r.removed for r in result.report.rules} == {"events.wbe": 0, "quarantine": 1}
+        assert {r.key: r.removed for r in result.report.rules} == {"events.wbe": 0, "quarantine": 1, "event_log": 1}
         assert any("no event has the name or channel 'wbe'" in w for w in result.warnings)
         assert ws.engine.scalar(ws.engine.table("quarantine").count(), step="count") == 0
+    assert not old.exists() and fresh.exists()
 
 
 def test_bad_rules_are_configuration_errors(tmp_path):

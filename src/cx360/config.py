@@ -538,7 +538,7 @@ def _every_event(value: Any) -> Any:
     return {"default": value} if isinstance(value, str) else value  # `events = "5 years"`: one rule for all
 
 
-RETAINED_TABLES = ("events", "records", "quarantine", "dropped_identifiers")
+RETAINED_TABLES = ("events", "records", "quarantine", "dropped_identifiers", "event_log")
 
 
 class RetentionSettings(Model):
@@ -549,6 +549,9 @@ class RetentionSettings(Model):
     records: Duration | None = None
     quarantine: Duration | None = None
     dropped_identifiers: Duration | None = None
+    event_log: Duration | None = Field(
+        None, description="the collector's event log segments, once drained into the warehouse, by when written"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -102,8 +102,11 @@ def _ingest(ws: Workspace, only: list[str] | None = None, on_progress=None) -> O
 
 def _retention(ws: Workspace, now: dt.datetime | None = None, dry_run: bool = False) -> Outcome:
     from cx360.privacy.retention import apply
+    from cx360.stream.eventlog import LOG_DIR
+    from cx360.stream.segments import DRAINED
 
-    report = apply(ws.engine, ws.config, now=now, dry_run=dry_run)
+    segments = sorted(ws.root.glob(f"{LOG_DIR}/*/*/*/{DRAINED}/*.jsonl"))  # partition/source/stream/drained
+    report = apply(ws.engine, ws.config, now=now, dry_run=dry_run, segments=segments)
     if not report.rules:
         return Outcome(skipped="no [retention] rules in cx360.toml", changed=False)
     return Outcome(report, warnings=report.warnings, changed=report.removed > 0 and not dry_run)

@@ -47,7 +47,10 @@ def print_retention_report(report, fmt: Format = Format.table) -> None:
         table(
             "Retention" + (" (dry run)" if report.dry_run else ""),
             ["rule", "keep", "older than", verb],
-            [(r.key, r.keep, r.cutoff.isoformat(sep=" ", timespec="seconds"), r.removed) for r in report.rules],
+            [
+                (r.key, r.keep, r.cutoff.isoformat(sep=" ", timespec="seconds"), f"{r.removed} {r.unit}")
+                for r in report.rules
+            ],
         )
     )
     for w in report.warnings:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
@@ -46,13 +48,14 @@ class Rule:
     keep: str  # as written: "13 months"
     cutoff: dt.datetime  # rows older than this are removed
     removed: int = 0
+    unit: str = "rows"  # what `removed` counts: rows, or for the event log its segment files
 
     @property
     def key(self) -> str:
         return self.table if self.by == "table" else f"{self.table}.{self.kind or 'default'}"
 
     def as_dict(self) -> dict:
-        return {"rule": self.key, "keep": self.keep, "cutoff": self.cutoff, "removed": self.removed}
+        return {"rule": self.key, "keep": self.keep, "cutoff": self.cutoff, "removed": self.removed, "unit": self.unit}
 
 
 @dataclass
@@ -97,6 +100,10 @@ def rules(config: Config, now: dt.datetime) -> list[Rule]:
         keep = getattr(settings, table)
         if keep is not None:
             out.append(Rule(table, None, "table", keep, cutoff(keep, now)))
+    if settings.event_log is not None:
+        out.append(
+            Rule("event_log", None, "table", settings.event_log, cutoff(settings.event_log, now), unit="segments")
+        )
     return out
 
 
@@ -119,12 +126,24 @@ def _condition(rule: Rule, t: ir.Table, every: list[Rule]) -> ir.BooleanValue:
     return old & other_name & other_channel
 
 
-def apply(engine: Engine, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False) -> RetentionReport:
-    """Delete (or, with dry_run, count) what each rule removes; each rule's delete is all or nothing."""
+def apply(
+    engine: Engine,
+    config: Config,
+    *,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+    segments: Iterable[Path] = (),
+) -> RetentionReport:
+    """Delete (or, with dry_run, count) what each rule removes; each rule's delete is all or nothing.
+    `segments` are the event log's drained segment files, which `event_log` ages by when they were
+    written (the warehouse holds their events: removing them loses nothing that was not loaded)."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     every = rules(config, now)
     report = RetentionReport(every, dry_run)
     for rule in every:
+        if rule.table == "event_log":
+            rule.removed = _expire_files(segments, rule.cutoff, dry_run)
+            continue
         t = engine.table(rule.table)
         condition = _condition(rule, t, every)
         if dry_run:
@@ -140,6 +159,15 @@ def apply(engine: Engine, config: Config, *, now: dt.datetime | None = None, dry
     if report.removed and not dry_run and config.engine.kind == "duckdb":
         report.warnings.append(DUCKDB_NOTE)
     return report
+
+
+def _expire_files(paths: Iterable[Path], before: dt.datetime, dry_run: bool) -> int:
+    limit = before.replace(tzinfo=dt.UTC).timestamp()
+    old = [p for p in paths if p.stat().st_mtime < limit]
+    if not dry_run:
+        for p in old:
+            p.unlink(missing_ok=True)
+    return len(old)
 
 
 def _channels(engine: Engine, kinds: list[str]) -> set[str]:
