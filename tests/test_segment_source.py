@@ -241,6 +241,10 @@ def test_the_collector_entry_point_translates_messages_and_sets_bad_ones_aside()
     ]
     with pytest.raises(Unfit, match="sentAt is not a time"):
         segment.translate({"type": "track", "timestamp": "2025-01-01T00:00:00Z", "sentAt": "x", "receivedAt": "y"})
+    rudder_web = {"type": "track", "channel": "web", "context": {"app": {"name": "RudderLabs JavaScript SDK"}}}
+    assert segment.translate(rudder_web)["_cx360_channel"] == "web"
+    from_phone = {"type": "track", "anonymousId": "a1", "context": {"device": {"id": "d"}, "userAgent": "Dalvik"}}
+    assert segment.translate(from_phone)["_cx360_device_id"] == "a1"
     consent = {"categoryPreferences": {"marketing": True}}
     assert segment.consent({"context": {"consent": consent}}) == consent
     assert segment.consent({"context": {}}) is None

@@ -215,15 +215,23 @@ def _drop_nulls(value: object) -> object:
 
 
 def _channel(message: dict, call: str) -> str | None:
-    """mobile_app for calls from an app (a screen call, or a context naming the app or device), web for
-    calls from a browser (a page call, or a context with a page or user agent); None from a server."""
+    """mobile_app or web, from what the message says of itself, strongest first: the channel an export
+    names (Segment's browser or mobile, RudderStack's web or mobile), the call (screen or page), then the
+    context (a device is an app's; a page or a user agent a browser's; RudderStack's web SDK names
+    itself in context.app, so the app comes last). None for a call from a server."""
     context = message.get("context") or {}
-    said = str(message.get("channel") or "").lower()  # exports say client, browser, mobile or server
-    if call == "screen" or said == "mobile" or "app" in context or "device" in context:
-        return APP
-    if call == "page" or said in ("browser", "client") or "page" in context or "userAgent" in context:
+    said = str(message.get("channel") or "").lower()
+    if said in ("browser", "web"):
         return WEB
-    return None
+    if said == "mobile" or call == "screen":
+        return APP
+    if call == "page":
+        return WEB
+    if "device" in context:
+        return APP
+    if "page" in context or "userAgent" in context:
+        return WEB
+    return APP if "app" in context else None
 
 
 def _name(message: dict, call: str) -> str | None:
