@@ -441,6 +441,37 @@ class CollectorSettings(Model):
         description="a messageId seen again within this window is answered as a duplicate; drained "
         "segments older than it are deleted",
     )
+    transport: Literal["log", "redis"] = Field(
+        "log",
+        description="where accepted events go before the 200: the workspace's own event log, or Redis Streams "
+        "shared by several servers (docs/transports.md)",
+    )
+    redis_url: str | None = Field(
+        None, description="the Redis of transport = 'redis': redis://[:PASSWORD@]HOST:PORT/DB"
+    )
+    redis_url_env: str | None = Field(
+        None, description="the environment variable that holds redis_url instead (keeps a password out of this file)"
+    )
+    redis_stream: str | None = Field(None, description="the stream's key; default cx360:WORKSPACE:events")
+    redis_require_durable: bool = Field(
+        True,
+        description="refuse a Redis that does not fsync before it answers (appendonly yes, appendfsync always); "
+        "false accepts the risk, with a warning",
+    )
+    redis_consume: bool = Field(
+        True,
+        description="`cx360 serve` lands the stream in the event log itself; false when `cx360 stream consume` "
+        "runs apart",
+    )
+    redis_reclaim_seconds: float = Field(
+        30, gt=0, description="entries a consumer left pending this long are taken over by another"
+    )
+
+    @model_validator(mode="after")
+    def _redis(self) -> CollectorSettings:
+        if self.transport == "redis" and (self.redis_url is None) == (self.redis_url_env is None):
+            raise ValueError("transport = 'redis' needs exactly one of redis_url or redis_url_env")
+        return self
 
 
 class TextSettings(Model):

@@ -102,9 +102,14 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
 
         running = ctx.running_collector
         free = running.health()["free_disk_mb"] if running is not None else shutil.disk_usage(ctx.root).free / (1 << 20)
+        redis = running.redis if running is not None else None
+        in_redis = running.transport_lag() if running is not None else 0
         return CollectorHealth(
             log_bytes=eventlog.size_bytes(ctx.root),
-            lag=eventlog.backlog(ctx.root),
+            lag=eventlog.backlog(ctx.root) + in_redis,
+            transport="redis" if redis is not None else "log",
+            transport_lag=in_redis,
+            transport_durable=redis.durable if redis is not None else True,
             free_disk_mb=round(free, 1),
             **collector_counts(),
         )

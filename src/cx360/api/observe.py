@@ -89,6 +89,19 @@ class Metrics:
             registry=registry,
             multiprocess_mode="max",
         )
+        self.transport_lag = Gauge(
+            "cx360_transport_lag_messages",
+            "Messages in the collector's Redis stream not yet landed in the event log (0 with the log transport)",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.transport_durable = Gauge(
+            "cx360_transport_durable",
+            "1 when the collector's transport is on disk before it answers; 0 for a Redis accepted without "
+            "appendfsync always (redis_require_durable = false)",
+            registry=registry,
+            multiprocess_mode="min",
+        )
         self.collected = Gauge(
             "cx360_collector_messages",
             "Messages the collector answered since start, by receipt (all workers)",
@@ -116,6 +129,8 @@ class Metrics:
         h = self._collector()
         self.eventlog_bytes.set(h.log_bytes)
         self.eventlog_lag.set(h.lag)
+        self.transport_lag.set(h.transport_lag)
+        self.transport_durable.set(1 if h.transport_durable else 0)
 
     def refresh(self) -> None:
         """Gauges that are read rather than counted; called after every request and at each scrape."""

@@ -203,6 +203,9 @@ class CollectorHealth(BaseModel):
     synthetic_duplicates: int = Field(description="a messageId again with another payload: rejected, since start")
     rejected: int = Field(description="messages rejected as invalid since start (quarantined)")
     refused: int = Field(description="requests refused with 503 for backpressure since start")
+    transport: str = Field("log", description="where accepted messages go first: the event log, or redis")
+    transport_lag: int = Field(0, description="of `lag`, the messages still in Redis, not yet in the event log")
+    transport_durable: bool = Field(True, description="false for a Redis accepted without appendfsync always")
 
 
 class Receipt(BaseModel):

@@ -23,6 +23,7 @@ from cx360.cli import (
     segments,
     sentiment,
     serve,
+    stream,
     workspace,
 )
 
@@ -67,6 +68,7 @@ for module in (
     calls,
     sentiment,
     serve,
+    stream,
     demo,
     privacy,
 ):

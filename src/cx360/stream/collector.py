@@ -13,6 +13,7 @@ Past `min_free_disk_mb` or `max_lag` ([collector] in cx360.toml) a request is re
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -26,7 +27,7 @@ from typing import Any
 import orjson
 
 from cx360.config import CollectorSettings
-from cx360.errors import UnavailableError
+from cx360.errors import TransportUnavailableError, UnavailableError
 from cx360.stream import eventlog
 from cx360.stream.eventlog import Partition
 from cx360.stream.messages import MAX_BATCH_BYTES, Checked, MalformedError, check, messages_of, raw_text, read_body
@@ -110,6 +111,7 @@ class Collector:
         self.root = root
         self.settings = settings or CollectorSettings()
         self.partition = Partition(root, segment_bytes=int(self.settings.segment_mb * (1 << 20)))
+        self.redis, self.relay = self._open_redis() if self.settings.transport == "redis" else (None, None)
         self.window = DedupWindow(self.settings.dedup_window_hours)
         self.window.load(root)
         self._lock = threading.Lock()
@@ -117,6 +119,18 @@ class Collector:
         self._health_at = 0.0
         self._free_mb = float("inf")
         self._lag = 0
+        self._in_redis = 0
+
+    def _open_redis(self):
+        from cx360.config import CONFIG_FILE, load_config
+        from cx360.stream.redis_log import RedisLog, RedisRelay
+
+        redis = RedisLog(self.settings, load_config(self.root / CONFIG_FILE).workspace.name)
+        return redis, RedisRelay(redis, self.partition, self.settings) if self.settings.redis_consume else None
+
+    def _log(self, source: str):
+        """Where this source's lines go before the 200: Redis when it is the transport, else the partition."""
+        return self.redis if self.redis is not None else self.partition.log(source)
 
     # -- one request ---------------------------------------------------------------------------------
     def collect(self, body: bytes, encoding: str | None, *, source: str, key_id: str, call: str | None) -> Answer:
@@ -154,11 +168,13 @@ class Collector:
         try:
             self._store_rejected(source, rejected, received, mark)
             if accepted:
-                self.partition.log(source).append([line for _, _, line in accepted])
-        except BaseException:
+                self._log(source).append([line for _, _, line in accepted])
+        except BaseException as exc:
             with self._lock:
                 for key, _, _ in accepted:
                     self.window.drop(key)
+            if isinstance(exc, TransportUnavailableError):  # Redis is down: a 503 the clients retry
+                raise BackpressureError(str(exc), retry_after=self.settings.retry_after_seconds) from exc
             raise
         with self._lock:
             self.totals.update(counts)
@@ -182,7 +198,7 @@ class Collector:
             lines = [
                 orjson.dumps({"receivedAt": received, "cx360": {**mark, "reason": r}, "raw": t}) for t, r in rejected
             ]
-            self.partition.log(source).reject(lines)
+            self._log(source).reject(lines)
 
     def seal(self, older_than_s: float | None = None) -> int:
         """Seal open segments older than `older_than_s` (default [collector].seal_seconds); how many."""
@@ -196,8 +212,23 @@ class Collector:
             self._health_at = now
             self._free_mb = shutil.disk_usage(self.partition.folder).free / (1 << 20)
             own = sum(log.events.open_lines() for log in self.partition.logs())  # known without reading
-            self._lag = eventlog.backlog(self.root, skip=self.partition.folder) + own
+            self._lag = eventlog.backlog(self.root, skip=self.partition.folder) + own + self.transport_lag()
         return {"free_disk_mb": round(self._free_mb, 1), "lag": self._lag}
+
+    def transport_lag(self) -> int:
+        """Accepted messages still in Redis, not yet landed in the event log (0 with the log transport)."""
+        if self.redis is None:
+            return 0
+        with contextlib.suppress(TransportUnavailableError):  # while Redis is down, the last figure holds
+            self._in_redis = self.redis.lag()
+        return self._in_redis
+
+    def _redis_stats(self) -> dict[str, Any]:
+        try:
+            size = self.redis.size_bytes()
+        except TransportUnavailableError:
+            size = None
+        return {"transport": "redis", "redis_durable": self.redis.durable, "redis_bytes": size}
 
     def refuse_if_overloaded(self) -> None:
         h, s = self.health(), self.settings
@@ -223,6 +254,7 @@ class Collector:
             "log_bytes": eventlog.size_bytes(self.root),
             "window_ids": len(self.window),
             "partition": self.partition.folder.name,
+            **(self._redis_stats() if self.redis is not None else {}),
             **{k: self.totals[k] for k in (*RECEIPTS, "refused")},
         }
 
@@ -233,6 +265,8 @@ class Collector:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cx360-collector", daemon=True)
         self._thread.start()
+        if self.relay is not None:
+            self.relay.start()  # lands the Redis streams in this process's partition
 
     def _run(self) -> None:
         every, drained_at = self.settings.drain_seconds, time.monotonic()
@@ -266,7 +300,11 @@ class Collector:
         return reports
 
     def close(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
         if getattr(self, "_thread", None) is not None:
             self._stop.set()
             self._thread.join()
+        if self.redis is not None:
+            self.redis.close()
         self.partition.close()
