@@ -304,3 +304,14 @@ def test_keys_create_writer_prints_the_key_last(tmp_path):
     assert json.loads(r.output)["key"].startswith("cx360_")
     r = runner.invoke(app, ["keys", "create", "--role", "writer", "-w", str(tmp_path)])
     assert r.exit_code != 0 and "--source" in str(r.exception)
+
+
+def test_the_dedup_window_is_bounded_oldest_out_first():
+    from cx360.stream.collector import DedupWindow
+
+    window = DedupWindow(24, max_ids=2)
+    for mid in ("a", "b", "c"):
+        window.put(("web", mid), mid * 32)
+    assert window.get(("web", "a")) is None  # the oldest went: a retry of it lands once by the warehouse key
+    assert window.get(("web", "c")) == "c" * 16 and window.get(("other", "c")) is None
+    assert len(window) == 2

@@ -441,6 +441,12 @@ class CollectorSettings(Model):
         description="a messageId seen again within this window is answered as a duplicate; drained "
         "segments older than it are deleted",
     )
+    dedup_window_ids: int = Field(
+        1_000_000,
+        ge=1,
+        description="the dedup window holds at most this many messageIds, the oldest go first "
+        "(about 200 bytes of memory each)",
+    )
     transport: Literal["log", "redis"] = Field(
         "log",
         description="where accepted events go before the 200: the workspace's own event log, or Redis Streams "

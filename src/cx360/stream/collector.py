@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import shutil
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from cx360.errors import TransportUnavailableError, UnavailableError
 from cx360.stream import eventlog
 from cx360.stream.eventlog import Partition
 from cx360.stream.messages import MAX_BATCH_BYTES, Checked, MalformedError, check, messages_of, raw_text, read_body
+from cx360.stream.segments import span
 
 RECEIPTS = ("accepted", "duplicate", "duplicate_synthetic", "rejected")
 log = logging.getLogger("cx360.collector")
@@ -60,47 +62,63 @@ class Answer:
 
 
 class DedupWindow:
-    """(source, messageId) -> (payload fingerprint, when accepted), for `hours`."""
+    """(source, messageId) -> payload fingerprint of what was accepted within `hours`, at most `max_ids`
+    of them (the oldest go first). Kept compact, as 64-bit hashes (about 200 bytes an id), since a busy
+    collector accepts millions a day; a retry older than the window is still stored once in the
+    warehouse, whose key is (source, messageId), and counted there as a duplicate."""
 
-    def __init__(self, hours: float):
-        self.seconds = hours * 3600
-        self._seen: dict[tuple[str, str], tuple[str, float]] = {}
-        self._pruned = time.time()
+    def __init__(self, hours: float, max_ids: int = 1_000_000):
+        self.seconds, self.max_ids = hours * 3600, max_ids
+        self._seen: dict[int, int] = {}  # hash of (source, messageId) -> hash of the fingerprint
+        self._order: deque[tuple[float, int]] = deque()  # (accepted at, key), oldest first
+
+    @staticmethod
+    def _hash(text: str) -> int:
+        return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
     def load(self, root: Path) -> int:
-        """Fill the window from the log's segments written within it; how many ids it holds."""
-        cutoff = time.time() - self.seconds
+        """Fill the window from the newest segments of the log written within it; how many ids it holds."""
+        cutoff, files, lines = time.time() - self.seconds, [], 0
         for folder in (f for part in eventlog.partitions(root) for f in part.glob("*/events")):
-            for path in sorted([*folder.glob("drained/*.jsonl"), *folder.glob("*.jsonl"), *folder.glob("*.open")]):
-                at = path.stat().st_mtime
-                if at < cutoff:
-                    continue
-                with open(path, "rb") as f:
-                    for line in f:
-                        try:
-                            m = orjson.loads(line)
-                            mark = m["cx360"]
-                            self._seen[(mark["source"], m["messageId"])] = (mark["fingerprint"], at)
-                        except (ValueError, KeyError, TypeError):
-                            continue  # a torn last line: never acknowledged
+            files += [*folder.glob("drained/*.jsonl"), *folder.glob("*.jsonl"), *folder.glob("*.open")]
+        newest = sorted(((p.stat().st_mtime, p) for p in files), reverse=True)
+        chosen = []
+        for at, path in newest:
+            if at < cutoff or lines >= self.max_ids:
+                break
+            chosen.append((at, path))
+            s = span(path)
+            lines += s[1] - s[0] + 1 if s else 0
+        for at, path in reversed(chosen):
+            with open(path, "rb") as f:
+                for line in f:
+                    try:
+                        m = orjson.loads(line)
+                        mark = m["cx360"]
+                        self.put((mark["source"], m["messageId"]), mark["fingerprint"], at=at)
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a torn last line: never acknowledged
         return len(self._seen)
 
     def get(self, key: tuple[str, str]) -> str | None:
-        hit = self._seen.get(key)
-        return hit[0] if hit and hit[1] >= time.time() - self.seconds else None
+        """The fingerprint (as a 16-digit hex prefix) of what was accepted under this key, if in the window."""
+        hit = self._seen.get(self._hash(f"{key[0]}\x1f{key[1]}"))
+        return None if hit is None else f"{hit:016x}"
 
-    def put(self, key: tuple[str, str], fp: str) -> None:
-        self._seen[key] = (fp, time.time())
+    def put(self, key: tuple[str, str], fp: str, *, at: float | None = None) -> None:
+        k = self._hash(f"{key[0]}\x1f{key[1]}")
+        self._seen[k] = int(fp[:16], 16)
+        self._order.append((time.time() if at is None else at, k))
+        while len(self._order) > self.max_ids:
+            self._seen.pop(self._order.popleft()[1], None)
 
     def drop(self, key: tuple[str, str]) -> None:
-        self._seen.pop(key, None)
+        self._seen.pop(self._hash(f"{key[0]}\x1f{key[1]}"), None)
 
     def prune(self) -> None:
-        now = time.time()
-        if now - self._pruned < 60:
-            return
-        self._pruned, cutoff = now, now - self.seconds
-        self._seen = {k: v for k, v in self._seen.items() if v[1] >= cutoff}
+        cutoff = time.time() - self.seconds
+        while self._order and self._order[0][0] < cutoff:
+            self._seen.pop(self._order.popleft()[1], None)
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -112,7 +130,7 @@ class Collector:
         self.settings = settings or CollectorSettings()
         self.partition = Partition(root, segment_bytes=int(self.settings.segment_mb * (1 << 20)))
         self.redis, self.relay = self._open_redis() if self.settings.transport == "redis" else (None, None)
-        self.window = DedupWindow(self.settings.dedup_window_hours)
+        self.window = DedupWindow(self.settings.dedup_window_hours, self.settings.dedup_window_ids)
         self.window.load(root)
         self._lock = threading.Lock()
         self.totals: Counter = Counter()
@@ -186,7 +204,7 @@ class Collector:
         seen = self.window.get((source, c.message_id))  # type: ignore[arg-type]
         if seen is None:
             return "accepted", None
-        if seen == c.fingerprint:
+        if seen == c.fingerprint[:16]:  # type: ignore[index]
             return "duplicate", None
         return "duplicate_synthetic", (
             f"messageId {c.message_id!r} was accepted before with a different payload (a synthetic duplicate); "
