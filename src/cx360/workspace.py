@@ -53,6 +53,17 @@ read_attempts = 3
 # Event names beyond the canonical ones (cx360.schema.EVENT_NAMES) that sources may emit.
 custom_names = []
 
+# The contact centre's routing table (docs/calls.md): the first route whose conditions hold takes the call.
+# [calls]
+# default_queue = "general"
+# [[calls.routes]]
+# reason = "card_blocked"         # the forecast's top reason (one code or a list)
+# queue = "cards"
+# [[calls.routes]]
+# value_tier = ["platinum", "gold"]
+# min_churn_risk = 0.6
+# queue = "retention"
+
 # Each source is one [[sources]] table: where to read (kind = csv | parquet | jsonl | sql)
 # and a mapping to canonical records ([sources.records]) or events ([sources.events]).
 # A field is a column name, or a table: {{ column = "dob", type = "date", formats = ["%d.%m.%Y"] }};
