@@ -22,7 +22,7 @@ def forecast(model: CallReasonModel, events: list[dict[str, Any]], at: dt.dateti
     for f, h, i in zip(fam["family"], fam["hours"], fam["event"], strict=True):
         if f not in latest or h < latest[f][0]:
             latest[f] = (h, events[i])
-        week[f] = week.get(f, 0) + (h <= 168)
+        week[f] = week.get(f, 0) + (h <= features.WINDOWS_H[2])  # within 7 days
     out = []
     for reason, p, fams in model.top(fam, ["call"], k=TOP)[0]:
         evidence = []
