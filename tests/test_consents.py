@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import pytest
+from conftest import WorkspaceFactory
 from typer.testing import CliRunner
 
 from cx360.api.audit import read_audit
@@ -100,8 +101,16 @@ def _allowed(ws, purpose, channel, at) -> set[str]:
     return {who[p] for p in ws.engine.to_arrow(ids, step="test")["profile_id"].to_pylist()}
 
 
-def test_consent_rows_load_with_quarantine_and_accounting(duckdb_workspace):
-    ws, report = _workspace(duckdb_workspace)
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """The ledger of CONSENTS loaded and resolved once, for the tests that only read it."""
+    ws, report = _workspace(WorkspaceFactory(tmp_path_factory.mktemp("consents") / "ws", "duckdb"))
+    yield ws, report
+    ws.close()
+
+
+def test_consent_rows_load_with_quarantine_and_accounting(loaded):
+    ws, report = loaded
     assert (report.read, report.loaded, report.quarantined, report.duplicates) == (14, 8, 6, 0)
     q = ws.engine.table("quarantine")
     reasons = sorted(ws.engine.to_arrow(q.filter(q.source == "preferences"), step="test")["reasons"].to_pylist())
@@ -115,8 +124,25 @@ def test_consent_rows_load_with_quarantine_and_accounting(duckdb_workspace):
     assert (again.loaded, again.duplicates) == (0, 14)  # an unchanged file adds nothing
 
 
-def test_latest_change_by_event_time_decides_not_arrival(make_workspace):
+def test_latest_change_by_event_time_decides_not_arrival(loaded):
+    _check_decisions(loaded[0])
+
+
+@pytest.mark.parametrize("engine_kind", [pytest.param("spark", marks=pytest.mark.spark)], indirect=True)
+def test_the_check_runs_on_spark(make_workspace):
+    """Every (purpose, channel) at once, in one query: what the consent trait computes."""
     ws, _ = _workspace(make_workspace)
+    who = {p: c for c, p in _customers(ws).items()}
+    pairs = Policy(ws.config.privacy).granted_pairs(ws.engine, JUNE)
+    assert {who[r["profile_id"]]: r["consents"] for r in ws.engine.to_arrow(pairs, step="test").to_pylist()} == {
+        "C1": "marketing:sms|profiling",
+        "C2": "marketing:call|marketing:email|marketing:post|marketing:push|profiling",
+        "C3": "",
+        "C4": "profiling",
+    }
+
+
+def _check_decisions(ws) -> None:
     # Anna granted e-mail in March and withdrew it in May, though the withdrawal arrived first.
     assert "C1" in _allowed(ws, "marketing", "email", dt.datetime(2025, 4, 1))
     assert "C1" not in _allowed(ws, "marketing", "email", JUNE)
@@ -133,8 +159,8 @@ def test_latest_change_by_event_time_decides_not_arrival(make_workspace):
     assert _allowed(ws, "analytics", None, JUNE) == set()  # declared opt-in in this workspace
 
 
-def test_point_form_agrees_and_says_why(duckdb_workspace):
-    ws, _ = _workspace(duckdb_workspace)
+def test_point_form_agrees_and_says_why(loaded):
+    ws, _ = loaded
     policy = Policy(ws.config.privacy)
     pid = _customers(ws)["C1"]
     rows = resolved(ws.engine)
