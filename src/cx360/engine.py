@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 import pyarrow as pa
 
 from cx360 import schema
@@ -218,8 +219,10 @@ class Engine(ABC):
             return expr.to_pyarrow()
 
     def scalar(self, expr: ir.Scalar, *, step: str):
+        """The value, with SQL's NULL as None: Ibis answers the max of no timestamps with pandas' NaT."""
         with self.step(step, expr):
-            return expr.execute()
+            value = expr.execute()
+        return None if value is pd.NaT or value is pd.NA else value
 
     @contextmanager
     def step(self, name: str, expr: ir.Expr | None = None) -> Iterator[None]:
