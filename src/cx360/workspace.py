@@ -64,8 +64,15 @@ custom_names = []
 # min_churn_risk = 0.6
 # queue = "retention"
 
+# Purposes and their consent defaults (docs/privacy.md): marketing (opt-in, per channel), profiling and
+# analytics (opt-out) are known without a declaration; declare one to change it or to add another.
+# [privacy.purposes.marketing]
+# default = "opt-in"
+# channels = ["email", "sms", "push", "call", "post"]
+
 # Each source is one [[sources]] table: where to read (kind = csv | parquet | jsonl | sql)
-# and a mapping to canonical records ([sources.records]) or events ([sources.events]).
+# and a mapping to canonical records ([sources.records]), events ([sources.events]) or consent
+# changes ([sources.consents]).
 # A field is a column name, or a table: {{ column = "dob", type = "date", formats = ["%d.%m.%Y"] }};
 # a constant is {{ value = "web" }}; `values` renames source values (event names, channels).
 #
@@ -93,6 +100,18 @@ custom_names = []
 # channel = {{ value = "web" }}
 # identifiers = {{ cookie_id = "anonymous_id", customer_no = "user_id" }}
 # properties = {{ path = "path" }}
+#
+# [[sources]]
+# name = "preferences"
+# kind = "csv"
+# path = "data/preferences.csv"
+#
+# [sources.consents]
+# timestamp = {{ column = "changed_at", type = "timestamp" }}
+# purpose = "purpose"
+# channel = "channel"
+# status = {{ column = "opt", values = {{ Y = "granted", N = "denied", W = "withdrawn" }} }}
+# identifiers = {{ customer_no = "client_id" }}
 #
 # A Segment or RudderStack export, every call type, read as it is (docs/segment.md):
 #
