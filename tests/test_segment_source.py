@@ -13,6 +13,7 @@ import pytest
 
 from cx360.config import load_config
 from cx360.errors import ConfigError
+from cx360.identity.explain import explain
 from cx360.identity.resolve import resolve
 from cx360.profiles.events import attribute
 from cx360.sources import segment
@@ -146,6 +147,11 @@ def _check_export(ws) -> None:
     mine = {e["event_id"] for e in attributed.to_pylist() if e["profile_id"] == person}
     assert {"m01", "m02", "m06"} <= mine  # the anonymous page views and form are in the person's profile
     assert mine == set(events)
+    [alias] = [
+        link for link in explain(ws, "cookie_id:anon-2").links if "cookie_id:anon-2" in (link["left"], link["right"])
+    ]
+    assert alias["rule"] == "event_cooccurrence"  # the alias call is the evidence, named by its messageId
+    assert (alias["evidence"]["first_event"], alias["evidence"]["first_event_name"]) == ("m05", "alias")
 
     again = ingest(ws)[0]  # an unchanged export adds nothing
     assert (again.unchanged, again.loaded, again.duplicates) == (1, 0, 17)

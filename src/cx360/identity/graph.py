@@ -37,6 +37,8 @@ def record_links(records: ir.Table) -> ir.Table:
             kind=ibis.literal(kind),
             source=records.source,
             n_events=ibis.literal(0, "int64"),
+            first_event=ibis.null("string"),
+            first_event_name=ibis.null("string"),
         )
         for kind in IDENTIFIER_KINDS
     ]
@@ -44,7 +46,8 @@ def record_links(records: ir.Table) -> ir.Table:
 
 
 def event_links(events: ir.Table) -> ir.Table:
-    """Identifiers seen in one event (a login with a cookie and a customer number) belong together."""
+    """Identifiers seen in one event (a login with a cookie and a customer number, a Segment alias call)
+    belong together; the link keeps how many events showed them and the first of them."""
     parts = []
     for a, b in itertools.combinations(IDENTIFIER_KINDS, 2):
         both = events.filter(events[a].notnull() & events[b].notnull())
@@ -56,6 +59,9 @@ def event_links(events: ir.Table) -> ir.Table:
                 kind=ibis.literal(f"{a}+{b}"),
                 source=both.source.min(),
                 n_events=both.count(),
+                # the first event that showed them together (an alias call, a login): what explain names
+                first_event=both.event_id.argmin(both.ts),
+                first_event_name=both.name.argmin(both.ts),
             )
         )
     return ibis.union(*parts, distinct=False)

@@ -138,9 +138,19 @@ def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
     why = links.right.map(reason).combine_first(links.left.map(reason))
     evidence = [
         json.dumps(
-            {"source": s, "kind": k} if r == "record_identifier" else {"kinds": k, "source": s, "events": int(n)}
+            {"source": s, "kind": k}
+            if r == "record_identifier"
+            else {"kinds": k, "source": s, "events": int(n), "first_event": e, "first_event_name": name}
         )
-        for r, k, s, n in zip(links.rule, links.kind, links.source, links.n_events, strict=True)
+        for r, k, s, n, e, name in zip(
+            links.rule,
+            links.kind,
+            links.source,
+            links.n_events,
+            links.first_event,
+            links.first_event_name,
+            strict=True,
+        )
     ]
     return pd.DataFrame(
         {
