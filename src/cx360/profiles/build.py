@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from cx360.errors import StageNotRunError
 from cx360.privacy.consent import Policy, resolved
 from cx360.profiles import events as profile_events
@@ -36,7 +34,7 @@ def default_as_of(ws: Workspace) -> dt.datetime:
     events = ws.engine.table("events")
     latest = ws.engine.scalar(events.ts.max(), step="profiles: latest event")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    if latest is None or pd.isna(latest):  # no events: an empty table's max is NULL (NaT from pandas)
+    if latest is None:
         return now
     return dt.datetime.combine(min(latest, now).date() + dt.timedelta(days=1), dt.time())
 
