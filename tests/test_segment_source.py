@@ -247,8 +247,10 @@ def test_the_collector_entry_point_translates_messages_and_sets_bad_ones_aside()
     ]
     with pytest.raises(Unfit, match="sentAt is not a time"):
         segment.translate({"type": "track", "timestamp": "2025-01-01T00:00:00Z", "sentAt": "x", "receivedAt": "y"})
-    rudder_web = {"type": "track", "channel": "web", "context": {"app": {"name": "RudderLabs JavaScript SDK"}}}
-    assert segment.translate(rudder_web)["_cx360_channel"] == "web"
+    rudder_web = {"type": "identify", "channel": "web", "context": {"app": {"name": "RudderLabs JavaScript SDK"}}}
+    rudder_web["context"]["traits"] = {"email": "a@b.ru", "tier": "gold"}  # identify's traits, as it sends them
+    row = segment.translate(rudder_web)
+    assert (row["_cx360_channel"], row["traits.email"], row["_cx360_extra"]) == ("web", "a@b.ru", '{"tier": "gold"}')
     from_phone = {"type": "track", "anonymousId": "a1", "context": {"device": {"id": "d"}, "userAgent": "Dalvik"}}
     assert segment.translate(from_phone)["_cx360_device_id"] == "a1"
     consent = {"categoryPreferences": {"marketing": True}}

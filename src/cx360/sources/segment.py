@@ -71,6 +71,9 @@ def translate(message: dict, spelling: dict[str, str] | None = None) -> dict[str
     for key in ("properties", "traits", "context"):
         if message.get(key) is not None and not isinstance(message[key], dict):
             raise Unfit(_REASON + f"{key!r} must be an object")
+    context = message.get("context") or {}
+    if call == "identify" and not message.get("traits") and isinstance(context.get("traits"), dict):
+        message = {**message, "traits": context["traits"]}  # RudderStack's web SDK sends them there only
     row = flat_row(message, {} if spelling is None else spelling)
     channel = _channel(message, call)
     anonymous = _text(message.get("previousId" if call == "alias" else "anonymousId"))
