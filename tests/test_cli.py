@@ -184,6 +184,7 @@ def test_format_json_puts_one_document_on_stdout(tmp_path):
             "loaded": 1,
             "quarantined": 1,
             "duplicates": 0,
+            "suppressed": 0,
             "status": "ok",
             "identifiers_dropped": 0,
             "error": None,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
@@ -37,6 +38,7 @@ BatchFn = Callable[[pa.Table], "pa.Table | pd.DataFrame"]
 WriteMode = Literal["replace", "upsert", "append"]
 BATCH_ROWS = 50_000
 STAGE_PREFIX = "_cx360_stage_"
+REWRITE_SUFFIX = ".rewrite"  # a DuckDB file being rewritten by `compact`
 
 
 class Engine(ABC):
@@ -73,6 +75,10 @@ class Engine(ABC):
         """Apply `fn` to `expr` batch by batch and write the results into a staged table."""
 
     @abstractmethod
+    def _add_columns(self, table: str, columns: dict[str, dt.DataType]) -> None:
+        """Add empty (NULL) columns at the end of a stored table."""
+
+    @abstractmethod
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         """strptime-style parse that yields NULL (not an error) on a value that does not match."""
 
@@ -94,11 +100,16 @@ class Engine(ABC):
                 self.con.create_table(name, schema=schema.ibis_schema(name), overwrite=True)
 
     def _outdated(self, name: str) -> bool:
-        """A derived table written by an older cx360 (other columns) is rebuilt; a stored one is an error."""
-        if tuple(self.table(name).columns) == tuple(schema.ibis_schema(name).names):
+        """A derived table written by an older cx360 (other columns) is rebuilt; a stored one that lacks
+        only columns cx360 has since added at its end gets them, empty; any other is an error."""
+        have, want = tuple(self.table(name).columns), tuple(schema.ibis_schema(name).names)
+        if have == want:
             return False
         if name in schema.DERIVED_TABLES:
             return True
+        if want[: len(have)] == have:
+            self._add_columns(name, {c: schema.ibis_schema(name)[c] for c in want[len(have) :]})
+            return False
         raise Cx360Error(
             f"table {name!r} has columns {list(self.table(name).columns)}, but this cx360 expects "
             f"{list(schema.ibis_schema(name).names)}; the workspace was written by another version"
@@ -240,6 +251,11 @@ class Engine(ABC):
                     sql = ""
             raise EngineError(name, sql, exc) from exc
 
+    @abstractmethod
+    def compact(self) -> None:
+        """Rewrite the storage so that no byte of a deleted row is left in it (erasure needs this: DuckDB
+        keeps deleted rows' bytes in its file)."""
+
     def close(self) -> None:
         self.con.disconnect()
 
@@ -271,13 +287,43 @@ class DuckDB(Engine):
         path = root / settings.path
         path.parent.mkdir(parents=True, exist_ok=True)
         extra = {k: v for k, v in (("threads", settings.threads), ("memory_limit", settings.memory_limit)) if v}
+        path.with_name(path.name + REWRITE_SUFFIX).unlink(missing_ok=True)  # a rewrite cut short: redone later
         con = _connect_duckdb(path, extra)
         con.raw_sql("SET TimeZone = 'UTC'")
         super().__init__(con)
-        self.path = path
+        self.path, self._options = path, extra
         for name in con.list_tables():  # staging tables of a run that crashed
             if name.startswith(STAGE_PREFIX):
                 con.drop_table(name, force=True)
+
+    def compact(self) -> None:
+        """Copy every table into a new file and swap it in atomically: only a newly written file is
+        free of deleted rows (DELETE, CHECKPOINT and VACUUM all leave their bytes in place). A crash
+        before the swap leaves the old file, and the half-written new one is removed on the next open."""
+        import duckdb
+
+        self.con.raw_sql("CHECKPOINT")
+        self.con.disconnect()
+        fresh = self.path.with_name(self.path.name + REWRITE_SUFFIX)
+        fresh.unlink(missing_ok=True)
+        try:
+            con = duckdb.connect()
+            try:
+                con.execute(f"ATTACH '{_sql_text(self.path)}' AS old (READ_ONLY)")
+                con.execute(f"ATTACH '{_sql_text(fresh)}' AS fresh")
+                con.execute("COPY FROM DATABASE old TO fresh")
+                con.execute("DETACH fresh")
+                con.execute("DETACH old")
+            finally:
+                con.close()
+            _fsync(fresh)
+            os.replace(fresh, self.path)
+            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)  # the old file's, if any
+            _fsync(self.path.parent)
+        finally:
+            fresh.unlink(missing_ok=True)
+            self.con = _connect_duckdb(self.path, self._options)
+            self.con.raw_sql("SET TimeZone = 'UTC'")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -357,6 +403,14 @@ class DuckDB(Engine):
         finally:
             writer.close()
         return staged
+
+    def _add_columns(self, table: str, columns: dict[str, dt.DataType]) -> None:
+        from ibis.backends.sql.datatypes import DuckDBType
+
+        with self._transaction():
+            for column, dtype in columns.items():
+                sql_type = DuckDBType.to_string(dtype)
+                self.con.raw_sql(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(column)} {sql_type}")
 
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         return _duckdb_try_strptime(value, fmt)
@@ -539,6 +593,10 @@ class Spark(Engine):
         finally:
             self.session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", previous)
 
+    def _add_columns(self, table: str, columns: dict[str, dt.DataType]) -> None:
+        t = self.table(table)
+        self._swap(table, self._frame(t.mutate(**{c: ibis.null(d) for c, d in columns.items()})))
+
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         # With ANSI mode off, to_timestamp yields NULL on a mismatch; Ibis translates the format to Java's.
         return value.as_timestamp(fmt)
@@ -546,9 +604,26 @@ class Spark(Engine):
     def json_get(self, value: ir.StringValue, key: str) -> ir.StringValue:
         return _spark_get_json_object(value, _json_path(key))
 
+    def compact(self) -> None:
+        # Deletes already wrote new Parquet folders; Splink's intermediate tables may hold copies of rows.
+        for written in (self.warehouse / "_checkpoints").glob("*/*"):  # the session's own folder stays
+            shutil.rmtree(written, ignore_errors=True)
+
     def close(self) -> None:
         if self._owns_session:
             self.session.stop()
+
+
+def _sql_text(value: object) -> str:
+    return str(value).replace("'", "''")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _connect_duckdb(path: Path, options: dict) -> BaseBackend:

@@ -149,3 +149,9 @@ class TransportUnavailableError(UnavailableError):
     answers 503 and clients retry; nothing was acknowledged."""
 
     exit_code = 75
+
+
+class ErasurePendingError(Cx360Error):
+    """An erasure was interrupted: the workspace is not read until it is completed."""
+
+    http_status = 503

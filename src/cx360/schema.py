@@ -129,6 +129,7 @@ INGEST_BATCHES: tuple[Column, ...] = (
     Column("rows_loaded", "int64", "rows written to records or events"),
     Column("rows_quarantined", "int64", "rows written to quarantine"),
     Column("rows_duplicate", "int64", "rows already present (same event id or record hash)"),
+    Column("rows_suppressed", "int64", "rows of erased people, not loaded (see docs/privacy.md)"),
 )
 
 IDENTITY_LINKS: tuple[Column, ...] = (

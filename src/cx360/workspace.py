@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cx360.config import CONFIG_FILE, Config, load_config
-from cx360.errors import ConfigError
+from cx360.errors import ConfigError, ErasurePendingError
 from cx360.filemodes import secure_workspace
 
 if TYPE_CHECKING:
@@ -129,11 +129,25 @@ custom_names = []
 """  # noqa: E501 (TOML 1.0: an inline table stays on one line)
 
 
+PENDING_ERASURES = "erasure/pending"  # journals of erasures under way (cx360.erasure)
+
+
 class Workspace:
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, *, erasing: bool = False):
         self.root = Path(root).resolve()
         self.config_path = self.root / CONFIG_FILE
+        self.erasing = erasing  # opened by an erasure, which may find its own journal
         secure_workspace(self.root)  # personal data: owner-only files, whatever the user's umask
+
+    def check_erasures(self) -> None:
+        """An erasure cut short (a crash) leaves its journal: nothing may read the workspace until it is
+        completed, since the person may be half gone."""
+        pending = sorted((self.root / PENDING_ERASURES).glob("*.json"))
+        if pending and not self.erasing:
+            raise ErasurePendingError(
+                f"an erasure was interrupted ({pending[0].relative_to(self.root)}); complete it with "
+                f"`cx360 privacy erase --resume -w {self.root}` before anything else reads this workspace"
+            )
 
     @cached_property
     def config(self) -> Config:
@@ -143,6 +157,7 @@ class Workspace:
     def engine(self) -> Engine:
         from cx360.engine import connect
 
+        self.check_erasures()
         return connect(self.config.engine, self.root)
 
     def profile(self, key: str):

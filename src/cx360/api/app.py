@@ -29,6 +29,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
     from cx360.workspace import Workspace
 
     ws = Workspace(root)
+    ws.check_erasures()
     cfg = ws.config
     if not isinstance(cfg.engine, DuckDBEngine):
         raise ConfigError(

@@ -1,11 +1,16 @@
 """Read access to the serving index: one read-only DuckDB connection, a cursor per worker thread,
-point lookups only (see cx360.api.index for why they are cheap)."""
+point lookups only (see cx360.api.index for why they are cheap).
+
+The store follows its file: when the index is rebuilt under a running server (an erasure rebuilds
+it at once), the next request opens the new file, and the old connection is closed a little later,
+once the requests that were using it have finished."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import json
+import os
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -17,27 +22,66 @@ from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
 from cx360.profiles.view import Profile, assemble
 
+RETIRE_SECONDS = 10.0  # how long a replaced index stays open for the requests still reading it
+
 
 class Store:
     def __init__(self, path: Path, *, region: str | None = None):
-        import duckdb
-
         self.path = path
         self.region = region
-        self._con = duckdb.connect(str(path), read_only=True)
-        self._con.execute("SET TimeZone = 'UTC'")
         self._local = threading.local()
+        self._reopen = threading.Lock()
+        self._generation = 0
+        self._open()
+
+    def _open(self) -> None:
+        import duckdb
+
+        self._inode = os.stat(self.path).st_ino
+        # Attached to an instance of its own: DuckDB hands a second connect() to the same path the
+        # instance already open, which would keep reading the replaced file.
+        self._con = duckdb.connect()
+        self._con.execute(f"ATTACH '{str(self.path).replace(chr(39), chr(39) * 2)}' AS serve (READ_ONLY)")
+        self._con.execute("USE serve")
+        self._con.execute("SET TimeZone = 'UTC'")
         self.tables = {
             r[0]
             for r in self._con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
             ).fetchall()
         }
+        for cached in ("built_at", "campaigns", "channels", "distributions"):
+            self.__dict__.pop(cached, None)
+
+    def _follow(self) -> None:
+        """Switch to a rebuilt index file (a new inode at the same path); one stat per query."""
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:  # between an unlink and a rename: keep the current one
+            return
+        if inode == self._inode:
+            return
+        with self._reopen:
+            if inode == self._inode:
+                return
+            old = self._con
+            self._open()
+            self._generation += 1
+            timer = threading.Timer(RETIRE_SECONDS, old.close)
+            timer.daemon = True
+            timer.start()
 
     def cursor(self):
+        self._follow()
         cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            cur = self._local.cursor = self._con.cursor()
+        if cur is None or getattr(self._local, "generation", -1) != self._generation:
+            cur = self._local.cursor = self._new_cursor()
+            self._local.generation = self._generation
+        return cur
+
+    def _new_cursor(self):
+        cur = self._con.cursor()
+        cur.execute("USE serve")  # each cursor is a connection of its own, in the instance's default catalog
         return cur
 
     def close(self) -> None:
@@ -229,11 +273,12 @@ class Store:
         out = {}
         for label, expr in (("value (CLV, 12 months)", "clv_12m"), ("churn risk (1 - p_alive)", "1 - p_alive")):
             if expr.split()[-1] in columns:
-                out[label] = histogram(self._con.cursor(), expr)
+                out[label] = histogram(self._new_cursor(), expr)
         return out
 
     def counts(self) -> dict[str, int]:
-        return dict(self._con.cursor().execute("SELECT name, n FROM serve_rows").fetchall())
+        self._follow()
+        return dict(self._new_cursor().execute("SELECT name, n FROM serve_rows").fetchall())
 
 
 def histogram(cur, expr: str, bins: int = 20) -> list[tuple[float, float, int]]:

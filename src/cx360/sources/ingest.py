@@ -28,7 +28,8 @@ from cx360.config import Config
 from cx360.engine import Engine
 from cx360.errors import Cx360Error, TransientSourceError
 from cx360.privacy import ledger
-from cx360.sources import segment
+from cx360.privacy.suppression import Suppression
+from cx360.sources import segment, suppress
 from cx360.sources.dropped import keep_dropped, write_dropped
 from cx360.sources.mapping import REASONS, Context, canonical_rows, check
 from cx360.sources.masking import chunk_masker
@@ -50,6 +51,7 @@ class SourceReport:
     loaded: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    suppressed: int = 0  # rows of erased people, not loaded (see cx360.privacy.suppression)
     identifiers_dropped: int = 0  # malformed identifiers removed from loaded rows (see dropped_identifiers)
     error: str | None = None
 
@@ -65,17 +67,19 @@ class SourceReport:
         self.loaded += counts.loaded
         self.quarantined += counts.quarantined
         self.duplicates += counts.duplicates
+        self.suppressed += counts.suppressed
         self.identifiers_dropped += counts.identifiers_dropped
 
 
 @dataclass
 class BatchCounts:
-    """read = loaded + quarantined + duplicates, checked before a batch commits."""
+    """read = loaded + quarantined + duplicates + suppressed, checked before a batch commits."""
 
     read: int = 0
     loaded: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    suppressed: int = 0
     identifiers_dropped: int = 0  # malformed identifiers removed from loaded rows (not a row count)
     first_reason: str | None = None
 
@@ -87,6 +91,7 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
     sources = [config.source(n) for n in names]
     engine = ws.engine
     recover(engine)
+    suppression = Suppression.load(ws.root, config.workspace.default_region)
     reports = []
     drained = ledger.drain(engine, ws.root)  # consent changes the API took since the last ingest
     if drained:
@@ -102,7 +107,7 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
             )
             for reader in inputs:
                 report.inputs += 1
-                _ingest_with_retries(engine, config, source, reader, report, on_progress)
+                _ingest_with_retries(engine, config, source, reader, report, on_progress, suppression)
         except Cx360Error as exc:
             report.fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
@@ -110,17 +115,21 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
     return reports
 
 
-def ingest_input(engine: Engine, config: Config, source, reader: Reader, report: SourceReport) -> None:
+def ingest_input(
+    engine: Engine, config: Config, source, reader: Reader, report: SourceReport, suppression: Suppression | None = None
+) -> None:
     """Load one input that `readers_for` does not list (a segment of the collector's event log) the way
     `ingest` loads a source's inputs: skipped when its batch committed before, else one batch."""
-    _ingest_with_retries(engine, config, source, reader, report, None)
+    _ingest_with_retries(engine, config, source, reader, report, None, suppression)
 
 
-def _ingest_with_retries(engine, config: Config, source, reader: Reader, report: SourceReport, on_progress) -> None:
+def _ingest_with_retries(
+    engine, config: Config, source, reader: Reader, report: SourceReport, on_progress, suppression: Suppression
+) -> None:
     attempts = config.ingest.read_attempts
     for attempt in range(1, attempts + 1):
         try:
-            _ingest_input(engine, config, source, reader, report, on_progress)
+            _ingest_input(engine, config, source, reader, report, on_progress, suppression)
             return
         except InputChanged as exc:  # the batch was discarded: read the input again, from its new content
             if attempt == attempts:
@@ -151,7 +160,9 @@ def _batch_id(source, reader: Reader) -> str:
     return hashlib.sha256(f"{mapping}\n{fingerprint}".encode()).hexdigest()[:32]
 
 
-def _ingest_input(engine: Engine, config: Config, source, reader: Reader, report: SourceReport, on_progress) -> None:
+def _ingest_input(
+    engine: Engine, config: Config, source, reader: Reader, report: SourceReport, on_progress, suppression: Suppression
+) -> None:
     batch_id = _batch_id(source, reader)
     ledger = engine.table("ingest_batches")
     done = engine.to_arrow(
@@ -165,7 +176,9 @@ def _ingest_input(engine: Engine, config: Config, source, reader: Reader, report
         report.duplicates += rows
         return
     progress = (lambda read: on_progress(source.name, reader.label, read)) if on_progress else None
-    counts = load_batch(engine, config, source, batch_id, reader.label, reader.chunks(), reader.schemaless, progress)
+    counts = load_batch(
+        engine, config, source, batch_id, reader.label, reader.chunks(), reader.schemaless, progress, suppression
+    )
     report.add(counts)
     if counts.read and counts.quarantined == counts.read and not reader.rejected_only:
         report.fail(
@@ -183,8 +196,10 @@ def load_batch(
     chunks: Iterable[Chunk],
     schemaless: bool,
     on_progress: Callable[[int], None] | None = None,
+    suppression: Suppression | None = None,
 ) -> BatchCounts:
-    """Load one batch between a 'started' and a 'committed' ledger row; on any failure nothing of it stays."""
+    """Load one batch between a 'started' and a 'committed' ledger row; on any failure nothing of it stays.
+    Rows of the people in `suppression` are counted as suppressed and not loaded."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     _ledger(engine, batch_id, source.name, label, "started", now)
     ctx = Context(
@@ -207,8 +222,9 @@ def load_batch(
             if mask is not None:
                 chunk = mask(chunk)
             counts.read += chunk.data.num_rows + len(chunk.malformed)
-            bad, good = _load_chunk(engine, source, chunk, ctx)
+            bad, good, suppressed = _load_chunk(engine, source, chunk, ctx, suppression)
             counts.quarantined += len(bad)
+            counts.suppressed += suppressed
             valid += good
             if bad and counts.first_reason is None:
                 counts.first_reason = min(bad, key=lambda m: m.row_number).reason
@@ -224,10 +240,12 @@ def load_batch(
         counts.identifiers_dropped = int(
             engine.scalar(drops.filter(drops.batch_id == batch_id).count(), step="count dropped identifiers")
         )
-        if counts.duplicates < 0 or counts.read != counts.loaded + counts.quarantined + counts.duplicates:
+        if counts.duplicates < 0 or counts.read != (
+            counts.loaded + counts.quarantined + counts.duplicates + counts.suppressed
+        ):
             raise Cx360Error(
                 f"{label}: rows do not add up (read {counts.read}, loaded {counts.loaded}, quarantined "
-                f"{counts.quarantined}, valid {valid}); the batch was not committed"
+                f"{counts.quarantined}, suppressed {counts.suppressed}, valid {valid}); the batch was not committed"
             )
     except BaseException:
         _discard(engine, batch_id)
@@ -236,17 +254,25 @@ def load_batch(
     return counts
 
 
-def _load_chunk(engine: Engine, source, chunk: Chunk, ctx: Context) -> tuple[list[Malformed], int]:
-    """Write the chunk's valid new rows and its rejected rows; return the rejected rows and how many were
-    valid (loaded now, or duplicates of rows loaded before)."""
-    bad, valid = list(chunk.malformed), 0
+def _load_chunk(
+    engine: Engine, source, chunk: Chunk, ctx: Context, suppression: Suppression | None = None
+) -> tuple[list[Malformed], int, int]:
+    """Write the chunk's valid new rows and its rejected rows; return the rejected rows, how many were
+    valid (loaded now, or duplicates of rows loaded before), and how many rows of erased people were
+    suppressed (neither loaded nor quarantined)."""
+    bad, valid, suppressed = list(chunk.malformed), 0, 0
     for entity, mapping, data in _parts(source, chunk.data):
-        rejected, good = _load_part(engine, source.name, entity, mapping, data, ctx)
+        rejected, good, gone = _load_part(engine, source.name, entity, mapping, data, ctx, suppression)
         bad += rejected
         valid += good
+        suppressed += gone
+    if suppression:  # a rejected row or a line that never parsed may still be theirs
+        theirs = {m.row_number for m in bad if suppression.touches(m.raw, source.name)}
+        bad = [m for m in bad if m.row_number not in theirs]
+        suppressed += len(theirs)
     if bad:
         engine.append("quarantine", _quarantine_rows(bad, ctx), step=f"{source.name}: quarantine")
-    return bad, valid
+    return bad, valid, suppressed
 
 
 def _parts(source, data: pa.Table) -> list[tuple[str, object, pa.Table]]:
@@ -268,12 +294,21 @@ def _parts(source, data: pa.Table) -> list[tuple[str, object, pa.Table]]:
     return parts
 
 
-def _load_part(engine: Engine, name: str, entity: str, mapping, data: pa.Table, ctx: Context):
-    """Load rows bound for one table; return the rejected rows and how many were valid."""
+def _load_part(
+    engine: Engine, name: str, entity: str, mapping, data: pa.Table, ctx: Context, suppression: Suppression | None
+):
+    """Load rows bound for one table; return the rejected rows, how many were valid, how many suppressed."""
+    gone: set[int] = set()
+    if suppression:
+        data = suppress.redact_table(data, mapping, suppression)
     staged = engine.stage(data)
     helpers: list[ir.Table] = []
     try:
         checked, helpers = check(staged, mapping, ctx)
+        if suppression:
+            gone = suppress.suppressed_rows(engine, checked, entity, ctx, suppression)
+            if gone:
+                checked = checked.filter(~checked.row_number.isin(sorted(gone)))
         marked = _mark_suspects(engine, checked, name, entity, mapping)
         flagged = engine.to_arrow(
             marked.filter(marked[REASONS].notnull() | marked._cx360_suspect).select(
@@ -290,7 +325,7 @@ def _load_part(engine: Engine, name: str, entity: str, mapping, data: pa.Table, 
             rejected = pa.concat_tables([rejected, _conflict_reasons(conflicting)])
         engine.insert(entity, new, step=f"{name}: load")
         write_dropped(engine, dropped, entity, ctx)
-        return _malformed(data, rejected), data.num_rows - rejected.num_rows
+        return _malformed(data, rejected), data.num_rows - rejected.num_rows - len(gone), len(gone)
     finally:
         for table in (*helpers, staged):
             engine.unstage(table)
@@ -400,8 +435,10 @@ def _quarantine_rows(bad: list[Malformed], ctx: Context) -> pa.Table:
 
 def _ledger(engine: Engine, batch_id, source, input_, status, started, counts: BatchCounts | None = None) -> None:
     finished = dt.datetime.now(dt.UTC).replace(tzinfo=None) if status == "committed" else None
-    read, loaded, quarantined, duplicates = (
-        (None,) * 4 if counts is None else (counts.read, counts.loaded, counts.quarantined, counts.duplicates)
+    read, loaded, quarantined, duplicates, suppressed = (
+        (None,) * 5
+        if counts is None
+        else (counts.read, counts.loaded, counts.quarantined, counts.duplicates, counts.suppressed)
     )
     row = pa.table(
         {
@@ -415,6 +452,7 @@ def _ledger(engine: Engine, batch_id, source, input_, status, started, counts: B
             "rows_loaded": pa.array([loaded], pa.int64()),
             "rows_quarantined": pa.array([quarantined], pa.int64()),
             "rows_duplicate": pa.array([duplicates], pa.int64()),
+            "rows_suppressed": pa.array([suppressed], pa.int64()),
         }
     )
     engine.append("ingest_batches", row, step=f"{source}: ledger ({status})")

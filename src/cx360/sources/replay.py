@@ -6,7 +6,7 @@ that input's name: rows that now pass are loaded (or counted as duplicates), the
 others are quarantined again with today's reasons, and the new batch supersedes
 the old one in the quarantine view. A line that never parsed (a malformed CSV
 line or JSON text) cannot be replayed: it is carried into the new batch as it
-was. Each replay batch keeps *read = loaded + quarantined + duplicates*.
+was. Each replay batch keeps *read = loaded + quarantined + duplicates + suppressed*.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
+from cx360.privacy.suppression import Suppression
 from cx360.sources.ingest import SourceReport, load_batch, recover
 from cx360.sources.readers import MALFORMED, Chunk, Malformed, as_text, dict_table
 from cx360.status import current_quarantine
@@ -29,6 +30,7 @@ def replay(ws: Workspace, only: list[str] | None = None) -> list[SourceReport]:
     sources = [config.source(n) for n in (only or [s.name for s in config.sources])]
     engine = ws.engine
     recover(engine)
+    suppression = Suppression.load(ws.root, config.workspace.default_region)
     reports = []
     for source in sources:
         report = SourceReport(source.name)
@@ -45,7 +47,11 @@ def replay(ws: Workspace, only: list[str] | None = None) -> list[SourceReport]:
             mapping = json.dumps(source.model_dump(mode="json"), sort_keys=True)
             previous = sorted({r["batch_id"] for r in failing})
             batch_id = hashlib.sha256(f"replay\n{mapping}\n{previous}".encode()).hexdigest()[:32]
-            report.add(load_batch(engine, config, source, batch_id, label, [_chunk(failing)], schemaless=True))
+            report.add(
+                load_batch(
+                    engine, config, source, batch_id, label, [_chunk(failing)], schemaless=True, suppression=suppression
+                )
+            )
     return reports
 
 

@@ -1,0 +1,163 @@
+"""The verification scan: every file of the workspace searched for each of the person's identifiers
+and full names, in its raw bytes and, where the store compresses, in what it decodes to (DuckDB
+tables by query, Parquet columns, gzip). Hits in the user's own files (data/, cx360.toml) are listed
+apart: cx360 does not change them."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cx360.config import Config
+from cx360.erasure.stores import files, owner
+from cx360.erasure.subject import Subject
+
+UNKNOWN = "(no store)"
+
+
+@dataclass
+class ScanResult:
+    terms: int = 0
+    files: int = 0
+    bytes: int = 0
+    tables: int = 0
+    hits: list[dict] = field(default_factory=list)  # store, file, where, what: none of them is the value itself
+    user_files: dict[str, int] = field(default_factory=dict)  # the user's files that still hold the person
+    namesakes: int = 0  # rows of other people with the same first and last name
+
+    def as_dict(self) -> dict:
+        return {
+            "terms": self.terms,
+            "files_scanned": self.files,
+            "bytes_scanned": self.bytes,
+            "tables_scanned": self.tables,
+            "hits": len(self.hits),
+            "where": self.hits,
+            "namesakes": self.namesakes,
+        }
+
+
+def labelled_terms(subject: Subject) -> list[tuple[str, str]]:
+    """(what, term): what says which kind of value a hit was, without the value."""
+    kinds = {v: k for k, values in subject.identifiers.items() for v in values}
+    kinds.update({v.lstrip("+"): "phone" for v in subject.identifiers.get("phone", [])})
+    return [(kinds.get(t, "name"), t) for t in subject.terms()]
+
+
+def scan(root: Path, config: Config, subject: Subject, *, skip: tuple[Path, ...] = ()) -> ScanResult:
+    terms = labelled_terms(subject)
+    result = ScanResult(terms=len(terms))
+    if not terms:
+        return result
+    names = {n.lower() for n in subject.names}
+    for path in files(root):
+        if path in skip:
+            continue
+        rel = path.relative_to(root).as_posix()
+        store = owner(config, rel)
+        found = _file_hits(path, terms, names, result)
+        result.files += 1
+        result.bytes += path.stat().st_size
+        if store is not None and store.user:
+            if found:
+                result.user_files[rel] = len(found)
+            continue
+        for where, what in found:
+            result.hits.append({"store": store.name if store else UNKNOWN, "file": rel, "where": where, "what": what})
+    return result
+
+
+def _file_hits(path: Path, terms: list[tuple[str, str]], names: set[str], result: ScanResult) -> list[tuple[str, str]]:
+    data = path.read_bytes()
+    found = [("bytes", what) for what, term in terms if _in_bytes(data, term)]
+    if data[:2] == b"\x1f\x8b":
+        try:
+            inflated = gzip.decompress(data)
+        except (OSError, EOFError):
+            inflated = b""
+        found += [("gzip", what) for what, term in terms if _in_bytes(inflated, term)]
+    if data[:4] == b"PAR1":
+        found += _parquet_hits(path, terms)
+    if data[8:12] == b"DUCK":
+        found += _duckdb_hits(path, terms, names, result)
+    return found
+
+
+def _in_bytes(data: bytes, term: str) -> bool:
+    return any(v.encode() in data for v in {term, term.lower(), term.upper(), term.title()})
+
+
+def _parquet_hits(path: Path, terms: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException):
+        return [("parquet (unreadable)", "unknown")]
+    out = []
+    for name in table.column_names:
+        column = table[name]
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        for what, term in terms:
+            if pc.any(pc.match_substring(column, term, ignore_case=True)).as_py():
+                out.append((f"parquet column {name}", what))
+    return out
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _duckdb_hits(path: Path, terms: list[tuple[str, str]], names: set[str], result: ScanResult) -> list:
+    import duckdb
+
+    out = []
+    con = duckdb.connect()  # an instance of its own: never one this process already has open on the path
+    try:
+        con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS scanned (READ_ONLY)")
+        con.execute("USE scanned")
+    except duckdb.Error:
+        con.close()
+        return [("duckdb (unreadable)", "unknown")]
+    try:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+        ).fetchall()
+        for (table,) in tables:
+            result.tables += 1
+            columns = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_catalog = current_database() AND table_name = ?",
+                [table],
+            ).fetchall()
+            text = [c for c, t in columns if t == "VARCHAR"]
+            quoted = '"' + table.replace('"', '""') + '"'
+            pattern = "(?i)" + "|".join(re.escape(term) for _, term in terms)
+            if text:  # one pass over the table; the terms one by one only in a column that has a hit
+                counts = con.execute(
+                    f"SELECT {', '.join(f'count(*) FILTER (WHERE regexp_matches({_ident(c)}, $1))' for c in text)} "
+                    f"FROM {quoted}",
+                    [pattern],
+                ).fetchone()
+                for column, n in zip(text, counts, strict=True):
+                    for what, term in terms if n else []:
+                        found = con.execute(
+                            f"SELECT count(*) FROM {quoted} WHERE contains(lower({_ident(column)}), ?)", [term.lower()]
+                        ).fetchone()[0]
+                        if found:
+                            out.append((f"table {table}.{column}", what))
+            if {"first_name", "last_name"} <= set(text) and names:
+                result.namesakes += con.execute(
+                    f"SELECT count(*) FROM {quoted} WHERE lower(first_name || ' ' || last_name) IN "
+                    f"({', '.join('?' * len(names))})",
+                    sorted(names),
+                ).fetchone()[0]
+    finally:
+        con.close()
+    return out
