@@ -144,7 +144,7 @@ def test_erase_leaves_no_trace_and_reingesting_the_sources_brings_nobody_back(ws
     counts = ("rows_loaded", "rows_quarantined", "rows_duplicate", "rows_suppressed")
     assert all(b["rows_read"] == sum(b[c] or 0 for c in counts) for b in ledger)
     assert sum(b["rows_suppressed"] or 0 for b in ledger) == sum(
-        warehouse_store["rows_removed"].get(t, 0) for t in ("records", "events", "quarantine")
+        warehouse_store["rows_removed"].get(t, 0) for t in ("records", "events", "consents", "quarantine")
     )
     assert tagged and all(f"@{ERASED}" in t and who["handle"] not in t for t in tagged)
     again = erase(ws_root, who["phone"], "the same request again")

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from cx360 import node_keys, schema
 from cx360.engine import STAGE_PREFIX
+from cx360.erasure.streams import matcher
 from cx360.erasure.subject import Subject, holds_identifier
 from cx360.privacy.suppression import Suppression
 
@@ -54,8 +55,8 @@ def _per_batch(engine: Engine, predicates: dict[str, ir.BooleanValue]) -> dict[t
     out: dict[tuple[str, str], int] = {}
     for table in (*LOADED, "quarantine"):
         if table in predicates:
-            t = engine.table(table)
-            rows = t.filter(predicates[table]).group_by("batch_id").aggregate(n=t.count())
+            theirs = engine.table(table).filter(predicates[table])
+            rows = theirs.group_by("batch_id").aggregate(n=theirs.count())
             for r in engine.to_arrow(rows, step=f"erasure: {table} per batch").to_pylist():
                 column = "rows_quarantined" if table == "quarantine" else "rows_loaded"
                 out[(r["batch_id"], column)] = out.get((r["batch_id"], column), 0) + r["n"]
@@ -134,8 +135,7 @@ def _quarantine_rows(ws: Workspace, subject: Subject) -> ir.BooleanValue | None:
     engine = ws.engine
     q = engine.table("quarantine")
     rows = engine.to_arrow(q.select("source", "batch_id", "row_number", "raw"), step="erasure: quarantine").to_pylist()
-    mine = Suppression(ws.root, region=ws.config.workspace.default_region)
-    mine.hashes = {mine.hash(k, v) for k, v in subject.suppressed()}
+    mine = matcher(ws.root, subject, ws.config.workspace.default_region)
     keys = [
         f"{r['source']}\x1f{r['batch_id']}\x1f{r['row_number']}" for r in rows if mine.touches(r["raw"], r["source"])
     ]

@@ -14,13 +14,15 @@ refuses a server that is not durable, unless told to trust it (then `durable` is
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from cx360.errors import ConfigError, MissingDependencyError, TransportUnavailableError
 from cx360.stream.transport import Entry
 
 log = logging.getLogger(__name__)
 FIELD = b"m"  # each entry holds one field: the message as received
+ERASE_ATTEMPTS = 10  # rebuilds of the stream an erasure tries before it gives up on concurrent appends
 COUNT_LIMIT = 10_000  # past this many entries a lag that Redis cannot tell is reported as the stream's length
 TRANSIENT = {"LOADING", "BUSY", "MISCONF", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"}  # try later
 
@@ -111,6 +113,88 @@ class RedisTransport:
 
     def size_bytes(self) -> int:
         return int(self._call("size", self._client.memory_usage, self.stream) or 0)
+
+    def erase(self, matches: Callable[[bytes], bool]) -> int:
+        """Remove every entry whose message `matches` holds (an erased person's calls), physically:
+        XDEL only marks an entry deleted inside its listpack node, whose bytes Redis keeps (in memory,
+        and in the snapshot its append-only file is rewritten from), so the stream is rebuilt in one
+        transaction from the entries that stay, with each group's last delivered id and its pending
+        entries (claimed back to their consumers with their delivery counts); then Redis rewrites its
+        append-only file. A concurrent append makes the rebuild start over. Returns the entries removed."""
+        redis = _redis()
+        for _ in range(ERASE_ATTEMPTS):
+            with self._client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self.stream)
+                    removed = self._rebuild(pipe, matches)
+                except redis.WatchError:
+                    continue
+                except (redis.ConnectionError, redis.TimeoutError) as exc:
+                    raise TransportUnavailableError(
+                        f"Redis at {_safe(self.url)} cannot be reached (erase: {exc}); try again later"
+                    ) from exc
+            if removed:
+                self._rewrite_log()
+            return removed
+        raise TransportUnavailableError(f"Redis stream {self.stream}: appends kept interrupting the erasure")
+
+    def _rebuild(self, pipe, matches: Callable[[bytes], bool]) -> int:
+        entries = pipe.xrange(self.stream, "-", "+")
+        kept = [(offset, fields) for offset, fields in entries if not (fields and matches(fields.get(FIELD, b"")))]
+        if len(kept) == len(entries):
+            pipe.unwatch()
+            return 0
+        last = pipe.xinfo_stream(self.stream)["last-generated-id"]
+        groups = []
+        for g in pipe.xinfo_groups(self.stream):
+            name = _text(g["name"])
+            pending = pipe.xpending_range(self.stream, name, "-", "+", max(int(g["pending"]), 1))
+            groups.append((name, g["last-delivered-id"], pending))
+        alive = {_text(o) for o, _ in kept}
+        pipe.multi()
+        pipe.delete(self.stream)
+        for offset, fields in kept:
+            pipe.xadd(self.stream, fields, id=offset)
+        for name, delivered, pending in groups:
+            pipe.xgroup_create(self.stream, name, delivered, mkstream=True)
+            for p in pending:
+                if _text(p["message_id"]) in alive:
+                    pipe.xclaim(
+                        self.stream,
+                        name,
+                        p["consumer"],
+                        0,
+                        [p["message_id"]],
+                        retrycount=p["times_delivered"],
+                        force=True,
+                        justid=True,
+                    )
+        if kept or groups:  # ids stay increasing past the deleted ones
+            pipe.execute_command("XSETID", self.stream, last)
+        pipe.execute()
+        return len(entries) - len(kept)
+
+    def _rewrite_log(self, timeout_s: float = 60.0) -> None:
+        redis = _redis()
+        try:
+            self._call("erase", self._client.bgrewriteaof)
+        except redis.ResponseError as exc:  # one already runs: it may predate the deletes, so wait and redo
+            if "already in progress" not in str(exc):
+                raise
+            self._wait_rewrite(timeout_s)
+            self._call("erase", self._client.bgrewriteaof)
+        self._wait_rewrite(timeout_s)
+
+    def _wait_rewrite(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            info = self._call("erase", self._client.info, "persistence")
+            if not int(info.get("aof_rewrite_in_progress", 0)) and not int(info.get("aof_rewrite_scheduled", 0)):
+                return
+            time.sleep(0.05)
+        raise TransportUnavailableError(
+            f"Redis at {_safe(self.url)} did not finish rewriting its append-only file in {timeout_s:.0f} s"
+        )
 
     def close(self) -> None:
         self._client.close()

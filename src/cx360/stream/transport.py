@@ -10,7 +10,7 @@ warehouse merge keyed by (source, messageId) makes it exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 
@@ -41,6 +41,11 @@ class Transport(Protocol):
 
     def size_bytes(self) -> int:
         """What the transport holds, in bytes (for backpressure and /metrics)."""
+        ...
+
+    def erase(self, matches: Callable[[bytes], bool]) -> int:
+        """Remove, physically (from the files behind it too), every entry whose message `matches`
+        holds: how `cx360 privacy erase` reaches the transport. Returns the entries removed."""
         ...
 
     def close(self) -> None: ...
