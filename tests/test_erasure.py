@@ -231,7 +231,12 @@ def test_erase_while_serving_drops_the_person_from_the_running_api(ws_root):
         hits = client.get("/v1/search", params={"q": last_name}, headers=auth).json()["results"]
         assert who["pid"] not in {h["profile_id"] for h in hits}
         assert client.get("/health").json()["status"] == "ok"
-    # every file of this full workspace (index, keys, audit, suppression list, receipt) has a store
+    # every file of this full workspace (index, keys, audit, collector log, suppression list, receipt) has a store
+    from cx360.stream.eventlog import Partition
+
+    log = Partition(ws_root)
+    log.log("web").append([b'{"type": "track", "event": "Signed In", "messageId": "m1"}'])
+    log.close()
     with Workspace(ws_root) as ws:
         assert unclaimed(ws.root, ws.config) == []
         (ws.root / "stray.bin").write_bytes(b"?")

@@ -38,3 +38,28 @@ def test_a_persons_entries_leave_the_redis_stream_and_its_append_only_file(tmp_p
         t.close()
     finally:
         server.kill()
+
+
+def test_a_persons_messages_leave_every_segment_of_the_event_log(tmp_path):
+    from cx360.erasure.streams import erase_event_log
+    from cx360.stream.eventlog import Partition
+
+    subject = Subject(profile_ids=["P1"], nodes=["customer_no:C000186", "email:ivan@mail.ru"], names=[])
+    calls = [
+        {"type": "identify", "userId": "C000186", "traits": {"email": "ivan@mail.ru"}, "messageId": "m1"},
+        {"type": "track", "userId": "C000200", "event": "Signed In", "messageId": "m2"},
+        {"type": "track", "userId": "c000186", "event": "Signed In", "messageId": "m3"},
+    ]
+    live = Partition(tmp_path)  # a running server's partition (p0) is left as it is
+    live.log("web").append([json.dumps(calls[0]).encode()])
+    dead = Partition(tmp_path)  # a server that stopped (p1): its open segment is sealed, then rewritten
+    dead.log("web").append([json.dumps(c).encode() for c in calls])
+    dead.close()
+    try:
+        removed, busy = erase_event_log(tmp_path, subject, "RU")
+    finally:
+        live.close()
+    assert removed == 2 and busy == ["p0"]
+    p1 = [p for p in (tmp_path / "eventlog" / "p1").rglob("*") if p.is_file()]
+    assert not any(b"C000186" in p.read_bytes().upper() or b"ivan@" in p.read_bytes() for p in p1)
+    assert any(b'"m2"' in p.read_bytes() for p in p1)

@@ -30,6 +30,7 @@ from cx360.config import DuckDBEngine
 from cx360.erasure import files as stores_io
 from cx360.erasure.scan import scan
 from cx360.erasure.stores import stores
+from cx360.erasure.streams import erase_event_log
 from cx360.erasure.subject import Subject, resolve
 from cx360.erasure.warehouse import erase_rows
 from cx360.errors import NotFoundError
@@ -120,6 +121,10 @@ def _run(root: Path, journal: dict) -> dict:
             )
         entries = stores_io.erase_audit(root, subject.profile_ids, eid)
         journal["stores"]["audit log"] = journal["stores"].get("audit log", 0) + entries
+        messages, busy = erase_event_log(root, subject, region)
+        journal["stores"]["event log"] = journal["stores"].get("event log", 0) + messages
+        if busy:
+            journal["stores"]["event log partitions in use (left as they are)"] = ", ".join(busy)
         consents = stores_io.erase_sqlite_rows(root / INTAKE_FILE, "consents", subject.profile_ids)
         journal["stores"]["consents intake"] = journal["stores"].get("consents intake", 0) + consents
         keys = _row_keys(ws, subject, journal)

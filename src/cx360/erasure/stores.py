@@ -46,6 +46,11 @@ def stores(config: Config) -> list[Store]:
             ("consents.sqlite", "consents.sqlite-wal", "consents.sqlite-shm", "consents.sqlite-journal"),
             "the person's consent changes deleted, the file vacuumed",
         ),
+        Store(
+            "event log",
+            ("eventlog/**",),
+            "the person's messages removed from every segment no running server holds",
+        ),
         Store("suppression list", ("privacy/suppression.key", "privacy/suppressed.jsonl"), "keyed hashes added"),
         Store("erasure receipts", ("erasure/**",), "the receipt written; the journal removed when done"),
         Store("models", ("models/**",), "scanned: models are fitted on traits and hold no personal values"),

@@ -4,10 +4,14 @@ normalised, or their record id, e-mail, handle, phone or full name appears in it
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 from cx360.erasure.subject import Subject
 from cx360.privacy.suppression import Suppression
+from cx360.stream import eventlog
+from cx360.stream.segments import sync_dir
 from cx360.stream.transport import Transport
 
 
@@ -22,3 +26,44 @@ def erase_entries(transport: Transport, root: Path, subject: Subject, region: st
     """Remove the person's entries from `transport`; returns how many."""
     mine = matcher(root, subject, region)
     return transport.erase(lambda message: mine.touches(message.decode("utf-8", "replace")))
+
+
+def erase_event_log(root: Path, subject: Subject, region: str | None) -> tuple[int, list[str]]:
+    """Remove the person's messages from the collector's event log (cx360.stream.eventlog): every
+    segment file, sealed, drained (kept for the dedup window) or left open by a dead server, is
+    rewritten without them, under the partition's lock so that no server appends meanwhile. Returns
+    the messages removed and the partitions a running server holds (their files are left as they
+    are; the drain's suppression keeps those messages out of the warehouse)."""
+    mine = matcher(root, subject, region)
+    busy = eventlog.seal_abandoned(root)  # what dead writers left open becomes sealed segments
+    removed = 0
+    for part in eventlog.partitions(root):
+        if part in busy:
+            continue
+        fd = os.open(part / "LOCK", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # a server took it since
+                busy.append(part)
+                continue
+            for path in sorted(part.rglob("*.jsonl")):
+                removed += _rewrite_without(path, mine)
+        finally:
+            os.close(fd)
+    return removed, [p.name for p in busy]
+
+
+def _rewrite_without(path: Path, mine: Suppression) -> int:
+    lines = path.read_bytes().splitlines(keepends=True)
+    kept = [line for line in lines if not mine.touches(line.decode("utf-8", "replace"))]
+    if len(kept) == len(lines):
+        return 0
+    tmp = path.with_name(path.name + ".erasing")
+    with open(tmp, "wb") as f:
+        f.write(b"".join(kept))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    sync_dir(path.parent)
+    return len(lines) - len(kept)
