@@ -50,7 +50,7 @@ def test_init_ingest_status_quarantine(tmp_path):
         f.write(CSV_SOURCE)
     result = cx360("ingest", "-w", str(ws))
     assert result.returncode == 0, result.stderr
-    assert "│ crm    │      1 │         0 │    3 │      2 │           1 │          0 │ ok" in result.stdout
+    assert "│ crm    │      1 │         0 │    3 │      2 │           1 │          0 │          0 │ ok" in result.stdout
     assert "1 rows quarantined" in result.stdout and "1 malformed identifiers dropped" in result.stdout
     status = cx360("status", "-w", str(ws))
     assert status.returncode == 0 and "records" in status.stdout and "│ crm" in status.stdout

@@ -74,7 +74,9 @@ def _get(url: str, key: str | None = None, headers: dict | None = None):
 
 
 def _access_lines(log_path: Path) -> list[dict]:
-    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]  # every line is JSON
+    text = log_path.read_text()
+    complete = text[: text.rfind("\n") + 1]  # a worker may be writing the last line right now
+    lines = [json.loads(line) for line in complete.splitlines() if line.strip()]  # every line is JSON
     return [e for e in lines if e["logger"] == "cx360.access"]
 
 

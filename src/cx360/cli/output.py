@@ -140,6 +140,7 @@ def _numeric(column: str) -> bool:
         "loaded",
         "quarantined",
         "duplicates",
+        "suppressed",
         "rows",
         "batches",
         "row",
