@@ -242,6 +242,8 @@ def test_a_torn_last_line_is_cut_and_the_rest_sealed(tmp_path):
     assert sealed.name == "0000000000000001-0000000000000002.jsonl"
     assert sealed.read_bytes() == b'{"a":1}\n{"a":2}\n'
     assert again.next_seq == 3
+    sealed.unlink()  # retention removed every segment: the sequence still goes on
+    assert Segments(tmp_path, segment_bytes=1 << 20).next_seq == 3
 
 
 def test_concurrent_appends_share_fsyncs_and_keep_every_line(tmp_path, monkeypatch):

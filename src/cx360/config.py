@@ -438,8 +438,7 @@ class CollectorSettings(Model):
     dedup_window_hours: float = Field(
         24,
         gt=0,
-        description="a messageId seen again within this window is answered as a duplicate; drained "
-        "segments older than it are deleted",
+        description="a messageId seen again within this window is answered as a duplicate",
     )
     dedup_window_ids: int = Field(
         1_000_000,

@@ -311,11 +311,7 @@ class Collector:
         for r in reports:
             if not r.ok:
                 log.warning("collector: draining source %s: %s", r.source, r.error)
-        keep = self.settings.dedup_window_hours * 3600
-        for part_log in self.partition.logs():
-            part_log.events.forget_drained(keep)
-            part_log.rejected.forget_drained(keep)
-        return reports
+        return reports  # drained segments age out by [retention] event_log, in the retention stage
 
     def close(self) -> None:
         if self.relay is not None:

@@ -20,6 +20,13 @@ from pathlib import Path
 SEALED = re.compile(r"(\d{16})-(\d{16})\.jsonl")
 OPEN = re.compile(r"(\d{16})\.open")
 DRAINED = "drained"
+LAST = "last"  # the last sequence number sealed, so that a restart continues after it
+
+
+def _write_last(folder: Path, seq: int) -> None:
+    tmp = folder / f".{LAST}.tmp"
+    tmp.write_text(str(seq))
+    os.replace(tmp, folder / LAST)  # the caller syncs the folder
 
 
 def sync_dir(folder: Path) -> None:
@@ -69,7 +76,8 @@ class Segments:
 
     def recover(self) -> int:
         """Seal what a previous writer left open (cut after its last complete line); the next sequence number."""
-        last = 0
+        marker = self.folder / LAST
+        last = int(marker.read_text()) if marker.is_file() else 0  # survives retention deleting segments
         for p in [*self.folder.iterdir(), *(self.folder / DRAINED).iterdir()]:
             s = span(p)
             if s:
@@ -89,6 +97,7 @@ class Segments:
                 first = int(m[1])
                 os.replace(p, self.folder / f"{first:016d}-{first + lines - 1:016d}.jsonl")
                 last = max(last, first + lines - 1)
+                _write_last(self.folder, last)
             else:
                 p.unlink()
         sync_dir(self.folder)
@@ -134,6 +143,7 @@ class Segments:
         self._fd = None
         sealed = self.folder / f"{self._first:016d}-{self.next_seq - 1:016d}.jsonl"
         os.replace(self.folder / f"{self._first:016d}.open", sealed)
+        _write_last(self.folder, self.next_seq - 1)
         sync_dir(self.folder)
         return sealed
 
@@ -143,17 +153,6 @@ class Segments:
         current = sorted(p for p in self.folder.iterdir() if SEALED.fullmatch(p.name) or OPEN.fullmatch(p.name))
         yield from drained
         yield from current
-
-    def forget_drained(self, older_than_s: float) -> int:
-        """Delete drained segments last written more than `older_than_s` ago; how many."""
-        cutoff = time.time() - older_than_s
-        gone = 0
-        # the newest segment stays: its name carries the sequence number a restart continues from
-        for p in sorted(p for p in (self.folder / DRAINED).iterdir() if SEALED.fullmatch(p.name))[:-1]:
-            if p.stat().st_mtime < cutoff:
-                p.unlink(missing_ok=True)
-                gone += 1
-        return gone
 
     def close(self) -> None:
         self.seal()
