@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.pipeline",),  # the declared stages
     ("cx360.stream",),  # the collector's event log, its transports, the drain into the warehouse
     ("cx360.workspace",),  # the handle a user opens; stages receive it and import it only for annotations
-    ("cx360.segments", "cx360.calls"),  # audiences; the contact centre's call reasons and routing
+    ("cx360.segments", "cx360.calls", "cx360.funnels"),  # audiences; call reasons and routing; funnels, forms
     ("cx360.scoring",),
     ("cx360.profiles",),
     ("cx360.identity",),

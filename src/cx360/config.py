@@ -498,6 +498,9 @@ class PurposeSpec(Model):
     default: Literal["opt-in", "opt-out"]
     channels: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")]] = []
     description: str = ""
+    identifiers: list[IdentifierKind] = Field(
+        [], description="what an audience exported for the purpose may carry besides profile_id"
+    )
 
 
 # Known without a declaration; [privacy.purposes.NAME] changes one or adds another.
@@ -506,6 +509,7 @@ DEFAULT_PURPOSES: dict[str, PurposeSpec] = {
         default="opt-in",
         channels=["email", "sms", "push", "call", "post"],
         description="offers and campaigns sent to the person",
+        identifiers=["email", "phone", "device_id"],
     ),
     "profiling": PurposeSpec(default="opt-out", description="traits, scores and segments computed about the person"),
     "analytics": PurposeSpec(default="opt-out", description="aggregate reporting that names nobody"),
@@ -668,6 +672,37 @@ class SegmentSpec(Model):
         return self
 
 
+_WITHIN = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w|seconds?|minutes?|hours?|days?|weeks?)\s*$")
+_WITHIN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def within_seconds(text: str) -> int:
+    """'7d' -> 604800: a funnel's conversion window ('30m', '12h', '7d', '2w', '14 days')."""
+    m = _WITHIN.match(str(text).lower())
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a window: write a positive number and a unit, e.g. '30m', '12h', '7d', '2w'")
+    unit = m.group(2)
+    return int(m.group(1)) * _WITHIN_SECONDS["m" if unit.startswith("min") else unit[0]]
+
+
+def _window(text: str) -> str:
+    within_seconds(text)
+    return text
+
+
+class FunnelSpec(Model):
+    """Ordered steps, each an event condition; a person enters step k+1 when they did step k and then,
+    within `within` of their first step, step k+1 (see docs/funnels.md)."""
+
+    name: SegmentName
+    description: str = ""
+    steps: list[Annotated[str, AfterValidator(_syntax)]] = Field(min_length=2)
+    within: Annotated[str, AfterValidator(_window)] = "7d"
+    breakdown: Literal["channel", "segment"] | None = Field(
+        None, description="split each step by the channel of the first step, or by the segments people are in"
+    )
+
+
 class SegmentationSettings(Model):
     """The built-in segments: RFM cells and behavioural clusters."""
 
@@ -715,6 +750,7 @@ class Config(Model):
     ingest: IngestSettings = IngestSettings()
     sources: list[Source] = []
     segments: list[SegmentSpec] = []
+    funnels: list[FunnelSpec] = []
     segmentation: SegmentationSettings = SegmentationSettings()
     serve: ServeSettings = ServeSettings()
     retention: RetentionSettings = RetentionSettings()
@@ -749,6 +785,10 @@ class Config(Model):
         dupes = sorted({n for n in segments if segments.count(n) > 1})
         if dupes:
             raise ValueError(f"segment names must be unique; repeated: {', '.join(dupes)}")
+        funnels = [f.name for f in self.funnels]
+        dupes = sorted({n for n in funnels if funnels.count(n) > 1})
+        if dupes:
+            raise ValueError(f"funnel names must be unique; repeated: {', '.join(dupes)}")
         for seg in self.segments:
             if seg.purpose is not None:
                 try:

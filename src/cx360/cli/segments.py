@@ -1,16 +1,17 @@
-"""`cx360 segments evaluate|list|members`: segments declared in cx360.toml, RFM cells and behavioural clusters."""
+"""`cx360 segments evaluate|list|members|export`: declared segments, RFM cells and behavioural clusters."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
-from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit_json, fail, out, records, table
+from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit_json, err, fail, out, records, table
 
 app = typer.Typer(
     help="Segments: declared audiences, RFM cells, behavioural clusters, digital archetypes.", no_args_is_help=True
@@ -152,6 +153,45 @@ def members_cmd(
         return
     out.print(table(f"Segment {name}", ["profile", "entered", "left"], member_rows))
     out.print(table("Summary", ["what", "count"], [("rows", total), ("shown", len(rows))]))
+
+
+class FileFormat(enum.StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command("export")
+def export_cmd(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    workspace: WorkspaceOpt = Path("."),
+    file_format: Annotated[
+        FileFormat | None, typer.Option("--format", help="csv or parquet (default: from the file's suffix, else csv).")
+    ] = None,
+    hashed: Annotated[
+        bool, typer.Option(help="SHA-256 of the normalised identifiers, as customer-match uploads take them.")
+    ] = False,
+    purpose: Annotated[
+        str | None, typer.Option(help="What the audience is for (the segment's own purpose when it declares one).")
+    ] = None,
+    channel: Annotated[str | None, typer.Option(help="The channel, for a purpose consented per channel.")] = None,
+) -> None:
+    """Write the segment's current members, one row each, with the identifiers the purpose allows; members
+    whose consent does not allow it are withheld. A failed or stale segment is refused."""
+    from cx360.api.audit import record_cli
+    from cx360.segments.export import audience, write
+    from cx360.workspace import Workspace
+
+    fmt = (file_format or (FileFormat.parquet if output.suffix == ".parquet" else FileFormat.csv)).value
+    with Workspace(workspace) as ws:
+        aud = audience(ws, name, purpose=purpose, channel=channel, hashed=hashed)
+        record_cli(ws.root, "segments export", None, [f"segment_members.{name}", *aud.identifiers])
+        write(aud, output, fmt)
+    what = aud.purpose + (f" by {aud.channel}" if aud.channel else "")
+    err.print(
+        f"wrote {aud.members.num_rows:,} members of '{name}' to {output} ({fmt}; for {what}; "
+        f"identifiers: {', '.join(aud.identifiers) or 'none'}); {aud.withheld:,} withheld by consent"
+    )
 
 
 def _status(status: str) -> Text:

@@ -34,6 +34,14 @@ where = "txn_count > 0"
 purpose = "marketing"
 channel = "sms"
 
+# From a loan page on the web to a submitted form, on any channel, within a week.
+[[funnels]]
+name = "loan_application"
+description = "a loan page, then the loan form, then a submission"
+steps = ["name = 'page_viewed' and path in ('/mortgage', '/auto-loan')", "name = 'form_started'", "name = 'form_submitted'"]
+within = "7d"
+breakdown = "channel"
+
 # The contact centre's routing table: the first route whose conditions hold takes the call.
 [calls]
 default_queue = "general"

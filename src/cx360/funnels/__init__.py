@@ -1,0 +1,1 @@
+"""Funnels and form analytics over the events of every channel, resolved to people through identity."""
