@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.pipeline",),  # the declared stages
     ("cx360.stream",),  # the collector's event log, its transports, the drain into the warehouse
     ("cx360.workspace",),  # the handle a user opens; stages receive it and import it only for annotations
+    ("cx360.decisions",),  # the next best action: offers, contact policy, response models, arbitration
     ("cx360.segments", "cx360.calls", "cx360.funnels"),  # audiences; call reasons and routing; funnels, forms
     ("cx360.scoring",),
     ("cx360.profiles",),
@@ -37,6 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.models", "cx360.text"),  # estimators and text analysis, usable on any table
     ("cx360.engine",),
     ("cx360.config",),
+    ("cx360.decisions.settings",),  # the offer catalogue and contact policy of cx360.toml
     ("cx360.conditions", "cx360.node_keys", "cx360.files", "cx360.filemodes"),
     ("cx360.schema",),
     ("cx360.trait_catalog", "cx360.identifiers"),

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from cx360.decisions.settings import ContactPolicy, OfferSpec, check_catalogue
 from cx360.errors import ConfigError
 from cx360.schema import ATTRIBUTE_NAMES, EVENT_NAMES, IDENTIFIER_KINDS
 
@@ -757,6 +758,8 @@ class Config(Model):
     privacy: PrivacySettings = PrivacySettings()
     calls: CallSettings = CallSettings()
     collector: CollectorSettings = CollectorSettings()
+    offers: list[OfferSpec] = []
+    contact_policy: ContactPolicy = ContactPolicy()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -800,6 +803,7 @@ class Config(Model):
                 raise ValueError(
                     f"segment '{seg.name}': unknown event name(s) {bad}; known: {', '.join(sorted(known))}"
                 )
+        check_catalogue(self.offers, self.contact_policy, self.privacy)
         return self
 
     @property

@@ -304,6 +304,24 @@ CHURN_SCORES: tuple[Column, ...] = (
     Column("scored_at", "timestamp", "when"),
 )
 
+DECISIONS: tuple[Column, ...] = (
+    Column("decision_id", "string", "the decision: profile, as_of and run"),
+    Column("profile_id", "string", "the person"),
+    Column("decided_at", "timestamp", "when `cx360 decide` ran"),
+    Column("as_of", "timestamp", "the point in time decided for: history, caps and consents before it"),
+    Column("offer", "string", "the offer chosen; empty: none"),
+    Column("channel", "string", "the channel to send it through"),
+    Column("send_at", "timestamp", "when to send it (UTC): the person's best hour outside quiet hours"),
+    Column("expected_value", "float64", "propensity × value × the offer's priority"),
+    Column("propensity", "float64", "calibrated probability that the person accepts"),
+    Column("probability", "float64", "probability that the policy chose this action (for off-policy evaluation)"),
+    Column("explored", "boolean", "chosen at random among the eligible actions, not as the best"),
+    Column("reasons", "string", "why this action, its channel and hour; or why none"),
+    Column("candidates", "string", "every candidate as JSON: offer, channel, scores, the rule that held it back"),
+    Column("status", "string", "planned, sent, or suppressed at send time (see suppressed_by)"),
+    Column("suppressed_by", "string", "the rule that stopped the send (consent withdrawn since the decision)"),
+)
+
 TABLE_VERSIONS: tuple[Column, ...] = (
     Column("table", "string", "a table of this workspace"),
     Column("stage", "string", "the pipeline stage that last wrote it (see `cx360 status`)"),
@@ -340,6 +358,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "churn_scores": CHURN_SCORES,
     "segments": SEGMENTS,
     "segment_members": SEGMENT_MEMBERS,
+    "decisions": DECISIONS,
     "table_versions": TABLE_VERSIONS,
 }
 

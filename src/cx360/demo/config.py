@@ -75,6 +75,40 @@ queue = "complaints"
 reason = "transfer_issue"
 queue = "payments"
 
+# The next best action (`cx360 decide`): the offer catalogue and the contact policy.
+[contact_policy]
+time_zone = "Europe/Moscow"
+quiet_hours = [21, 9]
+max_contacts = { count = 3, days = 7 }
+[contact_policy.channels.email]
+cap = { count = 1, days = 7 }
+[contact_policy.channels.sms]
+cap = { count = 1, days = 7 }
+[contact_policy.channels.call_centre]
+consent = "call"
+cap = { count = 1, days = 30 }
+hours = [10, 19]
+
+[[offers]]
+name = "auto_loan"
+description = "a car loan; never again within 180 days of a rejection or a declined application"
+where = "age_years >= 21"
+value = 400
+channels = ["email", "sms", "call_centre"]
+cooldown_days = 180
+
+[[offers]]
+name = "credit_card"
+value = "50 + spend_90d * 0.01"
+channels = ["email", "sms"]
+
+[[offers]]
+name = "mortgage"
+where = "age_years between 25 and 60"
+value = 1500
+channels = ["email", "call_centre"]
+priority = 0.8
+
 # Core banking CRM: Cyrillic names, Russian date and phone formats.
 [[sources]]
 name = "crm_core"

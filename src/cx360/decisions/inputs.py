@@ -1,0 +1,148 @@
+"""What a decision reads, pulled from the warehouse once: the people (traits, scores, segments,
+consents) and their contact history (offer events, complaints), all before the decision's as_of."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import ibis
+import pandas as pd
+
+from cx360.decisions import expressions
+from cx360.errors import StageNotRunError
+from cx360.privacy.consent import Policy
+from cx360.segments.evaluate import FIELD_TABLES, NOT_FIELDS
+
+if TYPE_CHECKING:
+    from cx360.config import Config
+    from cx360.engine import Engine
+
+# The marketing automation's answers: each one is a contact on its channel.
+CONTACT_EVENTS = ("offer_made", "offer_accepted", "offer_rejected", "offer_ignored", "application_declined")
+HISTORY_COLUMNS = ["profile_id", "ts", "name", "channel", "offer"]
+
+
+@dataclass
+class Inputs:
+    people: pd.DataFrame  # one row per profile, index profile_id: the fields offers name, in nullable types
+    history: pd.DataFrame  # HISTORY_COLUMNS: every offer event before as_of
+    sent: pd.DataFrame  # HISTORY_COLUMNS: what cx360 sent before as_of, counted by the caps
+    open_complaints: set[str]  # profile ids with a complaint open at as_of
+    consent: dict[str, set[str]]  # consent channel -> profile ids the policy allows to be contacted on it
+    traits_as_of: dt.datetime
+    as_of: dt.datetime
+
+
+def consent_field(purpose: str, channel: str | None) -> str:
+    return f"consent.{purpose}" if channel is None else f"consent.{purpose}_{channel}"
+
+
+def known_fields(engine: Engine, config: Config) -> dict[str, str]:
+    """Every field an offer may name, and where it comes from."""
+    owner = {c: "profile_traits" for c in engine.table("profile_traits").columns if c not in NOT_FIELDS}
+    for table in FIELD_TABLES:
+        if engine.has_table(table):
+            for c in engine.table(table).columns:
+                if c not in NOT_FIELDS:
+                    owner.setdefault(c, table)
+    for name in _segment_names(engine, config):
+        owner[f"segment.{name}"] = "segment_members"
+    for purpose, channel in Policy(config.privacy).pairs():
+        owner[consent_field(purpose, channel)] = "consents"
+    return owner
+
+
+def _segment_names(engine: Engine, config: Config) -> list[str]:
+    names = {s.name for s in config.segments}
+    if engine.has_table("segments"):
+        names |= set(
+            engine.to_arrow(engine.table("segments").select("name"), step="decisions: segments")["name"].to_pylist()
+        )
+    return sorted(names)
+
+
+def load(engine: Engine, config: Config, as_of: dt.datetime | None, *, now: dt.datetime | None = None) -> Inputs:
+    traits = engine.table("profile_traits")
+    stamp = engine.scalar(traits.as_of.max(), step="decisions: traits as_of")
+    if stamp is None or pd.isna(stamp):
+        raise StageNotRunError("no profile traits to decide on", stage="profiles")
+    traits_as_of = pd.Timestamp(stamp).to_pydatetime()
+    as_of = as_of or traits_as_of
+    owner = known_fields(engine, config)
+    needed: list[str] = []
+    for o in config.offers:
+        for what, text in (("where", o.where), ("value", o.value)):
+            names = expressions.fields(text)
+            expressions.check_fields(names, set(owner), o.name, what)
+            needed += [n for n in names if n not in needed]
+    people = _people(engine, config, owner, needed, now or as_of)
+    policy = Policy(config.privacy)
+    cp = config.contact_policy
+    consent = {}
+    for ch in dict.fromkeys(cp.consent_channel(c) for c in cp.channels):
+        allowed = policy.allowed(engine, cp.purpose, ch, now or as_of)
+        consent[ch] = set(engine.to_arrow(allowed, step=f"decisions: consent {ch}")["profile_id"].to_pylist())
+    return Inputs(
+        people,
+        history(engine, as_of),
+        sent(engine, as_of),
+        open_complaints(engine, as_of),
+        consent,
+        traits_as_of,
+        as_of,
+    )
+
+
+def _people(engine: Engine, config: Config, owner: dict[str, str], needed: list[str], at: dt.datetime) -> pd.DataFrame:
+    t = engine.table("profile_traits")
+    plain = [n for n in needed if owner[n] == "profile_traits"]
+    frame = t.select("profile_id", *plain)
+    for table in dict.fromkeys(owner[n] for n in needed if owner[n] in FIELD_TABLES):
+        cols = [n for n in needed if owner[n] == table]
+        other = engine.table(table).select("profile_id", *cols)
+        frame = frame.left_join(other, "profile_id").drop("profile_id_right")
+    people = engine.to_arrow(frame, step="decisions: people").to_pandas().set_index("profile_id")
+    members = engine.table("segment_members")
+    for n in (n for n in needed if owner[n] == "segment_members"):
+        name = n.split(".", 1)[1]
+        m = members.filter((members.segment == name) & members.exited_at.isnull()).select("profile_id")
+        people[n] = people.index.isin(engine.to_arrow(m, step=f"decisions: segment {name}")["profile_id"].to_pylist())
+    policy = Policy(config.privacy)
+    for purpose, channel in policy.pairs():
+        n = consent_field(purpose, channel)
+        if n in needed:
+            ids = engine.to_arrow(policy.allowed(engine, purpose, channel, at), step=f"decisions: {n}")
+            people[n] = people.index.isin(ids["profile_id"].to_pylist())
+    return expressions.nullable(people)
+
+
+def history(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
+    pe = engine.table("profile_events")
+    o = pe.filter(pe.name.isin(CONTACT_EVENTS) & (pe.ts < ibis.literal(as_of, "timestamp")))
+    o = o.select("profile_id", "ts", "name", "channel", offer=engine.json_get(o.properties, "offer"))
+    frame = engine.to_arrow(o, step="decisions: offer history").to_pandas()
+    return frame[HISTORY_COLUMNS].sort_values(["profile_id", "ts"], kind="stable").reset_index(drop=True)
+
+
+def open_complaints(engine: Engine, as_of: dt.datetime) -> set[str]:
+    """People with a complaint opened before as_of and not closed by then."""
+    pe = engine.table("profile_events")
+    c = pe.filter((pe.name == "complaint") & (pe.ts < ibis.literal(as_of, "timestamp")))
+    c = c.select(
+        "profile_id", status=engine.json_get(c.properties, "status"), closed=engine.json_get(c.properties, "closed_at")
+    )
+    frame = engine.to_arrow(c, step="decisions: complaints").to_pandas()
+    closed_at = pd.to_datetime(frame.closed, errors="coerce")
+    still_open = closed_at.isna() & (frame.status.fillna("open") != "closed") | (closed_at >= pd.Timestamp(as_of))
+    return set(frame.profile_id[still_open])
+
+
+def sent(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
+    """Sends cx360 released before as_of, as contacts: caps count them before the campaign tool's answers
+    come back as events (and count both once they have: a cap is never exceeded for it)."""
+    d = engine.table("decisions")
+    d = d.filter((d.status == "sent") & (d.send_at < ibis.literal(as_of, "timestamp")))
+    d = d.select("profile_id", ts=d.send_at, name=ibis.literal("decision_sent"), channel=d.channel, offer=d.offer)
+    return engine.to_arrow(d, step="decisions: sent").to_pandas()[HISTORY_COLUMNS]

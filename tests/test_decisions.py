@@ -1,0 +1,205 @@
+"""Decisions on the synthetic bank: the fixed columns of `cx360 decide -o`, cooldowns, consent and caps
+that always hold, bad catalogues with clear errors, the fallbacks of channel and hour, exploration's
+logged probabilities, and a consent withdrawn between a decision and its send."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cx360.cli import app as cli
+from cx360.config import load_config
+from cx360.decisions import arbitrate, expressions
+from cx360.decisions.timing import ChannelHourModel
+from cx360.demo import generate_world
+from cx360.errors import ConfigError
+from cx360.pipeline import run_stage
+from cx360.privacy import ledger
+from cx360.privacy.consent import Policy
+from cx360.workspace import Workspace
+
+SOURCES = ["crm_core", "crm_cards", "marketing", "cards", "complaints", "preferences"]
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory):
+    root = tmp_path_factory.mktemp("decide-bank")
+    generate_world(root, customers=100, seed=7)
+    toml = root / "cx360.toml"
+    text = toml.read_text(encoding="utf-8").replace("[identity]\n", "[identity]\nprobabilistic = false\n", 1)
+    toml.write_text(text, encoding="utf-8")  # the demo's own catalogue and contact policy
+    with Workspace(root) as ws:
+        assert run_stage(ws, "ingest", only=SOURCES).status == "ok"
+        for stage in ("identity", "profiles", "archetypes", "segments"):
+            assert run_stage(ws, stage).status == "ok", stage
+    result = CliRunner().invoke(cli, ["decide", "-w", str(root), "-o", str(root / "decisions.csv")])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def _table(ws, name):
+    return ws.engine.to_arrow(ws.engine.table(name), step="test").to_pandas()
+
+
+def test_the_file_has_one_row_per_profile_with_the_fixed_columns(bank):
+    out = pd.read_csv(bank / "decisions.csv", dtype={"offer": str}, keep_default_na=False)
+    assert list(out.columns) == ["profile_id", "offer", "channel", "send_at", "expected_value", "propensity", "reasons"]
+    with Workspace(bank) as ws:
+        profiles = _table(ws, "profile_traits")
+        log = _table(ws, "decisions")
+    assert sorted(out.profile_id) == sorted(profiles.profile_id) and out.profile_id.is_unique
+    chosen = out[out.offer != ""]
+    assert 0 < len(chosen) < len(out) and set(chosen.offer) <= {"auto_loan", "credit_card", "mortgage"}
+    assert (out[out.offer == ""].reasons.str.startswith("no offer")).all()
+    assert chosen.reasons.str.contains("propensity").all()
+    planned = log[log.offer.notna()]
+    assert ((planned.probability > 0) & (planned.probability <= 1)).all()
+    local = pd.to_datetime(planned.send_at).dt.tz_localize("UTC").dt.tz_convert("Europe/Moscow").dt.hour
+    assert ((local >= 9) & (local < 21)).all()  # never in quiet hours
+    assert (local[planned.channel == "call_centre"].between(10, 18)).all()
+    # the log keeps every candidate, the suppressed ones with their rule
+    candidates = [c for text in log.candidates for c in json.loads(text)]
+    rules = {c["suppressed_by"].split(":")[0] for c in candidates if "suppressed_by" in c}
+    assert {"consent", "eligibility"} <= rules and any("propensity" in c for c in candidates)
+
+
+def test_cooldown_consent_and_caps_hold_for_every_decision(bank):
+    with Workspace(bank) as ws:
+        log = _table(ws, "decisions")
+        events = _table(ws, "profile_events")
+        as_of = log.as_of.iloc[0]
+        policy = Policy(ws.config.privacy)
+        consented = {
+            ch: set(
+                ws.engine.to_arrow(policy.allowed(ws.engine, "marketing", ch, dt.datetime.now()), step="t")[
+                    "profile_id"
+                ].to_pylist()
+            )
+            for ch in ("email", "sms", "call")
+        }
+    chosen = log[log.offer.notna()]
+    events["offer"] = events.properties.map(lambda p: json.loads(p or "{}").get("offer"))
+    rejected = events[(events.name == "offer_rejected") & (events.ts >= as_of - pd.Timedelta(days=180))]
+    pairs = set(zip(rejected.profile_id, rejected.offer, strict=True))
+    auto = chosen[chosen.offer == "auto_loan"]
+    assert not any((p, "auto_loan") in pairs for p in auto.profile_id)
+    assert any(o == "auto_loan" for _, o in pairs)  # the rule had something to hold back
+    for ch, consent in (("email", "email"), ("sms", "sms"), ("call_centre", "call")):
+        assert set(chosen.profile_id[chosen.channel == ch]) <= consented[consent]
+    week = events[events.name.str.startswith(("offer_", "application")) & (events.ts >= as_of - pd.Timedelta(days=7))]
+    for ch in ("email", "sms"):
+        before = week[week.channel == ch].profile_id.value_counts()
+        assert not set(chosen.profile_id[chosen.channel == ch]) & set(before.index[before >= 1])
+
+
+def test_a_consent_withdrawn_before_the_send_suppresses_it(bank, tmp_path):
+    with Workspace(bank) as ws:
+        log = _table(ws, "decisions")
+        email = log[log.channel == "email"].iloc[0]
+        between = email.as_of + pd.Timedelta(minutes=1)  # after the decision's as_of, before its send
+        withdrawn = ledger.change(
+            ws.config.privacy, email.profile_id, "marketing", "withdrawn", channel="email", at=between, source="test"
+        )
+        ledger.append(ws.engine, [withdrawn.row()])
+    at = (log.send_at.max() + pd.Timedelta(hours=1)).isoformat()
+    result = CliRunner().invoke(cli, ["decide", "send", "-w", str(bank), "--at", at, "--out-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with Workspace(bank) as ws:
+        after = _table(ws, "decisions").set_index("decision_id")
+    row = after.loc[email.decision_id]
+    assert row.status == "suppressed" and row.suppressed_by.startswith("consent")
+    sent = pd.read_csv(tmp_path / "email.csv")
+    assert email.profile_id not in set(sent.profile_id)
+    assert (after[after.offer.notna()].status != "planned").all()
+
+
+def _config(tmp_path, text: str):
+    path = tmp_path / "cx360.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
+def test_bad_catalogues_fail_clearly(bank, tmp_path):
+    base = "[contact_policy.channels.email]\ncap = { count = 3, days = 7 }\n"
+    with pytest.raises(ConfigError, match="caps conflict"):
+        _config(tmp_path, "[contact_policy]\nmax_contacts = { count = 1, days = 7 }\n" + base)
+    with pytest.raises(ConfigError, match="offer 'x': unknown channel"):
+        _config(tmp_path, base + '[[offers]]\nname = "x"\nchannels = ["fax"]\n')
+    with pytest.raises(ConfigError, match="quiet hours"):
+        _config(tmp_path, "[contact_policy]\nquiet_hours = [8, 22]\n[contact_policy.channels.email]\nhours = [9, 20]\n")
+    toml = bank / "cx360.toml"
+    original = toml.read_text(encoding="utf-8")
+    try:
+        toml.write_text(original.replace('where = "age_years >= 21"', 'where = "age_yars >= 21"'), encoding="utf-8")
+        result = CliRunner().invoke(cli, ["decide", "-w", str(bank)], catch_exceptions=False, standalone_mode=False)
+    except ConfigError as exc:
+        assert "offer 'auto_loan'" in str(exc) and "'age_yars'" in str(exc)
+    else:
+        pytest.fail(f"an unknown field was accepted: {result.output}")
+    try:
+        toml.write_text(original.replace('where = "age_years >= 21"', 'where = "age_years > 500"'), encoding="utf-8")
+        result = CliRunner().invoke(cli, ["decide", "-w", str(bank), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert "offer 'auto_loan': no customer is eligible" in result.output
+    finally:
+        toml.write_text(original, encoding="utf-8")
+
+
+def test_conditions_follow_three_valued_logic_and_name_the_offer():
+    frame = expressions.nullable(pd.DataFrame({"age": [30, None, 17], "tier": ["gold", "silver", None]}))
+    assert expressions.condition("age >= 18", frame, "o").tolist() == [True, False, False]
+    assert expressions.condition("not age >= 18", frame, "o").tolist() == [False, False, True]
+    assert expressions.condition("age is null or tier in ('gold')", frame, "o").tolist() == [True, True, False]
+    assert expressions.value("age * 2", frame, "o").tolist() == [60.0, 0.0, 34.0]
+    with pytest.raises(ConfigError, match=r"offer 'o'.*not a true/false test"):
+        expressions.condition("age + 1", frame, "o")
+
+
+def test_a_customer_without_history_falls_back_to_segment_then_everyone():
+    history = pd.DataFrame(
+        {
+            "profile_id": ["a", "a", "a", "b", "b", "c"],
+            "ts": pd.to_datetime(["2025-01-01"] * 6),
+            "name": [
+                "offer_accepted",
+                "offer_accepted",
+                "offer_ignored",
+                "offer_accepted",
+                "offer_ignored",
+                "offer_ignored",
+            ],
+            "channel": ["sms", "sms", "email", "push", "email", "email"],
+            "offer": ["x"] * 6,
+        }
+    )
+    segment = pd.Series({"a": "s1", "b": "s2", "new": "s1"})
+    m = ChannelHourModel(strength=1).fit(history, segment, pd.Series([19, 19, 10, 19, 10, 10]))
+    own = m.choose("a", "channel", ["email", "sms", "push"])
+    assert (own.value, own.level) == ("sms", "person") and "own answers" in own.reason
+    newcomer = m.choose("new", "channel", ["email", "sms", "push"])
+    assert (newcomer.value, newcomer.level) == ("sms", "segment") and "segment s1" in newcomer.reason
+    stranger = m.choose("nobody", "hour", list(range(9, 21)))
+    assert stranger.level == "everyone" and stranger.value == 19 and "everyone" in stranger.reason
+
+
+def test_exploration_logs_the_probability_of_each_choice():
+    scored = pd.DataFrame(
+        {
+            "profile_id": [f"p{i // 3}" for i in range(3000)],
+            "offer": ["a", "b", "c"] * 1000,
+            "channel": "email",
+            "expected_value": [3.0, 2.0, 1.0] * 1000,
+            "suppressed_by": None,
+        }
+    )
+    chosen = arbitrate.pick(scored, 0.3, seed=1)
+    assert chosen.profile_id.is_unique and len(chosen) == 1000
+    best = chosen[chosen.offer == "a"]
+    assert best.probability.round(6).eq(round(0.7 + 0.1, 6)).all()
+    assert chosen[chosen.offer != "a"].probability.round(6).eq(0.1).all()
+    assert 0.15 < (chosen.offer != "a").mean() < 0.25  # a third of the 30% draws lands on the best anyway
+    assert chosen.equals(arbitrate.pick(scored, 0.3, seed=1))
