@@ -58,7 +58,7 @@ def test_the_file_has_one_row_per_profile_with_the_fixed_columns(bank):
     assert chosen.reasons.str.contains("propensity").all()
     planned = log[log.offer.notna()]
     assert ((planned.probability > 0) & (planned.probability <= 1)).all()
-    local = pd.to_datetime(planned.send_at).dt.tz_localize("UTC").dt.tz_convert("Europe/Moscow").dt.hour
+    local = pd.to_datetime(planned.send_at).dt.hour
     assert ((local >= 9) & (local < 21)).all()  # never in quiet hours
     assert (local[planned.channel == "call_centre"].between(10, 18)).all()
     # the log keeps every candidate, the suppressed ones with their rule
@@ -179,7 +179,7 @@ def test_a_customer_without_history_falls_back_to_segment_then_everyone():
     segment = pd.Series({"a": "s1", "b": "s2", "new": "s1"})
     m = ChannelHourModel(strength=1).fit(history, segment, pd.Series([19, 19, 10, 19, 10, 10]))
     own = m.choose("a", "channel", ["email", "sms", "push"])
-    assert (own.value, own.level) == ("sms", "person") and "own answers" in own.reason
+    assert (own.value, own.level) == ("sms", "person") and "own history" in own.reason
     newcomer = m.choose("new", "channel", ["email", "sms", "push"])
     assert (newcomer.value, newcomer.level) == ("sms", "segment") and "segment s1" in newcomer.reason
     stranger = m.choose("nobody", "hour", list(range(9, 21)))
@@ -203,3 +203,39 @@ def test_exploration_logs_the_probability_of_each_choice():
     assert chosen[chosen.offer != "a"].probability.round(6).eq(0.1).all()
     assert 0.15 < (chosen.offer != "a").mean() < 0.25  # a third of the 30% draws lands on the best anyway
     assert chosen.equals(arbitrate.pick(scored, 0.3, seed=1))
+
+
+def test_post_decisions_answers_one_person_now_by_id_or_identifier(bank):
+    from fastapi.testclient import TestClient
+
+    from cx360.api.access import create_key
+    from cx360.api.app import create_app, open_context
+
+    with Workspace(bank) as ws:
+        events = _table(ws, "profile_events")
+        ids = ws.engine.to_arrow(ws.engine.table("identity_map"), step="t").to_pandas()
+    complaint = events[(events.name == "complaint") & events.properties.str.contains('"status":"open"')]
+    held = complaint.profile_id.iloc[0]
+    customer = ids[(ids.kind == "customer_no") & (ids.profile_id == held)].node.iloc[0]
+    ctx, _ = open_context(bank)
+    key = create_key(bank, "agent", "test-decisions")[1]
+    admin = create_key(bank, "admin", "test-decisions-audit")[1]
+    with TestClient(create_app(ctx)) as client:
+        post = lambda body: client.post("/v1/decisions", json=body, headers={"Authorization": f"Bearer {key}"})  # noqa: E731
+        by_id = post({"profile_id": held})
+        assert by_id.status_code == 200, by_id.text
+        answer = by_id.json()
+        assert {"profile_id", "offer", "channel", "send_at", "expected_value", "propensity", "reasons"} <= set(answer)
+        assert answer["offer"] == "" and "complaint_hold" in answer["reasons"]
+        assert all(c["suppressed_by"].startswith("complaint_hold") for c in answer["candidates"])
+        by_node = post({"identifier": customer}).json()
+        assert by_node["profile_id"] == held and by_node["offer"] == ""
+        others = [p for p in events.profile_id.unique() if p not in set(complaint.profile_id)]
+        offered = [post({"profile_id": p}).json() for p in others[:15]]
+        chosen = [a for a in offered if a["offer"]]
+        assert chosen and all(a["channel"] and a["send_at"] and 0 < a["probability"] <= 1 for a in chosen)
+        assert post({"profile_id": held, "identifier": customer}).status_code == 422
+        assert post({}).status_code == 422
+        assert post({"profile_id": "P0000"}).status_code == 404
+        log = client.get("/v1/audit", headers={"Authorization": f"Bearer {admin}"}).json()["entries"]
+        assert any(e["action"] == "decision" and e["profile_id"] == held for e in log)

@@ -61,7 +61,7 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
 
     from cx360.api import docs
     from cx360.api.observe import Metrics, Observe
-    from cx360.api.routers import audit, calls, collector, consents, profiles, search, segments
+    from cx360.api.routers import audit, calls, collector, consents, decisions, profiles, search, segments
     from cx360.api.schemas import CollectorHealth, Health
     from cx360.stream import eventlog
     from cx360.web import routes as web
@@ -85,7 +85,7 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
         description="One explainable 3D profile per customer. Authenticate with `Authorization: Bearer KEY`.",
     )
     app.state.ctx = ctx
-    for module in (profiles, segments, search, audit, calls, consents, collector):
+    for module in (profiles, segments, search, audit, calls, consents, decisions, collector):
         app.include_router(module.router)
     docs.mount(app)
     web.mount(app)

@@ -333,3 +333,61 @@ def prior_issues(ctx: Context, who: Principal, pid: str, *, client: str | None =
     events = ctx.store.events_for_call(pid, at, summary.REPEAT_WINDOW)
     ctx.audit.record(who, "call_summary", pid, ["calls.prior_issues"], client)
     return summary.prior_issues(events, at)
+
+
+def next_best_action(
+    ctx: Context, who: Principal, key: str, *, kind: str | None = None, at: dt.datetime, client: str | None = None
+) -> dict[str, Any]:
+    """The person's next best action now (cx360.decisions.realtime), from the last `cx360 decide`'s models and
+    the person's profile, events and consents as served; audited. Without consent to profiling: none."""
+    from cx360.decisions import realtime
+    from cx360.decisions.decide import MODEL_DIR
+    from cx360.decisions.responses import MODEL_FILE, Models
+
+    who.require("profile")
+    pid, query = _find(ctx, who, key, kind, "decision", client)
+    config = _workspace_config(ctx)
+    models = _cached(
+        ctx, "_decision_models", ctx.root / MODEL_DIR / MODEL_FILE, lambda: Models.load(ctx.root / MODEL_DIR)
+    )
+    profile = withhold_profiling(ctx, who, ctx.store.profile(pid).model_dump())
+    ctx.audit.record(who, "decision", pid, [*query, "decisions.offer", "traits", "timeline"], client)
+    if profile.get("withheld"):
+        return {
+            "decision_id": f"{pid}:{at:%Y%m%dT%H%M}:none",
+            "profile_id": pid,
+            "offer": "",
+            "channel": "",
+            "send_at": None,
+            "expected_value": 0.0,
+            "propensity": None,
+            "probability": 1.0,
+            "reasons": f"no offer: {profile['withheld']}",
+            "candidates": [],
+        }
+    events, cursor = [], None
+    for _ in range(50):  # a year of events, 500 a page
+        page = ctx.store.timeline(pid, since=at - dt.timedelta(days=365), until=at, limit=500, cursor=cursor)
+        events += page["events"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    data = realtime.person_inputs(profile, events, config, lambda p, c: decide(ctx, pid, p, c).allowed, at)
+    row = realtime.decide_one(models, config, data, at)
+    return {**row, "offer": row["offer"] or "", "channel": row["channel"] or ""}
+
+
+def _cached(ctx: Context, name: str, path: Path, load):
+    """`load()`, again only when `path` changed since the last load."""
+    stamp = path.stat().st_mtime_ns if path.exists() else None
+    cached = getattr(ctx, name, (None, None))
+    if cached[0] != stamp or stamp is None:
+        cached = (stamp, load())
+        setattr(ctx, name, cached)
+    return cached[1]
+
+
+def _workspace_config(ctx: Context):
+    from cx360.config import CONFIG_FILE, load_config
+
+    return _cached(ctx, "_config", ctx.root / CONFIG_FILE, lambda: load_config(ctx.root / CONFIG_FILE))

@@ -15,19 +15,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from cx360 import schema
 from cx360.decisions import arbitrate, inputs, rules
-from cx360.decisions.propensity import ACCEPTED, PRIOR, PropensityModel, Quality, daypart, history_features
-from cx360.decisions.timing import ChannelHourModel
+from cx360.decisions.propensity import Quality
+from cx360.decisions.responses import Models
 from cx360.errors import ConfigError
 
 if TYPE_CHECKING:
     from cx360.workspace import Workspace
 
+MODEL_DIR = "models/decisions"  # the response models, for real-time decisions
 OUTPUT_COLUMNS = ["profile_id", "offer", "channel", "send_at", "expected_value", "propensity", "reasons"]
 
 
@@ -50,42 +50,6 @@ class DecisionReport:
         return out
 
 
-class Models:
-    """The response models of one decision run, fitted on the history before its as_of."""
-
-    def __init__(self, history: pd.DataFrame, segment: pd.Series, tz: ZoneInfo):
-        self.tz = tz
-        h = history.assign(hour=local_hours(history.ts, tz))
-        self.base_ = float((h.name == ACCEPTED).mean()) if len(h) else 0.0
-        self.timing = ChannelHourModel().fit(h, segment, h.hour)
-        contacts = pd.concat([h, history_features(h, self.base_)], axis=1)
-        contacts = contacts[contacts.offer.notna()].assign(accepted=contacts.name == ACCEPTED)
-        self.propensity = PropensityModel().fit(contacts)
-        hit = (h.name == ACCEPTED).astype(float)
-        self.person_ = hit.groupby(h.profile_id).agg(["sum", "count"])
-        self.channel_ = hit.groupby([h.profile_id, h.channel]).agg(["sum", "count"])
-        self.daypart_ = hit.groupby([h.profile_id, daypart(h.hour)]).agg(["sum", "count"])
-
-    def features(self, c: pd.DataFrame) -> pd.DataFrame:
-        """The propensity features at as_of for candidates with profile_id, channel and hour."""
-
-        def shrunk(table: pd.DataFrame, keys: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
-            idx = pd.MultiIndex.from_arrays(keys) if len(keys) > 1 else pd.Index(keys[0])
-            got = table.reindex(idx)
-            s, n = got["sum"].fillna(0).to_numpy(), got["count"].fillna(0).to_numpy()
-            return (s + PRIOR * self.base_) / (n + PRIOR), n
-
-        prior, n = shrunk(self.person_, [c.profile_id])
-        channel, _ = shrunk(self.channel_, [c.profile_id, c.channel])
-        part, _ = shrunk(self.daypart_, [c.profile_id, pd.Series(daypart(c.hour), index=c.index)])
-        return c.assign(prior_rate=prior, channel_rate=channel, daypart_rate=part, log_contacts=np.log1p(n))
-
-
-def local_hours(ts: pd.Series, tz: ZoneInfo) -> np.ndarray:
-    stamps = pd.to_datetime(ts)
-    return stamps.dt.tz_localize("UTC").dt.tz_convert(tz).dt.hour.to_numpy() if len(ts) else np.array([], int)
-
-
 def next_send(as_of: dt.datetime, hour: int, tz: ZoneInfo) -> dt.datetime:
     """The first moment at local `hour`:00 after as_of, in naive UTC (as cx360 stores times)."""
     local = as_of.replace(tzinfo=dt.UTC).astimezone(tz)
@@ -101,8 +65,9 @@ def decide(ws: Workspace, *, as_of: dt.datetime | None = None, now: dt.datetime 
         raise ConfigError(f"{ws.root / 'cx360.toml'}: no [[offers]] to decide between (see docs/decisions.md)")
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     data = inputs.load(ws.engine, config, as_of, now=max(now, as_of or now))
-    report, frame = plan(ws, data, now)
+    report, frame, models = plan(ws, data, now)
     write(ws, frame)
+    models.save(ws.root / MODEL_DIR)
     report.frame = frame
     return report
 
@@ -117,10 +82,45 @@ def segments_for_fallback(ws: Workspace) -> pd.Series:
     return pd.Series(("cluster_" + frame.cluster.astype(str)).to_numpy(), index=frame.profile_id)
 
 
-def plan(ws: Workspace, data: inputs.Inputs, now: dt.datetime) -> tuple[DecisionReport, pd.DataFrame]:
+def plan(ws: Workspace, data: inputs.Inputs, now: dt.datetime) -> tuple[DecisionReport, pd.DataFrame, Models]:
     config, policy = ws.config, ws.config.contact_policy
     tz = ZoneInfo(policy.time_zone)
-    models = Models(data.history, segments_for_fallback(ws), tz)
+    models = Models(data.history, data.activity, segments_for_fallback(ws), tz, data.as_of)
+    scored, chosen, timing = score(models, config, data)
+    frame = pd.DataFrame(
+        rows(models, config, data, scored, chosen, timing, now), columns=[c.name for c in schema.DECISIONS]
+    )
+    cands = scored
+    held = cands.suppressed_by.dropna().str.split(":").str[0].value_counts()
+    by_offer = {}
+    warnings = []
+    for o in config.offers:
+        mine = cands[cands.offer == o.name]
+        eligible = mine[~mine.suppressed_by.fillna("").str.startswith(("eligibility", "offer_dates"))]
+        by_offer[o.name] = {
+            "eligible": int(eligible.profile_id.nunique()),
+            "open": int(mine[mine.suppressed_by.isna()].profile_id.nunique()),
+            "chosen": int((frame.offer == o.name).sum()),
+        }
+        if by_offer[o.name]["eligible"] == 0:
+            warnings.append(f"offer '{o.name}': no customer is eligible ({_dates_or_where(o)})")
+    report = DecisionReport(
+        data.as_of,
+        data.traits_as_of,
+        len(frame),
+        int(frame.offer.notna().sum()),
+        int(frame.explored.sum()),
+        by_offer,
+        {k: int(v) for k, v in held.items()},
+        models.propensity.quality_,
+        warnings,
+    )
+    return report, frame, models
+
+
+def score(models: Models, config, data: inputs.Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(every candidate with its scores or rule, the chosen one per person, the hour chosen per person and channel)."""
+    policy = config.contact_policy
     cands = rules.candidates(config.offers, policy, data)
     open_ = cands[cands.suppressed_by.isna()].copy()
     timing = {}
@@ -134,10 +134,15 @@ def plan(ws: Workspace, data: inputs.Inputs, now: dt.datetime) -> tuple[Decision
     chosen = arbitrate.pick(scored, policy.exploration, f"{policy.seed}:{data.as_of.isoformat()}")
     why = models.propensity.reasons(models.features(chosen)) if len(chosen) else []
     chosen = chosen.assign(model_reasons=why).set_index("profile_id")
+    return scored, chosen, timing
 
+
+def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: dict, now: dt.datetime) -> list[dict]:
+    """One decision-log row per person of `data`."""
+    policy, tz = config.contact_policy, models.tz
     catalogue = {o.name: o for o in config.offers}
     run = uuid.uuid4().hex[:8]
-    rows = []
+    out = []
     by_person = {pid: part for pid, part in scored.groupby("profile_id", sort=False)}  # noqa: C416 - GroupBy has .keys
     for pid in data.people.index:
         part = by_person.get(pid)
@@ -181,33 +186,8 @@ def plan(ws: Workspace, data: inputs.Inputs, now: dt.datetime) -> tuple[Decision
                 "explored": False,
                 "reasons": _none_reason(part),
             }
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=[c.name for c in schema.DECISIONS])
-    held = cands.suppressed_by.dropna().str.split(":").str[0].value_counts()
-    by_offer = {}
-    warnings = []
-    for o in config.offers:
-        mine = cands[cands.offer == o.name]
-        eligible = mine[~mine.suppressed_by.fillna("").str.startswith(("eligibility", "offer_dates"))]
-        by_offer[o.name] = {
-            "eligible": int(eligible.profile_id.nunique()),
-            "open": int(mine[mine.suppressed_by.isna()].profile_id.nunique()),
-            "chosen": int((frame.offer == o.name).sum()),
-        }
-        if by_offer[o.name]["eligible"] == 0:
-            warnings.append(f"offer '{o.name}': no customer is eligible ({_dates_or_where(o)})")
-    report = DecisionReport(
-        data.as_of,
-        data.traits_as_of,
-        len(frame),
-        int(frame.offer.notna().sum()),
-        int(frame.explored.sum()),
-        by_offer,
-        {k: int(v) for k, v in held.items()},
-        models.propensity.quality_,
-        warnings,
-    )
-    return report, frame
+        out.append(row)
+    return out
 
 
 def _dates_or_where(o) -> str:

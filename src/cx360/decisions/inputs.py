@@ -30,6 +30,7 @@ class Inputs:
     history: pd.DataFrame  # HISTORY_COLUMNS: every offer event before as_of
     sent: pd.DataFrame  # HISTORY_COLUMNS: what cx360 sent before as_of, counted by the caps
     open_complaints: set[str]  # profile ids with a complaint open at as_of
+    activity: pd.DataFrame  # profile_id, hour (UTC), n: events other than offers in the year before as_of
     consent: dict[str, set[str]]  # consent channel -> profile ids the policy allows to be contacted on it
     traits_as_of: dt.datetime
     as_of: dt.datetime
@@ -89,6 +90,7 @@ def load(engine: Engine, config: Config, as_of: dt.datetime | None, *, now: dt.d
         history(engine, as_of),
         sent(engine, as_of),
         open_complaints(engine, as_of),
+        activity(engine, as_of),
         consent,
         traits_as_of,
         as_of,
@@ -146,3 +148,17 @@ def sent(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
     d = d.filter((d.status == "sent") & (d.send_at < ibis.literal(as_of, "timestamp")))
     d = d.select("profile_id", ts=d.send_at, name=ibis.literal("decision_sent"), channel=d.channel, offer=d.offer)
     return engine.to_arrow(d, step="decisions: sent").to_pandas()[HISTORY_COLUMNS]
+
+
+def activity(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
+    """When each person is active: their events (payments, logins, calls...) per UTC hour of the day, in
+    the year before as_of; offers are left out, as the marketing system chose their time."""
+    pe = engine.table("profile_events")
+    since = as_of - dt.timedelta(days=365)
+    a = pe.filter(
+        ~pe.name.isin(CONTACT_EVENTS)
+        & (pe.ts >= ibis.literal(since, "timestamp"))
+        & (pe.ts < ibis.literal(as_of, "timestamp"))
+    )
+    a = a.group_by(["profile_id", a.ts.hour().name("hour")]).aggregate(n=a.count())
+    return engine.to_arrow(a, step="decisions: activity hours").to_pandas()

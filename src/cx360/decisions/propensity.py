@@ -19,11 +19,13 @@ from cx360.errors import NotFittedError, TrainingDataError
 
 ACCEPTED = "offer_accepted"
 PRIOR = 5.0  # contacts' weight of everyone's rate in a person's shrunk rate
-FEATURES = ("prior_rate", "channel_rate", "daypart_rate", "log_contacts")
+FEATURES = ("prior_rate", "channel_rate", "daypart_rate", "channel_share", "active_near", "log_contacts")
 LABELS = {
     "prior_rate": "accepts offers often",
     "channel_rate": "accepts on this channel",
     "daypart_rate": "accepts at this time of day",
+    "channel_share": "usually reached on this channel",
+    "active_near": "active at this hour",
     "log_contacts": "contacted often",
 }
 
@@ -32,8 +34,24 @@ def daypart(hour: pd.Series | np.ndarray) -> np.ndarray:
     return np.asarray(hour) // 3  # eight parts of three hours
 
 
-def history_features(h: pd.DataFrame, base: float) -> pd.DataFrame:
-    """Per contact (h sorted by profile_id, ts; with `hour`, the local hour), the features known before it."""
+def active_near(activity: pd.DataFrame, pids: pd.Series, hours) -> np.ndarray:
+    """Share of each person's activity (profile_id, hour, n) within two hours of `hours`, around the clock."""
+    if activity.empty:
+        return np.zeros(len(pids))
+    wide = activity.astype({"n": float}).pivot_table(
+        index="profile_id", columns="hour", values="n", aggfunc="sum", fill_value=0.0
+    )
+    wide = wide.reindex(columns=range(24), fill_value=0.0)
+    m = wide.to_numpy(dtype=float)
+    near = sum(np.roll(m, k, axis=1) for k in range(-2, 3)) / np.maximum(m.sum(axis=1, keepdims=True), 1.0)
+    row = wide.index.get_indexer(pids)
+    got = near[np.maximum(row, 0), np.asarray(hours, dtype=int) % 24]
+    return np.where(row >= 0, got, 0.0)
+
+
+def history_features(h: pd.DataFrame, base: float, activity: pd.DataFrame) -> pd.DataFrame:
+    """Per contact (h sorted by profile_id, ts; with `hour`, the local hour), the features known before it
+    (activity hours: of the year before the decision, a habit rather than an answer)."""
     hit = (h.name == ACCEPTED).astype(float)
     part = daypart(h.hour)
 
@@ -49,6 +67,8 @@ def history_features(h: pd.DataFrame, base: float) -> pd.DataFrame:
             "prior_rate": (s + PRIOR * base) / (n + PRIOR),
             "channel_rate": (cs + PRIOR * base) / (cn + PRIOR),
             "daypart_rate": (ds + PRIOR * base) / (dn + PRIOR),
+            "channel_share": cn / np.maximum(n, 1),
+            "active_near": active_near(activity, h.profile_id, h.hour),
             "log_contacts": np.log1p(n),
         },
         index=h.index,

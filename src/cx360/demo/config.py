@@ -77,7 +77,7 @@ queue = "payments"
 
 # The next best action (`cx360 decide`): the offer catalogue and the contact policy.
 [contact_policy]
-time_zone = "Europe/Moscow"
+time_zone = "UTC"  # the demo writes its times on one clock, read as UTC
 quiet_hours = [21, 9]
 max_contacts = { count = 3, days = 7 }
 [contact_policy.channels.email]

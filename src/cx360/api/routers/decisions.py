@@ -1,0 +1,62 @@
+"""/v1/decisions: the next best action for one person, now, for the app, the web site and the contact centre."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cx360.api import services
+from cx360.api.deps import Client, Ctx, Who
+from cx360.api.schemas import errors
+from cx360.profiles.view import UtcDatetime
+
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=errors(401, 403, 404, 422, 429, 503))
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    profile_id: str | None = Field(None, description="the person's profile id")
+    identifier: str | None = Field(None, description="or an identifier: a node key (email:...) or a bare value")
+    kind: Literal["email", "phone", "customer_no", "card_token", "cookie_id", "device_id"] | None = Field(
+        None, description="the identifier's kind, when its value could be several"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> DecisionRequest:
+        if (self.profile_id is None) == (self.identifier is None):
+            raise ValueError("give exactly one of profile_id and identifier")
+        return self
+
+
+class Candidate(BaseModel):
+    offer: str
+    channel: str
+    value: float
+    propensity: float | None = None
+    expected_value: float | None = None
+    hour: int | None = None
+    suppressed_by: str | None = Field(None, description="the rule that held it back")
+
+
+class DecisionAnswer(BaseModel):
+    decision_id: str
+    profile_id: str
+    offer: str = Field(description="the offer chosen; empty: none")
+    channel: str
+    send_at: UtcDatetime | None = Field(None, description="when to send it (UTC)")
+    expected_value: float
+    propensity: float | None
+    probability: float = Field(description="probability that the policy chose this action")
+    reasons: str
+    candidates: list[Candidate]
+
+
+@router.post("", response_model=DecisionAnswer, summary="The next best offer for a person, with channel, hour and why")
+def decide(body: DecisionRequest, ctx: Ctx, who: Who, client: Client) -> Any:
+    key = body.profile_id if body.profile_id is not None else body.identifier
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return services.next_best_action(ctx, who, key, kind=body.kind, at=now, client=client)

@@ -1,0 +1,99 @@
+"""The response models of a decision run: propensity per offer, channel and hour per customer, and the
+per-person history they read, fitted on everything before the run's as_of. Saved with the run, they
+answer real-time decisions, with the person's own history read afresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from cx360.decisions.propensity import ACCEPTED, PRIOR, PropensityModel, active_near, daypart, history_features
+from cx360.decisions.timing import ChannelHourModel
+from cx360.errors import ModelError
+
+MODEL_FILE = "models.pkl"
+
+
+class Models:
+    """The response models of one decision run, fitted on the history before its as_of."""
+
+    def __init__(self, history: pd.DataFrame, activity: pd.DataFrame, segment: pd.Series, tz: ZoneInfo, at):
+        self.tz = tz
+        h = history.assign(hour=local_hours(history.ts, tz))
+        self.activity = activity.assign(hour=(activity.hour + utc_offset_hours(tz, at)) % 24)
+        self.base_ = float((h.name == ACCEPTED).mean()) if len(h) else 0.0
+        self.timing = ChannelHourModel().fit(h, segment, h.hour, self.activity)
+        contacts = pd.concat([h, history_features(h, self.base_, self.activity)], axis=1)
+        contacts = contacts[contacts.offer.notna()].assign(accepted=contacts.name == ACCEPTED)
+        self.propensity = PropensityModel().fit(contacts)
+        self._people(h)
+
+    def _people(self, h: pd.DataFrame) -> None:
+        hit = (h.name == ACCEPTED).astype(float)
+        self.person_ = hit.groupby(h.profile_id).agg(["sum", "count"])
+        self.channel_ = hit.groupby([h.profile_id, h.channel]).agg(["sum", "count"])
+        self.daypart_ = hit.groupby([h.profile_id, daypart(h.hour)]).agg(["sum", "count"])
+
+    def with_people(self, history: pd.DataFrame, activity: pd.DataFrame, at: dt.datetime) -> Models:
+        """A copy whose person-level state comes from `history` and `activity` (one person's, read now)."""
+        out = object.__new__(Models)
+        out.__dict__ = dict(self.__dict__)
+        h = history.assign(hour=local_hours(history.ts, self.tz))
+        out.activity = activity.assign(hour=(activity.hour + utc_offset_hours(self.tz, at)) % 24)
+        out.timing = self.timing.with_people(h, h.hour, out.activity)
+        out._people(h)
+        return out
+
+    def save(self, folder: Path) -> None:
+        """The models without anyone's history: that is read again at each real-time decision."""
+        folder.mkdir(parents=True, exist_ok=True)
+        empty = pd.DataFrame(
+            {"profile_id": [], "ts": pd.Series([], dtype="datetime64[us]"), "name": [], "channel": [], "offer": []}
+        )
+        lean = self.with_people(empty, pd.DataFrame({"profile_id": [], "hour": [], "n": []}), dt.datetime(2000, 1, 1))
+        (folder / MODEL_FILE).write_bytes(pickle.dumps(lean))
+
+    @staticmethod
+    def load(folder: Path) -> Models:
+        path = folder / MODEL_FILE
+        if not path.is_file():
+            raise ModelError(f"no decision models in {folder}: run `cx360 decide` first")
+        return pickle.loads(path.read_bytes())
+
+    def features(self, c: pd.DataFrame) -> pd.DataFrame:
+        """The propensity features at as_of for candidates with profile_id, channel and hour."""
+
+        def shrunk(table: pd.DataFrame, keys: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+            idx = pd.MultiIndex.from_arrays(keys) if len(keys) > 1 else pd.Index(keys[0])
+            got = table.reindex(idx)
+            s, n = got["sum"].fillna(0).to_numpy(), got["count"].fillna(0).to_numpy()
+            return (s + PRIOR * self.base_) / (n + PRIOR), n
+
+        prior, n = shrunk(self.person_, [c.profile_id])
+        channel, _ = shrunk(self.channel_, [c.profile_id, c.channel])
+        part, _ = shrunk(self.daypart_, [c.profile_id, pd.Series(daypart(c.hour), index=c.index)])
+        on_channel = self.channel_["count"].reindex(pd.MultiIndex.from_arrays([c.profile_id, c.channel])).fillna(0)
+        return c.assign(
+            prior_rate=prior,
+            channel_rate=channel,
+            daypart_rate=part,
+            channel_share=on_channel.to_numpy() / np.maximum(n, 1),
+            active_near=active_near(self.activity, c.profile_id, c.hour),
+            log_contacts=np.log1p(n),
+        )
+
+
+def local_hours(ts: pd.Series, tz: ZoneInfo) -> np.ndarray:
+    stamps = pd.to_datetime(ts)
+    return stamps.dt.tz_localize("UTC").dt.tz_convert(tz).dt.hour.to_numpy() if len(ts) else np.array([], int)
+
+
+def utc_offset_hours(tz: ZoneInfo, at: dt.datetime) -> int:
+    """The zone's offset from UTC at `at`, in whole hours (activity hours are counted in UTC)."""
+    offset = at.replace(tzinfo=dt.UTC).astimezone(tz).utcoffset() or dt.timedelta(0)
+    return round(offset.total_seconds() / 3600)
