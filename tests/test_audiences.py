@@ -143,6 +143,16 @@ def test_a_funnel_step_with_an_unknown_field_fails_clearly(workspace):
     assert "declared funnels: card_application, typo" in str(unknown.exception)
 
 
+def test_forms_on_the_command_line(workspace):
+    result = _cli("forms", "show", "card", "-w", workspace, "--format", "json")
+    assert result.exit_code == 0, result.output
+    [card] = json.loads(result.stdout)
+    assert (card["starts"], card["submitted"], card["submit_rate"]) == (2, 2, 1.0)
+    assert card["median_seconds_to_submit"] == pytest.approx((600 + 864000) / 2)
+    missing = _cli("forms", "show", "nope", "-w", workspace)
+    assert isinstance(missing.exception, NotFoundError) and "forms: card" in str(missing.exception)
+
+
 @pytest.fixture
 def copy(workspace, tmp_path):
     """A copy of the workspace for a test that changes it."""

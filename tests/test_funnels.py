@@ -1,5 +1,5 @@
 """Funnels against a brute-force reference on random event logs, the known funnel pitfalls one by one,
-and bad input (DuckDB in a temporary folder)."""
+and bad input; form analytics (DuckDB in a temporary folder)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from cx360 import schema
 from cx360.config import DuckDBEngine, FunnelSpec
 from cx360.engine import DuckDB
 from cx360.errors import ConfigError
+from cx360.funnels import forms
 from cx360.funnels.compute import run
 from cx360.funnels.fields import EventFields
 
@@ -219,3 +220,48 @@ def test_a_step_naming_an_unknown_field_is_a_clear_error(engine):
 def test_a_malformed_funnel_is_refused(steps, within, message):
     with pytest.raises(ValueError, match=message):
         FunnelSpec(name="f", steps=steps, within=within)
+
+
+# ---- forms
+
+
+def test_forms_count_starts_outcomes_fields_and_why_people_left(engine):
+    loan = {"form": "loan"}
+    _load(
+        engine,
+        [
+            # p0 starts, sees an error, leaves at 'income' after the /rates page; starts again and submits
+            (0, 0, "page_viewed", "web", {"path": "/loans"}),
+            (0, 1, "form_started", "web", loan),
+            (0, 2, "page_viewed", "web", {"path": "/rates"}),
+            (0, 2, "app_error", "web"),
+            (0, 3, "form_abandoned", "web", {"form": "loan", "field": "income"}),
+            (0, 10, "form_started", "mobile_app", loan),
+            (0, 12, "form_submitted", "mobile_app", loan),
+            # p1 leaves at 'income' too, an hour in; p2 at 'passport'; p3 has not finished yet
+            (1, 0, "form_started", "web", loan),
+            (1, 1, "form_abandoned", "web", {"form": "loan", "field": "income"}),
+            (2, 0, "form_started", "web", loan),
+            (2, 5, "form_abandoned", "web", {"form": "loan", "field": "passport"}),
+            (3, 0, "form_started", "web", loan),
+            # a submission without a start is no attempt; another form is counted apart
+            (4, 0, "form_submitted", "web", loan),
+            (4, 1, "form_started", "mobile_app"),
+        ],
+    )
+    reports = {r.form: r for r in forms.report(engine, engine.table("profile_events"))}
+    loan_report = reports["loan"]
+    assert (loan_report.starts, loan_report.submitted, loan_report.abandoned, loan_report.open) == (5, 1, 3, 1)
+    assert loan_report.people == 4 and loan_report.submit_rate == pytest.approx(0.2)
+    assert loan_report.median_seconds_to_submit == 2 * HOUR
+    assert loan_report.median_seconds_to_abandon == 2 * HOUR
+    assert [(f["field"], f["abandoned"]) for f in loan_report.fields] == [("income", 2), ("passport", 1)]
+    assert loan_report.fields[0]["share"] == pytest.approx(2 / 3)
+    assert loan_report.last_pages == [{"page": "/rates", "abandoned": 1}]
+    assert loan_report.errors == [{"error": "app_error", "abandoned": 1}]
+    assert reports["(unnamed)"].starts == 1 and reports["(unnamed)"].open == 1
+
+
+def test_forms_without_events_report_nothing(engine):
+    _load(engine, [(0, 0, "page_viewed", "web")])
+    assert forms.report(engine, engine.table("profile_events")) == []

@@ -67,19 +67,19 @@ def _steps_table(title: str, steps) -> object:
             s.step,
             s.condition,
             s.entered,
-            _percent(s.conversion),
-            _duration(s.median_seconds_from_previous),
+            percent(s.conversion),
+            duration(s.median_seconds_from_previous),
         )
         for s in steps
     ]
     return table(title, ["step", "condition", "entered", "conversion", "median time from previous"], rows)
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cx360.errors import NotFoundError, StageNotRunError
-from cx360.funnels import compute
+from cx360.funnels import compute, forms
 from cx360.funnels.fields import EventFields, mapped_properties
 from cx360.privacy.consent import Policy
 
@@ -36,3 +36,18 @@ def funnel_report(ws: Workspace, name: str, breakdown: str | None = None) -> com
         segments = m.filter(m.exited_at.isnull()).select("segment", "profile_id")
     allowed = Policy(ws.config.privacy).allowed(engine, PURPOSE, None, compute.as_of_now())
     return compute.run(engine, spec, fields_of(ws), breakdown=by, allowed=allowed, segments=segments)
+
+
+def form_report(ws: Workspace, form: str | None = None) -> list[forms.FormReport]:
+    """Every form's figures (or one form's), over everybody the analytics purpose allows now."""
+    engine = ws.engine
+    pe = engine.table("profile_events")
+    allowed = Policy(ws.config.privacy).allowed(engine, PURPOSE, None, compute.as_of_now())
+    reports = forms.report(engine, pe.filter(pe.profile_id.notnull()).semi_join(allowed, "profile_id"))
+    if form is None:
+        return reports
+    chosen = [r for r in reports if r.form == form]
+    if not chosen:
+        known = ", ".join(r.form for r in reports) or "none (no form_started events)"
+        raise NotFoundError(f"no form named '{form}' among the events; forms: {known}")
+    return chosen
