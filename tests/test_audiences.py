@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
+import uuid
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -14,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cx360.cli import app
-from cx360.errors import ConfigError, NotFoundError, StageNotRunError
+from cx360.errors import ConfigError, DataError, NotFoundError, StageNotRunError
 from cx360.identity.resolve import resolve
 from cx360.profiles.build import build
 from cx360.segments.evaluate import evaluate
@@ -219,3 +221,58 @@ def test_a_failed_or_stale_segment_is_not_exported(copy, tmp_path):
     stale = _export(copy, "spenders", "-o", tmp_path / "s.csv")
     assert isinstance(stale.exception, StageNotRunError) and "is stale" in str(stale.exception)
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "b.csv").exists()
+
+
+@pytest.fixture
+def pg_url():
+    url = os.environ.get("CX360_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CX360_TEST_SERVICES") == "1":
+            pytest.fail("CX360_TEST_SERVICES=1 but CX360_TEST_PG_URL is not set")
+        pytest.skip("no PostgreSQL: set CX360_TEST_PG_URL (see .ci/start-postgres)")
+    return url
+
+
+def test_a_postgresql_table_follows_the_segment_and_a_hand_edit_is_detected(copy, pg_url, monkeypatch):
+    import sqlalchemy as sa
+
+    table = f"sms_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CX360_DESTINATION_URL", pg_url)
+    db = sa.create_engine(pg_url)
+
+    def sync(*extra):
+        args = ["segments", "sync", "spenders", "--table", table, "--purpose", "marketing", "--channel", "sms"]
+        result = _cli(*args, *extra, "-w", copy, "--format", "json")
+        return json.loads(result.stdout) if result.exit_code == 0 else result
+
+    def rows():
+        with db.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(f"SELECT profile_id, phone FROM {table}"))]
+
+    def consent(status):
+        assert (
+            _cli("consents", status, "gleb@x.ru", "--purpose", "marketing", "--channel", "sms", "-w", copy).exit_code
+            == 0
+        )
+
+    assert sync()["rows"] == 0 and rows() == []  # nobody consents yet: an empty table
+    consent("grant")
+    first = sync()
+    assert (first["added"], first["removed"], first["rows"]) == (1, 0, 1)
+    [(gleb, phone)] = rows()
+    assert phone == "+79160000004"
+    assert sync()["added"] == 0  # nothing changed, nothing written
+    consent("withdraw")
+    assert (sync()["removed"], rows()) == (1, [])
+    consent("grant")
+    assert sync()["added"] == 1
+    with db.begin() as conn:
+        conn.execute(sa.text(f"INSERT INTO {table} (profile_id, phone) VALUES ('P-by-hand', '+70000000000')"))
+    refused = sync()
+    assert isinstance(refused.exception, DataError)
+    assert "changed by hand since the last sync (1 rows added, 0 removed, 0 edited)" in str(refused.exception)
+    assert len(rows()) == 2  # left alone
+    forced = sync("--force")
+    assert forced["forced"] and rows() == [(gleb, "+79160000004")]
+    with db.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {table}"))

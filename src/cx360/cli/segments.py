@@ -194,6 +194,57 @@ def export_cmd(
     )
 
 
+@app.command("sync")
+def sync_cmd(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    table_name: Annotated[str, typer.Option("--table", help="Destination table (created on the first sync).")],
+    url_env: Annotated[
+        str, typer.Option(help="Environment variable holding the destination's SQLAlchemy URL.")
+    ] = "CX360_DESTINATION_URL",
+    workspace: WorkspaceOpt = Path("."),
+    hashed: Annotated[
+        bool, typer.Option(help="SHA-256 of the normalised identifiers instead of their values.")
+    ] = False,
+    purpose: Annotated[str | None, typer.Option(help="What the audience is for (as for export).")] = None,
+    channel: Annotated[str | None, typer.Option(help="The channel, for a purpose consented per channel.")] = None,
+    force: Annotated[bool, typer.Option(help="Rewrite a table that was changed by hand.")] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Bring a PostgreSQL table to the segment's current members: add who joined, remove who left; a table
+    changed by hand since the last sync is detected and left alone."""
+    import os
+
+    from cx360.api.audit import record_cli
+    from cx360.errors import ConfigError
+    from cx360.segments.destination import sync
+    from cx360.segments.export import audience
+    from cx360.workspace import Workspace
+
+    url = os.environ.get(url_env)
+    if not url:
+        raise ConfigError(f"set {url_env} to the destination's URL (postgresql+psycopg://user@host/db)")
+    with Workspace(workspace) as ws:
+        aud = audience(ws, name, purpose=purpose, channel=channel, hashed=hashed)
+        record_cli(ws.root, "segments sync", None, [f"segment_members.{name}", *aud.identifiers])
+        report = sync(ws, aud, url, table_name, force=force)
+    if fmt is Format.json:
+        emit_json(dataclasses.asdict(report))
+        return
+    out.print(
+        table(
+            f"Synced {name} to {table_name}",
+            ["what", "count"],
+            [
+                ("added", report.added),
+                ("removed", report.removed),
+                ("updated", report.updated),
+                ("rows", report.rows),
+                ("withheld by consent", report.withheld),
+            ],
+        )
+    )
+
+
 def _status(status: str) -> Text:
     return Text(status, style="green" if status == "ok" else "bold red")
 
