@@ -103,6 +103,9 @@ def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dic
             {"path": f"/v1/profiles/{anna}/timeline", "params": {"cursor": "bad"}},
         ],
         ("GET", "/v1/segments"): [{}],
+        ("GET", "/v1/segments/{name}/members"): [
+            {"path": f"/v1/segments/{name}/members"} for name in ("high_value", "nope")
+        ],
         ("GET", "/v1/search"): [{"params": {"q": q}} for q in (anna[:5].lower(), "ann", "+7916", "Петр", "c1", "x")],
         ("GET", "/v1/audit"): [{}, {"params": {"limit": 5}}],
         ("POST", "/v1/consents"): [

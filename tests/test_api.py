@@ -284,3 +284,26 @@ def test_openapi_documents_types_security_and_error_envelope(served):
         and "limit" in r.json()["error"]["message"]
     )
     assert client.get("/docs").status_code == 200 and "cdn" not in client.get("/docs").text.lower()
+
+
+def test_segment_members_are_paged_and_filtered_by_entry(served):
+    _, client, keys, _ = served
+    first = _get(client, keys, "marketer", "/v1/segments/high_value/members", limit=1)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert len(body["members"]) == 1 and body["next"] == body["members"][0]["profile_id"]
+    everyone, after = [], None
+    while True:
+        page = _get(
+            client, keys, "marketer", "/v1/segments/high_value/members", limit=1, **({"after": after} if after else {})
+        )
+        everyone += [m["profile_id"] for m in page.json()["members"]]
+        after = page.json()["next"]
+        if after is None:
+            break
+    assert len(everyone) == len(set(everyone)) >= 1 and everyone == sorted(everyone)
+    assert _anna(client, keys)["profile_id"] in everyone
+    later = _get(client, keys, "marketer", "/v1/segments/high_value/members", entered_since="2100-01-01T00:00:00")
+    assert later.json()["members"] == []
+    assert _get(client, keys, "marketer", "/v1/segments/nope/members").status_code == 404
+    assert _get(client, keys, "analyst", "/v1/segments/high_value/members", limit=0).status_code == 422

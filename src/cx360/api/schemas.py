@@ -25,6 +25,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "no key, or a malformed, unknown or revoked key",
         403: "the key's role may not do this",
         404: "no such profile or identifier",
+        409: "an earlier stage must run first (a segment that failed at its last evaluation)",
         422: "malformed input",
         429: "too many searches or identifier lookups from this key: wait the `Retry-After` seconds",
         503: "the audit log cannot be written or read now: personal data is not served; try again",
@@ -74,6 +75,19 @@ class Segments(BaseModel):
     available: bool = Field(description="false when no segment stage ran in this workspace")
     segments: list[Segment]  # type: ignore[valid-type]
     note: str | None = None
+
+
+class SegmentMember(BaseModel):
+    profile_id: str
+    entered_at: UtcDatetime | None = Field(None, description="when the person entered the segment")
+
+
+class SegmentMembers(BaseModel):
+    segment: str
+    as_of: UtcDatetime | None = Field(None, description="the profiles the segment was evaluated on")
+    members: list[SegmentMember]
+    withheld: int = Field(description="members of this page left out: no consent to profiling")
+    next: str | None = Field(None, description="pass as `after` for the next page; null on the last")
 
 
 class AuditEntry(BaseModel):

@@ -15,7 +15,7 @@ from cx360.api.limits import RateLimiter
 from cx360.api.network import Proxies
 from cx360.api.store import Store
 from cx360.config import CallSettings, CollectorSettings, PrivacySettings, ServeSettings
-from cx360.errors import ConfigError, DataError, ForbiddenError, NotFoundError
+from cx360.errors import ConfigError, DataError, ForbiddenError, NotFoundError, StageNotRunError
 from cx360.privacy import ledger
 from cx360.privacy.consent import Decision, Policy
 
@@ -236,6 +236,39 @@ def list_segments(ctx: Context, who: Principal) -> dict[str, Any]:
             "note": "no segments table in this workspace yet: define and evaluate segments first",
         }
     return {"available": True, "segments": rows}
+
+
+def segment_members(
+    ctx: Context,
+    who: Principal,
+    name: str,
+    *,
+    entered_since: dt.datetime | None = None,
+    after: str | None = None,
+    limit: int = 100,
+    client: str | None = None,
+) -> dict[str, Any]:
+    """A page of a segment's current members. Membership is profiling output: the key must be for
+    profiling, and members whose consent to profiling does not hold are withheld (counted, not named)."""
+    who.require("segments")
+    if "profiling" not in who.purposes:
+        raise ForbiddenError(f"this API key is not for profiling (its purposes: {', '.join(sorted(who.purposes))})")
+    segment = next((s for s in ctx.store.segments() or [] if s["name"] == name), None)
+    if segment is None:
+        raise NotFoundError(f"no segment named '{name}'")
+    if segment["status"] != "ok":
+        raise StageNotRunError(f"segment '{name}' failed at its last evaluation ({segment['error']})", stage="segments")
+    page = ctx.store.segment_members(name, entered_since=entered_since, after=after, limit=limit)
+    members = [m for m in page if decide(ctx, m["profile_id"], "profiling").allowed]
+    if members:
+        ctx.audit.record(who, "segment_members", None, [f"segment_members.{name}"], client)
+    return {
+        "segment": name,
+        "as_of": segment["as_of"],
+        "members": members,
+        "withheld": len(page) - len(members),
+        "next": page[-1]["profile_id"] if len(page) == limit else None,
+    }
 
 
 def campaigns(ctx: Context, who: Principal) -> list[dict[str, Any]]:

@@ -238,6 +238,19 @@ class Store:
             return None
         return self._rows("SELECT * FROM segments ORDER BY name")
 
+    def segment_members(
+        self, name: str, *, entered_since: dt.datetime | None, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """A page of the segment's current members by profile id, after `after`, entered at or since a time."""
+        if "members" not in self.tables:
+            return []
+        return self._rows(
+            "SELECT profile_id, entered_at FROM members WHERE segment = ? AND exited_at IS NULL "
+            "AND (CAST(? AS TIMESTAMP) IS NULL OR entered_at >= ?) AND (CAST(? AS VARCHAR) IS NULL OR profile_id > ?) "
+            "ORDER BY profile_id LIMIT ?",
+            [name, entered_since, entered_since, after, after, limit],
+        )
+
     @cached_property
     def built_at(self) -> dt.datetime:
         return self._con.execute("SELECT built_at FROM serve_meta").fetchone()[0]
