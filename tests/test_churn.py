@@ -5,6 +5,7 @@ and an empty one."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import pytest
 
 from cx360.errors import ConfigError, DataError, ModelError
 from cx360.models.churn import ChurnModel
-from cx360.models.churn_workflow import binary_label, save, train
+from cx360.models.churn_workflow import binary_label, evaluate, save, train
 
 
 def make_table(n: int = 3000, seed: int = 7) -> pd.DataFrame:
@@ -185,7 +186,7 @@ def cx360(*args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"} | {k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
     )
 
 
@@ -242,7 +243,9 @@ def test_isotonic_calibration_keeps_the_booster_ranking(table):
     from sklearn.metrics import roc_auc_score
 
     y = (table.churned == "yes").to_numpy().astype(int)
-    model = ChurnModel(id_column="customer_id", label_column="churned", calibration="isotonic").fit(table, y)
+    model = ChurnModel(id_column="customer_id", label_column="churned", learner="lightgbm", calibration="isotonic").fit(
+        table, y
+    )
     assert model.calibrator_["method"] == "isotonic"
     p = model.churn_probability(table)
     raw = model.booster_.predict(model.prep_.transform(table), raw_score=True)
@@ -250,3 +253,70 @@ def test_isotonic_calibration_keeps_the_booster_ranking(table):
     assert ((p >= 0) & (p <= 1)).all()
     with pytest.raises(ConfigError, match="calibration='beta': expected one of auto, isotonic, sigmoid"):
         ChurnModel(calibration="beta").fit(table, y)
+    with pytest.raises(ConfigError, match="learner='svm': expected one of auto, logistic, lightgbm, blend"):
+        ChurnModel(learner="svm").fit(table, y)
+
+
+def linear_table(n: int = 600, seed: int = 3) -> pd.DataFrame:
+    """Churn that is a logistic function of its columns: what a regression fits and trees only approximate."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6))
+    logit = x @ np.array([1.2, -0.9, 0.7, 0.5, 0.0, 0.0]) - 1.0
+    df = pd.DataFrame(x, columns=[f"usage_{i}" for i in range(6)])
+    df["churned"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return df
+
+
+def test_selection_prefers_the_regression_where_churn_is_linear(tmp_path):
+    r = train(linear_table(), label="churned", source="linear")
+    sel = r.card["selection"]
+    assert sel["learner"] == "logistic" and set(sel["cv"]) == {"logistic", "lightgbm", "blend"}
+    assert sel["cv"]["logistic"] >= max(sel["cv"].values()) - 0.002
+    assert sel["why"].startswith("out-of-fold ROC-AUC over 4 folds of the training rows: ")
+    assert sel["strongest_coefficients"][0].startswith("usage_0 (+")
+    assert r.card["model"] == "cx360 churn (logistic regression, calibrated)" and "trees" not in r.card["split"]
+    assert r.card["held_out"]["model"]["roc_auc"] > r.card["held_out"]["baseline"]["roc_auc"]
+    save(r, tmp_path / "m")
+    assert not (tmp_path / "m" / "model.txt").exists()
+    assert "- logistic: out-of-fold ROC-AUC" in (tmp_path / "m" / "model_card.md").read_text()
+    loaded = ChurnModel.load(tmp_path / "m")
+    rows = linear_table(50, seed=9)
+    np.testing.assert_allclose(loaded.churn_probability(rows), r.model.churn_probability(rows))
+    assert loaded.reasons(rows) == r.model.reasons(rows)
+    high = rows.assign(usage_0=4.0, usage_1=0.0, usage_2=0.0, usage_3=0.0)
+    assert all(reasons[0].startswith("usage_0=4 (+") for reasons in loaded.reasons(high))
+
+
+def test_selection_takes_the_trees_where_churn_is_an_interaction(table):
+    # Churn only where two columns are both high (an AND no linear term can express): trees must win.
+    rng = np.random.default_rng(5)
+    a, b = rng.random(2000), rng.random(2000)
+    df = pd.DataFrame({"a": a, "b": b, "noise": rng.random(2000)})
+    df["churned"] = ((a > 0.5) == (b > 0.5)) & (rng.random(2000) < 0.8)
+    r = train(df.assign(churned=df.churned.astype(int)), label="churned")
+    sel = r.card["selection"]
+    assert sel["learner"] in ("lightgbm", "blend") and sel["cv"]["lightgbm"] > sel["cv"]["logistic"] + 0.2
+    assert r.card["held_out"]["model"]["roc_auc"] > 0.85
+
+
+def test_a_model_worse_than_its_baseline_is_flagged_in_training_and_evaluation(result, table, tmp_path):
+    # On customers whose tickets and plan no longer say anything, recency alone ranks them better.
+    rng = np.random.default_rng(11)
+    drifted = table.assign(
+        support_tickets=rng.permutation(table.support_tickets.to_numpy()),
+        plan=rng.permutation(table.plan.to_numpy()),
+    )
+    y = (table.churned == "yes").to_numpy().astype(int)
+    report = evaluate(result.model, drifted, y)
+    assert report["model"]["roc_auc"] < report["baseline"]["roc_auc"]
+    assert report["warnings"][0].startswith("the model does worse than its one-feature baseline on the held-out rows")
+    assert "roc_auc" in report["warnings"][0]
+    assert evaluate(result.model, table, y)["warnings"] == []
+    csv = tmp_path / "drifted.csv"
+    drifted.to_csv(csv, index=False)
+    save(result, tmp_path / "m")
+    shown = cx360("churn", "evaluate", str(csv), "--label", "churned", "--model", str(tmp_path / "m"))
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "warning: the model does worse than its one-feature baseline" in text
+    assert "Learner: blend (out-of-fold ROC-AUC" in text

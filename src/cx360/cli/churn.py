@@ -105,7 +105,7 @@ def train_cmd(
         return
     for note in card["notes"]:
         out.print(f"[dim]note: {note}[/]")
-    _print_report(card["held_out"], card["baseline"])
+    _print_report(card["held_out"], card["baseline"], card["selection"])
     s = card["split"]
     out.print(
         table(
@@ -117,7 +117,8 @@ def train_cmd(
                 ("split", s["kind"] + (f" (test from {s['test_from']})" if s["kind"] == "time" else "")),
                 ("train / test rows", f"{s['train_rows']:,} / {s['test_rows']:,}"),
                 ("features", len(card["features"])),
-                ("trees", s["trees"]),
+                ("learner", card["selection"]["learner"]),
+                ("trees", s.get("trees", "-")),
                 ("calibration", s["calibration"]),
                 ("saved to", str(model)),
             ],
@@ -157,6 +158,8 @@ def score_cmd(
     with out.status("Scoring..."):
         scored = m.score_table(df, top_k=top)
     scored.to_csv(output, index=False)
+    for warning in m.extra_.get("warnings", []):
+        out.print(f"[yellow]warning (from training): {warning}[/]")
     p = scored["churn_probability"]
     emit(
         fmt,
@@ -196,7 +199,7 @@ def evaluate_cmd(
     if fmt is Format.json:
         emit_json({**report, "baseline_feature": baseline})
         return
-    _print_report(report, baseline)
+    _print_report(report, baseline, {"learner": m.learner_, **m.selection_})
 
 
 def _train_workspace(
@@ -227,7 +230,7 @@ def _train_workspace(
     if fmt is Format.json:
         emit_json({**card, "saved_to": str(target)})
         return
-    _print_report(card["held_out"], card["baseline"])
+    _print_report(card["held_out"], card["baseline"], card["selection"])
     s = card["split"]
     out.print(
         table(
@@ -240,7 +243,8 @@ def _train_workspace(
                 ("train / test rows", f"{s['train_rows']:,} / {s['test_rows']:,}"),
                 ("churn rate", f"{card['data']['churn_rate']:.1%}"),
                 ("features", len(card["features"])),
-                ("trees", s["trees"]),
+                ("learner", card["selection"]["learner"]),
+                ("trees", s.get("trees", "-")),
                 ("saved to", str(target)),
             ],
         )
@@ -257,6 +261,8 @@ def _score_workspace(workspace: Path, model: Path | None, fmt: Format) -> None:
 
 
 def print_churn_scores(scored, fmt: Format = Format.table) -> None:
+    for warning in scored.warnings:
+        out.print(f"[yellow]warning (from training): {warning}[/]")
     emit(
         fmt,
         "Churn scores",
@@ -271,7 +277,7 @@ def print_churn_scores(scored, fmt: Format = Format.table) -> None:
     )
 
 
-def _print_report(report: dict, baseline: dict) -> None:
+def _print_report(report: dict, baseline: dict, selection: dict | None = None) -> None:
     from cx360.models.churn_workflow import METRICS
 
     out.print(
@@ -289,3 +295,7 @@ def _print_report(report: dict, baseline: dict) -> None:
             [(name, f"{report['model'][name]:.4f}", f"{report['baseline'][name]:.4f}") for name in METRICS],
         )
     )
+    if selection is not None:
+        out.print(f"Learner: {selection['learner']} ({selection['why']})")
+    for warning in report["warnings"]:
+        out.print(f"[yellow]warning: {warning}[/]")

@@ -1,9 +1,12 @@
-"""Churn risk: gradient boosting (LightGBM) with a calibrated probability and per-customer reasons.
+"""Churn risk: the learner that cross-validates best, with a calibrated probability and per-customer reasons.
 
-The trees see the user's table as `TablePrep` reads it (categoricals and missing values as they are). The
-probability is calibrated on a held-out fold of the training rows (the latest rows when a time column is
-given), which also stops the boosting early. Reasons are the features whose SHAP value (LightGBM
-`pred_contrib`) pushes this customer's log-odds up the most.
+Three learners compete on the training rows (`learner="auto"`): a regularised logistic regression
+(`LinearChurn`), gradient boosting (LightGBM, on the table as `TablePrep` reads it) and a blend, the mean
+of their log-odds. Each is scored by out-of-fold ROC-AUC; the best wins, and within `SIMPLER_WITHIN` of it
+the simplest does, since a small table rarely repays the trees. The probability is calibrated on a
+held-out part of the training rows (the latest rows when a time column is given), which also stops the
+boosting early. Reasons are the features that push this customer's log-odds up the most: SHAP values
+(LightGBM `pred_contrib`) for the trees, coefficient times deviation from the mean for the regression.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from cx360.errors import ConfigError, DataError, ModelError
 from cx360.models.evaluation import Baseline
+from cx360.models.linear import LinearChurn
 from cx360.models.tabular import TablePrep, describe_value
 
 CALIBRATIONS = ("auto", "isotonic", "sigmoid")
+LEARNERS = ("logistic", "lightgbm", "blend")  # simplest first: ties go to the earlier
+SIMPLER_WITHIN = 0.002  # out-of-fold ROC-AUC a more complex learner must gain to be chosen
 MODEL_FILE = "model.txt"
 STATE_FILE = "churn_model.json"
-FORMAT = 1
+FORMAT = 2
+READS = (1, 2)  # format 1: LightGBM only
 
 
 class ChurnModel(ClassifierMixin, BaseEstimator):
@@ -36,6 +43,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         label_column: str | None = None,
         time_column: str | None = None,
         exclude: tuple[str, ...] = (),
+        learner: str = "auto",
+        cv_folds: int = 4,
         calibration: str = "auto",
         calibration_size: float = 0.2,
         n_estimators: int = 1000,
@@ -50,6 +59,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.label_column = label_column
         self.time_column = time_column
         self.exclude = exclude
+        self.learner = learner
+        self.cv_folds = cv_folds
         self.calibration = calibration
         self.calibration_size = calibration_size
         self.n_estimators = n_estimators
@@ -63,10 +74,10 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     # ---- training
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> ChurnModel:
-        import lightgbm as lgb
-
         if self.calibration not in CALIBRATIONS:
             raise ConfigError(f"calibration={self.calibration!r}: expected one of {', '.join(CALIBRATIONS)}")
+        if self.learner not in ("auto", *LEARNERS):
+            raise ConfigError(f"learner={self.learner!r}: expected one of auto, {', '.join(LEARNERS)}")
         y = np.asarray(y, dtype=int)
         skip = dict.fromkeys(self.exclude, "excluded")
         if self.id_column:
@@ -78,6 +89,30 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.prep_ = TablePrep.fit(X, skip=skip)
         features = self.prep_.transform(X, what="the training table")
         fit_idx, cal_idx = self._calibration_split(X, y)
+        fit_rows, cal_rows = features.iloc[fit_idx], features.iloc[cal_idx]
+        if self.learner == "auto":
+            times = _time_values(X[self.time_column], self.time_column).to_numpy() if self.time_column else None
+            self.selection_ = self._select(fit_rows, y[fit_idx], None if times is None else times[fit_idx])
+        else:
+            self.selection_ = {"chosen": self.learner, "why": f"set by learner={self.learner!r}", "cv": {}}
+        self.learner_ = self.selection_["chosen"]
+        self.booster_, self.linear_ = None, None
+        if self.learner_ != "logistic":
+            self.booster_ = self._boost(fit_rows, y[fit_idx], cal_rows, y[cal_idx])
+        if self.learner_ != "lightgbm":
+            self.linear_ = LinearChurn.fit(fit_rows, y[fit_idx], seed=self.random_state)
+        self.calibrator_ = _fit_calibrator(self._raw(cal_rows), y[cal_idx], self.calibration)
+        self.baseline_ = Baseline().fit(features, y)
+        self.classes_ = np.array([0, 1])
+        self.split_ = {"fit_rows": len(fit_idx), "calibration_rows": len(cal_idx)}
+        if self.booster_ is not None:
+            self.split_["trees"] = int(self.booster_.best_iteration or self.booster_.num_trees())
+        return self
+
+    def _boost(self, train_x: pd.DataFrame, train_y: np.ndarray, stop_x: pd.DataFrame, stop_y: np.ndarray):
+        """A booster fitted on the train rows, its number of trees chosen on the stop rows."""
+        import lightgbm as lgb
+
         params = {
             "objective": "binary",
             "learning_rate": self.learning_rate,
@@ -95,25 +130,62 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             "num_threads": self.n_jobs,
             "verbose": -1,
         }
-        train = lgb.Dataset(features.iloc[fit_idx], y[fit_idx], free_raw_data=False)
-        valid = lgb.Dataset(features.iloc[cal_idx], y[cal_idx], reference=train)
-        self.booster_ = lgb.train(
+        train = lgb.Dataset(train_x, train_y, free_raw_data=False)
+        valid = lgb.Dataset(stop_x, stop_y, reference=train)
+        return lgb.train(
             params,
             train,
             num_boost_round=self.n_estimators,
             valid_sets=[valid],
             callbacks=[lgb.early_stopping(50, verbose=False)],
         )
-        raw = self.booster_.predict(features.iloc[cal_idx], raw_score=True)
-        self.calibrator_ = _fit_calibrator(raw, y[cal_idx], self.calibration)
-        self.baseline_ = Baseline().fit(features, y)
-        self.classes_ = np.array([0, 1])
-        self.split_ = {
-            "fit_rows": len(fit_idx),
-            "calibration_rows": len(cal_idx),
-            "trees": int(self.booster_.best_iteration or self.booster_.num_trees()),
-        }
-        return self
+
+    def _select(self, features: pd.DataFrame, y: np.ndarray, times: np.ndarray | None) -> dict:
+        """Out-of-fold ROC-AUC of each learner on the training rows, and the one chosen with the reason."""
+        from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import train_test_split
+
+        folds, how = self._folds(y, times)
+        scores: dict[str, list[float]] = {name: [] for name in LEARNERS}
+        for train_idx, test_idx in folds:
+            # The booster's early stopping sees a part of the fold's training rows, never its test rows.
+            inner, stop = train_test_split(
+                train_idx, test_size=0.2, stratify=y[train_idx], random_state=self.random_state
+            )
+            booster = self._boost(features.iloc[inner], y[inner], features.iloc[stop], y[stop])
+            linear = LinearChurn.fit(features.iloc[train_idx], y[train_idx], seed=self.random_state)
+            test = features.iloc[test_idx]
+            trees = booster.predict(test, raw_score=True)
+            lines = linear.raw(test)
+            for name, raw in (("logistic", lines), ("lightgbm", trees), ("blend", (lines + trees) / 2)):
+                scores[name].append(float(roc_auc_score(y[test_idx], raw)))
+        cv = {name: float(np.mean(v)) for name, v in scores.items()}
+        best = max(cv.values())
+        chosen = next(name for name in LEARNERS if cv[name] >= best - SIMPLER_WITHIN)
+        ranked = ", ".join(f"{name} {cv[name]:.4f}" for name in sorted(cv, key=cv.get, reverse=True))
+        why = f"out-of-fold ROC-AUC over {how}: {ranked}"
+        if cv[chosen] < best:
+            why += f"; {chosen} is within {SIMPLER_WITHIN} of the best and simpler"
+        return {"chosen": chosen, "why": why, "cv": cv}
+
+    def _folds(self, y: np.ndarray, times: np.ndarray | None) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+        """Cross-validation folds. With a time column they run forward, each fold trained on earlier
+        times and tested on the next ones, as the model will be used: shuffled folds would let the
+        trees learn a customer's later snapshot and be judged on an earlier one, which flatters them."""
+        if times is not None:
+            groups = np.array_split(np.unique(times), min(self.cv_folds + 1, len(np.unique(times))))
+            folds = []
+            for i in range(1, len(groups)):
+                train_idx = np.flatnonzero(times < groups[i][0])
+                test_idx = np.flatnonzero(np.isin(times, groups[i]))
+                if len(np.unique(y[train_idx])) == 2 and len(np.unique(y[test_idx])) == 2:
+                    folds.append((train_idx, test_idx))
+            if folds:
+                return folds, f"{len(folds)} forward fold(s) in time of the training rows"
+        from sklearn.model_selection import StratifiedKFold
+
+        splitter = StratifiedKFold(n_splits=self.cv_folds, shuffle=True, random_state=self.random_state)
+        return list(splitter.split(np.zeros(len(y)), y)), f"{self.cv_folds} folds of the training rows"
 
     def _calibration_split(self, X: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if np.bincount(y, minlength=2).min() < 10:
@@ -138,8 +210,25 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     # ---- scoring
 
     def _check(self) -> None:
-        if not hasattr(self, "booster_"):
+        if not hasattr(self, "learner_"):
             raise ModelError("this ChurnModel is not fitted: call fit() or ChurnModel.load() first")
+
+    def _raw(self, features: pd.DataFrame) -> np.ndarray:
+        """The chosen learner's log-odds of churn, before calibration."""
+        if self.learner_ == "logistic":
+            return self.linear_.raw(features)
+        trees = self.booster_.predict(features, raw_score=True)
+        return trees if self.learner_ == "lightgbm" else (trees + self.linear_.raw(features)) / 2
+
+    def _contributions(self, features: pd.DataFrame) -> np.ndarray:
+        """Rows x features: each feature's push on the chosen learner's log-odds."""
+        names = self.prep_.names
+        parts = []
+        if self.booster_ is not None:
+            parts.append(np.asarray(self.booster_.predict(features, pred_contrib=True))[:, :-1])
+        if self.linear_ is not None:
+            parts.append(self.linear_.contributions(features, names))
+        return sum(parts) / len(parts)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Two columns as in scikit-learn: P(stay), P(churn)."""
@@ -152,7 +241,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def churn_probability(self, X: pd.DataFrame) -> np.ndarray:
         self._check()
         features = self.prep_.transform(X, what="the table to score")
-        return _apply_calibrator(self.calibrator_, self.booster_.predict(features, raw_score=True))
+        return _apply_calibrator(self.calibrator_, self._raw(features))
 
     def baseline_probability(self, X: pd.DataFrame) -> np.ndarray:
         self._check()
@@ -163,7 +252,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self._check()
         k = self.top_k if top_k is None else top_k
         features = self.prep_.transform(X, what="the table to score")
-        contrib = np.asarray(self.booster_.predict(features, pred_contrib=True))[:, :-1]
+        contrib = self._contributions(features)
         order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
         names = self.prep_.names
         columns = [features[n].astype(object).to_numpy() for n in names]
@@ -194,10 +283,15 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """The booster as LightGBM text, everything else as JSON: readable, no pickle."""
         self._check()
         path.mkdir(parents=True, exist_ok=True)
-        self.booster_.save_model(str(path / MODEL_FILE))
+        (path / MODEL_FILE).unlink(missing_ok=True)
+        if self.booster_ is not None:
+            self.booster_.save_model(str(path / MODEL_FILE))
         state = {
             "format": FORMAT,
             "params": self.get_params(),
+            "learner": self.learner_,
+            "selection": self.selection_,
+            "linear": self.linear_.to_dict() if self.linear_ is not None else None,
             "prep": self.prep_.to_dict(),
             "calibrator": self.calibrator_,
             "baseline": self.baseline_.to_dict(),
@@ -214,10 +308,13 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             raise ModelError(f"{path}: no model directory here (train one with `cx360 churn train`)")
         try:
             state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
-            if state.get("format") != FORMAT:
-                raise ValueError(f"format {state.get('format')!r}, this cx360 reads format {FORMAT}")
+            if state.get("format") not in READS:
+                raise ValueError(f"format {state.get('format')!r}, this cx360 reads formats {READS}")
             model = cls(**{**state["params"], "exclude": tuple(state["params"]["exclude"])})
-            model.booster_ = lgb.Booster(model_file=str(path / MODEL_FILE))
+            model.learner_ = state.get("learner", "lightgbm")
+            model.selection_ = state.get("selection", {"chosen": "lightgbm", "why": "format 1 model", "cv": {}})
+            model.booster_ = None if model.learner_ == "logistic" else lgb.Booster(model_file=str(path / MODEL_FILE))
+            model.linear_ = LinearChurn.from_dict(state["linear"]) if state.get("linear") else None
             model.classes_ = np.array([0, 1])
             model.prep_ = TablePrep.from_dict(state["prep"])
             model.calibrator_ = state["calibrator"]

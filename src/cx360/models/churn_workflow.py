@@ -18,6 +18,7 @@ from cx360.models.evaluation import calibration_table, metrics
 
 POSITIVE_WORDS = ("1", "true", "yes", "y", "churn", "churned", "left", "lost")
 METRICS = ("roc_auc", "pr_auc", "brier", "top_decile_lift")
+LEARNER_NAMES = {"logistic": "logistic regression", "lightgbm": "LightGBM", "blend": "logistic regression + LightGBM"}
 
 
 @dataclass
@@ -106,7 +107,8 @@ def train(
     model.fit(df.iloc[train_idx].reset_index(drop=True), y[train_idx])
     report = evaluate(model, df.iloc[test_idx].reset_index(drop=True), y[test_idx])
     card = {
-        "model": "cx360 churn (LightGBM, calibrated)",
+        "model": f"cx360 churn ({LEARNER_NAMES[model.learner_]}, calibrated)",
+        "selection": selection(model),
         "cx360_version": cx360.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "data": {
@@ -128,22 +130,46 @@ def train(
         "notes": model.prep_.notes,
         "baseline": {"feature": model.baseline_.feature_, "why": model.baseline_.why_},
         "held_out": report,
+        "warnings": report["warnings"],
     }
     return TrainResult(model, card)
+
+
+def selection(model: ChurnModel) -> dict:
+    """What the model card says about the learner: which, why, and what it leans on."""
+    out = {"learner": model.learner_, **model.selection_}
+    if model.linear_ is not None:
+        out["strongest_coefficients"] = model.linear_.strongest()
+    return out
+
+
+def baseline_warnings(report: dict) -> list[str]:
+    """A line per metric on which the model does worse than its one-feature baseline on these rows."""
+    worse = []
+    for name in METRICS:
+        m, b = report["model"][name], report["baseline"][name]
+        if (m > b) if name == "brier" else (m < b):
+            worse.append(f"{name} {m:.4f} against the baseline's {b:.4f}")
+    if not worse:
+        return []
+    return ["the model does worse than its one-feature baseline on the held-out rows: " + "; ".join(worse)]
 
 
 def evaluate(model: ChurnModel, df: pd.DataFrame, y: np.ndarray) -> dict:
     """Metrics of the model and of its baseline on these rows, and the model's calibration by decile."""
     p = model.churn_probability(df)
-    return {
+    report = {
         "model": metrics(y, p),
         "baseline": metrics(y, model.baseline_probability(df)),
         "calibration": calibration_table(y, p),
     }
+    return {**report, "warnings": baseline_warnings(report)}
 
 
 def save(result: TrainResult, path: Path) -> None:
-    result.model.save(path, extra={"label": result.card["data"]["label"], "positive": result.card["data"]["positive"]})
+    card = result.card
+    extra = {"label": card["data"]["label"], "positive": card["data"]["positive"], "warnings": card["warnings"]}
+    result.model.save(path, extra=extra)
     (path / "model_card.json").write_text(json.dumps(result.card, indent=2), encoding="utf-8")
     (path / "model_card.md").write_text(card_markdown(result.card), encoding="utf-8")
 
@@ -160,6 +186,11 @@ def card_markdown(card: dict) -> str:
         f"- source: `{d['source']}`; {d['rows']:,} rows, {d['columns']} columns",
         f"- label `{d['label']}`, churn = `{d['positive']}`; churn rate {d['churn_rate']:.1%}",
         "",
+        "## Learner",
+        "",
+        f"- {card['selection']['learner']}: {card['selection']['why']}",
+        *[f"- coefficient: `{c}`" for c in card["selection"].get("strongest_coefficients", [])],
+        "",
         "## Split",
         "",
         f"- {s['kind']} split: {s['train_rows']:,} training rows, {s['test_rows']:,} held-out rows"
@@ -167,8 +198,8 @@ def card_markdown(card: dict) -> str:
             f" (test from {s['time_column']} = {s['test_from']})" if s["kind"] == "time" else f" (seed {s.get('seed')})"
         ),
         (
-            f"- of the training rows, {s['calibration_rows']:,} calibrate the probability ({s['calibration']}) "
-            f"and stop the boosting ({s['trees']} trees)"
+            f"- of the training rows, {s['calibration_rows']:,} calibrate the probability ({s['calibration']})"
+            + (f" and stop the boosting ({s['trees']} trees)" if "trees" in s else "")
         ),
         "",
         "## Held-out quality",
@@ -179,6 +210,7 @@ def card_markdown(card: dict) -> str:
         "|---|---|---|",
         *[f"| {m} | {h['model'][m]:.4f} | {h['baseline'][m]:.4f} |" for m in METRICS],
         "",
+        *[f"**Warning:** {w}\n" for w in card.get("warnings", [])],
         "| decile | rows | mean predicted | observed |",
         "|---|---|---|---|",
         *[f"| {c['decile']} | {c['rows']} | {c['predicted']:.3f} | {c['observed']:.3f} |" for c in h["calibration"]],

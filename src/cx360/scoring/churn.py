@@ -144,7 +144,8 @@ def train(
     model = ChurnModel(id_column="profile_id", time_column="snapshot", random_state=seed).fit(train_df, y_train)
     report = wf.evaluate(model, test_df, y_test)
     card = {
-        "model": "cx360 churn (LightGBM, calibrated) on point-in-time profile traits",
+        "model": f"cx360 churn ({wf.LEARNER_NAMES[model.learner_]}, calibrated) on point-in-time profile traits",
+        "selection": wf.selection(model),
         "cx360_version": cx360.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "data": {
@@ -176,13 +177,19 @@ def train(
         ],
         "baseline": {"feature": model.baseline_.feature_, "why": model.baseline_.why_},
         "held_out": report,
+        "warnings": report["warnings"],
     }
     return wf.TrainResult(model, card)
 
 
 def save(result: wf.TrainResult, path: Path) -> None:
     wf.save(result, path)
-    extra = {"horizon_days": result.card["horizon_days"], "label": "churned", "positive": "1"}
+    extra = {
+        "horizon_days": result.card["horizon_days"],
+        "label": "churned",
+        "positive": "1",
+        "warnings": result.card["warnings"],
+    }
     result.model.save(path, extra=extra)
 
 
@@ -192,6 +199,7 @@ class ScoreSummary:
     as_of: dt.datetime
     mean_risk: float | None
     at_risk: int  # churn_risk >= 0.5
+    warnings: tuple[str, ...] = ()  # the model's, from its training: worse than its baseline
 
 
 @dataclass(frozen=True)
@@ -257,4 +265,5 @@ def score(
     row = engine.to_arrow(
         c.aggregate(n=c.count(), mean=c.churn_risk.mean(), high=(c.churn_risk >= 0.5).sum()), step="churn: summary"
     ).to_pylist()[0]
-    return ScoreSummary(int(row["n"]), as_of, row["mean"], int(row["high"] or 0))
+    warnings = tuple(model.extra_.get("warnings", ()))
+    return ScoreSummary(int(row["n"]), as_of, row["mean"], int(row["high"] or 0), warnings)
