@@ -7,7 +7,10 @@
 - an e-mail at one of the organisation's own domains (`[identity].own_domains`): a staff or
   shared mailbox, not a customer's;
 - a value held by records of `[identity].shared_by_people` or more different people: records
-  that differ both in first name and in birth date.
+  that differ both in first name and in birth date;
+- a shared contact: a phone or e-mail held by two records whose first names, birth dates or genders
+  conflict (spouses, a parent and child, twins). A contact is evidence, not proof: two such records
+  stay apart unless something else links them.
 
 Each reason starts with the rule's name, so `explain` can say which rule blocked a value.
 """
@@ -23,6 +26,8 @@ import pyarrow as pa
 from cx360 import node_keys
 from cx360.config import IdentitySettings
 from cx360.identity.names import canonical_first_name
+
+CONTACT_KINDS = ("phone", "email")
 
 # Words that stand for "no value", once separators (and in e-mails digits) are removed: n/a -> na.
 JUNK_WORDS = frozenset(
@@ -163,3 +168,92 @@ def shared_by_people(links: pd.DataFrame, records: pa.Table, settings: IdentityS
         for node, p, f, b in zip(many.index, many.people, many.firsts, many.births, strict=True)
     ]
     return pd.DataFrame({"node": many.index.to_numpy(), "reason": reasons})
+
+
+def shared_contacts(links: pd.DataFrame, records: pa.Table) -> pd.DataFrame:
+    """node, reason for each phone or e-mail held by two records that conflict: their first names
+    (nicknames and spellings folded, one typo allowed), birth dates (one typo or a swapped day and month
+    allowed) or genders differ. Sources are not compared: a contact shared within one source is found
+    by `suspicious_nodes` already."""
+    held = links[(links.rule == "record_identifier") & links.kind.isin(CONTACT_KINDS)][["left", "right"]]
+    if held.empty:
+        return pd.DataFrame({"node": [], "reason": []})
+    people = records.select(["node", "first_name", "birth_date", "gender"]).to_pandas()
+    people["first"] = [canonical_first_name(n) if isinstance(n, str) else None for n in people.first_name]
+    people["born"] = [_date_digits(b) for b in people.birth_date]
+    people["sex"] = [_gender(g) for g in people.gender]
+    held = held.merge(people[["node", "first", "born", "sex"]], left_on="left", right_on="node", how="inner")
+    held = held[held.groupby("right").left.transform("nunique") >= 2]
+    found = []
+    for node, group in held.groupby("right", sort=True):
+        rows = group.drop_duplicates("left").to_dict("records")
+        why = next((w for i, a in enumerate(rows) for b in rows[i + 1 :] if (w := _conflict(a, b)) is not None), None)
+        if why is not None:
+            found.append((node, f"shared contact: held by records of different people ({why})"))
+    return pd.DataFrame(found, columns=["node", "reason"])
+
+
+def _conflict(a: dict, b: dict) -> str | None:
+    """What says that two records are two people (the two values, in order), or None."""
+    # merged frames hold a missing value as NaN: only strings are values
+    both = lambda f: sorted((a[f], b[f])) if isinstance(a[f], str) and isinstance(b[f], str) else None  # noqa: E731
+    if (sex := both("sex")) and sex[0] != sex[1]:
+        return f"genders {sex[0]} and {sex[1]}"
+    if (first := both("first")) and _names_conflict(*first):
+        return f"first names {first[0]} and {first[1]}"
+    if (born := both("born")) and _dates_conflict(*born):
+        return f"birth dates {_iso(born[0])} and {_iso(born[1])}"
+    return None
+
+
+def _names_conflict(a: str, b: str) -> bool:
+    # One typo apart is one name, except a trailing "a": Aleksandr and Aleksandra are a couple.
+    gendered = a + "a" == b or b + "a" == a
+    return gendered or not _one_edit(a, b)
+
+
+def _dates_conflict(a: str, b: str) -> bool:
+    """YYYYMMDD dates of two people: not a typo of one digit within a year or so, a swap of neighbours,
+    or a day and month swapped (a parent born 1970 and a child born 1990 are one digit apart)."""
+    if a == b or a == b[:4] + b[6:] + b[4:6]:
+        return False
+    if _one_edit(a, b) and len(a) == len(b):
+        swapped = sum(x != y for x, y in zip(a, b, strict=True)) == 2
+        return not (swapped or abs(int(a[:4]) - int(b[:4])) <= 1)
+    return True
+
+
+def _iso(digits: str) -> str:
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Equal, or one substitution, insertion, deletion or swap of neighbours apart."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]])
+    short, long = sorted((a, b), key=len)
+    i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
+    return short[i:] == long[i + 1 :]
+
+
+def _date_digits(value: object) -> str | None:
+    """YYYYMMDD of a birth date, or None."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    born = pd.to_datetime(str(value), errors="coerce")
+    return None if pd.isna(born) else born.strftime("%Y%m%d")
+
+
+_GENDERS = {"m": "m", "male": "m", "м": "m", "муж": "m", "f": "f", "female": "f", "ж": "f", "жен": "f", "w": "f"}
+
+
+def _gender(value: object) -> str | None:
+    """m or f, or None for anything else (unknown, other, missing)."""
+    if not isinstance(value, str):
+        return None
+    return _GENDERS.get(value.strip().lower().rstrip("."))

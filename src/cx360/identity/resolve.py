@@ -119,11 +119,16 @@ def resolve(ws: Workspace) -> IdentityReport:
 
 def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings) -> pa.Table:
     """Every identifier node that must not link, with the first reason found: listed placeholders and
-    values shared within a source or by too many records (from the engine), junk by its shape, and
-    values held by records of different people."""
+    values shared within a source or by too many records (from the engine), junk by its shape, values
+    held by records of different people, and contacts held by two records that conflict."""
     nodes = pd.concat([links.left, links.right])
     found = pd.concat(
-        [shared.to_pandas(), junk.pattern_flags(nodes, settings), junk.shared_by_people(links, records, settings)],
+        [
+            shared.to_pandas(),
+            junk.pattern_flags(nodes, settings),
+            junk.shared_by_people(links, records, settings),
+            junk.shared_contacts(links, records),
+        ],
         ignore_index=True,
     ).drop_duplicates("node")
     return pa.Table.from_pandas(
