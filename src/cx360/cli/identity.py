@@ -208,7 +208,11 @@ def dedupe_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write: file, key, cluster_id.")],
     map_: Annotated[
         list[str] | None,
-        typer.Option("--map", help="SOURCE_COLUMN=FIELD for columns not named by a canonical field (repeatable)."),
+        typer.Option(
+            "--map",
+            help="SOURCE_COLUMN=FIELD for columns not named by a canonical field (repeatable); "
+            "FIELD may be document or document:SCHEME (ru.inn, us.ssn, ru.snils, ru.passport, ...).",
+        ),
     ] = None,
     threshold: Annotated[
         float, typer.Option(min=0.01, max=0.99, help="Match probability needed to link two rows.")
@@ -226,6 +230,8 @@ def dedupe_cmd(
             files, key, parse_map(map_ or []), threshold=threshold, options=csv_options(delimiter, decimal, encoding)
         )
     result.to_csv(output, index=False)
+    for note in result.attrs.get("notes", []):
+        out.print(f"[dim]note: {note}[/]")
     sizes = result.groupby("cluster_id").size()
     emit(
         fmt,
