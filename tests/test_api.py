@@ -152,6 +152,11 @@ def test_segments_and_search(served):
     assert segments["available"] and [s["name"] for s in segments["segments"]] == ["at_risk", "high_value"]
     hits = _get(client, keys, "admin", "/v1/search", q="Пет").json()["results"]
     assert [(h["last_name"], h["kind"]) for h in hits] == [("Петрова", "last_name")]
+    # a Cyrillic name is found by its Latin spellings too
+    latin_hits = _get(client, keys, "admin", "/v1/search", q="Petrova").json()["results"]
+    assert [(h["last_name"], h["kind"], h["term"]) for h in latin_hits] == [("Петрова", "last_name_latin", "petrova")]
+    full = _get(client, keys, "admin", "/v1/search", q="anna petr").json()["results"]
+    assert [(h["profile_id"], h["kind"]) for h in full] == [(hits[0]["profile_id"], "name_latin")]
     assert [h["kind"] for h in _get(client, keys, "admin", "/v1/search", q="boris@").json()["results"]] == ["email"]
     assert _get(client, keys, "admin", "/v1/search", q="zzz").json()["results"] == []
     r = _get(client, keys, "marketer", "/v1/search", q="Пет")

@@ -25,7 +25,7 @@ from cx360 import node_keys
 from cx360.errors import Cx360Error, StageNotRunError
 
 SERVE_FILE = "serve.duckdb"
-VERSION = 5  # bump when the layout changes: an older index is rebuilt
+VERSION = 6  # bump when the layout changes: an older index is rebuilt
 # The same 60-bit key in SQL and in Python (key_hash).
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
@@ -121,6 +121,7 @@ def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:
                 stage="profiles",
                 command=f"cx360 run -w {warehouse.parent}",
             )
+        _latin_names(con)
         for sql in _statements(have):
             wide = sql.lstrip().startswith(("CREATE TABLE docs", "CREATE TABLE events"))
             if wide:
@@ -149,6 +150,27 @@ def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:
         con.close()
     os.replace(tmp, target)
     return counts
+
+
+def _latin_names(con) -> None:
+    """`latin_names(name, term)`: the Latin spellings of every Cyrillic first and last name, computed
+    once per distinct name, so that search finds Иван Петров by "petrov"."""
+    import pyarrow as pa
+
+    from cx360.identity.names import transliterations
+
+    names = con.execute(
+        "SELECT first_name FROM w.profiles WHERE first_name IS NOT NULL "
+        "UNION SELECT last_name FROM w.profiles WHERE last_name IS NOT NULL"
+    ).fetchall()
+    pairs = [(name, term) for (name,) in names for term in transliterations(name)]
+    table = pa.table(
+        {"name": [n for n, _ in pairs], "term": [t for _, t in pairs]},
+        pa.schema([("name", pa.string()), ("term", pa.string())]),
+    )
+    con.register("latin_arrow", table)
+    con.execute("CREATE TABLE latin_names AS SELECT * FROM latin_arrow")
+    con.unregister("latin_arrow")
 
 
 def _statements(have: set[str]) -> list[str]:
@@ -219,7 +241,8 @@ def _statements(have: set[str]) -> list[str]:
         parts.append("'segments', m.doc")
     sql.append(f"""CREATE TABLE docs AS SELECT k, profile_id, json_object({", ".join(parts)})::VARCHAR AS doc
                    FROM profiles p {" ".join(joins)} ORDER BY k""")
-    # Search: names and identifier values, lower-cased, sorted, keyed by their first 7 bytes.
+    # Search: names (and the Latin spellings of Cyrillic ones) and identifier values, lower-cased, sorted,
+    # keyed by their first 7 bytes.
     sql.append(f"""CREATE TABLE search AS
         WITH terms AS (
           SELECT lower(first_name) AS term, 'first_name' AS kind, profile_id
@@ -229,7 +252,13 @@ def _statements(have: set[str]) -> list[str]:
                     WHERE first_name IS NOT NULL AND last_name IS NOT NULL
           UNION ALL SELECT lower({node_keys.value_sql("node")}), kind, profile_id FROM w.identity_map
                     WHERE kind <> 'record'
-          UNION ALL SELECT lower(profile_id), 'profile_id', profile_id FROM w.profiles)
+          UNION ALL SELECT lower(profile_id), 'profile_id', profile_id FROM w.profiles
+          UNION ALL SELECT l.term, 'first_name_latin', p.profile_id FROM w.profiles p
+                    JOIN latin_names l ON l.name = p.first_name
+          UNION ALL SELECT l.term, 'last_name_latin', p.profile_id FROM w.profiles p
+                    JOIN latin_names l ON l.name = p.last_name
+          UNION ALL SELECT f.term || ' ' || l.term, 'name_latin', p.profile_id FROM w.profiles p
+                    JOIN latin_names f ON f.name = p.first_name JOIN latin_names l ON l.name = p.last_name)
         SELECT {_SQL_PREFIX7.format(col="term")} AS p7, term, kind, profile_id FROM terms ORDER BY term""")
     # Aggregates the dashboard shows, computed once here rather than by a full scan per page.
     sql.append("""CREATE TABLE campaigns AS

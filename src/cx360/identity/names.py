@@ -176,6 +176,16 @@ def latin(text: str | None) -> str | None:
     return _DOUBLE.sub(r"\1", low) or None
 
 
+def transliterations(text: str | None) -> list[str]:
+    """Latin spellings of a name written in Cyrillic, for search: letter by letter (Петров -> petrov,
+    Юлия -> the table's spelling) and the folded `latin` form when it differs. Empty for any other text,
+    which is searched as written."""
+    if text is None or not any(ch in _CYRILLIC for ch in text.lower()):
+        return []
+    plain = "".join(_CYRILLIC.get(ch, ch) for ch in text.strip().lower())
+    return list(dict.fromkeys(t for t in (plain, latin(text)) if t))
+
+
 @lru_cache(maxsize=50_000)
 def canonical_first_name(text: str | None) -> str | None:
     """The full first name a diminutive or nickname stands for, in `latin` form."""
