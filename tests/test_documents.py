@@ -14,7 +14,7 @@ from cx360.identity.names import latin
 
 
 def test_documents_are_checked_and_compacted():
-    assert normalise("ru.inn", " 7707083893 ") == ("ru.inn:7707083893", None)
+    assert normalise("ru.inn", " 7707083893 ") == normalise("ru.inn", "770-708-3893") == ("ru.inn:7707083893", None)
     assert normalise("us.ssn", "536-90-4399") == ("us.ssn:536904399", None)
     assert normalise("ru.snils", "112-233-445 95") == ("ru.snils:11223344595", None)
     assert normalise("ru.passport", "45 09 123456") == ("ru.passport:4509123456", None)

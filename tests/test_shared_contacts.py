@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from test_junk_identifiers import groups, profile_of, reasons_for
 
+from cx360.identity.explain import explain
 from cx360.identity.junk import _dates_conflict, _names_conflict
 from cx360.identity.resolve import resolve
 from cx360.sources.ingest import ingest
@@ -17,6 +18,7 @@ CORE = """
     K3,Александр,Волков,1982-02-02,,+79161110003,
     K4,Дмитрий,Орлов,1975-03-12,M,+79161110004,
     K5,Саша,Белов,1991-01-01,M,+79161110005,
+    K6,Коля,Егоров,1970-07-07,M,+79161110006,kolya.egorov@mail.ru
 """
 CARDS = """
     id,first,last,dob,sex,phone,email
@@ -25,6 +27,7 @@ CARDS = """
     M3,Aleksandra,Volkova,1982-02-02,,+79161110003,
     M4,Dmtriy,Orlov,1975-03-12,M,+79161110004,
     M5,Sasha,Belova,1991-01-01,F,+79161110005,
+    M6,Kloya,Egorov,1970-07-07,M,+79161110006,kolya.egorov@mail.ru
 """
 SOURCE = """
     [[sources]]
@@ -47,10 +50,12 @@ def test_people_who_share_a_contact_stay_apart_and_the_contact_is_reported(make_
     )
     assert all(r.ok for r in ingest(ws))
     resolve(ws)
-    # Dmitriy with a typo is one person; the others are a father and son,
-    # twins, a married couple and two Sashas of different genders.
+    # Dmitriy with a typo is one person, and so is Kolya, whose nickname's typo is no second person
+    # when he shares both a phone and an e-mail; the others are a father and son, twins, a married
+    # couple and two Sashas of different genders, who share one contact each.
     assert groups(ws) == {
         frozenset({"K4", "M4"}),
+        frozenset({"K6", "M6"}),
         *(frozenset({k}) for k in ("K1", "M1", "K2", "M2", "K3", "M3", "K5", "M5")),
     }
     shared = "shared contact: held by records of different people"
@@ -60,6 +65,10 @@ def test_people_who_share_a_contact_stay_apart_and_the_contact_is_reported(make_
     assert reasons_for(ws, "phone:+79161110005") == {f"{shared} (genders f and m)"}
     assert reasons_for(ws, "phone:+79161110004") == set()
     assert profile_of(ws, "phone:+79161110001") is None
+    # explain shows the contact as shared, with both records that hold it
+    e = explain(ws, "phone:+79161110001")
+    assert e.profile_id is None and {l["left"] for l in e.blocked} == {"record:core:K1", "record:cards:M1"}
+    assert all(l["blocked_reason"].startswith("shared contact: ") for l in e.blocked)
 
 
 def test_what_counts_as_two_people():

@@ -73,7 +73,7 @@ def normalise(scheme: str | None, value: str | None) -> tuple[str | None, str | 
 
     module = _module(scheme)
     try:
-        number = module.validate(value)
+        number = module.validate(_SEPARATORS.sub("", value))  # some modules keep hyphens or dots
     except ValidationError as exc:
         return None, f"not a valid {scheme} number: {exc}"
     return f"{scheme}:{module.compact(number)}", None

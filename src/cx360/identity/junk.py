@@ -8,9 +8,9 @@
   shared mailbox, not a customer's;
 - a value held by records of `[identity].shared_by_people` or more different people: records
   that differ both in first name and in birth date;
-- a shared contact: a phone or e-mail held by two records whose first names, birth dates or genders
-  conflict (spouses, a parent and child, twins). A contact is evidence, not proof: two such records
-  stay apart unless something else links them.
+- a shared contact: a phone or e-mail that is all two records have in common while their first names,
+  birth dates or genders conflict (spouses, a parent and child, twins). A contact is evidence, not
+  proof: two such records stay apart unless something else links them.
 
 Each reason starts with the rule's name, so `explain` can say which rule blocked a value.
 """
@@ -171,23 +171,34 @@ def shared_by_people(links: pd.DataFrame, records: pa.Table, settings: IdentityS
 
 
 def shared_contacts(links: pd.DataFrame, records: pa.Table) -> pd.DataFrame:
-    """node, reason for each phone or e-mail held by two records that conflict: their first names
-    (nicknames and spellings folded, one typo allowed), birth dates (one typo or a swapped day and month
-    allowed) or genders differ. Sources are not compared: a contact shared within one source is found
-    by `suspicious_nodes` already."""
-    held = links[(links.rule == "record_identifier") & links.kind.isin(CONTACT_KINDS)][["left", "right"]]
-    if held.empty:
+    """node, reason for each phone or e-mail that is all two records have in common while their first
+    names (nicknames and spellings folded, one typo allowed), birth dates (one typo or a swapped day and
+    month allowed) or genders conflict. Records that share a second identifier too (a phone and an
+    e-mail, a customer number) are left to the other rules: a nickname with a typo is likelier then than
+    two people. A contact shared within one source is found by `suspicious_nodes` already."""
+    held = links[links.rule == "record_identifier"][["left", "right", "kind"]]
+    contacts = held[held.kind.isin(CONTACT_KINDS)]
+    if contacts.empty:
         return pd.DataFrame({"node": [], "reason": []})
+    holds = held.groupby("left").right.agg(set).to_dict()
     people = records.select(["node", "first_name", "birth_date", "gender"]).to_pandas()
     people["first"] = [canonical_first_name(n) if isinstance(n, str) else None for n in people.first_name]
     people["born"] = [_date_digits(b) for b in people.birth_date]
     people["sex"] = [_gender(g) for g in people.gender]
-    held = held.merge(people[["node", "first", "born", "sex"]], left_on="left", right_on="node", how="inner")
-    held = held[held.groupby("right").left.transform("nunique") >= 2]
+    contacts = contacts.merge(people[["node", "first", "born", "sex"]], left_on="left", right_on="node", how="inner")
+    contacts = contacts[contacts.groupby("right").left.transform("nunique") >= 2]
     found = []
-    for node, group in held.groupby("right", sort=True):
+    for node, group in contacts.groupby("right", sort=True):
         rows = group.drop_duplicates("left").to_dict("records")
-        why = next((w for i, a in enumerate(rows) for b in rows[i + 1 :] if (w := _conflict(a, b)) is not None), None)
+        why = next(
+            (
+                w
+                for i, a in enumerate(rows)
+                for b in rows[i + 1 :]
+                if len(holds[a["left"]] & holds[b["left"]]) == 1 and (w := _conflict(a, b)) is not None
+            ),
+            None,
+        )
         if why is not None:
             found.append((node, f"shared contact: held by records of different people ({why})"))
     return pd.DataFrame(found, columns=["node", "reason"])
