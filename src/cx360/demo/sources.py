@@ -12,12 +12,20 @@ from cx360.demo.activity import CALL_REASONS, MALLS, MCC, OFFERS, POSTS, iso, oc
 from cx360.demo.people import CHANNELS, DISTRICTS
 
 
+def acceptance(people: pd.DataFrame, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    """The chance that each person (a row of the hidden population) accepts an offer sent on `channel` at
+    `hour`: higher on their preferred channel, within two hours of their preferred hour, and for the
+    valuable. The demo's marketing history is drawn from it, and so is the decisions benchmark's simulator."""
+    liked = np.asarray(channel) == people.preferred_channel.to_numpy()
+    near = np.abs(np.asarray(hour) - people.preferred_hour.to_numpy()) <= 2
+    return 0.04 + 0.12 * liked + 0.06 * near + 0.05 * (people.value.to_numpy() > 1500)
+
+
 def marketing(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> pd.DataFrame:
     idx, ts = occurrences(p, np.full(len(p), 8.0), rng, start, days)
     channel = np.where(rng.random(len(idx)) < 0.5, p.preferred_channel.values[idx], rng.choice(CHANNELS, len(idx)))
-    liked = channel == p.preferred_channel.values[idx]
-    near = np.abs(ts.astype("datetime64[h]").astype(int) % 24 - p.preferred_hour.values[idx]) <= 2
-    accept = 0.04 + 0.12 * liked + 0.06 * near + 0.05 * (p.value.values[idx] > 1500)
+    hour = ts.astype("datetime64[h]").astype(int) % 24
+    accept = acceptance(p.iloc[idx], channel, hour)
     u = rng.random(len(idx))
     outcome = np.where(u < accept, "accepted", np.where(u < accept + 0.25, "rejected", "ignored"))
     offer = rng.choice(OFFERS, len(idx))

@@ -1,0 +1,266 @@
+"""Decisions on the synthetic bank, scored by its hidden truth; the channel-and-hour model on held-out
+answers; decision latency through the API.
+
+Builds the demo world (N customers, seed 7) into benchmarks/.data/decisions-N (kept between runs), with
+the benchmark's own catalogue (four offers, four channels), and builds the profiles as of --as-of
+(default 2025-10-01): everything the policy reads is from before it. Then prints:
+
+- the simulator: each policy's one action per person (offer, channel, hour) is answered with the
+  demo's own acceptance chance (cx360.demo.sources.acceptance: the person's hidden preferred channel
+  and hour, and value); the policy never reads it. cx360's policy next to three baselines on the same
+  people and the same open candidates (eligibility, consent, cooldowns and caps applied to all):
+  a random eligible action; the most popular offer (most accepted before as_of) on its most accepting
+  channel at everyone's best hour; propensity alone (cx360's best offer, a random open channel for it,
+  everyone's best hour). Expected acceptance and value per person; goal >= 1.3x the most popular.
+- the channel and hour per person on the acceptances after as_of, held out: the hour within one hour
+  and the channel, for the person -> segment -> everyone model next to everyone's best.
+- the batch decision time at N profiles, and POST /v1/decisions p50 / p99 in process (FastAPI's
+  TestClient: the route, the served profile, a year of events, the consent check, audit), goal p99
+  <= 20 ms.
+
+    python benchmarks/bench_decisions.py                      # 3,000 customers
+    python benchmarks/bench_decisions.py --customers 1000 --requests 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).parent
+SOURCES = ["crm_core", "crm_cards", "marketing", "web", "app", "cards", "contact_centre", "complaints", "preferences"]
+CATALOGUE = """
+# The next best action (`cx360 decide`): the benchmark's catalogue and contact policy.
+[contact_policy]
+time_zone = "UTC"
+quiet_hours = [23, 7]
+max_contacts = { count = 3, days = 7 }
+[contact_policy.channels.email]
+cap = { count = 1, days = 7 }
+[contact_policy.channels.sms]
+cap = { count = 1, days = 7 }
+[contact_policy.channels.push]
+cap = { count = 2, days = 7 }
+[contact_policy.channels.call_centre]
+consent = "call"
+cap = { count = 1, days = 30 }
+hours = [9, 21]
+
+[[offers]]
+name = "auto_loan"
+where = "age_years >= 21"
+value = 400
+channels = ["email", "sms", "push", "call_centre"]
+
+[[offers]]
+name = "credit_card"
+value = 150
+channels = ["email", "sms", "push", "call_centre"]
+
+[[offers]]
+name = "deposit"
+value = 120
+channels = ["email", "sms", "push", "call_centre"]
+
+[[offers]]
+name = "mortgage"
+where = "age_years between 25 and 60"
+value = 600
+channels = ["email", "sms", "push", "call_centre"]
+
+"""
+
+
+def build(root: Path, customers: int, as_of: dt.datetime) -> None:
+    from cx360.demo import generate_world
+    from cx360.pipeline import run_stage
+    from cx360.workspace import Workspace
+
+    if (root / "warehouse.duckdb").exists():
+        return
+    generate_world(root, customers=customers, seed=7)
+    toml = root / "cx360.toml"
+    text = toml.read_text(encoding="utf-8")
+    start, end = text.index("# The next best action"), text.index("# Core banking CRM")
+    text = text[:start] + CATALOGUE.lstrip() + text[end:]
+    toml.write_text(text.replace("[identity]\n", "[identity]\nprobabilistic = false\n", 1), encoding="utf-8")
+    with Workspace(root) as ws:
+        for stage, params in (
+            ("ingest", {"only": SOURCES}),
+            ("identity", {}),
+            ("profiles", {"as_of": as_of}),
+            ("archetypes", {}),
+            ("segments", {}),
+        ):
+            started = time.perf_counter()
+            result = run_stage(ws, stage, **params)
+            print(f"  {stage}: {result.status} in {time.perf_counter() - started:.1f} s", flush=True)
+            if result.status != "ok":
+                sys.exit(f"{stage} failed: {result.error}")
+
+
+def truth_of(ws) -> pd.DataFrame:
+    """profile_id -> the hidden person (preferred channel and hour, value), through the CRM records."""
+    ids = ws.engine.to_arrow(ws.engine.table("identity_map"), step="bench").to_pandas()
+    records = ids[ids.node.str.startswith("record:")].copy()
+    parts = records.node.str.split(":", n=2, expand=True)
+    records["source"], records["record_id"] = parts[1], parts[2]
+    owner = pd.read_parquet(ws.root / "truth" / "record_owner.parquet")
+    persons = pd.read_parquet(ws.root / "truth" / "persons.parquet")
+    linked = records.merge(owner, on=["source", "record_id"]).drop_duplicates("profile_id")
+    return linked[["profile_id", "person_id"]].merge(persons, on="person_id").set_index("profile_id")
+
+
+def simulate(actions: pd.DataFrame, truth: pd.DataFrame, values: dict[str, float]) -> tuple[float, float]:
+    """Expected acceptance and value per person of one action each (profile_id, offer, channel, hour)."""
+    from cx360.demo.sources import acceptance
+
+    people = truth.loc[actions.profile_id]
+    p = acceptance(people, actions.channel.to_numpy(), actions.hour.to_numpy())
+    return float(p.mean()), float((p * actions.offer.map(values).to_numpy()).mean())
+
+
+def policies(scored: pd.DataFrame, chosen: pd.DataFrame, data, config, seed: int) -> dict[str, pd.DataFrame]:
+    policy = config.contact_policy
+    rng = np.random.default_rng(seed)
+    open_ = scored[scored.suppressed_by.isna() & (scored.expected_value > 0)]
+    people = sorted(set(open_.profile_id) & set(chosen.index))
+    open_ = open_[open_.profile_id.isin(people)]
+    hist = data.history
+    accepted = hist[hist.name == "offer_accepted"]
+    best_hour_all = int(pd.to_datetime(accepted.ts).dt.hour.value_counts().idxmax())
+
+    def everyone_hour(channel: str) -> int:
+        hours = policy.send_hours(channel)
+        return min(hours, key=lambda h: abs(h - best_hour_all))
+
+    ours = chosen.loc[people].reset_index()[["profile_id", "offer", "channel", "hour"]]
+
+    pick = open_.groupby("profile_id").sample(n=1, random_state=seed)
+    pick = pick.assign(hour=[rng.choice(policy.send_hours(c)) for c in pick.channel])
+
+    offer_rank = {o: i for i, o in enumerate(accepted.offer.value_counts().index)}
+    channel_rank = {c: i for i, c in enumerate(accepted.channel.value_counts().index)}
+    pop = open_.assign(
+        _o=open_.offer.map(offer_rank).fillna(len(offer_rank)), _c=open_.channel.map(channel_rank).fillna(99)
+    )
+    pop = pop.sort_values(["profile_id", "_o", "_c"]).groupby("profile_id").head(1)
+    pop = pop.assign(hour=[everyone_hour(c) for c in pop.channel])
+
+    best_offer = open_.sort_values("expected_value", ascending=False).groupby("profile_id").head(1)
+    same = open_.merge(best_offer[["profile_id", "offer"]], on=["profile_id", "offer"])
+    alone = same.groupby("profile_id").sample(n=1, random_state=seed + 1)
+    alone = alone.assign(hour=[everyone_hour(c) for c in alone.channel])
+    return {"cx360": ours, "random eligible": pick, "most popular offer": pop, "propensity alone": alone}
+
+
+def timing_on_held_out(root: Path, models, as_of: dt.datetime) -> None:
+    from cx360.workspace import Workspace
+
+    with Workspace(root) as ws:
+        pe = ws.engine.table("profile_events")
+        later = pe.filter((pe.name == "offer_accepted") & (pe.ts >= as_of))
+        later = ws.engine.to_arrow(later.select("profile_id", "ts", "channel"), step="bench").to_pandas()
+    hours = pd.to_datetime(later.ts).dt.hour.to_numpy()
+    channels = sorted(later.channel.unique())
+    hour_hit, hour_base, ch_hit, ch_base = [], [], [], []
+    base_hour = models.timing.choose("", "hour", list(range(24))).value
+    base_channel = models.timing.choose("", "channel", channels).value
+    for pid, h, ch in zip(later.profile_id, hours, later.channel, strict=True):
+        mine = models.timing.choose(pid, "hour", list(range(24))).value
+        hour_hit.append(min(abs(mine - h), 24 - abs(mine - h)) <= 1)
+        hour_base.append(min(abs(base_hour - h), 24 - abs(base_hour - h)) <= 1)
+        ch_hit.append(models.timing.choose(pid, "channel", channels).value == ch)
+        ch_base.append(base_channel == ch)
+    print(f"\nChannel and hour on {len(later):,} acceptances after {as_of:%Y-%m-%d}, held out")
+    print(f"  {'':34} {'person->segment->everyone':>26} {'everyone':>10}")
+    print(f"  {'hour within 1 h of the answer':34} {np.mean(hour_hit):26.1%} {np.mean(hour_base):10.1%}")
+    print(f"  {'channel of the answer':34} {np.mean(ch_hit):26.1%} {np.mean(ch_base):10.1%}")
+
+
+def latency(root: Path, requests: int, seed: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from cx360.api.access import create_key
+    from cx360.api.app import create_app, open_context
+    from cx360.workspace import Workspace
+
+    with Workspace(root) as ws:
+        pids = ws.engine.to_arrow(ws.engine.table("profile_traits").select("profile_id"), step="bench")
+    pids = pids["profile_id"].to_pylist()
+    ctx, _ = open_context(root)
+    key = create_key(root, "agent", "bench-decisions")[1]
+    chosen = random.Random(seed).choices(pids, k=requests)
+    times, offers = [], 0
+    with TestClient(create_app(ctx)) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+        client.post("/v1/decisions", json={"profile_id": chosen[0]}, headers=headers)  # loads the models
+        for pid in chosen:
+            started = time.perf_counter()
+            r = client.post("/v1/decisions", json={"profile_id": pid}, headers=headers)
+            times.append((time.perf_counter() - started) * 1000)
+            if r.status_code != 200:
+                sys.exit(f"POST /v1/decisions answered {r.status_code}: {r.text}")
+            offers += bool(r.json()["offer"])
+    times.sort()
+    p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+    print(f"\nPOST /v1/decisions, {requests} requests in process, {offers} with an offer")
+    print(f"  p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms, max {times[-1]:.1f} ms (goal p99 <= 20 ms)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--customers", type=int, default=3000)
+    ap.add_argument("--as-of", default="2025-10-01")
+    ap.add_argument("--requests", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    as_of = dt.datetime.fromisoformat(args.as_of)
+    root = HERE / ".data" / f"decisions-{args.customers}"
+    build(root, args.customers, as_of)
+
+    from cx360.decisions import decide, inputs
+    from cx360.workspace import Workspace
+
+    with Workspace(root) as ws:
+        started = time.perf_counter()
+        data = inputs.load(ws.engine, ws.config, as_of)
+        report, frame, models = decide.plan(ws, data, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        seconds = time.perf_counter() - started
+        decide.write(ws, frame)
+        models.save(ws.root / decide.MODEL_DIR)
+        scored, chosen, _ = decide.score(models, ws.config, data)
+        truth = truth_of(ws)
+        values = {o.name: float(o.value) for o in ws.config.offers}
+        config = ws.config
+    q = report.quality
+    print(f"\nBatch: {report.profiles:,} profiles decided in {seconds:.1f} s ({report.profiles / seconds:,.0f}/s)")
+    print(
+        f"Propensity on the latest {q.rows_held_out:,} of {q.rows_train + q.rows_held_out:,} contacts, held out: "
+        f"AUC {q.auc:.3f}, log loss {q.log_loss:.4f} (base rate {q.base_rate_log_loss:.4f}), "
+        f"Brier {q.brier:.4f} (base rate {q.base_rate_brier:.4f})"
+    )
+    known = chosen[chosen.index.isin(truth.index)]
+    runs = policies(scored[scored.profile_id.isin(truth.index)], known, data, config, args.seed)
+    n = len(runs["cx360"])
+    print(f"\nSimulator: {n:,} people with an open candidate, one action each, answered by the hidden truth")
+    print(f"  {'policy':22} {'acceptance':>10} {'value/person':>13} {'x most popular':>15}")
+    results = {name: simulate(actions, truth, values) for name, actions in runs.items()}
+    base = results["most popular offer"][0]
+    for name, (acc, value) in results.items():
+        print(f"  {name:22} {acc:10.2%} {value:13.2f} {acc / base:15.2f}")
+    print("  goal: cx360 >= 1.3x the acceptance of the most popular offer")
+    timing_on_held_out(root, models, as_of)
+    latency(root, args.requests, args.seed)
+
+
+if __name__ == "__main__":
+    main()
