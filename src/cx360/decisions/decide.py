@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -124,8 +125,10 @@ def score(models: Models, config, data: inputs.Inputs) -> tuple[pd.DataFrame, pd
     cands = rules.candidates(config.offers, policy, data)
     open_ = cands[cands.suppressed_by.isna()].copy()
     timing = {}
-    for pid, ch in open_[["profile_id", "channel"]].drop_duplicates().itertuples(index=False):
-        timing[pid, ch] = models.timing.choose(pid, "hour", policy.send_hours(ch))
+    for ch, part in open_[["profile_id", "channel"]].drop_duplicates().groupby("channel"):
+        pids = part.profile_id.tolist()
+        hours = models.timing.choose_many(pids, "hour", policy.send_hours(ch))
+        timing |= zip(((p, ch) for p in pids), hours, strict=True)
     open_["hour"] = [timing[k].value for k in zip(open_.profile_id, open_.channel, strict=True)]
     open_ = models.features(open_)
     open_["propensity"] = models.propensity.predict(open_) if len(open_) else []
@@ -143,6 +146,11 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
     catalogue = {o.name: o for o in config.offers}
     run = uuid.uuid4().hex[:8]
     out = []
+    best_channel = {}
+    for offer, part in chosen.groupby("offer"):
+        pids = part.index.tolist()
+        best_channel |= zip(pids, models.timing.choose_many(pids, "channel", catalogue[offer].channels), strict=True)
+    records = chosen.to_dict("index")
     by_person = {pid: part for pid, part in scored.groupby("profile_id", sort=False)}  # noqa: C416 - GroupBy has .keys
     for pid in data.people.index:
         part = by_person.get(pid)
@@ -156,10 +164,10 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
             "status": "planned",
             "suppressed_by": None,
         }
-        if pid in chosen.index:
-            c = chosen.loc[pid]
+        if pid in records:
+            c = SimpleNamespace(**records[pid])
             t = timing[pid, c.channel]
-            channel_choice = models.timing.choose(pid, "channel", list(catalogue[c.offer].channels))
+            channel_choice = best_channel[pid]
             reason = (
                 f"{c.offer} by {c.channel}: propensity {c.propensity:.1%} ({c.model_reasons}) × value {c.value:,.2f}"
                 f"{' (explored at random)' if c.explored else ''}; send at {t.value:02d}:00 {policy.time_zone}: "

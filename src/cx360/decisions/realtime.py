@@ -30,13 +30,13 @@ ANSWER = ("decision_id", "profile_id", "offer", "channel", "send_at", "expected_
 
 def person_frame(profile: dict[str, Any], config: Config, allowed: Callable[[str, str | None], bool]) -> pd.DataFrame:
     """The fields offers may name, for one served profile (see cx360.profiles.view.Profile)."""
+    needed = {f for o in config.offers for t in (o.where, o.value) for f in expressions.fields(t)}
     row: dict[str, Any] = {}
     for part in ("traits", "scores", "archetype"):
-        row |= {k: v for k, v in (profile.get(part) or {}).items() if not isinstance(v, dict)}
-    churn = (profile.get("scores") or {}).get("churn") or {}
-    row["churn_risk"] = churn.get("risk")
+        row |= {k: v for k, v in (profile.get(part) or {}).items() if k in needed and not isinstance(v, dict)}
+    if "churn_risk" in needed:
+        row["churn_risk"] = ((profile.get("scores") or {}).get("churn") or {}).get("risk")
     current = {m["segment"] for m in profile.get("segments", []) if m.get("exited_at") is None}
-    needed = {f for o in config.offers for t in (o.where, o.value) for f in expressions.fields(t)}
     for name in needed:
         if name.startswith("segment."):
             row[name] = name.split(".", 1)[1] in current

@@ -25,9 +25,9 @@ def candidates(offers: list[OfferSpec], policy: ContactPolicy, inputs: Inputs) -
     as_of = pd.Timestamp(inputs.as_of)
     parts = []
     for o in offers:
-        held = pd.Series(None, index=people.index, dtype=object)
-        _hold(held, ~pd.Series(_running(o, inputs.as_of), index=people.index), _dates(o))
-        _hold(held, ~expressions.condition(o.where, people, o.name), f"eligibility: not {o.where}")
+        held = np.full(len(ids), None, dtype=object)
+        _hold(held, np.full(len(ids), not _running(o, inputs.as_of)), _dates(o))
+        _hold(held, ~expressions.condition(o.where, people, o.name).to_numpy(), f"eligibility: not {o.where}")
         if policy.complaint_hold:
             _hold(held, people.index.isin(inputs.open_complaints), "complaint_hold: a complaint is open")
         mine = hist[hist.offer == o.name]
@@ -60,7 +60,7 @@ def candidates(offers: list[OfferSpec], policy: ContactPolicy, inputs: Inputs) -
                         "offer": o.name,
                         "channel": ch,
                         "value": value.to_numpy() * o.priority,
-                        "suppressed_by": rule.to_numpy(),
+                        "suppressed_by": rule,
                     }
                 )
             )
@@ -69,10 +69,9 @@ def candidates(offers: list[OfferSpec], policy: ContactPolicy, inputs: Inputs) -
     return pd.concat(parts, ignore_index=True)
 
 
-def _hold(held: pd.Series, mask, rule: str) -> None:
+def _hold(held: np.ndarray, mask, rule: str) -> None:
     """Record `rule` for the rows it holds that no earlier rule holds."""
-    mask = np.asarray(mask, dtype=bool) & held.isna().to_numpy()
-    held[mask] = rule
+    held[np.asarray(mask, dtype=bool) & pd.isna(held)] = rule
 
 
 def _running(o: OfferSpec, at: dt.datetime) -> bool:

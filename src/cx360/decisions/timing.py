@@ -49,9 +49,13 @@ class ChannelHourModel:
 
     def with_people(self, history: pd.DataFrame, local_hour, activity: pd.DataFrame | None) -> ChannelHourModel:
         """A copy whose person level comes from `history` and `activity` (everyone's and segments' kept)."""
+        for kind in self.tables_:  # everyone's and the segments' tables made wide once, shared by the copies
+            for level in ("everyone", "segment"):
+                self._wide(kind, level, [], [])
         out = ChannelHourModel(strength=self.strength, response_weight=self.response_weight)
         out.segment_ = self.segment_
         out.tables_ = {kind: dict(levels) for kind, levels in self.tables_.items()}
+        out.wide_ = {key: v for key, v in self.__dict__.get("wide_", {}).items() if key[1] != "person"}
         out._fit(history, local_hour, activity, ("person",))
         return out
 
@@ -71,7 +75,8 @@ class ChannelHourModel:
             )
         for kind, tables in (("channel", self._rates(contacts, levels)), ("hour", self._shares(moments, levels))):
             self.tables_.setdefault(kind, {}).update(tables)
-        self.keys_ = {k: {lv: set(t.index.get_level_values(0)) for lv, t in v.items()} for k, v in self.tables_.items()}
+            for level in tables:
+                self.__dict__.get("wide_", {}).pop((kind, level), None)
 
     def _rates(self, rows: pd.DataFrame, levels: tuple) -> dict[str, pd.DataFrame]:
         """Per level: success and trial counts per (key, option)."""
@@ -101,44 +106,59 @@ class ChannelHourModel:
             out[level] = frame
         return out
 
-    def scores(self, pid: str, kind: str, options: list) -> tuple[dict, dict]:
-        """(score per option, the level whose own data decided it) for one person: an acceptance rate for
-        channels, a share of the day's moments for hours."""
-        tables = self.tables_[kind]
-        keys = {"everyone": "all", "segment": self.segment_.get(pid), "person": pid}
-        score: dict = {}
-        level = dict.fromkeys(options, "everyone")
-        for name in LEVELS:
-            key = keys[name]
-            table = tables[name]
-            if key is None or key not in self.keys_[kind][name]:
-                if name == "everyone":
-                    score = dict.fromkeys(options, 0.0)
+    def scores(self, pids: list[str], kind: str, options: list) -> tuple[np.ndarray, np.ndarray]:
+        """(score, level) per person and option, as arrays [len(pids), len(options)]: an acceptance rate for
+        channels, a share of the day's moments for hours; level 0 everyone, 1 segment, 2 the person."""
+        k, tables = self.strength, self.tables_[kind]
+        segs = self.segment_.reindex(pd.Index(pids)).to_numpy()
+        score = np.zeros((len(pids), len(options)))
+        level = np.zeros((len(pids), len(options)), dtype=int)
+        for i, (name, keys) in enumerate(zip(LEVELS, (["all"] * len(pids), segs, pids), strict=True)):
+            s, n = self._wide(kind, name, options, keys)
+            if name == "everyone":
+                total = tables[name]
+                prior = float(total.s.sum() / total.n.sum()) if kind == "channel" and len(total) else 1 / 24
+                score = (s + k * prior) / (n + k)
                 continue
-            part = table.loc[key]
-            for o in options:
-                s, n = (float(part.s.get(o, 0.0)), float(part.n.get(o, 0.0))) if o in part.index else (0.0, 0.0)
-                if kind == "hour":
-                    n = float(part.n.iloc[0]) if len(part) else 0.0
-                prior = score.get(o, _mean(part) if kind == "channel" else 1 / 24)
-                score[o] = (s + self.strength * prior) / (n + self.strength)
-                if name != "everyone" and n > 0:
-                    level[o] = name
+            score = (s + k * score) / (n + k)
+            level = np.where(n > 0, i, level)
         return score, level
 
-    def choose(self, pid: str, kind: str, options: list) -> Choice:
-        score, level = self.scores(pid, kind, options)
-        best = max(options, key=lambda o: (score[o], -options.index(o)))
-        where = {
-            "person": "from the person's own history",
-            "segment": f"nothing of their own: their segment {self.segment_.get(pid)}'s",
-            "everyone": "no history of their own or of a segment: everyone's",
-        }[level[best]]
+    def _wide(self, kind: str, level: str, options: list, keys) -> tuple[np.ndarray, np.ndarray]:
+        """The s and n of `keys` (rows) for `options` (columns), from the level's table made wide once."""
+        cache = self.__dict__.setdefault("wide_", {})
+        if (kind, level) not in cache:
+            table = self.tables_[kind][level]
+            s = table.s.unstack(fill_value=0.0) if len(table) else pd.DataFrame(dtype=float)
+            if kind == "hour":  # a share of the key's moments: n is the key's total weight
+                n = table.n.groupby(level=0).first() if len(table) else pd.Series(dtype=float)
+            else:
+                n = table.n.unstack(fill_value=0.0) if len(table) else pd.DataFrame(dtype=float)
+            cache[kind, level] = (s, n)
+        s, n = cache[kind, level]
+        index = pd.Index(keys)
+        s_ = s.reindex(index=index, columns=options, fill_value=0.0).fillna(0.0).to_numpy(dtype=float)
         if kind == "hour":
-            return Choice(best, score[best], level[best], f"hour {best:02d}:00: {score[best]:.1%} of moments, {where}")
-        return Choice(best, score[best], level[best], f"channel {best}: acceptance {score[best]:.1%}, {where}")
+            total = n.reindex(index).fillna(0.0).to_numpy(dtype=float)
+            return s_, np.repeat(total[:, None], len(options), axis=1)
+        return s_, n.reindex(index=index, columns=options, fill_value=0.0).fillna(0.0).to_numpy(dtype=float)
 
+    def choose(self, pid: str, kind: str, options: list) -> Choice:
+        return self.choose_many([pid], kind, options)[0]
 
-def _mean(part: pd.DataFrame) -> float:
-    n = float(part.n.sum())
-    return float(part.s.sum()) / n if n else 0.0
+    def choose_many(self, pids: list[str], kind: str, options: list) -> list[Choice]:
+        score, level = self.scores(pids, kind, options)
+        best = np.argmax(score, axis=1)  # the first of equal scores
+        out = []
+        for pid, row, b in zip(pids, range(len(pids)), best, strict=True):
+            value, rate, lv = options[b], float(score[row, b]), LEVELS[level[row, b]]
+            where = {
+                "person": "from the person's own history",
+                "segment": f"nothing of their own: their segment {self.segment_.get(pid)}'s",
+                "everyone": "no history of their own or of a segment: everyone's",
+            }[lv]
+            if kind == "hour":
+                out.append(Choice(value, rate, lv, f"hour {value:02d}:00: {rate:.1%} of moments, {where}"))
+            else:
+                out.append(Choice(value, rate, lv, f"channel {value}: acceptance {rate:.1%}, {where}"))
+        return out
