@@ -1,5 +1,5 @@
 """Funnels against a brute-force reference on random event logs, the known funnel pitfalls one by one,
-and bad input; form analytics (DuckDB in a temporary folder)."""
+and bad input; form analytics; segment sizes over time (DuckDB in a temporary folder)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from cx360.errors import ConfigError
 from cx360.funnels import forms
 from cx360.funnels.compute import run
 from cx360.funnels.fields import EventFields
+from cx360.segments import history
 
 T0 = dt.datetime(2025, 3, 1)
 HOUR = 3600
@@ -105,7 +106,7 @@ event = st.tuples(st.integers(0, 2), st.integers(0, 12), st.sampled_from(NAMES),
 
 
 @settings(
-    max_examples=40,
+    max_examples=20,
     derandomize=True,  # seeded: the same cases on every run
     deadline=None,
     database=None,
@@ -265,3 +266,26 @@ def test_forms_count_starts_outcomes_fields_and_why_people_left(engine):
 def test_forms_without_events_report_nothing(engine):
     _load(engine, [(0, 0, "page_viewed", "web")])
     assert forms.report(engine, engine.table("profile_events")) == []
+
+
+# ---- segment sizes over time
+
+
+def test_segment_sizes_over_time_follow_the_membership_history(engine):
+    days = [dt.datetime(2025, 1, d) for d in (1, 2, 3)]
+    rows = [
+        ("a", days[0], None),
+        ("b", days[0], days[1]),
+        ("c", days[1], days[2]),
+        ("d", days[2], None),
+        ("b", days[2], None),  # back again
+    ]
+    target = schema.ibis_schema("segment_members").to_pyarrow()
+    members = [{"segment": "s", "profile_id": p, "entered_at": e, "exited_at": x} for p, e, x in rows]
+    engine.replace("segment_members", pa.Table.from_pylist([*members, {**members[0], "segment": "t"}], schema=target))
+    got = engine.to_arrow(history.sizes(engine, "s"), step="test").to_pylist()
+    assert [(r["as_of"], r["size"], r["entered"], r["left"]) for r in got] == [
+        (days[0], 2, 2, 0),
+        (days[1], 2, 1, 1),
+        (days[2], 3, 2, 1),
+    ]

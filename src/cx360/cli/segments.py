@@ -1,4 +1,4 @@
-"""`cx360 segments evaluate|list|members|export`: declared segments, RFM cells and behavioural clusters."""
+"""`cx360 segments evaluate|list|members|history|export|sync`: declared segments, RFM cells, clusters."""
 
 from __future__ import annotations
 
@@ -153,6 +153,33 @@ def members_cmd(
         return
     out.print(table(f"Segment {name}", ["profile", "entered", "left"], member_rows))
     out.print(table("Summary", ["what", "count"], [("rows", total), ("shown", len(rows))]))
+
+
+@app.command("history")
+def history_cmd(
+    name: Annotated[str, typer.Argument(help="Segment name.")],
+    workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """The segment's size after each evaluation that changed it, with who entered and who left."""
+    from cx360.cli.output import emit
+    from cx360.errors import NotFoundError
+    from cx360.segments.history import sizes
+    from cx360.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        engine = ws.engine
+        seg = engine.table("segments")
+        known = [r["name"] for r in engine.to_arrow(seg.select("name"), step="segments: names").to_pylist()]
+        if name not in known:
+            raise NotFoundError(f"no segment named '{name}'; evaluated segments: {', '.join(sorted(known)) or 'none'}")
+        rows = engine.to_arrow(sizes(engine, name), step=f"segment '{name}': sizes").to_pylist()
+    emit(
+        fmt,
+        f"Segment {name} over time",
+        ["as of", "size", "entered", "left"],
+        [(_when(r["as_of"]), r["size"], r["entered"], r["left"]) for r in rows],
+    )
 
 
 class FileFormat(enum.StrEnum):

@@ -21,6 +21,7 @@ import ibis.expr.types as ir
 
 from cx360.config import FunnelSpec, within_seconds
 from cx360.engine import Engine
+from cx360.errors import ConfigError
 from cx360.funnels.fields import EventFields
 
 NO_SEGMENT = "(no segment)"
@@ -156,9 +157,13 @@ def run(
     if breakdown == "channel":
         persons = persons.mutate(group=persons.channel.fill_null("(unknown)"))
     elif breakdown == "segment":
+        if segments is None:
+            raise ConfigError("a breakdown by segment needs the segments' current members")
         members = segments.select("profile_id", group=segments.segment)
         persons = persons.left_join(members, "profile_id").drop("profile_id_right")
         persons = persons.mutate(group=persons.group.fill_null(NO_SEGMENT))
+    elif breakdown is not None:
+        raise ConfigError(f"unknown breakdown {breakdown!r}; use channel or segment")
     if breakdown:
         rows = engine.to_arrow(summary(persons, n, "group"), step=f"funnel '{spec.name}' by {breakdown}").to_pylist()
         report.groups = {r["group"]: _steps(spec, r) for r in rows}
