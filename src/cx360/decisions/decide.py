@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -151,16 +152,14 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
         pids = part.index.tolist()
         best_channel |= zip(pids, models.timing.choose_many(pids, "channel", catalogue[offer].channels), strict=True)
     records = chosen.to_dict("index")
-    by_person = {pid: part for pid, part in scored.groupby("profile_id", sort=False)}  # noqa: C416 - GroupBy has .keys
+    logged, none = _candidates(scored), _none_reasons(scored)
     for pid in data.people.index:
-        part = by_person.get(pid)
-        logged = _candidates(part)
         row = {
             "decision_id": f"{pid}:{data.as_of:%Y%m%dT%H%M}:{run}",
             "profile_id": pid,
             "decided_at": now,
             "as_of": data.as_of,
-            "candidates": json.dumps(logged, ensure_ascii=False),
+            "candidates": logged.get(pid, "[]"),
             "status": "planned",
             "suppressed_by": None,
         }
@@ -192,7 +191,7 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
                 "propensity": None,
                 "probability": 1.0,
                 "explored": False,
-                "reasons": _none_reason(part),
+                "reasons": none.get(pid, "no offer: the catalogue has none for this person"),
             }
         out.append(row)
     return out
@@ -202,32 +201,35 @@ def _dates_or_where(o) -> str:
     return f"where {o.where}" if o.where else f"runs {o.starts} to {o.ends}"
 
 
-def _candidates(part: pd.DataFrame | None) -> list[dict]:
-    if part is None:
-        return []
-    out = []
-    for r in part.itertuples(index=False):
-        item = {"offer": r.offer, "channel": r.channel, "value": round(float(r.value), 4)}
-        if r.suppressed_by is None or r.suppressed_by != r.suppressed_by:
-            item |= {
-                "propensity": round(float(r.propensity), 6),
-                "expected_value": round(float(r.expected_value), 6),
-                "hour": int(r.hour),
-            }
-        else:
-            item["suppressed_by"] = r.suppressed_by
-        out.append(item)
-    return out
+def _candidates(scored: pd.DataFrame) -> pd.Series:
+    """profile_id -> the JSON list of their candidates: scores for the open ones, the rule for the others.
+    Built column-wise: offer and channel names need no escaping (see cx360.decisions.settings)."""
+    if scored.empty:
+        return pd.Series(dtype=object)
+    held = scored.suppressed_by.notna().to_numpy()
+    head = '{"offer": "' + scored.offer + '", "channel": "' + scored.channel + '", "value": '
+    head = head + scored.value.round(4).astype(str)
+    rules = {r: json.dumps(r, ensure_ascii=False) for r in scored.suppressed_by.dropna().unique()}
+    why = ', "suppressed_by": ' + scored.suppressed_by.map(rules).fillna("") + "}"
+    hour = scored.hour.fillna(0).astype(int).astype(str)
+    open_ = ', "propensity": ' + scored.propensity.round(6).astype(str) + ', "expected_value": '
+    open_ = open_ + scored.expected_value.round(6).astype(str) + ', "hour": ' + hour + "}"
+    items = head + pd.Series(np.where(held, why, open_), index=scored.index)
+    return "[" + items.groupby(scored.profile_id, sort=False).agg(", ".join) + "]"
 
 
-def _none_reason(part: pd.DataFrame | None) -> str:
-    if part is None or part.empty:
-        return "no offer: the catalogue has none for this person"
-    held = part.suppressed_by.dropna()
-    if len(held) == len(part):
-        rules_seen = held.str.split(":").str[0].value_counts()
-        return "no offer: every candidate is held back (" + ", ".join(f"{k} {v}" for k, v in rules_seen.items()) + ")"
-    return "no offer: no open candidate has a positive expected value"
+def _none_reasons(scored: pd.DataFrame) -> pd.Series:
+    """profile_id -> why there is no offer, for a person who gets none."""
+    if scored.empty:
+        return pd.Series(dtype=object)
+    code = scored.suppressed_by.str.split(":").str[0]
+    counts = code.groupby([scored.profile_id, code]).size().rename("n").reset_index()
+    counts.columns = ["profile_id", "rule", "n"]
+    counts = counts.sort_values(["profile_id", "n", "rule"], ascending=[True, False, True])
+    text = (counts.rule + " " + counts.n.astype(str)).groupby(counts.profile_id).agg(", ".join)
+    all_held = scored.suppressed_by.notna().groupby(scored.profile_id).all()
+    every = "no offer: every candidate is held back (" + text.reindex(all_held.index).fillna("") + ")"
+    return every.where(all_held, "no offer: no open candidate has a positive expected value")
 
 
 def write(ws: Workspace, frame: pd.DataFrame) -> None:
