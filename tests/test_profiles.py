@@ -106,6 +106,7 @@ BEFORE = [
     ),
 ]
 AFTER = [
+    _event(39, "2025-07-04T10:00:00Z", "login", channel="web", customer="C1", cookie="ck2"),
     _event(40, "2025-07-05T12:00:00Z", "card_payment", channel="pos", card="TK1", amount=9999.0, category="Travel"),
     _event(41, "2025-07-02T10:00:00Z", "call", channel="call_centre", customer="C1", reason="close_account"),
     _event(42, "2025-07-03T10:00:00Z", "offer_rejected", channel="sms", customer="C1", offer="mortgage"),
@@ -242,6 +243,7 @@ def _check_point_in_time(ws):
     assert (t["visits_total"], t["top_place"], t["home_district"]) == (2, "Авиапарк", "Арбат")
     assert "Travel" not in anna.breakdowns["spend_by_category"]
     assert "close_account" not in anna.breakdowns["calls_by_reason"]
+    assert t["devices"] == 1  # the cookie first seen after as_of is not counted yet
 
     build(ws, dt.datetime(2025, 8, 1))  # a later point in time sees them
     t = read(ws, "C1").traits.model_dump()
@@ -251,6 +253,7 @@ def _check_point_in_time(ws):
         "mortgage",
         3,
     )
+    assert t["devices"] == 2
 
 
 def test_unknown_identifier_and_missing_identity_are_clear_errors(duckdb_workspace):
@@ -406,3 +409,24 @@ def test_lifetime_value_predicted_in_batches_is_that_of_one_pass(make_workspace)
     )
     expected = predict(pa.Table.from_pandas(per, preserve_index=False))  # one pass over everyone
     pd.testing.assert_frame_equal(got, expected.sort_values("profile_id", ignore_index=True)[got.columns], rtol=1e-6)
+
+
+def test_a_record_updated_after_as_of_falls_back_to_its_earlier_version(duckdb_workspace):
+    source = SOURCES.replace(
+        'products = "products" }',
+        'products = "products" }\n    updated_at = { column = "updated", type = "timestamp" }',
+    )
+    header = "id,email,phone,card,products,first,last,dob,handle,updated\n"
+    duckdb_workspace.write("data/crm.csv", header + "C1,anna@x.ru,,,debit_card,Анна,Петрова,,,2025-01-10T00:00:00Z\n")
+    duckdb_workspace.write("data/activity/1.jsonl", "\n".join(BEFORE) + "\n")
+    ws = duckdb_workspace.config(source)
+    assert all(r.ok for r in ingest(ws))
+    later = "C1,anna@x.ru,,,debit_card|mortgage,Анна,Петрова,,,2025-08-01T00:00:00Z\n"
+    ws.root.joinpath("data/crm.csv").write_text(header + later, encoding="utf-8")
+    assert all(r.ok for r in ingest(ws))
+    resolve(ws)
+    build(ws, AS_OF)
+    t = read(ws, "C1").traits.model_dump()
+    assert (t["products"], t["n_products"]) == ("debit_card", 1)
+    build(ws, dt.datetime(2025, 9, 1))
+    assert read(ws, "C1").traits.model_dump()["products"] == "debit_card|mortgage"

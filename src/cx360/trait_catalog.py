@@ -50,7 +50,7 @@ TRAITS: tuple[Trait, ...] = (
         "relationship",
         "products held, '|'-separated, union over the person's source records",
         "records.extra.products",
-        "latest record per source",
+        "each record as of as_of (its newest version before then)",
     ),
     Trait(
         "n_products",
@@ -58,7 +58,7 @@ TRAITS: tuple[Trait, ...] = (
         "relationship",
         "number of distinct products held",
         "records.extra.products",
-        "latest record per source",
+        "each record as of as_of (its newest version before then)",
     ),
     Trait(
         "first_seen_at",
@@ -106,7 +106,13 @@ TRAITS: tuple[Trait, ...] = (
     Trait("logins_90d", "int64", "digital", "logins on web or app, recently", "events: login", _R),
     Trait("active_days_90d", "int64", "digital", "distinct days with web or app activity, recently", _DIGITAL, _R),
     Trait("digital_channels", "int64", "digital", "distinct digital channels used (web, mobile_app)", _DIGITAL),
-    Trait("devices", "int64", "digital", "distinct mobile devices and web cookies seen", _DIGITAL),
+    Trait(
+        "devices",
+        "int64",
+        "digital",
+        "distinct mobile devices and web cookies seen before as_of",
+        "identity map; events and records that hold them",
+    ),
     Trait("last_digital_at", "timestamp", "digital", "last web or app event", _DIGITAL),
     Trait("days_since_digital", "int64", "digital", "days from last_digital_at to as_of", _DIGITAL),
     Trait("forms_started", "int64", "digital", "application forms opened", "events: form_started"),

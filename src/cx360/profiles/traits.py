@@ -10,7 +10,7 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 
-from cx360 import schema
+from cx360 import node_keys, schema
 from cx360.engine import Engine
 from cx360.identifiers import strip
 from cx360.identity.graph import latest_records
@@ -22,6 +22,7 @@ TX = ("card_payment", "atm_withdrawal")
 CALLS = ("call", "complaint")
 OFFERS = ("offer_made", "offer_accepted", "offer_rejected", "offer_ignored", "application_declined")
 DIGITAL = ("web", "mobile_app")
+DEVICE_KINDS = ("device_id", "cookie_id")
 SOCIAL = ("social_post", "review_posted")
 
 
@@ -53,8 +54,9 @@ def _mode(t: ir.Table, key: ir.Value, name: str, *, weight: ir.NumericValue | No
 
 
 def relationship(w: Window, pe: ir.Table, records: ir.Table, mapping: ir.Table, profiles: ir.Table) -> ir.Table:
-    recs = latest_records(records)
-    recs = recs.filter(recs.updated_at.isnull() | (recs.updated_at < w.as_of_lit))
+    # Each record as its source held it at as_of: the newest version before then, so that a record
+    # updated later falls back to its earlier version instead of vanishing from the past.
+    recs = latest_records(records.filter(records.updated_at.isnull() | (records.updated_at < w.as_of_lit)))
     recs = recs.join(mapping.select("node", "profile_id"), "node")
     products = recs.mutate(
         p=w.engine.json_get(recs.extra, "products").re_split(r"\|").unnest()
@@ -138,14 +140,24 @@ def digital(w: Window, pe: ir.Table, mapping: ir.Table) -> ir.Table:
         last_abandoned_form=w.prop(d, "form").argmax(d.ts, where=abandoned),
         last_abandoned_field=w.prop(d, "field").argmax(d.ts, where=abandoned),
     )
-    # Devices and cookies are identifiers, not event columns of profile_events: count them in the map.
-    devices = (
-        mapping.filter(mapping.kind.isin(("device_id", "cookie_id")))
-        .group_by("profile_id")
-        .aggregate(devices=ibis._.node.nunique())
-    )
-    agg = agg.left_join(devices, "profile_id").drop("profile_id_right")
+    agg = agg.left_join(_devices(w, mapping), "profile_id").drop("profile_id_right")
     return agg.mutate(days_since_digital=w.days_since(agg.last_digital_at))
+
+
+def _devices(w: Window, mapping: ir.Table) -> ir.Table:
+    """Distinct devices and cookies of each profile seen before as_of, in an event or a record. They are
+    identifiers, not columns of profile_events: found in the identity map, dated by their evidence."""
+    seen = []
+    for table, at in (("events", "ts"), ("records", "updated_at")):
+        t = w.engine.table(table)
+        before = t[at] < w.as_of_lit if table == "events" else t[at].isnull() | (t[at] < w.as_of_lit)
+        for kind in DEVICE_KINDS:
+            held = t.filter(t[kind].notnull() & before)
+            seen.append(held.select(node=node_keys.identifier_expr(kind, held[kind])))
+    seen = ibis.union(*seen, distinct=True)
+    held = mapping.filter(mapping.kind.isin(DEVICE_KINDS))
+    held = held.filter(held.node.isin(seen.node))
+    return held.group_by("profile_id").aggregate(devices=held.node.nunique())
 
 
 def transactions(w: Window, pe: ir.Table) -> tuple[ir.Table, ir.Table]:
