@@ -75,7 +75,8 @@ def summary(persons: ir.Table, n: int, by: str | None = None) -> ir.Table:
         metrics[f"entered_{k}"] = (persons.level > k).sum().cast("int64")
         if k:
             gap = (persons[_t(k)].epoch_seconds() - persons[_t(k - 1)].epoch_seconds()).cast("float64")
-            metrics[f"median_{k}"] = gap.median(where=persons.level > k)
+            # NULL outside the rows that count, not median(where=...): Spark takes a filter for the percentage
+            metrics[f"median_{k}"] = ibis.ifelse(persons.level > k, gap, ibis.null().cast("float64")).median()
     if by is None:
         return persons.aggregate(**metrics)
     return persons.group_by(by).aggregate(**metrics).order_by(by)
