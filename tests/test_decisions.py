@@ -239,3 +239,31 @@ def test_post_decisions_answers_one_person_now_by_id_or_identifier(bank):
         assert post({"profile_id": "P0000"}).status_code == 404
         log = client.get("/v1/audit", headers={"Authorization": f"Bearer {admin}"}).json()["entries"]
         assert any(e["action"] == "decision" and e["profile_id"] == held for e in log)
+
+
+def test_answers_that_come_back_as_events_join_their_sent_decision():
+    from cx360.decisions.decide import join_responses
+
+    t = pd.Timestamp("2026-01-10 10:00")
+    log = pd.DataFrame(
+        {
+            "decision_id": ["d1", "d2", "d3"],
+            "profile_id": ["a", "b", "c"],
+            "offer": ["x", "x", "x"],
+            "send_at": [t, t, t],
+            "status": ["sent", "sent", "suppressed"],
+            "response": [None, None, None],
+            "responded_at": pd.Series([pd.NaT] * 3, dtype="datetime64[us]"),
+        }
+    )
+    history = pd.DataFrame(
+        {
+            "profile_id": ["a", "a", "b", "c"],
+            "offer": ["x", "x", "y", "x"],
+            "name": ["offer_rejected", "offer_accepted", "offer_accepted", "offer_accepted"],
+            "ts": [t - pd.Timedelta(days=1), t + pd.Timedelta(hours=2), t + pd.Timedelta(hours=1), t],
+        }
+    )
+    out = join_responses(log, history).set_index("decision_id")
+    assert out.loc["d1", "response"] == "offer_accepted" and out.loc["d1", "responded_at"] == t + pd.Timedelta(hours=2)
+    assert out.loc[["d2", "d3"], "response"].isna().all()  # another offer; not sent

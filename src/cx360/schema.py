@@ -320,6 +320,8 @@ DECISIONS: tuple[Column, ...] = (
     Column("candidates", "string", "every candidate as JSON: offer, channel, scores, the rule that held it back"),
     Column("status", "string", "planned, sent, or suppressed at send time (see suppressed_by)"),
     Column("suppressed_by", "string", "the rule that stopped the send (consent withdrawn since the decision)"),
+    Column("response", "string", "the person's answer to a sent decision: the offer event that came back, if any"),
+    Column("responded_at", "timestamp", "when the answer came (within 30 days of the send)"),
 )
 
 TABLE_VERSIONS: tuple[Column, ...] = (

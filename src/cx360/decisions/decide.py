@@ -68,7 +68,7 @@ def decide(ws: Workspace, *, as_of: dt.datetime | None = None, now: dt.datetime 
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     data = inputs.load(ws.engine, config, as_of, now=max(now, as_of or now))
     report, frame, models = plan(ws, data, now)
-    write(ws, frame)
+    write(ws, frame, data.history)
     models.save(ws.root / MODEL_DIR)
     report.frame = frame
     return report
@@ -92,6 +92,7 @@ def plan(ws: Workspace, data: inputs.Inputs, now: dt.datetime) -> tuple[Decision
     frame = pd.DataFrame(
         rows(models, config, data, scored, chosen, timing, now), columns=[c.name for c in schema.DECISIONS]
     )
+    frame["responded_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us]")
     cands = scored
     held = cands.suppressed_by.dropna().str.split(":").str[0].value_counts()
     by_offer = {}
@@ -232,15 +233,40 @@ def _none_reasons(scored: pd.DataFrame) -> pd.Series:
     return every.where(all_held, "no offer: no open candidate has a positive expected value")
 
 
-def write(ws: Workspace, frame: pd.DataFrame) -> None:
-    """Planned decisions replace the earlier plan; what was sent or suppressed stays in the log."""
+RESPONSE_DAYS = 30  # an answer to the same offer within this many days of the send belongs to it
+
+
+def write(ws: Workspace, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> None:
+    """Planned decisions replace the earlier plan; what was sent or suppressed stays in the log, and sent
+    decisions take the answers that came back as events (history: inputs.HISTORY_COLUMNS)."""
     engine = ws.engine
     target = schema.ibis_schema("decisions").to_pyarrow()
     kept = engine.table("decisions")
     kept = engine.to_arrow(kept.filter(kept.status != "planned"), step="decisions: log").to_pandas()
-    both = pd.concat([kept, frame], ignore_index=True) if len(kept) else frame
+    if history is not None and len(kept):
+        kept = join_responses(kept, history)
+    both = pd.concat([kept, frame], ignore_index=True) if len(kept) else frame.copy()
+    both["responded_at"] = pd.to_datetime(both.responded_at)  # a new plan has none: NaN, not NaT
     with engine.step("decisions: write"):
         engine.replace("decisions", pa.Table.from_pandas(both[target.names], schema=target, preserve_index=False))
+
+
+def join_responses(log: pd.DataFrame, history: pd.DataFrame, days: int = RESPONSE_DAYS) -> pd.DataFrame:
+    """Sent decisions without an answer yet get the person's first event on the same offer after the
+    send and within `days`: accepted, rejected, ignored or an application declined."""
+    waiting = log[(log.status == "sent") & log.response.isna()][["decision_id", "profile_id", "offer", "send_at"]]
+    if waiting.empty or history.empty:
+        return log
+    m = waiting.merge(history[["profile_id", "offer", "name", "ts"]], on=["profile_id", "offer"])
+    m = m[(m.ts >= m.send_at) & (m.ts < m.send_at + pd.Timedelta(days=days))]
+    first = m.sort_values("ts").drop_duplicates("decision_id").set_index("decision_id")
+    out = log.assign(response=log.response.astype(object), responded_at=pd.to_datetime(log.responded_at))
+    hit = out.decision_id.isin(first.index)
+    if not hit.any():
+        return out
+    out.loc[hit, "response"] = out.decision_id[hit].map(first["name"]).to_numpy()
+    out.loc[hit, "responded_at"] = out.decision_id[hit].map(first["ts"]).to_numpy()
+    return out
 
 
 def export(frame: pd.DataFrame) -> pd.DataFrame:
