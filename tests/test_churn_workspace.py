@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import WorkspaceFactory
 from typer.testing import CliRunner
@@ -149,6 +150,28 @@ def test_train_refuses_a_snapshot_without_a_full_horizon_after_it(duckdb_workspa
     assert "needs 90 days of events after it" in str(err.value) and "use --as-of 2025-10-02 or earlier" in str(
         err.value
     )
+
+
+def test_snapshots_carry_the_voice_traits_of_their_date(duckdb_workspace, monkeypatch):
+    from cx360.profiles import texts
+
+    ws = _world(duckdb_workspace)
+    t = dt.datetime(2025, 6, 1)
+    people = ws.engine.table("profiles").to_pandas().profile_id
+    asked = []
+
+    def summarise(engine, as_of):
+        asked.append(as_of)
+        voice = pd.DataFrame({"profile_id": people, "texts_total": 3, "share_negative": 0.5})
+        for column in texts.voice_schema().names:
+            if column not in voice:
+                voice[column] = None
+        return pa.Table.from_pandas(voice, schema=texts.voice_schema(), preserve_index=False), None
+
+    monkeypatch.setattr(texts, "summarise", summarise)
+    frame = cw.snapshot(ws, t, 60)
+    assert asked == [t]  # the texts written before the snapshot, as the profile stage reads them
+    assert len(frame) > 0 and (frame.texts_total == 3).all() and (frame.share_negative == 0.5).all()
 
 
 def test_cli_train_and_score_in_a_workspace(duckdb_workspace):

@@ -30,6 +30,7 @@ from cx360.engine import BATCH_ROWS
 from cx360.errors import DataError, StageNotRunError
 from cx360.models import churn_workflow as wf
 from cx360.models.churn import ChurnModel
+from cx360.profiles import texts
 from cx360.profiles import traits as trait_stage
 from cx360.trait_catalog import TRAITS
 
@@ -77,11 +78,17 @@ def features(frame: pd.DataFrame) -> pd.DataFrame:
 def snapshot(ws: Workspace, t: dt.datetime, horizon_days: int, inactive_days: int = INACTIVE_DAYS) -> pd.DataFrame:
     """Traits as of t, for persons active before t, with `churned` (gone by the end of the horizon)."""
     engine = ws.engine
-    traits, _ = trait_stage.build(engine, t)
-    counts = activity_counts(engine, t, horizon_days, inactive_days)
-    j = traits.join(counts.filter(counts.before > 0), "profile_id")
-    j = j.mutate(churned=(j.after == 0).cast("int64")).drop("before", "after")
-    frame = engine.to_arrow(j, step=f"churn: snapshot {t.date()}").to_pandas()
+    # The voice traits (tone, complaints, intent of what the person wrote before t) as the profile stage
+    # computes them, so that the model learns from the same traits it will score.
+    voice = engine.stage(texts.summarise(engine, t)[0])
+    try:
+        traits, _ = trait_stage.build(engine, t, voice)
+        counts = activity_counts(engine, t, horizon_days, inactive_days)
+        j = traits.join(counts.filter(counts.before > 0), "profile_id")
+        j = j.mutate(churned=(j.after == 0).cast("int64")).drop("before", "after")
+        frame = engine.to_arrow(j, step=f"churn: snapshot {t.date()}").to_pandas()
+    finally:
+        engine.unstage(voice)
     out = features(frame)
     out["snapshot"] = pd.Timestamp(t)
     return out.sort_values("profile_id", kind="stable").reset_index(drop=True)
