@@ -124,6 +124,16 @@ class Engine(ABC):
     def unstage(self, staged: ir.Table) -> None:
         self.con.raw_sql(f"DROP TABLE IF EXISTS {_quote(staged.op().name)}")  # temp or not
 
+    @contextmanager
+    def materialised(self, expr: ir.Table, *, step: str) -> Iterator[ir.Table]:
+        """`expr` computed once into a staged table that the block's queries read, removed after."""
+        with self.step(step, expr):
+            staged = self._materialise(expr)
+        try:
+            yield staged
+        finally:
+            self.unstage(staged)
+
     def delete_batches(self, table: str, batch_ids: list[str]) -> None:
         """Remove the rows that the given batches wrote into `table`."""
         self.delete(table, self.table(table).batch_id.isin(batch_ids))

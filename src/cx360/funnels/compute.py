@@ -14,6 +14,7 @@ same code runs on DuckDB and Spark.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import ibis
@@ -152,22 +153,25 @@ def run(
     if allowed is not None:
         events = events.semi_join(allowed, "profile_id")
     persons = people(events, [events[f"_s{i}"] for i in range(len(steps))], within_seconds(spec.within))
-    n = len(spec.steps)
-    total = engine.to_arrow(summary(persons, n), step=f"funnel '{spec.name}'").to_pylist()
-    report = Report(spec.name, spec.within, _steps(spec, total[0] if total else {}), breakdown)
-    if breakdown == "channel":
-        persons = persons.mutate(group=persons.channel.fill_null("(unknown)"))
-    elif breakdown == "segment":
-        if segments is None:
-            raise ConfigError("a breakdown by segment needs the segments' current members")
-        members = segments.select("profile_id", group=segments.segment)
-        persons = persons.left_join(members, "profile_id").drop("profile_id_right")
-        persons = persons.mutate(group=persons.group.fill_null(NO_SEGMENT))
-    elif breakdown is not None:
+    if breakdown not in (None, "channel", "segment"):
         raise ConfigError(f"unknown breakdown {breakdown!r}; use channel or segment")
-    if breakdown:
-        rows = engine.to_arrow(summary(persons, n, "group"), step=f"funnel '{spec.name}' by {breakdown}").to_pylist()
-        report.groups = {r["group"]: _steps(spec, r) for r in rows}
+    if breakdown == "segment" and segments is None:
+        raise ConfigError("a breakdown by segment needs the segments' current members")
+    n = len(spec.steps)
+    # a breakdown reads the people twice (totals, groups): compute them once
+    with engine.materialised(persons, step=f"funnel '{spec.name}': people") if breakdown else nullcontext(persons) as p:
+        total = engine.to_arrow(summary(p, n), step=f"funnel '{spec.name}'").to_pylist()
+        report = Report(spec.name, spec.within, _steps(spec, total[0] if total else {}), breakdown)
+        if breakdown == "channel":
+            grouped = p.mutate(group=p.channel.fill_null("(unknown)"))
+        elif breakdown == "segment":
+            members = segments.select("profile_id", group=segments.segment)
+            grouped = p.left_join(members, "profile_id").drop("profile_id_right")
+            grouped = grouped.mutate(group=grouped.group.fill_null(NO_SEGMENT))
+        if breakdown:
+            by = summary(grouped, n, "group")
+            rows = engine.to_arrow(by, step=f"funnel '{spec.name}' by {breakdown}").to_pylist()
+            report.groups = {r["group"]: _steps(spec, r) for r in rows}
     return report
 
 

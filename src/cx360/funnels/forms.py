@@ -133,11 +133,11 @@ def _num(value) -> float | None:
 
 def report(engine: Engine, pe: ir.Table) -> list[FormReport]:
     """Every form's figures over the events `pe` (profile_events, or a part of it)."""
-    a = attempts(engine, pe)
-    forms = engine.to_arrow(per_form(a), step="forms: per form").to_pylist()
-    fields = engine.to_arrow(per_field(a), step="forms: per field").to_pylist()
-    pages = engine.to_arrow(last_pages(engine, pe, a), step="forms: last pages").to_pylist()
-    errors = engine.to_arrow(errors_before_leaving(pe, a), step="forms: errors").to_pylist()
+    with engine.materialised(attempts(engine, pe), step="forms: attempts") as a:  # four queries read them
+        forms = engine.to_arrow(per_form(a), step="forms: per form").to_pylist()
+        fields = engine.to_arrow(per_field(a), step="forms: per field").to_pylist()
+        pages = engine.to_arrow(last_pages(engine, pe, a), step="forms: last pages").to_pylist()
+        errors = engine.to_arrow(errors_before_leaving(pe, a), step="forms: errors").to_pylist()
     out = []
     for f in forms:
         r = FormReport(
