@@ -28,13 +28,13 @@ SOURCES = ["crm_core", "crm_cards", "marketing", "cards", "complaints", "prefere
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory):
     root = tmp_path_factory.mktemp("decide-bank")
-    generate_world(root, customers=100, seed=7)
+    generate_world(root, customers=80, seed=7)
     toml = root / "cx360.toml"
     text = toml.read_text(encoding="utf-8").replace("[identity]\n", "[identity]\nprobabilistic = false\n", 1)
     toml.write_text(text, encoding="utf-8")  # the demo's own catalogue and contact policy
     with Workspace(root) as ws:
         assert run_stage(ws, "ingest", only=SOURCES).status == "ok"
-        for stage in ("identity", "profiles", "archetypes", "segments"):
+        for stage in ("identity", "profiles", "segments"):
             assert run_stage(ws, stage).status == "ok", stage
     result = CliRunner().invoke(cli, ["decide", "-w", str(root), "-o", str(root / "decisions.csv")])
     assert result.exit_code == 0, result.output

@@ -405,6 +405,12 @@ def next_best_action(
         cursor = page["next_cursor"]
         if cursor is None:
             break
+    seen = {e["event_id"] for e in events}  # complaints of any age: one opened long ago may still be open
+    events += [
+        {**e, "channel": None}
+        for e in ctx.store.events_for_call(pid, at, dt.timedelta(days=365))
+        if e["name"] == "complaint" and e["event_id"] not in seen
+    ]
     data = realtime.person_inputs(profile, events, config, lambda p, c: decide(ctx, pid, p, c).allowed, at)
     row = realtime.decide_one(models, config, data, at)
     return {**row, "offer": row["offer"] or "", "channel": row["channel"] or ""}

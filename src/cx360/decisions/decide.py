@@ -211,7 +211,7 @@ def _candidates(scored: pd.DataFrame) -> pd.Series:
     head = '{"offer": "' + scored.offer + '", "channel": "' + scored.channel + '", "value": '
     head = head + scored.value.round(4).astype(str)
     rules = {r: json.dumps(r, ensure_ascii=False) for r in scored.suppressed_by.dropna().unique()}
-    why = ', "suppressed_by": ' + scored.suppressed_by.map(rules).fillna("") + "}"
+    why = ', "suppressed_by": ' + scored.suppressed_by.map(rules).astype(object).fillna("") + "}"
     hour = scored.hour.fillna(0).astype(int).astype(str)
     open_ = ', "propensity": ' + scored.propensity.round(6).astype(str) + ', "expected_value": '
     open_ = open_ + scored.expected_value.round(6).astype(str) + ', "hour": ' + hour + "}"
