@@ -380,6 +380,8 @@ def next_best_action(
     who.require("profile")
     pid, query = _find(ctx, who, key, kind, "decision", client)
     config = _workspace_config(ctx)
+    if not (ctx.root / MODEL_DIR / MODEL_FILE).is_file():
+        raise StageNotRunError("no decision models yet", stage="decide", command=f"cx360 decide -w {ctx.root}")
     models = _cached(
         ctx, "_decision_models", ctx.root / MODEL_DIR / MODEL_FILE, lambda: Models.load(ctx.root / MODEL_DIR)
     )

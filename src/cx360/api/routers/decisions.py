@@ -6,30 +6,29 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from cx360.api import services
 from cx360.api.deps import Client, Ctx, Who
 from cx360.api.schemas import errors
 from cx360.profiles.view import UtcDatetime
 
-router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=errors(401, 403, 404, 422, 429, 503))
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=errors(401, 403, 404, 409, 422, 429, 503))
 
 
-class DecisionRequest(BaseModel):
+class ByProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    profile_id: str | None = Field(None, description="the person's profile id")
-    identifier: str | None = Field(None, description="or an identifier: a node key (email:...) or a bare value")
+    profile_id: str = Field(description="the person's profile id")
+
+
+class ByIdentifier(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    identifier: str = Field(description="a node key (email:...) or a bare identifier value")
     kind: Literal["email", "phone", "customer_no", "card_token", "cookie_id", "device_id"] | None = Field(
         None, description="the identifier's kind, when its value could be several"
     )
-
-    @model_validator(mode="after")
-    def _one(self) -> DecisionRequest:
-        if (self.profile_id is None) == (self.identifier is None):
-            raise ValueError("give exactly one of profile_id and identifier")
-        return self
 
 
 class Candidate(BaseModel):
@@ -56,7 +55,8 @@ class DecisionAnswer(BaseModel):
 
 
 @router.post("", response_model=DecisionAnswer, summary="The next best offer for a person, with channel, hour and why")
-def decide(body: DecisionRequest, ctx: Ctx, who: Who, client: Client) -> Any:
-    key = body.profile_id if body.profile_id is not None else body.identifier
+def decide(body: ByProfile | ByIdentifier, ctx: Ctx, who: Who, client: Client) -> Any:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return services.next_best_action(ctx, who, key, kind=body.kind, at=now, client=client)
+    if isinstance(body, ByProfile):
+        return services.next_best_action(ctx, who, body.profile_id, at=now, client=client)
+    return services.next_best_action(ctx, who, body.identifier, kind=body.kind, at=now, client=client)
