@@ -406,6 +406,11 @@ class ServeSettings(Model):
         description="dashboard aggregates over fewer people than this are "
         "pooled for roles that may not see personal data",
     )
+    online: bool = Field(
+        True,
+        description="apply collected events to the online profile store as they arrive (docs/realtime.md); "
+        "off: profiles change only with `cx360 run`",
+    )
 
     @model_validator(mode="after")
     def _networks(self) -> ServeSettings:
@@ -742,6 +747,40 @@ class CallSettings(Model):
         return {r for route in self.routes for r in route.reason}
 
 
+class TriggerSpec(Model):
+    """A reaction in the moment: on a segment entry or exit, or on an event, POST to a webhook and/or add
+    to a Redis stream (see docs/realtime.md). Delivery is at least once, with an idempotency key."""
+
+    name: SegmentName
+    segment: str | None = Field(None, description="the segment whose entries or exits fire it")
+    on: Literal["enter", "exit"] = "enter"
+    event: str | None = Field(None, description="instead of a segment: the name of an event that fires it")
+    webhook: str | None = Field(None, description="http(s) URL that receives the JSON, signed with HMAC-SHA256")
+    redis_stream: str | None = Field(
+        None, description="a Redis stream key ([collector].redis_url's Redis) to add it to"
+    )
+
+    @model_validator(mode="after")
+    def _one_cause_a_target(self) -> TriggerSpec:
+        if (self.segment is None) == (self.event is None):
+            raise ValueError(f"trigger '{self.name}': give exactly one of 'segment' (with 'on') or 'event'")
+        if self.webhook is None and self.redis_stream is None:
+            raise ValueError(f"trigger '{self.name}': give 'webhook' (a URL), 'redis_stream', or both")
+        if self.webhook is not None and not self.webhook.startswith(("http://", "https://")):
+            raise ValueError(f"trigger '{self.name}': webhook must be an http:// or https:// URL, not {self.webhook!r}")
+        return self
+
+
+class TriggerSettings(Model):
+    """How triggers are delivered: retries with exponential backoff, then the dead letter."""
+
+    retry_seconds: float = Field(1.0, gt=0, description="the first retry's delay; each next one doubles")
+    max_retry_seconds: float = Field(300.0, gt=0, description="the longest delay between two tries")
+    give_up_hours: float = Field(24.0, gt=0, description="a delivery still failing after this long is dead (kept)")
+    timeout_seconds: float = Field(5.0, gt=0)
+    secret_env: str = Field("CX360_TRIGGER_SECRET", description="the environment variable with the HMAC key")
+
+
 class Config(Model):
     workspace: WorkspaceSettings = WorkspaceSettings()
     text: TextSettings = TextSettings()
@@ -760,6 +799,8 @@ class Config(Model):
     collector: CollectorSettings = CollectorSettings()
     offers: list[OfferSpec] = []
     contact_policy: ContactPolicy = ContactPolicy()
+    triggers: list[TriggerSpec] = []
+    trigger_delivery: TriggerSettings = TriggerSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -785,6 +826,11 @@ class Config(Model):
         if unknown:
             raise ValueError(f"identity.source_priority names unknown source(s) {unknown}")
         segments = [s.name for s in self.segments]
+        for t in self.triggers:
+            if t.segment is not None and t.segment not in segments:
+                raise ValueError(f"trigger '{t.name}': unknown segment {t.segment!r}; segments: {', '.join(segments)}")
+            if t.event is not None and t.event not in known:
+                raise ValueError(f"trigger '{t.name}': unknown event name {t.event!r}")
         dupes = sorted({n for n in segments if segments.count(n) > 1})
         if dupes:
             raise ValueError(f"segment names must be unique; repeated: {', '.join(dupes)}")

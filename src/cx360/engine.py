@@ -306,6 +306,19 @@ class DuckDB(Engine):
             if name.startswith(STAGE_PREFIX):
                 con.drop_table(name, force=True)
 
+    @classmethod
+    def in_memory(cls) -> DuckDB:
+        """A scratch engine in memory, with the canonical tables: the stream processor runs the batch
+        stages' own code (ingest's checks, the traits, the segments) over one micro-batch in it."""
+        self = cls.__new__(cls)
+        con = ibis.duckdb.connect()
+        con.raw_sql("SET TimeZone = 'UTC'")
+        con.raw_sql("SET threads = 1")  # tiny tables: a thread pool costs more than it gives
+        Engine.__init__(self, con)
+        self.path, self._options = None, {}
+        self.ensure_canonical_tables()
+        return self
+
     def compact(self) -> None:
         """Copy every table into a new file and swap it in atomically: only a newly written file is
         free of deleted rows (DELETE, CHECKPOINT and VACUUM all leave their bytes in place). A crash

@@ -75,6 +75,10 @@ TRAITS: tuple[Trait, ...] = (
         "source systems that know the person (records or events)",
         "records, events",
     ),
+    # activity across every source and channel
+    Trait("events_total", "int64", "activity", "events of any kind, from any source", "events"),
+    Trait("events_90d", "int64", "activity", "events of any kind, recently", "events", _R),
+    Trait("last_seen_at", "timestamp", "activity", "the person's latest event, of any kind", "events"),
     # contact history
     Trait("calls_total", "int64", "contact", "contact-centre calls", _CALLS),
     Trait("calls_90d", "int64", "contact", "contact-centre calls, recently", _CALLS, _R),

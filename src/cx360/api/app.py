@@ -26,6 +26,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
     from cx360.api.store import Store
     from cx360.config import DuckDBEngine
     from cx360.errors import ConfigError
+    from cx360.online.store import OnlineStore, online_path
     from cx360.workspace import Workspace
 
     ws = Workspace(root)
@@ -36,7 +37,8 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
             f"{ws.config_path}: `cx360 serve` reads the DuckDB engine; this workspace uses {cfg.engine.kind!r}"
         )
     report = index.ensure(ws.root / cfg.engine.path, force=reindex)
-    store = Store(report.path, region=cfg.workspace.default_region)
+    online = OnlineStore(online_path(ws.root / cfg.engine.path)) if cfg.serve.online else None
+    store = Store(report.path, region=cfg.workspace.default_region, online=online)
     return Context(
         root=ws.root,
         store=store,
@@ -46,6 +48,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
         calls=cfg.calls,
         privacy=cfg.privacy,
         collector_settings=cfg.collector,
+        config=cfg,
     ), report
 
 

@@ -200,6 +200,16 @@ def _statements(have: set[str]) -> list[str]:
           UNION SELECT DISTINCT 'phone{node_keys.SEP}' || e.phone, pe.profile_id FROM w.events e
               JOIN w.profile_events pe USING (event_id) WHERE e.phone IS NOT NULL
         ) ORDER BY k""")
+    # What the stream processor needs to recompute a profile (cx360.online): its source records, and
+    # when each profile id was issued (the oldest survives a merge).
+    sql.append(f"""CREATE TABLE records AS SELECT {h(col="m.profile_id")} AS k, m.profile_id, r.* FROM w.records r
+          JOIN w.identity_map m ON m.node = 'record{node_keys.SEP}' || r.source || '{node_keys.SEP}' || r.record_id
+          ORDER BY k""")
+    if "profile_ids" in have:
+        sql.append(
+            f"CREATE TABLE ages AS SELECT {h(col='profile_id')} AS k, profile_id, created_at FROM w.profile_ids "
+            "ORDER BY k"
+        )
     for table, name in (
         ("profile_traits", "traits"),
         ("profile_breakdowns", "breakdowns"),

@@ -14,12 +14,14 @@ from cx360.api.audit import AuditLog
 from cx360.api.limits import RateLimiter
 from cx360.api.network import Proxies
 from cx360.api.store import Store
-from cx360.config import CallSettings, CollectorSettings, PrivacySettings, ServeSettings
+from cx360.config import CallSettings, CollectorSettings, Config, PrivacySettings, ServeSettings
 from cx360.errors import ConfigError, DataError, ForbiddenError, NotFoundError, StageNotRunError
 from cx360.privacy import ledger
 from cx360.privacy.consent import Decision, Policy
 
 if TYPE_CHECKING:
+    from cx360.online.processor import Processor
+    from cx360.online.triggers import Deliverer
     from cx360.stream.collector import Collector
 
 _PROFILE_ID = re.compile(r"[Pp][0-9a-fA-F]+")
@@ -37,12 +39,15 @@ class Context:
     calls: CallSettings = field(default_factory=CallSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     collector_settings: CollectorSettings = field(default_factory=CollectorSettings)
+    config: Config | None = None  # the workspace's; the stream processor runs only with it
 
     def __post_init__(self) -> None:
         import threading
 
         self.policy = Policy(self.privacy)
         self._collector: Collector | None = None
+        self.processor: Processor | None = None
+        self.deliverer: Deliverer | None = None
         self._collector_lock = threading.Lock()
         extra = [p for p in os.environ.get("CX360_TRUSTED_PROXIES", "").split(",") if p.strip()]
         self.proxies = Proxies([*self.settings.trusted_proxies, *extra])
@@ -58,7 +63,23 @@ class Context:
                 self._collector = Collector(self.root, self.collector_settings)
                 if background:
                     self._collector.start()
+                    self.start_online()
             return self._collector
+
+    def start_online(self) -> None:
+        """Apply this process's collected events to the online store, and deliver the triggers they fire."""
+        if self.config is None or self.store.online is None or self._collector is None:
+            return
+        from cx360.online.processor import Processor
+        from cx360.online.triggers import Deliverer
+
+        self.processor = Processor(self.config, self.store.online, self.store, self._collector.partition)
+        self.processor.start()
+        if self.config.triggers:
+            self.deliverer = Deliverer(
+                self.store.online, self.config.triggers, self.config.trigger_delivery, self.config.collector.redis_url
+            )
+            self.deliverer.start()
 
     @property
     def running_collector(self) -> Collector | None:
@@ -66,6 +87,9 @@ class Context:
 
     def close(self) -> None:
         with self._collector_lock:
+            for worker in (self.deliverer, self.processor):
+                if worker is not None:
+                    worker.close()
             if self._collector is not None:
                 self._collector.close()
                 self._collector = None

@@ -20,15 +20,17 @@ from cx360 import node_keys
 from cx360.api.index import key_hash, prefix_range
 from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
+from cx360.online.store import OnlineStore
 from cx360.profiles.view import Profile, assemble
 
 RETIRE_SECONDS = 10.0  # how long a replaced index stays open for the requests still reading it
 
 
 class Store:
-    def __init__(self, path: Path, *, region: str | None = None):
+    def __init__(self, path: Path, *, region: str | None = None, online: OnlineStore | None = None):
         self.path = path
         self.region = region
+        self.online = online  # what the stream changed since the index was built (cx360.online.store)
         self._local = threading.local()
         self._reopen = threading.Lock()
         self._generation = 0
@@ -104,10 +106,15 @@ class Store:
             nodes = node_candidates(node_keys.identifier(kind, text), self.region) if text else []
         else:
             nodes = [f"profile:{text}", *node_candidates(text, self.region)]
-        found: dict[str, str] = {}
-        for node in nodes:
-            for r in self._rows("SELECT node, profile_id FROM lookup WHERE k = ? AND node = ?", [key_hash(node), node]):
-                found[r["node"]] = r["profile_id"]
+        found = self.lookup_nodes(nodes)  # the batch's answer first; the stream's for the nodes it added
+        if self.online is not None:
+            found.update(self.online.node_profiles([n for n in nodes if n not in found]))
+            for node in nodes:  # a profile the stream created or merged is reachable by its id too
+                pid = node[len("profile:") :] if node.startswith("profile:") else None
+                if pid and node not in found and (self.online.doc(pid) is not None or self.online.survivor(pid) != pid):
+                    found[node] = pid
+        if self.online is not None:
+            found = {n: self.online.survivor(p) for n, p in found.items()}
         if not found:
             what = f"{kind} {text!r}" if kind else repr(text)
             raise NotFoundError(f"no profile holds {what}")
@@ -120,17 +127,63 @@ class Store:
             )
         return pids[0], sorted({n.partition(node_keys.SEP)[0] for n in found})
 
-    # -- one profile -----------------------------------------------------------------
-    def profile(self, pid: str) -> Profile:
-        """The 3D profile (see cx360.profiles.view) from its one JSON document."""
+    def lookup_nodes(self, nodes: list[str]) -> dict[str, str]:
+        """node -> profile id, as the last batch resolved them."""
+        found = {}
+        for node in nodes:
+            for r in self._rows("SELECT node, profile_id FROM lookup WHERE k = ? AND node = ?", [key_hash(node), node]):
+                found[r["node"]] = r["profile_id"]
+        return found
+
+    def created_at(self, pid: str) -> dt.datetime | None:
+        """When the batch issued the profile id (None: not a batch profile)."""
+        if "ages" not in self.tables:
+            return None
+        rows = self._rows("SELECT created_at FROM ages WHERE k = ? AND profile_id = ?", [key_hash(pid), pid])
+        return rows[0]["created_at"] if rows else None
+
+    def slice(self, pids: list[str]) -> dict[str, Any]:
+        """The batch's rows of these profiles, for the stream processor: profile_events, records, nodes
+        (node, profile_id) and docs (profile id -> its document)."""
+        out: dict[str, Any] = {"profile_events": [], "records": [], "nodes": [], "docs": {}}
+        for pid in pids:
+            k = key_hash(pid)
+            out["profile_events"] += self._rows(
+                "SELECT * EXCLUDE (k) FROM events WHERE k = ? AND profile_id = ?", [k, pid]
+            )
+            if "records" in self.tables:
+                out["records"] += self._rows(
+                    "SELECT * EXCLUDE (k) FROM records WHERE k = ? AND profile_id = ?", [k, pid]
+                )
+            doc = self._doc(pid)
+            if doc is not None:
+                out["docs"][pid] = doc
+                ids = json.loads(doc["golden"].get("identifiers") or "{}")
+                out["nodes"] += [(node_keys.identifier(kind, v), pid) for kind, values in ids.items() for v in values]
+        return out
+
+    def _doc(self, pid: str) -> dict[str, Any] | None:
         rows = (
             self.cursor()
             .execute("SELECT doc FROM docs WHERE k = ? AND profile_id = ?", [key_hash(pid), pid])
             .fetchall()
         )
-        if not rows:
-            raise NotFoundError(f"no profile {pid!r}")
-        doc = json.loads(rows[0][0])
+        return json.loads(rows[0][0]) if rows else None
+
+    # -- one profile -----------------------------------------------------------------
+    def profile(self, pid: str) -> Profile:
+        """The 3D profile (see cx360.profiles.view) from its one JSON document: the stream's, when it
+        changed the profile since the index was built, else the batch's."""
+        live = self.online.doc(pid) if self.online is not None else None
+        if live is not None:
+            doc = json.loads(live["doc"])
+            fresh = {"origin": "stream", "as_of": live["as_of"], "updated_at": live["updated_at"]}
+            fresh["last_event_id"] = live["last_event_id"]
+        else:
+            doc = self._doc(pid)
+            if doc is None:
+                raise NotFoundError(f"no profile {pid!r}")
+            fresh = {"origin": "batch", "as_of": (doc.get("traits") or {}).get("as_of"), "updated_at": self.built_at}
         return assemble(
             pid,
             doc["golden"],
@@ -144,6 +197,7 @@ class Store:
             ],
             segments=doc.get("segments") or [],
             archetype=doc.get("archetype"),
+            freshness=fresh,
         )
 
     def consents(self, pid: str) -> list[dict[str, Any]]:
@@ -162,31 +216,64 @@ class Store:
         limit: int = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        """Events newest first; `cursor` (from the previous page's next_cursor) continues after its last event."""
-        sql = (
-            "SELECT event_id, ts, source, name, channel, amount, properties FROM events WHERE k = ? AND profile_id = ?"
-        )
-        params: list[Any] = [key_hash(pid), pid]
-        for cond, value in (("source = ?", source), ("ts >= ?", since), ("ts < ?", until)):
-            if value is not None:
-                sql += f" AND {cond}"
-                params.append(value)
-        if cursor:
-            ts, event_id = decode_cursor(cursor)
-            sql += " AND (ts < ? OR (ts = ? AND event_id < ?))"
-            params += [ts, ts, event_id]
-        sql += " ORDER BY ts DESC, event_id DESC LIMIT ?"
-        params.append(limit + 1)
-        rows = self._rows(sql, params)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        for r in rows:
+        """Events newest first; `cursor` (from the previous page's next_cursor) continues after its last event.
+        A profile the stream changed adds the events applied since the index was built, and those of the
+        profiles merged into it online."""
+        pids = [pid, *(self.online.absorbed(pid) if self.online is not None else [])]
+        after = decode_cursor(cursor) if cursor else None
+        rows: dict[str, dict[str, Any]] = {}
+        for one in pids:
+            sql = "SELECT event_id, ts, source, name, channel, amount, properties FROM events "
+            sql += "WHERE k = ? AND profile_id = ?"
+            params: list[Any] = [key_hash(one), one]
+            for cond, value in (("source = ?", source), ("ts >= ?", since), ("ts < ?", until)):
+                if value is not None:
+                    sql += f" AND {cond}"
+                    params.append(value)
+            if after:
+                sql += " AND (ts < ? OR (ts = ? AND event_id < ?))"
+                params += [after[0], after[0], after[1]]
+            sql += " ORDER BY ts DESC, event_id DESC LIMIT ?"
+            rows.update((r["event_id"], r) for r in self._rows(sql, [*params, limit + 1]))
+        if self.online is not None and self.online.doc(pid) is not None:
+            for e in self.online.events_of(pids):
+                ts = dt.datetime.fromisoformat(e["ts"])
+                if (
+                    (source is None or e["source"] == source)
+                    and (since is None or ts >= since)
+                    and (until is None or ts < until)
+                    and (after is None or (ts, e["event_id"]) < after)
+                ):
+                    keep = ("event_id", "source", "name", "channel", "amount", "properties")
+                    rows.setdefault(e["event_id"], {**{c: e.get(c) for c in keep}, "ts": ts})
+            for m in self.online._rows("SELECT * FROM merged WHERE merged_into = ?", [pid]):
+                ts = dt.datetime.fromisoformat(m["at"])  # a merge is an entry of the profile's history
+                if after is None or (ts, f"merge:{m['profile_id']}") < after:
+                    rows[f"merge:{m['profile_id']}"] = {
+                        "event_id": f"merge:{m['profile_id']}",
+                        "ts": ts,
+                        "source": "cx360",
+                        "name": "profile_merged",
+                        "channel": None,
+                        "amount": None,
+                        "properties": json.dumps(
+                            {
+                                "merged": m["profile_id"],
+                                "by_event": m["event_id"],
+                                "evidence": json.loads(m["evidence"] or "[]"),
+                            }
+                        ),
+                    }
+        ordered = sorted(rows.values(), key=lambda r: (r["ts"], r["event_id"]), reverse=True)[: limit + 1]
+        more = len(ordered) > limit
+        ordered = ordered[:limit]
+        for r in ordered:
             props = json.loads(r["properties"]) if r["properties"] else {}
             r["properties"] = {k: v for k, v in props.items() if v is not None}
         return {
             "profile_id": pid,
-            "events": rows,
-            "next_cursor": encode_cursor(rows[-1]["ts"], rows[-1]["event_id"]) if more else None,
+            "events": ordered,
+            "next_cursor": encode_cursor(ordered[-1]["ts"], ordered[-1]["event_id"]) if more else None,
         }
 
     def events_for_call(self, pid: str, at: dt.datetime, lookback: dt.timedelta) -> list[dict[str, Any]]:

@@ -42,6 +42,16 @@ def run(
         connect_between_drains(ws)  # a running server's drain holds the warehouse only for a moment
         show = None if fmt is Format.json else print_stage
         report = pipeline.run(ws, select, context=stage_context, on_stage=show)
+        warehouse = getattr(ws.engine, "path", None)
+    if report.ok and warehouse is not None:
+        from cx360.online.reconcile import after_batch
+
+        done = after_batch(warehouse)  # running servers serve the new profiles at their next request
+        if done.index_rebuilt and show is not None:
+            print(
+                f"serving index rebuilt; online store: {done.profiles_dropped} profiles now served from the batch, "
+                f"{done.profiles_kept} with newer events kept"
+            )
     finish(report, fmt)
 
 

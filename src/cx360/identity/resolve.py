@@ -76,10 +76,11 @@ def resolve(ws: Workspace) -> IdentityReport:
     links["created_at"] = links["created_at"].fillna(now)
 
     active = links[links.status == "active"]
+    adopted = online_nodes(ws)  # a profile the stream created stays a profile, even of one cookie alone
     nodes = pa.concat_arrays(
         [
             record_table["node"].combine_chunks(),
-            pa.array(pd.concat([active.left, active.right]).unique(), pa.string()),
+            pa.array(pd.concat([active.left, active.right, adopted.node]).unique(), pa.string()),
         ]
     )
     comps = components(nodes, pa.array(active.left, pa.string()), pa.array(active.right, pa.string())).to_pandas()
@@ -87,6 +88,7 @@ def resolve(ws: Workspace) -> IdentityReport:
     previous = engine.to_arrow(
         engine.table("identity_map").select("node", "profile_id", "first_seen_at"), step="identity: previous map"
     ).to_pandas()
+    previous = pd.concat([previous, adopted[~adopted.node.isin(previous.node)]], ignore_index=True)
     registry = engine.to_arrow(engine.table("profile_ids"), step="identity: profile ids").to_pandas()
     mapping, registry_new = assign(comps, previous, registry, now)
     mapping = mapping.merge(previous[["node", "first_seen_at"]], on="node", how="left")
@@ -115,6 +117,25 @@ def resolve(ws: Workspace) -> IdentityReport:
         seconds=time.perf_counter() - started,
         warnings=warnings,
     )
+
+
+def online_nodes(ws: Workspace) -> pd.DataFrame:
+    """The nodes the stream placed (cx360.online), with their profiles: the batch adopts them and the ids
+    the stream gave, so that a profile keeps its id when the nightly run catches up."""
+    from cx360.online.store import OnlineStore, online_path
+
+    path = online_path(ws.root / getattr(ws.config.engine, "path", "warehouse.duckdb"))
+    columns = ["node", "profile_id", "first_seen_at"]
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    store = OnlineStore(path)
+    try:
+        rows = [(r["node"], store.survivor(r["profile_id"]), r["at"]) for r in store._rows("SELECT * FROM nodes")]
+    finally:
+        store.close()
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["first_seen_at"] = pd.to_datetime(frame["first_seen_at"])
+    return frame
 
 
 def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings) -> pa.Table:

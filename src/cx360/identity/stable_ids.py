@@ -64,6 +64,11 @@ def assign(
         reg.loc[hit, "status"] = "merged"
         reg.loc[hit, "merged_into"] = reg.loc[hit, "profile_id"].map(into)
         reg.loc[hit, "updated_at"] = now
+    # ids that a previous map holds but the registry does not (the stream issued them): registered now
+    for pid in sorted(set(chosen.values()) - set(reg.profile_id) - {r["profile_id"] for r in new_rows}):
+        new_rows.append(
+            {"profile_id": pid, "created_at": now, "status": "active", "merged_into": None, "updated_at": now}
+        )
     if new_rows:
         reg = pd.concat([reg, pd.DataFrame(new_rows)], ignore_index=True) if len(reg) else pd.DataFrame(new_rows)
     return mapping, reg

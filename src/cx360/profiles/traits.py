@@ -90,6 +90,12 @@ def relationship(w: Window, pe: ir.Table, records: ir.Table, mapping: ir.Table, 
     )
 
 
+def activity(w: Window, pe: ir.Table) -> ir.Table:
+    return pe.group_by("profile_id").aggregate(
+        events_total=pe.count(), events_90d=pe.count(where=w.recent(pe.ts)), last_seen_at=pe.ts.max()
+    )
+
+
 def contact(w: Window, pe: ir.Table) -> ir.Table:
     c = pe.filter(pe.name.isin(CALLS)).mutate(reason=lambda t: w.prop(t, "reason"))
     complaint = (c.name == "complaint") | c.reason.lower().contains("complaint")
@@ -308,7 +314,17 @@ def build(
     profiles = engine.table("profiles")
     tx, tx_breakdowns = transactions(w, pe)
     visit, visit_breakdowns = visits(w, pe)
-    parts = [contact(w, pe), campaigns(w, pe), digital(w, pe, mapping), tx, visit, surveys(w, pe), social(w, pe), voice]
+    parts = [
+        activity(w, pe),
+        contact(w, pe),
+        campaigns(w, pe),
+        digital(w, pe, mapping),
+        tx,
+        visit,
+        surveys(w, pe),
+        social(w, pe),
+        voice,
+    ]
     if consents is not None:
         parts.append(consents)
     out = relationship(w, pe, engine.table("records"), mapping, profiles)

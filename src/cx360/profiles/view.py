@@ -79,6 +79,15 @@ class Membership(BaseModel):
     exited_at: UtcDatetime | None = Field(
         None, description="as_of of the evaluation that no longer did; null while a member"
     )
+    updated_at: UtcDatetime | None = Field(None, description="when the stream last decided it; null: the batch did")
+    event_id: str | None = Field(None, description="the event whose arrival entered or exited it (stream only)")
+
+
+class Freshness(BaseModel):
+    origin: str = Field(description="`batch` (the last `cx360 run`) or `stream` (events applied since)")
+    as_of: UtcDatetime | None = Field(None, description="the time the traits are computed at")
+    updated_at: UtcDatetime | None = Field(None, description="when this document was computed")
+    last_event_id: str | None = Field(None, description="the last event applied to it (stream only)")
 
 
 class Profile(BaseModel):
@@ -94,6 +103,7 @@ class Profile(BaseModel):
     scores: Scores | None = Field(None, description="null until the profile stage scored value")
     segments: list[Membership] = Field(default_factory=list, description="current memberships first, then past ones")
     archetype: Archetype | None = Field(None, description="null until `cx360 segments evaluate` ran")  # type: ignore[valid-type]
+    freshness: Freshness | None = Field(None, description="how fresh this profile is, and the last event applied")
     withheld: str | None = Field(
         None,
         description="why traits, breakdowns, scores, segments and archetype are left out: the API key is not "
@@ -114,6 +124,7 @@ def assemble(
     churn: Mapping[str, Any] | None = None,
     segments: Iterable[Mapping[str, Any]] = (),
     archetype: Mapping[str, Any] | None = None,
+    freshness: Mapping[str, Any] | None = None,
 ) -> Profile:
     """The profile from one row of each table (None where the table has no row for it); `breakdowns`
     as (breakdown, key, value) rows, `segments` as segment_members rows."""
@@ -151,6 +162,7 @@ def assemble(
             segments, key=lambda m: (m.get("exited_at") is not None, str(m.get("exited_at") or ""), m["segment"])
         ),
         archetype=archetype,
+        freshness=freshness,
     )
 
 

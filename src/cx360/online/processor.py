@@ -1,0 +1,348 @@
+"""The stream processor: events of the log applied to the online profile store within a second.
+
+It reads this server process's partition of the event log as the consumer group `online`, in
+micro-batches: each batch is parsed (cx360.online.parse), stitched to profiles (cx360.online.stitch),
+and written with the touched profiles' new traits, documents and segment memberships in one SQLite
+transaction; only then is it acknowledged. A processor killed mid-batch has committed nothing of it
+or all of it, and the batch is read again on restart: events are keyed by event_id, so a replay adds
+nothing twice. Profile state is recomputed from all the profile's events inside the writer's
+transaction, so two workers applying events of one person together cannot lose an update, and the
+order of arrival does not change the result.
+
+Timers: a profile is evaluated again when one of its events leaves a time window of a trait or a
+segment, so that "no card payment in 30 days" starts or ends on the day it becomes true, without a
+nightly job. Segment entries and exits queue their triggers (cx360.online.triggers) in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pyarrow as pa
+
+from cx360 import node_keys
+from cx360.online.compute import SliceEngine, as_of_for
+from cx360.online.parse import Reader
+from cx360.online.stitch import Stitcher
+from cx360.online.store import OnlineStore
+from cx360.online.triggers import Triggers
+from cx360.trait_catalog import RECENT_DAYS, RECURRING_WEEKS
+
+if TYPE_CHECKING:
+    from cx360.api.store import Store
+    from cx360.config import Config
+    from cx360.stream.eventlog import Partition
+
+log = logging.getLogger("cx360.online")
+GROUP = "online"
+DAY = dt.timedelta(days=1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.isoformat(timespec="microseconds")
+
+
+class Processor:
+    def __init__(
+        self,
+        config: Config,
+        store: OnlineStore,
+        index: Store,
+        partition: Partition,
+        *,
+        clock: Callable[[], dt.datetime] = _now,
+        batch: int = 2000,
+    ):
+        self.config, self.store, self.index, self.partition = config, store, index, partition
+        self.clock, self.batch = clock, batch
+        self.stitcher = Stitcher(store, config.identity, index.lookup_nodes, index.created_at)
+        self.slices = SliceEngine(config.segments)
+        self.triggers = Triggers(config.triggers)
+        self._readers: dict[str, Reader] = {}
+        self.windows = sorted(
+            {RECENT_DAYS, 7 * RECURRING_WEEKS, *(e.within_days for s in config.segments for e in s.events)}
+        )
+        self.applied = 0
+        self.skipped = 0
+        self.last_applied_at: float | None = None
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # one micro-batch at a time in this process
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="cx360-online", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        now = self.clock()
+        self.slices.prepare(as_of_for(now, now))  # compile before the first event, not on it
+        self.ready.set()
+        while not self._stop.is_set():
+            try:
+                if not self.step() and not self.tick():
+                    self._stop.wait(0.02)
+            except Exception:
+                log.exception("online: applying events failed; retrying")
+                self._stop.wait(1.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def step(self) -> int:
+        """Apply what the log holds now (one micro-batch per source); the number of entries."""
+        done = 0
+        for log_ in self.partition.logs():
+            source = log_.folder.name
+            entries = log_.read(GROUP, "processor", count=self.batch)
+            if not entries:
+                continue
+            messages = [orjson.loads(e.message) for e in entries]
+            with self._lock:
+                self.apply(source, messages)
+            log_.ack(GROUP, [e.offset for e in entries])
+            done += len(entries)
+        return done
+
+    def tick(self) -> int:
+        """Evaluate again the profiles whose timers are due; how many."""
+        now = self.clock()
+        due = self.store.due(_iso(now))
+        if due:
+            with self._lock, self.store.write() as con:
+                self._refresh(con, set(due), now, {})
+        return len(due)
+
+    # -- one micro-batch ----------------------------------------------------------------------------------
+    def _reader(self, source: str) -> Reader:
+        if source not in self._readers:
+            declared = next((s for s in self.config.sources if s.name == source), None)
+            self._readers[source] = Reader(self.config, declared or collector_source_for(self.config, source))
+        return self._readers[source]
+
+    def apply(self, source: str, messages: list[dict[str, Any]]) -> set[str]:
+        """Apply messages of one source; the profiles they touched."""
+        reader = self._reader(source)
+        now = self.clock()
+        last: dict[str, str] = {}
+        applied = 0
+        with self.store.write() as con:
+            for message in messages:
+                parsed = reader.read(message)
+                if parsed.skipped:
+                    self.skipped += 1
+                    continue
+                row = parsed.event or parsed.record
+                key = row["event_id"] if parsed.event else node_keys.record(row["source"], row["record_id"])
+                if parsed.event and con.execute("SELECT 1 FROM events WHERE event_id = ?", (key,)).fetchone():
+                    continue  # applied before (a replay after a crash)
+                pid, merged = self.stitcher.place(con, parsed.nodes, key, _iso(now))
+                for gone in merged:
+                    last.pop(gone, None)
+                if parsed.event:
+                    e = parsed.event
+                    con.execute(
+                        "INSERT INTO events VALUES (?, ?, ?, ?)",
+                        (e["event_id"], pid, _iso(e["ts"]), json.dumps(e, default=str)),
+                    )
+                    self.triggers.queue_event(con, pid, e["name"], _iso(now), e["event_id"])
+                else:
+                    con.execute(
+                        "INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (key, pid, json.dumps(row, default=str))
+                    )
+                last[pid] = message.get("messageId") or key
+                applied += 1
+            if last:
+                self._refresh(con, set(last), now, last)
+        self.applied += applied
+        self.last_applied_at = time.time()
+        return set(last)
+
+    def _refresh(self, con, pids: set[str], now: dt.datetime, last: dict[str, str]) -> None:
+        """Recompute the documents, memberships and timers of `pids` (survivors), and queue triggers."""
+        pids = {self.store.survivor(p) for p in pids}
+        as_of = as_of_for(now, now)
+        tables, batch_docs, records = self._slice(pids)
+        computed = self.slices.compute(as_of, tables)
+        updated = _iso(now)
+        for pid in pids:
+            previous = self.store.doc(pid)
+            doc = dict(batch_docs.get(pid) or {})
+            doc["golden"] = _golden(doc.get("golden"), pid, tables, records, self.store.nodes_of([pid]))
+            doc["traits"] = {**(doc.get("traits") or {}), **_jsonable(computed.traits.get(pid, {}))}
+            doc["breakdowns"] = computed.breakdowns.get(pid, {})
+            event_id = last.get(pid) or (previous or {}).get("last_event_id")
+            entered, exited = self._memberships(con, pid, computed.segments.get(pid, set()), doc, updated, event_id)
+            doc["segments"] = self._segment_docs(pid, doc)
+            con.execute(
+                "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
+                (pid, json.dumps(doc, default=str), _iso(as_of), updated, event_id),
+            )
+            self.triggers.queue(con, pid, entered, exited, updated, event_id)
+            due = self._next_due(tables, pid, as_of)
+            con.execute("DELETE FROM timers WHERE profile_id = ?", (pid,))
+            if due is not None:
+                con.execute("INSERT INTO timers VALUES (?, ?)", (pid, _iso(due)))
+
+    def _slice(self, pids: set[str]) -> tuple[dict[str, pa.Table], dict[str, dict], list[dict]]:
+        """The batch's rows of the profiles (and of those merged into them online), with the online rows."""
+        owner = {pid: pid for pid in pids}
+        for pid in pids:
+            owner.update(dict.fromkeys(self.store.absorbed(pid), pid))
+        batch = self.index.slice(list(owner))
+        docs = {pid: batch["docs"][pid] for pid in pids if pid in batch["docs"]}
+        events = {r["event_id"]: {**r, "profile_id": owner[r["profile_id"]]} for r in batch["profile_events"]}
+        for e in self.store.events_of(pids):
+            events[e["event_id"]] = {**e, "ts": dt.datetime.fromisoformat(e["ts"])}
+        records = [{**r, "profile_id": owner[r["profile_id"]]} for r in batch["records"]]
+        for r in self.store.records_of(pids):
+            records.append(_record_row(r))
+        nodes = [{"node": n, "kind": node_keys.kind_of(n), "profile_id": owner[p]} for n, p in batch["nodes"]]
+        nodes += [{"node": n, "kind": node_keys.kind_of(n), "profile_id": p} for n, p in self.store.nodes_of(pids)]
+        for r in records:
+            nodes.append(
+                {"node": node_keys.record(r["source"], r["record_id"]), "kind": "record", "profile_id": r["profile_id"]}
+            )
+        profiles = [{**(docs.get(pid, {}).get("golden") or {}), "profile_id": pid} for pid in pids]
+        for p in profiles:
+            if p.get("birth_date") is None:
+                p["birth_date"] = next(
+                    (
+                        r.get("birth_date")
+                        for r in records
+                        if r["profile_id"] == p["profile_id"] and r.get("birth_date")
+                    ),
+                    None,
+                )
+        tables = {
+            "profile_events": _arrow(list(events.values()), "profile_events"),
+            "records": _arrow(records, "records"),
+            "identity_map": _arrow(nodes, "identity_map"),
+            "profiles": _arrow(profiles, "profiles"),
+        }
+        return tables, docs, records
+
+    def _memberships(self, con, pid: str, now_in: set[str], doc: dict, at: str, event_id: str | None):
+        """Stamp entries and exits of the online segments; (entered, exited)."""
+        online = {s.name for s in self.slices.online_specs}
+        rows = self.store.members_of(pid)
+        if rows:
+            was_in = {r["segment"] for r in rows if r["exited_at"] is None}
+        else:  # first time online: the batch's memberships are the starting point
+            was_in = {m["segment"] for m in doc.get("segments") or [] if m.get("exited_at") is None}
+            for m in doc.get("segments") or []:
+                if m.get("segment") in online and m.get("exited_at") is None:
+                    con.execute(
+                        "INSERT OR IGNORE INTO members VALUES (?, ?, ?, NULL, NULL, ?)",
+                        (pid, m["segment"], str(m.get("entered_at")), at),
+                    )
+        entered = sorted((now_in - was_in) & online)
+        exited = sorted((was_in - now_in) & online)
+        for segment in entered:
+            con.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?, NULL, ?, ?)", (pid, segment, at, event_id, at))
+        for segment in exited:
+            con.execute(
+                "UPDATE members SET exited_at = ?, event_id = ?, updated_at = ? "
+                "WHERE profile_id = ? AND segment = ? AND exited_at IS NULL",
+                (at, event_id, at, pid, segment),
+            )
+        return entered, exited
+
+    def _segment_docs(self, pid: str, doc: dict) -> list[dict]:
+        online = {s.name for s in self.slices.online_specs}
+        kept = [m for m in doc.get("segments") or [] if m.get("segment") not in online]
+        mine = [
+            {
+                "segment": r["segment"],
+                "entered_at": r["entered_at"],
+                "exited_at": r["exited_at"],
+                "updated_at": r["updated_at"],
+                "event_id": r["event_id"],
+            }
+            for r in self.store._rows("SELECT * FROM members WHERE profile_id = ? ORDER BY entered_at", [pid])
+        ]
+        return kept + mine
+
+    def _next_due(self, tables: dict[str, pa.Table], pid: str, as_of: dt.datetime) -> dt.datetime | None:
+        """When an event of the profile next leaves a window: the wall-clock time whose as_of passes it."""
+        events = tables["profile_events"]
+        times = [t for p, t in zip(events["profile_id"].to_pylist(), events["ts"].to_pylist(), strict=True) if p == pid]
+        best = None
+        for ts in times:
+            for days in self.windows:
+                edge = dt.datetime.combine((ts + dt.timedelta(days=days)).date() + DAY, dt.time())
+                if edge > as_of and (best is None or edge < best):
+                    best = edge
+        return None if best is None else best - DAY
+
+
+def collector_source_for(config: Config, name: str):
+    from cx360.config import JsonlSource
+    from cx360.stream.drain import log_path
+
+    return JsonlSource.model_validate({"name": name, "kind": "jsonl", "path": log_path(name), "format": "segment"})
+
+
+def _arrow(rows: list[dict], table: str) -> pa.Table:
+    from cx360 import schema
+
+    target = schema.ibis_schema(table).to_pyarrow()
+    return pa.Table.from_pylist([{f.name: r.get(f.name) for f in target} for r in rows], schema=target)
+
+
+def _record_row(row: dict) -> dict:
+    out = dict(row)
+    for key in ("updated_at", "registered_at"):
+        if isinstance(out.get(key), str):
+            out[key] = dt.datetime.fromisoformat(out[key])
+    if isinstance(out.get("birth_date"), str):
+        out["birth_date"] = dt.date.fromisoformat(out["birth_date"])
+    return out
+
+
+def _golden(
+    golden: dict | None, pid: str, tables: dict[str, pa.Table], records: list[dict], nodes: list[tuple[str, str]]
+) -> dict:
+    """The batch's golden record with the identifiers the stream attached; for a profile the stream
+    created, the attributes of its latest identify call (survivorship is the batch's)."""
+    out = dict(golden or {"profile_id": pid})
+    ids = json.loads(out["identifiers"]) if isinstance(out.get("identifiers"), str) else (out.get("identifiers") or {})
+    for node, owner in nodes:
+        kind, value = node_keys.parse(node)
+        if owner == pid and kind != node_keys.RECORD and value not in ids.setdefault(kind, []):
+            ids[kind].append(value)
+    out["identifiers"] = json.dumps(ids)
+    if golden is None:
+        records = [r for r in records if r["profile_id"] == pid]
+        records.sort(key=lambda r: r.get("updated_at") or dt.datetime.min)
+        for r in records:
+            out.update({k: v for k, v in r.items() if v is not None and k in _GOLDEN_ATTRS})
+        events = tables["profile_events"]
+        seen = {
+            s for p, s in zip(events["profile_id"].to_pylist(), events["source"].to_pylist(), strict=True) if p == pid
+        }
+        out["sources"] = ",".join(sorted(seen | {r["source"] for r in records}))
+        out["records"] = len(records)
+    return out
+
+
+def _jsonable(row: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, (dt.datetime, dt.date)) else v) for k, v in row.items()}
+
+
+_GOLDEN_ATTRS = {"first_name", "middle_name", "last_name", "birth_date", "gender", "address", "city", "email", "phone"}

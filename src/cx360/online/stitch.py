@@ -1,0 +1,82 @@
+"""Identity online: which profile an event or an identify call belongs to, by the batch graph's rules.
+
+Identifiers seen together (in one event, one identify call, an alias call's previousId and userId)
+are one person, as in cx360.identity.graph: a new identifier attaches to the profile it co-occurs
+with; two profiles that co-occur merge, and the oldest id survives (batch profiles are older than
+those the stream created; among batch profiles, the registry's created_at decides). A profile the
+stream creates gets the id batch resolution would give it (cx360.identity.stable_ids). Identifiers
+junk by their shape, listed placeholders and [identity].blocked_values link nothing, as in batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable
+
+from cx360 import node_keys
+from cx360.config import IdentitySettings
+from cx360.identity.junk import pattern_reason
+from cx360.identity.stable_ids import new_profile_id
+from cx360.online.store import OnlineStore
+
+Lookup = Callable[[list[str]], dict[str, str]]  # node -> profile id, in the serving index
+Age = Callable[[str], dt.datetime | None]  # the registry's created_at of a batch profile
+
+
+class Stitcher:
+    def __init__(self, store: OnlineStore, settings: IdentitySettings, lookup: Lookup, age: Age):
+        self.store, self.settings, self.lookup, self.age = store, settings, lookup, age
+
+    def links(self, node: str) -> bool:
+        """Whether the node may join profiles (a record always does; a junk identifier never)."""
+        kind, value = node_keys.parse(node)
+        if kind == node_keys.RECORD:
+            return True
+        if value in self.settings.blocked(kind):
+            return False
+        return pattern_reason(kind, value, self.settings) is None
+
+    def place(self, con: sqlite3.Connection, nodes: list[str], event_id: str, at: str) -> tuple[str, list[str]]:
+        """The profile of a message naming `nodes` (inside the writer's transaction); attaches the new
+        nodes and merges the profiles they join. Returns (profile id, profiles merged into it)."""
+        usable = [n for n in dict.fromkeys(nodes) if self.links(n)] or list(dict.fromkeys(nodes))[:1]
+        batch = self.lookup(usable)  # the last batch's answer first; the stream's for the nodes it added
+        online = self.store.node_profiles([n for n in usable if n not in batch])
+        owners = {n: self.store.survivor(p) for n, p in {**online, **batch}.items()}
+        pids = sorted(set(owners.values()))
+        if not pids:
+            pid, merged = new_profile_id(min(usable), set()), []
+        else:
+            pid = min(pids, key=self._age_key)
+            merged = [p for p in pids if p != pid]
+        for loser in merged:
+            self._merge(con, loser, pid, event_id, at, evidence=[n for n, p in owners.items() if p == loser])
+        for node in usable:
+            if owners.get(node) != pid:
+                con.execute(
+                    "INSERT INTO nodes VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (node) DO UPDATE SET profile_id = excluded.profile_id",
+                    (node, pid, event_id, at),
+                )
+        return pid, merged
+
+    def _age_key(self, pid: str) -> tuple[int, str, str]:
+        created = self.age(pid)
+        if created is not None:
+            return 0, created.isoformat(), pid
+        rows = self.store._rows("SELECT min(at) AS at FROM nodes WHERE profile_id = ?", [pid])
+        return 1, rows[0]["at"] or "", pid
+
+    def _merge(
+        self, con: sqlite3.Connection, loser: str, into: str, event_id: str, at: str, evidence: list[str]
+    ) -> None:
+        con.execute(
+            "INSERT OR REPLACE INTO merged VALUES (?, ?, ?, ?, ?)", (loser, into, event_id, at, json.dumps(evidence))
+        )
+        for table in ("nodes", "events", "records"):
+            con.execute(f"UPDATE {table} SET profile_id = ? WHERE profile_id = ?", (into, loser))
+        con.execute("DELETE FROM docs WHERE profile_id = ?", (loser,))
+        con.execute("DELETE FROM timers WHERE profile_id = ?", (loser,))
+        con.execute("UPDATE members SET exited_at = ? WHERE profile_id = ? AND exited_at IS NULL", (at, loser))
