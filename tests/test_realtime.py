@@ -17,9 +17,12 @@ from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from cx360.api.access import create_key
 from cx360.api.app import create_app, open_context
+from cx360.cli import app
+from cx360.erasure.erase import erase
 from cx360.online.compute import as_of_for
 from cx360.online.processor import Processor
 from cx360.online.reconcile import after_batch
@@ -202,6 +205,12 @@ def test_identify_merges_the_anonymous_profile_into_the_known_one(tmp_path, monk
         assert merge["properties"]["merged"] == anonymous.json()["profile_id"]
         # the old id still finds the person
         assert client.get(f"/v1/profiles/{anonymous.json()['profile_id']}").json()["profile_id"] == known["profile_id"]
+    # erasure reaches the online store and what only the stream knew (the cookie merged online)
+    receipt = erase(root, "ivan@mail.ru", "test")
+    assert receipt["stores"]["online store"] > 0
+    for name in ("online.sqlite", "online.sqlite-wal"):
+        path = root / name
+        assert not path.exists() or (b"anon-7" not in path.read_bytes() and b"ivan@mail.ru" not in path.read_bytes())
 
 
 def _history(seed: int, n: int = 90) -> list[dict]:
@@ -350,4 +359,6 @@ def test_a_webhook_down_for_a_while_gets_each_trigger_once_then_dead_letters_rep
     assert replay(store) == 1
     _wait(lambda: deliverer.deliver_due() and store.outbox(status="delivered", limit=10)[1:])
     assert [b["profile_id"] for _, b in Hook.got] == ["P1", "P2"]
+    listed = CliRunner().invoke(app, ["triggers", "list", "-w", str(root), "--format", "json"])
+    assert listed.exit_code == 0 and {r["status"] for r in json.loads(listed.stdout)} == {"delivered"}
     ctx.close()

@@ -65,7 +65,7 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
     from cx360.api import docs
     from cx360.api.observe import Metrics, Observe
     from cx360.api.routers import audit, calls, collector, consents, decisions, profiles, search, segments
-    from cx360.api.schemas import CollectorHealth, Health
+    from cx360.api.schemas import CollectorHealth, Health, OnlineHealth
     from cx360.stream import eventlog
     from cx360.web import routes as web
 
@@ -167,7 +167,11 @@ def create_app(ctx: Context, *, threads: int | None = None) -> FastAPI:
     )
     def health() -> Health:
         return Health(
-            status="ok", index_built_at=str(ctx.store.built_at), rows=ctx.store.counts(), collector=collector_health()
+            status="ok",
+            index_built_at=str(ctx.store.built_at),
+            rows=ctx.store.counts(),
+            collector=collector_health(),
+            online=OnlineHealth(**ctx.processor.health()) if ctx.processor is not None else None,
         )
 
     @app.get(

@@ -110,6 +110,7 @@ class Health(BaseModel):
     index_built_at: str = Field(description="when the serving index was built (UTC)")
     rows: dict[str, int] = Field(description="rows per table of the serving index")
     collector: CollectorHealth = Field(description="the Segment-spec collector and its event log")
+    online: OnlineHealth | None = Field(None, description="the stream processor and the online store; null when off")
 
 
 class CallRouteRequest(BaseModel):
@@ -206,6 +207,17 @@ class ConsentRecorded(BaseModel):
     consent_id: str = Field(description="a hash of the change: the same change sent twice is recorded once")
     recorded: bool = Field(description="false when this very change was recorded before")
     decision: ConsentDecision
+
+
+class OnlineHealth(BaseModel):
+    running: bool = Field(description="whether this process applies its collected events now")
+    applied: int = Field(0, description="events and identify calls applied since start")
+    skipped: int = Field(0, description="messages the mapping could not read (the drain quarantines them)")
+    batches: int = Field(0, description="micro-batches applied since start")
+    ms_per_batch: float | None = Field(None, description="mean time to apply a micro-batch, in milliseconds")
+    profiles: int = Field(0, description="profiles whose current document is in the online store")
+    triggers_pending: int = Field(0, description="trigger deliveries waiting (for a try or a retry)")
+    triggers_dead: int = Field(0, description="trigger deliveries given up (kept; `cx360 triggers replay`)")
 
 
 class CollectorHealth(BaseModel):

@@ -27,6 +27,7 @@ from cx360.cli import (
     sentiment,
     serve,
     stream,
+    triggers,
     workspace,
 )
 
@@ -75,6 +76,7 @@ for module in (
     sentiment,
     serve,
     stream,
+    triggers,
     demo,
     privacy,
 ):

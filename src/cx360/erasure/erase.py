@@ -36,6 +36,8 @@ from cx360.erasure.warehouse import erase_rows
 from cx360.errors import NotFoundError
 from cx360.filemodes import private
 from cx360.identity.explain import node_candidates
+from cx360.online.erase import erase_online, with_online
+from cx360.online.store import online_path
 from cx360.privacy.ledger import INTAKE_FILE
 from cx360.privacy.suppression import Suppression, list_path
 from cx360.workspace import PENDING_ERASURES, Workspace
@@ -50,7 +52,7 @@ def erase(root: Path, text: str, reason: str) -> dict:
     ws = Workspace(root, erasing=True)
     try:
         try:
-            subject = resolve(ws, text)
+            subject = with_online(resolve(ws, text), ws)
         except NotFoundError:
             earlier = _erased_before(ws, text)
             if earlier is None:
@@ -125,6 +127,9 @@ def _run(root: Path, journal: dict) -> dict:
         journal["stores"]["event log"] = journal["stores"].get("event log", 0) + messages
         if busy:
             journal["stores"]["event log partitions in use (left as they are)"] = ", ".join(busy)
+        if isinstance(config.engine, DuckDBEngine):
+            online = erase_online(online_path(root / config.engine.path), subject.profile_ids, subject.nodes)
+            journal["stores"]["online store"] = journal["stores"].get("online store", 0) + online
         consents = stores_io.erase_sqlite_rows(root / INTAKE_FILE, "consents", subject.profile_ids)
         journal["stores"]["consents intake"] = journal["stores"].get("consents intake", 0) + consents
         keys = _row_keys(ws, subject, journal)

@@ -47,6 +47,11 @@ def stores(config: Config) -> list[Store]:
             "the person's consent changes deleted, the file vacuumed",
         ),
         Store(
+            "online store",
+            ("online.sqlite", "online.sqlite-wal", "online.sqlite-shm", "online.sqlite-journal"),
+            "the person's nodes, events, documents, memberships and trigger deliveries deleted, the file vacuumed",
+        ),
+        Store(
             "event log",
             ("eventlog/**",),
             "the person's messages removed from every segment no running server holds",

@@ -74,8 +74,8 @@ class Processor:
         self.windows = sorted(
             {RECENT_DAYS, 7 * RECURRING_WEEKS, *(e.within_days for s in config.segments for e in s.events)}
         )
-        self.applied = 0
-        self.skipped = 0
+        self.applied = self.skipped = self.batches = 0
+        self.seconds = 0.0
         self.last_applied_at: float | None = None
         self._stop = threading.Event()
         self.ready = threading.Event()
@@ -128,6 +128,21 @@ class Processor:
                 self._refresh(con, set(due), now, {})
         return len(due)
 
+    def health(self) -> dict[str, Any]:
+        status = {
+            r["status"]: r["n"] for r in self.store._rows("SELECT status, count(*) AS n FROM outbox GROUP BY status")
+        }
+        return {
+            "running": self._thread is not None and self._thread.is_alive(),
+            "applied": self.applied,
+            "skipped": self.skipped,
+            "batches": self.batches,
+            "ms_per_batch": round(1000 * self.seconds / self.batches, 2) if self.batches else None,
+            "profiles": self.store._rows("SELECT count(*) AS n FROM docs")[0]["n"],
+            "triggers_pending": status.get("pending", 0),
+            "triggers_dead": status.get("dead", 0),
+        }
+
     # -- one micro-batch ----------------------------------------------------------------------------------
     def _reader(self, source: str) -> Reader:
         if source not in self._readers:
@@ -138,7 +153,7 @@ class Processor:
     def apply(self, source: str, messages: list[dict[str, Any]]) -> set[str]:
         """Apply messages of one source; the profiles they touched."""
         reader = self._reader(source)
-        now = self.clock()
+        started, now = time.perf_counter(), self.clock()
         last: dict[str, str] = {}
         applied = 0
         with self.store.write() as con:
@@ -170,6 +185,8 @@ class Processor:
             if last:
                 self._refresh(con, set(last), now, last)
         self.applied += applied
+        self.batches += 1
+        self.seconds += time.perf_counter() - started
         self.last_applied_at = time.time()
         return set(last)
 

@@ -1,0 +1,168 @@
+"""Event accepted -> visible in the API, and event -> webhook delivered, under steady load.
+
+`cx360 serve` runs in its own process over a fresh workspace with one segment (`seen`: events_total >= 1)
+and a trigger on entering it that POSTs to a local webhook receiver. A load process sends track calls
+at a steady RATE events/s (batches every 50 ms, each event a new or returning person, 1,000 people).
+Meanwhile a probe thread sends, every 100 ms, one event for a brand-new cookie and polls
+`GET /v1/profiles?cookie_id=...` until the profile answers: the time from the collector's 200 to the
+first 200 of the profile lookup is "accepted -> visible". The webhook receiver notes when each
+trigger arrives; matched with the probe's send time (the payload's event_id is the messageId) that
+is "event -> webhook delivered". The server's own stream processor counts its micro-batches and the
+time they took: the cost of one incremental update.
+
+    python benchmarks/bench_realtime.py --rate 1000 --seconds 20
+    python benchmarks/bench_realtime.py --rate 5000 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import contextlib
+
+from bench_collector import _port, serve
+
+CONFIG = """
+[collector]
+drain_seconds = 0
+
+[[segments]]
+name = "seen"
+where = "events_total >= 1"
+
+[[triggers]]
+name = "first_seen"
+segment = "seen"
+on = "enter"
+webhook = "http://127.0.0.1:{hook}/hook"
+"""
+ARRIVED: dict[str, float] = {}
+
+
+class Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        ARRIVED.setdefault(body["event_id"], time.monotonic())
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def post(url: str, auth: str, body: dict) -> None:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Authorization": auth, "Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def load(url: str, auth: str, rate: int, seconds: float) -> None:
+    """A separate process: `rate` events/s in batches every 50 ms, for `seconds`."""
+    per_batch, n, started = max(1, rate // 20), 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        batch = [
+            {"type": "track", "messageId": uuid.uuid4().hex, "event": "login", "anonymousId": f"load-{(n + i) % 1000}"}
+            for i in range(per_batch)
+        ]
+        n += per_batch
+        with contextlib.suppress(OSError, urllib.error.HTTPError):
+            post(f"{url}/v1/batch", auth, {"batch": batch})
+        delay = started + n / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+
+    from cx360.api.access import create_key
+    from cx360.pipeline import run_stage
+    from cx360.workspace import Workspace, init_workspace
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    root = Path(tempfile.mkdtemp(prefix="cx360-bench-realtime-")) / "ws"
+    init_workspace(root)
+    with (root / "cx360.toml").open("a") as f:
+        f.write(CONFIG.format(hook=hook.server_port))
+    with Workspace(root) as ws:
+        run_stage(ws, "ingest")
+    _, writer = create_key(root, "writer", "bench", source="web")
+    _, admin = create_key(root, "admin", "bench")
+    port = _port()
+    os.environ["CX360_TRIGGER_SECRET"] = "bench"
+    log = open(root / "serve.log", "w")  # noqa: SIM115
+    server = serve(root, port, log)
+    url = f"http://127.0.0.1:{port}"
+    write = "Basic " + base64.b64encode(f"{writer}:".encode()).decode()
+    read = f"Bearer {admin}"
+    time.sleep(2)  # the processor compiles its SQL at start
+    loader = mp.Process(target=load, args=(url, write, args.rate, args.seconds))
+    loader.start()
+    visible, sent_at = [], {}
+    started = time.monotonic()
+    while time.monotonic() - started < args.seconds:
+        cookie, mid = f"probe-{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+        post(f"{url}/v1/track", write, {"type": "track", "messageId": mid, "event": "login", "anonymousId": cookie})
+        accepted = sent_at[mid] = time.monotonic()
+        while time.monotonic() - accepted < 10:
+            try:
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{url}/v1/profiles?cookie_id={cookie}", headers={"Authorization": read}),
+                    timeout=10,
+                ).read()
+                visible.append(time.monotonic() - accepted)
+                break
+            except urllib.error.HTTPError:
+                time.sleep(0.005)
+        time.sleep(0.1)
+    loader.join()
+    time.sleep(3)  # the last triggers
+    delivered = [ARRIVED[m] - t for m, t in sent_at.items() if m in ARRIVED]
+    online = json.load(urllib.request.urlopen(f"{url}/health", timeout=10))["online"]
+    server.terminate()
+    server.wait()
+    ms = [v * 1000 for v in visible]
+    hook_ms = [v * 1000 for v in delivered]
+    print(f"load: {args.rate} events/s for {args.seconds:g} s from a separate process; {len(ms)} probes")
+    print(
+        f"accepted -> visible in GET /v1/profiles: p50 {pct(ms, 0.5):.0f} ms, p95 {pct(ms, 0.95):.0f} ms, "
+        f"p99 {pct(ms, 0.99):.0f} ms, max {max(ms):.0f} ms (goal: p99 <= 1000 ms)"
+    )
+    print(
+        f"event -> webhook delivered: {len(hook_ms)}/{len(sent_at)} probes, p50 {pct(hook_ms, 0.5):.0f} ms, "
+        f"p99 {pct(hook_ms, 0.99):.0f} ms"
+    )
+    per_event = online["ms_per_batch"] * online["batches"] / max(online["applied"], 1)
+    print(
+        f"stream processor: {online['applied']:,} events in {online['batches']:,} micro-batches, "
+        f"{online['ms_per_batch']} ms per micro-batch, {per_event:.2f} ms per event; "
+        f"{online['profiles']:,} profiles online; triggers pending {online['triggers_pending']}, "
+        f"dead {online['triggers_dead']}"
+    )
+
+
+if __name__ == "__main__":
+    main()
