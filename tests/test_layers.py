@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.api.app",),  # assembles the API and the dashboard
     ("cx360.web",),
     ("cx360.api",),
+    ("cx360.online",),  # the stream processor, identity online, triggers: the profile in real time
     ("cx360.demo",),
     ("cx360.pipeline",),  # the declared stages
     ("cx360.stream",),  # the collector's event log, its transports, the drain into the warehouse
@@ -32,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.profiles",),
     ("cx360.identity",),
     ("cx360.sources",),
+    ("cx360.online.store",),  # the online profile store's file: the batch adopts what the stream placed
     ("cx360.privacy",),  # consents and the one policy check, suppression, personal data in text, retention
     ("cx360.status",),  # what a workspace holds, read from its tables by name
     ("cx360.provenance",),

@@ -21,11 +21,11 @@ from typer.testing import CliRunner
 
 from cx360.api.access import create_key
 from cx360.api.app import create_app, open_context
+from cx360.api.reconcile import after_batch
 from cx360.cli import app
 from cx360.erasure.erase import erase
 from cx360.online.compute import as_of_for
 from cx360.online.processor import Processor
-from cx360.online.reconcile import after_batch
 from cx360.online.store import OnlineStore, online_path
 from cx360.online.triggers import Deliverer, Triggers, replay
 from cx360.pipeline import run_stage
@@ -361,4 +361,35 @@ def test_a_webhook_down_for_a_while_gets_each_trigger_once_then_dead_letters_rep
     assert [b["profile_id"] for _, b in Hook.got] == ["P1", "P2"]
     listed = CliRunner().invoke(app, ["triggers", "list", "-w", str(root), "--format", "json"])
     assert listed.exit_code == 0 and {r["status"] for r in json.loads(listed.stdout)} == {"delivered"}
+    ctx.close()
+
+
+def test_a_consent_withdrawn_after_the_trigger_fired_suppresses_the_send(tmp_path, hook, monkeypatch):
+    from cx360.api.services import decide
+    from cx360.config import TriggerSpec
+    from cx360.privacy import ledger
+
+    monkeypatch.setenv("CX360_TRIGGER_SECRET", SECRET)
+    root = _workspace(tmp_path, webhook=hook)
+    ctx, _ = open_context(root)
+    store = ctx.store.online
+    spec = TriggerSpec(name="offer_mail", segment="payers", webhook=hook, purpose="marketing", channel="email")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for pid, status in (("P5", "granted"), ("P6", "granted")):
+        ledger.submit(root, ledger.change(ctx.privacy, pid, "marketing", status, channel="email", source="test"))
+    with store.write() as con:
+        for pid in ("P5", "P6"):
+            Triggers([spec]).queue(con, pid, ["payers"], [], now.isoformat(), f"e-{pid}")
+    later = now + dt.timedelta(seconds=1)
+    ledger.submit(
+        root, ledger.change(ctx.privacy, "P6", "marketing", "withdrawn", channel="email", at=later, source="test")
+    )
+    deliverer = Deliverer(
+        store, [spec], ctx.config.trigger_delivery, None, consent=lambda p, u, c: decide(ctx, p, u, c)
+    )
+    deliverer.deliver_due(later + dt.timedelta(seconds=1))
+    status = {json.loads(r["payload"])["profile_id"]: r for r in store.outbox()}
+    assert status["P5"]["status"] == "delivered"
+    assert status["P6"]["status"] == "suppressed" and "withdrawn" in status["P6"]["error"]
+    assert [b["profile_id"] for _, b in Hook.got] == ["P5"]
     ctx.close()

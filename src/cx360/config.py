@@ -759,6 +759,10 @@ class TriggerSpec(Model):
     redis_stream: str | None = Field(
         None, description="a Redis stream key ([collector].redis_url's Redis) to add it to"
     )
+    purpose: PurposeName | None = Field(
+        None, description="the person must consent to it (and channel) when it is sent; else it is suppressed"
+    )
+    channel: str | None = None
 
     @model_validator(mode="after")
     def _one_cause_a_target(self) -> TriggerSpec:
@@ -831,6 +835,8 @@ class Config(Model):
                 raise ValueError(f"trigger '{t.name}': unknown segment {t.segment!r}; segments: {', '.join(segments)}")
             if t.event is not None and t.event not in known:
                 raise ValueError(f"trigger '{t.name}': unknown event name {t.event!r}")
+            if t.purpose is not None:
+                self.privacy.check_channel(t.purpose, t.channel)
         dupes = sorted({n for n in segments if segments.count(n) > 1})
         if dupes:
             raise ValueError(f"segment names must be unique; repeated: {', '.join(dupes)}")

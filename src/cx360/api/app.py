@@ -37,7 +37,8 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
             f"{ws.config_path}: `cx360 serve` reads the DuckDB engine; this workspace uses {cfg.engine.kind!r}"
         )
     report = index.ensure(ws.root / cfg.engine.path, force=reindex)
-    online = OnlineStore(online_path(ws.root / cfg.engine.path)) if cfg.serve.online else None
+    on = cfg.serve.online and os.environ.get("CX360_ONLINE", "1") != "0"  # `cx360 serve --no-online`
+    online = OnlineStore(online_path(ws.root / cfg.engine.path)) if on else None
     store = Store(report.path, region=cfg.workspace.default_region, online=online)
     return Context(
         root=ws.root,

@@ -77,7 +77,11 @@ class Context:
         self.processor.start()
         if self.config.triggers:
             self.deliverer = Deliverer(
-                self.store.online, self.config.triggers, self.config.trigger_delivery, self.config.collector.redis_url
+                self.store.online,
+                self.config.triggers,
+                self.config.trigger_delivery,
+                self.config.collector.redis_url,
+                consent=lambda pid, purpose, channel: decide(self, pid, purpose, channel),
             )
             self.deliverer.start()
 

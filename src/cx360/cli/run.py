@@ -44,7 +44,7 @@ def run(
         report = pipeline.run(ws, select, context=stage_context, on_stage=show)
         warehouse = getattr(ws.engine, "path", None)
     if report.ok and warehouse is not None:
-        from cx360.online.reconcile import after_batch
+        from cx360.api.reconcile import after_batch
 
         done = after_batch(warehouse)  # running servers serve the new profiles at their next request
         if done.index_rebuilt and show is not None:

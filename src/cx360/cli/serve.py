@@ -43,6 +43,13 @@ def serve(
         str,
         typer.Option("--log-format", help="text or json: the access log (a line per request) and errors, on stderr."),
     ] = "text",
+    online: Annotated[
+        bool,
+        typer.Option(
+            help="Apply collected events to the online profile store as they arrive (--no-online: only "
+            "`cx360 run` changes profiles; [serve] online in cx360.toml sets the default)."
+        ),
+    ] = True,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the dashboard (/) over the workspace."""
     import logging.config
@@ -65,6 +72,8 @@ def serve(
                     f"--trusted-proxy: {p!r} is not an IP address or network such as 10.0.0.0/8"
                 ) from None
         os.environ["CX360_TRUSTED_PROXIES"] = ",".join(trusted_proxy)  # read by every worker's context
+    if not online:
+        os.environ["CX360_ONLINE"] = "0"  # read by every worker's context
     try:
         import uvicorn
 

@@ -94,7 +94,20 @@ def serving(root: Path, log: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with open(log, "w", encoding="utf-8") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cx360", "serve", "-w", str(root), "--host", "127.0.0.1", "--port", str(port)],
+            # the demo loads what it sent with `cx360 run` right after: no need to apply it online as well
+            [
+                sys.executable,
+                "-m",
+                "cx360",
+                "serve",
+                "-w",
+                str(root),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-online",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=err,
         )

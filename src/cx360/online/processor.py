@@ -200,7 +200,7 @@ class Processor:
         for pid in pids:
             previous = self.store.doc(pid)
             doc = dict(batch_docs.get(pid) or {})
-            doc["golden"] = _golden(doc.get("golden"), pid, tables, records, self.store.nodes_of([pid]))
+            doc["golden"] = _golden(doc.get("golden"), pid, tables, records)
             doc["traits"] = {**(doc.get("traits") or {}), **_jsonable(computed.traits.get(pid, {}))}
             doc["breakdowns"] = computed.breakdowns.get(pid, {})
             event_id = last.get(pid) or (previous or {}).get("last_event_id")
@@ -235,17 +235,10 @@ class Processor:
             nodes.append(
                 {"node": node_keys.record(r["source"], r["record_id"]), "kind": "record", "profile_id": r["profile_id"]}
             )
-        profiles = [{**(docs.get(pid, {}).get("golden") or {}), "profile_id": pid} for pid in pids]
-        for p in profiles:
-            if p.get("birth_date") is None:
-                p["birth_date"] = next(
-                    (
-                        r.get("birth_date")
-                        for r in records
-                        if r["profile_id"] == p["profile_id"] and r.get("birth_date")
-                    ),
-                    None,
-                )
+        born = {r["profile_id"]: r["birth_date"] for r in records if r.get("birth_date")}
+        profiles = [
+            {"birth_date": born.get(pid), **(docs.get(pid, {}).get("golden") or {}), "profile_id": pid} for pid in pids
+        ]
         tables = {
             "profile_events": _arrow(list(events.values()), "profile_events"),
             "records": _arrow(records, "records"),
@@ -332,14 +325,13 @@ def _record_row(row: dict) -> dict:
     return out
 
 
-def _golden(
-    golden: dict | None, pid: str, tables: dict[str, pa.Table], records: list[dict], nodes: list[tuple[str, str]]
-) -> dict:
-    """The batch's golden record with the identifiers the stream attached; for a profile the stream
-    created, the attributes of its latest identify call (survivorship is the batch's)."""
+def _golden(golden: dict | None, pid: str, tables: dict[str, pa.Table], records: list[dict]) -> dict:
+    """The batch's golden record with the identifiers the stream attached or merged in; for a profile the
+    stream created, the attributes of its latest identify call (survivorship is the batch's)."""
     out = dict(golden or {"profile_id": pid})
     ids = json.loads(out["identifiers"]) if isinstance(out.get("identifiers"), str) else (out.get("identifiers") or {})
-    for node, owner in nodes:
+    nodes = tables["identity_map"]
+    for node, owner in zip(nodes["node"].to_pylist(), nodes["profile_id"].to_pylist(), strict=True):
         kind, value = node_keys.parse(node)
         if owner == pid and kind != node_keys.RECORD and value not in ids.setdefault(kind, []):
             ids[kind].append(value)

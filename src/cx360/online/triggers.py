@@ -26,7 +26,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from cx360.errors import ConfigError
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from cx360.online.store import OnlineStore
 
 log = logging.getLogger("cx360.online")
+Consent = Callable[[str, str, "str | None"], Any]  # (profile, purpose, channel) -> a Decision with .allowed, .reason
 
 
 def _iso(t: dt.datetime) -> str:
@@ -80,8 +82,15 @@ class Triggers:
 class Deliverer:
     """Sends what the outbox holds, in a daemon thread of `cx360 serve` (or once, from the CLI)."""
 
-    def __init__(self, store: OnlineStore, specs: list[TriggerSpec], settings: TriggerSettings, redis_url: str | None):
-        self.store, self.settings, self.redis_url = store, settings, redis_url
+    def __init__(
+        self,
+        store: OnlineStore,
+        specs: list[TriggerSpec],
+        settings: TriggerSettings,
+        redis_url: str | None,
+        consent: Consent | None = None,
+    ):
+        self.store, self.settings, self.redis_url, self.consent = store, settings, redis_url, consent
         self.specs = {t.name: t for t in specs}
         secret = os.environ.get(settings.secret_env)
         if any(t.webhook for t in specs) and not secret:
@@ -120,6 +129,13 @@ class Deliverer:
         for row in rows:
             if not self._claim(row, now):
                 continue  # another worker has it
+            refused = self._refused(row)
+            if refused is not None:
+                with self.store.write() as con:
+                    con.execute(
+                        "UPDATE outbox SET status = 'suppressed', error = ? WHERE key = ?", (refused, row["key"])
+                    )
+                continue
             error = self._send(row)
             self._record(row, error, now)
         return len(rows)
@@ -132,6 +148,16 @@ class Deliverer:
                 (lease, row["key"], row["next_at"]),
             )
             return cur.rowcount == 1
+
+    def _refused(self, row: dict) -> str | None:
+        """Why the person may not receive this now (consent checked at send time, not when it fired)."""
+        spec = self.specs.get(row["trigger"])
+        if spec is None or spec.purpose is None:
+            return None
+        if self.consent is None:
+            return f"no consent check: trigger {spec.name!r} declares purpose {spec.purpose!r}"
+        decision = self.consent(json.loads(row["payload"])["profile_id"], spec.purpose, spec.channel)
+        return None if decision.allowed else f"suppressed by consent: {decision.reason}"
 
     def _send(self, row: dict) -> str | None:
         spec = self.specs.get(row["trigger"])
