@@ -137,6 +137,9 @@ def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dic
             )
         ],
         ("GET", "/calls"): [{}],
+        ("POST", "/v1/decisions"): [
+            {"json": b} for b in ({"profile_id": anna}, {"identifier": "anna@x.ru", "kind": "email"}, {})
+        ],
         ("POST", "/v1/batch"): [
             {"json": {"batch": [{"type": "track", "messageId": "m", "userId": "C1", "event": "x"}]}}
         ],

@@ -114,7 +114,9 @@ class Health(BaseModel):
 
 
 class CallRouteRequest(BaseModel):
-    phone: str = Field(description="the caller's number (ANI), in any format the workspace's region parses")
+    phone: str = Field(
+        min_length=1, description="the caller's number (ANI), in any format the workspace's region parses"
+    )
     at: UtcDatetime | None = Field(None, description="when the call arrives (UTC); default now")
     language: str | None = Field(None, description="the language the caller chose in the IVR (ru, en, ...)")
 

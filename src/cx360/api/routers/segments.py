@@ -23,7 +23,7 @@ def list_segments(ctx: Ctx, who: Who) -> Any:
     "/{name}/members",
     summary="A segment's current members by profile id, paged: follow `next` as `after` until it is null",
     response_model=SegmentMembers,
-    responses=errors(404, 409),
+    responses=errors(404, 409, 422),
 )
 def segment_members(
     ctx: Ctx,
