@@ -98,9 +98,12 @@ def corrected_time(message: dict) -> str | None:
     removes the skew of the client's clock (Segment's own rule). The client's time is originalTimestamp
     when the message has it (an export, whose timestamp is already corrected), else timestamp. Without
     sentAt and receivedAt the client's time is taken as it is; a value that is not a time is passed on
-    as it is, for the mapping to quarantine with its reason."""
+    as it is, for the mapping to quarantine with its reason. A call sent without any time happened when
+    the collector received it (Segment's rule too)."""
     key = "originalTimestamp" if message.get("originalTimestamp") is not None else "timestamp"
     client = message.get(key)
+    if client is None and (received := _time(message.get("receivedAt"))) is not None:
+        return received.isoformat(sep=" ")
     when = _time(client)
     if when is None:
         return _text(client)
