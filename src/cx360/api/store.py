@@ -128,12 +128,14 @@ class Store:
         return pids[0], sorted({n.partition(node_keys.SEP)[0] for n in found})
 
     def lookup_nodes(self, nodes: list[str]) -> dict[str, str]:
-        """node -> profile id, as the last batch resolved them."""
-        found = {}
-        for node in nodes:
-            for r in self._rows("SELECT node, profile_id FROM lookup WHERE k = ? AND node = ?", [key_hash(node), node]):
-                found[r["node"]] = r["profile_id"]
-        return found
+        """node -> profile id, as the last batch resolved them (one query however many nodes)."""
+        if not nodes:
+            return {}
+        rows = self._rows(
+            "SELECT node, profile_id FROM lookup WHERE k IN (SELECT unnest(?)) AND node IN (SELECT unnest(?))",
+            [[key_hash(n) for n in nodes], list(nodes)],
+        )
+        return {r["node"]: r["profile_id"] for r in rows}
 
     def created_at(self, pid: str) -> dt.datetime | None:
         """When the batch issued the profile id (None: not a batch profile)."""
@@ -144,22 +146,23 @@ class Store:
 
     def slice(self, pids: list[str]) -> dict[str, Any]:
         """The batch's rows of these profiles, for the stream processor: profile_events, records, nodes
-        (node, profile_id) and docs (profile id -> its document)."""
+        (node, profile_id) and docs (profile id -> its document). One query per table for all of them;
+        none for profiles the batch does not know (the stream created them)."""
         out: dict[str, Any] = {"profile_events": [], "records": [], "nodes": [], "docs": {}}
-        for pid in pids:
-            k = key_hash(pid)
-            out["profile_events"] += self._rows(
-                "SELECT * EXCLUDE (k) FROM events WHERE k = ? AND profile_id = ?", [k, pid]
-            )
+        if not pids:
+            return out
+        keys = [key_hash(p) for p in pids]
+        where = "WHERE k IN (SELECT unnest(?)) AND profile_id IN (SELECT unnest(?))"
+        for row in self._rows(f"SELECT profile_id, doc FROM docs {where}", [keys, pids]):
+            doc = out["docs"][row["profile_id"]] = json.loads(row["doc"])
+            ids = json.loads(doc["golden"].get("identifiers") or "{}")
+            out["nodes"] += [(node_keys.identifier(kind, v), row["profile_id"]) for kind, vs in ids.items() for v in vs]
+        known = list(out["docs"])
+        if known:
+            args = [[key_hash(p) for p in known], known]
+            out["profile_events"] = self._rows(f"SELECT * EXCLUDE (k) FROM events {where}", args)
             if "records" in self.tables:
-                out["records"] += self._rows(
-                    "SELECT * EXCLUDE (k) FROM records WHERE k = ? AND profile_id = ?", [k, pid]
-                )
-            doc = self._doc(pid)
-            if doc is not None:
-                out["docs"][pid] = doc
-                ids = json.loads(doc["golden"].get("identifiers") or "{}")
-                out["nodes"] += [(node_keys.identifier(kind, v), pid) for kind, values in ids.items() for v in values]
+                out["records"] = self._rows(f"SELECT * EXCLUDE (k) FROM records {where}", args)
         return out
 
     def _doc(self, pid: str) -> dict[str, Any] | None:

@@ -22,7 +22,9 @@ import json
 import logging
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -67,7 +69,7 @@ class Processor:
     ):
         self.config, self.store, self.index, self.partition = config, store, index, partition
         self.clock, self.batch = clock, batch
-        self.stitcher = Stitcher(store, config.identity, index.lookup_nodes, index.created_at)
+        self.stitcher = Stitcher(store, config.identity, index.created_at)
         self.slices = SliceEngine(config.segments)
         self.triggers = Triggers(config.triggers)
         self._readers: dict[str, Reader] = {}
@@ -156,9 +158,10 @@ class Processor:
         started, now = time.perf_counter(), self.clock()
         last: dict[str, str] = {}
         applied = 0
+        batch = [(message, reader.read(message)) for message in messages]
+        indexed = self.index.lookup_nodes(sorted({n for _, p in batch for n in p.nodes}))  # one query per batch
         with self.store.write() as con:
-            for message in messages:
-                parsed = reader.read(message)
+            for message, parsed in batch:
                 if parsed.skipped:
                     self.skipped += 1
                     continue
@@ -166,7 +169,7 @@ class Processor:
                 key = row["event_id"] if parsed.event else node_keys.record(row["source"], row["record_id"])
                 if parsed.event and con.execute("SELECT 1 FROM events WHERE event_id = ?", (key,)).fetchone():
                     continue  # applied before (a replay after a crash)
-                pid, merged = self.stitcher.place(con, parsed.nodes, key, _iso(now))
+                pid, merged = self.stitcher.place(con, parsed.nodes, key, _iso(now), indexed)
                 for gone in merged:
                     last.pop(gone, None)
                 if parsed.event:
@@ -194,13 +197,14 @@ class Processor:
         """Recompute the documents, memberships and timers of `pids` (survivors), and queue triggers."""
         pids = {self.store.survivor(p) for p in pids}
         as_of = as_of_for(now, now)
-        tables, batch_docs, records = self._slice(pids)
+        tables, batch_docs, people = self._slice(pids)
         computed = self.slices.compute(as_of, tables)
         updated = _iso(now)
         for pid in pids:
             previous = self.store.doc(pid)
             doc = dict(batch_docs.get(pid) or {})
-            doc["golden"] = _golden(doc.get("golden"), pid, tables, records)
+            person = people[pid]
+            doc["golden"] = _golden(doc.get("golden"), pid, person)
             doc["traits"] = {**(doc.get("traits") or {}), **_jsonable(computed.traits.get(pid, {}))}
             doc["breakdowns"] = computed.breakdowns.get(pid, {})
             event_id = last.get(pid) or (previous or {}).get("last_event_id")
@@ -211,12 +215,12 @@ class Processor:
                 (pid, json.dumps(doc, default=str), _iso(as_of), updated, event_id),
             )
             self.triggers.queue(con, pid, entered, exited, updated, event_id)
-            due = self._next_due(tables, pid, as_of)
+            due = self._next_due(person.times, as_of)
             con.execute("DELETE FROM timers WHERE profile_id = ?", (pid,))
             if due is not None:
                 con.execute("INSERT INTO timers VALUES (?, ?)", (pid, _iso(due)))
 
-    def _slice(self, pids: set[str]) -> tuple[dict[str, pa.Table], dict[str, dict], list[dict]]:
+    def _slice(self, pids: set[str]) -> tuple[dict[str, pa.Table], dict[str, dict], dict[str, Person]]:
         """The batch's rows of the profiles (and of those merged into them online), with the online rows."""
         owner = {pid: pid for pid in pids}
         for pid in pids:
@@ -245,7 +249,7 @@ class Processor:
             "identity_map": _arrow(nodes, "identity_map"),
             "profiles": _arrow(profiles, "profiles"),
         }
-        return tables, docs, records
+        return tables, docs, _people(list(events.values()), nodes, records)
 
     def _memberships(self, con, pid: str, now_in: set[str], doc: dict, at: str, event_id: str | None):
         """Stamp entries and exits of the online segments; (entered, exited)."""
@@ -288,10 +292,8 @@ class Processor:
         ]
         return kept + mine
 
-    def _next_due(self, tables: dict[str, pa.Table], pid: str, as_of: dt.datetime) -> dt.datetime | None:
+    def _next_due(self, times: list[dt.datetime], as_of: dt.datetime) -> dt.datetime | None:
         """When an event of the profile next leaves a window: the wall-clock time whose as_of passes it."""
-        events = tables["profile_events"]
-        times = [t for p, t in zip(events["profile_id"].to_pylist(), events["ts"].to_pylist(), strict=True) if p == pid]
         best = None
         for ts in times:
             for days in self.windows:
@@ -325,28 +327,43 @@ def _record_row(row: dict) -> dict:
     return out
 
 
-def _golden(golden: dict | None, pid: str, tables: dict[str, pa.Table], records: list[dict]) -> dict:
+@dataclass
+class Person:
+    """One profile's part of a slice, grouped once: its event times and sources, nodes and records."""
+
+    times: list[dt.datetime] = field(default_factory=list)
+    sources: set[str] = field(default_factory=set)
+    nodes: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+
+
+def _people(events: list[dict], nodes: list[dict], records: list[dict]) -> dict[str, Person]:
+    out: dict[str, Person] = defaultdict(Person)
+    for e in events:
+        out[e["profile_id"]].times.append(e["ts"])
+        out[e["profile_id"]].sources.add(e["source"])
+    for n in nodes:
+        out[n["profile_id"]].nodes.append(n["node"])
+    for r in records:
+        out[r["profile_id"]].records.append(r)
+    return out
+
+
+def _golden(golden: dict | None, pid: str, person: Person) -> dict:
     """The batch's golden record with the identifiers the stream attached or merged in; for a profile the
     stream created, the attributes of its latest identify call (survivorship is the batch's)."""
     out = dict(golden or {"profile_id": pid})
     ids = json.loads(out["identifiers"]) if isinstance(out.get("identifiers"), str) else (out.get("identifiers") or {})
-    nodes = tables["identity_map"]
-    for node, owner in zip(nodes["node"].to_pylist(), nodes["profile_id"].to_pylist(), strict=True):
+    for node in person.nodes:
         kind, value = node_keys.parse(node)
-        if owner == pid and kind != node_keys.RECORD and value not in ids.setdefault(kind, []):
+        if kind != node_keys.RECORD and value not in ids.setdefault(kind, []):
             ids[kind].append(value)
     out["identifiers"] = json.dumps(ids)
     if golden is None:
-        records = [r for r in records if r["profile_id"] == pid]
-        records.sort(key=lambda r: r.get("updated_at") or dt.datetime.min)
-        for r in records:
+        for r in sorted(person.records, key=lambda r: r.get("updated_at") or dt.datetime.min):
             out.update({k: v for k, v in r.items() if v is not None and k in _GOLDEN_ATTRS})
-        events = tables["profile_events"]
-        seen = {
-            s for p, s in zip(events["profile_id"].to_pylist(), events["source"].to_pylist(), strict=True) if p == pid
-        }
-        out["sources"] = ",".join(sorted(seen | {r["source"] for r in records}))
-        out["records"] = len(records)
+        out["sources"] = ",".join(sorted(person.sources | {r["source"] for r in person.records}))
+        out["records"] = len(person.records)
     return out
 
 

@@ -21,13 +21,12 @@ from cx360.identity.junk import pattern_reason
 from cx360.identity.stable_ids import new_profile_id
 from cx360.online.store import OnlineStore
 
-Lookup = Callable[[list[str]], dict[str, str]]  # node -> profile id, in the serving index
 Age = Callable[[str], dt.datetime | None]  # the registry's created_at of a batch profile
 
 
 class Stitcher:
-    def __init__(self, store: OnlineStore, settings: IdentitySettings, lookup: Lookup, age: Age):
-        self.store, self.settings, self.lookup, self.age = store, settings, lookup, age
+    def __init__(self, store: OnlineStore, settings: IdentitySettings, age: Age):
+        self.store, self.settings, self.age = store, settings, age
 
     def links(self, node: str) -> bool:
         """Whether the node may join profiles (a record always does; a junk identifier never)."""
@@ -38,11 +37,14 @@ class Stitcher:
             return False
         return pattern_reason(kind, value, self.settings) is None
 
-    def place(self, con: sqlite3.Connection, nodes: list[str], event_id: str, at: str) -> tuple[str, list[str]]:
-        """The profile of a message naming `nodes` (inside the writer's transaction); attaches the new
-        nodes and merges the profiles they join. Returns (profile id, profiles merged into it)."""
+    def place(
+        self, con: sqlite3.Connection, nodes: list[str], event_id: str, at: str, indexed: dict[str, str]
+    ) -> tuple[str, list[str]]:
+        """The profile of a message naming `nodes` (inside the writer's transaction), given the serving
+        index's owners of the micro-batch's nodes; attaches the new nodes and merges the profiles they
+        join. Returns (profile id, profiles merged into it)."""
         usable = [n for n in dict.fromkeys(nodes) if self.links(n)] or list(dict.fromkeys(nodes))[:1]
-        batch = self.lookup(usable)  # the last batch's answer first; the stream's for the nodes it added
+        batch = {n: indexed[n] for n in usable if n in indexed}  # the last batch's answer first
         online = self.store.node_profiles([n for n in usable if n not in batch])
         owners = {n: self.store.survivor(p) for n, p in {**online, **batch}.items()}
         pids = sorted(set(owners.values()))

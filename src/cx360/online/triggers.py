@@ -123,31 +123,30 @@ class Deliverer:
                 self._stop.wait(1.0)
 
     def deliver_due(self, now: dt.datetime | None = None) -> int:
-        """Try every pending delivery that is due; how many were tried."""
+        """Try every pending delivery that is due; how many were tried. The due rows are leased in one
+        transaction and their outcomes written in another, so the processor's writes wait little."""
         now = now or _now()
-        rows = self.store.outbox(status="pending", due_before=_iso(now))
+        rows = self._claim(now)
+        outcomes = []
         for row in rows:
-            if not self._claim(row, now):
-                continue  # another worker has it
             refused = self._refused(row)
-            if refused is not None:
-                with self.store.write() as con:
-                    con.execute(
-                        "UPDATE outbox SET status = 'suppressed', error = ? WHERE key = ?", (refused, row["key"])
-                    )
-                continue
-            error = self._send(row)
-            self._record(row, error, now)
+            outcomes.append((row, "suppressed", refused) if refused is not None else (row, None, self._send(row)))
+        if outcomes:
+            with self.store.write() as con:
+                for row, status, error in outcomes:
+                    self._record(con, row, status, error, now)
         return len(rows)
 
-    def _claim(self, row: dict, now: dt.datetime) -> bool:
+    def _claim(self, now: dt.datetime, limit: int = 100) -> list[dict]:
+        """Lease the due deliveries (no other worker takes them until the lease ends)."""
         lease = _iso(now + dt.timedelta(seconds=self.settings.timeout_seconds * 2))
         with self.store.write() as con:
-            cur = con.execute(
-                "UPDATE outbox SET next_at = ? WHERE key = ? AND next_at = ? AND status = 'pending'",
-                (lease, row["key"], row["next_at"]),
-            )
-            return cur.rowcount == 1
+            rows = con.execute(
+                "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
+                (_iso(now), limit),
+            ).fetchall()
+            con.executemany("UPDATE outbox SET next_at = ? WHERE key = ?", [(lease, r["key"]) for r in rows])
+        return [dict(r) for r in rows]
 
     def _refused(self, row: dict) -> str | None:
         """Why the person may not receive this now (consent checked at send time, not when it fired)."""
@@ -199,30 +198,30 @@ class Deliverer:
             self._redis = redis.Redis.from_url(self.redis_url)
         return self._redis
 
-    def _record(self, row: dict, error: str | None, now: dt.datetime) -> None:
+    def _record(self, con, row: dict, status: str | None, error: str | None, now: dt.datetime) -> None:
         attempts = row["attempts"] + 1
-        with self.store.write() as con:
-            if error is None:
-                con.execute(
-                    "UPDATE outbox SET status = 'delivered', attempts = ?, delivered_at = ?, error = NULL "
-                    "WHERE key = ?",
-                    (attempts, _iso(_now()), row["key"]),
-                )
-                self.delivered += 1
-                return
-            age = now - dt.datetime.fromisoformat(row["created_at"])
-            s = self.settings
-            if age > dt.timedelta(hours=s.give_up_hours):
-                con.execute(
-                    "UPDATE outbox SET status = 'dead', attempts = ?, error = ? WHERE key = ?",
-                    (attempts, error, row["key"]),
-                )
-                return
-            delay = min(s.retry_seconds * 2 ** (attempts - 1), s.max_retry_seconds)
+        if status == "suppressed":
+            con.execute("UPDATE outbox SET status = 'suppressed', error = ? WHERE key = ?", (error, row["key"]))
+            return
+        if error is None:
             con.execute(
-                "UPDATE outbox SET attempts = ?, error = ?, next_at = ? WHERE key = ?",
-                (attempts, error, _iso(now + dt.timedelta(seconds=delay)), row["key"]),
+                "UPDATE outbox SET status = 'delivered', attempts = ?, delivered_at = ?, error = NULL WHERE key = ?",
+                (attempts, _iso(_now()), row["key"]),
             )
+            self.delivered += 1
+            return
+        s = self.settings
+        if now - dt.datetime.fromisoformat(row["created_at"]) > dt.timedelta(hours=s.give_up_hours):
+            con.execute(
+                "UPDATE outbox SET status = 'dead', attempts = ?, error = ? WHERE key = ?",
+                (attempts, error, row["key"]),
+            )
+            return
+        delay = min(s.retry_seconds * 2 ** (attempts - 1), s.max_retry_seconds)
+        con.execute(
+            "UPDATE outbox SET attempts = ?, error = ?, next_at = ? WHERE key = ?",
+            (attempts, error, _iso(now + dt.timedelta(seconds=delay)), row["key"]),
+        )
 
 
 def replay(store: OnlineStore, trigger: str | None = None) -> int:
