@@ -110,6 +110,15 @@ def list_cmd(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.table)
         raise typer.Exit(1)
 
 
+def _require_evaluated(engine, name: str) -> None:
+    from cx360.errors import NotFoundError
+
+    seg = engine.table("segments")
+    known = [r["name"] for r in engine.to_arrow(seg.select("name"), step="segments: names").to_pylist()]
+    if name not in known:
+        raise NotFoundError(f"no segment named '{name}'; evaluated segments: {', '.join(sorted(known)) or 'none'}")
+
+
 @app.command("members")
 def members_cmd(
     name: Annotated[str, typer.Argument(help="Segment name.")],
@@ -119,15 +128,11 @@ def members_cmd(
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Who is in a segment, since when (and with --history, who left and when)."""
-    from cx360.errors import NotFoundError
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         engine = ws.engine
-        seg = engine.table("segments")
-        known = [r["name"] for r in engine.to_arrow(seg.select("name"), step="segments: names").to_pylist()]
-        if name not in known:
-            raise NotFoundError(f"no segment named '{name}'; evaluated segments: {', '.join(sorted(known)) or 'none'}")
+        _require_evaluated(engine, name)
         m = engine.table("segment_members")
         m = m.filter(m.segment == name)
         if not history:
@@ -163,16 +168,12 @@ def history_cmd(
 ) -> None:
     """The segment's size after each evaluation that changed it, with who entered and who left."""
     from cx360.cli.output import emit
-    from cx360.errors import NotFoundError
     from cx360.segments.history import sizes
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
         engine = ws.engine
-        seg = engine.table("segments")
-        known = [r["name"] for r in engine.to_arrow(seg.select("name"), step="segments: names").to_pylist()]
-        if name not in known:
-            raise NotFoundError(f"no segment named '{name}'; evaluated segments: {', '.join(sorted(known)) or 'none'}")
+        _require_evaluated(engine, name)
         rows = engine.to_arrow(sizes(engine, name), step=f"segment '{name}': sizes").to_pylist()
     emit(
         fmt,
