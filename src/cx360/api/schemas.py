@@ -214,7 +214,9 @@ class ConsentRecorded(BaseModel):
 class OnlineHealth(BaseModel):
     running: bool = Field(description="whether this process applies its collected events now")
     applied: int = Field(0, description="events and identify calls applied since start")
-    skipped: int = Field(0, description="messages the mapping could not read (the drain quarantines them)")
+    skipped: int = Field(
+        0, description="messages left to the batch: unreadable by the mapping (quarantined), or naming only junk"
+    )
     batches: int = Field(0, description="micro-batches applied since start")
     ms_per_batch: float | None = Field(None, description="mean time to apply a micro-batch, in milliseconds")
     profiles: int = Field(0, description="profiles whose current document is in the online store")

@@ -169,7 +169,11 @@ class Processor:
                 key = row["event_id"] if parsed.event else node_keys.record(row["source"], row["record_id"])
                 if parsed.event and con.execute("SELECT 1 FROM events WHERE event_id = ?", (key,)).fetchone():
                     continue  # applied before (a replay after a crash)
-                pid, merged = self.stitcher.place(con, parsed.nodes, key, _iso(now), indexed)
+                placed = self.stitcher.place(con, parsed.nodes, key, _iso(now), indexed)
+                if placed is None:
+                    self.skipped += 1
+                    continue
+                pid, merged = placed
                 for gone in merged:
                     last.pop(gone, None)
                 if parsed.event:

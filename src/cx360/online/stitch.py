@@ -39,11 +39,14 @@ class Stitcher:
 
     def place(
         self, con: sqlite3.Connection, nodes: list[str], event_id: str, at: str, indexed: dict[str, str]
-    ) -> tuple[str, list[str]]:
+    ) -> tuple[str, list[str]] | None:
         """The profile of a message naming `nodes` (inside the writer's transaction), given the serving
         index's owners of the micro-batch's nodes; attaches the new nodes and merges the profiles they
-        join. Returns (profile id, profiles merged into it)."""
-        usable = [n for n in dict.fromkeys(nodes) if self.links(n)] or list(dict.fromkeys(nodes))[:1]
+        join. Returns (profile id, profiles merged into it); None when every node is junk: as in batch,
+        such a message belongs to nobody."""
+        usable = [n for n in dict.fromkeys(nodes) if self.links(n)]
+        if not usable:
+            return None
         batch = {n: indexed[n] for n in usable if n in indexed}  # the last batch's answer first
         online = self.store.node_profiles([n for n in usable if n not in batch])
         owners = {n: self.store.survivor(p) for n, p in {**online, **batch}.items()}
