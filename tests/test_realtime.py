@@ -392,3 +392,17 @@ def test_a_consent_withdrawn_after_the_trigger_fired_suppresses_the_send(tmp_pat
     assert status["P6"]["status"] == "suppressed" and "withdrawn" in status["P6"]["error"]
     assert [b["profile_id"] for _, b in Hook.got] == ["P5"]
     ctx.close()
+
+
+def test_junk_identifiers_link_nobody_online(tmp_path):
+    from cx360.config import IdentitySettings
+    from cx360.online.stitch import Stitcher
+
+    store = OnlineStore(tmp_path / "online.sqlite")
+    stitcher = Stitcher(store, IdentitySettings(), lambda pid: None)
+    with store.write() as con:
+        assert stitcher.place(con, ["email:noreply@example.com"], "e1", "2026-11-20T10:00:00", {}) is None
+        pid, merged = stitcher.place(
+            con, ["email:noreply@example.com", "cookie_id:c1"], "e2", "2026-11-20T10:00:01", {}
+        )
+    assert merged == [] and store.node_profiles(["email:noreply@example.com", "cookie_id:c1"]) == {"cookie_id:c1": pid}
