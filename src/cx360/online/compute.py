@@ -16,7 +16,6 @@ are computed by the batch only: they need the models' stages.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,6 @@ from cx360.errors import Cx360Error
 from cx360.profiles import texts, traits
 from cx360.segments.evaluate import Fields, Spec, members, specs_from_config
 
-log = logging.getLogger("cx360.online")
 SLICE_TABLES = ("profile_events", "records", "identity_map", "profiles")
 
 

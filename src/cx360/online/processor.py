@@ -78,7 +78,6 @@ class Processor:
         )
         self.applied = self.skipped = self.batches = 0
         self.seconds = 0.0
-        self.last_applied_at: float | None = None
         self._stop = threading.Event()
         self.ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -194,7 +193,6 @@ class Processor:
         self.applied += applied
         self.batches += 1
         self.seconds += time.perf_counter() - started
-        self.last_applied_at = time.time()
         return set(last)
 
     def _refresh(self, con, pids: set[str], now: dt.datetime, last: dict[str, str]) -> None:
