@@ -158,7 +158,7 @@ def test_identify_merges_the_anonymous_profile_into_the_known_one(tmp_path, monk
                 "type": "identify",
                 "messageId": "i1",
                 "userId": "u1",
-                "traits": {"email": "ivan@mail.ru"},
+                "traits": {"email": "ivan@mail.ru", "birthday": "1980-05-01"},
                 "timestamp": "2026-11-01T09:00:00Z",
             },
             headers=client.write,
@@ -197,6 +197,7 @@ def test_identify_merges_the_anonymous_profile_into_the_known_one(tmp_path, monk
 
         p = _wait(merged)
         assert p["traits"]["events_total"] == 1  # the anonymous login, now the known person's
+        assert p["traits"]["age_years"] == 46  # from the batch's golden birth date
         assert "anon-7" in p["identifiers"]["cookie_id"]
         timeline = client.get(f"/v1/profiles/{known['profile_id']}/timeline").json()["events"]
         kinds = [e["name"] for e in timeline]

@@ -147,8 +147,9 @@ class Processor:
     # -- one micro-batch ----------------------------------------------------------------------------------
     def _reader(self, source: str) -> Reader:
         if source not in self._readers:
-            declared = next((s for s in self.config.sources if s.name == source), None)
-            self._readers[source] = Reader(self.config, declared or collector_source_for(self.config, source))
+            from cx360.stream.drain import collector_source
+
+            self._readers[source] = Reader(self.config, collector_source(self.config, source))
         return self._readers[source]
 
     def apply(self, source: str, messages: list[dict[str, Any]]) -> set[str]:
@@ -242,9 +243,11 @@ class Processor:
                 {"node": node_keys.record(r["source"], r["record_id"]), "kind": "record", "profile_id": r["profile_id"]}
             )
         born = {r["profile_id"]: r["birth_date"] for r in records if r.get("birth_date")}
-        profiles = [
-            {"birth_date": born.get(pid), **(docs.get(pid, {}).get("golden") or {}), "profile_id": pid} for pid in pids
-        ]
+        for pid in pids:  # the golden birth date, as the batch chose it (in its document, as text)
+            golden = docs.get(pid, {}).get("golden") or {}
+            if golden.get("birth_date"):
+                born[pid] = dt.date.fromisoformat(str(golden["birth_date"])[:10])
+        profiles = [{"profile_id": pid, "birth_date": born.get(pid)} for pid in pids]  # what the traits read
         tables = {
             "profile_events": _arrow(list(events.values()), "profile_events"),
             "records": _arrow(records, "records"),
@@ -303,13 +306,6 @@ class Processor:
                 if edge > as_of and (best is None or edge < best):
                     best = edge
         return None if best is None else best - DAY
-
-
-def collector_source_for(config: Config, name: str):
-    from cx360.config import JsonlSource
-    from cx360.stream.drain import log_path
-
-    return JsonlSource.model_validate({"name": name, "kind": "jsonl", "path": log_path(name), "format": "segment"})
 
 
 def _arrow(rows: list[dict], table: str) -> pa.Table:

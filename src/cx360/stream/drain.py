@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from cx360.config import JsonlSource
+from cx360.config import Config, JsonlSource
 from cx360.errors import Cx360Error
 from cx360.privacy.suppression import Suppression
 from cx360.sources.ingest import SourceReport, ingest_input
@@ -42,9 +42,10 @@ def log_path(name: str) -> str:
     return f"{eventlog.LOG_DIR}/p*/{name}/events/*.jsonl"
 
 
-def collector_source(ws: Workspace, name: str) -> JsonlSource:
-    """Source NAME as the drain reads it: its declared JSON Lines source, else the Segment preset."""
-    declared = next((s for s in ws.config.sources if s.name == name), None)
+def collector_source(config: Config, name: str) -> JsonlSource:
+    """Source NAME as the drain (and the stream processor) reads it: its declared JSON Lines source, else
+    the Segment preset."""
+    declared = next((s for s in config.sources if s.name == name), None)
     if isinstance(declared, JsonlSource):
         return declared.model_copy(update={"path": log_path(name)})
     return JsonlSource.model_validate({"name": name, "kind": "jsonl", "path": log_path(name), "format": "segment"})
@@ -76,7 +77,7 @@ def drain(ws: Workspace, only: list[str] | None = None, *, wait: bool = True) ->
     suppression = Suppression.load(root, ws.config.workspace.default_region)  # erased people stay out
     reports = []
     for name in names:
-        source = collector_source(ws, name)
+        source = collector_source(ws.config, name)
         report = SourceReport(name)
         reports.append(report)
         work = [(RejectedReader, p) for p in eventlog.sealed(root, name, "rejected")]
