@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
-from cx360.errors import ConfigError
+from cx360.errors import ConfigError, Cx360Error
 
 _TOKEN = re.compile(
     r"""
@@ -379,3 +379,14 @@ def _describe(node) -> str:
     if isinstance(node, Lit):
         return repr(node.value)
     return "that part"
+
+
+def checked(text: str | None) -> str | None:
+    """A pydantic validator: the text when it parses, else a ValueError with the parser's reason. Its fields
+    are checked against the data where it is used."""
+    if text is not None:
+        try:
+            parse(text)
+        except Cx360Error as exc:
+            raise ValueError(str(exc)) from None
+    return text

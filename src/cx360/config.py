@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from cx360.conditions import checked
 from cx360.decisions.settings import ContactPolicy, OfferSpec, check_catalogue
 from cx360.errors import ConfigError
 from cx360.schema import ATTRIBUTE_NAMES, EVENT_NAMES, IDENTIFIER_KINDS
@@ -616,19 +617,7 @@ SegmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 BUILTIN_SEGMENT_PREFIXES = ("rfm_", "cluster_")
 
 
-def _syntax(where: str | None) -> str | None:
-    if where is not None:
-        from cx360.conditions import parse
-        from cx360.errors import Cx360Error
-
-        try:
-            parse(where)
-        except Cx360Error as exc:
-            raise ValueError(str(exc)) from None
-    return where
-
-
-Where = Annotated[str | None, AfterValidator(_syntax)]
+Where = Annotated[str | None, AfterValidator(checked)]
 
 
 class EventCondition(Model):
@@ -702,7 +691,7 @@ class FunnelSpec(Model):
 
     name: SegmentName
     description: str = ""
-    steps: list[Annotated[str, AfterValidator(_syntax)]] = Field(min_length=2)
+    steps: list[Annotated[str, AfterValidator(checked)]] = Field(min_length=2)
     within: Annotated[str, AfterValidator(_window)] = "7d"
     breakdown: Literal["channel", "segment"] | None = Field(
         None, description="split each step by the channel of the first step, or by the segments people are in"

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from cx360.conditions import checked
+
 OfferName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
 
@@ -23,20 +25,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _condition(text: str | None) -> str | None:
-    """The text parses in the condition language (its fields are checked against the data at decision time)."""
-    if text is not None:
-        from cx360.conditions import parse
-        from cx360.errors import Cx360Error
-
-        try:
-            parse(text)
-        except Cx360Error as exc:
-            raise ValueError(str(exc)) from None
-    return text
-
-
-Expression = Annotated[str | None, AfterValidator(_condition)]
+Expression = Annotated[str | None, AfterValidator(checked)]  # fields are checked at decision time
 
 
 class Cap(_Model):
@@ -67,7 +56,7 @@ class OfferSpec(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> OfferSpec:
         if isinstance(self.value, str):
-            _condition(self.value)
+            checked(self.value)
         if self.starts and self.ends and self.ends < self.starts:
             raise ValueError(f"offer '{self.name}': ends ({self.ends}) is before starts ({self.starts})")
         if len(set(self.channels)) != len(self.channels):
