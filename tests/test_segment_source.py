@@ -282,5 +282,8 @@ def test_a_gzipped_export_is_read_as_it_is_and_a_cut_one_fails_its_source(duckdb
 def test_a_call_without_a_time_happened_when_the_collector_received_it():
     from cx360.sources.segment import corrected_time
 
-    assert corrected_time({"type": "track", "receivedAt": "2026-12-02T10:00:00.123Z"}) == "2026-12-02 10:00:00.123000"
+    assert (
+        corrected_time({"type": "track", "receivedAt": "2026-12-02T10:00:00.123Z"})
+        == "2026-12-02 10:00:00.123000+00:00"
+    )
     assert corrected_time({"type": "track"}) is None  # an export without times: quarantined by the mapping

@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -33,6 +34,17 @@ CONFIG_FILE = "cx360.toml"
 SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 FieldType = Literal["string", "int", "float", "bool", "date", "timestamp"]
 IdentifierKind = Literal[IDENTIFIER_KINDS]  # type: ignore[valid-type]
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a time zone; give an IANA name such as 'Europe/Moscow' or 'UTC'") from None
+    return name
+
+
+TimeZone = Annotated[str, AfterValidator(_zone)]
 
 
 class Model(BaseModel):
@@ -120,6 +132,9 @@ class ConsentMapping(Model):
 
 class _Source(Model):
     name: SourceName
+    timezone: TimeZone | None = Field(
+        None, description="the zone of the source's times written without an offset; the workspace's by default"
+    )
     records: RecordMapping | None = None
     events: EventMapping | None = None
     consents: ConsentMapping | None = None
@@ -301,6 +316,11 @@ Engine = Annotated[DuckDBEngine | SparkEngine, Field(discriminator="kind")]
 
 class WorkspaceSettings(Model):
     name: str = "cx360"
+    timezone: TimeZone = Field(
+        "UTC",
+        description="the zone of local hours (peak hour, send time, quiet hours) and of sources' times "
+        "written without an offset; stored times are UTC",
+    )
     default_region: str | None = Field(
         None, pattern=r"^[A-Z]{2}$", description="ISO country for phone numbers written without +country code"
     )
@@ -794,6 +814,21 @@ class Config(Model):
     contact_policy: ContactPolicy = ContactPolicy()
     triggers: list[TriggerSpec] = []
     trigger_delivery: TriggerSettings = TriggerSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_contact_hours(cls, data: Any) -> Any:
+        """Quiet hours are kept in the workspace's zone unless [contact_policy] names its own."""
+        if not isinstance(data, dict) or not isinstance(data.get("workspace"), dict):
+            return data
+        zone, policy = data["workspace"].get("timezone"), data.get("contact_policy", {})
+        if not isinstance(zone, str) or not isinstance(policy, dict) or "time_zone" in policy:
+            return data
+        try:
+            _zone(zone)
+        except ValueError:
+            return data  # reported once, at [workspace].timezone
+        return {**data, "contact_policy": {**policy, "time_zone": zone}}
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

@@ -86,6 +86,22 @@ class Engine(ABC):
     def json_get(self, value: ir.StringValue, key: str) -> ir.StringValue:
         """The top-level `key` of a JSON object string, as a string (NULL when absent)."""
 
+    @abstractmethod
+    def _local_to_utc(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        """A naive wall-clock time in `zone` as naive UTC."""
+
+    @abstractmethod
+    def _utc_to_local(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        """A naive UTC time as the naive wall-clock time in `zone`."""
+
+    def local_to_utc(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        """Stored times are naive UTC: a source's local time is converted once, at ingest."""
+        return value if zone == "UTC" else self._local_to_utc(value, zone)
+
+    def utc_to_local(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        """What a clock in `zone` showed at a stored (UTC) time: for local hours and weekdays."""
+        return value if zone == "UTC" else self._utc_to_local(value, zone)
+
     # -- shared ------------------------------------------------------------------
     def table(self, name: str) -> ir.Table:
         return self.con.table(name)
@@ -441,10 +457,40 @@ class DuckDB(Engine):
     def json_get(self, value: ir.StringValue, key: str) -> ir.StringValue:
         return _duckdb_json_extract_string(value, _json_path(key))
 
+    def _local_to_utc(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        # timezone(zone, TIMESTAMP) reads the wall clock in zone; the session's zone is UTC
+        return _duckdb_local_to_utc(zone, value.cast("timestamp")).cast("timestamp")
+
+    def _utc_to_local(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        return _duckdb_utc_to_local(zone, value.cast("timestamp('UTC')"))
+
 
 @ibis.udf.scalar.builtin(name="try_strptime")
 def _duckdb_try_strptime(value: str, fmt: str) -> datetime.datetime:
     """DuckDB's strptime that returns NULL instead of raising."""
+
+
+_INSTANT = dt.Timestamp(timezone="UTC")  # DuckDB's TIMESTAMPTZ
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _duckdb_local_to_utc(zone: str, value: datetime.datetime) -> _INSTANT:
+    """DuckDB's timezone(zone, TIMESTAMP): the wall-clock time in zone, as an instant."""
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _duckdb_utc_to_local(zone: str, value: _INSTANT) -> datetime.datetime:
+    """DuckDB's timezone(zone, TIMESTAMPTZ): the instant on zone's wall clock."""
+
+
+@ibis.udf.scalar.builtin(name="to_utc_timestamp")
+def _spark_local_to_utc(value: datetime.datetime, zone: str) -> datetime.datetime:
+    """Spark's to_utc_timestamp: a wall-clock time in zone, as UTC."""
+
+
+@ibis.udf.scalar.builtin(name="from_utc_timestamp")
+def _spark_utc_to_local(value: datetime.datetime, zone: str) -> datetime.datetime:
+    """Spark's from_utc_timestamp: a UTC time on zone's wall clock."""
 
 
 @ibis.udf.scalar.builtin(name="json_extract_string")
@@ -626,6 +672,12 @@ class Spark(Engine):
 
     def json_get(self, value: ir.StringValue, key: str) -> ir.StringValue:
         return _spark_get_json_object(value, _json_path(key))
+
+    def _local_to_utc(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        return _spark_local_to_utc(value.cast("timestamp"), zone)
+
+    def _utc_to_local(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
+        return _spark_utc_to_local(value.cast("timestamp"), zone)
 
     def compact(self) -> None:
         # Deletes already wrote new Parquet folders; Splink's intermediate tables may hold copies of rows.

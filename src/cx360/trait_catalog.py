@@ -178,7 +178,9 @@ TRAITS: tuple[Trait, ...] = (
         "district with the most card payments",
         "events: card_payment (properties.district)",
     ),
-    Trait("peak_hour", "int64", "transactions", "hour of day (UTC) with the most transactions", _TX),
+    Trait(
+        "peak_hour", "int64", "transactions", "hour of day (the workspace's time zone) with the most transactions", _TX
+    ),
     Trait("weekend_share", "float64", "transactions", "share of transactions on Saturday or Sunday", _TX),
     # visits
     Trait("visits_total", "int64", "visits", "store, branch or mall visits", _VISITS),

@@ -46,8 +46,9 @@ class Computed:
 class SliceEngine:
     """One per processor thread: the scratch DuckDB and the SQL compiled for the current as_of."""
 
-    def __init__(self, segment_specs):
+    def __init__(self, segment_specs, timezone: str = "UTC"):
         self.engine = DuckDB.in_memory()
+        self.timezone = timezone  # the workspace's, as in the batch's traits
         con = self.engine.con
         con.create_table("online_voice", schema=ibis.schema(texts.voice_schema()))
         con.create_table("online_voice_breakdowns", schema=schema.ibis_schema("profile_breakdowns"))
@@ -59,7 +60,9 @@ class SliceEngine:
 
     def _compile(self, as_of: dt.datetime) -> None:
         e = self.engine
-        trait_table, breakdowns = traits.build(e, as_of, e.table("online_voice"), e.table("online_voice_breakdowns"))
+        trait_table, breakdowns = traits.build(
+            e, as_of, e.table("online_voice"), e.table("online_voice_breakdowns"), timezone=self.timezone
+        )
         self._traits_sql = ibis.to_sql(trait_table, dialect="duckdb")
         self._breakdowns_sql = ibis.to_sql(breakdowns, dialect="duckdb")
         fields = Fields(e, as_of)

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cx360 import node_keys
 from cx360.config import Config, EventMapping, FieldSpec, RecordMapping
@@ -40,6 +41,7 @@ class Reader:
         self.source = source
         self.targets = dict(source.targets())
         self.segment = source.preset == "segment"
+        self.zone = ZoneInfo(source.timezone or config.workspace.timezone)  # of times without an offset
 
     def read(self, message: dict[str, Any]) -> Parsed:
         try:
@@ -71,7 +73,7 @@ class Reader:
     def _event(self, row: dict, m: EventMapping) -> Parsed:
         ids = self._identifiers(row, m.identifiers)
         name = _value(row, m.name)
-        ts = _typed(_value(row, m.timestamp), "timestamp", "timestamp")
+        ts = _typed(_value(row, m.timestamp), "timestamp", "timestamp", self.zone)
         if not ids or name not in self.names or ts is None:
             raise ValueError("no identifier, no time, or an event name cx360 does not know")
         event_id = _value(row, m.event_id) if m.event_id else None
@@ -98,11 +100,13 @@ class Reader:
         if not record_id:
             raise ValueError("a record without its id")
         ids = self._identifiers(row, m.identifiers)
-        attrs = {n: _typed(_value(row, s), s.type, n) for n, s in m.attributes.items()}
+        attrs = {n: _typed(_value(row, s), s.type, n, self.zone) for n, s in m.attributes.items()}
         record = {
             "source": self.source.name,
             "record_id": str(record_id),
-            "updated_at": _typed(_value(row, m.updated_at), "timestamp", "updated_at") if m.updated_at else None,
+            "updated_at": _typed(_value(row, m.updated_at), "timestamp", "updated_at", self.zone)
+            if m.updated_at
+            else None,
             **{k: ids.get(k) for k in IDENTIFIER_KINDS},
             **{n: attrs.get(n) for n in ATTRIBUTE_NAMES},
             "extra": row.get("_cx360_extra"),
@@ -132,7 +136,7 @@ def _value(row: dict, spec: FieldSpec | None) -> Any:
     return value
 
 
-def _typed(value: Any, kind: str, name: str) -> Any:
+def _typed(value: Any, kind: str, name: str, zone: ZoneInfo | None = None) -> Any:
     if value is None:
         return None
     try:
@@ -142,6 +146,8 @@ def _typed(value: Any, kind: str, name: str) -> Any:
                 if isinstance(value, dt.datetime)
                 else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
             )
+            if t.tzinfo is None and zone is not None:
+                t = t.replace(tzinfo=zone)
             return t.astimezone(dt.UTC).replace(tzinfo=None) if t.tzinfo else t
         if kind == "date":
             return dt.date.fromisoformat(str(value)[:10])

@@ -70,7 +70,7 @@ class Processor:
         self.config, self.store, self.index, self.partition = config, store, index, partition
         self.clock, self.batch = clock, batch
         self.stitcher = Stitcher(store, config.identity, index.created_at)
-        self.slices = SliceEngine(config.segments)
+        self.slices = SliceEngine(config.segments, config.workspace.timezone)
         self.triggers = Triggers(config.triggers)
         self._readers: dict[str, Reader] = {}
         self.windows = sorted(

@@ -66,7 +66,9 @@ def build(ws: Workspace, as_of: dt.datetime | None = None, *, score_texts: bool 
         engine.replace("profile_consents", resolved(engine))
     consents = Policy(ws.config.privacy).granted_pairs(engine, as_of - dt.timedelta(microseconds=1))
     try:
-        trait_table, breakdowns = traits.build(engine, as_of, voice, voice_breakdowns, consents)
+        trait_table, breakdowns = traits.build(
+            engine, as_of, voice, voice_breakdowns, consents, timezone=ws.config.workspace.timezone
+        )
         with engine.step("profiles: traits", trait_table):
             engine.replace("profile_traits", trait_table)
         with engine.step("profiles: breakdowns", breakdowns):

@@ -29,8 +29,9 @@ SOCIAL = ("social_post", "review_posted")
 class Window:
     """The point in time that every trait is computed at, with the helpers that depend on it."""
 
-    def __init__(self, engine: Engine, as_of: dt.datetime):
+    def __init__(self, engine: Engine, as_of: dt.datetime, timezone: str = "UTC"):
         self.engine = engine
+        self.timezone = timezone  # the workspace's: hours and weekdays are on its clock
         self.as_of = as_of
         self.as_of_lit = ibis.literal(as_of, "timestamp")
         self.as_of_s = int(as_of.replace(tzinfo=dt.UTC).timestamp())
@@ -43,6 +44,10 @@ class Window:
 
     def prop(self, t: ir.Table, key: str) -> ir.StringValue:
         return self.engine.json_get(t.properties, key)
+
+    def local(self, ts: ir.TimestampValue) -> ir.TimestampValue:
+        """A stored (UTC) time on the workspace's clock."""
+        return self.engine.utc_to_local(ts, self.timezone)
 
 
 def _mode(t: ir.Table, key: ir.Value, name: str, *, weight: ir.NumericValue | None = None) -> ir.Table:
@@ -179,7 +184,7 @@ def transactions(w: Window, pe: ir.Table) -> tuple[ir.Table, ir.Table]:
         cash_90d=t.amount.sum(where=~pay & recent),
         first_txn=t.ts.min(),
         last_txn_at=t.ts.max(),
-        weekend_share=(t.ts.day_of_week.index() >= 5).cast("float64").mean(),
+        weekend_share=(w.local(t.ts).day_of_week.index() >= 5).cast("float64").mean(),
     )
     months = ((w.as_of_s - agg.first_txn.epoch_seconds()) / (30 * DAY)).clip(lower=1.0)
     agg = agg.mutate(
@@ -203,7 +208,7 @@ def transactions(w: Window, pe: ir.Table) -> tuple[ir.Table, ir.Table]:
         _r=ibis.row_number().over(group_by="profile_id", order_by=[ibis.desc("value"), "district"])
     )
     top_district = districts.filter(districts._r == 0).select("profile_id", top_district="district")
-    peak = _mode(t, t.ts.hour(), "peak_hour")
+    peak = _mode(t, w.local(t.ts).hour(), "peak_hour")
     out = (
         agg.left_join(n_recurring, "profile_id")
         .drop("profile_id_right")
@@ -299,15 +304,18 @@ def build(
     voice: ir.Table | None = None,
     voice_breakdowns: ir.Table | None = None,
     consents: ir.Table | None = None,
+    *,
+    timezone: str = "UTC",
 ) -> tuple[ir.Table, ir.Table]:
     """(profile_traits, profile_breakdowns) as of `as_of`, as expressions over the stored tables, the
     per-person text summary (see cx360.profiles.texts; without one the voice traits are empty) and the
-    consent check's answer per person (profile_id, consents; see cx360.privacy.consent)."""
+    consent check's answer per person (profile_id, consents; see cx360.privacy.consent); hours and
+    weekdays are those of `timezone`, the workspace's."""
     if voice is None:
         voice = ibis.memtable(texts.voice_schema().empty_table())
     if voice_breakdowns is None:
         voice_breakdowns = ibis.memtable(schema.ibis_schema("profile_breakdowns").to_pyarrow().empty_table())
-    w = Window(engine, as_of)
+    w = Window(engine, as_of, timezone)
     pe = engine.table("profile_events")
     pe = pe.filter(pe.ts < w.as_of_lit)
     mapping = engine.table("identity_map")

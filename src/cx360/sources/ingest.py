@@ -213,6 +213,7 @@ def load_batch(
         earliest=dt.datetime.combine(config.ingest.earliest, dt.time()),
         latest=now + dt.timedelta(days=config.ingest.max_future_days),
         purposes={name: p.channels for name, p in config.privacy.all_purposes.items()},
+        timezone=source.timezone or config.workspace.timezone,
     )
     counts = BatchCounts()
     valid = 0

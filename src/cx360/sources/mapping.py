@@ -32,6 +32,13 @@ TRUE_WORDS = ("true", "t", "yes", "y", "1", "да", "д")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "нет", "н")
 _CANONICAL_TYPES = {c.name: c.dtype for c in schema.ATTRIBUTES}
 _FIELD_TYPES = {"date": "date", "timestamp": "timestamp", "int": "int64", "float": "float64", "bool": "boolean"}
+# a time of day followed by Z or a UTC offset (+03, +0300, +03:00): the text says its own zone
+_OFFSET = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
+
+
+def _naive(fmt: str) -> bool:
+    """A strptime format without %z or %Z reads the wall clock, not an instant."""
+    return "%z" not in fmt and "%Z" not in fmt
 
 
 @ibis.udf.scalar.builtin(name="to_json")
@@ -51,6 +58,7 @@ class Context:
     earliest: dt.datetime = dt.datetime(1900, 1, 1)
     latest: dt.datetime = dt.datetime(9999, 1, 1)  # ingest time plus [ingest].max_future_days
     purposes: dict[str, list[str]] | None = None  # consent purposes and their channels ([privacy.purposes])
+    timezone: str = "UTC"  # the zone of the source's times written without an offset
 
 
 class _Builder:
@@ -133,18 +141,31 @@ class _Builder:
         if kind == "bool":
             low = text.lower()
             return ibis.cases((low.isin(TRUE_WORDS), True), (low.isin(FALSE_WORDS), False), else_=ibis.null("boolean"))
+        if kind == "date":
+            return self._parse_stamp(text, formats).date()  # a date is a date: no zone moves it
         if formats:
-            stamp = ibis.coalesce(*[self.ctx.engine.parse_timestamp(text, f) for f in formats])
-        else:
-            stamp = text.try_cast("timestamp('UTC')").cast("timestamp")
-        return stamp.date() if kind == "date" else stamp
+            stamps = [self.ctx.engine.parse_timestamp(text, f) for f in formats]
+            return ibis.coalesce(*[self._utc(s) if _naive(f) else s for s, f in zip(stamps, formats, strict=True)])
+        stamp = self._parse_stamp(text, formats)
+        if self.ctx.timezone == "UTC":
+            return stamp  # a wall clock on UTC is UTC: no offset to look for
+        return ibis.ifelse(text.re_search(_OFFSET), stamp, self._utc(stamp))
 
-    @staticmethod
-    def _convert(value: ir.Value, kind: str) -> ir.Value:
+    def _parse_stamp(self, text: ir.StringValue, formats: list[str]) -> ir.TimestampValue:
+        """The time as written: an offset it carries is applied; without one it is the wall clock."""
+        if formats:
+            return ibis.coalesce(*[self.ctx.engine.parse_timestamp(text, f) for f in formats])
+        return text.try_cast("timestamp('UTC')").cast("timestamp")
+
+    def _utc(self, local: ir.TimestampValue) -> ir.TimestampValue:
+        return self.ctx.engine.local_to_utc(local, self.ctx.timezone)
+
+    def _convert(self, value: ir.Value, kind: str) -> ir.Value:
         if kind == "string":
             return value.cast("string")
         if kind == "timestamp" and value.type().is_timestamp():
-            return value.cast("timestamp")
+            # a typed column (Parquet, SQL) carries its zone, or else holds the source's wall clock
+            return value.cast("timestamp") if value.type().timezone else self._utc(value)
         if kind == "date" and value.type().is_timestamp():
             return value.date()
         return value.try_cast(_FIELD_TYPES[kind])

@@ -103,7 +103,7 @@ def corrected_time(message: dict) -> str | None:
     key = "originalTimestamp" if message.get("originalTimestamp") is not None else "timestamp"
     client = message.get(key)
     if client is None and (received := _time(message.get("receivedAt"))) is not None:
-        return received.isoformat(sep=" ")
+        return _written(received, message.get("receivedAt"))
     when = _time(client)
     if when is None:
         return _text(client)
@@ -114,7 +114,14 @@ def corrected_time(message: dict) -> str | None:
             if value is None:
                 raise Unfit(_REASON + f"{name} is not a time: {_text(raw)!r}")
         when += received_at - sent_at  # type: ignore[operator]
-    return when.isoformat(sep=" ")
+    return _written(when, client)
+
+
+def _written(when: dt.datetime, raw: object) -> str:
+    """The time in UTC, marked +00:00 when the message gave its zone: only a time written without one
+    is read on the source's clock ([[sources]] timezone)."""
+    zoned = _time(raw, keep_zone=True)
+    return when.isoformat(sep=" ") + ("+00:00" if zoned is not None and zoned.tzinfo else "")
 
 
 def consent(message: dict) -> dict | None:
@@ -269,7 +276,7 @@ def _extra(message: dict) -> dict | None:
     return {k: v for k, v in traits.items() if k not in MAPPED_TRAITS} or None
 
 
-def _time(value: object) -> dt.datetime | None:
+def _time(value: object, *, keep_zone: bool = False) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         stamp = value
     elif isinstance(value, str):
@@ -279,7 +286,9 @@ def _time(value: object) -> dt.datetime | None:
             return None
     else:
         return None
-    return stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
+    if keep_zone or not stamp.tzinfo:
+        return stamp
+    return stamp.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _text(value: object) -> str | None:
