@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -65,6 +66,67 @@ def test_the_file_has_one_row_per_profile_with_the_fixed_columns(bank):
     candidates = [c for text in log.candidates for c in json.loads(text)]
     rules = {c["suppressed_by"].split(":")[0] for c in candidates if "suppressed_by" in c}
     assert {"consent", "eligibility"} <= rules and any("propensity" in c for c in candidates)
+
+
+def test_post_decisions_answers_as_the_batch_for_the_same_people_at_the_same_time(bank):
+    from cx360.api import services
+    from cx360.api.access import create_key
+    from cx360.api.app import open_context
+    from cx360.decisions.responses import Models
+
+    with Workspace(bank) as ws:
+        log = _table(ws, "decisions")
+    as_of = log.as_of.iloc[0].to_pydatetime()
+    ctx, _ = open_context(bank)
+    who = ctx.keys.authenticate(create_key(bank, "agent", "test-decisions-equal")[1])
+    compared = pd.concat([log[log.offer.notna()].head(25), log[log.offer.isna()].head(10)])
+    for batch in compared.itertuples():
+        live = services.next_best_action(ctx, who, batch.profile_id, at=as_of)
+        assert (live["offer"], live["channel"]) == (_text(batch.offer), _text(batch.channel)), batch.profile_id
+        assert live["reasons"] == batch.reasons and live["explored"] == batch.explored
+        assert live["probability"] == pytest.approx(batch.probability)
+        assert live["expected_value"] == pytest.approx(batch.expected_value)
+        if _text(batch.offer):
+            assert live["send_at"] == batch.send_at and live["propensity"] == pytest.approx(batch.propensity)
+        assert live["candidates"] == [pytest.approx(c) for c in json.loads(batch.candidates)]
+    # the propensity the one-person path scores is scikit-learn's calibrated model, by numpy arithmetic
+    model = Models.load(bank / "models" / "decisions").propensity
+    rows = np.random.default_rng(0).random((40, len(model.mean_)))
+    assert model.predict_design(rows) == pytest.approx(model.model_.predict_proba(rows)[:, 1], abs=1e-12)
+
+
+def test_a_condition_compiled_for_one_person_agrees_with_the_batch_on_random_rows():
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = expressions.nullable(
+        pd.DataFrame(
+            {
+                "age": pd.array(rng.integers(15, 80, n), dtype="Int64").astype(object),
+                "spend": rng.normal(500, 400, n).round(1),
+                "tier": rng.choice(["gold", "silver", "bronze"], n).astype(object),
+                "vip": rng.random(n) < 0.3,
+            }
+        ).astype(object)
+    )
+    for col in frame.columns:  # a fifth of every field unknown
+        frame.loc[rng.random(n) < 0.2, col] = None
+    frame = expressions.nullable(frame.astype(object))
+    rows = [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in frame.to_dict("records")]
+    for text in (
+        "age >= 21",
+        "age between 25 and 60 and not vip",
+        "tier in ('gold', 'silver') or spend / (age - 30) > 20",
+        "spend is null or tier not in ('bronze')",
+        "not (vip or age < 18) and spend * 2 - 100 >= age",
+        "-spend < 0 and tier = 'gold'",
+    ):
+        batch = expressions.condition(text, frame, "o").tolist()
+        assert [expressions.row_condition(text, "o")(r) for r in rows] == batch, text
+    for spec in ("50 + spend * 0.01", "spend / (age - 30)", 120):
+        batch = expressions.value(spec, frame, "o").tolist()
+        assert [expressions.row_value(spec, "o")(r) for r in rows] == pytest.approx(batch), spec
+    with pytest.raises(ConfigError, match=r"offer 'o'.*unknown field 'agee'"):
+        expressions.row_condition("agee > 1", "o")(rows[0])
 
 
 def test_cooldown_consent_and_caps_hold_for_every_decision(bank):
@@ -267,3 +329,7 @@ def test_answers_that_come_back_as_events_join_their_sent_decision():
     out = join_responses(log, history).set_index("decision_id")
     assert out.loc["d1", "response"] == "offer_accepted" and out.loc["d1", "responded_at"] == t + pd.Timedelta(hours=2)
     assert out.loc[["d2", "d3"], "response"].isna().all()  # another offer; not sent
+
+
+def _text(value) -> str:
+    return "" if value is None or pd.isna(value) else value

@@ -172,21 +172,30 @@ def record_consent(ctx: Context, who: Principal, body: dict[str, Any], *, client
 PROFILING_OUTPUT = {"traits": None, "breakdowns": {}, "scores": None, "segments": [], "archetype": None}
 
 
-def decide(ctx: Context, pid: str, purpose: str, channel: str | None = None) -> Decision:
-    """The policy check for one person now: the changes in the serving index and those the API took since."""
-    seen = ctx.store.consents(pid)
-    known = {r["consent_id"] for r in seen}
-    rows = seen + [r for r in ledger.intake(ctx.root, [pid]) if r["consent_id"] not in known]
+def decide(
+    ctx: Context, pid: str, purpose: str, channel: str | None = None, *, rows: list[dict] | None = None
+) -> Decision:
+    """The policy check for one person now: the changes in the serving index and those the API took since
+    (`rows`: those changes, read once by consent_rows for several checks)."""
+    rows = consent_rows(ctx, pid) if rows is None else rows
     return ctx.policy.decide(rows, purpose, channel, dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
 
-def withhold_profiling(ctx: Context, who: Principal, profile: dict[str, Any]) -> dict[str, Any]:
+def consent_rows(ctx: Context, pid: str) -> list[dict]:
+    seen = ctx.store.consents(pid)
+    known = {r["consent_id"] for r in seen}
+    return seen + [r for r in ledger.intake(ctx.root, [pid]) if r["consent_id"] not in known]
+
+
+def withhold_profiling(
+    ctx: Context, who: Principal, profile: dict[str, Any], rows: list[dict] | None = None
+) -> dict[str, Any]:
     """The profile without traits, scores, segments and archetype unless the key carries the profiling
     purpose and the person's consent to profiling holds; `withheld` says why."""
     if "profiling" not in who.purposes:
         reason = f"this API key is not for profiling (its purposes: {', '.join(sorted(who.purposes))})"
     else:
-        decision = decide(ctx, profile["profile_id"], "profiling")
+        decision = decide(ctx, profile["profile_id"], "profiling", rows=rows)
         if decision.allowed:
             return profile
         reason = f"the person does not consent to profiling ({decision.reason})"
@@ -399,8 +408,9 @@ def prior_issues(ctx: Context, who: Principal, pid: str, *, client: str | None =
 def next_best_action(
     ctx: Context, who: Principal, key: str, *, kind: str | None = None, at: dt.datetime, client: str | None = None
 ) -> dict[str, Any]:
-    """The person's next best action now (cx360.decisions.realtime), from the last `cx360 decide`'s models and
-    the person's profile, events and consents as served; audited. Without consent to profiling: none."""
+    """The person's next best action at `at` (cx360.decisions.realtime), from the last `cx360 decide`'s
+    models and the person's profile, events and consents as served; audited. Without consent to
+    profiling: none."""
     from cx360.decisions import realtime
     from cx360.decisions.decide import MODEL_DIR
     from cx360.decisions.responses import MODEL_FILE, Models
@@ -413,9 +423,10 @@ def next_best_action(
     models = _cached(
         ctx, "_decision_models", ctx.root / MODEL_DIR / MODEL_FILE, lambda: Models.load(ctx.root / MODEL_DIR)
     )
-    profile = withhold_profiling(ctx, who, ctx.store.profile(pid).model_dump())
+    consents = consent_rows(ctx, pid)
+    profile = withhold_profiling(ctx, who, ctx.store.profile(pid).model_dump(), consents)
     ctx.audit.record(who, "decision", pid, [*query, "decisions.offer", "traits", "timeline"], client)
-    if profile.get("withheld"):
+    if "profiling" not in who.purposes:  # the caller may profile no one (the person's own refusal: below)
         return {
             "decision_id": f"{pid}:{at:%Y%m%dT%H%M}:none",
             "profile_id": pid,
@@ -429,20 +440,15 @@ def next_best_action(
             "candidates": [],
         }
     events, cursor = [], None
-    for _ in range(50):  # a year of events, 500 a page
-        page = ctx.store.timeline(pid, since=at - dt.timedelta(days=365), until=at, limit=500, cursor=cursor)
+    while True:  # every event before `at`: offers and complaints of any age count, as in the batch
+        page = ctx.store.timeline(pid, until=at, limit=5000, cursor=cursor)
         events += page["events"]
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    seen = {e["event_id"] for e in events}  # complaints of any age: one opened long ago may still be open
-    events += [
-        {**e, "channel": None}
-        for e in ctx.store.events_for_call(pid, at, dt.timedelta(days=365))
-        if e["name"] == "complaint" and e["event_id"] not in seen
-    ]
-    data = realtime.person_inputs(profile, events, config, lambda p, c: decide(ctx, pid, p, c).allowed, at)
-    row = realtime.decide_one(models, config, data, at)
+    allowed = lambda p, c: decide(ctx, pid, p, c, rows=consents).allowed  # noqa: E731
+    person = realtime.person(profile, events, config, allowed, at)
+    row = realtime.decide_one(models, config, person, at, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     return {**row, "offer": row["offer"] or "", "channel": row["channel"] or ""}
 
 

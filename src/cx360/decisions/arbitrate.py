@@ -33,6 +33,15 @@ def pick(scored: pd.DataFrame, exploration: float, seed: object) -> pd.DataFrame
     return out
 
 
+def pick_one(n: int, profile_id: str, exploration: float, seed: object) -> tuple[int, float, bool]:
+    """`pick` for one person whose `n` open candidates are in pick's order, best first: (the rank chosen,
+    the probability of that choice, whether it was explored)."""
+    u, draw = _uniform(np.array([profile_id]), seed)
+    explore = bool(u[0] < exploration)
+    rank = int(np.floor(draw[0] * n)) if explore else 0
+    return rank, (1 - exploration) * (rank == 0) + exploration / n, explore and rank > 0
+
+
 def _uniform(ids: np.ndarray, seed: object) -> tuple[np.ndarray, np.ndarray]:
     """Two uniform numbers per profile id, the same on every run with the same seed (so a decision can be
     reproduced and its probability checked)."""

@@ -99,7 +99,9 @@ def plan(ws: Workspace, data: inputs.Inputs, now: dt.datetime) -> tuple[Decision
     warnings = []
     for o in config.offers:
         mine = cands[cands.offer == o.name]
-        eligible = mine[~mine.suppressed_by.fillna("").str.startswith(("eligibility", "offer_dates"))]
+        eligible = mine[
+            ~mine.suppressed_by.fillna("").str.startswith(("profiling_consent", "eligibility", "offer_dates"))
+        ]
         by_offer[o.name] = {
             "eligible": int(eligible.profile_id.nunique()),
             "open": int(mine[mine.suppressed_by.isna()].profile_id.nunique()),
@@ -168,11 +170,8 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
             c = SimpleNamespace(**records[pid])
             t = timing[pid, c.channel]
             channel_choice = best_channel[pid]
-            reason = (
-                f"{c.offer} by {c.channel}: propensity {c.propensity:.1%} ({c.model_reasons}) × value {c.value:,.2f}"
-                f"{' (explored at random)' if c.explored else ''}; send at {t.value:02d}:00 {policy.time_zone}: "
-                f"{t.reason}; best {channel_choice.reason}"
-            )
+            reason = chosen_reason(c.offer, c.channel, c.propensity, c.model_reasons, c.value, c.explored, t, policy)
+            reason += f"; best {channel_choice.reason}"
             row |= {
                 "offer": c.offer,
                 "channel": c.channel,
@@ -196,6 +195,15 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
             }
         out.append(row)
     return out
+
+
+def chosen_reason(offer, channel, propensity, model_reasons, value, explored, hour, policy) -> str:
+    """Why the chosen action: its propensity and what raised it, its value, and why that send hour."""
+    return (
+        f"{offer} by {channel}: propensity {propensity:.1%} ({model_reasons}) × value {value:,.2f}"
+        f"{' (explored at random)' if explored else ''}; send at {hour.value:02d}:00 {policy.time_zone}: "
+        f"{hour.reason}"
+    )
 
 
 def _dates_or_where(o) -> str:

@@ -1,14 +1,19 @@
-"""Offer conditions and values evaluated over a table of people (one row each), in pandas.
+"""Offer conditions and values evaluated over a table of people (one row each), in pandas, and over
+one person's fields (a dict), in plain Python.
 
-The same tree the segments compile to Ibis (cx360.conditions) is evaluated here on columns, so that a
-batch over every profile and a real-time decision for one person run the very same code. Columns are
-pandas' nullable types, so unknown values follow SQL's three-valued logic; a condition that is unknown
-at the end is no match, as in segments.
+The same tree the segments compile to Ibis (cx360.conditions) is evaluated here on columns for the
+batch, and compiled once per text into a Python function for a real-time decision (`row_condition`,
+`row_value`): one parse, two evaluators, which a test keeps equal on random rows. Columns are pandas'
+nullable types and a row's unknown is None, so unknown values follow SQL's three-valued logic; a
+condition that is unknown at the end is no match, as in segments.
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,6 +65,109 @@ def check_fields(names: list[str], known: set[str], offer: str, what: str) -> No
             f"offer '{offer}': {what} names unknown field(s) {', '.join(map(repr, unknown))}; known fields: "
             f"{', '.join(sorted(known))} (segment.NAME for a segment, consent.PURPOSE or consent.PURPOSE_CHANNEL)"
         )
+
+
+@lru_cache(maxsize=1024)
+def row_condition(text: str | None, offer: str) -> Callable[[dict[str, Any]], bool]:
+    """`condition` for one person: a function of their fields (None: unknown) compiled once per text."""
+    if text is None:
+        return lambda row: True
+    test = _Row(offer, text).node(parse(text).tree)
+
+    def matches(row: dict[str, Any]) -> bool:
+        got = test(row)
+        if got is not None and not isinstance(got, bool):
+            raise ConfigError(f"offer '{offer}': where {text!r} is not a true/false test; compare it, e.g. `... > 0`")
+        return bool(got)
+
+    return matches
+
+
+@lru_cache(maxsize=1024)
+def row_value(spec: str | float, offer: str) -> Callable[[dict[str, Any]], float]:
+    """`value` for one person, compiled once per text."""
+    if not isinstance(spec, str):
+        return lambda row: float(spec)
+    number = _Row(offer, spec).node(parse(spec).tree)
+
+    def value_of(row: dict[str, Any]) -> float:
+        got = number(row)
+        if isinstance(got, bool) or (got is not None and not isinstance(got, (int, float, np.number))):
+            raise ConfigError(f"offer '{offer}': value {spec!r} is not a number")
+        return max(float(got), 0.0) if got is not None else 0.0
+
+    return value_of
+
+
+def _kleene_and(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is False:
+        return False
+    return None if a is None or b is None else True
+
+
+def _kleene_or(a: bool | None, b: bool | None) -> bool | None:
+    if a is True or b is True:
+        return True
+    return None if a is None or b is None else False
+
+
+class _Row:
+    """The tree as nested Python closures over a row; None is unknown, as pd.NA is in _Eval."""
+
+    def __init__(self, offer: str, text: str):
+        self.offer, self.text = offer, text
+
+    def fail(self, message: str):
+        raise ConfigError(f"offer '{self.offer}': {self.text!r}: {message}")
+
+    def node(self, n) -> Callable[[dict[str, Any]], Any]:
+        if isinstance(n, Lit):
+            return lambda row, v=n.value: v
+        if isinstance(n, Field):
+            return lambda row, name=n.name: row[name] if name in row else self.fail(f"unknown field {name!r}")
+        op, args = n.op, n.args
+        if op in ("in", "notin"):
+            values, v = [lit.value for lit in args[1]], self.node(args[0])
+            return lambda row: None if (x := v(row)) is None else ((x in values) == (op == "in"))
+        if op == "between":
+            v, low, high = (self.node(a) for a in args)
+            return lambda row: _kleene_and(self.compare("ge", v(row), low(row)), self.compare("le", v(row), high(row)))
+        parts = [self.node(a) for a in args]
+        if op in ("and", "or"):
+            join = _kleene_and if op == "and" else _kleene_or
+            return lambda row: join(self.boolean(parts[0](row)), self.boolean(parts[1](row)))
+        if op == "not":
+            return lambda row: None if (x := self.boolean(parts[0](row))) is None else not x
+        if op in ("isnull", "notnull"):
+            return lambda row: (parts[0](row) is None) == (op == "isnull")
+        if op == "neg":
+            return lambda row: None if (x := self.number(parts[0](row))) is None else -x
+        if op in _ARITH or op == "div":
+            return lambda row: self.arith(op, self.number(parts[0](row)), self.number(parts[1](row)))
+        return lambda row: self.compare(op, parts[0](row), parts[1](row))
+
+    def arith(self, op: str, a, b):
+        if a is None or b is None or (op == "div" and b == 0):
+            return None
+        return a / b if op == "div" else _ARITH[op](a, b)
+
+    def compare(self, op: str, a, b) -> bool | None:
+        if a is None or b is None:
+            return None
+        try:
+            return bool(_COMPARE[op](a, b))
+        except TypeError as exc:
+            self.fail(f"values of different kinds cannot be combined ({exc})")
+
+    def boolean(self, v):
+        if v is not None and not isinstance(v, bool):
+            self.fail("'and', 'or' and 'not' join true/false tests")
+        return v
+
+    def number(self, v):
+        if isinstance(v, bool) or (v is not None and not isinstance(v, (int, float, np.number))):
+            self.fail(f"{v!r} is not a number; arithmetic needs numbers")
+        return None if v is None else float(v)
 
 
 class _Eval:

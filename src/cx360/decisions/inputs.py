@@ -34,6 +34,7 @@ class Inputs:
     consent: dict[str, set[str]]  # consent channel -> profile ids the policy allows to be contacted on it
     traits_as_of: dt.datetime
     as_of: dt.datetime
+    profiling: set[str] | None = None  # profile ids whose consent allows profiling; None: everyone's does
 
 
 def consent_field(purpose: str, channel: str | None) -> str:
@@ -80,6 +81,9 @@ def load(engine: Engine, config: Config, as_of: dt.datetime | None, *, now: dt.d
             needed += [n for n in names if n not in needed]
     people = _people(engine, config, owner, needed, now or as_of)
     policy = Policy(config.privacy)
+    ids = engine.to_arrow(policy.allowed(engine, "profiling", None, now or as_of), step="decisions: profiling")
+    profiling = set(ids["profile_id"].to_pylist())
+    people.loc[~people.index.isin(profiling)] = pd.NA  # withheld, as the API withholds them: unknown
     cp = config.contact_policy
     consent = {}
     for ch in dict.fromkeys(cp.consent_channel(c) for c in cp.channels):
@@ -94,6 +98,7 @@ def load(engine: Engine, config: Config, as_of: dt.datetime | None, *, now: dt.d
         consent,
         traits_as_of,
         as_of,
+        profiling,
     )
 
 

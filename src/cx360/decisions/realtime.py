@@ -2,8 +2,14 @@
 
 The response models are those of the last `cx360 decide` (models/decisions); the person's profile
 (traits, scores, segments), their events and their consents are read at the request, so that a
-rejection, a complaint or a withdrawn consent since the batch counts at once. The rules, scores and
-arbitration are the batch's own code, run on a table of one person.
+rejection, a complaint or a withdrawn consent since the batch counts at once.
+
+The batch's steps, for one person in plain Python: no table is built per request. Conditions and
+values are compiled once per text from the batch's own parse (cx360.decisions.expressions), the rules
+carry the batch's rule texts (cx360.decisions.rules), the channel and hour come from the batch's model
+(ChannelHourModel.choose_own), the propensity is the batch's model on a numpy row, and arbitration
+draws with the batch's seeded draw. A test keeps the answer equal to the batch's for the same people
+at the same time.
 
 What differs from the batch, by construction: fields an offer names that the served profile does not
 carry (RFM and cluster columns) are unknown, and caps count the person's offer events only, not the
@@ -14,21 +20,64 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import uuid
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cx360.config import Config
-from cx360.decisions import expressions, inputs
-from cx360.decisions.decide import rows, score
-from cx360.decisions.responses import Models
+from cx360.decisions import arbitrate, expressions, inputs, rules
+from cx360.decisions.decide import chosen_reason, next_send
+from cx360.decisions.propensity import ACCEPTED, FEATURES, PRIOR
+from cx360.decisions.responses import Models, utc_offset_hours
+from cx360.decisions.timing import own_channels, own_hours
 from cx360.privacy.consent import Policy
 
 ANSWER = ("decision_id", "profile_id", "offer", "channel", "send_at", "expected_value", "propensity", "probability")
+ACTIVITY_DAYS = 365  # as inputs.activity: the habits of the last year
 
 
-def person_frame(profile: dict[str, Any], config: Config, allowed: Callable[[str, str | None], bool]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Contact:
+    ts: dt.datetime  # naive UTC
+    name: str
+    channel: str | None
+    offer: str | None
+
+
+@dataclass
+class Person:
+    profile_id: str
+    fields: dict[str, Any]  # every field an offer names; None: unknown
+    contacts: list[Contact]  # the offer events before the decision, in time order
+    activity: np.ndarray  # 24 counts per UTC hour: events other than offers in the year before the decision
+    open_complaint: bool
+    consent: dict[str, bool]  # consent channel of the contact policy -> may they be contacted on it
+    profiling: bool = True  # does their consent allow profiling (else every candidate is held)
+
+
+def _utc(ts: Any) -> dt.datetime:
+    ts = dt.datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+    return ts.astimezone(dt.UTC).replace(tzinfo=None) if ts.tzinfo is not None else ts
+
+
+def _when(value: Any) -> dt.datetime | None:
+    """A time in an event's properties, naive UTC; None when missing or not a time (as pandas' coerce)."""
+    if value is None:
+        return None
+    try:
+        return _utc(dt.datetime.fromisoformat(str(value)))
+    except ValueError:
+        stamp = pd.to_datetime(value, errors="coerce", utc=True)
+        return None if pd.isna(stamp) else stamp.tz_convert(None).to_pydatetime()
+
+
+def person_fields(profile: dict[str, Any], config: Config, allowed: Callable[[str, str | None], bool]) -> dict:
     """The fields offers may name, for one served profile (see cx360.profiles.view.Profile)."""
     needed = {f for o in config.offers for t in (o.where, o.value) for f in expressions.fields(t)}
     row: dict[str, Any] = {}
@@ -45,63 +94,205 @@ def person_frame(profile: dict[str, Any], config: Config, allowed: Callable[[str
                 if inputs.consent_field(purpose, channel) == name:
                     row[name] = allowed(purpose, channel)
         row.setdefault(name, None)
-    for k, v in list(row.items()):
-        if isinstance(v, dt.datetime) and v.tzinfo is not None:
-            row[k] = v.astimezone(dt.UTC).replace(tzinfo=None)
-    frame = pd.DataFrame([row], index=pd.Index([profile["profile_id"]], name="profile_id"))
-    return expressions.nullable(frame.astype(object).where(frame.notna(), None))
+    for k, v in row.items():
+        if isinstance(v, float) and math.isnan(v):
+            row[k] = None
+        elif isinstance(v, dt.datetime):
+            row[k] = _utc(v)
+    return row
 
 
-def person_inputs(
+def person(
     profile: dict[str, Any],
     events: list[dict[str, Any]],
     config: Config,
     allowed: Callable[[str, str | None], bool],
     at: dt.datetime,
-) -> inputs.Inputs:
-    """One person's Inputs from their served profile and events (dicts: ts, name, channel, properties)."""
-    pid = profile["profile_id"]
-    ev = pd.DataFrame(events, columns=["ts", "name", "channel", "properties"])
-    ev["ts"] = pd.to_datetime(ev.ts, utc=True).dt.tz_localize(None)
-    ev = ev[ev.ts < pd.Timestamp(at)]
-    props = ev.properties.map(lambda p: p if isinstance(p, dict) else json.loads(p or "{}"))
-    offers = ev[ev.name.isin(inputs.CONTACT_EVENTS)]
-    history = pd.DataFrame(
-        {
-            "profile_id": pid,
-            "ts": offers.ts,
-            "name": offers.name,
-            "channel": offers.channel,
-            "offer": props[offers.index].map(lambda p: p.get("offer")),
-        }
-    ).sort_values("ts")
-    complaint = ev.name == "complaint"
-    closed = pd.to_datetime(props[complaint].map(lambda p: p.get("closed_at")), errors="coerce")
-    status = props[complaint].map(lambda p: p.get("status"))
-    open_ = (closed.isna() & (status != "closed")) | (closed >= pd.Timestamp(at))
-    recent = ev[~ev.name.isin(inputs.CONTACT_EVENTS) & (ev.ts >= pd.Timestamp(at) - pd.Timedelta(days=365))]
-    activity = recent.groupby(recent.ts.dt.hour).size().rename_axis("hour").reset_index(name="n")
+) -> Person:
+    """One person from their served profile (withheld: without consent to profiling, see
+    api.services.withhold_profiling) and events (dicts: ts, name, channel, properties), all of their
+    events before `at`: offers of any age (cooldowns, response rates), complaints of any age."""
+    contacts, activity, complaint = [], np.zeros(24), False
+    since = at - dt.timedelta(days=ACTIVITY_DAYS)
+    for e in events:
+        ts = _utc(e["ts"])
+        if ts >= at:
+            continue
+        props = e.get("properties")
+        props = props if isinstance(props, dict) else json.loads(props or "{}")
+        if e["name"] in inputs.CONTACT_EVENTS:
+            contacts.append(Contact(ts, e["name"], e.get("channel"), props.get("offer")))
+            continue
+        if ts >= since:
+            activity[ts.hour] += 1
+        if e["name"] == "complaint" and not complaint:
+            closed = _when(props.get("closed_at"))
+            complaint = (closed is None and props.get("status") != "closed") or (closed is not None and closed >= at)
+    contacts.sort(key=lambda c: c.ts)
     policy = config.contact_policy
-    consent = {
-        ch: ({pid} if allowed(policy.purpose, ch) else set())
-        for ch in dict.fromkeys(policy.consent_channel(c) for c in policy.channels)
+    consent = {ch: allowed(policy.purpose, ch) for ch in dict.fromkeys(map(policy.consent_channel, policy.channels))}
+    fields = person_fields(profile, config, allowed)
+    if profile.get("withheld"):
+        fields = dict.fromkeys(fields)
+    pid = profile["profile_id"]
+    return Person(pid, fields, contacts, activity, complaint, consent, not profile.get("withheld"))
+
+
+def candidates(config: Config, p: Person, at: dt.datetime) -> list[dict[str, Any]]:
+    """rules.candidates for one person: each (offer, channel) with its value and the first rule holding it."""
+    policy = config.contact_policy
+
+    def within(events: list[Contact], days: int) -> int:
+        return sum(c.ts >= at - dt.timedelta(days=days) for c in events)
+
+    out = []
+    for o in config.offers:
+        held = []
+        mine = [c for c in p.contacts if c.offer == o.name]
+        if not p.profiling:
+            held.append(rules.PROFILING_RULE)
+        if not rules.running(o, at):
+            held.append(rules.dates_rule(o))
+        if not expressions.row_condition(o.where, o.name)(p.fields):
+            held.append(f"eligibility: not {o.where}")
+        if policy.complaint_hold and p.open_complaint:
+            held.append("complaint_hold: a complaint is open")
+        for what, days in (("rejected", o.cooldown_days), ("declined", o.declined_cooldown_days)):
+            name = "offer_rejected" if what == "rejected" else "application_declined"
+            if days and within([c for c in mine if c.name == name], days):
+                held.append(rules.cooldown_rule(o, what))
+        if o.cap and within(mine, o.cap.days) >= o.cap.count:
+            held.append(f"offer_cap: {o.name} at most {o.cap}")
+        value = expressions.row_value(o.value, o.name)(p.fields) * o.priority
+        for ch in o.channels:
+            rule = list(held)
+            if not p.consent.get(policy.consent_channel(ch), False):
+                rule.append(f"consent: no {policy.purpose} consent for {ch}")
+            cap = policy.channels[ch].cap
+            if cap and within([c for c in p.contacts if c.channel == ch], cap.days) >= cap.count:
+                rule.append(f"channel_cap: {ch} at most {cap}")
+            total = policy.max_contacts
+            if total and within(p.contacts, total.days) >= total.count:
+                rule.append(f"max_contacts: at most {total} over every channel")
+            out.append({"offer": o.name, "channel": ch, "value": value, "suppressed_by": rule[0] if rule else None})
+    return out
+
+
+def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
+    """The decision-log row for one person at `at` (see schema.DECISIONS), its candidates as a list."""
+    policy, timing = config.contact_policy, models.timing
+    local = [c.ts.replace(tzinfo=dt.UTC).astimezone(models.tz).hour for c in p.contacts]
+    hits = [c.name == ACCEPTED for c in p.contacts]
+    activity = np.roll(p.activity, utc_offset_hours(models.tz, at))  # in local hours, as Models keeps it
+    cands = candidates(config, p, at)
+    open_ = [c for c in cands if c["suppressed_by"] is None]
+    hours = {}
+    for ch in dict.fromkeys(c["channel"] for c in open_):
+        options = policy.send_hours(ch)
+        own = own_hours([h for h, hit in zip(local, hits, strict=True) if hit], activity, options,
+                        response_weight=timing.response_weight)  # fmt: skip
+        hours[ch] = timing.choose_own(p.profile_id, "hour", options, own)
+    design = None
+    if open_:
+        rows = [features(models, p, local, hits, activity, c["channel"], int(hours[c["channel"]].value)) for c in open_]
+        design = models.propensity.design(np.array(rows), [c["offer"] for c in open_], [c["channel"] for c in open_])
+        for c, prob in zip(open_, models.propensity.predict_design(design), strict=True):
+            c |= {
+                "hour": int(hours[c["channel"]].value),
+                "propensity": float(prob),
+                "expected_value": prob * c["value"],
+            }
+    row = {
+        "decision_id": f"{p.profile_id}:{at:%Y%m%dT%H%M}:{uuid.uuid4().hex[:8]}",
+        "profile_id": p.profile_id,
+        "decided_at": now,
+        "as_of": at,
+        "candidates": [_logged(c) for c in cands],
+        "status": "planned",
+        "suppressed_by": None,
     }
-    return inputs.Inputs(
-        people=person_frame(profile, config, allowed),
-        history=history[inputs.HISTORY_COLUMNS].reset_index(drop=True),
-        sent=pd.DataFrame(columns=inputs.HISTORY_COLUMNS),
-        open_complaints={pid} if bool(open_.any()) else set(),
-        activity=activity.assign(profile_id=pid)[["profile_id", "hour", "n"]],
-        consent=consent,
-        traits_as_of=at,
-        as_of=at,
+    ranked = sorted(
+        (i for i, c in enumerate(open_) if c["expected_value"] > 0),
+        key=lambda i: (-open_[i]["expected_value"], open_[i]["offer"], open_[i]["channel"]),
     )
+    if not ranked:
+        return row | _none(cands)
+    rank, probability, explored = arbitrate.pick_one(
+        len(ranked), p.profile_id, policy.exploration, f"{policy.seed}:{at.isoformat()}"
+    )
+    c = open_[ranked[rank]]
+    why = models.propensity.reasons_design(design[ranked[rank] : ranked[rank] + 1])[0]
+    offer = next(o for o in config.offers if o.name == c["offer"])
+    best = timing.choose_own(p.profile_id, "channel", offer.channels,
+                             own_channels([x.channel for x in p.contacts], hits, offer.channels))  # fmt: skip
+    hour = hours[c["channel"]]
+    reason = chosen_reason(c["offer"], c["channel"], c["propensity"], why, c["value"], explored, hour, policy)
+    return row | {
+        "offer": c["offer"],
+        "channel": c["channel"],
+        "send_at": next_send(at, int(hour.value), models.tz),
+        "expected_value": float(c["expected_value"]),
+        "propensity": c["propensity"],
+        "probability": float(probability),
+        "explored": explored,
+        "reasons": f"{reason}; best {best.reason}",
+    }
 
 
-def decide_one(models: Models, config: Config, data: inputs.Inputs, now: dt.datetime) -> dict[str, Any]:
-    """The decision-log row for the one person of `data` (see schema.DECISIONS), candidates parsed."""
-    mine = models.with_people(data.history, data.activity, data.as_of)
-    scored, chosen, timing = score(mine, config, data)
-    (row,) = rows(mine, config, data, scored, chosen, timing, now)
-    row["candidates"] = json.loads(row["candidates"])
-    return row
+def features(models: Models, p: Person, local: list[int], hits: list[bool], activity, channel: str, hour: int):
+    """Models.features for one candidate: the person's shrunk rates, in FEATURES' order."""
+    base = models.base_
+
+    def rate(keep: list[bool]) -> tuple[float, int]:
+        n = sum(keep)
+        s = sum(h for h, k in zip(hits, keep, strict=True) if k)
+        return (s + PRIOR * base) / (n + PRIOR), n
+
+    everyone = [True] * len(hits)
+    prior, n = rate(everyone)
+    on_channel, cn = rate([c.channel == channel for c in p.contacts])
+    part, _ = rate([h // 3 == hour // 3 for h in local])
+    near = sum(activity[(hour + k) % 24] for k in range(-2, 3)) / max(activity.sum(), 1.0)
+    values = {
+        "prior_rate": prior,
+        "channel_rate": on_channel,
+        "daypart_rate": part,
+        "channel_share": cn / max(n, 1),
+        "active_near": near,
+        "log_contacts": math.log1p(n),
+    }
+    return [values[f] for f in FEATURES]
+
+
+def _logged(c: dict[str, Any]) -> dict[str, Any]:
+    """A candidate as the decision log keeps it (decide._candidates)."""
+    out = {"offer": c["offer"], "channel": c["channel"], "value": round(c["value"], 4)}
+    if c["suppressed_by"] is not None:
+        return out | {"suppressed_by": c["suppressed_by"]}
+    return out | {
+        "propensity": round(c["propensity"], 6),
+        "expected_value": round(c["expected_value"], 6),
+        "hour": c["hour"],
+    }
+
+
+def _none(cands: list[dict[str, Any]]) -> dict[str, Any]:
+    """No offer, and why (decide._none_reasons)."""
+    if not cands:
+        reason = "no offer: the catalogue has none for this person"
+    elif all(c["suppressed_by"] is not None for c in cands):
+        counts = Counter(c["suppressed_by"].split(":")[0] for c in cands)
+        text = ", ".join(f"{r} {n}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        reason = f"no offer: every candidate is held back ({text})"
+    else:
+        reason = "no offer: no open candidate has a positive expected value"
+    return {
+        "offer": None,
+        "channel": None,
+        "send_at": None,
+        "expected_value": 0.0,
+        "propensity": None,
+        "probability": 1.0,
+        "explored": False,
+        "reasons": reason,
+    }

@@ -1,6 +1,7 @@
 """The candidates of a decision, every (person, offer, channel), each with the first rule that holds it
-back: the offer's dates and eligibility, consent on the channel, an open complaint, the cooldowns after
-a rejection or a declined application, the offer's own cap, the channel's cap and global fatigue."""
+back: the person's consent to profiling, the offer's dates and eligibility, consent on the channel, an
+open complaint, the cooldowns after a rejection or a declined application, the offer's own cap, the
+channel's cap and global fatigue."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from cx360.decisions.inputs import Inputs
 from cx360.decisions.settings import Cap, ContactPolicy, OfferSpec
 
 CANDIDATE_COLUMNS = ["profile_id", "offer", "channel", "value", "suppressed_by"]
+PROFILING_RULE = "profiling_consent: the person does not consent to profiling"
 
 
 def candidates(offers: list[OfferSpec], policy: ContactPolicy, inputs: Inputs) -> pd.DataFrame:
@@ -26,14 +28,20 @@ def candidates(offers: list[OfferSpec], policy: ContactPolicy, inputs: Inputs) -
     parts = []
     for o in offers:
         held = np.full(len(ids), None, dtype=object)
-        _hold(held, np.full(len(ids), not _running(o, inputs.as_of)), _dates(o))
+        if inputs.profiling is not None:
+            _hold(held, ~people.index.isin(inputs.profiling), PROFILING_RULE)
+        _hold(held, np.full(len(ids), not running(o, inputs.as_of)), dates_rule(o))
         _hold(held, ~expressions.condition(o.where, people, o.name).to_numpy(), f"eligibility: not {o.where}")
         if policy.complaint_hold:
             _hold(held, people.index.isin(inputs.open_complaints), "complaint_hold: a complaint is open")
         mine = hist[hist.offer == o.name]
-        _hold(held, _within(mine[mine.name == "offer_rejected"], ids, as_of, o.cooldown_days), _cool(o, "rejected"))
+        _hold(
+            held,
+            _within(mine[mine.name == "offer_rejected"], ids, as_of, o.cooldown_days),
+            cooldown_rule(o, "rejected"),
+        )
         declined = mine[mine.name == "application_declined"]
-        _hold(held, _within(declined, ids, as_of, o.declined_cooldown_days), _cool(o, "declined"))
+        _hold(held, _within(declined, ids, as_of, o.declined_cooldown_days), cooldown_rule(o, "declined"))
         if o.cap:
             _hold(
                 held,
@@ -74,16 +82,16 @@ def _hold(held: np.ndarray, mask, rule: str) -> None:
     held[np.asarray(mask, dtype=bool) & pd.isna(held)] = rule
 
 
-def _running(o: OfferSpec, at: dt.datetime) -> bool:
+def running(o: OfferSpec, at: dt.datetime) -> bool:
     day = at.date()
     return (o.starts is None or o.starts <= day) and (o.ends is None or day <= o.ends)
 
 
-def _dates(o: OfferSpec) -> str:
+def dates_rule(o: OfferSpec) -> str:
     return f"offer_dates: {o.name} runs {o.starts or 'always'} to {o.ends or 'open end'}"
 
 
-def _cool(o: OfferSpec, what: str) -> str:
+def cooldown_rule(o: OfferSpec, what: str) -> str:
     days = o.cooldown_days if what == "rejected" else o.declined_cooldown_days
     rule = "rejected_cooldown" if what == "rejected" else "declined_cooldown"
     event = "rejected it" if what == "rejected" else "had an application for it declined"

@@ -96,10 +96,7 @@ class ChannelHourModel:
                 continue
             wide = rows.groupby([col, "key"]).s.sum().unstack("key", fill_value=0.0)
             wide = wide.reindex(columns=range(24), fill_value=0.0)
-            values = wide.to_numpy(dtype=float)
-            smooth = values + 0.5 * np.roll(values, 1, axis=1) + 0.5 * np.roll(values, -1, axis=1)
-            smooth *= values.sum(axis=1, keepdims=True) / np.maximum(smooth.sum(axis=1, keepdims=True), 1e-12)
-            long = pd.DataFrame(smooth, index=wide.index, columns=range(24)).stack()
+            long = pd.DataFrame(smoothed(wide.to_numpy(dtype=float)), index=wide.index, columns=range(24)).stack()
             long.index.names = [col, "key"]
             frame = long.to_frame("s")
             frame["n"] = frame.groupby(level=0).s.transform("sum")
@@ -109,20 +106,39 @@ class ChannelHourModel:
     def scores(self, pids: list[str], kind: str, options: list) -> tuple[np.ndarray, np.ndarray]:
         """(score, level) per person and option, as arrays [len(pids), len(options)]: an acceptance rate for
         channels, a share of the day's moments for hours; level 0 everyone, 1 segment, 2 the person."""
-        k, tables = self.strength, self.tables_[kind]
         segs = self.segment_.reindex(pd.Index(pids)).to_numpy()
-        score = np.zeros((len(pids), len(options)))
-        level = np.zeros((len(pids), len(options)), dtype=int)
-        for i, (name, keys) in enumerate(zip(LEVELS, (["all"] * len(pids), segs, pids), strict=True)):
-            s, n = self._wide(kind, name, options, keys)
-            if name == "everyone":
-                total = tables[name]
-                prior = float(total.s.sum() / total.n.sum()) if kind == "channel" and len(total) else 1 / 24
-                score = (s + k * prior) / (n + k)
-                continue
+        levels = [
+            self._wide(kind, name, options, keys)
+            for name, keys in zip(LEVELS, (["all"] * len(pids), segs, pids), strict=True)
+        ]
+        return self._shrunk(kind, levels)
+
+    def _shrunk(self, kind: str, levels: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Each level's (s, n) shrunk towards the level above, from everyone's down to the person's."""
+        k, priors = self.strength, self.__dict__.setdefault("prior_", {})
+        if kind not in priors:
+            total = self.tables_[kind]["everyone"]
+            priors[kind] = float(total.s.sum() / total.n.sum()) if kind == "channel" and len(total) else 1 / 24
+        prior = priors[kind]
+        s, n = levels[0]
+        score = (s + k * prior) / (n + k)
+        level = np.zeros(score.shape, dtype=int)
+        for i, (s, n) in enumerate(levels[1:], start=1):
             score = (s + k * score) / (n + k)
             level = np.where(n > 0, i, level)
         return score, level
+
+    def choose_own(self, pid: str, kind: str, options: list, own: tuple[np.ndarray, np.ndarray]) -> Choice:
+        """`choose` for one person whose own (s, n) per option is given (see own_channels, own_hours): a
+        real-time decision reads everyone's and the segment's rows from a cache, and no table."""
+        cache = self.__dict__.setdefault("rows_", {})
+        seg = self.segment_.get(pid)
+        for name, key in (("everyone", "all"), ("segment", seg)):
+            if (kind, name, key, tuple(options)) not in cache:
+                cache[kind, name, key, tuple(options)] = self._wide(kind, name, options, [key])
+        levels = [cache[kind, "everyone", "all", tuple(options)], cache[kind, "segment", seg, tuple(options)]]
+        score, level = self._shrunk(kind, [*levels, (own[0][None, :], own[1][None, :])])
+        return self._choices([pid], kind, options, score, level)[0]
 
     def _wide(self, kind: str, level: str, options: list, keys) -> tuple[np.ndarray, np.ndarray]:
         """The s and n of `keys` (rows) for `options` (columns), from the level's table made wide once."""
@@ -147,7 +163,9 @@ class ChannelHourModel:
         return self.choose_many([pid], kind, options)[0]
 
     def choose_many(self, pids: list[str], kind: str, options: list) -> list[Choice]:
-        score, level = self.scores(pids, kind, options)
+        return self._choices(pids, kind, options, *self.scores(pids, kind, options))
+
+    def _choices(self, pids: list[str], kind: str, options: list, score: np.ndarray, level: np.ndarray) -> list[Choice]:
         best = np.argmax(score, axis=1)  # the first of equal scores
         out = []
         for pid, row, b in zip(pids, range(len(pids)), best, strict=True):
@@ -162,3 +180,32 @@ class ChannelHourModel:
             else:
                 out.append(Choice(value, rate, lv, f"channel {value}: acceptance {rate:.1%}, {where}"))
         return out
+
+
+def smoothed(values: np.ndarray) -> np.ndarray:
+    """Weights per hour (rows of 24) spread half onto each neighbouring hour, around the clock, same total."""
+    smooth = values + 0.5 * np.roll(values, 1, axis=-1) + 0.5 * np.roll(values, -1, axis=-1)
+    return smooth * values.sum(axis=-1, keepdims=True) / np.maximum(smooth.sum(axis=-1, keepdims=True), 1e-12)
+
+
+def own_channels(channels: list[str | None], accepted: list[bool], options: list) -> tuple[np.ndarray, np.ndarray]:
+    """One person's (acceptances, contacts) per channel option, as the person level of `fit` counts them."""
+    s, n = np.zeros(len(options)), np.zeros(len(options))
+    at = {o: i for i, o in enumerate(options)}
+    for ch, hit in zip(channels, accepted, strict=True):
+        if ch in at:
+            s[at[ch]] += hit
+            n[at[ch]] += 1
+    return s, n
+
+
+def own_hours(
+    accepted_hours: list[int], activity: np.ndarray, options: list, *, response_weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One person's (smoothed weight, total weight) per hour option: their acceptances (local hours) and
+    activity (24 local-hour counts), as the person level of `fit` weighs them."""
+    values = activity.astype(float).copy()
+    for h in accepted_hours:
+        values[h] += response_weight
+    smooth = smoothed(values)
+    return smooth[options], np.full(len(options), smooth.sum() if values.sum() > 0 else 0.0)
