@@ -18,6 +18,9 @@ import pytest
 from cx360.workspace import Workspace
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
+# Spark runs each stage's main test; the cases around it, whose code is the same Ibis on both engines, run on
+# DuckDB only, to keep the suite's time in bounds.
+DUCKDB_ONLY = pytest.mark.parametrize("engine_kind", ["duckdb"], indirect=True)
 
 
 def _spark_available() -> str | None:

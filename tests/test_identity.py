@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ENGINES
+from conftest import DUCKDB_ONLY, ENGINES
 
 from cx360.errors import NotFoundError
 from cx360.identity.explain import block, explain, find_profile, split, unblock
@@ -207,7 +207,7 @@ def test_golden_record_follows_source_priority_and_explains_itself(bank):
         explain(bank, "nobody@nowhere.org")
 
 
-@pytest.mark.parametrize("engine_kind", ENGINES, indirect=True)
+@DUCKDB_ONLY  # Splink on Spark: tests/test_matching.py
 def test_records_without_a_shared_identifier_are_joined_by_probabilistic_matching(make_workspace):
     from test_matching import LATIN_FIRST, LATIN_LAST, people
 

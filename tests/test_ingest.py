@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import DUCKDB_ONLY
 
 from cx360.errors import ConfigError
 from cx360.sources import ingest as ingest_module
@@ -120,6 +121,7 @@ def test_jsonl_events_map_names_and_quarantine_unknown_or_anonymous(make_workspa
     assert "must be an object" in reasons[7]
 
 
+@DUCKDB_ONLY
 def test_reingest_adds_nothing_and_overlapping_export_loads_only_new_rows(make_workspace):
     make_workspace.write("data/web.jsonl", WEB)
     ws = make_workspace.config(WEB_SOURCE.replace("data/web.jsonl", "data/*.jsonl"))
@@ -139,6 +141,7 @@ def test_reingest_adds_nothing_and_overlapping_export_loads_only_new_rows(make_w
     assert [r["event_id"] for r in rows(ws, "events", ["event_id"])] == ["m1", "m2", "m5"]
 
 
+@DUCKDB_ONLY
 def test_events_without_an_id_are_keyed_by_content(make_workspace):
     make_workspace.write(
         "data/calls.csv",
@@ -169,6 +172,7 @@ def test_events_without_an_id_are_keyed_by_content(make_workspace):
     assert len(ids) == 2 and all(len(i) == 32 for i in ids)
 
 
+@DUCKDB_ONLY
 def test_parquet_keeps_native_types(make_workspace):
     table = pa.table(
         {
@@ -247,6 +251,7 @@ def test_interrupted_batch_is_removed_and_completed_by_the_next_run(make_workspa
     assert [r["status"] for r in ledger] == ["committed", "started"]
 
 
+@DUCKDB_ONLY
 def test_vanished_file_fails_that_source_only_and_keeps_what_was_loaded(make_workspace):
     for i in range(3):
         make_workspace.write(f"data/part{i}.jsonl", f'{{"id":"e{i}","c":"k","t":"2025-01-01T00:00:00Z"}}\n')
@@ -274,6 +279,7 @@ def test_vanished_file_fails_that_source_only_and_keeps_what_was_loaded(make_wor
     assert [r["event_id"] for r in rows(ws, "events", ["event_id"])] == ["e0"]
 
 
+@DUCKDB_ONLY
 def test_empty_file_header_only_and_missing_column(make_workspace):
     make_workspace.write("data/empty.csv", "")
     make_workspace.write("data/header.csv", "client_id;fname\n")

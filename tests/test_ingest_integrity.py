@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+from conftest import DUCKDB_ONLY
 
 from cx360.profiles.build import default_as_of
 from cx360.sources import readers
@@ -165,6 +166,7 @@ JSONL = """
 """
 
 
+@DUCKDB_ONLY
 def test_a_corrected_event_with_a_used_event_id_is_quarantined_not_dropped(make_workspace):
     make_workspace.write("data/a.jsonl", JSONL)
     ws = make_workspace.config(source("e", "jsonl", "*.jsonl"))

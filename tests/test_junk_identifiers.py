@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ENGINES
+from conftest import DUCKDB_ONLY
 
 from cx360.errors import NotFoundError
 from cx360.identity.explain import explain
@@ -63,7 +63,7 @@ def table(ws, name: str) -> list[dict]:
     return ws.engine.to_arrow(ws.engine.table(name), step="test").to_pylist()
 
 
-@pytest.mark.parametrize("engine_kind", ENGINES, indirect=True)
+@DUCKDB_ONLY  # junk identifiers on Spark: tests/test_identity.py
 def test_a_junk_phone_keeps_the_customer_and_records_why(make_workspace):
     make_workspace.write("data/crm.csv", CRM)
     make_workspace.write("data/calls.csv", CALLS)

@@ -791,6 +791,7 @@ class TriggerSettings(Model):
     max_retry_seconds: float = Field(300.0, gt=0, description="the longest delay between two tries")
     give_up_hours: float = Field(24.0, gt=0, description="a delivery still failing after this long is dead (kept)")
     timeout_seconds: float = Field(5.0, gt=0)
+    concurrency: int = Field(8, ge=1, le=256, description="deliveries in flight at once, per server process")
     secret_env: str = Field("CX360_TRIGGER_SECRET", description="the environment variable with the HMAC key")
 
 

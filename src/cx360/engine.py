@@ -25,6 +25,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cx360 import schema
 from cx360.config import DuckDBEngine, SparkEngine
@@ -560,11 +561,17 @@ class Spark(Engine):
 
     def ensure_canonical_tables(self) -> None:
         from ibis.backends.pyspark.datatypes import PySparkSchema
+        from pyspark.sql.pandas.types import to_arrow_schema
 
         for name in schema.TABLES:
             if not (self.warehouse / name).is_dir() or self._outdated(name):
-                empty = self.session.createDataFrame([], PySparkSchema.from_ibis(schema.ibis_schema(name)))
-                empty.write.mode("overwrite").parquet(str(self.warehouse / name))
+                # An empty table is one Parquet file in Spark's own Arrow types, written here: a Spark job
+                # per table would cost a new workspace seconds.
+                folder = self.warehouse / name
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
+                empty = to_arrow_schema(PySparkSchema.from_ibis(schema.ibis_schema(name))).empty_table()
+                pq.write_table(empty, folder / "part-00000.parquet")
                 self._register(name)
 
     def stage(self, data: pa.Table) -> ir.Table:
@@ -602,7 +609,7 @@ class Spark(Engine):
         kept = current.filter(~predicate.fill_null(False))  # NULL keeps the row, as DELETE does
         with self.step(f"delete from {table}", kept):
             before = self.session.table(table).count()
-            return before - self._swap(table, self._frame(kept))
+            return before - self._swap(table, self._frame(kept), count=True)
 
     def _upsert(self, table: str, rows: ir.Table, key: list[str]) -> None:
         self._swap(table, self._frame(self.table(table).anti_join(rows, key).union(rows)))
@@ -611,9 +618,10 @@ class Spark(Engine):
         self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the query uses
         return self.session.sql(self.con.compile(expr))
 
-    def _swap(self, table: str, frame) -> int:
+    def _swap(self, table: str, frame, *, count: bool = False) -> int | None:
         """Write `frame` beside the table's folder, then swap folders: a crash leaves the old or the new
-        content (`_recover_swaps` finishes a swap cut between its two renames). Returns the rows written."""
+        content (`_recover_swaps` finishes a swap cut between its two renames). Returns the rows written
+        when asked (counting them is one more Spark job)."""
         target = self.warehouse / table
         fresh, old = self.warehouse / f"_{table}.new", self.warehouse / f"_{table}.old"
         shutil.rmtree(fresh, ignore_errors=True)
@@ -622,7 +630,7 @@ class Spark(Engine):
         fresh.rename(target)
         shutil.rmtree(old)
         self.session.catalog.refreshTable(table)
-        return self.session.read.parquet(str(target)).count()
+        return self.session.read.parquet(str(target)).count() if count else None
 
     def _recover_swaps(self) -> None:
         for old in self.warehouse.glob("_*.old"):

@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from cx360.errors import ConfigError
@@ -100,6 +101,7 @@ class Deliverer:
             )
         self.secret = (secret or "").encode()
         self._redis = None
+        self._pool = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="cx360-trigger-send")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.delivered = 0
@@ -112,6 +114,7 @@ class Deliverer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self._pool.shutdown()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -126,20 +129,23 @@ class Deliverer:
         """Try every pending delivery that is due; how many were tried. The due rows are leased in one
         transaction and their outcomes written in another, so the processor's writes wait little."""
         now = now or _now()
-        rows = self._claim(now)
-        outcomes = []
-        for row in rows:
-            refused = self._refused(row)
-            outcomes.append((row, "suppressed", refused) if refused is not None else (row, None, self._send(row)))
-        if outcomes:
+        rows = self._claim(now, limit=4 * self.settings.concurrency)
+        outcomes = list(self._pool.map(self._outcome, rows))  # receivers answer in parallel: one slow one
+        if outcomes:  # does not hold back the rest
             with self.store.write() as con:
                 for row, status, error in outcomes:
                     self._record(con, row, status, error, now)
         return len(rows)
 
-    def _claim(self, now: dt.datetime, limit: int = 100) -> list[dict]:
-        """Lease the due deliveries (no other worker takes them until the lease ends)."""
-        lease = _iso(now + dt.timedelta(seconds=self.settings.timeout_seconds * 2))
+    def _outcome(self, row: dict) -> tuple[dict, str | None, str | None]:
+        refused = self._refused(row)
+        return (row, "suppressed", refused) if refused is not None else (row, None, self._send(row))
+
+    def _claim(self, now: dt.datetime, limit: int) -> list[dict]:
+        """Lease the due deliveries (no other worker takes them until the lease ends, which outlasts the
+        rounds of sends the pool needs for them even if every receiver times out)."""
+        rounds = -(-limit // self.settings.concurrency)
+        lease = _iso(now + dt.timedelta(seconds=self.settings.timeout_seconds * (rounds + 1)))
         with self.store.write() as con:
             rows = con.execute(
                 "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",
