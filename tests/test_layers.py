@@ -43,7 +43,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.decisions.settings",),  # the offer catalogue and contact policy of cx360.toml
     ("cx360.conditions", "cx360.node_keys", "cx360.files", "cx360.filemodes"),
     ("cx360.schema",),
-    ("cx360.trait_catalog", "cx360.identifiers", "cx360.documents"),
+    ("cx360.trait_catalog", "cx360.identifiers"),
+    ("cx360.documents",),  # python-stdnum's checks, shared by ingest and `identity dedupe`
     ("cx360.errors",),
 )
 

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from cx360 import documents
 from cx360.conditions import checked
 from cx360.decisions.settings import ContactPolicy, OfferSpec, check_catalogue
 from cx360.errors import ConfigError
@@ -59,11 +60,19 @@ class FieldSpec(Model):
     type: FieldType = "string"
     formats: list[str] = []
     values: dict[str, str] = {}
+    scheme: str | None = Field(
+        None, description="of a document identifier: COUNTRY.NAME of python-stdnum (ru.inn, us.ssn) or ru.passport"
+    )
 
     @model_validator(mode="after")
     def _one_origin(self) -> FieldSpec:
         if (self.column is None) == (self.value is None):
             raise ValueError("give exactly one of 'column' (a source column) or 'value' (a constant)")
+        if self.scheme is not None:
+            try:
+                documents.check_scheme(self.scheme)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         if self.formats and self.type not in ("date", "timestamp"):
             raise ValueError("'formats' applies only to type 'date' or 'timestamp'")
         return self
@@ -359,6 +368,7 @@ DEFAULT_MAX_RECORDS = {
     "device_id": 3,
     "cookie_id": 3,
     "social_handle": 2,
+    "document": 5,  # one person's, in as many systems as know them; different people on it never link
 }
 PLACEHOLDERS = {
     "email": ["test@test.com", "noemail@noemail.com", "no@email.com", "none@none.com", "example@example.com"],
@@ -847,6 +857,10 @@ class Config(Model):
                         f"source '{s.name}': unknown event name(s) {bad}; use one of the canonical names "
                         "(cx360.schema.EVENT_NAMES) or declare them in [events].custom_names"
                     )
+            for _, mapping in s.targets():
+                schemed = [k for k, f in mapping.identifiers.items() if f.scheme and k != "document"]
+                if schemed or any(getattr(f, "scheme", None) for f in getattr(mapping, "attributes", {}).values()):
+                    raise ValueError(f"source '{s.name}': only identifiers.document takes a 'scheme'")
             if s.records is not None:
                 clash = set(s.records.attributes) & set(IDENTIFIER_KINDS)
                 if clash:

@@ -48,11 +48,13 @@ def _module(scheme: str) -> ModuleType | None:
     return module if module is not None and hasattr(module, "is_valid") else None
 
 
+def known(scheme: str) -> bool:
+    return scheme in OWN or (_SCHEME.match(scheme) is not None and _module(scheme) is not None)
+
+
 def check_scheme(scheme: str) -> str:
     """The scheme, or a ConfigError saying what a scheme looks like."""
-    if scheme in OWN:
-        return scheme
-    if not _SCHEME.match(scheme) or _module(scheme) is None:
+    if not known(scheme):
         raise ConfigError(
             f"document scheme {scheme!r} is not known: expected COUNTRY.NAME of a python-stdnum module "
             f"(ru.inn, us.ssn, de.idnr, ...) or one of {', '.join(OWN)}"

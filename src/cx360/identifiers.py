@@ -1,8 +1,8 @@
 """Normalisation of typed identifiers, so that the same person's identifier looks the same in every source.
 
 String identifiers are normalised with engine expressions. Phone numbers need
-libphonenumber, so they are parsed in Python once per distinct value and joined
-back: a source has far fewer distinct phones than rows.
+libphonenumber and documents python-stdnum, so they are parsed in Python once
+per distinct value and joined back: a source has far fewer distinct phones than rows.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import ibis
 import ibis.expr.types as ir
 import phonenumbers
 
+from cx360 import documents
+
+PARSED_IN_PYTHON = ("phone", "document")  # by parse_table, per distinct value
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -37,7 +40,7 @@ def normalise(kind: str, value: ir.Value) -> ir.StringValue:
         return text.upper()
     if kind == "social_handle":
         return text.lower().lstrip().re_replace(r"^@+", "")
-    if kind in ("cookie_id", "phone"):
+    if kind in ("cookie_id", *PARSED_IN_PYTHON):
         return text
     raise ValueError(f"unknown identifier kind {kind!r}")
 
@@ -57,7 +60,17 @@ def normalise_value(kind: str, value: str, region: str | None = None) -> str | N
         return text.lower().lstrip("@")
     if kind == "cookie_id":
         return text
+    if kind == "document":
+        return document_value(text)
     raise ValueError(f"unknown identifier kind {kind!r}")
+
+
+def document_value(text: str, scheme: str | None = None) -> str | None:
+    """A document number in its stored form; `SCHEME:NUMBER` (ru.inn:7707083893) names its scheme."""
+    prefix, sep, rest = text.partition(":")
+    if scheme is None and sep and documents.known(prefix):
+        scheme, text = prefix, rest
+    return documents.normalise(scheme, text)[0]
 
 
 def invalid(kind: str, normalised: ir.StringValue) -> ir.BooleanValue | None:
@@ -82,12 +95,13 @@ def parse_phone(raw: str, region: str | None) -> tuple[str | None, str | None]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
-def phone_table(values: Iterable[str], region: str | None) -> dict[str, list]:
-    """Columns raw / e164 / reason for each distinct raw phone value."""
-    raw, e164, reason = [], [], []
+def parse_table(kind: str, values: Iterable[str], *, region: str | None, scheme: str | None) -> dict[str, list]:
+    """Columns raw / value / reason for each distinct raw phone or document: its normal form, or why it
+    is not a valid one."""
+    raw, normal, reason = [], [], []
     for value in values:
-        number, why = parse_phone(value, region)
+        parsed, why = parse_phone(value, region) if kind == "phone" else documents.normalise(scheme, value)
         raw.append(value)
-        e164.append(number)
+        normal.append(parsed)
         reason.append(why)
-    return {"raw": raw, "e164": e164, "reason": reason}
+    return {"raw": raw, "value": normal, "reason": reason}

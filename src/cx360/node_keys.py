@@ -19,7 +19,16 @@ from cx360.schema import IDENTIFIER_KINDS
 
 SEP = ":"
 # Strongest first: the order in which a row's identifiers decide its profile (events, consents).
-ATTRIBUTION_ORDER = ("customer_no", "card_token", "email", "phone", "device_id", "cookie_id", "social_handle")
+ATTRIBUTION_ORDER = (
+    "customer_no",
+    "document",
+    "card_token",
+    "email",
+    "phone",
+    "device_id",
+    "cookie_id",
+    "social_handle",
+)
 RECORD = "record"
 KINDS = (*IDENTIFIER_KINDS, RECORD)
 

@@ -25,7 +25,7 @@ class Column:
 
 
 # Typed identifiers, normalised at ingest (see cx360.identifiers).
-IDENTIFIERS: tuple[Column, ...] = (
+_CONTACT_AND_ACCOUNT: tuple[Column, ...] = (
     Column("email", "string", "e-mail address, trimmed and lower-cased", pii=True),
     Column("phone", "string", "phone number in E.164 (+79161234567)", pii=True),
     Column("customer_no", "string", "customer number in a source system, trimmed, upper-cased", pii=True),
@@ -34,6 +34,14 @@ IDENTIFIERS: tuple[Column, ...] = (
     Column("cookie_id", "string", "web cookie / anonymous id, trimmed", pii=True),
     Column("social_handle", "string", "social network handle, lower-cased, without '@'", pii=True),
 )
+# Added after the others, so it ends the tables that hold identifiers (stored tables gain it in place).
+DOCUMENT = Column(
+    "document",
+    "string",
+    "identity document (passport, INN, SNILS, SSN, tax id) as SCHEME:NUMBER, checked with python-stdnum",
+    pii=True,
+)
+IDENTIFIERS: tuple[Column, ...] = (*_CONTACT_AND_ACCOUNT, DOCUMENT)
 IDENTIFIER_KINDS: tuple[str, ...] = tuple(c.name for c in IDENTIFIERS)
 
 # Attributes a record may carry; anything else a source maps goes to `extra`.
@@ -63,12 +71,13 @@ _LINEAGE = (
 RECORDS: tuple[Column, ...] = (
     Column("source", "string", "source name from cx360.toml"),
     Column("record_id", "string", "the source's own key for the entity"),
-    *IDENTIFIERS,
+    *_CONTACT_AND_ACCOUNT,
     *ATTRIBUTES,
     Column("extra", "string", "other mapped attributes, as a JSON object", pii=True),
     Column("updated_at", "timestamp", "when the source last changed the record (if it says)"),
     Column("record_hash", "string", "hash of source, record_id and content: the idempotency key"),
     *_LINEAGE,
+    DOCUMENT,
 )
 
 EVENTS: tuple[Column, ...] = (
@@ -77,10 +86,11 @@ EVENTS: tuple[Column, ...] = (
     Column("source", "string", "source name from cx360.toml"),
     Column("name", "string", "canonical event name (see EVENT_NAMES)"),
     Column("channel", "string", "channel it happened in (web, mobile_app, branch, call_centre, ...)"),
-    *IDENTIFIERS,
+    *_CONTACT_AND_ACCOUNT,
     Column("amount", "float64", "money amount, when the event has one"),
     Column("properties", "string", "other mapped properties, as a JSON object", pii=True),
     *_LINEAGE,
+    DOCUMENT,
 )
 
 CONSENTS: tuple[Column, ...] = (
@@ -88,13 +98,14 @@ CONSENTS: tuple[Column, ...] = (
     Column("ts", "timestamp", "when the person gave or withdrew it (UTC): the order that counts, not arrival"),
     Column("source", "string", "source name from cx360.toml, or `api` / `cli`"),
     Column("profile_id", "string", "the person, when the change named a profile rather than an identifier"),
-    *IDENTIFIERS,
+    *_CONTACT_AND_ACCOUNT,
     Column("purpose", "string", "purpose declared in cx360.toml ([privacy.purposes])"),
     Column("channel", "string", "channel of a per-channel purpose (email, sms, push, call, ...); empty otherwise"),
     Column("status", "string", "granted, denied or withdrawn"),
     Column("legal_basis", "string", "the legal basis given (consent, contract, legitimate_interest, ...)"),
     Column("evidence", "string", "what proves it: a form, a recording, a key id", pii=True),
     *_LINEAGE,
+    DOCUMENT,
 )
 
 QUARANTINE: tuple[Column, ...] = (

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from cx360 import node_keys
 from cx360.config import Config, EventMapping, FieldSpec, RecordMapping
-from cx360.identifiers import normalise_value
+from cx360.identifiers import document_value, normalise_value
 from cx360.schema import ATTRIBUTE_NAMES, IDENTIFIER_KINDS
 from cx360.sources.readers import ENTITY, Unfit
 from cx360.sources.segment import message_rows
@@ -65,7 +65,12 @@ class Reader:
         for kind, spec in specs.items():
             raw = _value(row, spec)
             if raw is not None:
-                value = normalise_value(kind, str(raw), self.region)
+                text = str(raw)
+                value = (
+                    document_value(text, spec.scheme)
+                    if kind == "document"
+                    else normalise_value(kind, text, self.region)
+                )
                 if value:
                     out[kind] = value
         return out

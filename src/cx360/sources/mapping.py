@@ -176,9 +176,9 @@ class _Builder:
         for kind, spec in specs.items():
             label = f"{kind} ({spec.column})" if spec.column else kind
             raw = identifiers.clean(self.origin(spec))
-            if kind == "phone":
-                reason = ibis.literal(f"{label}: ") + self.t._phone_reason  # NULL when it parsed
-                out[kind] = self.t._phone_e164
+            if kind in identifiers.PARSED_IN_PYTHON:
+                reason = ibis.literal(f"{label}: ") + self.t[f"_{kind}_reason"]  # NULL when it parsed
+                out[kind] = self.t[f"_{kind}_value"]
             else:
                 value = identifiers.normalise(kind, self.origin(spec))
                 bad = identifiers.invalid(kind, value)
@@ -221,10 +221,10 @@ def check(staged: ir.Table, mapping: Mapping, ctx: Context) -> tuple[ir.Table, l
     """Canonical rows of the chunk with ``_reasons``; also the helper tables staged for it."""
     _require_columns(staged, mapping, ctx)
     helpers: list[ir.Table] = []
-    phone = mapping.identifiers.get("phone")
-    if phone is not None:
-        staged, lookup = _with_phones(staged, phone, ctx)
-        helpers.append(lookup)
+    for kind in identifiers.PARSED_IN_PYTHON:
+        if kind in mapping.identifiers:
+            staged, lookup = _with_parsed(staged, kind, mapping.identifiers[kind], ctx)
+            helpers.append(lookup)
     b = _Builder(staged, ctx)
     if isinstance(mapping, RecordMapping):
         columns = _records(b, mapping, ctx)
@@ -378,20 +378,20 @@ def _digest(values: list[ir.Value]) -> ir.StringValue:
     return ibis.literal("\x1f").join([ibis.coalesce(v, "\x1e") for v in values]).hexdigest("md5")
 
 
-def _with_phones(staged: ir.Table, spec: FieldSpec, ctx: Context) -> tuple[ir.Table, ir.Table]:
-    """Parse each distinct phone once in Python and join the E.164 form and the reason back."""
+def _with_parsed(staged: ir.Table, kind: str, spec: FieldSpec, ctx: Context) -> tuple[ir.Table, ir.Table]:
+    """Parse each distinct phone or document once in Python and join its normal form and reason back."""
     b = _Builder(staged, ctx)
-    raw = identifiers.clean(b.origin(spec))
-    base = staged.mutate(_phone_raw=raw)
+    raw_column = f"_{kind}_raw"
+    base = staged.mutate(**{raw_column: identifiers.clean(b.origin(spec))})
     distinct = ctx.engine.to_arrow(
-        base.select("_phone_raw").filter(base._phone_raw.notnull()).distinct(), step="phones"
+        base.select(raw_column).filter(base[raw_column].notnull()).distinct(), step=f"{kind}s"
     )
-    table = identifiers.phone_table(distinct["_phone_raw"].to_pylist(), ctx.region)
+    table = identifiers.parse_table(kind, distinct[raw_column].to_pylist(), region=ctx.region, scheme=spec.scheme)
     lookup = ctx.engine.stage(
-        pa.table(table, schema=pa.schema([("raw", pa.string()), ("e164", pa.string()), ("reason", pa.string())]))
+        pa.table(table, schema=pa.schema([("raw", pa.string()), ("value", pa.string()), ("reason", pa.string())]))
     )
-    joined = base.left_join(lookup, base._phone_raw == lookup.raw)
-    return joined.select(*staged.columns, _phone_e164=lookup.e164, _phone_reason=lookup.reason), lookup
+    joined = base.left_join(lookup, base[raw_column] == lookup.raw)
+    return joined.select(*staged.columns, **{f"_{kind}_value": lookup.value, f"_{kind}_reason": lookup.reason}), lookup
 
 
 def _require_columns(staged: ir.Table, mapping: Mapping, ctx: Context) -> None:
