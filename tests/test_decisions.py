@@ -95,6 +95,19 @@ def test_post_decisions_answers_as_the_batch_for_the_same_people_at_the_same_tim
     assert model.predict_design(rows) == pytest.approx(model.model_.predict_proba(rows)[:, 1], abs=1e-12)
 
 
+def test_deciding_in_chunks_decides_as_in_one_go(bank):
+    from cx360.decisions import decide, inputs
+
+    with Workspace(bank) as ws:
+        data = inputs.load(ws.engine, ws.config, None)
+        now = dt.datetime(2026, 1, 2)
+        whole, one, _ = decide.plan(ws, data, now)
+        parts, chunked, _ = decide.plan(ws, data, now, chunk=17)
+    same = ["profile_id", "offer", "channel", "send_at", "expected_value", "probability", "reasons", "candidates"]
+    pd.testing.assert_frame_equal(one[same], chunked[same])
+    assert (whole.by_offer, whole.suppressed, whole.decided) == (parts.by_offer, parts.suppressed, parts.decided)
+
+
 def test_a_condition_compiled_for_one_person_agrees_with_the_batch_on_random_rows():
     rng = np.random.default_rng(3)
     n = 300

@@ -84,31 +84,45 @@ def segments_for_fallback(ws: Workspace) -> pd.Series:
     return pd.Series(("cluster_" + frame.cluster.astype(str)).to_numpy(), index=frame.profile_id)
 
 
-def plan(ws: Workspace, data: inputs.Inputs, now: dt.datetime) -> tuple[DecisionReport, pd.DataFrame, Models]:
+CHUNK = 100_000  # profiles scored and logged at a time: the candidates of a chunk are held in memory
+
+
+def plan(
+    ws: Workspace, data: inputs.Inputs, now: dt.datetime, *, chunk: int = CHUNK, progress: bool = False
+) -> tuple[DecisionReport, pd.DataFrame, Models]:
+    """The response models fitted on everyone's history, then the people decided `chunk` at a time
+    (every person's decision depends on their own rows and the shared models only)."""
     config, policy = ws.config, ws.config.contact_policy
     tz = ZoneInfo(policy.time_zone)
     models = Models(data.history, data.activity, segments_for_fallback(ws), tz, data.as_of)
-    scored, chosen, timing = score(models, config, data)
-    frame = pd.DataFrame(
-        rows(models, config, data, scored, chosen, timing, now), columns=[c.name for c in schema.DECISIONS]
+    frames, held, by_offer = (
+        [],
+        pd.Series(dtype=int),
+        {o.name: dict.fromkeys(("eligible", "open", "chosen"), 0) for o in config.offers},
     )
+    for start in range(0, len(data.people), chunk):
+        part = _chunk(data, start, chunk) if len(data.people) > chunk else data
+        scored, chosen, timing = score(models, config, part)
+        frame = pd.DataFrame(
+            rows(models, config, part, scored, chosen, timing, now), columns=[c.name for c in schema.DECISIONS]
+        )
+        held = held.add(scored.suppressed_by.dropna().str.split(":").str[0].value_counts(), fill_value=0)
+        for o in config.offers:
+            mine = scored[scored.offer == o.name]
+            eligible = mine[~mine.suppressed_by.fillna("").str.startswith(HELD_AS_INELIGIBLE)]
+            by_offer[o.name]["eligible"] += int(eligible.profile_id.nunique())
+            by_offer[o.name]["open"] += int(mine[mine.suppressed_by.isna()].profile_id.nunique())
+            by_offer[o.name]["chosen"] += int((frame.offer == o.name).sum())
+        frames.append(frame)
+        if progress:
+            print(f"  decided {start + len(part.people):,} of {len(data.people):,}", flush=True)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame["responded_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us]")
-    cands = scored
-    held = cands.suppressed_by.dropna().str.split(":").str[0].value_counts()
-    by_offer = {}
-    warnings = []
-    for o in config.offers:
-        mine = cands[cands.offer == o.name]
-        eligible = mine[
-            ~mine.suppressed_by.fillna("").str.startswith(("profiling_consent", "eligibility", "offer_dates"))
-        ]
-        by_offer[o.name] = {
-            "eligible": int(eligible.profile_id.nunique()),
-            "open": int(mine[mine.suppressed_by.isna()].profile_id.nunique()),
-            "chosen": int((frame.offer == o.name).sum()),
-        }
-        if by_offer[o.name]["eligible"] == 0:
-            warnings.append(f"offer '{o.name}': no customer is eligible ({_dates_or_where(o)})")
+    warnings = [
+        f"offer '{o.name}': no customer is eligible ({_dates_or_where(o)})"
+        for o in config.offers
+        if by_offer[o.name]["eligible"] == 0
+    ]
     report = DecisionReport(
         data.as_of,
         data.traits_as_of,
@@ -116,11 +130,29 @@ def plan(ws: Workspace, data: inputs.Inputs, now: dt.datetime) -> tuple[Decision
         int(frame.offer.notna().sum()),
         int(frame.explored.sum()),
         by_offer,
-        {k: int(v) for k, v in held.items()},
+        {k: int(v) for k, v in held.sort_values(ascending=False, kind="stable").items()},
         models.propensity.quality_,
         warnings,
     )
     return report, frame, models
+
+
+HELD_AS_INELIGIBLE = ("profiling_consent", "eligibility", "offer_dates")  # an offer's people: not these
+
+
+def _chunk(data: inputs.Inputs, start: int, size: int) -> inputs.Inputs:
+    """The people [start, start + size) of `data`, with their own history and activity."""
+    from dataclasses import replace
+
+    people = data.people.iloc[start : start + size]
+    ids = people.index
+    return replace(
+        data,
+        people=people,
+        history=data.history[data.history.profile_id.isin(ids)],
+        sent=data.sent[data.sent.profile_id.isin(ids)],
+        activity=data.activity[data.activity.profile_id.isin(ids)],
+    )
 
 
 def score(models: Models, config, data: inputs.Inputs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
