@@ -58,6 +58,7 @@ def server(tmp_path_factory):
     build_world(root)
     evaluate_segments(root)
     write_churn_scores(root)
+    _decision_models(root)
     keys = {role: create_key(root, role, f"ui-{role}")[1] for role in ("agent", "analyst")}
     from cx360.workspace import Workspace
 
@@ -85,6 +86,57 @@ def server(tmp_path_factory):
     yield url, keys, root, boris
     proc.terminate()
     proc.wait(10)
+
+
+OFFERS = """
+[privacy.purposes.marketing]
+default = "opt-out"
+channels = ["email", "sms"]
+
+[contact_policy]
+quiet_hours = [22, 8]
+[contact_policy.channels.email]
+[contact_policy.channels.sms]
+
+[[offers]]
+name = "deposit"
+value = 120
+channels = ["email", "sms"]
+
+[[offers]]
+name = "pension"
+where = "age_years >= 60"
+value = 300
+channels = ["email"]
+"""
+
+
+def _decision_models(root: Path) -> None:
+    """A catalogue, and response models as `cx360 decide` saves them, fitted on a marketing history of
+    made-up people (the tiny world has too few answers to fit its own)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from cx360.decisions.decide import MODEL_DIR
+    from cx360.decisions.responses import Models
+
+    with (root / "cx360.toml").open("a", encoding="utf-8") as f:
+        f.write(OFFERS)
+    n = 120
+    history = pd.DataFrame(
+        {
+            "profile_id": [f"X{i % 40}" for i in range(n)],
+            "ts": pd.date_range("2025-01-01", periods=n, freq="37h"),
+            "name": ["offer_accepted" if i % 4 == 0 else "offer_ignored" for i in range(n)],
+            "channel": ["sms" if i % 3 else "email" for i in range(n)],
+            "offer": ["deposit" if i % 2 else "pension" for i in range(n)],
+        }
+    )
+    activity = pd.DataFrame({"profile_id": ["X1", "X2"], "hour": [10, 18], "n": [5, 3]})
+    models = Models(history, activity, pd.Series(dtype=object), ZoneInfo("UTC"), dt.datetime(2025, 7, 1))
+    models.save(root / MODEL_DIR)
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +192,13 @@ def test_search_to_customer_card(server, browser):
         "chameleon",
         "nomad",
     )
+    # the next best action, from the code of POST /v1/decisions: deposit is open, pension held back
+    assert "deposit" in page.locator("#nba-candidates").inner_text()
+    offer = page.locator("#nba-offer").inner_text()
+    assert offer.startswith("deposit by") and "expected value" in offer and "propensity" in offer
+    assert "send at" in page.locator("#nba-reasons").inner_text()
+    held = page.locator("#nba-suppressed").inner_text()
+    assert "pension" in held and "eligibility: not age_years >= 60" in held
     timeline = page.locator("#timeline").inner_text()
     for channel in ("pos", "call_centre", "sms", "web"):
         assert channel in timeline

@@ -7,6 +7,7 @@ are `Secure` when the request came over HTTPS, directly or through a trusted pro
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -22,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from cx360.api import services
 from cx360.api.access import Principal
-from cx360.errors import AuthError, Cx360Error, ForbiddenError
+from cx360.errors import AuthError, Cx360Error, ForbiddenError, StageNotRunError
 from cx360.web import charts
 
 HERE = Path(__file__).parent
@@ -190,11 +191,24 @@ def customer(request: Request, profile_id: str, cursor: str | None = None) -> HT
         request,
         "customer.html",
         p=profile,
+        nba=_next_best_action(request, ctx, who, profile["profile_id"]),
         issues=services.prior_issues(ctx, who, profile["profile_id"], client=_client(request)),
         timeline=timeline,
         scores=scores,
         churn=(profile["scores"] or {}).get("churn"),
     )
+
+
+def _next_best_action(request: Request, ctx, who: Principal, pid: str) -> dict:
+    """What POST /v1/decisions answers for the person now, or why there is none (no `cx360 decide` yet)."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    try:
+        answer = services.next_best_action(ctx, who, pid, at=now, client=_client(request))
+    except StageNotRunError as exc:
+        return {"missing": str(exc)}
+    held = [c for c in answer["candidates"] if c.get("suppressed_by")]
+    scored = sorted((c for c in answer["candidates"] if not c.get("suppressed_by")), key=lambda c: -c["expected_value"])
+    return {**answer, "held": held, "scored": scored}
 
 
 def _client(request: Request) -> str | None:
