@@ -11,7 +11,7 @@ is "event -> webhook delivered". The server's own stream processor counts its mi
 time they took: the cost of one incremental update.
 
     python benchmarks/bench_realtime.py --rate 1000 --seconds 20
-    python benchmarks/bench_realtime.py --rate 5000 --seconds 20
+    python benchmarks/bench_realtime.py --rate 5000 --seconds 20 --workers 2
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="cx360 serve --workers: a processor in each")
     args = parser.parse_args()
 
     from cx360.api.access import create_key
@@ -114,7 +115,7 @@ def main() -> None:
     port = _port()
     os.environ["CX360_TRIGGER_SECRET"] = "bench"
     log = open(root / "serve.log", "w")  # noqa: SIM115
-    server = serve(root, port, log)
+    server = serve(root, port, log, workers=args.workers)
     url = f"http://127.0.0.1:{port}"
     write = "Basic " + base64.b64encode(f"{writer}:".encode()).decode()
     read = f"Bearer {admin}"

@@ -65,7 +65,7 @@ class Processor:
         partition: Partition,
         *,
         clock: Callable[[], dt.datetime] = _now,
-        batch: int = 2000,
+        batch: int = 500,  # events per micro-batch: a short transaction, so readers and the deliverer wait little
     ):
         self.config, self.store, self.index, self.partition = config, store, index, partition
         self.clock, self.batch = clock, batch
@@ -312,7 +312,7 @@ def _arrow(rows: list[dict], table: str) -> pa.Table:
     from cx360 import schema
 
     target = schema.ibis_schema(table).to_pyarrow()
-    return pa.Table.from_pylist([{f.name: r.get(f.name) for f in target} for r in rows], schema=target)
+    return pa.Table.from_pydict({f.name: [r.get(f.name) for r in rows] for f in target}, schema=target)
 
 
 def _record_row(row: dict) -> dict:

@@ -53,8 +53,8 @@ class Stitcher:
         pids = sorted(set(owners.values()))
         if not pids:
             pid, merged = new_profile_id(min(usable), set()), []
-        else:
-            pid = min(pids, key=self._age_key)
+        else:  # ages are looked up only for a merge: most messages name one profile
+            pid = pids[0] if len(pids) == 1 else min(pids, key=self._age_key)
             merged = [p for p in pids if p != pid]
         for loser in merged:
             self._merge(con, loser, pid, event_id, at, evidence=[n for n, p in owners.items() if p == loser])

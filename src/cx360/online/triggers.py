@@ -129,7 +129,7 @@ class Deliverer:
         """Try every pending delivery that is due; how many were tried. The due rows are leased in one
         transaction and their outcomes written in another, so the processor's writes wait little."""
         now = now or _now()
-        rows = self._claim(now, limit=4 * self.settings.concurrency)
+        rows = self._claim(now, limit=16 * self.settings.concurrency)
         outcomes = list(self._pool.map(self._outcome, rows))  # receivers answer in parallel: one slow one
         if outcomes:  # does not hold back the rest
             with self.store.write() as con:

@@ -1,0 +1,92 @@
+"""The cost of one incremental update: the stream processor alone, in this process, on a log it drains.
+
+A fresh workspace with one segment (`seen`: events_total >= 1) and a trigger on entering it. The log
+holds EVENTS track calls of PEOPLE people (cookies), in arrival order; the processor applies them in
+micro-batches of --batch, as `cx360 serve` does, and the script prints the wall and CPU time per
+event and per micro-batch (median of the batches), and the online store's size. Without HTTP, the
+collector or other threads, this is the processor's own cost; bench_realtime.py measures it under load.
+
+    python benchmarks/bench_online_update.py --events 20000 --people 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+CONFIG = """
+[[segments]]
+name = "seen"
+where = "events_total >= 1"
+
+[[triggers]]
+name = "first_seen"
+segment = "seen"
+on = "enter"
+webhook = "http://127.0.0.1:9/unused"
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+
+    from cx360.api.app import open_context
+    from cx360.online.compute import as_of_for
+    from cx360.online.processor import Processor
+    from cx360.pipeline import run_stage
+    from cx360.stream.eventlog import Partition
+    from cx360.workspace import Workspace, init_workspace
+
+    os.environ.setdefault("CX360_TRIGGER_SECRET", "bench")
+    root = Path(tempfile.mkdtemp(prefix="cx360-bench-online-")) / "ws"
+    init_workspace(root)
+    with (root / "cx360.toml").open("a") as f:
+        f.write(CONFIG)
+    with Workspace(root) as ws:
+        run_stage(ws, "ingest")
+    ctx, _ = open_context(root)
+    partition = Partition(root)
+    messages = [
+        {
+            "type": "track",
+            "messageId": f"m{i}",
+            "event": "page_viewed" if i % 3 else "login",
+            "timestamp": f"2026-11-{1 + i * 28 // args.events:02d}T10:00:00Z",
+            "anonymousId": f"cookie-{i % args.people}",
+            "cx360": {"source": "web"},
+        }
+        for i in range(args.events)
+    ]
+    partition.log("web").append([json.dumps(m).encode() for m in messages])
+    proc = Processor(ctx.config, ctx.store.online, ctx.store, partition, batch=args.batch)
+    now = proc.clock()
+    proc.slices.prepare(as_of_for(now, now))  # as the server does before its first event
+    walls, cpus = [], []
+    while True:
+        wall, cpu = time.perf_counter(), time.process_time()
+        done = proc.step()
+        if not done:
+            break
+        walls.append((time.perf_counter() - wall) / done)
+        cpus.append((time.process_time() - cpu) / done)
+    size = ctx.store.online.path.stat().st_size
+    print(f"{proc.applied:,} events of {args.people:,} people in {proc.batches} micro-batches of <= {args.batch}")
+    print(
+        f"per event: wall {1000 * statistics.median(walls):.3f} ms, CPU {1000 * statistics.median(cpus):.3f} ms "
+        f"(median over micro-batches); per micro-batch: {1000 * proc.seconds / proc.batches:.0f} ms"
+    )
+    print(f"online store: {size / 1e6:.1f} MB for {args.people:,} profiles and {proc.applied:,} events")
+    ctx.close()
+
+
+if __name__ == "__main__":
+    main()
