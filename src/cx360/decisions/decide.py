@@ -146,12 +146,19 @@ def _chunk(data: inputs.Inputs, start: int, size: int) -> inputs.Inputs:
 
     people = data.people.iloc[start : start + size]
     ids = people.index
+
+    def mine(group: set[str]) -> set[str]:  # the chunk's part of a set of everyone: the rules test few
+        return {p for p in ids if p in group}
+
     return replace(
         data,
         people=people,
         history=data.history[data.history.profile_id.isin(ids)],
         sent=data.sent[data.sent.profile_id.isin(ids)],
         activity=data.activity[data.activity.profile_id.isin(ids)],
+        open_complaints=mine(data.open_complaints),
+        consent={ch: mine(group) for ch, group in data.consent.items()},
+        profiling=None if data.profiling is None else mine(data.profiling),
     )
 
 

@@ -22,6 +22,7 @@ def candidates(offers: list[OfferSpec], policy: ContactPolicy, inputs: Inputs) -
     """CANDIDATE_COLUMNS, one row per person, offer and channel; suppressed_by is None when nothing holds it."""
     people = inputs.people
     ids = people.index.to_numpy()
+    index = pd.Index(ids, dtype=object)  # hashed look-ups: arrow strings and np.isin sort instead
     hist = inputs.history
     contacts = pd.concat([hist, inputs.sent], ignore_index=True) if len(inputs.sent) else hist
     as_of = pd.Timestamp(inputs.as_of)
@@ -29,11 +30,11 @@ def candidates(offers: list[OfferSpec], policy: ContactPolicy, inputs: Inputs) -
     for o in offers:
         held = np.full(len(ids), None, dtype=object)
         if inputs.profiling is not None:
-            _hold(held, ~people.index.isin(inputs.profiling), PROFILING_RULE)
+            _hold(held, ~index.isin(inputs.profiling), PROFILING_RULE)
         _hold(held, np.full(len(ids), not running(o, inputs.as_of)), dates_rule(o))
         _hold(held, ~expressions.condition(o.where, people, o.name).to_numpy(), f"eligibility: not {o.where}")
         if policy.complaint_hold:
-            _hold(held, people.index.isin(inputs.open_complaints), "complaint_hold: a complaint is open")
+            _hold(held, index.isin(inputs.open_complaints), "complaint_hold: a complaint is open")
         mine = hist[hist.offer == o.name]
         _hold(
             held,
@@ -52,7 +53,7 @@ def candidates(offers: list[OfferSpec], policy: ContactPolicy, inputs: Inputs) -
         for ch in o.channels:
             rule = held.copy()
             allowed = inputs.consent.get(policy.consent_channel(ch), set())
-            _hold(rule, ~people.index.isin(allowed), f"consent: no {policy.purpose} consent for {ch}")
+            _hold(rule, ~index.isin(allowed), f"consent: no {policy.purpose} consent for {ch}")
             cap = policy.channels[ch].cap
             if cap:
                 _hold(
@@ -102,7 +103,7 @@ def _within(events: pd.DataFrame, ids: np.ndarray, as_of: pd.Timestamp, days: in
     if days == 0 or events.empty:
         return np.zeros(len(ids), dtype=bool)
     recent = events.profile_id[events.ts >= as_of - pd.Timedelta(days=days)]
-    return np.isin(ids, recent.unique())
+    return pd.Index(ids, dtype=object).isin(recent.unique())
 
 
 def _capped(events: pd.DataFrame, ids: np.ndarray, as_of: pd.Timestamp, cap: Cap) -> np.ndarray:
@@ -110,4 +111,4 @@ def _capped(events: pd.DataFrame, ids: np.ndarray, as_of: pd.Timestamp, cap: Cap
     if events.empty:
         return np.zeros(len(ids), dtype=bool)
     counts = events.profile_id[events.ts >= as_of - pd.Timedelta(days=cap.days)].value_counts()
-    return np.isin(ids, counts.index[counts >= cap.count])
+    return pd.Index(ids, dtype=object).isin(counts.index[counts >= cap.count])

@@ -172,9 +172,11 @@ class ChannelHourModel:
             value, rate, lv = options[b], float(score[row, b]), LEVELS[level[row, b]]
             where = {
                 "person": "from the person's own history",
-                "segment": f"nothing of their own: their segment {self.segment_.get(pid)}'s",
+                "segment": "nothing of their own: their segment {}'s",
                 "everyone": "no history of their own or of a segment: everyone's",
             }[lv]
+            if lv == "segment":  # a look-up per person costs; only this reason names the segment
+                where = where.format(self.segment_.get(pid))
             if kind == "hour":
                 out.append(Choice(value, rate, lv, f"hour {value:02d}:00: {rate:.1%} of moments, {where}"))
             else:
