@@ -153,8 +153,9 @@ def _archetypes(ws: Workspace) -> Outcome:
     if as_of is None:
         raise StageNotRunError("no profile traits to describe", stage="profiles", workspace=ws.root)
     with ws.engine.step("archetypes"):
-        ws.engine.replace("profile_archetypes", archetypes.build(ws.engine, as_of))
-    return Outcome(as_of=as_of)
+        table, how = archetypes.build(ws.engine, as_of)
+        ws.engine.replace("profile_archetypes", table)
+    return Outcome(how, as_of=as_of)
 
 
 def _segments(ws: Workspace) -> Outcome:

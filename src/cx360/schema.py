@@ -286,6 +286,11 @@ PROFILE_ARCHETYPES: tuple[Column, ...] = (
     ),
     Column("data_sharing", "float64", "willingness to share personal data, 0 (refuses) to 1 (shares everywhere)"),
     Column("archetype", "string", "analog, wannabe, mainstreamer, paranoid, chameleon or nomad"),
+    Column(
+        "archetype_from",
+        "string",
+        "survey_model (learned from labelled survey answers) or rules (the grid of the two scores)",
+    ),
 )
 
 PROFILE_RFM: tuple[Column, ...] = (

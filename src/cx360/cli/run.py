@@ -66,6 +66,7 @@ def print_stage(result: StageResult) -> None:
         "profiles": profile.print_profile_report,
         "churn": churn.print_churn_scores,
         "segments": segments.print_segment_results,
+        "archetypes": lambda how: segments.out.print(f"archetypes: {how}"),
     }
     if result.report is not None and result.stage in printers:
         printers[result.stage](result.report)

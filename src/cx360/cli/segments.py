@@ -36,7 +36,9 @@ def run_evaluate(ws, fmt: Format = Format.table) -> None:
     """The archetypes and segments stages; print the summary, and exit 1 when a segment failed."""
     from cx360.cli.stages import run_one
 
-    run_one(ws, "archetypes")
+    how = run_one(ws, "archetypes").report
+    if fmt is not Format.json:
+        out.print(f"archetypes: {how}")
     results = run_one(ws, "segments").report
     print_segment_results(results, fmt)
     failed = [r for r in results if r.status != "ok"]

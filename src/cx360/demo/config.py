@@ -235,7 +235,7 @@ timestamp = { column = "submitted", type = "timestamp" }
 name = { value = "survey_answered" }
 channel = { value = "survey" }
 identifiers = { email = "respondent_email" }
-properties = { preferred_device = "preferred_device", preferred_channel = "preferred_channel", ok_to_share_data = { column = "ok_to_share_data", type = "int" }, uses_mobile_payments = "uses_mobile_payments" }
+properties = { preferred_device = "preferred_device", preferred_channel = "preferred_channel", ok_to_share_data = { column = "ok_to_share_data", type = "int" }, uses_mobile_payments = "uses_mobile_payments", archetype = "archetype" }
 
 # Shopping-mall wifi: visits with the phone used to sign in.
 [[sources]]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cx360.demo.activity import CALL_REASONS, MALLS, MCC, OFFERS, POSTS, iso, occurrences
-from cx360.demo.people import CHANNELS, DISTRICTS
+from cx360.demo.people import ARCHETYPES, CHANNELS, DISTRICTS
 
 
 def acceptance(people: pd.DataFrame, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
@@ -161,8 +161,14 @@ def social(p: pd.DataFrame, rng, start: dt.date, days: int, bank: str = "demoban
 
 
 def surveys(p: pd.DataFrame, rng) -> pd.DataFrame:
+    """Answers of the quarter who took the survey, with the archetype its segmentation questionnaire
+    placed them in: their own, except for one in ten whom the questionnaire misplaces (drawn from a
+    generator of its own, so the other sources stay as they were)."""
     took = p[rng.random(len(p)) < 0.25]
     soph, share = took.digital_sophistication.values, took.data_sharing.values
+    questionnaire = np.random.default_rng([len(p), len(took), 20])
+    misplaced = questionnaire.random(len(took)) < 0.1
+    stated = np.where(misplaced, questionnaire.choice(ARCHETYPES, len(took)), took.archetype.values)
     return pd.DataFrame(
         {
             "response_id": [f"sv-{i:06d}" for i in range(len(took))],
@@ -172,6 +178,7 @@ def surveys(p: pd.DataFrame, rng) -> pd.DataFrame:
             "preferred_channel": took.preferred_channel.values,
             "ok_to_share_data": np.clip(np.round(1 + 4 * share + rng.normal(0, 0.5, len(took))), 1, 5).astype(int),
             "uses_mobile_payments": np.where(soph > 0.5, "yes", "no"),
+            "archetype": stated,
         }
     )
 
