@@ -7,6 +7,7 @@ WORKSPACE_TOML = """\
 [workspace]
 name = "demo-bank"
 default_region = "RU"
+timezone = "UTC"  # the generator writes every time on one clock, UTC (most of them with a Z)
 
 [engine]
 kind = "duckdb"
@@ -77,7 +78,6 @@ queue = "payments"
 
 # The next best action (`cx360 decide`): the offer catalogue and the contact policy.
 [contact_policy]
-time_zone = "UTC"  # the demo writes its times on one clock, read as UTC
 quiet_hours = [21, 9]
 max_contacts = { count = 3, days = 7 }
 [contact_policy.channels.email]
