@@ -7,10 +7,13 @@ import json
 
 import pytest
 
+from cx360.api import index
+from cx360.api.store import Store
 from cx360.config import Config
 from cx360.erasure.erase import erase
 from cx360.identifiers import normalise_value
 from cx360.identity.resolve import resolve
+from cx360.profiles.build import build
 from cx360.sources.ingest import ingest
 from cx360.workspace import Workspace
 
@@ -57,7 +60,13 @@ def test_a_document_links_records_and_an_invalid_one_is_kept_with_its_reason(duc
         assert len(profiles) == 3 and len(ivan) == 1 and ivan[0]["records"] == 2
         ids = json.loads(ivan[0]["identifiers"])
         assert (ids["document"], ids["phone"]) == (["ru.inn:7707083893"], ["+79161234567"])
+        build(ws)
         root = ws.root
+
+    store = Store(index.ensure(root / "warehouse.duckdb").path, region="RU")  # what GET /v1/profiles reads
+    assert store.find("ru.inn:7707 083 893", "document") == (ivan[0]["profile_id"], ["document"])
+    assert store.find("document:ru.inn:7707083893")[0] == ivan[0]["profile_id"]
+    store.close()
 
     erase(root, "document:ru.inn:7707083893", "request by the customer")
     with Workspace(root) as ws:

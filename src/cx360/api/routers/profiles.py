@@ -14,7 +14,7 @@ from cx360.errors import DataError
 from cx360.profiles.view import Profile
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"], responses=errors(401, 403, 404, 422, 429, 503))
-LOOKUP = ("email", "phone", "customer_no", "card_token", "cookie_id", "device_id")
+LOOKUP = ("email", "phone", "customer_no", "card_token", "cookie_id", "device_id", "document")
 
 
 @router.get("", summary="Find a profile by an identifier", response_model=Profile)
@@ -28,10 +28,10 @@ def find(
     card_token: str | None = None,
     cookie_id: str | None = None,
     device_id: str | None = None,
+    document: Annotated[str | None, Query(description="SCHEME:NUMBER, e.g. ru.inn:7707083893")] = None,
 ) -> Any:
-    given = {
-        k: v for k, v in zip(LOOKUP, (email, phone, customer_no, card_token, cookie_id, device_id), strict=True) if v
-    }
+    values = (email, phone, customer_no, card_token, cookie_id, device_id, document)
+    given = {k: v for k, v in zip(LOOKUP, values, strict=True) if v}
     if len(given) != 1:
         raise DataError(f"give exactly one identifier of: {', '.join(LOOKUP)} (got {len(given)})")
     kind, value = next(iter(given.items()))
