@@ -59,6 +59,14 @@ def synthesise(root: Path, n: int, events_per_profile: int) -> Path:
         con.execute(f"""CREATE TABLE profile_traits AS SELECT 'P' || lpad(i::VARCHAR, 12, '0') AS profile_id,
             TIMESTAMP '2026-01-01' AS as_of, (i % 90)::BIGINT AS txn_count_90d, (i % 1000)::DOUBLE AS spend_90d
             FROM range({n}) t(i)""")
+    import ibis
+
+    from cx360 import schema
+
+    con = ibis.duckdb.connect(str(warehouse))
+    for name in ("records", "events", "profile_ids"):  # the canonical tables the index reads, empty
+        con.create_table(name, schema=schema.ibis_schema(name))
+    con.disconnect()
     return warehouse
 
 

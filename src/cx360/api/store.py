@@ -11,13 +11,14 @@ import base64
 import datetime as dt
 import json
 import os
+import sqlite3
 import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from cx360 import node_keys
-from cx360.api.index import key_hash, prefix_range
+from cx360.api.index import key_hash, points_path, prefix_range
 from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
 from cx360.online.store import OnlineStore
@@ -52,6 +53,8 @@ class Store:
                 "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
             ).fetchall()
         }
+        points = self._con.execute("SELECT points FROM serve_meta").fetchone()[0]
+        self._points_uri = f"{points_path(self.path, points).resolve().as_uri()}?mode=ro&immutable=1"
         for cached in ("built_at", "campaigns", "channels", "distributions"):
             self.__dict__.pop(cached, None)
 
@@ -80,6 +83,17 @@ class Store:
             cur = self._local.cursor = self._new_cursor()
             self._local.generation = self._generation
         return cur
+
+    def points(self) -> sqlite3.Connection:
+        """This thread's connection to the index's point-read copy (cx360.api.index), for its generation."""
+        self._follow()
+        con = getattr(self._local, "points", None)
+        if con is None or getattr(self._local, "points_generation", -1) != self._generation:
+            if con is not None:
+                con.close()
+            con = self._local.points = sqlite3.connect(self._points_uri, uri=True, check_same_thread=False)
+            self._local.points_generation = self._generation
+        return con
 
     def _new_cursor(self):
         cur = self._con.cursor()
@@ -131,11 +145,12 @@ class Store:
         """node -> profile id, as the last batch resolved them (one query however many nodes)."""
         if not nodes:
             return {}
-        rows = self._rows(
-            "SELECT node, profile_id FROM lookup WHERE k IN (SELECT unnest(?)) AND node IN (SELECT unnest(?))",
-            [[key_hash(n) for n in nodes], list(nodes)],
-        )
-        return {r["node"]: r["profile_id"] for r in rows}
+        found: dict[str, str] = {}
+        for at in range(0, len(nodes), 10_000):  # within SQLite's limit on parameters
+            part = nodes[at : at + 10_000]
+            sql = f"SELECT node, profile_id FROM lookup WHERE node IN ({','.join('?' * len(part))})"
+            found.update(self.points().execute(sql, part))
+        return found
 
     def created_at(self, pid: str) -> dt.datetime | None:
         """When the batch issued the profile id (None: not a batch profile)."""
@@ -166,12 +181,8 @@ class Store:
         return out
 
     def _doc(self, pid: str) -> dict[str, Any] | None:
-        rows = (
-            self.cursor()
-            .execute("SELECT doc FROM docs WHERE k = ? AND profile_id = ?", [key_hash(pid), pid])
-            .fetchall()
-        )
-        return json.loads(rows[0][0]) if rows else None
+        row = self.points().execute("SELECT doc FROM docs WHERE profile_id = ?", (pid,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     # -- one profile -----------------------------------------------------------------
     def profile(self, pid: str) -> Profile:

@@ -35,7 +35,11 @@ def stores(config: Config) -> list[Store]:
         warehouse = (f"{Path(engine.warehouse).as_posix()}/**",)
     return [
         Store("warehouse", warehouse, "rows deleted, free text redacted, then the file rewritten"),
-        Store("serving index", ("serve.duckdb", "serve.duckdb.tmp"), "rebuilt from the rewritten warehouse"),
+        Store(
+            "serving index",
+            ("serve.duckdb", "serve.duckdb.tmp", "serve-points-*.sqlite", "serve-points-*.sqlite.tmp"),
+            "rebuilt from the rewritten warehouse",
+        ),
         Store(
             "audit log",
             ("access.sqlite", "access.sqlite-wal", "access.sqlite-shm", "access.sqlite-journal", "audit-journal/**"),
