@@ -67,7 +67,7 @@ def test_unsupported_or_empty_texts_get_no_sentiment():
 
 
 def test_unknown_backend_lists_the_accepted_ones():
-    with pytest.raises(ConfigError, match="trained, lexicon, transformer"):
+    with pytest.raises(ConfigError, match="trained, lexicon, e5, transformer"):
         get_backend("bert")
 
 
@@ -297,7 +297,7 @@ def test_cli_bad_input(tmp_path, texts_table):
     r = cx360("sentiment", str(tmp_path / "missing.csv"), "--text-column", "body", "--output", str(tmp_path / "o.csv"))
     assert r.returncode == 1 and "no such file" in " ".join(r.stderr.split())
     r = cx360("sentiment", str(src), "--text-column", "body", "--output", str(tmp_path / "o.csv"), "--backend", "bert")
-    assert r.returncode == 1 and "expected one of trained, lexicon, transformer" in " ".join(r.stderr.split())
+    assert r.returncode == 1 and "expected one of trained, lexicon, e5, transformer" in " ".join(r.stderr.split())
     with pytest.raises(SourceError, match=r"expected a \.csv"):
         from cx360.text.analyze import read_texts
 

