@@ -39,6 +39,16 @@ def _hashers(language: str) -> tuple[HashingVectorizer, ...]:
     raise ValueError(f"no features for language {language!r}; expected one of ru, en, zh")
 
 
+_ANY_WORD = re.compile(r"\w+")
+
+
+def is_short(language: str, texts: list[str]) -> np.ndarray:
+    """At most two words (Chinese: at most four characters), per text."""
+    if language == "zh":
+        return np.array([len((t or "").strip()) <= 4 for t in texts], dtype=bool)
+    return np.array([len(_ANY_WORD.findall(t or "")) <= 2 for t in texts], dtype=bool)
+
+
 def counts(language: str, texts: list[str]) -> sp.csr_matrix:
     """Hashed n-gram counts, sublinear (1 + log tf), one block per hasher."""
     blocks = [h.transform(texts) for h in _hashers(language)]

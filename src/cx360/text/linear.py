@@ -66,9 +66,14 @@ class LinearTextModel(BaseEstimator):
 
     def predict_proba(self, texts: list[str], *, calibrated: bool = True) -> np.ndarray:
         """Class probabilities, columns in ``classes_`` order; divided by the fitted temperature unless
-        ``calibrated=False``."""
-        t = getattr(self, "temperature_", 1.0) if calibrated else 1.0
-        return softmax(self.logits(texts) / t)
+        ``calibrated=False``. Very short texts ("ок", "好") have a temperature of their own: a word or
+        two is little evidence, yet their raw probabilities are as extreme as a paragraph's."""
+        z = self.logits(texts)
+        if not calibrated:
+            return softmax(z)
+        short = features.is_short(self.language, list(texts))
+        t = np.where(short, getattr(self, "temperature_short_", 1.0), getattr(self, "temperature_", 1.0))
+        return softmax(z / t[:, None])
 
     def save(self, path: Path) -> None:
         arrays = {
@@ -79,6 +84,7 @@ class LinearTextModel(BaseEstimator):
             "language": np.asarray(self.language),
             "dense_weight": np.asarray(self.dense_weight, dtype=np.float32),
             "temperature": np.asarray(getattr(self, "temperature_", 1.0), dtype=np.float32),
+            "temperature_short": np.asarray(getattr(self, "temperature_short_", 1.0), dtype=np.float32),
             "keep_above": np.asarray(getattr(self, "keep_above_", 0.0), dtype=np.float32),
         }
         if hasattr(self, "dense_mean_"):
@@ -93,6 +99,7 @@ class LinearTextModel(BaseEstimator):
             m.idf_, m.coef_, m.intercept_ = z["idf"], z["coef"], z["intercept"]
             m.classes_ = z["classes"].astype(str)
             m.temperature_ = float(z["temperature"]) if "temperature" in z else 1.0
+            m.temperature_short_ = float(z["temperature_short"]) if "temperature_short" in z else 1.0
             # the confidence above which a question keeps its polar tone (cx360.text.service); 0: rules off
             m.keep_above_ = float(z["keep_above"]) if "keep_above" in z else 0.0
             if "dense_mean" in z:
