@@ -16,27 +16,29 @@ from cx360.errors import AuthError
 bearer = HTTPBearer(auto_error=False, description="an API key from `cx360 keys create`: `cx360_<id>_<secret>`")
 
 
-def context(request: Request) -> Context:
+# The dependencies are coroutines: they do not block (a key's row is cached; a miss is one local SQLite
+# read), and a plain function would cost each request a trip through the thread pool per dependency.
+async def context(request: Request) -> Context:
     return request.app.state.ctx
 
 
 MAX_AUTHORIZATION = 512  # "Bearer " and a key of at most 256 characters, with room for spaces
 
 
-def principal(
+async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None
 ) -> Principal:
     if len(request.headers.get("authorization") or "") > MAX_AUTHORIZATION:
         raise AuthError(f"malformed Authorization header: longer than {MAX_AUTHORIZATION} characters")
-    who = context(request).keys.authenticate(credentials.credentials.strip() if credentials else None)
+    who = request.app.state.ctx.keys.authenticate(credentials.credentials.strip() if credentials else None)
     request.state.key_id = who.key_id  # for the access log
     return who
 
 
-def client(request: Request) -> str | None:
+async def client(request: Request) -> str | None:
     """The client's address, for the audit log (X-Forwarded-For counts only from trusted proxies)."""
     peer = request.client.host if request.client else None
-    return context(request).proxies.client(peer, request.headers.get("x-forwarded-for"))
+    return request.app.state.ctx.proxies.client(peer, request.headers.get("x-forwarded-for"))
 
 
 Ctx = Annotated[Context, Depends(context)]
