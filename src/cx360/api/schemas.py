@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cx360.profiles.view import UtcDatetime, columns_model
 
+# The identifier kinds a caller may name when a bare value could be several (document: SCHEME:NUMBER).
+LookupKind = Literal["email", "phone", "customer_no", "card_token", "cookie_id", "device_id", "document"]
+
 
 class ErrorBody(BaseModel):
     type: str = Field(description="the error class, e.g. NotFoundError, ForbiddenError, ValidationError")
@@ -183,7 +186,7 @@ class ConsentChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: str = Field(description="the person: a profile id, a node key (email:...) or an identifier value")
-    kind: Literal["email", "phone", "customer_no", "card_token", "cookie_id", "device_id"] | None = Field(
+    kind: LookupKind | None = Field(
         None, description="the identifier's kind, when `subject` is a bare value that could be several"
     )
     purpose: str = Field(description="a purpose of the workspace's [privacy.purposes] (docs/privacy.md)")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from cx360.api import services
 from cx360.api.deps import Client, Ctx, Who
-from cx360.api.schemas import errors
+from cx360.api.schemas import LookupKind, errors
 from cx360.profiles.view import UtcDatetime
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=errors(401, 403, 404, 409, 422, 429, 503))
@@ -26,9 +26,7 @@ class ByIdentifier(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     identifier: str = Field(description="a node key (email:...) or a bare identifier value")
-    kind: Literal["email", "phone", "customer_no", "card_token", "cookie_id", "device_id"] | None = Field(
-        None, description="the identifier's kind, when its value could be several"
-    )
+    kind: LookupKind | None = Field(None, description="the identifier's kind, when its value could be several")
 
 
 class Candidate(BaseModel):

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Query
 
 from cx360.api import services
 from cx360.api.deps import Client, Ctx, Who
-from cx360.api.schemas import Timeline, errors
+from cx360.api.schemas import LookupKind, Timeline, errors
 from cx360.errors import DataError
 from cx360.profiles.view import Profile
 
 router = APIRouter(prefix="/v1/profiles", tags=["profiles"], responses=errors(401, 403, 404, 422, 429, 503))
-LOOKUP = ("email", "phone", "customer_no", "card_token", "cookie_id", "device_id", "document")
+LOOKUP = get_args(LookupKind)
 
 
 @router.get("", summary="Find a profile by an identifier", response_model=Profile)
