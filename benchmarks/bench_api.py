@@ -20,15 +20,15 @@ import json
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+from bench_collector import _port, serve
 
 
 def synthesise(root: Path, n: int, events_per_profile: int) -> Path:
@@ -159,33 +159,10 @@ def main() -> None:
         synth_s = time.perf_counter() - started
         report = index.ensure(warehouse)
         _, key = create_key(root, "agent", "bench")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = _port()
         url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cx360",
-                "serve",
-                "-w",
-                str(root),
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+        server = serve(root, port, subprocess.DEVNULL, workers=args.workers)
         try:
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(url + "/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
 
             def run_load(clients: int, seconds: float) -> dict:
                 """One load run in its own process, so the client does not share the server's interpreter."""

@@ -30,12 +30,10 @@ import datetime as dt
 import http.client
 import json
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -224,22 +222,12 @@ def latency(root: Path, requests: int, seed: int) -> None:
         pids = ws.engine.to_arrow(ws.engine.table("profile_traits").select("profile_id"), step="bench")
     pids = pids["profile_id"].to_pylist()
     key = create_key(root, "agent", "bench-decisions")[1]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from bench_collector import _port, serve
+
+    port = _port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cx360", "serve", "-w", str(root), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    server = serve(root, port, subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         ids = root / "bench-decision-ids.json"
         ids.write_text(json.dumps(pids), encoding="utf-8")
         argv = ["--drive", url, key, str(ids), "--requests", str(requests), "--seed", str(seed)]

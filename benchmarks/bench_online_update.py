@@ -15,21 +15,13 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-CONFIG = """
-[[segments]]
-name = "seen"
-where = "events_total >= 1"
-
-[[triggers]]
-name = "first_seen"
-segment = "seen"
-on = "enter"
-webhook = "http://127.0.0.1:9/unused"
-"""
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_realtime import CONFIG
 
 
 def main() -> None:
@@ -50,7 +42,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="cx360-bench-online-")) / "ws"
     init_workspace(root)
     with (root / "cx360.toml").open("a") as f:
-        f.write(CONFIG)
+        f.write(CONFIG.format(hook=9))  # a webhook nobody answers: nothing is delivered here
     with Workspace(root) as ws:
         run_stage(ws, "ingest")
     ctx, _ = open_context(root)
@@ -78,7 +70,8 @@ def main() -> None:
             break
         walls.append((time.perf_counter() - wall) / done)
         cpus.append((time.process_time() - cpu) / done)
-    size = ctx.store.online.path.stat().st_size
+    path = ctx.store.online.path
+    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
     print(f"{proc.applied:,} events of {args.people:,} people in {proc.batches} micro-batches of <= {args.batch}")
     print(
         f"per event: wall {1000 * statistics.median(walls):.3f} ms, CPU {1000 * statistics.median(cpus):.3f} ms "
