@@ -270,3 +270,12 @@ def test_what_a_crash_left_is_cleaned_up_on_connect(engine_kind, tmp_path):
             assert not list(warehouse.glob("_cx360_stage_*")) and not list(warehouse.glob("_churn_scores.*"))
     finally:
         again.close()
+
+
+def test_literal_letters_of_a_time_format_are_quoted_for_spark():
+    from cx360.engine import java_literals
+
+    assert java_literals("%Y-%m-%dT%H:%M:%S%z") == "%Y-%m-%d'T'%H:%M:%S%z"
+    assert java_literals("%d.%m.%Y %H:%M") == "%d.%m.%Y %H:%M"
+    assert java_literals("%Y-%m-%d at %Hh") == "%Y-%m-%d 'at' %H'h'"
+    assert java_literals("%H o'clock") == "%H 'o''clock'"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -676,7 +677,7 @@ class Spark(Engine):
 
     def parse_timestamp(self, value: ir.StringValue, fmt: str) -> ir.TimestampValue:
         # With ANSI mode off, to_timestamp yields NULL on a mismatch; Ibis translates the format to Java's.
-        return value.as_timestamp(fmt)
+        return value.as_timestamp(java_literals(fmt))
 
     def json_get(self, value: ir.StringValue, key: str) -> ir.StringValue:
         return _spark_get_json_object(value, _json_path(key))
@@ -695,6 +696,17 @@ class Spark(Engine):
     def close(self) -> None:
         if self._owns_session:
             self.session.stop()
+
+
+def java_literals(fmt: str) -> str:
+    """A strftime format whose literal letters are quoted, as Java's date patterns need them: the T of
+    "%Y-%m-%dT%H:%M:%S" is a pattern letter to Java ("Unknown pattern letter: T") unless quoted."""
+
+    def quote(m: re.Match[str]) -> str:
+        text = m[0]
+        return text if text.startswith("%") else "'" + text.replace("'", "''") + "'"
+
+    return re.sub(r"%.|[A-Za-z']+", quote, fmt)
 
 
 def _sql_text(value: object) -> str:
