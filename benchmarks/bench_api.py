@@ -136,6 +136,17 @@ def run_wrk(url: str, key: str, n: int, connections: int, seconds: float) -> dic
     return {"p50": ms("50%"), "p99": ms("99%"), "rps": rps, "errors": int(errors[1]) if errors else 0}
 
 
+def resident_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the workers of `cx360 serve --workers N`), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        status = Path(f"/proc/{p}/status").read_text()
+        total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)[1])
+        todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+    return total / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=1_000_000)
@@ -179,6 +190,7 @@ def main() -> None:
             single = run_load(1, max(3.0, args.seconds / 4))
             loaded = run_load(args.clients, args.seconds)
             with_wrk = run_wrk(url, key, args.profiles, args.clients, args.seconds) if shutil.which("wrk") else None
+            memory = resident_mb(server.pid)
         finally:
             server.terminate()
             server.wait(10)
@@ -206,6 +218,7 @@ def main() -> None:
             f"  wrk, 1 thread, {args.clients} connections: p50 {with_wrk['p50']:6.2f} ms   "
             f"p99 {with_wrk['p99']:6.2f} ms   {with_wrk['rps']:8,.0f} requests/s   ({with_wrk['errors']} non-2xx)"
         )
+    print(f"  server memory after the load: {memory:,.0f} MB resident (all its processes)")
     print("  anchors: single-digit ms per lookup (target); RudderStack ingests ~1.7K events/s on 2 cores")
 
 
