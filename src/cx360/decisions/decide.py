@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -222,18 +222,23 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
                 "reasons": reason,
             }
         else:
-            row |= {
-                "offer": None,
-                "channel": None,
-                "send_at": None,
-                "expected_value": 0.0,
-                "propensity": None,
-                "probability": 1.0,
-                "explored": False,
-                "reasons": none.get(pid, "no offer: the catalogue has none for this person"),
-            }
+            row |= no_offer(none.get(pid, "no offer: the catalogue has none for this person"))
         out.append(row)
     return out
+
+
+def no_offer(reason: str) -> dict[str, Any]:
+    """The decision fields of a person who gets no offer (the batch's and the API's alike)."""
+    return {
+        "offer": None,
+        "channel": None,
+        "send_at": None,
+        "expected_value": 0.0,
+        "propensity": None,
+        "probability": 1.0,
+        "explored": False,
+        "reasons": reason,
+    }
 
 
 def chosen_reason(offer, channel, propensity, model_reasons, value, explored, hour, policy) -> str:

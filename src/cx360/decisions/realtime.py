@@ -32,7 +32,7 @@ import pandas as pd
 
 from cx360.config import Config
 from cx360.decisions import arbitrate, expressions, inputs, rules
-from cx360.decisions.decide import chosen_reason, next_send
+from cx360.decisions.decide import chosen_reason, next_send, no_offer
 from cx360.decisions.propensity import ACCEPTED, FEATURES, PRIOR
 from cx360.decisions.responses import Models, utc_offset_hours
 from cx360.decisions.timing import own_channels, own_hours
@@ -286,13 +286,4 @@ def _none(cands: list[dict[str, Any]]) -> dict[str, Any]:
         reason = f"no offer: every candidate is held back ({text})"
     else:
         reason = "no offer: no open candidate has a positive expected value"
-    return {
-        "offer": None,
-        "channel": None,
-        "send_at": None,
-        "expected_value": 0.0,
-        "propensity": None,
-        "probability": 1.0,
-        "explored": False,
-        "reasons": reason,
-    }
+    return no_offer(reason)
