@@ -243,6 +243,42 @@ def test_erase_while_serving_drops_the_person_from_the_running_api(ws_root):
         assert unclaimed(ws.root, ws.config) == ["stray.bin"]
 
 
+def test_erase_reaches_the_collectors_redis_streams(ws_root, tmp_path):
+    from redis_server import RedisServer
+
+    from cx360.stream.redis_log import RedisLog
+
+    who = person(ws_root)
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        with (ws_root / "cx360.toml").open("a") as f:
+            f.write(f'\n[collector]\ntransport = "redis"\nredis_url = "{server.url}"\n')
+        with Workspace(ws_root) as ws:
+            streams = RedisLog(ws.config.collector, ws.config.workspace.name)
+        theirs = {"type": "identify", "messageId": "m1", "traits": {"email": who["email"].upper()}}
+        other = {"type": "track", "messageId": "m2", "userId": "someone-else", "event": "Signed In"}
+        streams.append([json.dumps(theirs).encode(), json.dumps(other).encode()])
+        streams.reject([json.dumps({"line": {"phone": who["phone"]}, "reasons": ["no time"]}).encode()])
+        receipt = erase(ws_root, who["email"], "request")
+        names = sorted(s["store"] for s in receipt["stores"])
+        assert "redis streams" in names
+        stream = streams.events.stream
+        assert receipt["files"][f"redis stream {stream}"] == 1
+        assert receipt["files"][f"redis stream {stream}:rejected"] == 1
+        assert receipt["verification"]["hits"] == 0
+        assert receipt["verification"]["streams_scanned"] == [
+            f"redis stream {stream}",
+            f"redis stream {stream}:rejected",
+        ]
+        left = streams.events.read("probe", "c1", count=10)
+        assert [json.loads(e.message)["messageId"] for e in left] == ["m2"]
+        streams.close()
+        aof = [p for p in (tmp_path / "redis").rglob("*") if p.is_file() and p.name != "redis.log"]
+        assert aof and not any(who["email"].upper().encode() in p.read_bytes() for p in aof)
+    finally:
+        server.kill()
+
+
 def test_subject_access_export_writes_everything_held_with_source_time_and_purpose(ws_root, tmp_path):
     who = person(ws_root)
     record_cli(ws_root, "profile", who["pid"], ["email"])

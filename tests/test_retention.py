@@ -161,3 +161,33 @@ def test_calendar_months_and_years():
     assert cutoff("13 months", dt.datetime(2025, 1, 15, 8)) == dt.datetime(2023, 12, 15, 8)
     assert cutoff("2 years", dt.datetime(2024, 2, 29)) == dt.datetime(2022, 2, 28)
     assert cutoff("2 weeks", dt.datetime(2025, 1, 15)) == dt.datetime(2025, 1, 1)
+
+
+def test_compact_rewrites_the_warehouse_so_removed_rows_leave_its_bytes(tmp_path):
+    root = _workspace(tmp_path)
+    csv = root / "data" / "activity.csv"
+    marker = "w-old-remark-7f3a9c"  # only the expired web event's text holds it
+    lines = csv.read_text(encoding="utf-8").splitlines()
+    lines = [line.replace(",hello", f",{marker}") if line.startswith("w_old,") else line for line in lines]
+    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _json("run", "-w", str(root), "--select", "ingest")
+    warehouse = root / "warehouse.duckdb"
+    assert marker.encode() in warehouse.read_bytes()
+
+    report = _json("privacy", "retain", "-w", str(root), "--compact")
+    assert report["removed"] == 3 and report["compacted"] is True
+    assert not any("DuckDB keeps the bytes" in w for w in report["warnings"])
+    assert marker.encode() not in warehouse.read_bytes()
+    assert _event_ids(root) == {"w_new", "c_kept", "c_web", "s_kept"}
+
+    report = _json("privacy", "retain", "-w", str(root), "--compact")
+    assert report["removed"] == 0 and report["compacted"] is False, "nothing removed: nothing rewritten"
+
+
+def test_compact_in_cx360_toml_rewrites_during_the_run_and_later_stages_read_the_new_file(tmp_path):
+    root = _workspace(tmp_path, RULES + "compact = true\n")
+    report = _json("run", "-w", str(root))
+    stages = {s["stage"]: s for s in report["stages"]}
+    assert stages["retention"]["report"]["compacted"] is True
+    assert stages["identity"]["status"] == stages["profiles"]["status"] == "ok"
+    assert _event_ids(root) == {"w_new", "c_kept", "c_web", "s_kept"}

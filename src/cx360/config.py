@@ -629,12 +629,17 @@ class RetentionSettings(Model):
     event_log: Duration | None = Field(
         None, description="the collector's event log segments, once drained into the warehouse, by when written"
     )
+    compact: bool = Field(
+        False,
+        description="after rows were removed, rewrite the DuckDB file so that their bytes are gone from it too "
+        "(the cost: one copy of the warehouse)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _known_tables(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(RETAINED_TABLES))
+            unknown = sorted(set(data) - {*RETAINED_TABLES, "compact"})
             if unknown:
                 raise ValueError(
                     f"unknown table(s) {unknown}; retention applies to {', '.join(RETAINED_TABLES)} (the tables "

@@ -100,15 +100,22 @@ def _ingest(ws: Workspace, only: list[str] | None = None, on_progress=None) -> O
     return Outcome(reports, error=failed, changed=any(r.inputs > r.unchanged for r in reports))
 
 
-def _retention(ws: Workspace, now: dt.datetime | None = None, dry_run: bool = False) -> Outcome:
+def _retention(
+    ws: Workspace, now: dt.datetime | None = None, dry_run: bool = False, compact: bool | None = None
+) -> Outcome:
     from cx360.privacy.retention import apply
     from cx360.stream.eventlog import LOG_DIR
     from cx360.stream.segments import DRAINED
 
     segments = sorted(ws.root.glob(f"{LOG_DIR}/*/*/*/{DRAINED}/*.jsonl"))  # partition/source/stream/drained
-    report = apply(ws.engine, ws.config, now=now, dry_run=dry_run, segments=segments)
+    compact = ws.config.retention.compact if compact is None else compact
+    report = apply(ws.engine, ws.config, now=now, dry_run=dry_run, segments=segments, compact=compact)
     if not report.rules:
         return Outcome(skipped="no [retention] rules in cx360.toml", changed=False)
+    if compact and report.removed and not dry_run and ws.config.engine.kind == "duckdb":
+        ws.engine.compact()
+        ws.close()  # the next stage opens the rewritten file
+        report.compacted = True
     return Outcome(report, warnings=report.warnings, changed=report.removed > 0 and not dry_run)
 
 

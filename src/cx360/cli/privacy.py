@@ -24,6 +24,14 @@ def register(root: typer.Typer) -> None:
 def retain_cmd(
     workspace: WorkspaceOpt = Path("."),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing.")] = False,
+    compact: Annotated[
+        bool | None,
+        typer.Option(
+            "--compact/--no-compact",
+            help="Rewrite the DuckDB file after rows were removed, so their bytes are gone from it "
+            "(default: [retention] compact).",
+        ),
+    ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Delete the rows older than [retention] in cx360.toml allows, rule by rule (`cx360 run` does it
@@ -33,7 +41,7 @@ def retain_cmd(
     from cx360.workspace import Workspace
 
     with Workspace(workspace) as ws:
-        result = run_one(ws, "retention", dry_run=dry_run)
+        result = run_one(ws, "retention", dry_run=dry_run, compact=compact)
     if result.status == "skipped":
         raise ConfigError(
             f'{result.error}: declare how long to keep rows, e.g. [retention] events.web = "13 months", '
@@ -57,6 +65,8 @@ def print_retention_report(report, fmt: Format = Format.table) -> None:
             ],
         )
     )
+    if report.compacted:
+        out.print("The warehouse file was rewritten: the removed rows' bytes are gone from it.")
     for w in report.warnings:
         out.print(f"[yellow]{w}[/]")
 

@@ -30,7 +30,7 @@ from cx360.config import DuckDBEngine
 from cx360.erasure import files as stores_io
 from cx360.erasure.scan import scan
 from cx360.erasure.stores import stores
-from cx360.erasure.streams import erase_event_log
+from cx360.erasure.streams import erase_event_log, erase_redis
 from cx360.erasure.subject import Subject, resolve
 from cx360.erasure.warehouse import erase_rows
 from cx360.errors import NotFoundError
@@ -127,6 +127,9 @@ def _run(root: Path, journal: dict) -> dict:
         journal["stores"]["event log"] = journal["stores"].get("event log", 0) + messages
         if busy:
             journal["stores"]["event log partitions in use (left as they are)"] = ", ".join(busy)
+        for stream, (erased, left) in erase_redis(config, root, subject, region).items():
+            journal["stores"][stream] = journal["stores"].get(stream, 0) + erased
+            journal.setdefault("redis_left", {})[stream] = left
         if isinstance(config.engine, DuckDBEngine):
             online = erase_online(online_path(root / config.engine.path), subject.profile_ids, subject.nodes)
             journal["stores"]["online store"] = journal["stores"].get("online store", 0) + online
@@ -148,6 +151,10 @@ def _run(root: Path, journal: dict) -> dict:
 
         journal_path = _journal_path(root, eid)
         result = scan(root, config, subject, skip=(journal_path,))
+        for stream, left in journal.get("redis_left", {}).items():
+            result.streams[stream] = left
+            if left:
+                result.hits.append({"store": "redis stream", "file": stream, "where": "entries", "what": f"{left}"})
         _advance(root, journal, "verified")
         receipt = _receipt(journal, config, result, time.perf_counter() - started, suppression)
         _write_receipt(root, receipt)

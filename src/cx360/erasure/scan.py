@@ -29,6 +29,7 @@ class ScanResult:
     hits: list[dict] = field(default_factory=list)  # store, file, where, what: none of them is the value itself
     user_files: dict[str, int] = field(default_factory=dict)  # the user's files that still hold the person
     namesakes: int = 0  # rows of other people with the same first and last name
+    streams: dict[str, int] = field(default_factory=dict)  # Redis streams searched: their entries still theirs
 
     def as_dict(self) -> dict:
         return {
@@ -36,6 +37,7 @@ class ScanResult:
             "files_scanned": self.files,
             "bytes_scanned": self.bytes,
             "tables_scanned": self.tables,
+            "streams_scanned": sorted(self.streams),
             "hits": len(self.hits),
             "where": self.hits,
             "namesakes": self.namesakes,

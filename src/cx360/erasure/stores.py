@@ -60,6 +60,11 @@ def stores(config: Config) -> list[Store]:
             ("eventlog/**",),
             "the person's messages removed from every segment no running server holds",
         ),
+        *(
+            [Store("redis streams", (), "the person's entries removed from the collector's streams, the log rewritten")]
+            if config.collector.transport == "redis"
+            else []
+        ),
         Store("suppression list", ("privacy/suppression.key", "privacy/suppressed.jsonl"), "keyed hashes added"),
         Store("erasure receipts", ("erasure/**",), "the receipt written; the journal removed when done"),
         Store("models", ("models/**",), "scanned: models are fitted on traits and hold no personal values"),

@@ -8,6 +8,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from cx360.config import Config
 from cx360.erasure.subject import Subject
 from cx360.privacy.suppression import Suppression
 from cx360.stream import eventlog
@@ -22,10 +23,31 @@ def matcher(root: Path, subject: Subject, region: str | None) -> Suppression:
     return mine
 
 
+def _touches(root: Path, subject: Subject, region: str | None):
+    mine = matcher(root, subject, region)
+    return lambda message: mine.touches(message.decode("utf-8", "replace"))
+
+
 def erase_entries(transport: Transport, root: Path, subject: Subject, region: str | None) -> int:
     """Remove the person's entries from `transport`; returns how many."""
-    mine = matcher(root, subject, region)
-    return transport.erase(lambda message: mine.touches(message.decode("utf-8", "replace")))
+    return transport.erase(_touches(root, subject, region))
+
+
+def erase_redis(config: Config, root: Path, subject: Subject, region: str | None) -> dict[str, tuple[int, int]]:
+    """With `[collector] transport = "redis"`: the person's entries out of the workspace's accepted and
+    rejected streams. Per stream: (entries removed, entries of theirs left after, for the receipt's
+    verification). Redis unreachable is TransportUnavailableError: the erasure stays pending and the
+    next `cx360 privacy erase` completes it."""
+    if config.collector.transport != "redis":
+        return {}
+    from cx360.stream.redis_log import RedisLog
+
+    touches = _touches(root, subject, region)
+    log = RedisLog(config.collector, config.workspace.name)
+    try:
+        return {f"redis stream {t.stream}": (t.erase(touches), t.count(touches)) for t in (log.events, log.rejected)}
+    finally:
+        log.close()
 
 
 def erase_event_log(root: Path, subject: Subject, region: str | None) -> tuple[int, list[str]]:

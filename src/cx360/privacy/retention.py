@@ -10,7 +10,8 @@ profiles, traits, scores, segments) is rebuilt without what was removed. The ing
 nothing more to remove.
 
 On DuckDB a DELETE leaves the bytes of the removed rows in the warehouse file until the file is
-rewritten; on Spark the table's files are rewritten and the rows are gone.
+rewritten: `[retention] compact = true` (or `cx360 privacy retain --compact`) rewrites it after rows
+were removed. On Spark the table's files are rewritten and the rows are gone.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ AGE_COLUMNS = {
 }
 DUCKDB_NOTE = (
     "DuckDB keeps the bytes of deleted rows in warehouse.duckdb until the file is rewritten: "
-    "the rows are gone from every query, not yet from the file"
+    "the rows are gone from every query, not yet from the file ([retention] compact = true rewrites it)"
 )
 
 
@@ -63,6 +64,7 @@ class RetentionReport:
     rules: list[Rule]
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    compacted: bool = False  # the DuckDB file was rewritten after the deletes
 
     @property
     def removed(self) -> int:
@@ -72,6 +74,7 @@ class RetentionReport:
         return {
             "dry_run": self.dry_run,
             "removed": self.removed,
+            "compacted": self.compacted,
             "rules": [r.as_dict() for r in self.rules],
             "warnings": self.warnings,
         }
@@ -133,10 +136,12 @@ def apply(
     now: dt.datetime | None = None,
     dry_run: bool = False,
     segments: Iterable[Path] = (),
+    compact: bool = False,
 ) -> RetentionReport:
     """Delete (or, with dry_run, count) what each rule removes; each rule's delete is all or nothing.
     `segments` are the event log's drained segment files, which `event_log` ages by when they were
-    written (the warehouse holds their events: removing them loses nothing that was not loaded)."""
+    written (the warehouse holds their events: removing them loses nothing that was not loaded).
+    `compact` says the caller rewrites the DuckDB file afterwards (it owns the connection)."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     every = rules(config, now)
     report = RetentionReport(every, dry_run)
@@ -156,7 +161,7 @@ def apply(
             report.warnings.append(
                 f"retention rule {rule.key}: no event has the name or channel {rule.kind!r}; check the spelling"
             )
-    if report.removed and not dry_run and config.engine.kind == "duckdb":
+    if report.removed and not dry_run and config.engine.kind == "duckdb" and not compact:
         report.warnings.append(DUCKDB_NOTE)
     return report
 

@@ -138,6 +138,11 @@ class RedisTransport:
             return removed
         raise TransportUnavailableError(f"Redis stream {self.stream}: appends kept interrupting the erasure")
 
+    def count(self, matches: Callable[[bytes], bool]) -> int:
+        """How many entries' messages `matches` holds (erasure's verification)."""
+        entries = self._call("count", self._client.xrange, self.stream, "-", "+")
+        return sum(1 for _, fields in entries if fields and matches(fields.get(FIELD, b"")))
+
     def _rebuild(self, pipe, matches: Callable[[bytes], bool]) -> int:
         entries = pipe.xrange(self.stream, "-", "+")
         kept = [(offset, fields) for offset, fields in entries if not (fields and matches(fields.get(FIELD, b"")))]
