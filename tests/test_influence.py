@@ -14,6 +14,7 @@ from cx360.models.influence import (
     customer_value,
     influence,
     pagerank,
+    two_hop_reach,
     value_tiers,
 )
 
@@ -113,3 +114,29 @@ def test_value_tiers_by_quantile():
     assert custom.value_counts().to_dict() == {"bronze": 3, "silver": 2, "gold": 2, "platinum": 3}
     with pytest.raises(SourceError, match="three increasing numbers"):
         value_tiers([1.0, 2.0], quantiles=(0.9, 0.5, 0.95))
+
+
+def test_two_hop_reach_in_blocks_counts_what_the_whole_square_counts():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(7)
+    for _ in range(25):
+        n, m = int(rng.integers(1, 80)), int(rng.integers(0, 300))
+        a = sp.csr_matrix((np.ones(m), (rng.integers(0, n, m), rng.integers(0, n, m))), shape=(n, n))
+        a.setdiag(0)
+        a.eliminate_zeros()
+        square = ((a + a @ a) != 0).tolil()
+        square.setdiag(False)  # oneself is not reach, even back through a cycle
+        expected = np.asarray(square.tocsr().sum(axis=1)).ravel()
+        for block in (1, 5, 64, 1 << 24):  # a block per row, small blocks, and one block for everything
+            assert two_hop_reach(a, block_entries=block).tolist() == expected.tolist()
+
+
+def test_a_hubs_reach_counts_each_person_once():
+    # 300 followers of the hub; the hub replies to 40 people, who each reach the hub's 300 followers
+    rows = [(f"f{i}", "hub", "follow") for i in range(300)] + [("hub", f"r{i}", "reply") for i in range(40)]
+    rows.append(("f0", "r0", "follow"))  # f0 also follows r0 directly: still one person in r0's reach
+    inf = influence(edges(*rows)).set_index("node_id")
+    assert inf.loc["hub", "reach"] == 300
+    assert inf.loc["r0", "reach"] == 1 + 300  # the hub, then its followers (f0 among them, counted once)
+    assert inf.loc["f0", "reach"] == 0
