@@ -733,6 +733,18 @@ class FunnelSpec(Model):
     )
 
 
+class VisitSettings(Model):
+    """Visit analytics (`cx360 visits show`, see docs/visits.md): how often a regular visitor comes, and
+    which card payments count as bought around a visit."""
+
+    regular_per_month: float = Field(
+        1.0, gt=0, description="a regular visitor comes at least this often per 30 days of the period (and twice)"
+    )
+    purchase_window_minutes: int = Field(
+        60, ge=0, le=1440, description="card payments from this long before entry to this long after exit count"
+    )
+
+
 class SegmentationSettings(Model):
     """The built-in segments: RFM cells and behavioural clusters."""
 
@@ -820,6 +832,7 @@ class Config(Model):
     sources: list[Source] = []
     segments: list[SegmentSpec] = []
     funnels: list[FunnelSpec] = []
+    visits: VisitSettings = VisitSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     serve: ServeSettings = ServeSettings()
     retention: RetentionSettings = RetentionSettings()

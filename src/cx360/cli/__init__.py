@@ -28,6 +28,7 @@ from cx360.cli import (
     serve,
     stream,
     triggers,
+    visits,
     workspace,
 )
 
@@ -67,6 +68,7 @@ for module in (
     profile,
     segments,
     funnels,
+    visits,
     forms,
     consents,
     clv,

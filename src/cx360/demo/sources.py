@@ -199,6 +199,48 @@ def mall(p: pd.DataFrame, rng, start: dt.date, days: int) -> pd.DataFrame:
             "mall": rng.choice(MALLS, len(idx)),
             "home_district": p.home_district.values[idx],
             "dwell_minutes": dwell,
+            "visitor": p.person_id.values[idx],  # who really came: for the truth, not written out
+        }
+    )
+
+
+def strangers(n: int, rng: np.random.Generator, start: dt.date) -> pd.DataFrame:
+    """People who are not the bank's customers but sign in to a mall's wifi with their phone: no CRM
+    knows them, so cx360 sees each as a device and a phone, a profile without a record. Their phones
+    use a code no customer's does (958), and they live nearer the malls' own districts."""
+    ids = np.arange(1, n + 1)
+    near = rng.random(n) < 0.6  # most come from the three districts around the malls
+    return pd.DataFrame(
+        {
+            "stranger_id": [f"stranger-{i:06d}" for i in ids],
+            "mac_hash": [hashlib.sha256(f"mac-stranger{i}".encode()).hexdigest()[:20] for i in ids],
+            "mobile": [f"+7958{i:07d}" for i in ids],
+            "home_district": np.where(near, rng.choice(DISTRICTS[7:10], n), rng.choice(DISTRICTS, n)),
+            # fewer visits than the customers': many come once
+            "visits_per_year": np.round(rng.gamma(0.6, 4, n), 2),
+            "preferred_hour": np.clip(rng.normal(16, 3, n), 9, 22).astype(int),
+            "churn_date": None,
+        }
+    )
+
+
+def stranger_visits(s: pd.DataFrame, rng: np.random.Generator, start: dt.date, days: int, first: int) -> pd.DataFrame:
+    """The strangers' visits in the wifi export's shape, numbered on from visit `first` (those who come less
+    than once a year may not come at all)."""
+    idx, ts = occurrences(s, np.maximum(s.visits_per_year.values, 365.0 / days), rng, start, days)
+    dwell = rng.gamma(1.5, 30, len(idx)).astype(int) + 5
+    exit_ = ts + (dwell * 60).astype("timedelta64[s]")
+    return pd.DataFrame(
+        {
+            "visit_id": [f"mv-{first + i:08d}" for i in range(len(idx))],
+            "mac_hash": s.mac_hash.values[idx],
+            "wifi_phone": s.mobile.values[idx],
+            "entered": [str(t).replace("T", " ") for t in ts.astype("datetime64[s]")],
+            "left": [str(t).replace("T", " ") for t in exit_.astype("datetime64[s]")],
+            "mall": rng.choice(MALLS, len(idx)),
+            "home_district": s.home_district.values[idx],
+            "dwell_minutes": dwell,
+            "visitor": s.stranger_id.values[idx],
         }
     )
 

@@ -94,7 +94,18 @@ def generate_world(
     call_truth.to_parquet(truth / "calls.parquet", index=False)
     rows["social.jsonl"] = _jsonl(data / "social.jsonl", sources.social(people, rng, start, days))
     rows["surveys.csv"] = _csv(data / "surveys.csv", sources.surveys(people, rng), ",")
-    rows["mall_visits.csv"] = _csv(data / "mall_visits.csv", sources.mall(people, rng, start, days), ";")
+    visits = sources.mall(people, rng, start, days)
+    # non-customers at the malls: their own generator, so that adding them left every other export as it was
+    others = np.random.default_rng(np.random.PCG64(seed + 2))
+    strangers = sources.strangers(max(customers // 5, 1), others, start)
+    visits = pd.concat(
+        [visits, sources.stranger_visits(strangers, others, start, days, len(visits))], ignore_index=True
+    )
+    rows["mall_visits.csv"] = _csv(data / "mall_visits.csv", visits.drop(columns="visitor"), ";")
+    visits[["visit_id", "visitor"]].assign(customer=visits.visitor.str.startswith("person-")).to_parquet(
+        truth / "mall_visitors.parquet", index=False
+    )
+    strangers.drop(columns="churn_date").to_parquet(truth / "strangers.parquet", index=False)
     # its own generator, so that adding it left every other export as it was
     consents = sources.preferences(people, cust, np.random.default_rng(np.random.PCG64(seed + 1)), start, days)
     rows["preferences.csv"] = _csv(data / "preferences.csv", consents, ",")
