@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cx360 import node_keys, schema
+from cx360.engine import local_duckdb
 from cx360.identity import golden, junk, overrides
 from cx360.identity.anchoring import summary as event_summary
 from cx360.identity.anchoring import weigh_event_links
@@ -160,35 +160,33 @@ def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings) ->
 
 
 def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
-    reason = dict(zip(flagged["node"].to_pylist(), flagged["reason"].to_pylist(), strict=True))
-    why = links.right.map(reason).combine_first(links.left.map(reason))
-    evidence = [
-        json.dumps(
-            {"source": s, "kind": k}
-            if r == "record_identifier"
-            else {"kinds": k, "source": s, "events": int(n), "first_event": e, "first_event_name": name}
+    """The deterministic links with their evidence as JSON and blocked when a node of theirs is
+    flagged: one DuckDB query (built row by row in Python it took 14 s at a million records)."""
+    con = local_duckdb()
+    try:
+        table = pa.Table.from_pandas(links, preserve_index=False)
+        con.register("links", table.append_column("_order", pa.array(range(len(links)), pa.int64())))
+        con.register("flagged", flagged)
+        out = (
+            con.sql("""
+            SELECT l."left", l."right", l.rule, 1.0::DOUBLE AS confidence,
+                CASE WHEN l.rule = 'record_identifier' THEN to_json({'source': l.source, 'kind': l.kind})
+                     ELSE to_json({'kinds': l.kind, 'source': l.source, 'events': l.n_events::BIGINT,
+                                   'first_event': l.first_event, 'first_event_name': l.first_event_name})
+                END::VARCHAR AS evidence,
+                CASE WHEN coalesce(r.reason, f.reason) IS NULL THEN 'active' ELSE 'blocked' END AS status,
+                coalesce(r.reason, f.reason) AS blocked_reason
+            FROM links l
+            LEFT JOIN flagged r ON r.node = l."right"
+            LEFT JOIN flagged f ON f.node = l."left"
+            ORDER BY l._order
+        """)
+            .arrow()
+            .read_all()
         )
-        for r, k, s, n, e, name in zip(
-            links.rule,
-            links.kind,
-            links.source,
-            links.n_events,
-            links.first_event,
-            links.first_event_name,
-            strict=True,
-        )
-    ]
-    return pd.DataFrame(
-        {
-            "left": links.left,
-            "right": links.right,
-            "rule": links.rule,
-            "confidence": 1.0,
-            "evidence": evidence,
-            "status": ["blocked" if isinstance(w, str) else "active" for w in why],
-            "blocked_reason": why.where(why.notna(), None),
-        }
-    )
+    finally:
+        con.close()
+    return out.to_pandas()
 
 
 def _without(records: pa.Table, flagged: pa.Table) -> pa.Table:
