@@ -153,7 +153,7 @@ def _churn(ws: Workspace, model: Path | None = None) -> Outcome:
 
 
 def _archetypes(ws: Workspace) -> Outcome:
-    from cx360.scoring import archetypes
+    from cx360.scoring import archetypes, habits
     from cx360.segments.builtin import as_of_of
 
     as_of = as_of_of(ws.engine)
@@ -162,7 +162,8 @@ def _archetypes(ws: Workspace) -> Outcome:
     with ws.engine.step("archetypes"):
         table, how = archetypes.build(ws.engine, as_of)
         ws.engine.replace("profile_archetypes", table)
-    return Outcome(how, as_of=as_of)
+        warning = habits.record(ws.engine, as_of)
+    return Outcome(how, as_of=as_of, warnings=[warning] if warning else [])
 
 
 def _segments(ws: Workspace) -> Outcome:
@@ -214,9 +215,9 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "archetypes",
         ("profile_traits", "profile_events"),
-        ("profile_archetypes",),
+        ("profile_archetypes", "archetype_history"),
         _archetypes,
-        "digital archetype of each profile",
+        "digital archetype of each profile, and the history of each person's archetypes",
     ),
     Stage(
         "segments",

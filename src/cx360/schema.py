@@ -293,6 +293,13 @@ PROFILE_ARCHETYPES: tuple[Column, ...] = (
     ),
 )
 
+ARCHETYPE_HISTORY: tuple[Column, ...] = (
+    Column("profile_id", "string", "the person"),
+    Column("archetype", "string", "the archetype of this stay"),
+    Column("entered_at", "timestamp", "as_of of the archetypes run that first placed the person in it"),
+    Column("exited_at", "timestamp", "as_of of the run that placed them elsewhere; empty while current"),
+)
+
 PROFILE_RFM: tuple[Column, ...] = (
     Column("profile_id", "string", "the person"),
     Column("as_of", "timestamp", "the profile_traits as_of"),
@@ -371,6 +378,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "profile_scores": PROFILE_SCORES,
     "text_scores": TEXT_SCORES,
     "profile_archetypes": PROFILE_ARCHETYPES,
+    "archetype_history": ARCHETYPE_HISTORY,
     "profile_rfm": PROFILE_RFM,
     "profile_clusters": PROFILE_CLUSTERS,
     "churn_scores": CHURN_SCORES,
