@@ -279,6 +279,7 @@ def test_every_table_command_speaks_json(tmp_path):
         "churn",
         "archetypes",
         "segments",
+        "listening",
     ]
     assert report["stages"][0]["rows_written"]["records"] == 2 and report["ok"] is True
     resolved = run("identity", "resolve", "-w", str(ws))

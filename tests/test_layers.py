@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.stream",),  # the collector's event log, its transports, the drain into the warehouse
     ("cx360.workspace",),  # the handle a user opens; stages receive it and import it only for annotations
     ("cx360.decisions",),  # the next best action: offers, contact policy, response models, arbitration
-    ("cx360.segments", "cx360.calls", "cx360.funnels", "cx360.visits"),  # audiences; calls; funnels, forms; visits
+    ("cx360.segments", "cx360.calls", "cx360.funnels", "cx360.visits", "cx360.listening"),  # audiences and analyses
     ("cx360.scoring",),
     ("cx360.profiles",),
     ("cx360.identity",),

@@ -17,8 +17,8 @@ from cx360.scoring import churn as cw
 
 def test_select_one_stage_or_it_and_everything_downstream():
     assert pipeline.select("churn") == ["churn"]
-    assert pipeline.select("profiles+") == ["profiles", "churn", "archetypes", "segments"]
-    assert pipeline.select("texts+") == ["texts", "profiles", "churn", "archetypes", "segments"]
+    assert pipeline.select("profiles+") == ["profiles", "churn", "archetypes", "segments", "listening"]
+    assert pipeline.select("texts+") == ["texts", "profiles", "churn", "archetypes", "segments", "listening"]
     assert pipeline.select(None) == [s.name for s in pipeline.STAGES]
     assert pipeline.select("ingest+")[:3] == ["ingest", "retention", "identity"]
     with pytest.raises(ConfigError, match="unknown stage; stages: ingest, retention, identity"):
@@ -44,7 +44,7 @@ def test_traits_rebuilt_with_old_churn_scores_fail_the_segment_until_the_pipelin
     ws = _world(duckdb_workspace)  # ingested, resolved, profiles built by the stage functions themselves
     cw.save(cw.train(ws, as_of=dt.datetime(2025, 9, 1), horizon_days=60), ws.root / cw.DEFAULT_MODEL_DIR)
     first = pipeline.run(ws, "profiles+", context=lambda s: _as_of(s, dt.datetime(2025, 9, 1)))
-    assert first.ok and [r.status for r in first.stages] == ["ok"] * 4
+    assert first.ok and [r.status for r in first.stages] == ["ok"] * 5
     assert {t.table: t.state for t in pipeline.table_states(ws)}["churn_scores"] == "fresh"
 
     # the traits move on three months; the churn scores stay where they were
@@ -89,6 +89,7 @@ def test_run_select_and_status_as_json(duckdb_workspace):
         ("churn", "skipped"),
         ("archetypes", "ok"),
         ("segments", "failed"),
+        ("listening", "not run"),
     ]
     assert "no churn model" in report["stages"][2]["error"]
     # the declared segment on churn_risk cannot be evaluated without churn scores: the run says so and fails

@@ -745,6 +745,42 @@ class VisitSettings(Model):
     )
 
 
+def _terms(terms: list[str]) -> list[str]:
+    cleaned = [t.strip() for t in terms]
+    if any(not t for t in cleaned):
+        raise ValueError("an empty term: write a brand or keyword")
+    dupes = sorted({t for t in cleaned if [x.lower() for x in cleaned].count(t.lower()) > 1})
+    if dupes:
+        raise ValueError(f"terms must be unique (case aside); repeated: {', '.join(dupes)}")
+    return cleaned
+
+
+Terms = Annotated[list[str], AfterValidator(_terms)]
+
+
+class ListeningSettings(Model):
+    """Social listening (`cx360 listening`, see docs/listening.md): the watch-list that posts and reviews
+    are matched against, and who counts as a lead for the CRM."""
+
+    brands: Terms = Field([], description="brand names, matched anywhere in a post, case aside (@handles too)")
+    keywords: Terms = Field([], description="words or phrases to watch, matched the same way")
+    events: list[str] = Field(["social_post", "review_posted"], min_length=1, description="the events read as posts")
+    high_intent: float = Field(0.5, gt=0, le=1, description="purchase intent from which a mention is a lead")
+    export_purpose: str = Field("profiling", description="the purpose a lead export is checked against")
+
+    @model_validator(mode="after")
+    def _unique(self) -> ListeningSettings:
+        both = {t.lower() for t in self.brands} & {t.lower() for t in self.keywords}
+        if both:
+            raise ValueError(f"a term is both a brand and a keyword: {', '.join(sorted(both))}")
+        return self
+
+    @property
+    def terms(self) -> list[tuple[str, str]]:
+        """(term, brand or keyword), in the watch-list's order."""
+        return [(t, "brand") for t in self.brands] + [(t, "keyword") for t in self.keywords]
+
+
 class SegmentationSettings(Model):
     """The built-in segments: RFM cells and behavioural clusters."""
 
@@ -833,6 +869,7 @@ class Config(Model):
     segments: list[SegmentSpec] = []
     funnels: list[FunnelSpec] = []
     visits: VisitSettings = VisitSettings()
+    listening: ListeningSettings = ListeningSettings()
     segmentation: SegmentationSettings = SegmentationSettings()
     serve: ServeSettings = ServeSettings()
     retention: RetentionSettings = RetentionSettings()

@@ -62,3 +62,20 @@ def _narrow(path: Path) -> None:
     if mode != wanted:
         with contextlib.suppress(PermissionError):  # not ours: leave it, the owner's umask decides
             os.chmod(path, wanted)
+
+
+def write_private_table(table, path: Path, fmt: str) -> None:
+    """An Arrow table as CSV or Parquet at `path`, written whole or not at all, readable by its owner
+    only: what audiences and leads leave the system as."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from cx360.errors import ConfigError
+
+    if fmt not in ("csv", "parquet"):
+        raise ConfigError(f"unknown export format {fmt!r}; use csv or parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    (pq.write_table if fmt == "parquet" else pacsv.write_csv)(table, partial)
+    private(partial)
+    partial.replace(path)

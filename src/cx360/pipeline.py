@@ -175,6 +175,14 @@ def _segments(ws: Workspace) -> Outcome:
     return Outcome(results, as_of=as_of_of(ws.engine), error=failed)
 
 
+def _listening(ws: Workspace) -> Outcome:
+    from cx360.listening.build import build
+
+    with ws.engine.step("listening"):
+        built = build(ws.engine, ws.config.listening)
+    return Outcome(built, warnings=built.warnings)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage(
         "ingest",
@@ -225,6 +233,13 @@ STAGES: tuple[Stage, ...] = (
         ("profile_rfm", "profile_clusters", "segments", "segment_members"),
         _segments,
         "RFM cells, clusters, and every declared segment",
+    ),
+    Stage(
+        "listening",
+        ("events", "text_scores", "profile_events", "profiles"),
+        ("mentions", "prospects"),
+        _listening,
+        "mentions of the [listening] watch-list with their tone; post authors who are not customers",
     ),
 )
 BY_NAME = {s.name: s for s in STAGES}

@@ -300,6 +300,35 @@ ARCHETYPE_HISTORY: tuple[Column, ...] = (
     Column("exited_at", "timestamp", "as_of of the run that placed them elsewhere; empty while current"),
 )
 
+MENTIONS: tuple[Column, ...] = (
+    Column("event_id", "string", "the post or review (see events)"),
+    Column("ts", "timestamp", "when it was posted"),
+    Column("term", "string", "the watch-list term it mentions ([listening] in cx360.toml)"),
+    Column("term_kind", "string", "brand or keyword"),
+    Column("platform", "string", "where it was posted (the post's `platform` property)"),
+    Column("social_handle", "string", "its author's handle, normalised", pii=True),
+    Column("profile_id", "string", "the profile the post reached through identity; empty: none"),
+    Column("customer", "boolean", "the author is a customer: a profile that a CRM record backs"),
+    Column("sentiment", "string", "negative, neutral or positive (see text_scores)"),
+    Column("intent", "float64", "purchase-intent score, 0 to 1"),
+    Column("intent_product", "string", "the product a purchase intent names"),
+    Column("followers", "int64", "the author's followers when they posted"),
+)
+
+PROSPECTS: tuple[Column, ...] = (
+    Column("social_handle", "string", "a post author who is not a customer, normalised", pii=True),
+    Column("profile_id", "string", "their profile when identity made one without a CRM record; empty: none"),
+    Column("platform", "string", "where they posted last"),
+    Column("posts", "int64", "posts and reviews they wrote"),
+    Column("mentions", "int64", "of those, the ones that mention a watch-list term"),
+    Column("first_at", "timestamp", "their first post"),
+    Column("last_at", "timestamp", "their latest post"),
+    Column("share_negative", "float64", "share of their scored posts that are negative"),
+    Column("intent", "float64", "the highest purchase intent of their posts"),
+    Column("intent_product", "string", "the product their most intent-laden post names"),
+    Column("followers", "int64", "their most recent follower count"),
+)
+
 PROFILE_RFM: tuple[Column, ...] = (
     Column("profile_id", "string", "the person"),
     Column("as_of", "timestamp", "the profile_traits as_of"),
@@ -384,6 +413,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "churn_scores": CHURN_SCORES,
     "segments": SEGMENTS,
     "segment_members": SEGMENT_MEMBERS,
+    "mentions": MENTIONS,
+    "prospects": PROSPECTS,
     "decisions": DECISIONS,
     "table_versions": TABLE_VERSIONS,
 }
@@ -401,6 +432,8 @@ DERIVED_TABLES: tuple[str, ...] = (
     "profile_rfm",
     "profile_clusters",
     "churn_scores",
+    "mentions",
+    "prospects",
 )
 
 

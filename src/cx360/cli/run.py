@@ -26,14 +26,15 @@ def run(
         typer.Option(
             "--select",
             help="Only this stage (STAGE), or it and everything downstream (STAGE+); "
-            "stages: ingest, retention, identity, texts, profiles, churn, archetypes, segments.",
+            "stages: ingest, retention, identity, texts, profiles, churn, archetypes, segments, listening.",
         ),
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Run the batch pipeline: ingest every source, delete what [retention] no longer keeps, resolve
     identities into profiles, score texts, build traits, re-score churn (when the workspace has a churn
-    model), score archetypes and evaluate segments."""
+    model), score archetypes (keeping their history), evaluate segments, and match posts against the
+    [listening] watch-list."""
     from cx360 import pipeline
     from cx360.stream.drain import connect_between_drains
     from cx360.workspace import Workspace
@@ -57,7 +58,7 @@ def run(
 
 def print_stage(result: StageResult) -> None:
     """The stage's own report, as its noun command prints it."""
-    from cx360.cli import churn, identity, ingest, privacy, profile, segments
+    from cx360.cli import churn, identity, ingest, listening, privacy, profile, segments
 
     printers = {
         "ingest": ingest.print_ingest_report,
@@ -67,6 +68,7 @@ def print_stage(result: StageResult) -> None:
         "churn": churn.print_churn_scores,
         "segments": segments.print_segment_results,
         "archetypes": lambda how: segments.out.print(f"archetypes: {how}"),
+        "listening": listening.print_built,
     }
     if result.report is not None and result.stage in printers:
         printers[result.stage](result.report)

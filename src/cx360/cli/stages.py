@@ -23,6 +23,7 @@ SPINNERS = {
     "churn": "Scoring churn risk...",
     "archetypes": "Scoring archetypes...",
     "segments": "Evaluating segments...",
+    "listening": "Matching the watch-list...",
 }
 
 

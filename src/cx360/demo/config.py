@@ -43,6 +43,19 @@ steps = ["name = 'page_viewed' and path in ('/mortgage', '/auto-loan')", "name =
 within = "7d"
 breakdown = "channel"
 
+# Social listening: the bank's brand and the products it sells, in posts and reviews.
+[listening]
+brands = ["demobank"]
+keywords = ["ипотек", "вклад", "кэшбэк", "credit card"]
+high_intent = 0.5
+export_purpose = "prospecting"
+
+# Following up public posts that show interest in a product: the handle may go to the CRM.
+[privacy.purposes.prospecting]
+default = "opt-out"
+description = "following up public posts that show interest in a product"
+identifiers = ["social_handle"]
+
 # The contact centre's routing table: the first route whose conditions hold takes the call.
 [calls]
 default_queue = "general"

@@ -20,11 +20,9 @@ from typing import TYPE_CHECKING
 
 import ibis.expr.types as ir
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from cx360.errors import ConfigError, NotFoundError, StageNotRunError
-from cx360.filemodes import private
+from cx360.filemodes import write_private_table
 from cx360.privacy.consent import Policy
 from cx360.segments.evaluate import listing
 
@@ -157,13 +155,4 @@ def audience(
 
 def write(aud: Audience, path: Path, fmt: str) -> None:
     """The audience as CSV or Parquet, written whole or not at all, readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    if fmt == "parquet":
-        pq.write_table(aud.members, partial)
-    elif fmt == "csv":
-        pacsv.write_csv(aud.members, partial)
-    else:
-        raise ConfigError(f"unknown export format {fmt!r}; use csv or parquet")
-    private(partial)
-    partial.replace(path)
+    write_private_table(aud.members, path, fmt)
