@@ -14,7 +14,7 @@ the majority class; and the ``e5`` backend on a seeded sample of 1,000 held-out 
   as wrong), and with the band off (plain positive / negative).
 Calibration: expected calibration error (10 bins) and Brier score of the held-out probabilities, raw
 and calibrated. Questions: the held-out texts that cx360.text.service reads as asking, with and
-without the rules.
+without the rules; and a few service requests written for cx360 (11 per language).
 Throughput: the full analysis (language, sentiment, complaint, topics, intent) of a mixed batch of
 distinct texts from the three corpora, after one warm-up; median of --repeat runs.
 """
@@ -116,7 +116,71 @@ def questions(lang: str, test: pd.DataFrame) -> tuple:
     )
 
 
-SHORT = ("ок", "ok", "好", "норм", "fine", "行")
+SHORT = ("ок", "ok", "好", "норм", "fine", "行", "понятно", "got it", "好的", "спасибо")
+
+# Service requests with their tone, written for cx360 by its developers (so a sanity check of the
+# request rules, not a measure on customers' texts): most only ask; a few ask with a clear tone.
+REQUESTS = {
+    "ru": [
+        ("Подскажите, пожалуйста, как перевыпустить карту?", "neutral"),
+        ("Можно перенести доставку на субботу?", "neutral"),
+        ("Как мне подключить уведомления по SMS?", "neutral"),
+        ("Хотела бы уточнить остаток по кредиту", "neutral"),
+        ("Прошу закрыть мой накопительный счёт", "neutral"),
+        ("Есть ли у вас вклады в юанях?", "neutral"),
+        ("Скажите, где можно снять наличные без комиссии?", "neutral"),
+        ("Сколько стоит обслуживание карты в год?", "neutral"),
+        ("Подскажите, почему приложение опять зависает? Это ужасно", "negative"),
+        ("Прошу вернуть деньги, списали дважды, безобразие!", "negative"),
+        ("Можно передать спасибо оператору Анне? Отличная работа!", "positive"),
+    ],
+    "en": [
+        ("Can I change the delivery time to Saturday?", "neutral"),
+        ("Could you tell me the interest rate on the savings account?", "neutral"),
+        ("How do I order a new card?", "neutral"),
+        ("Is it possible to pay the bill in installments?", "neutral"),
+        ("Please send me the statement for March", "neutral"),
+        ("Where can I find my contract number?", "neutral"),
+        ("I'd like to change my address", "neutral"),
+        ("When will my parcel arrive?", "neutral"),
+        ("Can you explain why I was charged twice? This is outrageous", "negative"),
+        ("Please fix the app, it crashes every time and it's terrible", "negative"),
+        ("Could you pass my thanks to the courier? He was wonderful", "positive"),
+    ],
+    "zh": [
+        ("请帮我查一下订单", "neutral"),
+        ("请问我的快递什么时候到？", "neutral"),
+        ("麻烦您帮我改一下收货地址", "neutral"),
+        ("请问信用卡怎么办理？", "neutral"),
+        ("想咨询一下房贷利率", "neutral"),
+        ("能不能把配送时间改到周六？", "neutral"),
+        ("您好，我想查询一下余额", "neutral"),
+        ("请帮我取消这个订单", "neutral"),
+        ("请问为什么扣了我两次钱？太过分了", "negative"),
+        ("麻烦你们管管快递员，态度太差了", "negative"),
+        ("请帮我转达对客服小王的感谢，服务非常好", "positive"),
+    ],
+}
+
+
+def requests(lang: str) -> list[tuple]:
+    """(lang, backend, texts, accuracy, macro-F1, share answered neutral) on the written service requests."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from cx360.text.sentiment import LexiconSentiment, TrainedSentiment
+
+    texts, truth = zip(*REQUESTS[lang], strict=True)
+    backends = [
+        ("trained", TrainedSentiment()),
+        ("round 1", TrainedSentiment(calibrated=False, service_rules=False)),
+        ("lexicon", LexiconSentiment()),
+    ]
+    rows = []
+    for name, backend in backends:
+        labels = backend.predict(list(texts), lang)[0].astype(str)
+        f1 = f1_score(truth, labels, average="macro", labels=sorted(set(truth)))
+        rows.append((lang, name, len(texts), accuracy_score(truth, labels), f1, (labels == "neutral").mean()))
+    return rows
 
 
 def _has_e5() -> bool:
@@ -183,6 +247,12 @@ def main() -> None:
     for lang, df in data.items():
         lang_, n, neutral, f0, f1, p0, p1 = questions(lang, corpora.split(df)[1])
         print(f"{lang_:<5}{n:>7}{neutral:>9.3f}{f0:>8.3f}{f1:>9.3f}{p0:>17.3f} -> {p1:.3f}")
+
+    print("\nService requests written for cx360 (8 that only ask, 3 with a tone, per language)")
+    print(f"{'lang':<5}{'backend':<28}{'texts':>7}{'accuracy':>10}{'macro-F1':>10}{'neutral':>9}")
+    for lang in REQUESTS:
+        for lang_, name, n, acc, f1, neutral in requests(lang):
+            print(f"{lang_:<5}{name:<28}{n:>7}{acc:>10.3f}{f1:>10.3f}{neutral:>9.3f}")
 
     print("\nLanguage detection on the same held-out texts (share detected as their corpus' language)")
     for lang, df in data.items():

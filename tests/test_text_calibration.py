@@ -12,7 +12,7 @@ from cx360.text import analyze_texts, e5, get_backend
 from cx360.text.calibration import brier, ece, fit_temperature, softmax
 from cx360.text.e5 import load_head
 from cx360.text.sentiment import load_model
-from cx360.text.service import inquiries, neutralise
+from cx360.text.service import acknowledgements, inquiries, neutralise, toneless
 
 
 def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
@@ -61,6 +61,27 @@ def test_questions_and_polite_refusals_are_neutral_and_no_complaint():
     result = analyze_texts(texts)
     assert result["sentiment"].tolist() == ["neutral"] * len(texts)
     assert not result["complaint"].any()
+
+
+def test_polite_chinese_requests_are_neutral_and_a_request_with_a_tone_keeps_it():
+    polite = ["请帮我查一下订单", "麻烦您帮我改一下收货地址", "您好，我想查询一下余额"]
+    raw = get_backend("trained", service_rules=False).predict(polite, "zh")[0]
+    assert (raw == "negative").all()  # review-trained: a request reads as a complaint
+    assert get_backend("trained").predict(polite, "zh")[0].tolist() == ["neutral"] * 3
+    assert toneless(polite, "zh").all()  # "麻烦您" is polite, not "trouble"
+    angry = "麻烦你们管管快递员，态度太差了"
+    assert inquiries([angry], "zh")[0] and not toneless([angry], "zh")[0]
+    assert get_backend("trained").predict([angry], "zh")[0][0] == "negative"
+    # mid-text, "能不能" in a review is no request
+    assert not inquiries(["屏幕有缝隙，这个能不能换货？"], "zh")[0]
+
+
+def test_a_bare_acknowledgement_is_neutral_and_a_thank_you_is_not():
+    texts = ["ок", "Ок!", "понятно", "спасибо"]
+    assert acknowledgements(texts, "ru").tolist() == [True, True, True, False]
+    result = analyze_texts(["ок", "got it", "好的", "спасибо"])
+    assert result["sentiment"].tolist() == ["neutral", "neutral", "neutral", "positive"]
+    assert result["confidence"][0] < 0.1  # the model said positive at 0.98: its neutral is what it left over
 
 
 def test_a_sure_tone_survives_the_question_rules():
