@@ -238,7 +238,7 @@ def main() -> None:
     after = TrainedSentiment().score(list(SHORT), langs)
     for i, text in enumerate(SHORT):
         print(
-            f"  {text!r:<8}{langs[i]:<4}{before.labels[i]!s:>9} {before.confidence[i]:.4f} ->"
+            f"  {text!r:<11}{langs[i]:<4}{before.labels[i]!s:>9} {before.confidence[i]:.4f} ->"
             f" {after.labels[i]!s:>9} {after.confidence[i]:.4f}"
         )
 
