@@ -30,7 +30,14 @@ import pyarrow.parquet as pq
 
 from cx360 import schema
 from cx360.config import DuckDBEngine, SparkEngine
-from cx360.errors import Cx360Error, DataError, EngineError, MissingDependencyError, WarehouseLockedError
+from cx360.errors import (
+    Cx360Error,
+    DataError,
+    EngineError,
+    MissingDependencyError,
+    StageNotRunError,
+    WarehouseLockedError,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -311,10 +318,16 @@ def _quote(name: str) -> str:
 class DuckDB(Engine):
     kind = "duckdb"
 
-    def __init__(self, settings: DuckDBEngine, root: Path):
+    def __init__(self, settings: DuckDBEngine, root: Path, *, read_only: bool = False):
         path = root / settings.path
-        path.parent.mkdir(parents=True, exist_ok=True)
         extra = {k: v for k, v in (("threads", settings.threads), ("memory_limit", settings.memory_limit)) if v}
+        if read_only:  # a reader (the dashboard's reports): any number of processes may share the file
+            con = _connect_duckdb(path, {**extra, "read_only": True})
+            con.raw_sql("SET TimeZone = 'UTC'")
+            super().__init__(con)
+            self.path, self._options = path, extra
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.with_name(path.name + REWRITE_SUFFIX).unlink(missing_ok=True)  # a rewrite cut short: redone later
         con = _connect_duckdb(path, extra)
         con.raw_sql("SET TimeZone = 'UTC'")
@@ -757,3 +770,10 @@ def connect(settings: DuckDBEngine | SparkEngine, root: Path) -> Engine:
     engine = DuckDB(settings, root) if isinstance(settings, DuckDBEngine) else Spark(settings, root)
     engine.ensure_canonical_tables()
     return engine
+
+
+def connect_read_only(settings: DuckDBEngine, root: Path) -> Engine:
+    """The warehouse as it is, for reading only: its tables are not created or upgraded."""
+    if not (root / settings.path).exists():
+        raise StageNotRunError(f"no warehouse at {root / settings.path}", stage="ingest", workspace=root)
+    return DuckDB(settings, root, read_only=True)

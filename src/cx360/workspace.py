@@ -133,8 +133,9 @@ PENDING_ERASURES = "erasure/pending"  # journals of erasures under way (cx360.er
 
 
 class Workspace:
-    def __init__(self, root: Path | str, *, erasing: bool = False):
+    def __init__(self, root: Path | str, *, erasing: bool = False, read_only: bool = False):
         self.root = Path(root).resolve()
+        self.read_only = read_only  # a reader beside the writers (the dashboard): DuckDB opens it shared
         self.config_path = self.root / CONFIG_FILE
         self.erasing = erasing  # opened by an erasure, which may find its own journal
         secure_workspace(self.root)  # personal data: owner-only files, whatever the user's umask
@@ -155,9 +156,12 @@ class Workspace:
 
     @cached_property
     def engine(self) -> Engine:
-        from cx360.engine import connect
+        from cx360.config import DuckDBEngine
+        from cx360.engine import connect, connect_read_only
 
         self.check_erasures()
+        if self.read_only and isinstance(self.config.engine, DuckDBEngine):
+            return connect_read_only(self.config.engine, self.root)
         return connect(self.config.engine, self.root)
 
     def profile(self, key: str):

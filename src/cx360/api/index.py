@@ -32,7 +32,7 @@ from cx360.errors import Cx360Error, StageNotRunError
 
 SERVE_FILE = "serve.duckdb"
 POINTS_PREFIX = "serve-points-"
-VERSION = 7  # bump when the layout changes: an older index is rebuilt
+VERSION = 8  # bump when the layout changes: an older index is rebuilt
 # The same 60-bit key in SQL and in Python (key_hash).
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
@@ -323,9 +323,12 @@ def _statements(have: set[str]) -> list[str]:
                     JOIN latin_names f ON f.name = p.first_name JOIN latin_names l ON l.name = p.last_name)
         SELECT {_SQL_PREFIX7.format(col="term")} AS p7, term, kind, profile_id FROM terms ORDER BY term""")
     # Aggregates the dashboard shows, computed once here rather than by a full scan per page.
+    # A source that records only the answers (accepted, rejected, ignored) made an offer for each: made
+    # is the larger of the offers recorded as made and the answers.
     sql.append("""CREATE TABLE campaigns AS
         SELECT coalesce(json_extract_string(properties, '$.offer'), '(none)') AS offer,
-               count(*) FILTER (WHERE name = 'offer_made') AS made,
+               greatest(count(*) FILTER (WHERE name = 'offer_made'), count(*) FILTER (WHERE name <> 'offer_made'))
+                 AS made,
                count(*) FILTER (WHERE name = 'offer_accepted') AS accepted,
                count(*) FILTER (WHERE name = 'offer_rejected') AS rejected,
                count(*) FILTER (WHERE name = 'offer_ignored') AS ignored,

@@ -417,7 +417,7 @@ def next_best_action(
 
     who.require("profile")
     pid, query = _find(ctx, who, key, kind, "decision", client)
-    config = _workspace_config(ctx)
+    config = workspace_config(ctx)
     if not (ctx.root / MODEL_DIR / MODEL_FILE).is_file():
         raise StageNotRunError("no decision models yet", stage="decide", command=f"cx360 decide -w {ctx.root}")
     models = _cached(
@@ -462,7 +462,8 @@ def _cached(ctx: Context, name: str, path: Path, load):
     return cached[1]
 
 
-def _workspace_config(ctx: Context):
+def workspace_config(ctx: Context):
+    """The workspace file as it is now (read again when it changed)."""
     from cx360.config import CONFIG_FILE, load_config
 
     return _cached(ctx, "_config", ctx.root / CONFIG_FILE, lambda: load_config(ctx.root / CONFIG_FILE))

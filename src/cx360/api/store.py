@@ -375,35 +375,40 @@ class Store:
 
     @cached_property
     def distributions(self) -> dict[str, list[tuple[float, float, int]]]:
-        """Equal-width histograms of value and churn risk, once per process (not per page view)."""
-        if "scores" not in self.tables:
-            return {}
-        columns = {
-            r[0]
-            for r in self._con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'scores'"
-            ).fetchall()
-        }
+        """Equal-width histograms of value (from profile_scores) and churn risk (the churn model's, the
+        figure the customer card shows), once per process (not per page view)."""
         out = {}
-        for label, expr in (("value (CLV, 12 months)", "clv_12m"), ("churn risk (1 - p_alive)", "1 - p_alive")):
-            if expr.split()[-1] in columns:
-                out[label] = histogram(self._new_cursor(), expr)
+        horizon = None
+        if "churn" in self.tables:
+            horizon = self._con.execute("SELECT max(horizon_days) FROM churn").fetchone()[0]
+        for table, column, label in (
+            ("scores", "clv_12m", "value (CLV over 12 months)"),
+            ("churn", "churn_risk", f"churn risk within {horizon} days (churn model)"),
+        ):
+            if table in self.tables and column in self._columns(table):
+                bins = histogram(self._new_cursor(), table, column)
+                if bins:
+                    out[label] = bins
         return out
+
+    def _columns(self, table: str) -> set[str]:
+        sql = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+        return {r[0] for r in self._con.execute(sql, [table]).fetchall()}
 
     def counts(self) -> dict[str, int]:
         self._follow()
         return dict(self._new_cursor().execute("SELECT name, n FROM serve_rows").fetchall())
 
 
-def histogram(cur, expr: str, bins: int = 20) -> list[tuple[float, float, int]]:
-    lo, hi = cur.execute(f"SELECT min({expr}), max({expr}) FROM scores WHERE {expr} IS NOT NULL").fetchone()
+def histogram(cur, table: str, column: str, bins: int = 20) -> list[tuple[float, float, int]]:
+    lo, hi = cur.execute(f"SELECT min({column}), max({column}) FROM {table} WHERE {column} IS NOT NULL").fetchone()
     if lo is None:
         return []
     width = (hi - lo) / bins or 1.0
     counts = dict(
         cur.execute(
-            f"SELECT least(floor(({expr} - ?) / ?)::INT, ?) AS b, count(*) FROM scores "
-            f"WHERE {expr} IS NOT NULL GROUP BY b",
+            f"SELECT least(floor(({column} - ?) / ?)::INT, ?) AS b, count(*) FROM {table} "
+            f"WHERE {column} IS NOT NULL GROUP BY b",
             [lo, width, bins - 1],
         ).fetchall()
     )

@@ -23,14 +23,16 @@ from fastapi.templating import Jinja2Templates
 
 from cx360.api import services
 from cx360.api.access import Principal
-from cx360.errors import AuthError, Cx360Error, ForbiddenError, StageNotRunError
-from cx360.web import charts
+from cx360.errors import AuthError, ConfigError, Cx360Error, ForbiddenError, NotFoundError, StageNotRunError
+from cx360.web import charts, format, reports
 
 HERE = Path(__file__).parent
 COOKIE = "cx360_session"
 LOGIN_COOKIE = "cx360_login"  # binds the login form's CSRF token to this browser
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.globals.update(histogram=charts.histogram, bars=charts.bars)
+templates.env.globals.update(histogram=charts.histogram, bars=charts.bars, line=charts.line, funnel=charts.funnel)
+templates.env.globals.update(items=charts.items, label_of=format.label, words_of=format.words)
+templates.env.filters.update(format.FILTERS)
 router = APIRouter(include_in_schema=False)
 SESSION_SECONDS = 8 * 3600
 # Sessions are signed cookies (key id, expiry, HMAC), so that every worker process accepts them;
@@ -150,9 +152,10 @@ def overview(request: Request) -> HTMLResponse:
         "overview.html",
         segments=services.list_segments(ctx, who) if who.can("segments") else None,
         distributions=store.distributions,
+        churn_note=None if "churn" in store.tables else "Not scored yet: run cx360 churn score to see churn risk.",
         campaigns=services.campaigns(ctx, who),
         channels=store.channels,
-        channel_items=[(c["channel"] or "(none)", c["events"]) for c in store.channels],
+        channel_items=[(format.label(c["channel"] or "(none)"), c["events"]) for c in store.channels],
         counts=store.counts(),
         built_at=store.built_at,
     )
@@ -214,3 +217,101 @@ def _next_best_action(request: Request, ctx, who: Principal, pid: str) -> dict:
 def _client(request: Request) -> str | None:
     peer = request.client.host if request.client else None
     return request.app.state.ctx.proxies.client(peer, request.headers.get("x-forwarded-for"))
+
+
+# -- workspace reports: funnels, forms, visits, segments -------------------------------------------
+def _reader(request: Request) -> tuple[services.Context, Principal]:
+    """Aggregate pages count people, never name them: any role that reads profiles may see them."""
+    who = _who(request)
+    who.require("profile")
+    return request.app.state.ctx, who
+
+
+@router.get("/funnels", response_class=HTMLResponse)
+def funnels(request: Request, by: str | None = None) -> HTMLResponse:
+    from cx360.funnels.service import funnel_report
+
+    ctx, _ = _reader(request)
+    names = [f.name for f in services.workspace_config(ctx).funnels]
+    found = [reports.cached(ctx.root, ("funnel", n, by), lambda ws, n=n: funnel_report(ws, n, by)) for n in names]
+    return _page(request, "funnels.html", funnels=found, by=by)
+
+
+@router.get("/forms", response_class=HTMLResponse)
+def forms(request: Request) -> HTMLResponse:
+    from cx360.funnels.service import form_report
+
+    ctx, _ = _reader(request)
+    return _page(request, "forms.html", forms=reports.cached(ctx.root, ("forms",), form_report))
+
+
+@router.get("/visits", response_class=HTMLResponse)
+def visits(request: Request, place: str | None = None) -> HTMLResponse:
+    from cx360.visits.service import places, visit_report
+
+    ctx, _ = _reader(request)
+    place = place or None
+    known = reports.cached(ctx.root, ("places",), places)
+    report = reports.cached(ctx.root, ("visits", place), lambda ws: visit_report(ws, place)) if known else None
+    return _page(request, "visits.html", r=report, places=known, place=place)
+
+
+@router.get("/segments/{name}", response_class=HTMLResponse)
+def segment(request: Request, name: str, after: str | None = None) -> HTMLResponse:
+    from cx360.segments.history import sizes
+
+    ctx, who = request.app.state.ctx, _who(request)
+    listed = services.list_segments(ctx, who)
+    row = next((s for s in listed["segments"] if s["name"] == name), None)
+    if row is None:
+        known = ", ".join(s["name"] for s in listed["segments"]) or "none"
+        raise NotFoundError(f"no segment named '{name}'; segments: {known}")
+    history = reports.cached(
+        ctx.root, ("sizes", name), lambda ws: ws.engine.to_arrow(sizes(ws.engine, name)).to_pylist()
+    )
+    members, members_note = None, None
+    if row["status"] == "ok":
+        try:
+            members = services.segment_members(ctx, who, name, after=after, limit=MEMBERS_PAGE, client=_client(request))
+        except ForbiddenError as exc:
+            members_note = str(exc)
+    return _page(request, "segment.html", s=row, history=history, members=members, members_note=members_note)
+
+
+MEMBERS_PAGE = 25
+
+
+@router.post("/segments/{name}/export")
+def segment_export(
+    request: Request, name: str, csrf: Annotated[str, Form()] = "", file_format: Annotated[str, Form()] = "csv"
+) -> Response:
+    """The segment's audience as `cx360 segments export` writes it: the same consent check, refusal of a
+    failed or stale segment, and an audit entry; a role without personal data may take no identifier."""
+    import tempfile
+
+    from cx360.segments.export import audience, write
+
+    _check_csrf(request, csrf)
+    ctx, who = request.app.state.ctx, _who(request)
+    who.require("segments")
+    aud = reports.fresh(ctx.root, lambda ws: audience(ws, name))
+    if aud.purpose not in who.purposes:
+        raise ForbiddenError(f"this API key is not for {aud.purpose} (its purposes: {', '.join(sorted(who.purposes))})")
+    if aud.identifiers and not who.can("pii"):
+        raise ForbiddenError(f"role {who.role!r} may not export identifiers ({', '.join(aud.identifiers)})")
+    ctx.audit.record(who, "segment_export", None, [f"segment_members.{name}", *aud.identifiers], _client(request))
+    if file_format not in ("csv", "parquet"):
+        raise ConfigError(f"unknown export format {file_format!r}; use csv or parquet")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.{file_format}"
+        write(aud, path, file_format)
+        body = path.read_bytes()
+    media = "text/csv" if file_format == "csv" else "application/vnd.apache.parquet"
+    return Response(
+        body,
+        media_type=media,
+        headers={
+            "content-disposition": f'attachment; filename="{name}.{file_format}"',
+            "x-cx360-withheld": str(aud.withheld),
+        },
+    )
