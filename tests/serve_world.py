@@ -106,8 +106,8 @@ where = "txn_count = 0"
 """
 
 
-def build_world(root: Path) -> Path:
-    """Ingest, resolve and build profiles in `root`; returns the warehouse path."""
+def build_world(root: Path, *, config: str = CONFIG, events: list[dict] = EVENTS) -> Path:
+    """Ingest, resolve and build profiles in `root` (of CONFIG and EVENTS unless told); returns the warehouse."""
     import datetime as dt
 
     from cx360.identity.resolve import resolve
@@ -116,9 +116,9 @@ def build_world(root: Path) -> Path:
     from cx360.workspace import Workspace
 
     (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "cx360.toml").write_text(CONFIG, encoding="utf-8")
+    (root / "cx360.toml").write_text(config, encoding="utf-8")
     (root / "data" / "crm.csv").write_text(textwrap.dedent(CRM), encoding="utf-8")
-    (root / "data" / "activity.jsonl").write_text("\n".join(json.dumps(e) for e in EVENTS) + "\n", encoding="utf-8")
+    (root / "data" / "activity.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n", encoding="utf-8")
     with Workspace(root) as ws:
         ingest(ws)
         resolve(ws)

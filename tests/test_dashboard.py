@@ -1,6 +1,9 @@
 """The dashboard in a real headless Chromium against a real `cx360 serve` process: log in with a key,
-search, open a customer card, check what it shows (and hides, for a role without personal data).
+search, open a customer card, the funnels, forms, visits and segment pages; check what each shows (the
+service's figures), hides (personal data, for a role without it), and how (no console error, no raw
+name, `None` or microseconds on screen, nothing outside its card).
 
+Screenshots go to $CX360_SCREENSHOTS, else tests/artifacts/.
 Uses Debian's chromium (apt-get install chromium); with CX360_TEST_SERVICES=1 its absence fails."""
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from serve_world import build_world, evaluate_segments, write_churn_scores
+from serve_world import CONFIG, EVENTS, build_world, evaluate_segments, write_churn_scores
 
 from cx360.api.access import create_key
 
 CHROMIUM = os.environ.get("CX360_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(os.environ.get("CX360_SCREENSHOTS") or Path(__file__).parent / "artifacts")
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -55,8 +58,9 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     _require_browser()
     root = tmp_path_factory.mktemp("dash")
-    build_world(root)
+    build_world(root, config=WORLD_CONFIG, events=EVENTS + WORLD_EVENTS)
     evaluate_segments(root)
+    _broken_segment(root)
     write_churn_scores(root)
     _decision_models(root)
     keys = {role: create_key(root, role, f"ui-{role}")[1] for role in ("agent", "analyst")}
@@ -86,6 +90,126 @@ def server(tmp_path_factory):
     yield url, keys, root, boris
     proc.terminate()
     proc.wait(10)
+
+
+# Beyond the shared world: a funnel and a form (Anna submits, Boris leaves at "income" after an error),
+# and visits to a mall, one of them by a phone that no CRM knows.
+WORLD_EVENTS = [
+    {
+        "id": "f1",
+        "ts": "2025-06-07T10:00:00Z",
+        "name": "page_viewed",
+        "channel": "web",
+        "cookie": "ck1",
+        "path": "/cards",
+    },
+    {
+        "id": "f2",
+        "ts": "2025-06-07T10:01:00Z",
+        "name": "form_started",
+        "channel": "web",
+        "cookie": "ck1",
+        "form": "card",
+    },
+    {
+        "id": "f3",
+        "ts": "2025-06-07T10:05:00Z",
+        "name": "form_submitted",
+        "channel": "web",
+        "cookie": "ck1",
+        "form": "card",
+    },
+    {
+        "id": "f4",
+        "ts": "2025-06-08T10:00:00Z",
+        "name": "page_viewed",
+        "channel": "app",
+        "customer": "C2",
+        "path": "/cards",
+    },
+    {
+        "id": "f5",
+        "ts": "2025-06-08T10:02:00Z",
+        "name": "form_started",
+        "channel": "app",
+        "customer": "C2",
+        "form": "card",
+    },
+    {"id": "f6", "ts": "2025-06-08T10:03:00Z", "name": "app_error", "channel": "app", "customer": "C2"},
+    {
+        "id": "f7",
+        "ts": "2025-06-08T10:04:00Z",
+        "name": "form_abandoned",
+        "channel": "app",
+        "customer": "C2",
+        "form": "card",
+        "field": "monthly_income",
+    },
+    {
+        "id": "v1",
+        "ts": "2025-06-09T12:00:00Z",
+        "name": "store_visit",
+        "channel": "wifi",
+        "customer": "C1",
+        "mall": "Mega",
+        "dwell": 45,
+    },
+    {
+        "id": "v2",
+        "ts": "2025-06-16T12:00:00Z",
+        "name": "store_visit",
+        "channel": "wifi",
+        "customer": "C1",
+        "mall": "Mega",
+        "dwell": 30,
+    },
+    {
+        "id": "v3",
+        "ts": "2025-06-10T15:00:00Z",
+        "name": "store_visit",
+        "channel": "wifi",
+        "phone": "+79169999999",
+        "mall": "Mega",
+        "dwell": 90,
+    },
+]
+WORLD_CONFIG = (
+    CONFIG.replace(
+        'identifiers = { customer_no = "customer", card_token = "card", cookie_id = "cookie" }',
+        'identifiers = { customer_no = "customer", card_token = "card", cookie_id = "cookie", phone = "phone" }',
+    ).replace(
+        'properties = { reason = "reason", offer = "offer", category = "category" }',
+        'properties = { reason = "reason", offer = "offer", category = "category", path = "path", form = "form", '
+        'field = "field", mall = "mall", dwell_minutes = "dwell" }',
+    )
+    + """
+[[funnels]]
+name = "card_application"
+steps = [
+  "name = 'page_viewed' and path = '/cards'",
+  "name = 'form_started' and form = 'card'",
+  "name = 'form_submitted'",
+]
+within = "7d"
+"""
+)
+BROKEN = """
+[[segments]]
+name = "broken"
+description = "names a trait that does not exist"
+where = "no_such_trait > 1"
+"""
+
+
+def _broken_segment(root: Path) -> None:
+    """A segment that fails at its evaluation, as a user's typo makes it fail."""
+    from cx360.segments.evaluate import evaluate
+    from cx360.workspace import Workspace
+
+    with (root / "cx360.toml").open("a", encoding="utf-8") as f:
+        f.write(BROKEN)
+    with Workspace(root) as ws:
+        assert [r.status for r in evaluate(ws) if r.name == "broken"] == ["failed"]
 
 
 OFFERS = """
@@ -182,7 +306,7 @@ def test_search_to_customer_card(server, browser):
     attributes = page.locator("#attributes").inner_text()
     assert "crm:C1" in attributes and "1990-03-15" in attributes
     assert "anna@x.ru" in page.locator("#identifiers").inner_text()
-    assert "high_value" in page.locator("#member-of").inner_text()
+    assert "high value" in page.locator("#member-of").inner_text()
     assert "within 90 days" in page.locator("#churn").inner_text() and page.locator("#churn-reasons li").count() >= 1
     assert page.locator("#archetype").inner_text().split()[0] in (
         "analog",
@@ -200,9 +324,9 @@ def test_search_to_customer_card(server, browser):
     held = page.locator("#nba-suppressed").inner_text()
     assert "pension" in held and "eligibility: not age_years >= 60" in held
     timeline = page.locator("#timeline").inner_text()
-    for channel in ("pos", "call_centre", "sms", "web"):
+    for channel in ("POS", "Call centre", "SMS", "Web"):
         assert channel in timeline
-    assert "reason=fees" in timeline
+    assert "reason: fees" in timeline
     page.screenshot(path=str(ARTIFACTS / "customer-agent.png"), full_page=True)
     assert not refused, f"the page's policy refused its own content: {refused}"
     page.close()
@@ -220,7 +344,7 @@ def test_analyst_sees_the_card_masked_and_unknown_customer_is_404(server, browse
     page.wait_for_selector("#card")
     assert page.locator("#customer-name").inner_text().startswith("Б*** С***")
     assert "boris@x.ru" not in page.content() and "b***" in page.locator("#identifiers").inner_text()
-    assert "at_risk" in page.locator("#member-of").inner_text()
+    assert "at risk" in page.locator("#member-of").inner_text()
     page.screenshot(path=str(ARTIFACTS / "customer-analyst.png"), full_page=True)
     response = page.goto(url + "/customers/P-unknown")
     assert response.status == 404 and "no profile" in page.locator(".error").inner_text()
@@ -295,4 +419,181 @@ def test_api_docs_render_offline(server, browser):
     page.goto(url + "/redoc")
     page.wait_for_selector("h2:has-text('Find a profile by an identifier')", timeout=20000)
     assert not outside, outside
+    page.close()
+
+
+# What no page may show: Python's None, a raw snake_case name (outside <code>, where names are quoted
+# as the user types them), a time with microseconds; and no element may reach outside its card, nor a
+# chart's mark outside its chart (an SVG clips it).
+SCREEN_CHECK = r"""() => {
+  const out = {none: [], snake: [], micro: [], overflow: []};
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.parentElement.closest('code, title, script, style')) continue;
+    const t = n.textContent;
+    if (/\bNone\b/.test(t)) out.none.push(t.trim());
+    const snake = t.match(/\b[a-z][a-z0-9]*_[a-z0-9_]+\b/g);
+    if (snake) out.snake.push(...snake);
+    if (/\d{2}:\d{2}:\d{2}\.\d+/.test(t)) out.micro.push(t.trim());
+  }
+  for (const el of document.querySelectorAll('.card *')) {
+    const box = el.closest('svg') && el.tagName !== 'svg' ? el.closest('svg') : el.closest('.card');
+    const r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || el.closest('title')) continue;
+    if (r.right > b.right + 1 || r.left < b.left - 1 || r.bottom > b.bottom + 1)
+      out.overflow.push(el.tagName + ' ' + (el.id || el.className.baseVal || el.className || '') + ': '
+                        + (el.textContent || '').slice(0, 40));
+  }
+  return out;
+}"""
+
+
+def _check_screen(page, name: str) -> None:
+    found = page.evaluate(SCREEN_CHECK)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert found == {"none": [], "snake": [], "micro": [], "overflow": []}, (name, found)
+
+
+def _watch(page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
+def _service(root: Path, compute):
+    from cx360.workspace import Workspace
+
+    with Workspace(root, read_only=True) as ws:
+        return compute(ws)
+
+
+def test_every_page_reads_well_in_the_browser(server, browser):
+    url, keys, _, boris = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    anna = None
+    for role in ("agent", "analyst"):
+        page = _login(browser, url, keys[role])
+        errors = _watch(page)
+        for path in (
+            "/",
+            "/segments",
+            "/funnels",
+            "/funnels?by=channel",
+            "/forms",
+            "/visits",
+            "/calls",
+            "/segments/high_value",
+            "/segments/broken",
+            f"/customers/{boris}",
+        ):
+            response = page.goto(url + path)
+            assert response.status == 200, (path, response.status)
+            _check_screen(page, f"{role}-{path.strip('/').replace('/', '-').replace('?', '-') or 'overview'}")
+        if role == "agent":
+            page.goto(url + "/search?q=anna@x.ru")
+            page.click("a.profile-link")
+            page.wait_for_selector("#card")
+            anna = page.url
+            _check_screen(page, "agent-customer-anna")
+        assert not errors, (role, errors)
+        page.close()
+    assert anna
+
+
+def test_masked_roles_see_no_personal_data_on_any_page(server, browser):
+    url, keys, _, boris = server
+    page = _login(browser, url, keys["analyst"])
+    for path in (
+        "/",
+        "/segments",
+        "/funnels",
+        "/forms",
+        "/visits",
+        "/segments/high_value",
+        "/segments/at_risk",
+        f"/customers/{boris}",
+    ):
+        page.goto(url + path)
+        text = page.content()
+        for pii in ("anna@x.ru", "boris@x.ru", "Анна", "Петрова", "Борис", "Сидоров", "+7916", "1990-03-15"):
+            assert pii not in text, (path, pii)
+    page.close()
+
+
+def test_the_overview_shows_the_campaigns_the_churn_model_and_failed_segments(server, browser):
+    url, keys, _, _ = server
+    page = _login(browser, url, keys["agent"])
+    rows = {r.split("\t")[0]: r.split("\t") for r in page.locator("#campaigns tbody tr").all_inner_texts()}
+    assert rows["deposit"][1:] == ["1", "1", "0", "0", "100.0%"], "an offer made and accepted"
+    assert rows["credit card"][1] == "1" and rows["credit card"][5] == "0.0%"
+    charts = page.locator(".distribution h2").all_inner_texts()
+    assert "Churn risk within 90 days (churn model)" in charts, charts
+    churn = page.locator(".distribution", has_text="churn model").locator("svg rect title").all_text_contents()
+    assert sum(int(t.split(": ")[1].split()[0]) for t in churn) == 2, "both scored customers are counted"
+    assert page.locator(".distribution svg line.axis").count() >= 2, "histograms have axes"
+    broken = page.locator("#segments tr", has_text="broken")
+    assert broken.locator(".segment-failed").inner_text().startswith("failed: ")
+    assert "no_such_trait" in broken.inner_text() and broken.locator("td.num").inner_text() == "—"
+    response = page.goto(url + "/segments/broken")
+    assert response.status == 200 and "Failed at its last evaluation" in page.content()
+    assert page.locator("#export").count() == 0, "a failed segment offers no export"
+    page.close()
+
+
+def test_funnel_form_and_visit_pages_show_the_services_figures(server, browser):
+    from cx360.funnels.service import form_report, funnel_report
+    from cx360.visits.service import visit_report
+
+    url, keys, root, _ = server
+    funnel = _service(root, lambda ws: funnel_report(ws, "card_application"))
+    forms = _service(root, form_report)
+    visits = _service(root, visit_report)
+    assert [s.entered for s in funnel.steps] == [2, 2, 1], "the world's own truth, before the page's"
+    page = _login(browser, url, keys["analyst"])
+    page.goto(url + "/funnels")
+    shown = page.locator("#funnel-card_application .steps td.entered").all_inner_texts()
+    assert shown == [f"{s.entered:,}" for s in funnel.steps]
+    assert page.locator("#funnel-card_application svg.chart rect").count() == 3
+    page.goto(url + "/forms")
+    card = page.locator("#form-card")
+    assert card.locator(".starts").inner_text() == str(forms[0].starts) == "2"
+    assert card.locator(".submit-rate").inner_text() == "50.0%"
+    assert (
+        "Monthly income" in card.locator(".fields").inner_text() and "App error" in card.locator(".errors").inner_text()
+    )
+    page.goto(url + "/visits")
+    assert page.locator(".visitors").inner_text() == str(visits.visitors)
+    assert page.locator(".non-customers").inner_text() == str(visits.non_customers)
+    assert "Mega" in page.locator("#places").inner_text()
+    page.close()
+
+
+def test_segment_page_lists_members_history_and_exports_through_consent(server, browser):
+    import csv
+    import io
+
+    from cx360.api.audit import read_audit
+    from cx360.segments.evaluate import listing
+    from cx360.segments.export import audience
+
+    url, keys, root, _ = server
+    row = next(r for r in _service(root, listing) if r["name"] == "high_value")
+    expected = _service(root, lambda ws: audience(ws, "high_value"))
+    page = _login(browser, url, keys["analyst"])
+    page.goto(url + "/segments/high_value")
+    assert page.locator("#segment-size strong").inner_text() == str(row["size"])
+    members = page.locator("#members tbody tr td:first-child").all_inner_texts()
+    assert members == expected.members.column("profile_id").to_pylist()
+    assert page.locator("#size-history tbody tr").count() >= 1 and page.locator("svg.line circle").count() >= 1
+    with page.expect_download() as download:
+        page.click("#export-button")
+    body = Path(download.value.path()).read_text(encoding="utf-8")
+    exported = list(csv.DictReader(io.StringIO(body)))
+    assert [r["profile_id"] for r in exported] == members
+    deadline = time.monotonic() + 5
+    while not [e for e in read_audit(root) if e["action"] == "segment_export"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    entry = next(e for e in read_audit(root) if e["action"] == "segment_export")
+    assert entry["key_name"] == "ui-analyst" and "segment_members.high_value" in entry["fields"]
     page.close()

@@ -267,7 +267,9 @@ def segment(request: Request, name: str, after: str | None = None) -> HTMLRespon
         known = ", ".join(s["name"] for s in listed["segments"]) or "none"
         raise NotFoundError(f"no segment named '{name}'; segments: {known}")
     history = reports.cached(
-        ctx.root, ("sizes", name), lambda ws: ws.engine.to_arrow(sizes(ws.engine, name)).to_pylist()
+        ctx.root,
+        ("sizes", name),
+        lambda ws: ws.engine.to_arrow(sizes(ws.engine, name), step=f"segment {name!r}: sizes").to_pylist(),
     )
     members, members_note = None, None
     if row["status"] == "ok":
