@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from cx360.cli import app as cli
 from cx360.config import load_config
 from cx360.decisions import arbitrate, expressions
+from cx360.decisions.inputs import CONTACT_EVENTS
 from cx360.decisions.timing import ChannelHourModel
 from cx360.demo import generate_world
 from cx360.errors import ConfigError
@@ -32,6 +33,7 @@ def bank(tmp_path_factory):
     generate_world(root, customers=80, seed=7)
     toml = root / "cx360.toml"
     text = toml.read_text(encoding="utf-8").replace("[identity]\n", "[identity]\nprobabilistic = false\n", 1)
+    text += "\n[uplift]\nmin_controls = 20  # the 80 customers' campaigns hold out about 30 per offer\n"
     toml.write_text(text, encoding="utf-8")  # the demo's own catalogue and contact policy
     with Workspace(root) as ws:
         assert run_stage(ws, "ingest", only=SOURCES).status == "ok"
@@ -86,6 +88,8 @@ def test_post_decisions_answers_as_the_batch_for_the_same_people_at_the_same_tim
         assert live["reasons"] == batch.reasons and live["explored"] == batch.explored
         assert live["probability"] == pytest.approx(batch.probability)
         assert live["expected_value"] == pytest.approx(batch.expected_value)
+        assert (live["model"] or "") == _text(batch.model)
+        assert live["uplift"] == (None if pd.isna(batch.uplift) else pytest.approx(batch.uplift))
         if _text(batch.offer):
             assert live["send_at"] == batch.send_at and live["propensity"] == pytest.approx(batch.propensity)
         assert live["candidates"] == [pytest.approx(c) for c in json.loads(batch.candidates)]
@@ -93,6 +97,55 @@ def test_post_decisions_answers_as_the_batch_for_the_same_people_at_the_same_tim
     model = Models.load(bank / "models" / "decisions").propensity
     rows = np.random.default_rng(0).random((40, len(model.mean_)))
     assert model.predict_design(rows) == pytest.approx(model.model_.predict_proba(rows)[:, 1], abs=1e-12)
+
+
+def test_offers_with_a_control_group_are_ranked_by_uplift_the_others_by_propensity(bank):
+    with Workspace(bank) as ws:
+        log = _table(ws, "decisions")
+        events = _table(ws, "profile_events")
+    held = events[(events.name == "offer_held_out") & (events.ts < log.as_of.iloc[0])]
+    held_offers = set(held.properties.map(lambda p: json.loads(p)["offer"]))
+    assert held_offers == {"auto_loan", "credit_card"}  # the demo's campaigns with a holdout
+    chosen = log[log.offer.notna()]
+    assert set(chosen.model[chosen.offer.isin(held_offers)]) == {"uplift"}
+    assert set(chosen.model[chosen.offer == "mortgage"]) == {"propensity"}
+    by_uplift = chosen[chosen.model == "uplift"]
+    assert len(by_uplift) and by_uplift.reasons.str.contains("minus .* who take it uncontacted", regex=True).all()
+    assert (by_uplift.uplift < by_uplift.propensity).all()
+    assert chosen[chosen.model == "propensity"].reasons.str.contains("no control group for mortgage").all()
+    assert chosen[chosen.model == "propensity"].uplift.isna().all()
+    for row in log.itertuples():  # every open candidate is scored by its offer's model: value × uplift or propensity
+        for c in json.loads(row.candidates):
+            if "suppressed_by" in c:
+                continue
+            assert c["model"] == ("uplift" if c["offer"] in held_offers else "propensity")
+            score = c["uplift"] if c["model"] == "uplift" else c["propensity"]
+            assert c["expected_value"] == pytest.approx(score * c["value"], rel=1e-4, abs=1e-5)
+
+
+def test_control_groups_are_learnt_from_and_never_count_as_contacts(bank):
+    from cx360.decisions import inputs
+    from cx360.decisions.control import ControlModel
+
+    with Workspace(bank) as ws:
+        data = inputs.load(ws.engine, ws.config, None)
+    assert "offer_held_out" not in set(data.history.name) and data.unreadable_controls == 0
+    assert set(data.controls.offer) == {"auto_loan", "credit_card"} and data.controls.converted.any()
+    # the report says, per offer, what its control group holds and which model ranks it
+    result = CliRunner().invoke(cli, ["decide", "-w", str(bank), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    uplift = json.loads(result.output)["uplift"]
+    for offer in ("auto_loan", "credit_card"):
+        mine = data.controls[data.controls.offer == offer]
+        assert uplift[offer]["controls"] == len(mine) and uplift[offer]["converted"] == mine.converted.sum()
+        assert uplift[offer]["ranked_by"] == "uplift"
+    assert uplift["mortgage"] == {"offer": "mortgage", "controls": 0, "ranked_by": "propensity"}
+    # too small a control group: that offer is ranked by propensity, and its decisions say why
+    x = pd.DataFrame(np.zeros((30, 3)), columns=["prior_rate", "offer_rate", "log_contacts"])
+    few = pd.DataFrame({"offer": ["deposit"] * 30, "converted": [True] * 5 + [False] * 25})
+    model = ControlModel(min_controls=100).fit(few, x, {"deposit": 0.2})
+    assert not model.ranked_by_uplift("deposit") and np.isnan(model.predict(["deposit"], x.to_numpy()[:1]))[0]
+    assert "30 held out, 5 took it anyway) is under 100" in model.why_not("deposit")
 
 
 def test_deciding_in_chunks_decides_as_in_one_go(bank):
@@ -165,7 +218,7 @@ def test_cooldown_consent_and_caps_hold_for_every_decision(bank):
     assert any(o == "auto_loan" for _, o in pairs)  # the rule had something to hold back
     for ch, consent in (("email", "email"), ("sms", "sms"), ("call_centre", "call")):
         assert set(chosen.profile_id[chosen.channel == ch]) <= consented[consent]
-    week = events[events.name.str.startswith(("offer_", "application")) & (events.ts >= as_of - pd.Timedelta(days=7))]
+    week = events[events.name.isin(CONTACT_EVENTS) & (events.ts >= as_of - pd.Timedelta(days=7))]
     for ch in ("email", "sms"):
         before = week[week.channel == ch].profile_id.value_counts()
         assert not set(chosen.profile_id[chosen.channel == ch]) & set(before.index[before >= 1])

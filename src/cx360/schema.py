@@ -364,7 +364,7 @@ DECISIONS: tuple[Column, ...] = (
     Column("offer", "string", "the offer chosen; empty: none"),
     Column("channel", "string", "the channel to send it through"),
     Column("send_at", "timestamp", "when to send it (UTC): the person's best hour outside quiet hours"),
-    Column("expected_value", "float64", "propensity × value × the offer's priority"),
+    Column("expected_value", "float64", "uplift (or propensity, see model) × value × the offer's priority"),
     Column("propensity", "float64", "calibrated probability that the person accepts"),
     Column("probability", "float64", "probability that the policy chose this action (for off-policy evaluation)"),
     Column("explored", "boolean", "chosen at random among the eligible actions, not as the best"),
@@ -374,6 +374,10 @@ DECISIONS: tuple[Column, ...] = (
     Column("suppressed_by", "string", "the rule that stopped the send (consent withdrawn since the decision)"),
     Column("response", "string", "the person's answer to a sent decision: the offer event that came back, if any"),
     Column("responded_at", "timestamp", "when the answer came (within 30 days of the send)"),
+    Column(
+        "uplift", "float64", "propensity minus the chance of accepting uncontacted, for an offer with a control group"
+    ),
+    Column("model", "string", "what ranked the chosen action: uplift (the offer has a control group) or propensity"),
 )
 
 TABLE_VERSIONS: tuple[Column, ...] = (
@@ -465,6 +469,7 @@ EVENT_NAMES: dict[str, str] = {
     "offer_rejected": "an offer was explicitly rejected",
     "offer_ignored": "an offer got no response within its window",
     "application_declined": "the organisation declined an application (e.g. a loan)",
+    "offer_held_out": "a person held out of a campaign as its control group (properties.offer, converted)",
     # transactions
     "card_payment": "a card payment at a point of sale (properties.mcc, district)",
     "atm_withdrawal": "a cash withdrawal at an ATM",

@@ -2,7 +2,8 @@
 
 The steps: read the people and their history (inputs), list every (person, offer, channel) with the
 rule that holds it back (rules), learn where, when and how likely each person accepts (timing,
-propensity), score the open candidates and pick one per person or none (arbitrate), and log each
+propensity) and, for offers with a control group, how likely they take it uncontacted (control), score
+the open candidates by uplift or propensity and pick one per person or none (arbitrate), and log each
 decision with all its candidates. Nothing here reads the demo's hidden truth: only events.
 """
 
@@ -43,6 +44,7 @@ class DecisionReport:
     by_offer: dict[str, dict[str, int]]
     suppressed: dict[str, int]  # rule -> candidates it held back
     quality: Quality
+    uplift: dict[str, dict] = field(default_factory=dict)  # offer -> its control group and the model ranking it
     warnings: list[str] = field(default_factory=list)
     frame: pd.DataFrame | None = field(default=None, repr=False)  # the decisions, as written
 
@@ -94,7 +96,15 @@ def plan(
     (every person's decision depends on their own rows and the shared models only)."""
     config, policy = ws.config, ws.config.contact_policy
     tz = ZoneInfo(policy.time_zone)
-    models = Models(data.history, data.activity, segments_for_fallback(ws), tz, data.as_of)
+    models = Models(
+        data.history,
+        data.activity,
+        segments_for_fallback(ws),
+        tz,
+        data.as_of,
+        controls=data.controls,
+        min_controls=config.uplift.min_controls,
+    )
     frames, held, by_offer = (
         [],
         pd.Series(dtype=int),
@@ -123,6 +133,17 @@ def plan(
         for o in config.offers
         if by_offer[o.name]["eligible"] == 0
     ]
+    if data.unreadable_controls:
+        warnings.append(
+            f"{data.unreadable_controls} {config.uplift.control_event} event(s) left out of the control groups: "
+            f"no properties.offer, or a properties.{config.uplift.converted} that is not true or false"
+        )
+    uplift = {
+        o.name: models.control.groups_[o.name].as_dict()
+        if o.name in models.control.groups_
+        else {"offer": o.name, "controls": 0, "ranked_by": "propensity"}
+        for o in config.offers
+    }
     report = DecisionReport(
         data.as_of,
         data.traits_as_of,
@@ -132,6 +153,7 @@ def plan(
         by_offer,
         {k: int(v) for k, v in held.sort_values(ascending=False, kind="stable").items()},
         models.propensity.quality_,
+        uplift,
         warnings,
     )
     return report, frame, models
@@ -175,8 +197,9 @@ def score(models: Models, config, data: inputs.Inputs) -> tuple[pd.DataFrame, pd
     open_["hour"] = [timing[k].value for k in zip(open_.profile_id, open_.channel, strict=True)]
     open_ = models.features(open_)
     open_["propensity"] = models.propensity.predict(open_) if len(open_) else []
-    open_["expected_value"] = open_.propensity * open_.value
-    scored = cands.join(open_[["hour", "propensity", "expected_value"]], how="left")
+    open_["uplift"] = open_.propensity - models.untreated(open_)  # NaN: no control group, ranked by propensity
+    open_["expected_value"] = open_.uplift.fillna(open_.propensity) * open_.value
+    scored = cands.join(open_[["hour", "propensity", "uplift", "expected_value"]], how="left")
     chosen = arbitrate.pick(scored, policy.exploration, f"{policy.seed}:{data.as_of.isoformat()}")
     why = models.propensity.reasons(models.features(chosen)) if len(chosen) else []
     chosen = chosen.assign(model_reasons=why).set_index("profile_id")
@@ -209,7 +232,9 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
             c = SimpleNamespace(**records[pid])
             t = timing[pid, c.channel]
             channel_choice = best_channel[pid]
-            reason = chosen_reason(c.offer, c.channel, c.propensity, c.model_reasons, c.value, c.explored, t, policy)
+            uplift = None if pd.isna(c.uplift) else float(c.uplift)
+            ranking = ranked_by(models, c.offer, c.propensity, uplift)
+            reason = chosen_reason(c.offer, c.channel, ranking, c.model_reasons, c.value, c.explored, t, policy)
             reason += f"; best {channel_choice.reason}"
             row |= {
                 "offer": c.offer,
@@ -220,6 +245,8 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
                 "probability": float(c.probability),
                 "explored": bool(c.explored),
                 "reasons": reason,
+                "uplift": uplift,
+                "model": "propensity" if uplift is None else "uplift",
             }
         else:
             row |= no_offer(none.get(pid, "no offer: the catalogue has none for this person"))
@@ -238,13 +265,26 @@ def no_offer(reason: str) -> dict[str, Any]:
         "probability": 1.0,
         "explored": False,
         "reasons": reason,
+        "uplift": None,
+        "model": None,
     }
 
 
-def chosen_reason(offer, channel, propensity, model_reasons, value, explored, hour, policy) -> str:
-    """Why the chosen action: its propensity and what raised it, its value, and why that send hour."""
+def ranked_by(models: Models, offer: str, propensity: float, uplift: float | None) -> str:
+    """What the chosen action was ranked by: its uplift (where the offer has a control group) or its propensity."""
+    if uplift is None:
+        return f"propensity {propensity:.1%} ({models.control.why_not(offer)}: ranked by propensity)"
+    group = models.control.groups_[offer]
     return (
-        f"{offer} by {channel}: propensity {propensity:.1%} ({model_reasons}) × value {value:,.2f}"
+        f"uplift {uplift:.1%} (propensity {propensity:.1%} minus {propensity - uplift:.1%} who take it "
+        f"uncontacted, learnt from {group.controls} held out)"
+    )
+
+
+def chosen_reason(offer, channel, ranking, model_reasons, value, explored, hour, policy) -> str:
+    """Why the chosen action: its uplift or propensity and what raised it, its value, and why that send hour."""
+    return (
+        f"{offer} by {channel}: {ranking} × value {value:,.2f}; propensity raised by: {model_reasons}"
         f"{' (explored at random)' if explored else ''}; send at {hour.value:02d}:00 {policy.time_zone}: "
         f"{hour.reason}"
     )
@@ -265,7 +305,10 @@ def _candidates(scored: pd.DataFrame) -> pd.Series:
     rules = {r: json.dumps(r, ensure_ascii=False) for r in scored.suppressed_by.dropna().unique()}
     why = ', "suppressed_by": ' + scored.suppressed_by.map(rules).astype(object).fillna("") + "}"
     hour = scored.hour.fillna(0).astype(int).astype(str)
-    open_ = ', "propensity": ' + scored.propensity.round(6).astype(str) + ', "expected_value": '
+    model = pd.Series(', "model": "propensity"', index=scored.index).where(
+        scored.uplift.isna(), ', "model": "uplift", "uplift": ' + scored.uplift.round(6).astype(str)
+    )
+    open_ = ', "propensity": ' + scored.propensity.round(6).astype(str) + model + ', "expected_value": '
     open_ = open_ + scored.expected_value.round(6).astype(str) + ', "hour": ' + hour + "}"
     items = head + pd.Series(np.where(held, why, open_), index=scored.index)
     return "[" + items.groupby(scored.profile_id, sort=False).agg(", ".join) + "]"

@@ -17,11 +17,14 @@ from cx360.segments.evaluate import FIELD_TABLES, NOT_FIELDS
 
 if TYPE_CHECKING:
     from cx360.config import Config
+    from cx360.decisions.settings import UpliftSettings
     from cx360.engine import Engine
 
 # The marketing automation's answers: each one is a contact on its channel.
 CONTACT_EVENTS = ("offer_made", "offer_accepted", "offer_rejected", "offer_ignored", "application_declined")
 HISTORY_COLUMNS = ["profile_id", "ts", "name", "channel", "offer"]
+CONTROL_COLUMNS = ["profile_id", "ts", "offer", "converted"]
+TRUE = ("true", "1", "yes")  # a control's `converted` property, as sources write it
 
 
 @dataclass
@@ -35,6 +38,8 @@ class Inputs:
     traits_as_of: dt.datetime
     as_of: dt.datetime
     profiling: set[str] | None = None  # profile ids whose consent allows profiling; None: everyone's does
+    controls: pd.DataFrame | None = None  # CONTROL_COLUMNS: people held out of a campaign before as_of
+    unreadable_controls: int = 0  # control events without an offer or a true/false `converted`: left out
 
 
 def consent_field(purpose: str, channel: str | None) -> str:
@@ -89,16 +94,19 @@ def load(engine: Engine, config: Config, as_of: dt.datetime | None, *, now: dt.d
     for ch in dict.fromkeys(cp.consent_channel(c) for c in cp.channels):
         allowed = policy.allowed(engine, cp.purpose, ch, now or as_of)
         consent[ch] = set(engine.to_arrow(allowed, step=f"decisions: consent {ch}")["profile_id"].to_pylist())
+    held_out, unreadable = controls(engine, as_of, config.uplift)
     return Inputs(
         people,
         history(engine, as_of),
         sent(engine, as_of),
         open_complaints(engine, as_of),
-        activity(engine, as_of),
+        activity(engine, as_of, config.uplift.control_event),
         consent,
         traits_as_of,
         as_of,
         profiling,
+        held_out,
+        unreadable,
     )
 
 
@@ -133,6 +141,26 @@ def history(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
     return frame[HISTORY_COLUMNS].sort_values(["profile_id", "ts"], kind="stable").reset_index(drop=True)
 
 
+def controls(engine: Engine, as_of: dt.datetime, settings: UpliftSettings) -> tuple[pd.DataFrame, int]:
+    """(the control events before as_of, CONTROL_COLUMNS; how many could not be read: no offer, or a
+    `converted` that is not true or false)."""
+    pe = engine.table("profile_events")
+    c = pe.filter((pe.name == settings.control_event) & (pe.ts < ibis.literal(as_of, "timestamp")))
+    c = c.select(
+        "profile_id",
+        "ts",
+        offer=engine.json_get(c.properties, "offer"),
+        converted=engine.json_get(c.properties, settings.converted),
+    )
+    frame = engine.to_arrow(c, step="decisions: control groups").to_pandas()
+    flag = frame.converted.astype(str).str.strip().str.lower()
+    readable = frame.offer.notna() & flag.isin((*TRUE, "false", "0", "no"))
+    frame = frame[readable].assign(converted=flag[readable].isin(TRUE))
+    return frame[CONTROL_COLUMNS].sort_values(["profile_id", "ts"], kind="stable").reset_index(drop=True), int(
+        (~readable).sum()
+    )
+
+
 def open_complaints(engine: Engine, as_of: dt.datetime) -> set[str]:
     """People with a complaint opened before as_of and not closed by then."""
     pe = engine.table("profile_events")
@@ -155,13 +183,13 @@ def sent(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
     return engine.to_arrow(d, step="decisions: sent").to_pandas()[HISTORY_COLUMNS]
 
 
-def activity(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
+def activity(engine: Engine, as_of: dt.datetime, control_event: str) -> pd.DataFrame:
     """When each person is active: their events (payments, logins, calls...) per UTC hour of the day, in
-    the year before as_of; offers are left out, as the marketing system chose their time."""
+    the year before as_of; offers and control groups are left out, as the marketing system chose their time."""
     pe = engine.table("profile_events")
     since = as_of - dt.timedelta(days=365)
     a = pe.filter(
-        ~pe.name.isin(CONTACT_EVENTS)
+        ~pe.name.isin((*CONTACT_EVENTS, control_event))
         & (pe.ts >= ibis.literal(since, "timestamp"))
         & (pe.ts < ibis.literal(as_of, "timestamp"))
     )

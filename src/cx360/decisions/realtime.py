@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from cx360.config import Config
-from cx360.decisions import arbitrate, expressions, inputs, rules
-from cx360.decisions.decide import chosen_reason, next_send, no_offer
+from cx360.decisions import arbitrate, control, expressions, inputs, rules
+from cx360.decisions.decide import chosen_reason, next_send, no_offer, ranked_by
 from cx360.decisions.propensity import ACCEPTED, FEATURES, PRIOR
 from cx360.decisions.responses import Models, utc_offset_hours
 from cx360.decisions.timing import own_channels, own_hours
@@ -123,6 +123,8 @@ def person(
         if e["name"] in inputs.CONTACT_EVENTS:
             contacts.append(Contact(ts, e["name"], e.get("channel"), props.get("offer")))
             continue
+        if e["name"] == config.uplift.control_event:  # a campaign held the person out: not a moment of theirs
+            continue
         if ts >= since:
             activity[ts.hour] += 1
         if e["name"] == "complaint" and not complaint:
@@ -195,12 +197,16 @@ def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: 
     design = None
     if open_:
         rows = [features(models, p, local, hits, activity, c["channel"], int(hours[c["channel"]].value)) for c in open_]
-        design = models.propensity.design(np.array(rows), [c["offer"] for c in open_], [c["channel"] for c in open_])
-        for c, prob in zip(open_, models.propensity.predict_design(design), strict=True):
+        offers = [c["offer"] for c in open_]
+        design = models.propensity.design(np.array(rows), offers, [c["channel"] for c in open_])
+        anyway = models.control.predict(offers, np.array([untreated_features(models, p, hits, o) for o in offers]))
+        for c, prob, base in zip(open_, models.propensity.predict_design(design), anyway, strict=True):
+            uplift = None if math.isnan(base) else float(prob - base)
             c |= {
                 "hour": int(hours[c["channel"]].value),
                 "propensity": float(prob),
-                "expected_value": prob * c["value"],
+                "uplift": uplift,
+                "expected_value": (prob if uplift is None else uplift) * c["value"],
             }
     row = {
         "decision_id": f"{p.profile_id}:{at:%Y%m%dT%H%M}:{uuid.uuid4().hex[:8]}",
@@ -226,7 +232,8 @@ def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: 
     best = timing.choose_own(p.profile_id, "channel", offer.channels,
                              own_channels([x.channel for x in p.contacts], hits, offer.channels))  # fmt: skip
     hour = hours[c["channel"]]
-    reason = chosen_reason(c["offer"], c["channel"], c["propensity"], why, c["value"], explored, hour, policy)
+    ranking = ranked_by(models, c["offer"], c["propensity"], c["uplift"])
+    reason = chosen_reason(c["offer"], c["channel"], ranking, why, c["value"], explored, hour, policy)
     return row | {
         "offer": c["offer"],
         "channel": c["channel"],
@@ -236,6 +243,8 @@ def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: 
         "probability": float(probability),
         "explored": explored,
         "reasons": f"{reason}; best {best.reason}",
+        "uplift": c["uplift"],
+        "model": "propensity" if c["uplift"] is None else "uplift",
     }
 
 
@@ -264,13 +273,25 @@ def features(models: Models, p: Person, local: list[int], hits: list[bool], acti
     return [values[f] for f in FEATURES]
 
 
+def untreated_features(models: Models, p: Person, hits: list[bool], offer: str) -> list[float]:
+    """Models.untreated's features for one person and offer, in control.FEATURES' order."""
+    mine = [h for h, c in zip(hits, p.contacts, strict=True) if c.offer == offer]
+    return [
+        control.shrunk(sum(hits), len(hits), models.base_),
+        control.shrunk(sum(mine), len(mine), models.base_),
+        math.log1p(len(hits)),
+    ]
+
+
 def _logged(c: dict[str, Any]) -> dict[str, Any]:
     """A candidate as the decision log keeps it (decide._candidates)."""
     out = {"offer": c["offer"], "channel": c["channel"], "value": round(c["value"], 4)}
     if c["suppressed_by"] is not None:
         return out | {"suppressed_by": c["suppressed_by"]}
+    model = {"model": "propensity"} if c["uplift"] is None else {"model": "uplift", "uplift": round(c["uplift"], 6)}
     return out | {
         "propensity": round(c["propensity"], 6),
+        **model,
         "expected_value": round(c["expected_value"], 6),
         "hour": c["hour"],
     }

@@ -1,5 +1,6 @@
-"""The response models of a decision run: propensity per offer, channel and hour per customer, and the
-per-person history they read, fitted on everything before the run's as_of. Saved with the run, they
+"""The response models of a decision run: propensity per offer, the chance of taking an offer uncontacted
+where it has a control group (so its uplift), channel and hour per customer, and the per-person history
+they read, fitted on everything before the run's as_of. Saved with the run, they
 answer real-time decisions, with the person's own history read afresh."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from cx360.decisions import control
+from cx360.decisions.control import ControlModel
 from cx360.decisions.propensity import ACCEPTED, PRIOR, PropensityModel, active_near, daypart, history_features
 from cx360.decisions.timing import ChannelHourModel
 from cx360.errors import ModelError
@@ -22,7 +25,17 @@ MODEL_FILE = "models.pkl"
 class Models:
     """The response models of one decision run, fitted on the history before its as_of."""
 
-    def __init__(self, history: pd.DataFrame, activity: pd.DataFrame, segment: pd.Series, tz: ZoneInfo, at):
+    def __init__(
+        self,
+        history: pd.DataFrame,
+        activity: pd.DataFrame,
+        segment: pd.Series,
+        tz: ZoneInfo,
+        at,
+        *,
+        controls: pd.DataFrame | None = None,
+        min_controls: int = 100,
+    ):
         self.tz = tz
         h = history.assign(hour=local_hours(history.ts, tz))
         self.activity = activity.assign(hour=(activity.hour + utc_offset_hours(tz, at)) % 24)
@@ -31,6 +44,12 @@ class Models:
         contacts = pd.concat([h, history_features(h, self.base_, self.activity)], axis=1)
         contacts = contacts[contacts.offer.notna()].assign(accepted=contacts.name == ACCEPTED)
         self.propensity = PropensityModel().fit(contacts)
+        controls = (
+            controls if controls is not None else pd.DataFrame(columns=["profile_id", "ts", "offer", "converted"])
+        )
+        treated = contacts.groupby("offer").accepted.mean().to_dict()
+        x = control.features_before(h, controls, self.base_)
+        self.control = ControlModel(min_controls=min_controls).fit(controls.reset_index(drop=True), x, treated)
         self._people(h)
 
     def _people(self, h: pd.DataFrame) -> None:
@@ -38,6 +57,7 @@ class Models:
         self.person_ = hit.groupby(h.profile_id).agg(["sum", "count"])
         self.channel_ = hit.groupby([h.profile_id, h.channel]).agg(["sum", "count"])
         self.daypart_ = hit.groupby([h.profile_id, daypart(h.hour)]).agg(["sum", "count"])
+        self.offer_ = hit.groupby([h.profile_id, h.offer]).agg(["sum", "count"])
 
     def with_people(self, history: pd.DataFrame, activity: pd.DataFrame, at: dt.datetime) -> Models:
         """A copy whose person-level state comes from `history` and `activity` (one person's, read now)."""
@@ -63,7 +83,10 @@ class Models:
         path = folder / MODEL_FILE
         if not path.is_file():
             raise ModelError(f"no decision models in {folder}: run `cx360 decide` first")
-        return pickle.loads(path.read_bytes())
+        models = pickle.loads(path.read_bytes())
+        if not hasattr(models, "control"):
+            raise ModelError(f"the decision models in {folder} were saved by an older cx360: run `cx360 decide` again")
+        return models
 
     def features(self, c: pd.DataFrame) -> pd.DataFrame:
         """The propensity features at as_of for candidates with profile_id, channel and hour."""
@@ -86,6 +109,21 @@ class Models:
             active_near=active_near(self.activity, c.profile_id, c.hour),
             log_contacts=np.log1p(n),
         )
+
+    def untreated(self, c: pd.DataFrame) -> np.ndarray:
+        """Per candidate (profile_id, offer), the chance of taking the offer uncontacted at as_of; NaN where
+        the offer has no control group to learn it from (ranked by propensity)."""
+        person = self.person_.reindex(pd.Index(c.profile_id))
+        offer = self.offer_.reindex(pd.MultiIndex.from_arrays([c.profile_id, c.offer]))
+        n, on = person["count"].fillna(0).to_numpy(), offer["count"].fillna(0).to_numpy()
+        x = np.column_stack(
+            [
+                control.shrunk(person["sum"].fillna(0).to_numpy(), n, self.base_),
+                control.shrunk(offer["sum"].fillna(0).to_numpy(), on, self.base_),
+                np.log1p(n),
+            ]
+        )
+        return self.control.predict(c.offer.to_numpy(), x)
 
 
 def local_hours(ts: pd.Series, tz: ZoneInfo) -> np.ndarray:

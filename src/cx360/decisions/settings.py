@@ -4,7 +4,8 @@ Each offer says who may get it (a condition over traits, scores, segments and co
 worth (a margin, or an expression over traits such as `clv_12m * 0.02`), the channels it may go
 through, how long to wait after a rejection or a declined application, how often one person may get
 it, a priority lever and the dates it runs. The contact policy caps contacts per channel and overall,
-keeps quiet hours, and holds people with an open complaint.
+keeps quiet hours, and holds people with an open complaint. `[uplift]` says how the marketing
+automation records the control groups that let an offer be ranked by its incremental effect.
 """
 
 from __future__ import annotations
@@ -132,6 +133,20 @@ class ContactPolicy(_Model):
 
     def consent_channel(self, channel: str) -> str:
         return self.channels[channel].consent or channel
+
+
+class UpliftSettings(_Model):
+    """How a control group is recognised in the events: a person held out of an offer's campaign."""
+
+    control_event: str = Field(
+        "offer_held_out", description="the event that records a person held out of a campaign (properties.offer)"
+    )
+    converted: str = Field(
+        "converted", description="the control event's property saying whether the person took the offer anyway"
+    )
+    min_controls: int = Field(
+        100, ge=10, description="control events an offer needs, with both outcomes, to be ranked by uplift"
+    )
 
 
 def check_catalogue(offers: list[OfferSpec], policy: ContactPolicy, privacy) -> None:

@@ -153,10 +153,10 @@ path = "data/marketing.csv"
 [sources.events]
 event_id = "campaign_event_id"
 timestamp = { column = "sent_at", type = "timestamp", formats = ["%Y-%m-%d %H:%M:%S"] }
-name = { column = "outcome", values = { accepted = "offer_accepted", rejected = "offer_rejected", ignored = "offer_ignored", declined = "application_declined" } }
+name = { column = "outcome", values = { accepted = "offer_accepted", rejected = "offer_rejected", ignored = "offer_ignored", declined = "application_declined", held_out = "offer_held_out" } }
 channel = "channel"
 identifiers = { customer_no = "client" }
-properties = { offer = "offer_code" }
+properties = { offer = "offer_code", converted = "converted" }
 
 # Web analytics (Segment-like JSON lines): a login joins the cookie to the customer.
 [[sources]]

@@ -12,25 +12,55 @@ from cx360.demo.activity import CALL_REASONS, MALLS, MCC, OFFERS, POSTS, iso, oc
 from cx360.demo.people import ARCHETYPES, CHANNELS, DISTRICTS
 
 
-def acceptance(people: pd.DataFrame, channel: np.ndarray, hour: np.ndarray) -> np.ndarray:
-    """The chance that each person (a row of the hidden population) accepts an offer sent on `channel` at
-    `hour`: higher on their preferred channel, within two hours of their preferred hour, and for the
-    valuable. The demo's marketing history is drawn from it, and so is the decisions benchmark's simulator."""
+# What a person takes without being contacted, by offer: (the hidden interest that drives it, the chance with
+# it, the chance without). The demo's other offers are never taken uncontacted.
+UNTREATED = {"auto_loan": ("fuel", 0.20, 0.02), "credit_card": ("travel", 0.15, 0.03), "deposit": (None, 0.15, 0.02)}
+HOLDOUT = {"auto_loan": 0.25, "credit_card": 0.25}  # campaigns that hold a random share of people out
+
+
+def untreated(people: pd.DataFrame, offer: np.ndarray) -> np.ndarray:
+    """The chance that each person (a row of the hidden population, or of its truth file, whose interests
+    are joined by commas) takes `offer` uncontacted: with the interest it needs (deposits: the valuable)
+    or without."""
+    out = np.zeros(len(people))
+    offer = np.asarray(offer)
+    for name, (interest, high, low) in UNTREATED.items():
+        has = (
+            people.value.to_numpy() > 1500
+            if interest is None
+            else np.array([interest in (i.split(",") if isinstance(i, str) else i) for i in people.interests])
+        )
+        out = np.where(offer == name, np.where(has, high, low), out)
+    return out
+
+
+def acceptance(people: pd.DataFrame, channel: np.ndarray, hour: np.ndarray, offer: np.ndarray) -> np.ndarray:
+    """The chance that each person (a row of the hidden population) accepts `offer` sent on `channel` at
+    `hour`: what they would take anyway (untreated), and of the rest a share that is higher on their
+    preferred channel, within two hours of their preferred hour, and for the valuable. The demo's
+    marketing history is drawn from it, and so is the decisions benchmark's simulator."""
     liked = np.asarray(channel) == people.preferred_channel.to_numpy()
     near = np.abs(np.asarray(hour) - people.preferred_hour.to_numpy()) <= 2
-    return 0.04 + 0.12 * liked + 0.06 * near + 0.05 * (people.value.to_numpy() > 1500)
+    persuaded = 0.04 + 0.12 * liked + 0.06 * near + 0.05 * (people.value.to_numpy() > 1500)
+    anyway = untreated(people, offer)
+    return anyway + (1 - anyway) * persuaded
 
 
 def marketing(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int) -> pd.DataFrame:
+    """Offers as the marketing automation logs them. A campaign with a holdout (HOLDOUT) contacts no one
+    of its random control share: their row says `held_out`, with whether they took the offer anyway."""
     idx, ts = occurrences(p, np.full(len(p), 8.0), rng, start, days)
     channel = np.where(rng.random(len(idx)) < 0.5, p.preferred_channel.values[idx], rng.choice(CHANNELS, len(idx)))
     hour = ts.astype("datetime64[h]").astype(int) % 24
-    accept = acceptance(p.iloc[idx], channel, hour)
     u = rng.random(len(idx))
-    outcome = np.where(u < accept, "accepted", np.where(u < accept + 0.25, "rejected", "ignored"))
     offer = rng.choice(OFFERS, len(idx))
+    accept = acceptance(p.iloc[idx], channel, hour, offer)
+    outcome = np.where(u < accept, "accepted", np.where(u < accept + 0.25, "rejected", "ignored"))
     declined = (offer == "auto_loan") | (offer == "mortgage")
     outcome = np.where(declined & (outcome == "accepted") & (rng.random(len(idx)) < 0.3), "declined", outcome)
+    share = pd.Series(offer).map(HOLDOUT).fillna(0.0).to_numpy()
+    held = np.random.default_rng([len(idx), 17]).random(len(idx)) < share  # its own draw: the rest stays as it was
+    converted = np.where(held, np.where(u < untreated(p.iloc[idx], offer), "true", "false"), "")
     return pd.DataFrame(
         {
             "campaign_event_id": [f"mk-{i:08d}" for i in range(len(idx))],
@@ -38,7 +68,8 @@ def marketing(p: pd.DataFrame, cust: np.ndarray, rng, start: dt.date, days: int)
             "client": cust[idx],
             "offer_code": offer,
             "channel": channel,
-            "outcome": outcome,
+            "outcome": np.where(held, "held_out", outcome),
+            "converted": converted,
         }
     )
 

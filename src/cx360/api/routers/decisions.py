@@ -34,6 +34,8 @@ class Candidate(BaseModel):
     channel: str
     value: float
     propensity: float | None = None
+    model: str | None = Field(None, description="what ranks it: uplift (its offer has a control group) or propensity")
+    uplift: float | None = Field(None, description="propensity minus the chance of accepting uncontacted")
     expected_value: float | None = None
     hour: int | None = None
     suppressed_by: str | None = Field(None, description="the rule that held it back")
@@ -47,6 +49,10 @@ class DecisionAnswer(BaseModel):
     send_at: UtcDatetime | None = Field(None, description="when to send it (UTC)")
     expected_value: float
     propensity: float | None
+    uplift: float | None = Field(
+        None, description="for an offer with a control group: propensity minus its take-up uncontacted"
+    )
+    model: str | None = Field(None, description="what ranked the chosen action: uplift or propensity")
     probability: float = Field(description="probability that the policy chose this action")
     reasons: str
     candidates: list[Candidate]
