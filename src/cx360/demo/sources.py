@@ -11,7 +11,6 @@ import pandas as pd
 from cx360.demo.activity import CALL_REASONS, MALLS, MCC, OFFERS, POSTS, iso, occurrences
 from cx360.demo.people import ARCHETYPES, CHANNELS, DISTRICTS
 
-
 # What a person takes without being contacted, by offer: (the hidden interest that drives it, the chance with
 # it, the chance without). The demo's other offers are never taken uncontacted.
 UNTREATED = {"auto_loan": ("fuel", 0.20, 0.02), "credit_card": ("travel", 0.15, 0.03), "deposit": (None, 0.15, 0.02)}
