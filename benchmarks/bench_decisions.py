@@ -123,16 +123,22 @@ def truth_of(ws) -> pd.DataFrame:
     return linked[["profile_id", "person_id"]].merge(persons, on="person_id").set_index("profile_id")
 
 
-def simulate(actions: pd.DataFrame, truth: pd.DataFrame, values: dict[str, float]) -> tuple[float, float]:
-    """Expected acceptance and value per person of one action each (profile_id, offer, channel, hour)."""
-    from cx360.demo.sources import acceptance
+def simulate(actions: pd.DataFrame, truth: pd.DataFrame, values: dict[str, float]) -> tuple[float, ...]:
+    """Expected acceptance and value per person of one action each (profile_id, offer, channel, hour), and
+    their incremental part: minus what the person would have taken uncontacted."""
+    from cx360.demo.sources import acceptance, untreated
 
     people = truth.loc[actions.profile_id]
-    p = acceptance(people, actions.channel.to_numpy(), actions.hour.to_numpy())
-    return float(p.mean()), float((p * actions.offer.map(values).to_numpy()).mean())
+    offer = actions.offer.to_numpy()
+    p = acceptance(people, actions.channel.to_numpy(), actions.hour.to_numpy(), offer)
+    lift = p - untreated(people, offer)
+    value = actions.offer.map(values).to_numpy()
+    return float(p.mean()), float((p * value).mean()), float(lift.mean()), float((lift * value).mean())
 
 
 def policies(scored: pd.DataFrame, chosen: pd.DataFrame, data, config, seed: int) -> dict[str, pd.DataFrame]:
+    from cx360.decisions import arbitrate
+
     policy = config.contact_policy
     rng = np.random.default_rng(seed)
     open_ = scored[scored.suppressed_by.isna() & (scored.expected_value > 0)]
@@ -163,7 +169,19 @@ def policies(scored: pd.DataFrame, chosen: pd.DataFrame, data, config, seed: int
     same = open_.merge(best_offer[["profile_id", "offer"]], on=["profile_id", "offer"])
     alone = same.groupby("profile_id").sample(n=1, random_state=seed + 1)
     alone = alone.assign(hour=[everyone_hour(c) for c in alone.channel])
-    return {"cx360": ours, "random eligible": pick, "most popular offer": pop, "propensity alone": alone}
+    every = scored[scored.suppressed_by.isna() & scored.profile_id.isin(people)]
+    by_propensity = arbitrate.pick(  # the same draws as decide.score's
+        every.assign(expected_value=every.propensity * every.value),
+        policy.exploration,
+        f"{policy.seed}:{data.as_of.isoformat()}",
+    )
+    return {
+        "cx360": ours,
+        "cx360, no uplift": by_propensity[["profile_id", "offer", "channel", "hour"]],
+        "random eligible": pick,
+        "most popular offer": pop,
+        "propensity alone": alone,
+    }
 
 
 def timing_on_held_out(root: Path, models, as_of: dt.datetime) -> None:
@@ -291,12 +309,21 @@ def main() -> None:
     runs = policies(scored[scored.profile_id.isin(truth.index)], known, data, config, args.seed)
     n = len(runs["cx360"])
     print(f"\nSimulator: {n:,} people with an open candidate, one action each, answered by the hidden truth")
-    print(f"  {'policy':22} {'acceptance':>10} {'value/person':>13} {'x most popular':>15}")
+    for offer, group in report.uplift.items():
+        print(f"  {offer}: ranked by {group['ranked_by']} ({group['controls']} held out before as_of)")
+    print(
+        f"  {'policy':22} {'acceptance':>10} {'value/person':>13} {'x most popular':>15}"
+        f" {'incremental':>12} {'incr. value':>12}"
+    )
     results = {name: simulate(actions, truth, values) for name, actions in runs.items()}
     base = results["most popular offer"][0]
-    for name, (acc, value) in results.items():
-        print(f"  {name:22} {acc:10.2%} {value:13.2f} {acc / base:15.2f}")
+    for name, (acc, value, lift, lift_value) in results.items():
+        print(f"  {name:22} {acc:10.2%} {value:13.2f} {acc / base:15.2f} {lift:12.2%} {lift_value:12.2f}")
     print("  goal: cx360 >= 1.3x the acceptance of the most popular offer")
+    print(
+        "  incremental: acceptance minus what the person would have taken uncontacted (the hidden truth);"
+        " 'cx360, no uplift' ranks every offer by propensity, with the same candidates, hours and draws"
+    )
     timing_on_held_out(root, models, as_of)
     latency(root, args.requests, args.seed)
 

@@ -238,7 +238,6 @@ channels = ["email"]
 def _decision_models(root: Path) -> None:
     """A catalogue, and response models as `cx360 decide` saves them, fitted on a marketing history of
     made-up people (the tiny world has too few answers to fit its own)."""
-    import datetime as dt
     from zoneinfo import ZoneInfo
 
     import pandas as pd
@@ -259,7 +258,7 @@ def _decision_models(root: Path) -> None:
         }
     )
     activity = pd.DataFrame({"profile_id": ["X1", "X2"], "hour": [10, 18], "n": [5, 3]})
-    models = Models(history, activity, pd.Series(dtype=object), ZoneInfo("UTC"), dt.datetime(2025, 7, 1))
+    models = Models(history, activity, pd.Series(dtype=object), ZoneInfo("UTC"))
     models.save(root / MODEL_DIR)
 
 

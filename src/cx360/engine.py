@@ -107,9 +107,10 @@ class Engine(ABC):
         """Stored times are naive UTC: a source's local time is converted once, at ingest."""
         return value if zone == "UTC" else self._local_to_utc(value, zone)
 
-    def utc_to_local(self, value: ir.TimestampValue, zone: str) -> ir.TimestampValue:
-        """What a clock in `zone` showed at a stored (UTC) time: for local hours and weekdays."""
-        return value if zone == "UTC" else self._utc_to_local(value, zone)
+    def utc_to_local(self, value: ir.TimestampValue, zone: str | ir.StringValue) -> ir.TimestampValue:
+        """What a clock in `zone` (a name, or a column of names: one per row) showed at a stored (UTC) time:
+        for local hours and weekdays, daylight saving time included."""
+        return value if isinstance(zone, str) and zone == "UTC" else self._utc_to_local(value, zone)
 
     # -- shared ------------------------------------------------------------------
     def table(self, name: str) -> ir.Table:

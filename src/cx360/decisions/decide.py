@@ -55,12 +55,18 @@ class DecisionReport:
 
 
 def next_send(as_of: dt.datetime, hour: int, tz: ZoneInfo) -> dt.datetime:
-    """The first moment at local `hour`:00 after as_of, in naive UTC (as cx360 stores times)."""
+    """The first moment after as_of when the clock in `tz` shows `hour`:00, in naive UTC (as cx360 stores
+    times): on each day's own offset, so across a daylight-saving change too; a day whose clock skips
+    that hour is passed over."""
     local = as_of.replace(tzinfo=dt.UTC).astimezone(tz)
-    at = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if at <= local:
-        at += dt.timedelta(days=1)
-    return at.astimezone(dt.UTC).replace(tzinfo=None)
+    day = local.date()
+    for _ in range(3):
+        wall = dt.datetime.combine(day, dt.time(hour), tzinfo=tz)
+        at = wall.astimezone(dt.UTC)
+        if at > as_of.replace(tzinfo=dt.UTC) and at.astimezone(tz).hour == hour:  # else: before as_of, or skipped
+            return at.replace(tzinfo=None)
+        day += dt.timedelta(days=1)
+    raise ValueError(f"{tz.key} shows no {hour:02d}:00 in three days after {as_of}")
 
 
 def decide(ws: Workspace, *, as_of: dt.datetime | None = None, now: dt.datetime | None = None) -> DecisionReport:
@@ -101,7 +107,7 @@ def plan(
         data.activity,
         segments_for_fallback(ws),
         tz,
-        data.as_of,
+        zones=data.zones,
         controls=data.controls,
         min_controls=config.uplift.min_controls,
     )
@@ -133,6 +139,11 @@ def plan(
         for o in config.offers
         if by_offer[o.name]["eligible"] == 0
     ]
+    if data.unzoned:
+        warnings.append(
+            f"{data.unzoned} people's {policy.person_time_zone} is no time zone and not in [contact_policy] zones: "
+            f"their hours are on {policy.time_zone}"
+        )
     if data.unreadable_controls:
         warnings.append(
             f"{data.unreadable_controls} {config.uplift.control_event} event(s) left out of the control groups: "
@@ -181,6 +192,7 @@ def _chunk(data: inputs.Inputs, start: int, size: int) -> inputs.Inputs:
         open_complaints=mine(data.open_complaints),
         consent={ch: mine(group) for ch, group in data.consent.items()},
         profiling=None if data.profiling is None else mine(data.profiling),
+        zones=None if data.zones is None else data.zones.reindex(ids),
     )
 
 
@@ -208,7 +220,8 @@ def score(models: Models, config, data: inputs.Inputs) -> tuple[pd.DataFrame, pd
 
 def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: dict, now: dt.datetime) -> list[dict]:
     """One decision-log row per person of `data`."""
-    policy, tz = config.contact_policy, models.tz
+    policy = config.contact_policy
+    clocks = {}  # zone name -> ZoneInfo, made once per zone
     catalogue = {o.name: o for o in config.offers}
     run = uuid.uuid4().hex[:8]
     out = []
@@ -234,7 +247,9 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
             channel_choice = best_channel[pid]
             uplift = None if pd.isna(c.uplift) else float(c.uplift)
             ranking = ranked_by(models, c.offer, c.propensity, uplift)
-            reason = chosen_reason(c.offer, c.channel, ranking, c.model_reasons, c.value, c.explored, t, policy)
+            zone = data.zone(pid, policy.time_zone)
+            tz = clocks.setdefault(zone, ZoneInfo(zone))
+            reason = chosen_reason(c.offer, c.channel, ranking, c.model_reasons, c.value, c.explored, t, zone)
             reason += f"; best {channel_choice.reason}"
             row |= {
                 "offer": c.offer,
@@ -281,11 +296,11 @@ def ranked_by(models: Models, offer: str, propensity: float, uplift: float | Non
     )
 
 
-def chosen_reason(offer, channel, ranking, model_reasons, value, explored, hour, policy) -> str:
+def chosen_reason(offer, channel, ranking, model_reasons, value, explored, hour, zone: str) -> str:
     """Why the chosen action: its uplift or propensity and what raised it, its value, and why that send hour."""
     return (
         f"{offer} by {channel}: {ranking} × value {value:,.2f}; propensity raised by: {model_reasons}"
-        f"{' (explored at random)' if explored else ''}; send at {hour.value:02d}:00 {policy.time_zone}: "
+        f"{' (explored at random)' if explored else ''}; send at {hour.value:02d}:00 {zone}: "
         f"{hour.reason}"
     )
 

@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 
 from cx360.decisions import expressions
-from cx360.errors import StageNotRunError
+from cx360.errors import ConfigError, StageNotRunError
 from cx360.privacy.consent import Policy
 from cx360.segments.evaluate import FIELD_TABLES, NOT_FIELDS
 
 if TYPE_CHECKING:
     from cx360.config import Config
-    from cx360.decisions.settings import UpliftSettings
+    from cx360.decisions.settings import ContactPolicy, UpliftSettings
     from cx360.engine import Engine
 
 # The marketing automation's answers: each one is a contact on its channel.
@@ -33,13 +34,18 @@ class Inputs:
     history: pd.DataFrame  # HISTORY_COLUMNS: every offer event before as_of
     sent: pd.DataFrame  # HISTORY_COLUMNS: what cx360 sent before as_of, counted by the caps
     open_complaints: set[str]  # profile ids with a complaint open at as_of
-    activity: pd.DataFrame  # profile_id, hour (UTC), n: events other than offers in the year before as_of
+    activity: pd.DataFrame  # profile_id, hour (the person's local), n: events other than offers in the year before
     consent: dict[str, set[str]]  # consent channel -> profile ids the policy allows to be contacted on it
     traits_as_of: dt.datetime
     as_of: dt.datetime
     profiling: set[str] | None = None  # profile ids whose consent allows profiling; None: everyone's does
     controls: pd.DataFrame | None = None  # CONTROL_COLUMNS: people held out of a campaign before as_of
     unreadable_controls: int = 0  # control events without an offer or a true/false `converted`: left out
+    zones: pd.Series | None = None  # profile_id -> the person's IANA zone; None: everyone on the policy's
+    unzoned: int = 0  # people whose person_time_zone value is no zone: on the policy's zone
+
+    def zone(self, profile_id: str, default: str) -> str:
+        return default if self.zones is None else self.zones.get(profile_id, default)
 
 
 def consent_field(purpose: str, channel: str | None) -> str:
@@ -95,18 +101,21 @@ def load(engine: Engine, config: Config, as_of: dt.datetime | None, *, now: dt.d
         allowed = policy.allowed(engine, cp.purpose, ch, now or as_of)
         consent[ch] = set(engine.to_arrow(allowed, step=f"decisions: consent {ch}")["profile_id"].to_pylist())
     held_out, unreadable = controls(engine, as_of, config.uplift)
+    zones, unzoned = person_zones(engine, cp, people.index)
     return Inputs(
         people,
         history(engine, as_of),
         sent(engine, as_of),
         open_complaints(engine, as_of),
-        activity(engine, as_of, config.uplift.control_event),
+        activity(engine, as_of, config.uplift.control_event, zones, cp.time_zone),
         consent,
         traits_as_of,
         as_of,
         profiling,
         held_out,
         unreadable,
+        zones,
+        unzoned,
     )
 
 
@@ -139,6 +148,27 @@ def history(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
     o = o.select("profile_id", "ts", "name", "channel", offer=engine.json_get(o.properties, "offer"))
     frame = engine.to_arrow(o, step="decisions: offer history").to_pandas()
     return frame[HISTORY_COLUMNS].sort_values(["profile_id", "ts"], kind="stable").reset_index(drop=True)
+
+
+def person_zones(engine: Engine, policy: ContactPolicy, ids: pd.Index) -> tuple[pd.Series | None, int]:
+    """(profile_id -> each person's zone, from the golden record's policy.person_time_zone, the policy's own
+    for a person without one; how many people's value is no zone). None: the policy names no such field."""
+    field = policy.person_time_zone
+    if field is None:
+        return None, 0
+    profiles = engine.table("profiles")
+    if field not in profiles.columns:
+        known = ", ".join(c for c in profiles.columns if c != "profile_id")
+        raise ConfigError(
+            f"contact_policy.person_time_zone: the golden record has no attribute {field!r} (it has: {known})"
+        )
+    frame = engine.to_arrow(
+        profiles.select("profile_id", value=profiles[field].cast("string")), step="decisions: zones"
+    )
+    value = frame.to_pandas().set_index("profile_id").value.reindex(ids)
+    zone = value.map(lambda v: policy.zone_of(v) if isinstance(v, str) else None)
+    unzoned = int((value.notna() & value.astype(str).str.strip().ne("") & zone.isna()).sum())
+    return zone.fillna(policy.time_zone).astype(object), unzoned
 
 
 def controls(engine: Engine, as_of: dt.datetime, settings: UpliftSettings) -> tuple[pd.DataFrame, int]:
@@ -183,9 +213,12 @@ def sent(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:
     return engine.to_arrow(d, step="decisions: sent").to_pandas()[HISTORY_COLUMNS]
 
 
-def activity(engine: Engine, as_of: dt.datetime, control_event: str) -> pd.DataFrame:
-    """When each person is active: their events (payments, logins, calls...) per UTC hour of the day, in
-    the year before as_of; offers and control groups are left out, as the marketing system chose their time."""
+def activity(
+    engine: Engine, as_of: dt.datetime, control_event: str, zones: pd.Series | None, default_zone: str
+) -> pd.DataFrame:
+    """When each person is active: their events (payments, logins, calls...) per hour of the day on their
+    own clock (daylight saving time included), in the year before as_of; offers and control groups are
+    left out, as the marketing system chose their time."""
     pe = engine.table("profile_events")
     since = as_of - dt.timedelta(days=365)
     a = pe.filter(
@@ -193,5 +226,12 @@ def activity(engine: Engine, as_of: dt.datetime, control_event: str) -> pd.DataF
         & (pe.ts >= ibis.literal(since, "timestamp"))
         & (pe.ts < ibis.literal(as_of, "timestamp"))
     )
-    a = a.group_by(["profile_id", a.ts.hour().name("hour")]).aggregate(n=a.count())
+    shared = default_zone if zones is None or zones.nunique() <= 1 else None
+    if shared is None:  # each event on its person's clock: a column of zones joined in
+        table = pa.table({"profile_id": zones.index.to_numpy(dtype=object), "zone": zones.to_numpy(dtype=object)})
+        a = a.inner_join(engine.stage(table), "profile_id")
+        local = engine.utc_to_local(a.ts, a.zone)
+    else:
+        local = engine.utc_to_local(a.ts, zones.iloc[0] if zones is not None and len(zones) else shared)
+    a = a.group_by(["profile_id", local.hour().name("hour")]).aggregate(n=a.count())
     return engine.to_arrow(a, step="decisions: activity hours").to_pandas()

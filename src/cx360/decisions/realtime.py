@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from cx360.config import Config
 from cx360.decisions import arbitrate, control, expressions, inputs, rules
 from cx360.decisions.decide import chosen_reason, next_send, no_offer, ranked_by
 from cx360.decisions.propensity import ACCEPTED, FEATURES, PRIOR
-from cx360.decisions.responses import Models, utc_offset_hours
+from cx360.decisions.responses import Models
 from cx360.decisions.timing import own_channels, own_hours
 from cx360.privacy.consent import Policy
 
@@ -55,10 +56,11 @@ class Person:
     profile_id: str
     fields: dict[str, Any]  # every field an offer names; None: unknown
     contacts: list[Contact]  # the offer events before the decision, in time order
-    activity: np.ndarray  # 24 counts per UTC hour: events other than offers in the year before the decision
+    activity: np.ndarray  # 24 counts per local hour: events other than offers in the year before the decision
     open_complaint: bool
     consent: dict[str, bool]  # consent channel of the contact policy -> may they be contacted on it
     profiling: bool = True  # does their consent allow profiling (else every candidate is held)
+    zone: str = "UTC"  # their clock: the golden record's person_time_zone, else the policy's
 
 
 def _utc(ts: Any) -> dt.datetime:
@@ -112,6 +114,10 @@ def person(
     """One person from their served profile (withheld: without consent to profiling, see
     api.services.withhold_profiling) and events (dicts: ts, name, channel, properties), all of their
     events before `at`: offers of any age (cooldowns, response rates), complaints of any age."""
+    policy = config.contact_policy
+    attribute = (profile.get("attributes") or {}).get(policy.person_time_zone or "") or {}
+    zone = policy.zone_of(attribute.get("value")) or policy.time_zone
+    clock = ZoneInfo(zone)
     contacts, activity, complaint = [], np.zeros(24), False
     since = at - dt.timedelta(days=ACTIVITY_DAYS)
     for e in events:
@@ -125,19 +131,18 @@ def person(
             continue
         if e["name"] == config.uplift.control_event:  # a campaign held the person out: not a moment of theirs
             continue
-        if ts >= since:
-            activity[ts.hour] += 1
+        if ts >= since:  # on the person's clock, each event with its own offset (as inputs.activity)
+            activity[ts.replace(tzinfo=dt.UTC).astimezone(clock).hour] += 1
         if e["name"] == "complaint" and not complaint:
             closed = _when(props.get("closed_at"))
             complaint = (closed is None and props.get("status") != "closed") or (closed is not None and closed >= at)
     contacts.sort(key=lambda c: c.ts)
-    policy = config.contact_policy
     consent = {ch: allowed(policy.purpose, ch) for ch in dict.fromkeys(map(policy.consent_channel, policy.channels))}
     fields = person_fields(profile, config, allowed)
     if profile.get("withheld"):
         fields = dict.fromkeys(fields)
     pid = profile["profile_id"]
-    return Person(pid, fields, contacts, activity, complaint, consent, not profile.get("withheld"))
+    return Person(pid, fields, contacts, activity, complaint, consent, not profile.get("withheld"), zone)
 
 
 def candidates(config: Config, p: Person, at: dt.datetime) -> list[dict[str, Any]]:
@@ -183,9 +188,10 @@ def candidates(config: Config, p: Person, at: dt.datetime) -> list[dict[str, Any
 def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
     """The decision-log row for one person at `at` (see schema.DECISIONS), its candidates as a list."""
     policy, timing = config.contact_policy, models.timing
-    local = [c.ts.replace(tzinfo=dt.UTC).astimezone(models.tz).hour for c in p.contacts]
+    clock = ZoneInfo(p.zone)
+    local = [c.ts.replace(tzinfo=dt.UTC).astimezone(clock).hour for c in p.contacts]
     hits = [c.name == ACCEPTED for c in p.contacts]
-    activity = np.roll(p.activity, utc_offset_hours(models.tz, at))  # in local hours, as Models keeps it
+    activity = p.activity
     cands = candidates(config, p, at)
     open_ = [c for c in cands if c["suppressed_by"] is None]
     hours = {}
@@ -233,11 +239,11 @@ def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: 
                              own_channels([x.channel for x in p.contacts], hits, offer.channels))  # fmt: skip
     hour = hours[c["channel"]]
     ranking = ranked_by(models, c["offer"], c["propensity"], c["uplift"])
-    reason = chosen_reason(c["offer"], c["channel"], ranking, why, c["value"], explored, hour, policy)
+    reason = chosen_reason(c["offer"], c["channel"], ranking, why, c["value"], explored, hour, p.zone)
     return row | {
         "offer": c["offer"],
         "channel": c["channel"],
-        "send_at": next_send(at, int(hour.value), models.tz),
+        "send_at": next_send(at, int(hour.value), clock),
         "expected_value": float(c["expected_value"]),
         "propensity": c["propensity"],
         "probability": float(probability),

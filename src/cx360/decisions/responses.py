@@ -5,7 +5,6 @@ answer real-time decisions, with the person's own history read afresh."""
 
 from __future__ import annotations
 
-import datetime as dt
 import pickle
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,14 +30,16 @@ class Models:
         activity: pd.DataFrame,
         segment: pd.Series,
         tz: ZoneInfo,
-        at,
         *,
+        zones: pd.Series | None = None,
         controls: pd.DataFrame | None = None,
         min_controls: int = 100,
     ):
+        """history: offer events; activity: profile_id, hour, n, in each person's local hours; tz: the zone of
+        a person without their own in `zones` (profile_id -> zone name)."""
         self.tz = tz
-        h = history.assign(hour=local_hours(history.ts, tz))
-        self.activity = activity.assign(hour=(activity.hour + utc_offset_hours(tz, at)) % 24)
+        h = history.assign(hour=local_hours(history.ts, zone_per_row(history.profile_id, zones, tz)))
+        self.activity = activity
         self.base_ = float((h.name == ACCEPTED).mean()) if len(h) else 0.0
         self.timing = ChannelHourModel().fit(h, segment, h.hour, self.activity)
         contacts = pd.concat([h, history_features(h, self.base_, self.activity)], axis=1)
@@ -59,12 +60,13 @@ class Models:
         self.daypart_ = hit.groupby([h.profile_id, daypart(h.hour)]).agg(["sum", "count"])
         self.offer_ = hit.groupby([h.profile_id, h.offer]).agg(["sum", "count"])
 
-    def with_people(self, history: pd.DataFrame, activity: pd.DataFrame, at: dt.datetime) -> Models:
-        """A copy whose person-level state comes from `history` and `activity` (one person's, read now)."""
+    def with_people(self, history: pd.DataFrame, activity: pd.DataFrame, zone: str | None = None) -> Models:
+        """A copy whose person-level state comes from `history` and `activity` (one person's, read now, on
+        the clock of `zone`: theirs, or the policy's when None)."""
         out = object.__new__(Models)
         out.__dict__ = dict(self.__dict__)
-        h = history.assign(hour=local_hours(history.ts, self.tz))
-        out.activity = activity.assign(hour=(activity.hour + utc_offset_hours(self.tz, at)) % 24)
+        h = history.assign(hour=local_hours(history.ts, ZoneInfo(zone) if zone else self.tz))
+        out.activity = activity
         out.timing = self.timing.with_people(h, h.hour, out.activity)
         out._people(h)
         return out
@@ -75,7 +77,7 @@ class Models:
         empty = pd.DataFrame(
             {"profile_id": [], "ts": pd.Series([], dtype="datetime64[us]"), "name": [], "channel": [], "offer": []}
         )
-        lean = self.with_people(empty, pd.DataFrame({"profile_id": [], "hour": [], "n": []}), dt.datetime(2000, 1, 1))
+        lean = self.with_people(empty, pd.DataFrame({"profile_id": [], "hour": [], "n": []}))
         (folder / MODEL_FILE).write_bytes(pickle.dumps(lean))
 
     @staticmethod
@@ -126,12 +128,23 @@ class Models:
         return self.control.predict(c.offer.to_numpy(), x)
 
 
-def local_hours(ts: pd.Series, tz: ZoneInfo) -> np.ndarray:
-    stamps = pd.to_datetime(ts)
-    return stamps.dt.tz_localize("UTC").dt.tz_convert(tz).dt.hour.to_numpy() if len(ts) else np.array([], int)
+def zone_per_row(pids: pd.Series, zones: pd.Series | None, default: ZoneInfo) -> pd.Series:
+    """Each row's zone name: its person's, else the default's."""
+    if zones is None:
+        return pd.Series(default.key, index=pids.index, dtype=object)
+    return pids.map(zones).fillna(default.key).astype(object)
 
 
-def utc_offset_hours(tz: ZoneInfo, at: dt.datetime) -> int:
-    """The zone's offset from UTC at `at`, in whole hours (activity hours are counted in UTC)."""
-    offset = at.replace(tzinfo=dt.UTC).astimezone(tz).utcoffset() or dt.timedelta(0)
-    return round(offset.total_seconds() / 3600)
+def local_hours(ts: pd.Series, tz: ZoneInfo | pd.Series) -> np.ndarray:
+    """The hour each UTC time showed on its clock: one zone, or a zone name per row (daylight saving time
+    included: each time converted with its own offset)."""
+    if not len(ts):
+        return np.array([], int)
+    stamps = pd.to_datetime(pd.Series(ts).reset_index(drop=True)).dt.tz_localize("UTC")
+    if isinstance(tz, ZoneInfo):
+        return stamps.dt.tz_convert(tz).dt.hour.to_numpy()
+    zones = pd.Series(tz).reset_index(drop=True)
+    hours = np.zeros(len(stamps), dtype=int)
+    for zone, rows in zones.groupby(zones, sort=False).groups.items():
+        hours[rows] = stamps[rows].dt.tz_convert(zone).dt.hour.to_numpy()
+    return hours

@@ -84,10 +84,16 @@ class ChannelPolicy(_Model):
 
 class ContactPolicy(_Model):
     purpose: str = Field("marketing", description="the consent purpose every contact is checked for")
-    time_zone: str = Field("UTC", description="the time zone quiet hours are kept in (cx360 knows no per-person one)")
+    time_zone: str = Field("UTC", description="the time zone of quiet and send hours for a person without their own")
     quiet_hours: tuple[int, int] | None = Field(
         (21, 9), description="local hours [start, end) with no contact, wrapping past midnight; none: no quiet hours"
     )
+    person_time_zone: str | None = Field(
+        None,
+        description="the golden-record attribute that gives each person's zone: an IANA name, or a key of `zones`;"
+        " a person without one is on time_zone",
+    )
+    zones: dict[str, str] = Field({}, description="values of person_time_zone (a city, a region) -> IANA zone")
     channels: dict[ChannelName, ChannelPolicy] = {}
     max_contacts: Cap | None = Field(None, description="global fatigue: contacts over every channel")
     complaint_hold: bool = Field(True, description="no offer while the person has an open complaint")
@@ -102,6 +108,9 @@ class ContactPolicy(_Model):
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"time_zone {self.time_zone!r} is not a time zone (e.g. 'Europe/Moscow')") from None
+        for key, zone in self.zones.items():
+            if _zone(zone) is None:
+                raise ValueError(f"zones.{key}: {zone!r} is not a time zone (e.g. 'Asia/Novosibirsk')")
         if self.quiet_hours is not None:
             start, end = self.quiet_hours
             if not (0 <= start < 24 and 0 <= end < 24) or start == end:
@@ -131,6 +140,13 @@ class ContactPolicy(_Model):
         start, end = self.quiet_hours
         return start <= hour < end if start < end else hour >= start or hour < end
 
+    def zone_of(self, value: object) -> str | None:
+        """A person's zone from their person_time_zone value: an IANA name or a key of `zones`; None: no zone."""
+        if not isinstance(value, str) or not value.strip():
+            return None
+        value = value.strip()
+        return self.zones.get(value) or _zone(value)
+
     def consent_channel(self, channel: str) -> str:
         return self.channels[channel].consent or channel
 
@@ -147,6 +163,15 @@ class UpliftSettings(_Model):
     min_controls: int = Field(
         100, ge=10, description="control events an offer needs, with both outcomes, to be ranked by uplift"
     )
+
+
+def _zone(name: str) -> str | None:
+    """`name` when it is an IANA time zone, else None."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
 
 
 def check_catalogue(offers: list[OfferSpec], policy: ContactPolicy, privacy) -> None:
