@@ -399,3 +399,87 @@ def test_answers_that_come_back_as_events_join_their_sent_decision():
 
 def _text(value) -> str:
     return "" if value is None or pd.isna(value) else value
+
+
+def test_send_times_keep_the_local_hour_across_daylight_saving_changes():
+    from zoneinfo import ZoneInfo
+
+    from cx360.decisions.decide import next_send
+
+    berlin = ZoneInfo("Europe/Berlin")  # clocks go forward on 29 March 2026 at 02:00
+    assert next_send(dt.datetime(2026, 3, 27, 20), 10, berlin) == dt.datetime(2026, 3, 28, 9)  # CET, +1
+    assert next_send(dt.datetime(2026, 3, 28, 20), 10, berlin) == dt.datetime(2026, 3, 29, 8)  # CEST, +2
+    assert next_send(dt.datetime(2026, 3, 28, 20), 2, berlin) == dt.datetime(2026, 3, 30, 0)  # 29 March has no 02:00
+
+
+def test_activity_hours_are_on_each_persons_clock_with_its_own_offset(bank):
+    from cx360.decisions import inputs
+
+    with Workspace(bank) as ws:
+        as_of = dt.datetime(2025, 12, 1)
+        pe = _table(ws, "profile_events")
+        people = sorted(pe.profile_id.unique())
+        zones = pd.Series(["Europe/Berlin", "Asia/Novosibirsk"] * len(people), dtype=object)[: len(people)]
+        zones.index = people
+        got = inputs.activity(ws.engine, as_of, "offer_held_out", zones, "UTC")
+        shared = inputs.activity(ws.engine, as_of, "offer_held_out", zones.map(lambda _: "Europe/Berlin"), "UTC")
+    year = pe[
+        ~pe.name.isin((*CONTACT_EVENTS, "offer_held_out")) & (pe.ts >= as_of - pd.Timedelta(days=365)) & (pe.ts < as_of)
+    ]
+    for zoned, result in ((zones, got), (zones.map(lambda _: "Europe/Berlin"), shared)):
+        local = [
+            ts.tz_localize("UTC").tz_convert(zoned[p]).hour for p, ts in zip(year.profile_id, year.ts, strict=True)
+        ]
+        want = pd.DataFrame({"profile_id": year.profile_id, "hour": local}).value_counts().sort_index()
+        have = result.set_index(["profile_id", "hour"]).n.sort_index()
+        assert have.to_dict() == want.to_dict()
+    assert {1, 7} <= set(year.ts.dt.month)  # winter and summer clocks both compared
+
+
+def test_quiet_and_send_hours_are_on_each_persons_own_clock(bank, tmp_path):
+    import shutil
+
+    from cx360.api import services
+    from cx360.api.access import create_key
+    from cx360.api.app import open_context
+
+    root = tmp_path / "zoned"
+    shutil.copytree(bank, root)
+    toml = root / "cx360.toml"
+    text = toml.read_text(encoding="utf-8")
+    policy = '[contact_policy]\nperson_time_zone = "city"\nzones = { Moscow = "Asia/Novosibirsk" }\n'
+    toml.write_text(text.replace("[contact_policy]\n", policy, 1), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["decide", "-w", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    with Workspace(root) as ws:
+        log = _table(ws, "decisions")
+        city = _table(ws, "profiles").set_index("profile_id").city
+        quiet = ws.config.contact_policy.quiet
+    chosen = log[log.offer.notna()]
+    moscow = chosen.profile_id.map(city).eq("Moscow")
+    assert moscow.any() and (~moscow).any()
+    for row, local in (
+        (r, "Asia/Novosibirsk" if m else "UTC") for r, m in zip(chosen.itertuples(), moscow, strict=True)
+    ):
+        shown = pd.Timestamp(row.send_at).tz_localize("UTC").tz_convert(local)
+        assert f"send at {shown.hour:02d}:00 {local}" in row.reasons and not quiet(shown.hour)
+    # the API answers on the same clocks
+    ctx, _ = open_context(root)
+    who = ctx.keys.authenticate(create_key(root, "agent", "test-decisions-zones")[1])
+    for batch in chosen.head(12).itertuples():
+        live = services.next_best_action(ctx, who, batch.profile_id, at=batch.as_of.to_pydatetime())
+        assert (live["reasons"], live["send_at"]) == (batch.reasons, batch.send_at)
+    # a value that is no zone and not in `zones` is reported, and those people stay on the policy's clock
+    toml.write_text(text.replace("[contact_policy]\n", '[contact_policy]\nperson_time_zone = "city"\n', 1), "utf-8")
+    result = CliRunner().invoke(cli, ["decide", "-w", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    warned = [w for w in json.loads(result.output)["warnings"] if "time zone" in w]
+    assert warned == [
+        f"{int(city.eq('Moscow').sum())} people's city is no time zone and not in [contact_policy] zones: their hours are on UTC"
+    ]
+    # a field the golden record does not have, and a zone that is not one: clear errors
+    toml.write_text(text.replace("[contact_policy]\n", '[contact_policy]\nperson_time_zone = "planet"\n', 1), "utf-8")
+    with pytest.raises(ConfigError, match="person_time_zone: the golden record has no attribute 'planet'"):
+        CliRunner().invoke(cli, ["decide", "-w", str(root)], catch_exceptions=False, standalone_mode=False)
+    with pytest.raises(ConfigError, match="zones.Omsk: 'Omsk' is not a time zone"):
+        _config(tmp_path, '[contact_policy]\nzones = { Omsk = "Omsk" }\n')

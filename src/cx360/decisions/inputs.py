@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from cx360.decisions import expressions
 from cx360.errors import ConfigError, StageNotRunError
+from cx360.schema import ATTRIBUTE_NAMES
 from cx360.privacy.consent import Policy
 from cx360.segments.evaluate import FIELD_TABLES, NOT_FIELDS
 
@@ -158,7 +159,7 @@ def person_zones(engine: Engine, policy: ContactPolicy, ids: pd.Index) -> tuple[
         return None, 0
     profiles = engine.table("profiles")
     if field not in profiles.columns:
-        known = ", ".join(c for c in profiles.columns if c != "profile_id")
+        known = ", ".join(c for c in profiles.columns if c in ATTRIBUTE_NAMES)
         raise ConfigError(
             f"contact_policy.person_time_zone: the golden record has no attribute {field!r} (it has: {known})"
         )
