@@ -475,11 +475,12 @@ def test_quiet_and_send_hours_are_on_each_persons_own_clock(bank, tmp_path):
     assert result.exit_code == 0, result.output
     warned = [w for w in json.loads(result.output)["warnings"] if "time zone" in w]
     assert warned == [
-        f"{int(city.eq('Moscow').sum())} people's city is no time zone and not in [contact_policy] zones: their hours are on UTC"
+        f"{int(city.eq('Moscow').sum())} people's city is no time zone and not in [contact_policy] zones: "
+        "their hours are on UTC"
     ]
     # a field the golden record does not have, and a zone that is not one: clear errors
     toml.write_text(text.replace("[contact_policy]\n", '[contact_policy]\nperson_time_zone = "planet"\n', 1), "utf-8")
     with pytest.raises(ConfigError, match="person_time_zone: the golden record has no attribute 'planet'"):
         CliRunner().invoke(cli, ["decide", "-w", str(root)], catch_exceptions=False, standalone_mode=False)
-    with pytest.raises(ConfigError, match="zones.Omsk: 'Omsk' is not a time zone"):
+    with pytest.raises(ConfigError, match=r"zones\.Omsk: 'Omsk' is not a time zone"):
         _config(tmp_path, '[contact_policy]\nzones = { Omsk = "Omsk" }\n')

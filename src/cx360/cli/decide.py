@@ -81,6 +81,13 @@ def decide_cmd(
             [(o, c["eligible"], c["open"], c["chosen"]) for o, c in report.by_offer.items()],
         )
     )
+    out.print(
+        table(
+            "Ranked by",
+            ["offer", "model", "held out", "took it anyway"],
+            [(o, g["ranked_by"], g["controls"], g.get("converted", 0)) for o, g in report.uplift.items()],
+        )
+    )
     out.print(table("Held back", ["rule", "candidates"], sorted(report.suppressed.items())))
     for w in report.warnings:
         out.print(f"[yellow]warning[/]: {w}")

@@ -13,8 +13,8 @@ import pyarrow as pa
 
 from cx360.decisions import expressions
 from cx360.errors import ConfigError, StageNotRunError
-from cx360.schema import ATTRIBUTE_NAMES
 from cx360.privacy.consent import Policy
+from cx360.schema import ATTRIBUTE_NAMES
 from cx360.segments.evaluate import FIELD_TABLES, NOT_FIELDS
 
 if TYPE_CHECKING:
