@@ -115,30 +115,35 @@ def run(
     who = profiles.select("profile_id", district=profiles.district, customer=profiles.records.fill_null(0) > 0)
     v = kept.left_join(who, "profile_id").drop("profile_id_right")
     v = v.mutate(customer=v.customer.fill_null(False))
-    per = _per_visitor(v, period, regular_per_month)
-    totals = engine.to_arrow(
-        per.group_by("customer").aggregate(visitors=per.count(), visits=per.visits.sum()), step="visits: totals"
-    ).to_pylist()
-    by = {r["customer"]: r for r in totals}
-    cust, non = by.get(True, {}), by.get(False, {})
-    threshold = max(2.0, regular_per_month * period.days / 30)
-    return Report(
-        place=place,
-        since=period.since,
-        until=period.until,
-        visits=int((cust.get("visits") or 0) + (non.get("visits") or 0)),
-        visitors=int((cust.get("visitors") or 0) + (non.get("visitors") or 0)),
-        customers=int(cust.get("visitors") or 0),
-        non_customers=int(non.get("visitors") or 0),
-        non_customer_visits=int(non.get("visits") or 0),
-        frequency=_frequency(engine, per),
-        thresholds={"regular_per_month": regular_per_month, "regular_min_visits": round(threshold, 2)},
-        catchment=_catchment(engine, per),
-        dwell=_dwell(engine, v),
-        purchases=_purchases(engine, v, profile_events, window_minutes, purchases_by),
-        places=_places(engine, v) if place is None else [],
-        not_counted=not_counted,
-    )
+    # every figure reads the chosen visits: their properties are parsed once, into a scratch table
+    with (
+        engine.materialised(v, step="visits: chosen") as v,
+        engine.materialised(_per_visitor(v, period, regular_per_month), step="visits: per visitor") as per,
+    ):
+        totals = engine.to_arrow(
+            per.group_by("customer").aggregate(visitors=per.count(), visits=per.visits.sum()),
+            step="visits: totals",
+        ).to_pylist()
+        by = {r["customer"]: r for r in totals}
+        cust, non = by.get(True, {}), by.get(False, {})
+        threshold = max(2.0, regular_per_month * period.days / 30)
+        return Report(
+            place=place,
+            since=period.since,
+            until=period.until,
+            visits=int((cust.get("visits") or 0) + (non.get("visits") or 0)),
+            visitors=int((cust.get("visitors") or 0) + (non.get("visitors") or 0)),
+            customers=int(cust.get("visitors") or 0),
+            non_customers=int(non.get("visitors") or 0),
+            non_customer_visits=int(non.get("visits") or 0),
+            frequency=_frequency(engine, per),
+            thresholds={"regular_per_month": regular_per_month, "regular_min_visits": round(threshold, 2)},
+            catchment=_catchment(engine, per),
+            dwell=_dwell(engine, v),
+            purchases=_purchases(engine, v, profile_events, window_minutes, purchases_by),
+            places=_places(engine, v) if place is None else [],
+            not_counted=not_counted,
+        )
 
 
 def _per_visitor(v: ir.Table, period: Period, regular_per_month: float) -> ir.Table:
@@ -225,14 +230,14 @@ def _purchases(engine: Engine, v: ir.Table, profile_events: ir.Table, window_min
     near = pay.join(
         stays, [pay.profile_id == stays.profile_id, pay.pay_ts >= stays._from, pay.pay_ts <= stays._to]
     ).select("profile_id", "event_id", "amount", "key")
-    near = near.distinct()
-    rows = engine.to_arrow(
-        near.group_by("key")
-        .aggregate(payments=near.count(), amount=near.amount.sum(), buyers=near.profile_id.nunique())
-        .order_by([ibis.desc("amount"), "key"]),
-        step="visits: purchases",
-    ).to_pylist()
-    buyers = int(engine.scalar(near.profile_id.nunique(), step="visits: buyers") or 0)
+    with engine.materialised(near.distinct(), step="visits: payments near visits") as near:
+        rows = engine.to_arrow(
+            near.group_by("key")
+            .aggregate(payments=near.count(), amount=near.amount.sum(), buyers=near.profile_id.nunique())
+            .order_by([ibis.desc("amount"), "key"]),
+            step="visits: purchases",
+        ).to_pylist()
+        buyers = int(engine.scalar(near.profile_id.nunique(), step="visits: buyers") or 0)
     return {
         "by": by,
         "window_minutes": window_minutes,
