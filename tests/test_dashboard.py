@@ -307,6 +307,9 @@ def test_search_to_customer_card(server, browser):
     assert "anna@x.ru" in page.locator("#identifiers").inner_text()
     assert "high value" in page.locator("#member-of").inner_text()
     assert "within 90 days" in page.locator("#churn").inner_text() and page.locator("#churn-reasons li").count() >= 1
+    # the headline's churn risk is the churn model's, as the card's section and the overview's chart
+    assert page.locator("#hl-churn").inner_text() == page.locator("#churn strong").inner_text() != "—"
+    assert "within 90 days" in page.locator("#headline").inner_text()
     assert page.locator("#archetype").inner_text().split()[0] in (
         "analog",
         "wannabe",
@@ -481,6 +484,8 @@ def test_every_page_reads_well_in_the_browser(server, browser):
             "/funnels?by=channel",
             "/forms",
             "/visits",
+            "/listening",
+            "/habits",
             "/calls",
             "/segments/high_value",
             "/segments/broken",
@@ -509,6 +514,8 @@ def test_masked_roles_see_no_personal_data_on_any_page(server, browser):
         "/funnels",
         "/forms",
         "/visits",
+        "/listening",
+        "/habits",
         "/segments/high_value",
         "/segments/at_risk",
         f"/customers/{boris}",
@@ -595,4 +602,18 @@ def test_segment_page_lists_members_history_and_exports_through_consent(server, 
         time.sleep(0.2)
     entry = next(e for e in read_audit(root) if e["action"] == "segment_export")
     assert entry["key_name"] == "ui-analyst" and "segment_members.high_value" in entry["fields"]
+    page.close()
+
+
+def test_listening_and_habits_pages(server, browser):
+    from cx360.scoring.habits import habits_report
+
+    url, keys, root, _ = server
+    habits = _service(root, habits_report)
+    page = _login(browser, url, keys["analyst"])
+    page.goto(url + "/habits")
+    assert page.locator("#habit-figures .people").inner_text() == str(habits.people)
+    assert page.locator("#habit-figures .changers").inner_text() == str(habits.changers)
+    page.goto(url + "/listening")  # the world declares no watch-list: the page says what to run
+    assert "cx360" in page.locator("#no-mentions").inner_text()
     page.close()

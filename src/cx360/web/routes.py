@@ -317,3 +317,27 @@ def segment_export(
             "x-cx360-withheld": str(aud.withheld),
         },
     )
+
+
+@router.get("/listening", response_class=HTMLResponse)
+def listening(request: Request) -> HTMLResponse:
+    from cx360.listening.service import prospects, trend
+
+    ctx, _ = _reader(request)
+    try:
+        found = reports.cached(ctx.root, ("listening",), lambda ws: (trend(ws), prospects(ws, limit=0)[0]))
+    except StageNotRunError as exc:
+        return _page(request, "listening.html", t=None, missing=str(exc), prospects=None)
+    return _page(request, "listening.html", t=found[0], prospects=found[1], missing=None)
+
+
+@router.get("/habits", response_class=HTMLResponse)
+def habits(request: Request) -> HTMLResponse:
+    from cx360.scoring.habits import habits_report
+
+    ctx, _ = _reader(request)
+    try:
+        found = reports.cached(ctx.root, ("habits",), habits_report)
+    except StageNotRunError as exc:
+        return _page(request, "habits.html", h=None, missing=str(exc))
+    return _page(request, "habits.html", h=found, missing=None)
