@@ -484,3 +484,25 @@ def test_quiet_and_send_hours_are_on_each_persons_own_clock(bank, tmp_path):
         CliRunner().invoke(cli, ["decide", "-w", str(root)], catch_exceptions=False, standalone_mode=False)
     with pytest.raises(ConfigError, match=r"zones\.Omsk: 'Omsk' is not a time zone"):
         _config(tmp_path, '[contact_policy]\nzones = { Omsk = "Omsk" }\n')
+
+
+def test_control_events_that_cannot_be_read_are_left_out_and_counted(bank, tmp_path):
+    import shutil
+
+    from cx360.decisions import inputs
+
+    root = tmp_path / "bad-controls"
+    shutil.copytree(bank, root)
+    with Workspace(root) as ws:
+        before = inputs.load(ws.engine, ws.config, None)
+        for props in ('{"offer": "auto_loan", "converted": "maybe"}', '{"converted": "true"}'):
+            ws.engine.con.raw_sql(
+                f"INSERT INTO profile_events SELECT * REPLACE ('{props}' AS properties) FROM profile_events "
+                "WHERE name = 'offer_held_out' LIMIT 1"
+            )
+        after = inputs.load(ws.engine, ws.config, None)
+    assert (after.unreadable_controls, len(after.controls)) == (2, len(before.controls))
+    result = CliRunner().invoke(cli, ["decide", "-w", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.output)["warnings"]
+    assert any(w.startswith("2 offer_held_out event(s) left out of the control groups") for w in warnings)
