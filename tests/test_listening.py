@@ -197,3 +197,22 @@ def test_the_watch_list_is_checked():
         ListeningSettings(brands=["Acme"], keywords=["acme"])
     with pytest.raises(ValidationError, match="an empty term"):
         ListeningSettings(keywords=[" "])
+
+
+def test_a_prospect_can_be_erased(root, tmp_path):
+    import shutil
+
+    from cx360.erasure.erase import erase
+
+    copy = tmp_path / "ws"
+    shutil.copytree(root, copy)
+    receipt = erase(copy, "@zoe", "the author asked")
+    [warehouse] = [s for s in receipt["stores"] if s["store"] == "warehouse"]
+    removed = warehouse["rows_removed"]
+    assert (removed["events"], removed["mentions"], removed["prospects"]) == (2, 2, 1)
+    assert receipt["subject"] == {"profiles": 0, "records": 0, "identifiers": {"social_handle": 1}, "names": 0}
+    assert receipt["verification"]["hits"] == 0, receipt["verification"]
+    assert {r["social_handle"] for r in _rows(copy, "prospects")} == {"max"}
+    assert "zoe" not in {r["social_handle"] for r in _rows(copy, "mentions")}
+    again = erase(copy, "@zoe", "asked twice")
+    assert again["erasure_id"] == receipt["erasure_id"] and "erased before" in again["note"]

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import ibis
 
 from cx360 import node_keys
-from cx360.identity.explain import find_profile
+from cx360.errors import NotFoundError
+from cx360.identity.explain import find_profile, node_candidates
 from cx360.privacy.suppression import NAME, normal_name
 
 if TYPE_CHECKING:
@@ -64,13 +65,31 @@ class Subject:
 def resolve(ws: Workspace, text: str) -> Subject:
     """The person behind `text` (a profile id, node key or bare identifier); NotFoundError if nobody."""
     engine = ws.engine
-    pid = find_profile(ws, text)
+    try:
+        pid = find_profile(ws, text)
+    except NotFoundError:
+        loose = _unplaced(ws, text)
+        if not loose:
+            raise
+        return Subject(profile_ids=[], nodes=loose)
     pids = _with_merged(engine, pid)
     im = engine.table("identity_map")
     nodes = sorted(
         engine.to_arrow(im.filter(im.profile_id.isin(pids)).select("node"), step="erasure: nodes")["node"].to_pylist()
     )
     return Subject(profile_ids=pids, nodes=nodes, names=_names(engine, pids, nodes))
+
+
+def _unplaced(ws: Workspace, text: str) -> list[str]:
+    """The identifier behind `text` when events hold it but identity placed it in no profile (a post's
+    handle that no record knows: a prospect of social listening), as node keys."""
+    ev = ws.engine.table("events")
+    found = []
+    for node in node_candidates(text, ws.config.workspace.default_region):
+        kind, value = node_keys.parse(node)
+        if kind in ev.columns and ws.engine.scalar(ev.filter(ev[kind] == value).count(), step="erasure: unplaced") > 0:
+            found.append(node)
+    return found
 
 
 def _with_merged(engine: Engine, pid: str) -> list[str]:
