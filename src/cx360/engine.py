@@ -741,6 +741,12 @@ def _connect_duckdb(path: Path, options: dict) -> BaseBackend:
 
     try:
         return ibis.duckdb.connect(str(path), **options)
+    except duckdb.ConnectionException as exc:
+        # this process holds the file open as a writer and asks for a reader, or the other way round
+        # (the dashboard's reports beside the server's own drain): the same wait as another writer's
+        if "different configuration" not in str(exc):
+            raise
+        raise WarehouseLockedError(str(path), " (or by this process, opened in the other mode)") from None
     except duckdb.IOException as exc:
         message = str(exc)
         if "Could not set lock" not in message:
