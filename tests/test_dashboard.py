@@ -590,7 +590,10 @@ def test_segment_page_lists_members_history_and_exports_through_consent(server, 
     page.goto(url + "/segments/high_value")
     assert page.locator("#segment-size strong").inner_text() == str(row["size"])
     members = page.locator("#members tbody tr td:first-child").all_inner_texts()
+    assert members, "high_value has members"
     assert members == expected.members.column("profile_id").to_pylist()
+    names = page.locator("#members .member-name").all_inner_texts()
+    assert names and all("*" in n for n in names), f"the analyst sees members' names masked: {names}"
     assert page.locator("#size-history tbody tr").count() >= 1 and page.locator("svg.line circle").count() >= 1
     with page.expect_download() as download:
         page.click("#export-button")
@@ -602,6 +605,17 @@ def test_segment_page_lists_members_history_and_exports_through_consent(server, 
         time.sleep(0.2)
     entry = next(e for e in read_audit(root) if e["action"] == "segment_export")
     assert entry["key_name"] == "ui-analyst" and "segment_members.high_value" in entry["fields"]
+    page.close()
+    page = _login(browser, url, keys["agent"])  # an agent sees the names, and each read is audited
+    page.goto(url + "/segments/high_value")
+    assert page.locator("#members .member-name").all_inner_texts() == ["Анна Петрова"]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not [
+        e for e in read_audit(root) if e["action"] == "segment_members" and e["profile_id"] == members[0]
+    ]:
+        time.sleep(0.2)
+    reads = [e for e in read_audit(root) if e["action"] == "segment_members" and e["profile_id"] == members[0]]
+    assert reads and reads[-1]["key_name"] == "ui-agent" and "attributes.last_name" in reads[-1]["fields"]
     page.close()
 
 

@@ -277,7 +277,21 @@ def segment(request: Request, name: str, after: str | None = None) -> HTMLRespon
             members = services.segment_members(ctx, who, name, after=after, limit=MEMBERS_PAGE, client=_client(request))
         except ForbiddenError as exc:
             members_note = str(exc)
-    return _page(request, "segment.html", s=row, history=history, members=members, members_note=members_note)
+    people = {}
+    if members and who.can("profile"):  # each member as the card shows them: masked per role, audited
+        for m in members["members"]:
+            try:
+                shown = services.get_profile(
+                    ctx, who, m["profile_id"], client=_client(request), action="segment_members"
+                )
+            except NotFoundError:  # erased since the evaluation
+                continue
+            a = shown["attributes"]
+            name = " ".join(a[k]["value"] for k in ("first_name", "last_name") if a.get(k) and a[k]["value"])
+            people[m["profile_id"]] = {"name": name, "city": (a.get("city") or {}).get("value")}
+    return _page(
+        request, "segment.html", s=row, history=history, members=members, members_note=members_note, people=people
+    )
 
 
 MEMBERS_PAGE = 25
