@@ -145,6 +145,15 @@ WORLD_EVENTS = [
         "form": "card",
         "field": "monthly_income",
     },
+    # an answer whose offer no event records as made (as the demo's marketing source writes them)
+    {
+        "id": "o1",
+        "ts": "2025-06-11T10:00:00Z",
+        "name": "offer_rejected",
+        "channel": "sms",
+        "customer": "C2",
+        "offer": "auto_loan",
+    },
     {
         "id": "v1",
         "ts": "2025-06-09T12:00:00Z",
@@ -533,6 +542,7 @@ def test_the_overview_shows_the_campaigns_the_churn_model_and_failed_segments(se
     rows = {r.split("\t")[0]: r.split("\t") for r in page.locator("#campaigns tbody tr").all_inner_texts()}
     assert rows["deposit"][1:] == ["1", "1", "0", "0", "100.0%"], "an offer made and accepted"
     assert rows["credit card"][1] == "1" and rows["credit card"][5] == "0.0%"
+    assert rows["auto loan"][1:] == ["1", "0", "1", "0", "0.0%"], "an answer is an offer made"
     charts = page.locator(".distribution h2").all_inner_texts()
     assert "Churn risk within 90 days (churn model)" in charts, charts
     churn = page.locator(".distribution", has_text="churn model").locator("svg rect title").all_text_contents()

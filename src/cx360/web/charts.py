@@ -61,23 +61,25 @@ def histogram(
     return Markup("".join(parts))
 
 
-def bars(items: list[tuple[str, float]], *, width: int = 420, row: int = 20, percent: bool = False) -> Markup:
-    """Horizontal bars with their labels and values (as shares with `percent`)."""
-    items = list(items)
+def bars(
+    items: list[tuple[str, float]], *, width: int = 420, row: int = 20, percent: bool = False, name=lambda k: k
+) -> Markup:
+    """Horizontal bars with their labels (shown through `name`) and values (as shares with `percent`)."""
+    items = [(name(k), v) for k, v in items]
     if not items:
         return Markup("")
     top = max(v for _, v in items) or 1
     label_w, value_w = 170, 64
     height = row * len(items)
     parts = [f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img">']
-    for i, (name, v) in enumerate(items):
+    for i, (key, v) in enumerate(items):
         w = (width - label_w - value_w) * v / top
         y = i * row
         shown = f"{v:.1%}" if percent else _tick(v)
         parts.append(
-            f'<text x="0" y="{y + 14}"><title>{escape(name)}</title>{escape(_short(str(name)))}</text>'
+            f'<text x="0" y="{y + 14}"><title>{escape(key)}</title>{escape(_short(str(key)))}</text>'
             f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 8}">'
-            f"<title>{escape(name)}: {shown}</title></rect>"
+            f"<title>{escape(key)}: {shown}</title></rect>"
             f'<text x="{label_w + w + 4:.1f}" y="{y + 14}">{shown}</text>'
         )
     parts.append("</svg>")
