@@ -1,12 +1,15 @@
-"""Ingest throughput on DuckDB: cx360 ingest of N card-transaction events from Parquet, next to
-the floor (DuckDB alone loading the same files into a table).
+"""Ingest throughput on DuckDB: cx360 ingest of N card-transaction events from Parquet, CSV or JSON
+Lines files, next to the floor (DuckDB alone loading the same files into a table: read_parquet,
+read_csv or read_json with every column as text for CSV, as cx360 reads it).
 
     python benchmarks/bench_ingest.py --events 10000000 --repeat 3
+    python benchmarks/bench_ingest.py --events 1000000 --format csv --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -18,6 +21,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 FILE_ROWS = 1_000_000
@@ -28,8 +32,8 @@ name = "bench"
 kind = "duckdb"
 [[sources]]
 name = "cards"
-kind = "parquet"
-path = "{data}/*.parquet"
+kind = "{kind}"
+path = "{data}/*.{kind}"
 [sources.events]
 event_id = "tx_id"
 timestamp = "ts"
@@ -41,7 +45,7 @@ properties = {{ mcc = "mcc", merchant = "merchant", district = "district" }}
 
 
 def make_data(folder: Path, events: int, seed: int = 1) -> None:
-    stamp = folder / f".complete-{events}-{seed}"
+    stamp = folder / f".complete-{events}-{seed}-csv-jsonl"
     if stamp.exists():
         return
     shutil.rmtree(folder, ignore_errors=True)
@@ -63,25 +67,39 @@ def make_data(folder: Path, events: int, seed: int = 1) -> None:
             }
         )
         pq.write_table(table, folder / f"part-{part:03d}.parquet")
+        ts = pa.compute.strftime(table["ts"], "%Y-%m-%d %H:%M:%S")
+        pacsv.write_csv(  # quotes only where needed, as most exports write
+            table.set_column(2, "ts", ts), folder / f"part-{part:03d}.csv", pacsv.WriteOptions(quoting_style="needed")
+        )
+        with open(folder / f"part-{part:03d}.jsonl", "w", encoding="utf-8") as f:
+            for row in table.set_column(2, "ts", ts).to_pylist():
+                f.write(json.dumps(row) + "\n")
     stamp.touch()
 
 
-def floor(data: Path) -> float:
+READ = {
+    "parquet": "read_parquet('{data}/*.parquet')",
+    "csv": "read_csv('{data}/*.csv', all_varchar = true)",
+    "jsonl": "read_json('{data}/*.jsonl', format = 'newline_delimited')",
+}
+
+
+def floor(data: Path, kind: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
         began = time.perf_counter()
-        con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{data}/*.parquet')")
+        con.execute(f"CREATE TABLE t AS SELECT * FROM {READ[kind].format(data=data)}")
         elapsed = time.perf_counter() - began
         con.close()
     return elapsed
 
 
-def cx360_ingest(data: Path) -> tuple[float, float, int]:
+def cx360_ingest(data: Path, kind: str) -> tuple[float, float, int]:
     from cx360.sources.ingest import ingest
     from cx360.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "cx360.toml").write_text(SOURCE.format(data=data), encoding="utf-8")
+        (Path(tmp) / "cx360.toml").write_text(SOURCE.format(data=data, kind=kind), encoding="utf-8")
         with Workspace(tmp) as ws:
             began = time.perf_counter()
             [report] = ingest(ws)
@@ -98,20 +116,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--format", choices=sorted(READ), default="parquet")
     parser.add_argument("--data", type=Path, default=Path(__file__).parent / ".data" / "ingest")
     args = parser.parse_args()
     make_data(args.data, args.events)
     floors, firsts, reruns = [], [], []
     for _ in range(args.repeat):
-        floors.append(floor(args.data))
-        first, rerun, loaded = cx360_ingest(args.data)
+        floors.append(floor(args.data, args.format))
+        first, rerun, loaded = cx360_ingest(args.data, args.format)
         assert loaded == args.events, loaded
         firsts.append(first)
         reruns.append(rerun)
     f, c, r = (statistics.median(x) for x in (floors, firsts, reruns))
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
     print(
-        f"events: {args.events:,} in {len(list(args.data.glob('*.parquet')))} Parquet files; "
+        f"events: {args.events:,} in {len(list(args.data.glob('*.' + args.format)))} {args.format} files; "
         f"median of {args.repeat} runs"
     )
     print(f"{'':28}{'seconds':>10}{'events/s':>14}")

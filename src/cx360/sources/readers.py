@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import re
@@ -20,7 +21,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from cx360.config import CsvSource, IngestSettings, JsonlSource, ParquetSource, SqlSource
@@ -31,6 +34,8 @@ INTERNAL = "_cx360_"  # prefix of the columns cx360 adds; an input may not use i
 ROW = INTERNAL + "row"
 ENTITY = INTERNAL + "entity"  # set by a reader whose rows go to both tables: 'records' or 'events' per row
 CHUNK_ROWS = 250_000
+FAST_BLOCK_BYTES = 16 << 20  # a UTF-8 CSV is read in blocks of whole lines this size (see CsvReader)
+_BLANKISH = re.compile(rb"(?m)^[ \t\f\v\r]+$")  # a line of spaces only: not a row, for the loop to skip
 MAX_DEPTH = 32  # JSON objects nested deeper than this are quarantined, not flattened
 MALFORMED = "malformed "  # every reason a reader gives starts so: the row never parsed into fields
 
@@ -160,21 +165,113 @@ def _line(number: int, text: str, **more: object) -> str:
     return json.dumps({"line": number, "text": shown(text.rstrip("\r\n")), **more}, ensure_ascii=False)
 
 
+class _TextLines:
+    """Lines as a TextIOWrapper decodes them, all for the csv module: the way for encodings other
+    than UTF-8."""
+
+    def __init__(self, text: Iterator[str]):
+        self.text = text
+
+    def __iter__(self) -> Iterator[str]:
+        return self.text
+
+    def at_block_end(self) -> bool:
+        return False
+
+    def take_block(self) -> bytes | None:
+        return None
+
+
+class _Utf8Blocks:
+    """A UTF-8 file in blocks of whole lines (a newline byte is never inside a character). The header
+    line is the first block. A block taken at a row boundary (`take_block`) may be parsed whole; one
+    given back (`give`) is decoded into lines for the csv module, which also reads on into the next
+    block when a quoted field runs past its end."""
+
+    def __init__(self, stream, block_bytes: int):
+        self.stream, self.block_bytes = stream, block_bytes
+        self.rest = b""
+        self.lines: list[str] = []
+        self.at = 0
+        self.header = True
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        while self.at >= len(self.lines):
+            block = self._read()
+            if block is None:
+                raise StopIteration
+            self.give(block)
+        self.at += 1
+        return self.lines[self.at - 1]
+
+    def at_block_end(self) -> bool:
+        return self.at >= len(self.lines)
+
+    def take_block(self) -> bytes | None:
+        return self._read()
+
+    def give(self, block: bytes) -> None:
+        codec = "utf-8-sig" if self.header else "utf-8"
+        self.header = False
+        self.lines = list(io.StringIO(block.decode(codec, "surrogateescape"), newline=""))
+        self.at = 0
+
+    def _read(self) -> bytes | None:
+        if self.header:
+            return self.stream.readline() or None
+        while True:
+            more = self.stream.read(self.block_bytes)
+            data = self.rest + more
+            if not more:
+                self.rest = b""
+                return data or None
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                self.rest = data[cut:]
+                return data[:cut]
+            self.rest = data  # no line ends in it yet: read on
+
+
 class CsvReader(_FileReader):
     """Every physical line is accounted for: a blank line is not a row; any other line starts a row (a
-    quoted field may continue it over more lines); a row that does not parse is quarantined."""
+    quoted field may continue it over more lines); a row that does not parse is quarantined.
 
-    def __init__(self, path: Path, delimiter: str, encoding: str, limits: Limits | None = None):
+    The csv module, line by line, is the reference. A UTF-8 file is read in blocks of whole lines, and
+    a block where that loop would quarantine nothing and read every row from one line (no NUL, lone
+    carriage return, whitespace-only or overlong line, undecodable byte or quoted line break, every
+    row the header's width) is parsed at once by pyarrow; a block with quotes is first read by the csv
+    module over the whole block, in C, which must accept it with one record per line. The rows and
+    their numbers are the loop's; any other block goes through the loop."""
+
+    def __init__(
+        self,
+        path: Path,
+        delimiter: str,
+        encoding: str,
+        limits: Limits | None = None,
+        *,
+        block_bytes: int = FAST_BLOCK_BYTES,
+    ):
         super().__init__(path)
         self.delimiter = delimiter
         self.encoding = encoding
         self.limits = limits or Limits()
+        self.block_bytes = block_bytes  # 0: every line through the csv module
 
     def chunks(self) -> Iterator[Chunk]:
         tracked = self._track()
         try:
-            lines = _Lines(tracked.text(self.encoding, newline=""), self.limits.max_row_lines)
+            content = tracked.content(self.encoding)
             encoding = tracked.encoding.removesuffix("-sig")
+            if encoding == "utf-8" and self.block_bytes:
+                source: _TextLines | _Utf8Blocks = _Utf8Blocks(content, self.block_bytes)
+            else:
+                wrapper = io.TextIOWrapper(content, encoding=tracked.encoding, errors="surrogateescape", newline="")
+                source = _TextLines(wrapper)
+            lines = _Lines(iter(source), self.limits.max_row_lines)
             csv.field_size_limit(self.limits.max_field_chars)
             reader = csv.reader(lines, delimiter=self.delimiter, strict=True)
             header = self._header(reader, lines, encoding)
@@ -183,6 +280,24 @@ class CsvReader(_FileReader):
             bad: list[Malformed] = []
             n = 0
             while True:
+                if not lines.back and source.at_block_end():
+                    block = source.take_block()
+                    if block is None:
+                        break
+                    parsed = self._parse_block(block, header)
+                    if parsed is None:
+                        source.give(block)
+                    else:
+                        if rows or bad:
+                            yield Chunk(_text_table(header, rows, numbers), bad)
+                            rows, numbers, bad = [], [], []
+                        rows_in = parsed.num_rows
+                        parsed = parsed.append_column(ROW, pa.array(range(n + 1, n + rows_in + 1), pa.int64()))
+                        for at in range(0, rows_in, CHUNK_ROWS):
+                            yield Chunk(parsed.slice(at, CHUNK_ROWS))
+                        n += rows_in
+                        lines.consumed += block.count(b"\n") + (not block.endswith(b"\n"))
+                        continue
                 lines.taken = []
                 first = lines.consumed + 1
                 problem = None
@@ -228,6 +343,45 @@ class CsvReader(_FileReader):
             yield Chunk(_text_table(header, rows, numbers), bad)
         finally:
             tracked.close()
+
+    def _parse_block(self, block: bytes, header: list[str]) -> pa.Table | None:
+        """The block's rows as text columns, when the line-by-line loop would quarantine nothing in it
+        and read each row from one line; else None."""
+        if b"\0" in block or block.count(b"\r") != block.count(b"\r\n") or _BLANKISH.search(block):
+            return None
+        ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+        starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else np.zeros(1, np.int64)
+        lengths = (ends if len(ends) else np.array([len(block)])) - starts
+        if block and not block.endswith(b"\n"):
+            lengths = np.append(lengths, len(block) - int(ends[-1]) - 1) if len(ends) else lengths
+        if int(lengths.max(initial=0)) > self.limits.max_field_chars:
+            return None
+        quoted = b'"' in block
+        if quoted:  # the csv module, in C over the whole block, must accept it with one record per line
+            text = block.decode("utf-8", "surrogateescape")
+            if undecodable(text, "utf-8"):
+                return None
+            try:
+                records = sum(
+                    1 for _ in csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter, strict=True)
+                )
+            except csv.Error:
+                return None
+            if records != len(lengths):  # a quoted field ran over lines: the loop counts those
+                return None
+        try:
+            return pacsv.read_csv(
+                pa.py_buffer(block),
+                read_options=pacsv.ReadOptions(column_names=header, block_size=len(block) + 1, use_threads=False),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.delimiter, quote_char='"' if quoted else False, ignore_empty_lines=True
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False, check_utf8=True
+                ),
+            )
+        except pa.ArrowInvalid:  # a row of another width, or bytes that are not UTF-8: the loop says which
+            return None
 
     def _header(self, reader, lines: _Lines, encoding: str) -> list[str]:
         try:

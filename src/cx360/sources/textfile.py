@@ -124,9 +124,9 @@ class TrackedFile:
         self._hashing = _Hashing(raw)
         self.binary = io.BufferedReader(self._hashing, 1 << 20)
 
-    def text(self, encoding: str, newline: str) -> io.TextIOWrapper:
-        """The content as text lines, gzip undone (an export as Segment or RudderStack writes it); a byte
-        order mark overrides the configured encoding."""
+    def content(self, encoding: str) -> io.BufferedReader:
+        """The content as bytes, gzip undone (an export as Segment or RudderStack writes it); sets
+        `encoding`: a byte order mark overrides the configured one."""
         stream: io.BufferedReader = self.binary
         if stream.peek(2)[:2] == GZIP_MAGIC:
             stream = io.BufferedReader(_Gunzipped(gzip.GzipFile(fileobj=self.binary, mode="rb"), self.path), 1 << 20)
@@ -139,7 +139,12 @@ class TrackedFile:
             if codecs.lookup(encoding).name == "utf-8":
                 encoding = "utf-8-sig"
         self.encoding = encoding
-        return io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline=newline)
+        return stream
+
+    def text(self, encoding: str, newline: str) -> io.TextIOWrapper:
+        """The content as text lines (see `content`)."""
+        stream = self.content(encoding)
+        return io.TextIOWrapper(stream, encoding=self.encoding, errors="surrogateescape", newline=newline)
 
     def verify(self) -> None:
         """After the last byte: raise InputChanged unless what was read is the whole, unchanged file."""
