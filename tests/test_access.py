@@ -148,6 +148,15 @@ def _cases(anna: str, boris: str, cursor: str) -> dict[tuple[str, str], list[dic
             {"path": f"/customers/{x}"} for x in (anna, boris, "anna@x.ru", "P-unknown")
         ]
         + [{"path": f"/customers/{anna}", "params": {"cursor": cursor}}],
+        ("GET", "/funnels"): [{}, {"params": {"by": "channel"}}],
+        ("GET", "/forms"): [{}],
+        ("GET", "/visits"): [{}],
+        ("GET", "/listening"): [{}],
+        ("GET", "/habits"): [{}],
+        ("GET", "/segments/{name}"): [{"path": f"/segments/{name}"} for name in ("high_value", "nope")],
+        ("POST", "/segments/{name}/export"): [
+            {"path": f"/segments/{name}/export", "form": {"file_format": "csv"}} for name in ("high_value", "nope")
+        ],
     }
 
 
