@@ -188,8 +188,9 @@ class _Utf8Blocks:
     given back (`give`) is decoded into lines for the csv module, which also reads on into the next
     block when a quoted field runs past its end."""
 
-    def __init__(self, stream, block_bytes: int):
+    def __init__(self, stream, block_bytes: int, size: int | None):
         self.stream, self.block_bytes = stream, block_bytes
+        self.left = size  # the bytes the file had when opened: what grows meanwhile is verify()'s to find
         self.rest = b""
         self.lines: list[str] = []
         self.at = 0
@@ -221,9 +222,11 @@ class _Utf8Blocks:
 
     def _read(self) -> bytes | None:
         if self.header:
-            return self.stream.readline() or None
+            return self._taken(self.stream.readline(-1 if self.left is None else self.left)) or None
         while True:
-            more = self.stream.read(self.block_bytes)
+            more = self._taken(
+                self.stream.read(self.block_bytes if self.left is None else min(self.block_bytes, self.left))
+            )
             data = self.rest + more
             if not more:
                 self.rest = b""
@@ -233,6 +236,11 @@ class _Utf8Blocks:
                 self.rest = data[cut:]
                 return data[:cut]
             self.rest = data  # no line ends in it yet: read on
+
+    def _taken(self, data: bytes) -> bytes:
+        if self.left is not None:
+            self.left -= len(data)
+        return data
 
 
 class CsvReader(_FileReader):
@@ -267,7 +275,8 @@ class CsvReader(_FileReader):
             content = tracked.content(self.encoding)
             encoding = tracked.encoding.removesuffix("-sig")
             if encoding == "utf-8" and self.block_bytes:
-                source: _TextLines | _Utf8Blocks = _Utf8Blocks(content, self.block_bytes)
+                size = tracked.opened.size if content is tracked.binary else None  # None: gzip undone
+                source: _TextLines | _Utf8Blocks = _Utf8Blocks(content, self.block_bytes, size)
             else:
                 wrapper = io.TextIOWrapper(content, encoding=tracked.encoding, errors="surrogateescape", newline="")
                 source = _TextLines(wrapper)
