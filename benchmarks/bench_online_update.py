@@ -33,6 +33,7 @@ def main() -> None:
 
     from cx360.api.app import open_context
     from cx360.online.compute import as_of_for
+    from cx360.online.feed import Feeds
     from cx360.online.processor import Processor
     from cx360.pipeline import run_stage
     from cx360.stream.eventlog import Partition
@@ -59,7 +60,8 @@ def main() -> None:
         for i in range(args.events)
     ]
     partition.log("web").append([json.dumps(m).encode() for m in messages])
-    proc = Processor(ctx.config, ctx.store.online, ctx.store, partition, batch=args.batch)
+    feeds = Feeds(root, ctx.store.online.offset, only=partition.folder)
+    proc = Processor(ctx.config, ctx.store.online, ctx.store, feeds, batch=args.batch)
     now = proc.clock()
     proc.slices.prepare(as_of_for(now, now))  # as the server does before its first event
     walls, cpus = [], []

@@ -25,6 +25,7 @@ from cx360.api.reconcile import after_batch
 from cx360.cli import app
 from cx360.erasure.erase import erase
 from cx360.online.compute import as_of_for
+from cx360.online.feed import Feeds
 from cx360.online.processor import Processor
 from cx360.online.store import OnlineStore, online_path
 from cx360.online.triggers import Deliverer, Triggers, replay
@@ -290,7 +291,8 @@ def test_a_crash_mid_batch_replays_without_duplicates_and_time_windows_exit_on_t
     log = partition.log("web")
     paid = [_track(f"p{i}", "card_payment", f"2026-11-{18 + i}T10:00:00Z", anonymousId="c-9") for i in range(2)]
     log.append([json.dumps({**m, "cx360": {"source": "web"}}).encode() for m in paid])
-    proc = Processor(ctx.config, ctx.store.online, ctx.store, partition, clock=lambda: clock[0])
+    feeds = Feeds(root, ctx.store.online.offset, only=partition.folder)
+    proc = Processor(ctx.config, ctx.store.online, ctx.store, feeds, clock=lambda: clock[0])
 
     original = proc.stitcher.place
     calls = []
@@ -305,7 +307,9 @@ def test_a_crash_mid_batch_replays_without_duplicates_and_time_windows_exit_on_t
     with pytest.raises(RuntimeError):
         proc.step()
     assert ctx.store.online.counts()["events"] == 0  # all of the batch or nothing
-    restarted = Processor(ctx.config, ctx.store.online, ctx.store, partition, clock=lambda: clock[0])
+    feeds.close()  # the processor is gone, and its partition's lock with it
+    feeds = Feeds(root, ctx.store.online.offset, only=partition.folder)
+    restarted = Processor(ctx.config, ctx.store.online, ctx.store, feeds, clock=lambda: clock[0])
     assert restarted.step() == 2  # not acknowledged: read again
     assert restarted.step() == 0
     online = ctx.store.online
@@ -324,6 +328,7 @@ def test_a_crash_mid_batch_replays_without_duplicates_and_time_windows_exit_on_t
         segs = {m["segment"]: m for m in online.members_of(pid)}
     assert segs["recent_payer"]["exited_at"].startswith("2026-12-19") and segs["payers"]["exited_at"] is None
     assert as_of_for(clock[0], clock[0]) == dt.datetime(2026, 12, 20)
+    feeds.close()
     partition.close()
     ctx.close()
 

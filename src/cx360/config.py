@@ -455,6 +455,16 @@ class ServeSettings(Model):
         return self
 
 
+class StreamSettings(Model):
+    """Where the stream processor runs (the `[stream]` table, docs/realtime.md)."""
+
+    processor: Literal["serve", "separate"] = Field(
+        "serve",
+        description="serve: each `cx360 serve` process applies the events it collects; separate: `cx360 stream` "
+        "applies every server's events in processes of its own, and the servers only collect and read",
+    )
+
+
 class CollectorSettings(Model):
     """The Segment-spec collector of `cx360 serve` and its event log (the `[collector]` table)."""
 
@@ -876,6 +886,7 @@ class Config(Model):
     privacy: PrivacySettings = PrivacySettings()
     calls: CallSettings = CallSettings()
     collector: CollectorSettings = CollectorSettings()
+    stream: StreamSettings = StreamSettings()
     offers: list[OfferSpec] = []
     contact_policy: ContactPolicy = ContactPolicy()
     uplift: UpliftSettings = UpliftSettings()

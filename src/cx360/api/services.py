@@ -20,6 +20,7 @@ from cx360.privacy import ledger
 from cx360.privacy.consent import Decision, Policy
 
 if TYPE_CHECKING:
+    from cx360.online.feed import Feeds
     from cx360.online.processor import Processor
     from cx360.online.triggers import Deliverer
     from cx360.stream.collector import Collector
@@ -66,14 +67,21 @@ class Context:
                     self.start_online()
             return self._collector
 
-    def start_online(self) -> None:
-        """Apply this process's collected events to the online store, and deliver the triggers they fire."""
-        if self.config is None or self.store.online is None or self._collector is None:
+    def start_online(self, feeds: Feeds | None = None) -> None:
+        """Apply collected events to the online store, and deliver the triggers they fire: those of
+        `feeds` (`cx360 stream`), or by default this process's own partition, unless `[stream] processor
+        = "separate"` leaves them to `cx360 stream`."""
+        if self.config is None or self.store.online is None:
             return
+        from cx360.online.feed import Feeds
         from cx360.online.processor import Processor
         from cx360.online.triggers import Deliverer
 
-        self.processor = Processor(self.config, self.store.online, self.store, self._collector.partition)
+        if feeds is None:
+            if self._collector is None or self.config.stream.processor == "separate":
+                return
+            feeds = Feeds(self.root, self.store.online.offset, only=self._collector.partition.folder)
+        self.processor = Processor(self.config, self.store.online, self.store, feeds)
         self.processor.start()
         if self.config.triggers:
             self.deliverer = Deliverer(

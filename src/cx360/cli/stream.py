@@ -1,4 +1,5 @@
-"""`cx360 stream consume`: land the workspace's Redis streams in its event log, apart from `cx360 serve`."""
+"""`cx360 stream`: the stream processor in a process of its own; `cx360 stream consume`: land the
+workspace's Redis streams in its event log, apart from `cx360 serve`."""
 
 from __future__ import annotations
 
@@ -9,11 +10,58 @@ import typer
 
 from cx360.cli.output import Format, FormatOpt, WorkspaceOpt, emit, err
 
-stream_app = typer.Typer(help="The collector's event transport.", no_args_is_help=True)
+stream_app = typer.Typer(help="The stream processor and the collector's event transport.")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(stream_app, name="stream")
+
+
+@stream_app.callback(invoke_without_command=True)
+def stream(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = Path("."),
+    once: Annotated[bool, typer.Option("--once", help="Apply what the log holds now, then exit.")] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Apply the event log's partitions that no other processor holds to the online profile store (every
+    live server's too, open segments included), and deliver the triggers they fire, until stopped. With
+    `[stream] processor = "separate"` the servers leave this to one or more `cx360 stream` processes."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import signal
+    import threading
+
+    from cx360.api.app import open_context
+    from cx360.errors import ConfigError
+    from cx360.online.feed import Feeds
+    from cx360.online.processor import Processor
+
+    context, _ = open_context(workspace)
+    if context.store.online is None:
+        context.close()
+        raise ConfigError(f"{workspace}: [serve] online is off: there is no online store to apply events to")
+    feeds = Feeds(context.root, context.store.online.offset)
+    try:
+        if once:
+            proc = Processor(context.config, context.store.online, context.store, feeds)
+            while proc.step() or proc.tick():
+                pass
+        else:
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            context.start_online(feeds)
+            proc = context.processor
+            err.print(f"applying the event log of {context.root} to the online store (Ctrl-C stops)")
+            while not stop.wait(0.5):
+                pass
+        owned = ", ".join(p.name for p in feeds.owned) or "none (other processors hold them)"
+    finally:
+        feeds.close()
+        context.close()
+    rows = [("partitions", owned), ("events applied", proc.applied), ("skipped", proc.skipped)]
+    emit(fmt, "Stream processor", ["what", "value"], [*rows, ("micro-batches", proc.batches)])
 
 
 @stream_app.command("consume")

@@ -1,13 +1,14 @@
 """The stream processor: events of the log applied to the online profile store within a second.
 
-It reads this server process's partition of the event log as the consumer group `online`, in
-micro-batches: each batch is parsed (cx360.online.parse), stitched to profiles (cx360.online.stitch),
-and written with the touched profiles' new traits, documents and segment memberships in one SQLite
-transaction; only then is it acknowledged. A processor killed mid-batch has committed nothing of it
-or all of it, and the batch is read again on restart: events are keyed by event_id, so a replay adds
-nothing twice. Profile state is recomputed from all the profile's events inside the writer's
-transaction, so two workers applying events of one person together cannot lose an update, and the
-order of arrival does not change the result.
+It reads the partitions of the event log it owns (cx360.online.feed: a server its own partition,
+`cx360 stream` every partition no other processor holds), in micro-batches: each batch is parsed
+(cx360.online.parse), stitched to profiles (cx360.online.stitch), and written with the touched
+profiles' new traits, documents and segment memberships in one SQLite transaction, with how far the
+batch reached in its partition. A processor killed mid-batch has committed nothing of it or all of it,
+and reads again from the committed offset on restart; events are keyed by event_id besides, so a
+replay adds nothing twice. Profile state is recomputed from all the profile's events inside the
+writer's transaction, so two workers applying events of one person together cannot lose an update,
+and the order of arrival does not change the result.
 
 Timers: a profile is evaluated again when one of its events leaves a time window of a trait or a
 segment, so that "no card payment in 30 days" starts or ends on the day it becomes true, without a
@@ -41,7 +42,7 @@ from cx360.trait_catalog import RECENT_DAYS, RECURRING_WEEKS
 if TYPE_CHECKING:
     from cx360.api.store import Store
     from cx360.config import Config
-    from cx360.stream.eventlog import Partition
+    from cx360.online.feed import Feeds
 
 log = logging.getLogger("cx360.online")
 GROUP = "online"
@@ -62,12 +63,12 @@ class Processor:
         config: Config,
         store: OnlineStore,
         index: Store,
-        partition: Partition,
+        feeds: Feeds,
         *,
         clock: Callable[[], dt.datetime] = _now,
         batch: int = 500,  # events per micro-batch: a short transaction, so readers and the deliverer wait little
     ):
-        self.config, self.store, self.index, self.partition = config, store, index, partition
+        self.config, self.store, self.index, self.feeds = config, store, index, feeds
         self.clock, self.batch = clock, batch
         self.stitcher = Stitcher(store, config.identity, index.created_at)
         self.slices = SliceEngine(config.segments, config.workspace.timezone)
@@ -104,20 +105,24 @@ class Processor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self.feeds.close()  # gives its partitions to another processor
 
     def step(self) -> int:
-        """Apply what the log holds now (one micro-batch per source); the number of entries."""
+        """Apply what the owned partitions hold now (one micro-batch per source and partition); the number
+        of log lines."""
         done = 0
-        for log_ in self.partition.logs():
-            source = log_.folder.name
-            entries = log_.read(GROUP, "processor", count=self.batch)
-            if not entries:
+        for feed in self.feeds.current():
+            lines = feed.read(self.batch)
+            if not lines:
                 continue
-            messages = [orjson.loads(e.message) for e in entries]
-            with self._lock:
-                self.apply(source, messages)
-            log_.ack(GROUP, [e.offset for e in entries])
-            done += len(entries)
+            try:
+                with self._lock:
+                    self.apply(feed.source, _decode(lines), offset=(feed.name, lines[-1][0]))
+            except BaseException:
+                feed.rewind()  # nothing of the batch was committed: read it again
+                raise
+            feed.commit(lines[-1][0])
+            done += len(lines)
         return done
 
     def tick(self) -> int:
@@ -152,13 +157,17 @@ class Processor:
             self._readers[source] = Reader(self.config, collector_source(self.config, source))
         return self._readers[source]
 
-    def apply(self, source: str, messages: list[dict[str, Any]]) -> set[str]:
-        """Apply messages of one source; the profiles they touched."""
+    def apply(
+        self, source: str, messages: list[dict[str, Any] | None], *, offset: tuple[str, int] | None = None
+    ) -> set[str]:
+        """Apply messages of one source (None: a line that is no JSON object), and commit `offset` (feed,
+        last sequence number) with them; the profiles they touched."""
         reader = self._reader(source)
         started, now = time.perf_counter(), self.clock()
         last: dict[str, str] = {}
         applied = 0
-        batch = [(message, reader.read(message)) for message in messages]
+        self.skipped += sum(m is None for m in messages)
+        batch = [(message, reader.read(message)) for message in messages if message is not None]
         indexed = self.index.lookup_nodes(sorted({n for _, p in batch for n in p.nodes}))  # one query per batch
         with self.store.write() as con:
             for message, parsed in batch:
@@ -191,6 +200,8 @@ class Processor:
                 applied += 1
             if last:
                 self._refresh(con, set(last), now, last)
+            if offset is not None:
+                con.execute("INSERT OR REPLACE INTO offsets VALUES (?, ?)", offset)
         self.applied += applied
         self.batches += 1
         self.seconds += time.perf_counter() - started
@@ -306,6 +317,20 @@ class Processor:
                 if edge > as_of and (best is None or edge < best):
                     best = edge
         return None if best is None else best - DAY
+
+
+def _decode(lines: list[tuple[int, bytes]]) -> list[dict[str, Any] | None]:
+    out: list[dict[str, Any] | None] = []
+    for seq, line in lines:
+        try:
+            message = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            message = None
+        if not isinstance(message, dict):
+            log.warning("online: log line %d is no JSON object; skipped", seq)
+            message = None
+        out.append(message)
+    return out
 
 
 def _arrow(rows: list[dict], table: str) -> pa.Table:

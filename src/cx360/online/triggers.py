@@ -146,6 +146,8 @@ class Deliverer:
         rounds of sends the pool needs for them even if every receiver times out)."""
         rounds = -(-limit // self.settings.concurrency)
         lease = _iso(now + dt.timedelta(seconds=self.settings.timeout_seconds * (rounds + 1)))
+        if not self.store.outbox(status="pending", due_before=_iso(now), limit=1):
+            return []  # nothing due: a read, so that polling takes no write lock from the processor
         with self.store.write() as con:
             rows = con.execute(
                 "SELECT * FROM outbox WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?",

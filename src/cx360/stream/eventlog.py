@@ -61,7 +61,7 @@ def sources(root: Path) -> list[str]:
     return sorted({s.name for part in partitions(root) for s in part.iterdir() if s.is_dir()})
 
 
-def _try_lock(path: Path) -> int | None:
+def try_lock(path: Path) -> int | None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -75,7 +75,7 @@ def live_writers(root: Path) -> list[Path]:
     """The partitions a live process (a running `cx360 serve`) holds now."""
     busy = []
     for part in partitions(root):
-        fd = _try_lock(part / "LOCK")
+        fd = try_lock(part / "LOCK")
         if fd is None:
             busy.append(part)
         else:
@@ -88,7 +88,7 @@ def seal_abandoned(root: Path) -> list[Path]:
     Returns the partitions still held by a live writer."""
     busy = []
     for part in partitions(root):
-        fd = _try_lock(part / "LOCK")
+        fd = try_lock(part / "LOCK")
         if fd is None:
             busy.append(part)
             continue
@@ -149,7 +149,7 @@ class Partition:
         while True:
             part = folder / f"p{n}"
             part.mkdir(exist_ok=True)
-            fd = _try_lock(part / "LOCK")
+            fd = try_lock(part / "LOCK")
             if fd is not None:
                 break
             n += 1
