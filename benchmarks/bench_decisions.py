@@ -184,6 +184,30 @@ def policies(scored: pd.DataFrame, chosen: pd.DataFrame, data, config, seed: int
     }
 
 
+def ceilings(scored: pd.DataFrame, people: list[str], truth: pd.DataFrame, values: dict, policy) -> dict:
+    """What one action per person could reach at best, knowing the hidden truth: among the same open
+    candidates, each at every hour its channel may send, the best by acceptance, by incremental value
+    (what cx360 ranks by) and by acceptance x value. Not a policy: the ceiling of each ranking."""
+    from cx360.demo.sources import acceptance, untreated
+
+    open_ = scored[scored.suppressed_by.isna() & scored.profile_id.isin(people)]
+    every = pd.concat(
+        [open_[open_.channel == ch].assign(hour=h) for ch in open_.channel.unique() for h in policy.send_hours(ch)]
+    )
+    who = truth.loc[every.profile_id]
+    p = acceptance(who, every.channel.to_numpy(), every.hour.to_numpy(), every.offer.to_numpy())
+    every = every.assign(p=p, lift=p - untreated(who, every.offer.to_numpy()), v=every.offer.map(values).to_numpy())
+    out = {}
+    for name, key in (
+        ("best by acceptance", every.p),
+        ("best by incremental value", every.lift * every.v),
+        ("best by acceptance x value", every.p * every.v),
+    ):
+        best = every.assign(_k=key).sort_values("_k", ascending=False).groupby("profile_id").head(1)
+        out[name] = best[["profile_id", "offer", "channel", "hour"]]
+    return out
+
+
 def timing_on_held_out(root: Path, models, as_of: dt.datetime) -> None:
     from cx360.workspace import Workspace
 
@@ -324,6 +348,27 @@ def main() -> None:
         "  incremental: acceptance minus what the person would have taken uncontacted (the hidden truth);"
         " 'cx360, no uplift' ranks every offer by propensity, with the same candidates, hours and draws"
     )
+    print("  offers chosen:")
+    for name in ("cx360", "cx360, no uplift", "most popular offer"):
+        mix = runs[name].offer.value_counts(normalize=True)
+        print(f"    {name:22} " + ", ".join(f"{o} {share:.0%}" for o, share in mix.items()))
+    best = ceilings(scored, list(runs["cx360"].profile_id), truth, values, config.contact_policy)
+    print("  the ceiling, knowing the hidden truth (the same open candidates, any hour their channel may send at):")
+    for name, actions in best.items():
+        acc, value, lift, lift_value = simulate(actions, truth, values)
+        print(f"    {name:28} {acc:10.2%} {value:13.2f} {acc / base:9.2f} {lift:12.2%} {lift_value:12.2f}")
+    print("\nWhat the propensity model weighs most (weight x the column's spread over the contacts):")
+    for name, effect in models.propensity.importance(8):
+        print(f"  {name:44} {effect:+.3f}")
+    print(f"Calibration on the {q.rows_held_out:,} latest contacts, held out (five bins of the score):")
+    for b in q.calibration:
+        print(f"  score {b['score']:.3f}  accepted {b['accepted']:.3f}  ({b['contacts']:.0f} contacts)")
+    for offer, group in report.uplift.items():
+        if group.get("log_loss") is not None:
+            print(
+                f"Control model, {offer}: log loss {group['log_loss']:.4f} on the latest 20% of its control group, "
+                f"held out (the group's earlier rate: {group['base_log_loss']:.4f})"
+            )
     timing_on_held_out(root, models, as_of)
     latency(root, args.requests, args.seed)
 

@@ -314,6 +314,59 @@ def test_a_customer_without_history_falls_back_to_segment_then_everyone():
     assert stranger.level == "everyone" and stranger.value == 19 and "everyone" in stranger.reason
 
 
+def test_the_models_weigh_how_a_person_spends_per_offer_contacted_or_not(bank):
+    from zoneinfo import ZoneInfo
+
+    from cx360.decisions import inputs, portrait
+    from cx360.decisions.responses import Models
+
+    rng = np.random.default_rng(3)
+    people = [f"p{i}" for i in range(400)]
+    fuel = pd.Series([i % 2 == 0 for i in range(400)], index=people)  # who spends on fuel
+    spend = pd.DataFrame(
+        [(p, "fuel" if f else "groceries", 900.0) for p, f in fuel.items()]
+        + [(p, "groceries" if f else "fuel", 100.0) for p, f in fuel.items()],
+        columns=["profile_id", "key", "value"],
+    )
+    rows = [(p, o) for p in people for o in ("x", "y") for _ in range(3)]
+    pid, offer = (np.array(c) for c in zip(*rows, strict=True))
+    chance = np.where(offer == "x", np.where(fuel[pid].to_numpy(), 0.4, 0.05), 0.15)  # y: whatever one spends on
+    history = pd.DataFrame(
+        {
+            "profile_id": pid,
+            "ts": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 300 * 24, len(pid)), "h"),
+            "name": np.where(rng.random(len(pid)) < chance, "offer_accepted", "offer_ignored"),
+            "channel": "email",
+            "offer": offer,
+        }
+    ).sort_values(["profile_id", "ts"], ignore_index=True)
+    controls = pd.DataFrame({"profile_id": people, "ts": pd.Timestamp("2025-06-01"), "offer": "x"})
+    controls["converted"] = rng.random(400) < np.where(fuel.to_numpy(), 0.3, 0.02)  # x is taken uncontacted
+    activity = pd.DataFrame({"profile_id": [], "hour": [], "n": []})
+    models = Models(
+        history, activity, pd.Series(dtype=object), ZoneInfo("UTC"), controls=controls, min_controls=50,
+        portrait=portrait.frame(spend),
+    )  # fmt: skip
+    assert set(models.traits) == {"spend_share:fuel", "spend_share:groceries", "log_spend"}
+    c = models.features(
+        pd.DataFrame({"profile_id": ["p0", "p1", "p0", "p1"], "offer": ["x", "x", "y", "y"], "channel": "email"})
+        .assign(hour=12)
+    )  # fmt: skip
+    p = models.propensity.predict(c)
+    assert p[0] > 2 * p[1] and abs(p[2] - p[3]) < 0.05  # fuel matters for x only
+    anyway = models.untreated(c)
+    assert anyway[0] > 5 * anyway[1] and np.isnan(anyway[2:]).all()  # y has no control group
+    assert "spends on fuel" in models.propensity.reasons(c.iloc[:1])[0]
+    assert models.propensity.importance(1)[0][0] == "x: spends on fuel"
+    # one served profile's features are the batch's for the same person
+    one = portrait.row({"fuel": 900.0, "groceries": 100.0}, list(models.traits))
+    assert one == pytest.approx(models.traits_of(pd.Series(["p0"])).iloc[0].tolist())
+    # the demo: people who do not consent to profiling have no spend features
+    with Workspace(bank) as ws:
+        data = inputs.load(ws.engine, ws.config, None)
+    assert len(data.portrait) and set(data.portrait.index) <= data.profiling
+
+
 def test_exploration_logs_the_probability_of_each_choice():
     scored = pd.DataFrame(
         {

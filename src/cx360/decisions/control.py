@@ -4,8 +4,9 @@ people its campaigns held out at random (`[uplift]` in cx360.toml says how they 
 With the propensity model, which learns the chance of accepting from the offer's contacts (the treated),
 it makes a T-learner of the offer's uplift: propensity minus this chance. Arbitration ranks an offer by
 uplift where it has a control group, so that people who would take it anyway are not the ones it goes
-to, and by propensity where it has none. The features are the person's, known before the moment:
-a control group had no channel and no hour.
+to, and by propensity where it has none. The features are the person's, known before the moment (a
+control group had no channel and no hour), and how they spend (cx360.decisions.portrait): who takes
+an offer uncontacted is told by their interests more than by their answers to other offers.
 """
 
 from __future__ import annotations
@@ -86,22 +87,25 @@ class ControlModel:
         self.min_controls = min_controls
 
     def fit(self, controls: pd.DataFrame, x: pd.DataFrame, treated_rate: dict[str, float]) -> ControlModel:
-        """controls: offer, converted, in time order; x: their FEATURES (features_before)."""
+        """controls: ts, offer, converted; x: their FEATURES (features_before), then the
+        person's traits (cx360.decisions.portrait), the columns `predict` takes in the same order."""
         from sklearn.metrics import log_loss
 
         self.groups_ = {}
         for offer, part in controls.groupby("offer", sort=True):
             y = part.converted.to_numpy(dtype=int)
-            xs = x.loc[part.index, list(FEATURES)].to_numpy(dtype=float)
+            xs = x.loc[part.index].to_numpy(dtype=float)
             enough = len(y) >= self.min_controls and 0 < y.sum() < len(y)
             weights = _fit(xs, y) if enough else None
             quality = {}
             cut = int(len(y) * (1 - HELD_OUT))
-            if enough and 0 < y[:cut].sum() < cut:
-                p = _predict(_fit(xs[:cut], y[:cut]), xs[cut:])
+            when = np.argsort(part.ts.to_numpy(), kind="stable") if enough else np.arange(len(y))
+            train, later = when[:cut], when[cut:]  # the latest controls are held out
+            if enough and 0 < y[train].sum() < cut:
+                p = _predict(_fit(xs[train], y[train]), xs[later])
                 quality = {
-                    "log_loss": float(log_loss(y[cut:], p, labels=[0, 1])),
-                    "base_log_loss": float(log_loss(y[cut:], np.full(len(y) - cut, y[:cut].mean()), labels=[0, 1])),
+                    "log_loss": float(log_loss(y[later], p, labels=[0, 1])),
+                    "base_log_loss": float(log_loss(y[later], np.full(len(later), y[train].mean()), labels=[0, 1])),
                 }
             self.groups_[offer] = Group(offer, len(y), int(y.sum()), treated_rate.get(offer, 0.0), weights, **quality)
         return self
@@ -111,7 +115,7 @@ class ControlModel:
         return group is not None and group.weights is not None
 
     def predict(self, offers, x: np.ndarray) -> np.ndarray:
-        """Per row of x (FEATURES, in that order), the chance of taking its offer uncontacted; NaN: no group."""
+        """Per row of x (fit's columns, in that order), the chance of taking its offer uncontacted; NaN: no group."""
         offers = np.asarray(offers, dtype=object)
         out = np.full(len(offers), np.nan)
         for offer in pd.unique(offers):

@@ -109,6 +109,7 @@ def plan(
         tz,
         zones=data.zones,
         controls=data.controls,
+        portrait=data.portrait,
         min_controls=config.uplift.min_controls,
     )
     frames, held, by_offer = (
@@ -193,6 +194,7 @@ def _chunk(data: inputs.Inputs, start: int, size: int) -> inputs.Inputs:
         consent={ch: mine(group) for ch, group in data.consent.items()},
         profiling=None if data.profiling is None else mine(data.profiling),
         zones=None if data.zones is None else data.zones.reindex(ids),
+        portrait=None if data.portrait is None else data.portrait[data.portrait.index.isin(ids)],
     )
 
 

@@ -11,7 +11,7 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 
-from cx360.decisions import expressions
+from cx360.decisions import expressions, portrait
 from cx360.errors import ConfigError, StageNotRunError
 from cx360.privacy.consent import Policy
 from cx360.schema import ATTRIBUTE_NAMES
@@ -44,6 +44,7 @@ class Inputs:
     unreadable_controls: int = 0  # control events without an offer or a true/false `converted`: left out
     zones: pd.Series | None = None  # profile_id -> the person's IANA zone; None: everyone on the policy's
     unzoned: int = 0  # people whose person_time_zone value is no zone: on the policy's zone
+    portrait: pd.DataFrame | None = None  # profile_id -> cx360.decisions.portrait's features; None: none known
 
     def zone(self, profile_id: str, default: str) -> str:
         return default if self.zones is None else self.zones.get(profile_id, default)
@@ -117,6 +118,7 @@ def load(engine: Engine, config: Config, as_of: dt.datetime | None, *, now: dt.d
         unreadable,
         zones,
         unzoned,
+        spend_portrait(engine, profiling),
     )
 
 
@@ -141,6 +143,17 @@ def _people(engine: Engine, config: Config, owner: dict[str, str], needed: list[
             ids = engine.to_arrow(policy.allowed(engine, purpose, channel, at), step=f"decisions: {n}")
             people[n] = people.index.isin(ids["profile_id"].to_pylist())
     return expressions.nullable(people)
+
+
+def spend_portrait(engine: Engine, profiling: set[str]) -> pd.DataFrame:
+    """profile_id -> how their card spend splits over categories (cx360.decisions.portrait), of the people
+    whose consent allows profiling."""
+    if not engine.has_table("profile_breakdowns"):
+        return portrait.frame(pd.DataFrame(columns=["profile_id", "key", "value"]))
+    b = engine.table("profile_breakdowns")
+    b = b.filter(b.breakdown == portrait.SPEND).select("profile_id", "key", "value")
+    spend = engine.to_arrow(b, step="decisions: spend by category").to_pandas()
+    return portrait.frame(spend[spend.profile_id.isin(profiling)])
 
 
 def history(engine: Engine, as_of: dt.datetime) -> pd.DataFrame:

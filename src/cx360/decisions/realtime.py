@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from cx360.config import Config
-from cx360.decisions import arbitrate, control, expressions, inputs, rules
+from cx360.decisions import arbitrate, control, expressions, inputs, portrait, rules
 from cx360.decisions.decide import chosen_reason, next_send, no_offer, ranked_by
 from cx360.decisions.propensity import ACCEPTED, FEATURES, PRIOR
 from cx360.decisions.responses import Models
@@ -61,6 +61,7 @@ class Person:
     consent: dict[str, bool]  # consent channel of the contact policy -> may they be contacted on it
     profiling: bool = True  # does their consent allow profiling (else every candidate is held)
     zone: str = "UTC"  # their clock: the golden record's person_time_zone, else the policy's
+    spend: dict[str, float] | None = None  # their card spend per category (cx360.decisions.portrait); None: unknown
 
 
 def _utc(ts: Any) -> dt.datetime:
@@ -142,7 +143,8 @@ def person(
     if profile.get("withheld"):
         fields = dict.fromkeys(fields)
     pid = profile["profile_id"]
-    return Person(pid, fields, contacts, activity, complaint, consent, not profile.get("withheld"), zone)
+    spend = (profile.get("breakdowns") or {}).get(portrait.SPEND)
+    return Person(pid, fields, contacts, activity, complaint, consent, not profile.get("withheld"), zone, spend)
 
 
 def candidates(config: Config, p: Person, at: dt.datetime) -> list[dict[str, Any]]:
@@ -204,8 +206,12 @@ def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: 
     if open_:
         rows = [features(models, p, local, hits, activity, c["channel"], int(hours[c["channel"]].value)) for c in open_]
         offers = [c["offer"] for c in open_]
-        design = models.propensity.design(np.array(rows), offers, [c["channel"] for c in open_])
-        anyway = models.control.predict(offers, np.array([untreated_features(models, p, hits, o) for o in offers]))
+        traits = portrait.row(p.spend if p.profiling else None, list(models.traits))
+        design = models.propensity.design(
+            np.array(rows), offers, [c["channel"] for c in open_], np.array([traits] * len(open_))
+        )
+        x = np.array([untreated_features(models, p, hits, o) + traits for o in offers])
+        anyway = models.control.predict(offers, x)
         for c, prob, base in zip(open_, models.propensity.predict_design(design), anyway, strict=True):
             uplift = None if math.isnan(base) else float(prob - base)
             c |= {
@@ -280,7 +286,7 @@ def features(models: Models, p: Person, local: list[int], hits: list[bool], acti
 
 
 def untreated_features(models: Models, p: Person, hits: list[bool], offer: str) -> list[float]:
-    """Models.untreated's features for one person and offer, in control.FEATURES' order."""
+    """Models.untreated's features for one person and offer, in control.FEATURES' order (its traits follow)."""
     mine = [h for h, c in zip(hits, p.contacts, strict=True) if c.offer == offer]
     return [
         control.shrunk(sum(hits), len(hits), models.base_),

@@ -34,24 +34,34 @@ class Models:
         zones: pd.Series | None = None,
         controls: pd.DataFrame | None = None,
         min_controls: int = 100,
+        portrait: pd.DataFrame | None = None,
     ):
         """history: offer events; activity: profile_id, hour, n, in each person's local hours; tz: the zone of
-        a person without their own in `zones` (profile_id -> zone name)."""
+        a person without their own in `zones` (profile_id -> zone name); portrait: profile_id -> how each
+        person spends (cx360.decisions.portrait), None: not known."""
         self.tz = tz
         h = history.assign(hour=local_hours(history.ts, zone_per_row(history.profile_id, zones, tz)))
         self.activity = activity
+        self.portrait_ = portrait if portrait is not None else pd.DataFrame(index=pd.Index([], name="profile_id"))
+        self.traits = tuple(self.portrait_.columns)
         self.base_ = float((h.name == ACCEPTED).mean()) if len(h) else 0.0
         self.timing = ChannelHourModel().fit(h, segment, h.hour, self.activity)
-        contacts = pd.concat([h, history_features(h, self.base_, self.activity)], axis=1)
+        contacts = pd.concat([h, history_features(h, self.base_, self.activity), self.traits_of(h.profile_id)], axis=1)
         contacts = contacts[contacts.offer.notna()].assign(accepted=contacts.name == ACCEPTED)
-        self.propensity = PropensityModel().fit(contacts)
+        self.propensity = PropensityModel(traits=self.traits).fit(contacts)
         controls = (
             controls if controls is not None else pd.DataFrame(columns=["profile_id", "ts", "offer", "converted"])
         )
+        controls = controls.reset_index(drop=True)
         treated = contacts.groupby("offer").accepted.mean().to_dict()
-        x = control.features_before(h, controls, self.base_)
-        self.control = ControlModel(min_controls=min_controls).fit(controls.reset_index(drop=True), x, treated)
+        x = pd.concat([control.features_before(h, controls, self.base_), self.traits_of(controls.profile_id)], axis=1)
+        self.control = ControlModel(min_controls=min_controls).fit(controls, x, treated)
         self._people(h)
+
+    def traits_of(self, pids: pd.Series) -> pd.DataFrame:
+        """The portrait's features of each row's person, zeros for a person without one, on pids' index."""
+        got = self.portrait_.reindex(pids.to_numpy()).fillna(0.0)
+        return pd.DataFrame(got.to_numpy(dtype=float), index=pids.index, columns=list(self.traits))
 
     def _people(self, h: pd.DataFrame) -> None:
         hit = (h.name == ACCEPTED).astype(float)
@@ -60,11 +70,18 @@ class Models:
         self.daypart_ = hit.groupby([h.profile_id, daypart(h.hour)]).agg(["sum", "count"])
         self.offer_ = hit.groupby([h.profile_id, h.offer]).agg(["sum", "count"])
 
-    def with_people(self, history: pd.DataFrame, activity: pd.DataFrame, zone: str | None = None) -> Models:
-        """A copy whose person-level state comes from `history` and `activity` (one person's, read now, on
-        the clock of `zone`: theirs, or the policy's when None)."""
+    def with_people(
+        self,
+        history: pd.DataFrame,
+        activity: pd.DataFrame,
+        zone: str | None = None,
+        portrait: pd.DataFrame | None = None,
+    ) -> Models:
+        """A copy whose person-level state comes from `history`, `activity` and `portrait` (one person's,
+        read now, on the clock of `zone`: theirs, or the policy's when None)."""
         out = object.__new__(Models)
         out.__dict__ = dict(self.__dict__)
+        out.portrait_ = (portrait if portrait is not None else self.portrait_.iloc[:0]).reindex(columns=self.traits)
         h = history.assign(hour=local_hours(history.ts, ZoneInfo(zone) if zone else self.tz))
         out.activity = activity
         out.timing = self.timing.with_people(h, h.hour, out.activity)
@@ -86,7 +103,7 @@ class Models:
         if not path.is_file():
             raise ModelError(f"no decision models in {folder}: run `cx360 decide` first")
         models = pickle.loads(path.read_bytes())
-        if not hasattr(models, "control"):
+        if not hasattr(models, "traits"):
             raise ModelError(f"the decision models in {folder} were saved by an older cx360: run `cx360 decide` again")
         return models
 
@@ -110,6 +127,7 @@ class Models:
             channel_share=on_channel.to_numpy() / np.maximum(n, 1),
             active_near=active_near(self.activity, c.profile_id, c.hour),
             log_contacts=np.log1p(n),
+            **self.traits_of(c.profile_id),
         )
 
     def untreated(self, c: pd.DataFrame) -> np.ndarray:
@@ -123,6 +141,7 @@ class Models:
                 control.shrunk(person["sum"].fillna(0).to_numpy(), n, self.base_),
                 control.shrunk(offer["sum"].fillna(0).to_numpy(), on, self.base_),
                 np.log1p(n),
+                self.traits_of(c.profile_id).to_numpy(),
             ]
         )
         return self.control.predict(c.offer.to_numpy(), x)
