@@ -60,6 +60,7 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("dash")
     build_world(root, config=WORLD_CONFIG, events=EVENTS + WORLD_EVENTS)
     evaluate_segments(root)
+    _listen(root)
     _broken_segment(root)
     write_churn_scores(root)
     _decision_models(root)
@@ -154,6 +155,17 @@ WORLD_EVENTS = [
         "customer": "C2",
         "offer": "auto_loan",
     },
+    # posts naming the watch-list, in two months, with their tone from the texts stage
+    *(
+        {"id": f"p{i}", "ts": ts, "name": "social_post", "channel": "social", "customer": c, "text": text}
+        for i, (ts, c, text) in enumerate(
+            [
+                ("2025-05-03T09:00:00Z", "C1", "Love the DemoBank app, so fast and easy"),
+                ("2025-05-20T09:00:00Z", "C2", "DemoBank fees are terrible, awful service"),
+                ("2025-06-02T09:00:00Z", "C1", "DemoBank helped me quickly, thank you"),
+            ]
+        )
+    ),
     {
         "id": "v1",
         "ts": "2025-06-09T12:00:00Z",
@@ -189,9 +201,12 @@ WORLD_CONFIG = (
     ).replace(
         'properties = { reason = "reason", offer = "offer", category = "category" }',
         'properties = { reason = "reason", offer = "offer", category = "category", path = "path", form = "form", '
-        'field = "field", mall = "mall", dwell_minutes = "dwell" }',
+        'field = "field", mall = "mall", dwell_minutes = "dwell", text = "text" }',
     )
     + """
+[listening]
+brands = ["demobank"]
+
 [[funnels]]
 name = "card_application"
 steps = [
@@ -208,6 +223,14 @@ name = "broken"
 description = "names a trait that does not exist"
 where = "no_such_trait > 1"
 """
+
+
+def _listen(root: Path) -> None:
+    from cx360.pipeline import run_stage
+    from cx360.workspace import Workspace
+
+    with Workspace(root) as ws:
+        assert run_stage(ws, "listening").status == "ok"
 
 
 def _broken_segment(root: Path) -> None:
@@ -327,6 +350,17 @@ def test_search_to_customer_card(server, browser):
         "chameleon",
         "nomad",
     )
+    # the archetype history, newest stay first, as archetype_history holds it
+    from cx360.scoring.habits import person
+    from cx360.web.format import when, words
+
+    stays = _service(server[2], lambda ws: person(ws.engine, page.url.rsplit("/", 1)[1]).archetypes)
+    shown = page.locator("#archetype-history tbody tr").all_inner_texts()
+    assert stays and shown == [
+        f"{words(s['archetype'])}\t{when(s['entered_at'])}\t{when(s['exited_at']) if s['exited_at'] else 'now'}"
+        for s in reversed(stays)
+    ]
+    assert shown[0].split("\t")[0] == page.locator("#archetype strong").inner_text()
     # the next best action, from the code of POST /v1/decisions: deposit is open, pension held back
     assert "deposit" in page.locator("#nba-candidates").inner_text()
     offer = page.locator("#nba-offer").inner_text()
@@ -630,7 +664,10 @@ def test_segment_page_lists_members_history_and_exports_through_consent(server, 
 
 
 def test_listening_and_habits_pages(server, browser):
+    from cx360.listening.service import trend
     from cx360.scoring.habits import habits_report
+    from cx360.web.charts import TONES
+    from cx360.web.format import when
 
     url, keys, root, _ = server
     habits = _service(root, habits_report)
@@ -638,6 +675,14 @@ def test_listening_and_habits_pages(server, browser):
     page.goto(url + "/habits")
     assert page.locator("#habit-figures .people").inner_text() == str(habits.people)
     assert page.locator("#habit-figures .changers").inner_text() == str(habits.changers)
-    page.goto(url + "/listening")  # the world declares no watch-list: the page says what to run
-    assert "cx360" in page.locator("#no-mentions").inner_text()
+    page.close()
+    page = _login(browser, url, keys["agent"])  # a role with personal data sees exact counts
+    tone = _service(root, trend)
+    page.goto(url + "/listening")
+    columns = page.locator("#tone-chart svg g.period")
+    shown = [(g.get_attribute("data-period"), int(g.get_attribute("data-mentions"))) for g in columns.all()]
+    assert shown == [(when(r["period"]), r["mentions"]) for r in tone.periods] == [("2025-05-01", 2), ("2025-06-01", 1)]
+    tips = page.locator("#tone-chart svg rect:not(.legend) title").all_text_contents()
+    expected = [f"{when(r['period'])}: {r[t]:,} {t}" for r in tone.periods for t in TONES if r[t]]
+    assert tips == expected and page.locator("#tone-chart line.axis").count() == 2
     page.close()

@@ -127,6 +127,61 @@ def line(points: list[tuple[dt.datetime, float]], *, width: int = 560, height: i
     return Markup("".join(parts))
 
 
+TONES = ("positive", "neutral", "negative")
+
+
+def tone_columns(periods: list[dict], *, width: int = 560, height: int = 140, unit: str = "mentions") -> Markup:
+    """Stacked columns of mentions per period, split by tone (rows of cx360.listening.service.Trend's
+    `periods`, summed over terms), over a y axis of counts and an x axis of periods, with a legend."""
+    per: dict = {}
+    for r in periods:
+        counts = per.setdefault(r["period"], dict.fromkeys(TONES, 0))
+        for t in TONES:
+            counts[t] += r[t] or 0
+    if not per:
+        return Markup("")
+    top = max(sum(c.values()) for c in per.values()) or 1
+    left, bottom = 44, 40  # room for the count axis, and for the period axis and the legend
+    plot_w = width - left - 8
+    col = plot_w / len(per)
+    parts = [
+        f'<svg class="chart columns" viewBox="0 0 {width} {height + bottom + 8}" role="img" '
+        f'aria-label="{unit} per period by tone">',
+        f'<line class="axis" x1="{left}" y1="8" x2="{left}" y2="{height + 8}"/>',
+        f'<line class="axis" x1="{left}" y1="{height + 8}" x2="{width - 8}" y2="{height + 8}"/>',
+        f'<text class="tick" x="{left - 4}" y="{height + 11}" text-anchor="end">0</text>',
+        f'<text class="tick" x="{left - 4}" y="14" text-anchor="end">{top:,}</text>',
+        f'<text class="axis-title" x="10" y="{height / 2 + 8}" text-anchor="middle" '
+        f'transform="rotate(-90 10 {height / 2 + 8})">{unit}</text>',
+    ]
+    for i, (period, counts) in enumerate(per.items()):
+        x, base = left + i * col + 1, height + 8
+        group = [f'<g class="period" data-period="{when(period)}" data-mentions="{sum(counts.values())}">']
+        for t in TONES:
+            h = (height - 4) * counts[t] / top
+            if counts[t]:
+                group.append(
+                    f'<rect class="{t}" x="{x:.1f}" y="{base - h:.1f}" width="{max(col - 2, 1):.1f}" '
+                    f'height="{h:.1f}"><title>{when(period)}: {counts[t]:,} {t}</title></rect>'
+                )
+            base -= h
+        parts.append("".join(group) + "</g>")
+    shown = range(len(per)) if len(per) <= 6 else (0, len(per) - 1)  # every period while their dates fit
+    for i in shown:
+        parts.append(
+            f'<text class="tick" x="{left + (i + 0.5) * col:.1f}" y="{height + 22}" text-anchor="middle">'
+            f"{when(list(per)[i])}</text>"
+        )
+    for i, t in enumerate(TONES):
+        x = left + i * 90
+        parts.append(
+            f'<rect class="{t} legend" x="{x}" y="{height + bottom - 6}" width="10" height="10"/>'
+            f'<text x="{x + 14}" y="{height + bottom + 3}">{t}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
 def funnel(steps) -> Markup:
     """A funnel's steps as bars of the people who entered each (cx360.funnels.compute.Step)."""
     return bars([(f"Step {s.step}", s.entered) for s in steps])

@@ -23,7 +23,15 @@ from fastapi.templating import Jinja2Templates
 
 from cx360.api import services
 from cx360.api.access import Principal
-from cx360.errors import AuthError, ConfigError, Cx360Error, ForbiddenError, NotFoundError, StageNotRunError
+from cx360.errors import (
+    AuthError,
+    ConfigError,
+    Cx360Error,
+    ForbiddenError,
+    NotFoundError,
+    StageNotRunError,
+    WarehouseLockedError,
+)
 from cx360.web import charts, format, reports
 
 HERE = Path(__file__).parent
@@ -31,6 +39,7 @@ COOKIE = "cx360_session"
 LOGIN_COOKIE = "cx360_login"  # binds the login form's CSRF token to this browser
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals.update(histogram=charts.histogram, bars=charts.bars, line=charts.line, funnel=charts.funnel)
+templates.env.globals.update(tone_columns=charts.tone_columns)
 templates.env.globals.update(items=charts.items, label_of=format.label, words_of=format.words)
 templates.env.filters.update(format.FILTERS)
 router = APIRouter(include_in_schema=False)
@@ -199,7 +208,26 @@ def customer(request: Request, profile_id: str, cursor: str | None = None) -> HT
         timeline=timeline,
         scores=scores,
         churn=(profile["scores"] or {}).get("churn"),
+        archetypes=_archetype_history(request, ctx, who, profile),
     )
+
+
+def _archetype_history(request: Request, ctx, who: Principal, profile: dict) -> list[dict] | None:
+    """The person's stays in each archetype, oldest first, as the archetypes stage recorded them; like
+    the archetype itself, withheld without consent to profiling, and the read is audited."""
+    from cx360.scoring.habits import TABLE, person
+
+    if profile.get("withheld"):
+        return None
+    pid = profile["profile_id"]
+    try:
+        stays = reports.fresh(
+            ctx.root, lambda ws: person(ws.engine, pid).archetypes if ws.engine.has_table(TABLE) else []
+        )
+    except WarehouseLockedError:
+        return None  # a batch holds the warehouse: the card shows the rest
+    ctx.audit.record(who, "dashboard", pid, [TABLE], _client(request))
+    return stays
 
 
 def _next_best_action(request: Request, ctx, who: Principal, pid: str) -> dict:
