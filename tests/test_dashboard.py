@@ -600,7 +600,7 @@ def test_funnel_form_and_visit_pages_show_the_services_figures(server, browser):
     forms = _service(root, form_report)
     visits = _service(root, visit_report)
     assert [s.entered for s in funnel.steps] == [2, 2, 1], "the world's own truth, before the page's"
-    page = _login(browser, url, keys["analyst"])
+    page = _login(browser, url, keys["agent"])  # a role with personal data sees exact counts
     page.goto(url + "/funnels")
     shown = page.locator("#funnel-card_application .steps td.entered").all_inner_texts()
     assert shown == [f"{s.entered:,}" for s in funnel.steps]
@@ -617,6 +617,62 @@ def test_funnel_form_and_visit_pages_show_the_services_figures(server, browser):
     assert page.locator(".non-customers").inner_text() == str(visits.non_customers)
     assert "Mega" in page.locator("#places").inner_text()
     page.close()
+    # a role without personal data: every group here has fewer than 5 people, so no count below 5 shows
+    page = _login(browser, url, keys["analyst"])
+    page.goto(url + "/funnels?by=channel")
+    assert page.locator("#funnel-card_application .steps td.entered").all_inner_texts() == ["< 5"] * 3
+    assert page.locator("#funnel-card_application .groups td").first.inner_text() == "other"
+    page.goto(url + "/forms")
+    assert page.locator("#form-card .starts").inner_text() == "< 5"
+    assert page.locator("#form-card .submit-rate").inner_text() == "—", "a rate over fewer than 5 is withheld"
+    assert "Monthly income" not in page.content(), "a field left by fewer than 5 people is pooled"
+    page.goto(url + "/visits")
+    assert page.locator(".visitors").inner_text() == "< 5" and "Mega" not in page.locator("#places").inner_text()
+    page.close()
+
+
+def test_masked_reports_show_no_count_below_k(server):
+    """Over every report of the aggregate pages, as a role without personal data gets it: each count is
+    0, at least k, or withheld (`< k`); with k = 1 nothing changes."""
+    import dataclasses
+
+    from cx360.funnels.service import form_report, funnel_report
+    from cx360.listening.service import trend
+    from cx360.privacy.small_groups import COUNTS, Few, pooled
+    from cx360.scoring.habits import habits_report
+    from cx360.visits.service import visit_report
+
+    root = server[2]
+    found = _service(
+        root,
+        lambda ws: [
+            funnel_report(ws, "card_application"),
+            funnel_report(ws, "card_application", "channel"),
+            form_report(ws),
+            visit_report(ws),
+            trend(ws),
+            habits_report(ws),
+        ],
+    )
+
+    def counts(obj):
+        if dataclasses.is_dataclass(obj):
+            obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        if isinstance(obj, dict):
+            for key, v in obj.items():
+                if key in COUNTS and not isinstance(v, dict | list):
+                    yield v
+                else:
+                    yield from counts(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                yield from counts(v)
+
+    exact = list(counts(found))
+    assert any(0 < n < 5 for n in exact), "the world has small groups to pool"
+    shown = list(counts(pooled(found, 5)))
+    assert shown and all(isinstance(n, Few) or n == 0 or n >= 5 for n in shown), shown
+    assert pooled(found, 1) == found
 
 
 def test_segment_page_lists_members_history_and_exports_through_consent(server, browser):
@@ -671,13 +727,18 @@ def test_listening_and_habits_pages(server, browser):
 
     url, keys, root, _ = server
     habits = _service(root, habits_report)
-    page = _login(browser, url, keys["analyst"])
+    page = _login(browser, url, keys["analyst"])  # two people: fewer than 5, withheld from this role
     page.goto(url + "/habits")
-    assert page.locator("#habit-figures .people").inner_text() == str(habits.people)
-    assert page.locator("#habit-figures .changers").inner_text() == str(habits.changers)
+    assert habits.people == 2 and page.locator("#habit-figures .people").inner_text() == "< 5"
+    page.goto(url + "/listening")
+    tips = page.locator("#tone-chart svg rect:not(.legend) title").all_text_contents()
+    assert tips and all(t.split(": ")[1].startswith("< 5 ") for t in tips), tips
     page.close()
     page = _login(browser, url, keys["agent"])  # a role with personal data sees exact counts
     tone = _service(root, trend)
+    page.goto(url + "/habits")
+    assert page.locator("#habit-figures .people").inner_text() == str(habits.people)
+    assert page.locator("#habit-figures .changers").inner_text() == str(habits.changers)
     page.goto(url + "/listening")
     columns = page.locator("#tone-chart svg g.period")
     shown = [(g.get_attribute("data-period"), int(g.get_attribute("data-mentions"))) for g in columns.all()]

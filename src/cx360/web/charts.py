@@ -7,6 +7,7 @@ import datetime as dt
 
 from markupsafe import Markup, escape
 
+from cx360.privacy.small_groups import Few
 from cx360.web.format import when
 
 LABEL_CHARS = 26  # a label longer than this is cut with an ellipsis; its tooltip holds it whole
@@ -18,6 +19,11 @@ def _short(text: str) -> str:
 
 def _tick(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:,.2f}"
+
+
+def _known(v) -> float:
+    """A value as drawn: a count withheld as `< k` (cx360.privacy.small_groups) draws nothing."""
+    return 0 if isinstance(v, Few) else v
 
 
 def histogram(
@@ -68,14 +74,14 @@ def bars(
     items = [(name(k), v) for k, v in items]
     if not items:
         return Markup("")
-    top = max(v for _, v in items) or 1
+    top = max(_known(v) for _, v in items) or 1
     label_w, value_w = 170, 64
     height = row * len(items)
     parts = [f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img">']
     for i, (key, v) in enumerate(items):
-        w = (width - label_w - value_w) * v / top
+        w = (width - label_w - value_w) * _known(v) / top
         y = i * row
-        shown = f"{v:.1%}" if percent else _tick(v)
+        shown = str(v) if isinstance(v, Few) else f"{v:.1%}" if percent else _tick(v)
         parts.append(
             f'<text x="0" y="{y + 14}"><title>{escape(key)}</title>{escape(_short(str(key)))}</text>'
             f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 8}">'
@@ -137,10 +143,11 @@ def tone_columns(periods: list[dict], *, width: int = 560, height: int = 140, un
     for r in periods:
         counts = per.setdefault(r["period"], dict.fromkeys(TONES, 0))
         for t in TONES:
-            counts[t] += r[t] or 0
+            a, b = counts[t], r[t]  # a withheld count (`< k`) keeps the sum withheld
+            counts[t] = a if isinstance(a, Few) else b if isinstance(b, Few) else a + (b or 0)
     if not per:
         return Markup("")
-    top = max(sum(c.values()) for c in per.values()) or 1
+    top = max(sum(map(_known, c.values())) for c in per.values()) or 1
     left, bottom = 44, 40  # room for the count axis, and for the period axis and the legend
     plot_w = width - left - 8
     col = plot_w / len(per)
@@ -156,13 +163,15 @@ def tone_columns(periods: list[dict], *, width: int = 560, height: int = 140, un
     ]
     for i, (period, counts) in enumerate(per.items()):
         x, base = left + i * col + 1, height + 8
-        group = [f'<g class="period" data-period="{when(period)}" data-mentions="{sum(counts.values())}">']
+        shown = sum(map(_known, counts.values()))
+        group = [f'<g class="period" data-period="{when(period)}" data-mentions="{shown}">']
         for t in TONES:
-            h = (height - 4) * counts[t] / top
-            if counts[t]:
+            h = (height - 4) * _known(counts[t]) / top
+            if counts[t]:  # a withheld count (`< k`) keeps its tooltip and draws nothing
+                n = counts[t] if isinstance(counts[t], Few) else f"{counts[t]:,}"
                 group.append(
                     f'<rect class="{t}" x="{x:.1f}" y="{base - h:.1f}" width="{max(col - 2, 1):.1f}" '
-                    f'height="{h:.1f}"><title>{when(period)}: {counts[t]:,} {t}</title></rect>'
+                    f'height="{h:.1f}"><title>{when(period)}: {n} {t}</title></rect>'
                 )
             base -= h
         parts.append("".join(group) + "</g>")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from cx360.privacy.small_groups import Few
+
 MISSING = "—"
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 # Words that keep their capitals when a label is humanised.
@@ -50,6 +52,8 @@ def when(value: object, *, date_only: bool = False) -> str:
 
 
 def num(value: object, digits: int = 0) -> str:
+    if isinstance(value, Few):  # a count of fewer than k people, withheld from this role
+        return str(value)
     if value is None or (isinstance(value, float) and value != value):
         return MISSING
     return f"{value:,.{digits}f}"
@@ -78,6 +82,8 @@ def value(v: object) -> str:
     """Any value of a table cell: missing, a time, a number or text."""
     if v is None or v == "":
         return MISSING
+    if isinstance(v, Few):
+        return str(v)
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int):

@@ -32,6 +32,7 @@ from cx360.errors import (
     StageNotRunError,
     WarehouseLockedError,
 )
+from cx360.privacy import small_groups
 from cx360.web import charts, format, reports
 
 HERE = Path(__file__).parent
@@ -226,7 +227,7 @@ def _archetype_history(request: Request, ctx, who: Principal, profile: dict) -> 
         )
     except WarehouseLockedError:
         return None  # a batch holds the warehouse: the card shows the rest
-    ctx.audit.record(who, "dashboard", pid, [TABLE], _client(request))
+    ctx.audit.record(who, "archetype_history", pid, [TABLE], _client(request))
     return stays
 
 
@@ -255,33 +256,39 @@ def _reader(request: Request) -> tuple[services.Context, Principal]:
     return request.app.state.ctx, who
 
 
+def _shown(ctx: services.Context, who: Principal, report):
+    """The report as `who` may see it: exact with personal data, else with groups of fewer than
+    `[serve] min_group_size` people pooled (cx360.privacy.small_groups)."""
+    return report if who.can("pii") else small_groups.pooled(report, ctx.settings.min_group_size)
+
+
 @router.get("/funnels", response_class=HTMLResponse)
 def funnels(request: Request, by: str | None = None) -> HTMLResponse:
     from cx360.funnels.service import funnel_report
 
-    ctx, _ = _reader(request)
+    ctx, who = _reader(request)
     names = [f.name for f in services.workspace_config(ctx).funnels]
     found = [reports.cached(ctx.root, ("funnel", n, by), lambda ws, n=n: funnel_report(ws, n, by)) for n in names]
-    return _page(request, "funnels.html", funnels=found, by=by)
+    return _page(request, "funnels.html", funnels=_shown(ctx, who, found), by=by)
 
 
 @router.get("/forms", response_class=HTMLResponse)
 def forms(request: Request) -> HTMLResponse:
     from cx360.funnels.service import form_report
 
-    ctx, _ = _reader(request)
-    return _page(request, "forms.html", forms=reports.cached(ctx.root, ("forms",), form_report))
+    ctx, who = _reader(request)
+    return _page(request, "forms.html", forms=_shown(ctx, who, reports.cached(ctx.root, ("forms",), form_report)))
 
 
 @router.get("/visits", response_class=HTMLResponse)
 def visits(request: Request, place: str | None = None) -> HTMLResponse:
     from cx360.visits.service import places, visit_report
 
-    ctx, _ = _reader(request)
+    ctx, who = _reader(request)
     place = place or None
     known = reports.cached(ctx.root, ("places",), places)
     report = reports.cached(ctx.root, ("visits", place), lambda ws: visit_report(ws, place)) if known else None
-    return _page(request, "visits.html", r=report, places=known, place=place)
+    return _page(request, "visits.html", r=_shown(ctx, who, report), places=known, place=place)
 
 
 @router.get("/segments/{name}", response_class=HTMLResponse)
@@ -365,21 +372,22 @@ def segment_export(
 def listening(request: Request) -> HTMLResponse:
     from cx360.listening.service import prospects, trend
 
-    ctx, _ = _reader(request)
+    ctx, who = _reader(request)
     try:
         found = reports.cached(ctx.root, ("listening",), lambda ws: (trend(ws), prospects(ws, limit=0)[0]))
     except StageNotRunError as exc:
         return _page(request, "listening.html", t=None, missing=str(exc), prospects=None)
-    return _page(request, "listening.html", t=found[0], prospects=found[1], missing=None)
+    shown = _shown(ctx, who, {"trend": found[0], "prospects": found[1]})
+    return _page(request, "listening.html", t=shown["trend"], prospects=shown["prospects"], missing=None)
 
 
 @router.get("/habits", response_class=HTMLResponse)
 def habits(request: Request) -> HTMLResponse:
     from cx360.scoring.habits import habits_report
 
-    ctx, _ = _reader(request)
+    ctx, who = _reader(request)
     try:
         found = reports.cached(ctx.root, ("habits",), habits_report)
     except StageNotRunError as exc:
         return _page(request, "habits.html", h=None, missing=str(exc))
-    return _page(request, "habits.html", h=found, missing=None)
+    return _page(request, "habits.html", h=_shown(ctx, who, found), missing=None)
