@@ -120,3 +120,26 @@ def make_workspace(tmp_path, engine_kind):
 @pytest.fixture
 def duckdb_workspace(tmp_path) -> WorkspaceFactory:
     return WorkspaceFactory(tmp_path / "ws", "duckdb")
+
+
+@pytest.fixture
+def spark_twin(spark_session, tmp_path):
+    """A Spark workspace with the configuration of a DuckDB workspace and copies of its `tables`: for
+    checking that code run on both engines over the same tables gives the same answers."""
+    opened: list[Workspace] = []
+
+    def twin(root: Path, tables: tuple[str, ...]) -> Workspace:
+        dest = tmp_path / f"spark-{len(opened)}"
+        dest.mkdir()
+        config = (root / "cx360.toml").read_text(encoding="utf-8")
+        (dest / "cx360.toml").write_text(f'{config}\n[engine]\nkind = "spark"\nmaster = "local[2]"\n', encoding="utf-8")
+        spark = Workspace(dest)
+        opened.append(spark)
+        with Workspace(root, read_only=True) as ws:
+            for name in tables:
+                spark.engine.replace(name, ws.engine.table(name).to_pyarrow())
+        return spark
+
+    yield twin
+    for ws in opened:
+        ws.close()

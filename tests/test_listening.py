@@ -216,3 +216,45 @@ def test_a_prospect_can_be_erased(root, tmp_path):
     assert "zoe" not in {r["social_handle"] for r in _rows(copy, "mentions")}
     again = erase(copy, "@zoe", "asked twice")
     assert again["erasure_id"] == receipt["erasure_id"] and "erased before" in again["note"]
+
+
+@pytest.mark.spark
+def test_listening_and_habits_on_spark_equal_duckdb(root, spark_twin):
+    """The listening stage, its tone over time, and the archetype history with its change rates give on
+    Spark what they give on DuckDB over the same tables."""
+    import pyarrow as pa
+
+    from cx360 import schema
+    from cx360.engine import DuckDB
+    from cx360.scoring import habits
+
+    inputs = ("events", "text_scores", "profile_events", "profiles", "consents", "identity_map")
+    spark = spark_twin(root, inputs)
+    assert run_stage(spark, "listening").status == "ok"
+    key = lambda r: (r["event_id"], r["term"])  # noqa: E731
+    assert sorted(_rows(root, "mentions"), key=key) == sorted(
+        spark.engine.to_arrow(spark.engine.table("mentions"), step="test").to_pylist(), key=key
+    )
+    with Workspace(root) as ws:
+        assert service.trend(ws, every="week") == service.trend(spark, every="week")
+
+    def history(engine):
+        for at, placed in (
+            (dt.datetime(2025, 1, 1), {"A": "analog", "B": "nomad", "C": "paranoid"}),
+            (dt.datetime(2025, 3, 1), {"A": "wannabe", "B": "nomad", "C": "analog"}),
+            (dt.datetime(2025, 6, 1), {"A": "analog", "B": "chameleon"}),
+        ):
+            n = len(placed)
+            rows = {"profile_id": list(placed), "as_of": [at] * n, "digital_sophistication": [0.5] * n,
+                    "data_sharing": [0.5] * n, "archetype": list(placed.values()),
+                    "archetype_from": ["rules"] * n}  # fmt: skip
+            engine.replace(
+                "profile_archetypes", pa.table(rows, schema=schema.ibis_schema("profile_archetypes").to_pyarrow())
+            )
+            habits.record(engine, at)
+        stays = engine.to_arrow(engine.table(habits.TABLE), step="test").to_pylist()
+        return sorted(stays, key=lambda r: (r["profile_id"], r["entered_at"])), habits.report(engine)
+
+    on_duckdb = history(DuckDB.in_memory())
+    assert on_duckdb[1].changers == 3
+    assert history(spark.engine) == on_duckdb

@@ -221,3 +221,10 @@ def test_the_demo_world_has_visitors_who_are_not_customers(tmp_path):
     assert len(theirs) > 0 and set(theirs.wifi_phone) <= set(strangers.mobile)
     crm = pd.read_csv(world.out_dir / "data" / "crm_cards.csv", dtype=str)
     assert not set(theirs.wifi_phone) & set(crm.phone)  # no CRM knows them
+
+
+@pytest.mark.spark
+def test_visits_on_spark_equal_duckdb(root, report, spark_twin):
+    spark = spark_twin(root, ("events", "profile_events", "profiles", "consents", "identity_map"))
+    period = {"since": report.since, "until": report.until}
+    assert visit_report(spark, **period) == report
