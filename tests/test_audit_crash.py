@@ -142,3 +142,43 @@ def test_no_audit_entry_is_lost_when_the_server_is_killed(tmp_path, tmp_path_fac
         f"entries without a request, or replayed twice: {in_flight}"
     )
     assert not list((root / "audit-journal").glob("*.jsonl"))[1:], "dead servers' journals are removed once drained"
+
+
+def test_a_coroutine_read_waits_for_the_shared_sync_and_fails_without_it(tmp_path, monkeypatch):
+    """`AuditLog.deferred()` (the profile routes): the entries of many concurrent reads are on disk when
+    each block ends, and a journal that cannot be synced fails the read instead of answering it."""
+    import asyncio
+    import os
+
+    from cx360.api.access import Principal
+    from cx360.api.audit import AuditLog
+    from cx360.errors import UnavailableError
+
+    log = AuditLog(tmp_path)
+    who = Principal(key_id="k1", name="test", role="agent")
+
+    async def read(i: int) -> int:
+        """How far the journal is on disk when the read may answer, past its own entry's end."""
+        async with log.deferred():
+            log.record(who, "profile", f"P{i}", ["attributes.first_name"], None)
+            mine = log._written  # no other coroutine runs between the append and this line
+        return log._synced - mine
+
+    async def reads() -> list[int]:
+        return await asyncio.gather(*(read(i) for i in range(50)))
+
+    try:
+        synced = asyncio.run(reads())
+        assert min(synced) >= 0  # each answered only once its entry is on disk
+        log.flush()
+        assert len(read_audit(tmp_path)) == 50
+
+        def broken(fd: int) -> None:
+            raise OSError("disk gone")
+
+        monkeypatch.setattr(os, "fdatasync", broken)
+        with pytest.raises(UnavailableError, match="cannot be synced"):
+            asyncio.run(read(99))
+    finally:
+        monkeypatch.undo()
+        log.close()

@@ -1,8 +1,11 @@
 """The audit log of personal-data reads: who, which profile, which fields, when, from where.
 
 A read of personal data is answered only once its entry is durable: the request appends the entry
-to this process's journal (`audit-journal/<pid>-<random>.jsonl`, append-only, fsync'd; requests that
-arrive together share one fsync) before it responds, and fails with 503 when it cannot. One thread
+to this process's journal (`audit-journal/<pid>-<random>.jsonl`, append-only, fdatasync'd) before it
+responds, and fails with 503 when it cannot. Requests that arrive together share one fdatasync (group
+commit): a thread's call waits for the sync under way, and a coroutine that records `async with
+audit.deferred()` awaits the next sync of the journal's syncer thread, which covers every entry
+appended before it starts, without blocking the event loop. One thread
 drains the journal into `access.sqlite` in batches; when SQLite is locked or failing it keeps the
 journal and tries again, so the log never stops. Each process holds an exclusive lock (flock) on its
 own journal; a journal whose lock is free belongs to a process that died (kill -9, power loss), and
@@ -12,6 +15,9 @@ The warehouse, which DuckDB lets only one process write, is never touched.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import datetime as dt
 import fcntl
 import getpass
@@ -23,6 +29,7 @@ import socket
 import sqlite3
 import threading
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,8 @@ _COLUMNS = ("at", "key_id", "key_name", "role", "action", "profile_id", "fields"
 _CREATE = f"CREATE TABLE IF NOT EXISTS audit ({', '.join(c + ' TEXT' for c in _COLUMNS)})"
 _INSERT = f"INSERT OR IGNORE INTO audit (id, {', '.join(_COLUMNS)}) VALUES ({', '.join('?' * (len(_COLUMNS) + 1))})"
 log = logging.getLogger("cx360.audit")
+# The journal offsets that the entries recorded inside `AuditLog.deferred()` must reach on disk.
+_DEFERRED: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("cx360_audit_deferred", default=None)
 
 
 def _prepare(con: sqlite3.Connection) -> None:
@@ -65,14 +74,19 @@ class AuditLog:
         self._changed = threading.Condition()
         self._wake, self._stop = threading.Event(), threading.Event()
         self._con: sqlite3.Connection | None = None
+        self._waiting: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []  # (offset, loop, future)
+        self._sync_wanted = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cx360-audit", daemon=True)
         self._thread.start()
+        self._syncer = threading.Thread(target=self._sync_waiting, name="cx360-audit-sync", daemon=True)
+        self._syncer.start()
 
     # -- requests -----------------------------------------------------------------------
     def record(
         self, principal: Principal, action: str, profile_id: str | None, fields: list[str], client: str | None
     ) -> None:
-        """Make the entry durable, or raise UnavailableError: the caller must not answer then."""
+        """Make the entry durable, or raise UnavailableError: the caller must not answer then. Inside
+        `deferred()`, the entry is appended now and made durable when that block ends."""
         if not fields:
             return
         entry = [
@@ -93,7 +107,11 @@ class AuditLog:
                     raise OSError("short write")
                 self._written += len(line)
                 mine = self._written
-            self._sync(mine)
+            deferred = _DEFERRED.get()
+            if deferred is not None:
+                deferred.append(mine)
+            else:
+                self._sync(mine)
         except OSError as exc:
             raise UnavailableError(
                 f"the audit journal {self.journal} cannot be written ({exc}); "
@@ -111,6 +129,57 @@ class AuditLog:
             target = self._written
             os.fdatasync(self._fd)
             self._synced = target
+
+    @asynccontextmanager
+    async def deferred(self):
+        """For a coroutine: the entries recorded in this block are durable when it ends, whether it
+        ends with an answer or an error, or it raises UnavailableError (the caller must not answer)."""
+        deferred: list[int] = []
+        token = _DEFERRED.set(deferred)
+        try:
+            yield
+        finally:
+            _DEFERRED.reset(token)
+            if deferred:
+                await self._durable(max(deferred))
+
+    async def _durable(self, upto: int) -> None:
+        if not self.fsync or self._synced >= upto:
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            self._waiting.append((upto, loop, future))
+        self._sync_wanted.set()
+        try:
+            await future
+        except OSError as exc:
+            raise UnavailableError(
+                f"the audit journal {self.journal} cannot be synced ({exc}); "
+                "personal data is not served without its audit entry"
+            ) from exc
+
+    def _sync_waiting(self) -> None:
+        """The syncer thread: one fdatasync for every coroutine waiting, then wake them (one call per loop)."""
+        while True:
+            self._sync_wanted.wait()
+            self._sync_wanted.clear()
+            with self._lock:
+                waiting, self._waiting = self._waiting, []
+            if waiting:
+                error: OSError | None = None
+                try:
+                    self._sync(max(upto for upto, _, _ in waiting))
+                except OSError as exc:
+                    error = exc
+                by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+                for _, loop, future in waiting:
+                    by_loop.setdefault(loop, []).append(future)
+                for loop, futures in by_loop.items():
+                    with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                        loop.call_soon_threadsafe(_settle, futures, error)
+            if self._stop.is_set() and not self._waiting:
+                return
 
     def backlog(self) -> int:
         """Bytes of this process's journal not yet in SQLite (the /metrics queue depth)."""
@@ -134,7 +203,9 @@ class AuditLog:
             return
         self._stop.set()
         self._wake.set()
+        self._sync_wanted.set()
         self._thread.join(10)
+        self._syncer.join(10)
         try:
             self._drain()  # what came after the thread's last pass
         except (sqlite3.Error, OSError) as exc:
@@ -222,6 +293,15 @@ class AuditLog:
                 path.unlink(missing_ok=True)
             finally:
                 os.close(fd)
+
+
+def _settle(futures: list[asyncio.Future], error: OSError | None) -> None:
+    for future in futures:
+        if not future.done():
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
 
 
 def _parse(chunk: bytes) -> list[list[Any]]:

@@ -10,10 +10,11 @@ or the first 7 bytes of a search term), and a filter on that integer reads one r
 String zone maps would not help: DuckDB keeps only their first 8 bytes, which every
 `email:...` node shares.
 
-The two reads every profile request makes, node -> profile and profile -> document, go to a SQLite
-copy of those two tables (`serve-points-<stamp>.sqlite`, written with the index and named in its
-`serve_meta`): a B-tree point read there costs tens of microseconds, a DuckDB query about a
-millisecond. A rebuilt index names a new file, so a running server switches both at once.
+The three reads every profile request makes, node -> profile, profile -> document and the person's
+consent changes (for the profiling check), go to a SQLite copy of those tables
+(`serve-points-<stamp>.sqlite`, written with the index and named in its `serve_meta`): a B-tree
+point read there costs tens of microseconds, a DuckDB query about a millisecond. A rebuilt index
+names a new file, so a running server switches both at once.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from cx360.errors import Cx360Error, StageNotRunError
 
 SERVE_FILE = "serve.duckdb"
 POINTS_PREFIX = "serve-points-"
-VERSION = 8  # bump when the layout changes: an older index is rebuilt
+VERSION = 9  # bump when the layout changes: an older index is rebuilt
 # The same 60-bit key in SQL and in Python (key_hash).
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
@@ -175,8 +176,13 @@ def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:
     return counts
 
 
+# The consent rows as Store.consents returns them (cx360.privacy.consent.RESOLVED); `ts` as text.
+POINT_CONSENTS = ("profile_id", "consent_id", "ts", "purpose", "channel", "status", "legal_basis", "source")
+
+
 def _write_points(con, path: Path) -> None:
-    """The lookup and docs tables, copied into a SQLite file of their own (see the module's docstring)."""
+    """The lookup, docs and consents tables, copied into a SQLite file of their own (see the module's
+    docstring)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     out = sqlite3.connect(tmp, isolation_level=None)
@@ -185,15 +191,21 @@ def _write_points(con, path: Path) -> None:
         out.execute("PRAGMA synchronous = OFF")
         out.execute("CREATE TABLE lookup (node TEXT PRIMARY KEY, profile_id TEXT NOT NULL) WITHOUT ROWID")
         out.execute("CREATE TABLE docs (profile_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
-        out.execute("BEGIN")
-        for table, sql in (
+        out.execute(f"CREATE TABLE consents ({', '.join(POINT_CONSENTS)})")
+        copies = [
             ("lookup", "SELECT node, min(profile_id) FROM lookup GROUP BY node ORDER BY node"),
             ("docs", "SELECT profile_id, doc FROM docs ORDER BY profile_id"),
-        ):
+        ]
+        if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'consents'").fetchone()[0]:
+            columns = ", ".join("CAST(ts AS VARCHAR)" if c == "ts" else c for c in POINT_CONSENTS)
+            copies.append(("consents", f"SELECT {columns} FROM consents ORDER BY profile_id"))
+        out.execute("BEGIN")
+        for table, sql in copies:
             result = con.execute(sql)
             while rows := result.fetchmany(50_000):
-                out.executemany(f"INSERT INTO {table} VALUES (?, ?)", rows)
+                out.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
         out.execute("COMMIT")
+        out.execute("CREATE INDEX consents_by_profile ON consents (profile_id)")
     finally:
         out.close()
     fd = os.open(tmp, os.O_RDONLY)

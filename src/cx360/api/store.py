@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cx360 import node_keys
-from cx360.api.index import key_hash, points_path, prefix_range
+from cx360.api.index import POINT_CONSENTS, key_hash, points_path, prefix_range
 from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
 from cx360.online.store import OnlineStore
@@ -216,9 +216,11 @@ class Store:
 
     def consents(self, pid: str) -> list[dict[str, Any]]:
         """The person's consent changes as of the index build (see cx360.privacy.consent.RESOLVED)."""
-        if "consents" not in self.tables:
-            return []
-        return self._rows("SELECT * EXCLUDE (k) FROM consents WHERE k = ? AND profile_id = ?", [key_hash(pid), pid])
+        sql = f"SELECT {', '.join(POINT_CONSENTS)} FROM consents WHERE profile_id = ?"
+        rows = [dict(zip(POINT_CONSENTS, r, strict=True)) for r in self.points().execute(sql, (pid,))]
+        for r in rows:
+            r["ts"] = dt.datetime.fromisoformat(r["ts"]) if r["ts"] is not None else None
+        return rows
 
     def timeline(
         self,
