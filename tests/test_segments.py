@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import textwrap
 
 import pytest
+from conftest import WorkspaceFactory
 from typer.testing import CliRunner
 
 from cx360.cli import app
@@ -15,6 +18,7 @@ from cx360.identity.resolve import resolve
 from cx360.profiles.build import build
 from cx360.segments.evaluate import evaluate, listing
 from cx360.sources.ingest import ingest
+from cx360.workspace import Workspace
 
 AS_OF = dt.datetime(2025, 7, 1)
 LATER = dt.datetime(2025, 8, 1)
@@ -113,6 +117,22 @@ def _workspace(factory, segments: str = SEGMENTS, later: bool = False):
     return ws
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A DuckDB workspace with both months of activity, profiled as of AS_OF: built once, copied per test."""
+    ws = _workspace(WorkspaceFactory(tmp_path_factory.mktemp("built") / "ws", "duckdb"), later=True)
+    build(ws, AS_OF)
+    ws.close()
+    return ws.root
+
+
+def _copy(built, tmp_path, segments: str = "") -> Workspace:
+    root = shutil.copytree(built, tmp_path / "ws")
+    if segments:
+        (root / "cx360.toml").write_text((root / "cx360.toml").read_text() + textwrap.dedent(segments))
+    return Workspace(root)
+
+
 def _customers(ws) -> dict[str, str]:
     """profile_id -> customer number."""
     m = ws.engine.table("identity_map")
@@ -144,9 +164,8 @@ def test_declared_segments_on_traits_and_events(make_workspace):
     assert sum(r.size for r in rfm) == 4 and _members(ws, "rfm_no_transactions") == {"C3"}
 
 
-def test_membership_history_and_freshness(duckdb_workspace):
-    ws = _workspace(duckdb_workspace, later=True)
-    build(ws, AS_OF)
+def test_membership_history_and_freshness(built, tmp_path):
+    ws = _copy(built, tmp_path)
     evaluate(ws, now=dt.datetime(2025, 7, 1, 6))
     assert all(r["fresh"] for r in listing(ws))
     build(ws, LATER)  # profiles rebuilt: every segment is stale until evaluated again
@@ -162,10 +181,8 @@ def test_membership_history_and_freshness(duckdb_workspace):
     assert all(r["fresh"] for r in listing(ws))
 
 
-def test_failed_segment_is_recorded_and_loud(duckdb_workspace):
-    bad = (
-        SEGMENTS
-        + """
+def test_failed_segment_is_recorded_and_loud(built, tmp_path):
+    bad = """
     [[segments]]
     name = "typo"
     where = "spend_totl > 5"
@@ -174,9 +191,7 @@ def test_failed_segment_is_recorded_and_loud(duckdb_workspace):
     name = "needs_churn"
     where = "churn_risk > 0.7"
     """
-    )
-    ws = _workspace(duckdb_workspace, bad)
-    build(ws, AS_OF)
+    ws = _copy(built, tmp_path, bad)
     results = {r.name: r for r in evaluate(ws)}
     assert results["big_spenders"].status == "ok"
     typo = results["typo"]
@@ -194,16 +209,13 @@ def test_failed_segment_is_recorded_and_loud(duckdb_workspace):
         assert "spend_totl" in result.output
 
 
-def test_segment_declared_but_never_evaluated_is_not_ok(duckdb_workspace):
-    ws = _workspace(duckdb_workspace)
-    build(ws, AS_OF)
+def test_segment_declared_but_never_evaluated_is_not_ok(built, tmp_path):
+    ws = _copy(built, tmp_path)
     evaluate(ws)
     ws.close()
     (ws.root / "cx360.toml").write_text(
         (ws.root / "cx360.toml").read_text() + '\n[[segments]]\nname = "late"\nwhere = "txn_count > 0"\n'
     )
-    from cx360.workspace import Workspace
-
     with Workspace(ws.root) as again:
         late = {r["name"]: r for r in listing(again)}["late"]
     assert late["status"] == "never evaluated" and not late["fresh"]

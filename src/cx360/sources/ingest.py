@@ -310,22 +310,24 @@ def _load_part(
             gone = suppress.suppressed_rows(engine, checked, entity, ctx, suppression)
             if gone:
                 checked = checked.filter(~checked.row_number.isin(sorted(gone)))
-        marked = _mark_suspects(engine, checked, name, entity, mapping)
-        flagged = engine.to_arrow(
-            marked.filter(marked[REASONS].notnull() | marked._cx360_suspect).select(
-                "row_number", REASONS, "_cx360_suspect"
-            ),
-            step=f"{name}: validate",
-        )
-        rejected = flagged.filter(pc.is_valid(flagged[REASONS])).select(["row_number", REASONS])
-        valid = checked.filter(checked[REASONS].isnull())
-        dropped = keep_dropped(engine, valid, entity, ctx)
-        new, conflicts = _new_rows(engine, canonical_rows(valid), name, entity, mapping)
-        if pc.any(flagged["_cx360_suspect"]).as_py():  # ids seen twice: compare their payloads
-            conflicting = engine.to_arrow(conflicts, step=f"{name}: conflicting event ids")
-            rejected = pa.concat_tables([rejected, _conflict_reasons(conflicting)])
-        engine.insert(entity, new, step=f"{name}: load")
-        write_dropped(engine, dropped, entity, ctx)
+        # Checked once into a table of its own: the rejects, the dropped identifiers and the load all read it.
+        with engine.materialised(checked, step=f"{name}: validate") as checked:
+            marked = _mark_suspects(engine, checked, name, entity, mapping)
+            flagged = engine.to_arrow(
+                marked.filter(marked[REASONS].notnull() | marked._cx360_suspect).select(
+                    "row_number", REASONS, "_cx360_suspect"
+                ),
+                step=f"{name}: rejects",
+            )
+            rejected = flagged.filter(pc.is_valid(flagged[REASONS])).select(["row_number", REASONS])
+            valid = checked.filter(checked[REASONS].isnull())
+            dropped = keep_dropped(engine, valid, entity, ctx)
+            new, conflicts = _new_rows(engine, canonical_rows(valid), name, entity, mapping)
+            if pc.any(flagged["_cx360_suspect"]).as_py():  # ids seen twice: compare their payloads
+                conflicting = engine.to_arrow(conflicts, step=f"{name}: conflicting event ids")
+                rejected = pa.concat_tables([rejected, _conflict_reasons(conflicting)])
+            engine.insert(entity, new, step=f"{name}: load")
+            write_dropped(engine, dropped, entity, ctx)
         return _malformed(data, rejected), data.num_rows - rejected.num_rows - len(gone), len(gone)
     finally:
         for table in (*helpers, staged):
@@ -334,20 +336,28 @@ def _load_part(
 
 def _mark_suspects(engine: Engine, checked: ir.Table, name: str, entity: str, mapping) -> ir.Table:
     """The chunk with `_cx360_suspect`: a valid row whose source-given event_id is repeated in the chunk or
-    already loaded, the only rows that can conflict (a content-derived id cannot). Marked in the validation
-    query, so that a chunk of new ids costs no query of its own."""
+    already loaded, the only rows that can conflict (a content-derived id cannot)."""
     if entity != "events" or mapping.event_id is None:
         return checked.mutate(_cx360_suspect=ibis.literal(False))
     existing = engine.table("events")
     taken = existing.filter(existing.source == name).select(_cx360_taken=existing.event_id)
-    valid = checked.mutate(_cx360_valid=checked[REASONS].isnull())
-    ranked = valid.mutate(
-        _cx360_rank=ibis.row_number().over(group_by=["event_id", "_cx360_valid"], order_by="row_number")
+    valid = checked.filter(checked[REASONS].isnull())
+    later = _repeats(valid, ["event_id"]).select(_cx360_later="row_number")
+    joined = checked.left_join(taken, checked.event_id == taken._cx360_taken).left_join(
+        later, checked.row_number == later._cx360_later
     )
-    joined = ranked.left_join(taken, ranked.event_id == taken._cx360_taken)
     return joined.mutate(
-        _cx360_suspect=joined._cx360_valid & ((joined._cx360_rank > 0) | joined._cx360_taken.notnull())
-    )
+        _cx360_suspect=checked[REASONS].isnull() & (joined._cx360_later.notnull() | joined._cx360_taken.notnull())
+    ).drop("_cx360_taken", "_cx360_later")
+
+
+def _repeats(rows: ir.Table, key: list[str]) -> ir.Table:
+    """The rows whose key an earlier row of theirs (a lower row_number) already has. Found by grouping on the
+    key, a hash aggregate, rather than by numbering every row within its key, a sort: most keys come once."""
+    groups = rows.group_by(key).aggregate(_cx360_first=rows.row_number.min(), _cx360_n=rows.count())
+    repeated = groups.filter(groups._cx360_n > 1).select(*key, "_cx360_first")
+    joined = rows.join(repeated, key)
+    return joined.filter(joined.row_number > joined._cx360_first).select(*rows.columns)
 
 
 # What an event says: two rows with one event_id and the same payload are one event seen twice.
@@ -358,15 +368,14 @@ def _new_rows(engine: Engine, valid: ir.Table, name: str, entity: str, mapping) 
     """The first row per key within the chunk whose key the table does not hold yet; and, for events keyed
     by the source's own id, the rows whose id is already taken by a different payload."""
     key = ["source", {"events": "event_id", "records": "record_hash", "consents": "consent_id"}[entity]]
-    ranked = valid.mutate(_cx360_rank=ibis.row_number().over(group_by=key, order_by="row_number"))
-    first = ranked.filter(ranked._cx360_rank == 0).drop("_cx360_rank")
+    later = _repeats(valid, key)
+    first = valid.anti_join(later.select("row_number"), "row_number")
     existing = engine.table(entity)
     existing = existing.filter(existing.source == name)
     new = first.anti_join(existing.select(*key), key)
     if entity != "events" or mapping.event_id is None:
         return new, None  # keys are content hashes: one key, one payload
     # Payloads are compared only for ids seen twice, which are few: most chunks bring only new ids.
-    later = ranked.filter(ranked._cx360_rank > 0).drop("_cx360_rank")
     repeated = first.semi_join(later.select("event_id"), "event_id")
     earlier = repeated.select(
         "event_id",
