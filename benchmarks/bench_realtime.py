@@ -12,6 +12,10 @@ time they took: the cost of one incremental update.
 
     python benchmarks/bench_realtime.py --rate 1000 --seconds 20
     python benchmarks/bench_realtime.py --rate 5000 --seconds 20 --workers 2
+    python benchmarks/bench_realtime.py --rate 5000 --seconds 20 --separate
+
+With --separate the workspace says `[stream] processor = "separate"` and `cx360 stream` runs in a
+process of its own beside the server; its micro-batch counts come from what it prints when stopped.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import base64
 import json
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -96,6 +101,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=1, help="cx360 serve --workers: a processor in each")
+    parser.add_argument("--separate", action="store_true", help="the processor in its own process (cx360 stream)")
     args = parser.parse_args()
 
     from cx360.api.access import create_key
@@ -108,6 +114,8 @@ def main() -> None:
     init_workspace(root)
     with (root / "cx360.toml").open("a") as f:
         f.write(CONFIG.format(hook=hook.server_port))
+        if args.separate:
+            f.write('\n[stream]\nprocessor = "separate"\n')
     with Workspace(root) as ws:
         run_stage(ws, "ingest")
     _, writer = create_key(root, "writer", "bench", source="web")
@@ -116,10 +124,29 @@ def main() -> None:
     os.environ["CX360_TRIGGER_SECRET"] = "bench"
     log = open(root / "serve.log", "w")  # noqa: SIM115
     server = serve(root, port, log, workers=args.workers)
+    stream = None
+    if args.separate:
+        stream = subprocess.Popen(
+            [sys.executable, "-m", "cx360", "stream", "-w", str(root), "--format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
     url = f"http://127.0.0.1:{port}"
     write = "Basic " + base64.b64encode(f"{writer}:".encode()).decode()
     read = f"Bearer {admin}"
     time.sleep(2)  # the processor compiles its SQL at start
+    if stream is not None:  # it claims the server's partition once its SQL is compiled
+        from cx360.online.feed import OWNER_LOCK
+        from cx360.stream.eventlog import partitions, try_lock
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            fd = try_lock(partitions(root)[0] / OWNER_LOCK) if partitions(root) else 0
+            if fd is None:
+                break
+            if fd:
+                os.close(fd)
+            time.sleep(0.2)
     loader = mp.Process(target=load, args=(url, write, args.rate, args.seconds))
     loader.start()
     visible, sent_at = [], {}
@@ -143,24 +170,41 @@ def main() -> None:
     time.sleep(3)  # the last triggers
     delivered = [ARRIVED[m] - t for m, t in sent_at.items() if m in ARRIVED]
     online = json.load(urllib.request.urlopen(f"{url}/health", timeout=10))["online"]
+    if stream is not None:
+        stream.terminate()
+        rows = {r["what"]: r["value"] for r in json.loads(stream.communicate(timeout=60)[0])}
+        online = {
+            "applied": rows["events applied"],
+            "batches": rows["micro-batches"],
+            "ms_per_batch": rows["ms per micro-batch"],
+            "profiles": "?",
+            "triggers_pending": "?",
+            "triggers_dead": "?",
+        }
     server.terminate()
     server.wait()
     ms = [v * 1000 for v in visible]
     hook_ms = [v * 1000 for v in delivered]
-    print(f"load: {args.rate} events/s for {args.seconds:g} s from a separate process; {len(ms)} probes")
+    where = "cx360 stream (its own process)" if args.separate else f"cx360 serve --workers {args.workers}"
+    print(
+        f"load: {args.rate} events/s for {args.seconds:g} s from a separate process; processor in {where}; "
+        f"{len(ms)} probes; load average {os.getloadavg()[0]:.2f}"
+    )
+    missed = len(sent_at) - len(ms)  # a probe not visible within 10 s counts as a miss, not as a time
     print(
         f"accepted -> visible in GET /v1/profiles: p50 {pct(ms, 0.5):.0f} ms, p95 {pct(ms, 0.95):.0f} ms, "
-        f"p99 {pct(ms, 0.99):.0f} ms, max {max(ms):.0f} ms (goal: p99 <= 1000 ms)"
+        f"p99 {pct(ms, 0.99):.0f} ms, max {max(ms, default=float('nan')):.0f} ms, {missed} not within 10 s "
+        "(goal: p99 <= 1000 ms)"
     )
     print(
         f"event -> webhook delivered: {len(hook_ms)}/{len(sent_at)} probes, p50 {pct(hook_ms, 0.5):.0f} ms, "
         f"p99 {pct(hook_ms, 0.99):.0f} ms"
     )
-    per_event = online["ms_per_batch"] * online["batches"] / max(online["applied"], 1)
+    per_event = (online["ms_per_batch"] or 0) * online["batches"] / max(online["applied"], 1)
     print(
         f"stream processor: {online['applied']:,} events in {online['batches']:,} micro-batches, "
         f"{online['ms_per_batch']} ms per micro-batch, {per_event:.2f} ms per event; "
-        f"{online['profiles']:,} profiles online; triggers pending {online['triggers_pending']}, "
+        f"{online['profiles']} profiles online; triggers pending {online['triggers_pending']}, "
         f"dead {online['triggers_dead']}"
     )
 

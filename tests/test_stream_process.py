@@ -132,3 +132,23 @@ def test_a_separate_processor_killed_mid_batch_resumes_from_its_offsets(tmp_path
     assert store.counts()["events"] == len(lines)
     welcomed = [json.loads(r["payload"])["profile_id"] for r in store.outbox(limit=1000)]
     assert sorted(welcomed) == sorted(docs), "each person's trigger queued once"
+
+
+def test_the_next_days_sql_is_compiled_ahead_so_midnight_does_not_stall_the_processor():
+    import datetime as dt
+
+    from cx360.config import Config
+    from cx360.online.compute import SliceEngine, compile_for
+
+    config = Config.model_validate({"segments": [{"name": "payers", "where": "txn_count >= 2"}]})
+    slices = SliceEngine(config.segments)
+    today = dt.datetime(2026, 11, 21)
+    slices.prepare(today)
+    slices.wait_ahead()
+    assert slices.compiled_here == 1
+    tomorrow = slices.prepare(today + dt.timedelta(days=1))  # the day changed: nothing to compile now
+    assert slices.compiled_here == 1
+    fresh = compile_for(slices.engine, slices.specs, today + dt.timedelta(days=1), "UTC")
+    assert tomorrow == fresh, "the SQL compiled ahead is the SQL compiled in place"
+    slices.wait_ahead()
+    assert (today + dt.timedelta(days=2)) in slices._compiled, "and the day after is compiled ahead in turn"

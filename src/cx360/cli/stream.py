@@ -61,7 +61,9 @@ def stream(
         feeds.close()
         context.close()
     rows = [("partitions", owned), ("events applied", proc.applied), ("skipped", proc.skipped)]
-    emit(fmt, "Stream processor", ["what", "value"], [*rows, ("micro-batches", proc.batches)])
+    per_batch = round(1000 * proc.seconds / proc.batches, 1) if proc.batches else None
+    rows += [("micro-batches", proc.batches), ("ms per micro-batch", per_batch)]
+    emit(fmt, "Stream processor", ["what", "value"], rows)
 
 
 @stream_app.command("consume")

@@ -3,9 +3,10 @@
 The trait definitions (cx360.profiles.traits) and segment conditions (cx360.segments.evaluate) are Ibis
 expressions; the pipeline runs them over every profile in the warehouse. Here the same expressions run
 over a slice: an in-memory DuckDB holding only the touched profiles' events, records, identity nodes
-and golden rows. Compiling them takes about a second, so the SQL is compiled once per `as_of` and
-reused for every micro-batch of that day; running it over a slice of a few hundred profiles takes
-about a tenth of a second.
+and golden rows. Compiling them takes one to five seconds, so the SQL is compiled once per `as_of`
+and reused for every micro-batch of that day; the next day's is compiled ahead, in a thread of its own
+on a scratch DuckDB of its own, so the processor does not stall at midnight. Running it over a slice
+of a few hundred profiles takes about a tenth of a second.
 
 `as_of` follows the batch's rule (cx360.profiles.build.default_as_of): midnight after the latest
 event, never after tomorrow, so that a nightly `cx360 run` over the same events computes the same traits.
@@ -16,6 +17,7 @@ are computed by the batch only: they need the models' stages.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,49 +45,104 @@ class Computed:
     segments: dict[str, set[str]]  # profile -> the online segments it is in
 
 
+@dataclass
+class Compiled:
+    """The SQL of one as_of, and which segments it evaluates online."""
+
+    traits_sql: str
+    breakdowns_sql: str
+    segments_sql: str | None
+    online_specs: list[Spec]
+    batch_only: dict[str, str]  # segment -> why the batch alone evaluates it
+
+
+def _scratch() -> DuckDB:
+    engine = DuckDB.in_memory()
+    con = engine.con
+    con.create_table("online_voice", schema=ibis.schema(texts.voice_schema()))
+    con.create_table("online_voice_breakdowns", schema=schema.ibis_schema("profile_breakdowns"))
+    return engine
+
+
+def compile_for(e: DuckDB, specs: list[Spec], as_of: dt.datetime, timezone: str) -> Compiled:
+    trait_table, breakdowns = traits.build(
+        e, as_of, e.table("online_voice"), e.table("online_voice_breakdowns"), timezone=timezone
+    )
+    fields = Fields(e, as_of)
+    parts, online, batch_only = [], [], {}
+    for spec in specs:
+        try:
+            if spec.purpose is not None:
+                raise Cx360Error("it declares a purpose: the consent check runs in the batch")
+            m = members(e, fields, spec, as_of)
+        except Cx360Error as exc:
+            batch_only[spec.name] = str(exc)
+            continue
+        parts.append(m.select("profile_id", segment=ibis.literal(spec.name)))
+        online.append(spec)
+    return Compiled(
+        ibis.to_sql(trait_table, dialect="duckdb"),
+        ibis.to_sql(breakdowns, dialect="duckdb"),
+        ibis.to_sql(ibis.union(*parts, distinct=False), dialect="duckdb") if parts else None,
+        online,
+        batch_only,
+    )
+
+
 class SliceEngine:
-    """One per processor thread: the scratch DuckDB and the SQL compiled for the current as_of."""
+    """One per processor thread: the scratch DuckDB and the SQL compiled for the current as_of (and,
+    once that is ready, for the next day's, compiled ahead in a thread)."""
 
     def __init__(self, segment_specs, timezone: str = "UTC"):
-        self.engine = DuckDB.in_memory()
+        self.engine = _scratch()
         self.timezone = timezone  # the workspace's, as in the batch's traits
-        con = self.engine.con
-        con.create_table("online_voice", schema=ibis.schema(texts.voice_schema()))
-        con.create_table("online_voice_breakdowns", schema=schema.ibis_schema("profile_breakdowns"))
-        self.raw = con.con
+        self.raw = self.engine.con.con
         self.specs: list[Spec] = specs_from_config(segment_specs)
-        self.online_specs: list[Spec] = []
-        self.batch_only: dict[str, str] = {}
-        self._as_of: dt.datetime | None = None
+        self._compiled: dict[dt.datetime, Compiled] = {}
+        self._current: Compiled | None = None
+        self._current_as_of: dt.datetime | None = None
+        self._ahead: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.compiled_here = 0  # compilations the caller waited for (one at start; none at midnight)
 
-    def _compile(self, as_of: dt.datetime) -> None:
-        e = self.engine
-        trait_table, breakdowns = traits.build(
-            e, as_of, e.table("online_voice"), e.table("online_voice_breakdowns"), timezone=self.timezone
-        )
-        self._traits_sql = ibis.to_sql(trait_table, dialect="duckdb")
-        self._breakdowns_sql = ibis.to_sql(breakdowns, dialect="duckdb")
-        fields = Fields(e, as_of)
-        parts, self.online_specs, self.batch_only = [], [], {}
-        for spec in self.specs:
-            try:
-                if spec.purpose is not None:
-                    raise Cx360Error("it declares a purpose: the consent check runs in the batch")
-                m = members(e, fields, spec, as_of)
-            except Cx360Error as exc:
-                self.batch_only[spec.name] = str(exc)
-                continue
-            parts.append(m.select("profile_id", segment=ibis.literal(spec.name)))
-            self.online_specs.append(spec)
-        self._segments_sql = ibis.to_sql(ibis.union(*parts, distinct=False), dialect="duckdb") if parts else None
-        self._as_of = as_of
+    @property
+    def online_specs(self) -> list[Spec]:
+        return self._current.online_specs if self._current else []
 
-    def prepare(self, as_of: dt.datetime) -> None:
-        if as_of != self._as_of:
-            self._compile(as_of)
+    @property
+    def batch_only(self) -> dict[str, str]:
+        return self._current.batch_only if self._current else {}
+
+    def prepare(self, as_of: dt.datetime) -> Compiled:
+        """The SQL of `as_of`: compiled ahead, else compiled now; then the next day's is compiled ahead."""
+        with self._lock:
+            ready = self._compiled.get(as_of)
+        if ready is None:
+            ready = compile_for(self.engine, self.specs, as_of, self.timezone)
+            self.compiled_here += 1
+        with self._lock:
+            self._compiled = {t: c for t, c in self._compiled.items() if t >= as_of}
+            self._compiled[as_of] = ready
+            tomorrow = as_of + dt.timedelta(days=1)
+            busy = self._ahead is not None and self._ahead.is_alive()
+            if tomorrow not in self._compiled and not busy:
+                # not a daemon: the interpreter's exit waits for it, as DuckDB aborts if cut off mid-call
+                self._ahead = threading.Thread(target=self._compile_ahead, args=(tomorrow,))
+                self._ahead.start()
+        self._current, self._current_as_of = ready, as_of
+        return ready
+
+    def wait_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.join()
+
+    def _compile_ahead(self, as_of: dt.datetime) -> None:
+        compiled = compile_for(_scratch(), self.specs, as_of, self.timezone)  # its own connection
+        with self._lock:
+            self._compiled[as_of] = compiled
 
     def compute(self, as_of: dt.datetime, tables: dict[str, pa.Table]) -> Computed:
-        self.prepare(as_of)
+        sql = self._current if as_of == self._current_as_of else self.prepare(as_of)
         raw = self.raw
         for name in (*SLICE_TABLES, "profile_traits"):
             raw.execute(f"DELETE FROM {name}")
@@ -94,17 +151,17 @@ class SliceEngine:
             raw.register("_slice", data)
             raw.execute(f"INSERT INTO {name} SELECT * FROM _slice")
             raw.unregister("_slice")
-        trait_rows = raw.execute(self._traits_sql).to_arrow_table()
+        trait_rows = raw.execute(sql.traits_sql).to_arrow_table()
         raw.register("_slice", _conform(trait_rows, "profile_traits"))
         raw.execute("INSERT INTO profile_traits SELECT * FROM _slice")
         raw.unregister("_slice")
         out_traits = {r["profile_id"]: r for r in trait_rows.to_pylist()}
         out_breakdowns: dict[str, dict[str, dict[str, float]]] = {}
-        for r in raw.execute(self._breakdowns_sql).to_arrow_table().to_pylist():
+        for r in raw.execute(sql.breakdowns_sql).to_arrow_table().to_pylist():
             out_breakdowns.setdefault(r["profile_id"], {}).setdefault(r["breakdown"], {})[r["key"]] = r["value"]
         segments: dict[str, set[str]] = {pid: set() for pid in out_traits}
-        if self._segments_sql:
-            for pid, segment in raw.execute(self._segments_sql).fetchall():
+        if sql.segments_sql:
+            for pid, segment in raw.execute(sql.segments_sql).fetchall():
                 segments.setdefault(pid, set()).add(segment)
         return Computed(out_traits, out_breakdowns, segments)
 
