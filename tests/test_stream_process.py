@@ -123,7 +123,8 @@ def test_a_separate_processor_killed_mid_batch_resumes_from_its_offsets(tmp_path
         assert Feeds(root, store.offset).claim() == [], "a partition has one processor at a time"
     finally:
         second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0
+        rc = second.wait(30)
+        assert rc == 0, second.stderr.read().decode()[-3000:]
     writer.close()
 
     docs = {r["profile_id"]: json.loads(r["doc"]) for r in store._rows("SELECT * FROM docs")}

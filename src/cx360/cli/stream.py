@@ -42,6 +42,7 @@ def stream(
         context.close()
         raise ConfigError(f"{workspace}: [serve] online is off: there is no online store to apply events to")
     feeds = Feeds(context.root, context.store.online.offset)
+    proc = None
     try:
         if once:
             proc = Processor(context.config, context.store.online, context.store, feeds)
@@ -58,6 +59,8 @@ def stream(
                 pass
         owned = ", ".join(p.name for p in feeds.owned) or "none (other processors hold them)"
     finally:
+        if once and proc is not None:
+            proc.slices.close()
         feeds.close()
         context.close()
     rows = [("partitions", owned), ("events applied", proc.applied), ("skipped", proc.skipped)]

@@ -136,8 +136,16 @@ class SliceEngine:
         if self._ahead is not None:
             self._ahead.join()
 
+    def close(self) -> None:
+        self.wait_ahead()
+        self.engine.close()
+
     def _compile_ahead(self, as_of: dt.datetime) -> None:
-        compiled = compile_for(_scratch(), self.specs, as_of, self.timezone)  # its own connection
+        engine = _scratch()  # its own connection: the processor's is busy
+        try:
+            compiled = compile_for(engine, self.specs, as_of, self.timezone)
+        finally:
+            engine.close()  # here, not at the interpreter's exit (where DuckDB aborts the process)
         with self._lock:
             self._compiled[as_of] = compiled
 

@@ -108,6 +108,7 @@ class Processor:
         if self._thread is not None:
             self._thread.join()
         self.feeds.close()  # gives its partitions to another processor
+        self.slices.close()
 
     def step(self) -> int:
         """Apply what the owned partitions hold now (one micro-batch per source and partition); the number
