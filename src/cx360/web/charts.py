@@ -39,12 +39,7 @@ def histogram(
     parts = [
         f'<svg class="chart histogram" viewBox="0 0 {width} {height + bottom + 8}" role="img" '
         f'aria-label="{escape(label)}">',
-        f'<line class="axis" x1="{left}" y1="8" x2="{left}" y2="{height + 8}"/>',
-        f'<line class="axis" x1="{left}" y1="{height + 8}" x2="{width - 8}" y2="{height + 8}"/>',
-        f'<text class="tick" x="{left - 4}" y="{height + 11}" text-anchor="end">0</text>',
-        f'<text class="tick" x="{left - 4}" y="14" text-anchor="end">{top:,}</text>',
-        f'<text class="axis-title" x="10" y="{height / 2 + 8}" text-anchor="middle" '
-        f'transform="rotate(-90 10 {height / 2 + 8})">{unit}</text>',
+        *_count_axes(left, width, height, top, unit),
     ]
     for i, (lo, hi, n) in enumerate(bins):
         h = (plot_h - 4) * n / top
@@ -154,12 +149,7 @@ def tone_columns(periods: list[dict], *, width: int = 560, height: int = 140, un
     parts = [
         f'<svg class="chart columns" viewBox="0 0 {width} {height + bottom + 8}" role="img" '
         f'aria-label="{unit} per period by tone">',
-        f'<line class="axis" x1="{left}" y1="8" x2="{left}" y2="{height + 8}"/>',
-        f'<line class="axis" x1="{left}" y1="{height + 8}" x2="{width - 8}" y2="{height + 8}"/>',
-        f'<text class="tick" x="{left - 4}" y="{height + 11}" text-anchor="end">0</text>',
-        f'<text class="tick" x="{left - 4}" y="14" text-anchor="end">{top:,}</text>',
-        f'<text class="axis-title" x="10" y="{height / 2 + 8}" text-anchor="middle" '
-        f'transform="rotate(-90 10 {height / 2 + 8})">{unit}</text>',
+        *_count_axes(left, width, height, top, unit),
     ]
     for i, (period, counts) in enumerate(per.items()):
         x, base = left + i * col + 1, height + 8
@@ -199,3 +189,15 @@ def funnel(steps) -> Markup:
 def items(rows: list[dict], key: str, value: str, *, name=lambda k: k) -> list[tuple]:
     """(key, value) pairs of rows for `bars` or `line`, the key shown through `name` (a label formatter)."""
     return [(name(r[key]), r[value] or 0) for r in rows]
+
+
+def _count_axes(left: int, width: int, height: int, top: int, unit: str) -> list[str]:
+    """The y axis of counts (0 to `top`, titled with `unit`) and the x axis, as SVG elements."""
+    return [
+        f'<line class="axis" x1="{left}" y1="8" x2="{left}" y2="{height + 8}"/>',
+        f'<line class="axis" x1="{left}" y1="{height + 8}" x2="{width - 8}" y2="{height + 8}"/>',
+        f'<text class="tick" x="{left - 4}" y="{height + 11}" text-anchor="end">0</text>',
+        f'<text class="tick" x="{left - 4}" y="14" text-anchor="end">{top:,}</text>',
+        f'<text class="axis-title" x="10" y="{height / 2 + 8}" text-anchor="middle" '
+        f'transform="rotate(-90 10 {height / 2 + 8})">{unit}</text>',
+    ]
