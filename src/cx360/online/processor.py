@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from cx360.online.feed import Feeds
 
 log = logging.getLogger("cx360.online")
-GROUP = "online"
 DAY = dt.timedelta(days=1)
 
 
