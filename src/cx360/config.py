@@ -575,6 +575,11 @@ class PrivacySettings(Model):
     mask_fields: list[str] = Field(
         ["text"], description="the event properties and record attributes that hold free text"
     )
+    vault: bool = Field(
+        False,
+        description="hold personal data in the PII vault (privacy/vault.sqlite), encrypted per person, and "
+        "keyed pseudonymous tokens in the warehouse in its place",
+    )
 
     @property
     def all_purposes(self) -> dict[str, PurposeSpec]:

@@ -7,6 +7,8 @@ exits with (sysexits: 75 is "temporary failure, try again later").
 
 from __future__ import annotations
 
+import re
+
 
 class Cx360Error(Exception):
     """Root of every error cx360 raises on purpose."""
@@ -34,16 +36,20 @@ class TransientSourceError(SourceError):
     retryable = True
 
 
+_SECRET = re.compile(r"'[0-9a-f]{64}'")
+
+
 class EngineError(Cx360Error):
     """The engine failed to run a step; carries the step name and what it ran."""
 
     def __init__(self, step: str, detail: str, cause: BaseException | None = None):
+        # A quoted 64-hex-digit literal is a key (the vault's token key is one): never show it.
         self.step = step
-        self.detail = detail
+        self.detail = _SECRET.sub("'…'", detail)
         message = f"step '{step}' failed: {cause}" if cause else f"step '{step}' failed"
         if detail:
-            message += f"\n  while running: {detail}"
-        super().__init__(message)
+            message += f"\n  while running: {self.detail}"
+        super().__init__(_SECRET.sub("'…'", message))
 
 
 class WarehouseLockedError(EngineError):

@@ -15,7 +15,6 @@ summary that names the person) a suppressed e-mail, phone, handle or full name i
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -23,13 +22,12 @@ import itertools
 import json
 import os
 import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cx360.filemodes import private
 from cx360.identifiers import normalise_value
+from cx360.privacy.keyfile import secret_at
 from cx360.schema import IDENTIFIER_KINDS
 
 FOLDER = "privacy"
@@ -71,20 +69,7 @@ def list_path(root: Path) -> Path:
 
 def workspace_secret(root: Path) -> bytes:
     """The workspace's suppression secret, created (owner-only) on first use."""
-    path = key_path(root)
-    if not path.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        private(path.parent)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(FileExistsError):  # never replaces a secret another process created meanwhile
-            os.link(tmp, path)
-        tmp.unlink(missing_ok=True)
-    return bytes.fromhex(path.read_text().strip())
+    return secret_at(key_path(root))
 
 
 def keyed_hash(secret: bytes, kind: str, value: str) -> str:
