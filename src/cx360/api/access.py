@@ -247,8 +247,11 @@ def personal_fields(
     )
 
 
-def mask_profile(profile: dict[str, Any], principal: Principal) -> tuple[dict[str, Any], list[str]]:
-    """The profile as this principal may see it, and the personal fields it reads unmasked."""
+def mask_profile(
+    profile: dict[str, Any], principal: Principal, *, tokens: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """The profile as this principal may see it, and the personal fields it reads unmasked. `tokens`:
+    its identifiers are the vault's tokens (a role without `pii` sees them as they are)."""
     attributes, traits = profile["attributes"], profile["traits"] or {}  # a Profile dump (cx360.profiles.view)
     fields = personal_fields(
         attributes,
@@ -268,7 +271,8 @@ def mask_profile(profile: dict[str, Any], principal: Principal) -> tuple[dict[st
         }
         for a, v in attributes.items()
     }
-    shown["identifiers"] = {k: [mask(v) for v in vs] for k, vs in profile["identifiers"].items()}
+    if not tokens:
+        shown["identifiers"] = {k: [mask(v) for v in vs] for k, vs in profile["identifiers"].items()}
     if profile["traits"] is not None:
         shown["traits"] = {t: (mask(v) if t in TEXT_TRAITS else v) for t, v in traits.items()}
     shown["breakdowns"] = {

@@ -27,6 +27,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
     from cx360.config import DuckDBEngine
     from cx360.errors import ConfigError
     from cx360.online.store import OnlineStore, online_path
+    from cx360.privacy.vault import Vault
     from cx360.workspace import Workspace
 
     ws = Workspace(root)
@@ -36,10 +37,11 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
         raise ConfigError(
             f"{ws.config_path}: `cx360 serve` reads the DuckDB engine; this workspace uses {cfg.engine.kind!r}"
         )
-    report = index.ensure(ws.root / cfg.engine.path, force=reindex)
+    vault = Vault.of(ws)
+    report = index.ensure(ws.root / cfg.engine.path, force=reindex, vault=vault)
     on = cfg.serve.online and os.environ.get("CX360_ONLINE", "1") != "0"  # `cx360 serve --no-online`
     online = OnlineStore(online_path(ws.root / cfg.engine.path)) if on else None
-    store = Store(report.path, region=cfg.workspace.default_region, online=online)
+    store = Store(report.path, region=cfg.workspace.default_region, online=online, vault=vault)
     return Context(
         root=ws.root,
         store=store,
@@ -50,6 +52,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
         privacy=cfg.privacy,
         collector_settings=cfg.collector,
         config=cfg,
+        vault=vault,
     ), report
 
 

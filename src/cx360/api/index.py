@@ -23,17 +23,22 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cx360 import node_keys
 from cx360.errors import Cx360Error, StageNotRunError
 
+if TYPE_CHECKING:
+    from cx360.privacy.vault import Vault
+
 SERVE_FILE = "serve.duckdb"
 POINTS_PREFIX = "serve-points-"
-VERSION = 9  # bump when the layout changes: an older index is rebuilt
+VERSION = 10  # bump when the layout changes: an older index is rebuilt
 # The same 60-bit key in SQL and in Python (key_hash).
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
@@ -43,6 +48,11 @@ OPTIONAL_TABLES = ("profile_scores", "churn_scores", "profile_archetypes", "segm
 
 def key_hash(text: str) -> int:
     return int(hashlib.md5(text.encode("utf-8")).hexdigest()[:15], 16)
+
+
+def prefix7(term: str) -> int:
+    """The prefix7 key of a term, as the index computes it in SQL."""
+    return int.from_bytes(term.encode("utf-8")[:7].ljust(7, b"\0"), "big")
 
 
 def prefix_range(prefix: str) -> tuple[int, int]:
@@ -76,8 +86,9 @@ def fingerprint(warehouse: Path) -> str:
     return json.dumps(parts)
 
 
-def ensure(warehouse: Path, *, force: bool = False) -> IndexReport:
-    """Build the serving index unless it already reflects the warehouse as it is now."""
+def ensure(warehouse: Path, *, force: bool = False, vault: Vault | None = None) -> IndexReport:
+    """Build the serving index unless it already reflects the warehouse as it is now (`vault`: the
+    workspace's, when [privacy] vault is on: names are searched by their tokens)."""
     if not warehouse.exists():
         raise StageNotRunError(
             f"no warehouse at {warehouse}", stage="ingest", command=f"cx360 run -w {warehouse.parent}"
@@ -88,7 +99,7 @@ def ensure(warehouse: Path, *, force: bool = False) -> IndexReport:
     if current is not None and current[0] == wanted:
         return IndexReport(target, False, 0.0, current[1])
     started = time.perf_counter()
-    rows = build(warehouse, target, wanted)
+    rows = build(warehouse, target, wanted, vault)
     return IndexReport(target, True, time.perf_counter() - started, rows)
 
 
@@ -109,7 +120,7 @@ def _current(target: Path) -> tuple[str, dict[str, int]] | None:
         return None
 
 
-def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:
+def build(warehouse: Path, target: Path, stamp: str, vault: Vault | None = None) -> dict[str, int]:
     import duckdb
 
     tmp = target.with_name(target.name + ".tmp")
@@ -136,6 +147,7 @@ def build(warehouse: Path, target: Path, stamp: str) -> dict[str, int]:
                 command=f"cx360 run -w {warehouse.parent}",
             )
         _latin_names(con)
+        _name_tokens(con, vault)
         for sql in _statements(have):
             wide = sql.lstrip().startswith(("CREATE TABLE docs", "CREATE TABLE events"))
             if wide:
@@ -237,6 +249,44 @@ def _latin_names(con) -> None:
     con.unregister("latin_arrow")
 
 
+NAME_TOKEN = "name_token"  # the kind of a search term that is the token of a name term
+
+
+def name_terms(name: str) -> set[str]:
+    """What search finds a name by, lower-cased: the name whole, each of its words, and the same of its
+    Latin spellings when it is Cyrillic."""
+    from cx360.identity.names import transliterations
+
+    terms: set[str] = set()
+    for spelling in (name.lower(), *transliterations(name)):
+        terms |= {spelling.strip(), *re.findall(r"\w+", spelling)}
+    return {t for t in terms if t}
+
+
+def _name_tokens(con, vault: Vault | None) -> None:
+    """`name_tokens(term, kind, profile_id)`: with the vault on, the profiles hold no names, so search
+    finds a name by the tokens of its terms (name_terms), computed here from the vault's golden records.
+    Empty with the vault off."""
+    import pyarrow as pa
+
+    from cx360.privacy.reveal import golden
+
+    rows: list[tuple[str, str]] = []
+    if vault is not None:
+        pids = [r[0] for r in con.execute("SELECT profile_id FROM w.profiles").fetchall()]
+        for at in range(0, len(pids), 10_000):
+            for pid, attrs in golden(vault, pids[at : at + 10_000]).items():
+                words = set().union(*(name_terms(attrs[a]) for a in ("first_name", "last_name") if attrs.get(a)))
+                rows += [(vault.token(NAME_TOKEN, w), pid) for w in words]
+    table = pa.table(
+        {"term": [t for t, _ in rows], "kind": [NAME_TOKEN] * len(rows), "profile_id": [p for _, p in rows]},
+        pa.schema([("term", pa.string()), ("kind", pa.string()), ("profile_id", pa.string())]),
+    )
+    con.register("name_tokens_arrow", table)
+    con.execute("CREATE TABLE name_tokens AS SELECT * FROM name_tokens_arrow")
+    con.unregister("name_tokens_arrow")
+
+
 def _statements(have: set[str]) -> list[str]:
     h = _SQL_HASH.format
     sql = [
@@ -332,7 +382,8 @@ def _statements(have: set[str]) -> list[str]:
           UNION ALL SELECT l.term, 'last_name_latin', p.profile_id FROM w.profiles p
                     JOIN latin_names l ON l.name = p.last_name
           UNION ALL SELECT f.term || ' ' || l.term, 'name_latin', p.profile_id FROM w.profiles p
-                    JOIN latin_names f ON f.name = p.first_name JOIN latin_names l ON l.name = p.last_name)
+                    JOIN latin_names f ON f.name = p.first_name JOIN latin_names l ON l.name = p.last_name
+          UNION ALL SELECT term, kind, profile_id FROM name_tokens)
         SELECT {_SQL_PREFIX7.format(col="term")} AS p7, term, kind, profile_id FROM terms ORDER BY term""")
     # Aggregates the dashboard shows, computed once here rather than by a full scan per page.
     # A source that records only the answers (accepted, rejected, ignored) made an offer for each: made

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from cx360.online.store import OnlineStore, online_path
+
+if TYPE_CHECKING:
+    from cx360.privacy.vault import Vault
 
 
 @dataclass
@@ -26,7 +30,7 @@ class Reconciled:
     profiles_kept: int = 0
 
 
-def after_batch(warehouse: Path) -> Reconciled:
+def after_batch(warehouse: Path, vault: Vault | None = None) -> Reconciled:
     import duckdb
 
     from cx360.api import index
@@ -34,7 +38,7 @@ def after_batch(warehouse: Path) -> Reconciled:
     target = index.serve_path(warehouse)
     if not target.exists():
         return Reconciled(False)  # never served: `cx360 serve` builds it when it starts
-    index.ensure(warehouse)
+    index.ensure(warehouse, vault=vault)
     path = online_path(warehouse)
     if not path.exists():
         return Reconciled(True)

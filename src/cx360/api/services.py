@@ -16,13 +16,14 @@ from cx360.api.network import Proxies
 from cx360.api.store import Store
 from cx360.config import CallSettings, CollectorSettings, Config, PrivacySettings, ServeSettings
 from cx360.errors import ConfigError, DataError, ForbiddenError, NotFoundError, StageNotRunError
-from cx360.privacy import ledger
+from cx360.privacy import ledger, reveal
 from cx360.privacy.consent import Decision, Policy
 
 if TYPE_CHECKING:
     from cx360.online.feed import Feeds
     from cx360.online.processor import Processor
     from cx360.online.triggers import Deliverer
+    from cx360.privacy.vault import Vault
     from cx360.stream.collector import Collector
 
 _PROFILE_ID = re.compile(r"[Pp][0-9a-fA-F]+")
@@ -41,6 +42,7 @@ class Context:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     collector_settings: CollectorSettings = field(default_factory=CollectorSettings)
     config: Config | None = None  # the workspace's; the stream processor runs only with it
+    vault: Vault | None = None  # with [privacy] vault on: the clear values, for roles with `pii`
 
     def __post_init__(self) -> None:
         import threading
@@ -145,10 +147,20 @@ def get_profile(
     """The profile (a `Profile` dump, see cx360.profiles.view) as `who` may see it; the read is audited."""
     who.require("profile")
     pid, query = _find(ctx, who, key, kind, action, client)
-    profile = withhold_profiling(ctx, who, ctx.store.profile(pid).model_dump())
-    shown, fields = mask_profile(profile, who)
+    profile = withhold_profiling(ctx, who, clear_profile(ctx, who, pid))
+    shown, fields = mask_profile(profile, who, tokens=ctx.vault is not None)
     ctx.audit.record(who, action, pid, [*query, *fields], client)
     return shown
+
+
+def clear_profile(ctx: Context, who: Principal, pid: str) -> dict[str, Any]:
+    """The profile's dump; with the vault on and a role with `pii`, its identifiers and golden personal
+    attributes revealed from the vault (the caller audits the read). Other roles never open the vault:
+    they see tokens, and no personal attribute (the serving index holds none)."""
+    if ctx.vault is None or not who.can("pii"):
+        return ctx.store.profile(pid).model_dump()
+    profile = ctx.store.profile(pid, reveal.golden(ctx.vault, [pid])[pid]).model_dump()
+    return {**profile, "identifiers": reveal.clear_identifiers(ctx.vault, profile["identifiers"])}
 
 
 def record_consent(ctx: Context, who: Principal, body: dict[str, Any], *, client: str | None = None) -> dict[str, Any]:
@@ -265,7 +277,11 @@ def search(ctx: Context, who: Principal, q: str, *, limit: int = 20, client: str
             "data (admin, agent)"
         )
     kinds = None if who.can("pii") else ("profile_id",)
-    hits, fields = mask_search(ctx.store.search(q, limit=limit, kinds=kinds), who)
+    hits = ctx.store.search(q, limit=limit, kinds=kinds)
+    if ctx.vault is not None and who.can("pii"):  # the index holds no names: the vault's golden records
+        names = reveal.golden(ctx.vault, [h["profile_id"] for h in hits])
+        hits = [{**h, **{a: names[h["profile_id"]].get(a) for a in ("first_name", "last_name")}} for h in hits]
+    hits, fields = mask_search(hits, who)
     for h in hits:
         ctx.audit.record(who, "search", h["profile_id"], fields, client)
     return hits

@@ -15,23 +15,30 @@ import sqlite3
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cx360 import node_keys
+from cx360.api import index
 from cx360.api.index import POINT_CONSENTS, key_hash, points_path, prefix_range
 from cx360.errors import DataError, NotFoundError
 from cx360.identity.explain import node_candidates
 from cx360.online.store import OnlineStore
 from cx360.profiles.view import Profile, assemble
 
+if TYPE_CHECKING:
+    from cx360.privacy.vault import Vault
+
 RETIRE_SECONDS = 10.0  # how long a replaced index stays open for the requests still reading it
 
 
 class Store:
-    def __init__(self, path: Path, *, region: str | None = None, online: OnlineStore | None = None):
+    def __init__(
+        self, path: Path, *, region: str | None = None, online: OnlineStore | None = None, vault: Vault | None = None
+    ):
         self.path = path
         self.region = region
         self.online = online  # what the stream changed since the index was built (cx360.online.store)
+        self.vault = vault  # with [privacy] vault on: the index holds tokens, so lookups tokenise the value
         self._local = threading.local()
         self._reopen = threading.Lock()
         self._generation = 0
@@ -117,9 +124,9 @@ class Store:
         """(profile id, the kinds of the nodes that matched: `profile`, `email`, `record`...)."""
         text = text.strip()
         if kind is not None:
-            nodes = node_candidates(node_keys.identifier(kind, text), self.region) if text else []
+            nodes = node_candidates(node_keys.identifier(kind, text), self.region, self.vault) if text else []
         else:
-            nodes = [f"profile:{text}", *node_candidates(text, self.region)]
+            nodes = [f"profile:{text}", *node_candidates(text, self.region, self.vault)]
         found = self.lookup_nodes(nodes)  # the batch's answer first; the stream's for the nodes it added
         if self.online is not None:
             found.update(self.online.node_profiles([n for n in nodes if n not in found]))
@@ -185,9 +192,10 @@ class Store:
         return json.loads(row[0]) if row else None
 
     # -- one profile -----------------------------------------------------------------
-    def profile(self, pid: str) -> Profile:
+    def profile(self, pid: str, clear: dict[str, Any] | None = None) -> Profile:
         """The 3D profile (see cx360.profiles.view) from its one JSON document: the stream's, when it
-        changed the profile since the index was built, else the batch's."""
+        changed the profile since the index was built, else the batch's. `clear`: the golden record's
+        personal attributes from the vault, for a reader who may see them (the document holds none)."""
         live = self.online.doc(pid) if self.online is not None else None
         if live is not None:
             doc = json.loads(live["doc"])
@@ -200,7 +208,7 @@ class Store:
             fresh = {"origin": "batch", "as_of": (doc.get("traits") or {}).get("as_of"), "updated_at": self.built_at}
         return assemble(
             pid,
-            doc["golden"],
+            {**doc["golden"], **(clear or {})},
             traits=doc.get("traits"),
             scores=doc.get("scores"),
             churn=doc.get("churn"),
@@ -305,7 +313,8 @@ class Store:
 
     def phone_holders(self, phone: str) -> list[str]:
         """Profiles whose records or events carry this phone (a bare number, normalised here)."""
-        nodes = node_candidates(node_keys.identifier("phone", phone.strip()), self.region) if phone.strip() else []
+        phone = phone.strip()
+        nodes = node_candidates(node_keys.identifier("phone", phone), self.region, self.vault) if phone else []
         found = set()
         for node in nodes:
             found |= {
@@ -327,6 +336,8 @@ class Store:
             f"WHERE p7 BETWEEN ? AND ? AND starts_with(term, ?){only} LIMIT ?",
             [lo, hi, term, *(kinds or ()), limit],
         )
+        if self.vault is not None and kinds is None:
+            hits += self._token_hits(q, limit - len(hits), {h["profile_id"] for h in hits})
         out = []
         for h in hits:
             k = key_hash(h["profile_id"])
@@ -335,6 +346,41 @@ class Store:
             )
             out.append({**h, **(p[0] if p else {})})
         return sorted(out, key=lambda r: (r["term"], r["profile_id"]))
+
+    def _token_hits(self, q: str, limit: int, seen: set[str]) -> list[dict[str, Any]]:
+        """With the vault on, the index holds tokens, which no prefix matches: the profiles with an
+        identifier equal to `q` once normalised, or whose name terms include every word of `q`. The
+        term of a hit is what matched, as the caller wrote it (normalised)."""
+        if limit <= 0:
+            return []
+        wanted = {}
+        for node in node_candidates(q, self.region):  # q as each kind of identifier it can be
+            kind, value = node_keys.parse(node)
+            wanted[self.vault.token(kind, value)] = (kind, value)
+        words = sorted(set(q.lower().split()))
+        names = {self.vault.token(index.NAME_TOKEN, w): w for w in words}
+        hits = []
+        if wanted:
+            hits += [
+                {"profile_id": r["profile_id"], "kind": wanted[r["term"]][0], "term": wanted[r["term"]][1]}
+                for r in self._rows(
+                    "SELECT profile_id, term FROM search WHERE p7 IN (SELECT unnest(?)) AND term IN (SELECT unnest(?))",
+                    [[index.prefix7(t) for t in wanted], list(wanted)],
+                )
+            ]
+        hits += [
+            {"profile_id": r["profile_id"], "kind": "name", "term": " ".join(words)}
+            for r in self._rows(
+                "SELECT profile_id FROM search WHERE p7 IN (SELECT unnest(?)) AND term IN (SELECT unnest(?)) "
+                "AND kind = ? GROUP BY profile_id HAVING count(DISTINCT term) = ?",
+                [[index.prefix7(t) for t in names], list(names), index.NAME_TOKEN, len(names)],
+            )
+        ]
+        out: dict[str, dict[str, Any]] = {}
+        for h in hits:
+            if h["profile_id"] not in seen:
+                out.setdefault(h["profile_id"], h)
+        return sorted(out.values(), key=lambda h: h["profile_id"])[:limit]
 
     def segments(self) -> list[dict[str, Any]] | None:
         if "segments" not in self.tables:

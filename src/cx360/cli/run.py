@@ -36,6 +36,7 @@ def run(
     model), score archetypes (keeping their history), evaluate segments, and match posts against the
     [listening] watch-list."""
     from cx360 import pipeline
+    from cx360.privacy.vault import Vault
     from cx360.stream.drain import connect_between_drains
     from cx360.workspace import Workspace
 
@@ -47,7 +48,12 @@ def run(
     if report.ok and warehouse is not None:
         from cx360.api.reconcile import after_batch
 
-        done = after_batch(warehouse)  # running servers serve the new profiles at their next request
+        vault = Vault.of(ws)
+        try:
+            done = after_batch(warehouse, vault)  # running servers serve the new profiles at their next request
+        finally:
+            if vault is not None:
+                vault.close()
         if done.index_rebuilt and show is not None:
             print(
                 f"serving index rebuilt; online store: {done.profiles_dropped} profiles now served from the batch, "

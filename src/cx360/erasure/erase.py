@@ -7,11 +7,13 @@ once their rows are gone. While a journal is pending, nothing else reads the wor
 the erasure was interrupted. The journal is removed once the receipt is written:
 
 1. suppress: the keyed hashes of their identifiers, records and names join the suppression list,
-   so no later ingest brings them back;
+   so no later ingest brings them back (with the vault on, the journal's subject holds their values,
+   revealed when the erasure was planned, so every later step and a resumed run have them);
 2. rows: their rows leave every warehouse table; their names leave everyone else's free text;
 3. rewrite: the warehouse is copied into a new file (or new Parquet files) so deleted bytes are gone;
-4. stores: the serving index is rebuilt, the audit log keeps one tombstone, exports and the demo's
-   ground truth lose their rows;
+4. stores: with `[privacy] vault` on, every vault subject of theirs is crypto-shredded (its data key
+   and ciphertexts deleted, both vault files compacted); the serving index is rebuilt, the audit log
+   keeps one tombstone, exports and the demo's ground truth lose their rows;
 5. verify: every file is scanned for each identifier and full name (cx360.erasure.scan).
 """
 
@@ -40,6 +42,7 @@ from cx360.online.erase import erase_online, with_online
 from cx360.online.store import online_path
 from cx360.privacy.ledger import INTAKE_FILE
 from cx360.privacy.suppression import Suppression, list_path
+from cx360.privacy.vault import Vault
 from cx360.workspace import PENDING_ERASURES, Workspace
 
 RECEIPTS = "erasure/receipts"
@@ -117,10 +120,17 @@ def _run(root: Path, journal: dict) -> dict:
         _advance(root, journal, "rewritten")
 
         config = ws.config
-        if isinstance(config.engine, DuckDBEngine):
-            journal["stores"]["serving index"] = (
-                "rebuilt" if stores_io.rebuild_index(root, root / config.engine.path) else "none in this workspace"
-            )
+        vault = Vault.of(ws)
+        if vault is not None:  # crypto-shredding: without their data keys, no copy of the ciphertexts opens
+            journal["stores"]["vault"] = journal["stores"].get("vault", 0) + vault.shred(subject.vault_subjects)
+            vault.compact()
+        try:
+            if isinstance(config.engine, DuckDBEngine):
+                rebuilt = stores_io.rebuild_index(root, root / config.engine.path, vault)
+                journal["stores"]["serving index"] = "rebuilt" if rebuilt else "none in this workspace"
+        finally:
+            if vault is not None:
+                vault.close()
         entries = stores_io.erase_audit(root, subject.profile_ids, eid)
         journal["stores"]["audit log"] = journal["stores"].get("audit log", 0) + entries
         messages, busy = erase_event_log(root, subject, region)
@@ -166,7 +176,7 @@ def _run(root: Path, journal: dict) -> dict:
 
 def _row_keys(ws: Workspace, subject: Subject, journal: dict) -> set[str]:
     """What identifies the person's rows in a file: identifiers, record ids, profile ids, names."""
-    keys = {v.lower() for values in subject.identifiers.values() for v in values}
+    keys = {v.lower() for ids in (subject.identifiers, subject.clear_identifiers) for vs in ids.values() for v in vs}
     keys |= {r.lower() for _, r in subject.records}
     keys |= {p.lower() for p in subject.profile_ids}
     keys |= {n.lower() for n in subject.names}
@@ -199,6 +209,8 @@ def _receipt(journal: dict, config, result, seconds: float, suppression: Suppres
                 **(
                     {"rows_removed": journal["removed"], "rows_redacted": journal["redacted"]}
                     if s.name == "warehouse"
+                    else {"subjects_shredded": journal["stores"].get("vault", 0)}
+                    if s.name == "vault"
                     else {}
                 ),
             }
@@ -219,7 +231,7 @@ def _erased_before(ws: Workspace, text: str) -> str | None:
     if not suppression:
         return None
     wanted = set()
-    for node in node_candidates(text, ws.config.workspace.default_region):
+    for node in node_candidates(text, ws.config.workspace.default_region):  # clear: the list hashes clear values
         kind, value = node_keys.parse(node)
         wanted.add(suppression.hash(kind, value))
     for line in list_path(ws.root).read_text(encoding="utf-8").splitlines():

@@ -2,8 +2,10 @@
 time and purpose of each item, as JSON and CSV.
 
 What is "theirs" is exactly what erasure would remove (cx360.erasure.warehouse), so the two can
-never disagree: their rows of every warehouse table, their consent changes taken by the API, and
-who read their data (the audit log). The export is itself a read of personal data, and is audited.
+never disagree: their rows of every warehouse table, their consent changes taken by the API, who
+read their data (the audit log) and, with `[privacy] vault` on, everything the vault holds on them
+(each identifier's clear value, each record version's personal attributes, the golden record's),
+the subjects erasure shreds. The export is itself a read of personal data, and is audited.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import datetime as dt
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from cx360.erasure.warehouse import their_rows
 from cx360.filemodes import private
 from cx360.pipeline import STAGES
 from cx360.privacy.ledger import intake
+from cx360.privacy.vault import Vault
 from cx360.workspace import Workspace
 
 JSON_FILE = "subject-access.json"
@@ -36,6 +40,7 @@ PURPOSES = {
     "identity": "identity resolution: which records and identifiers are one person",
     "derived": "profiling: traits, scores, segments and archetypes computed about the person",
     "audit": "accountability: who read the person's data (legal obligation)",
+    "vault": "profiling and identity resolution: the personal values the other tables hold as tokens",
 }
 _IDENTITY = {"identity_links", "identity_map", "profile_ids", "identity_overrides"}
 _TIMES = ("ts", "updated_at", "at", "entered_at", "scored_at", "as_of", "first_seen_at", "created_at", "ingested_at")
@@ -56,6 +61,13 @@ def export(root: Path, text: str, out_dir: Path) -> dict[str, Any]:
             rows = engine.to_arrow(engine.table(table).filter(predicate), step=f"export: {table}").to_pylist()
             if rows:
                 tables[table] = rows
+        vault = Vault.of(ws)
+        if vault is not None:
+            with closing(vault):
+                held = vault.reveal(subject.vault_subjects)
+            rows = [{"subject": s, "item": i, **p} for s, items in sorted(held.items()) for i, p in items.items()]
+            if rows:
+                tables["vault"] = rows
     finally:
         ws.close()
     intake_rows = intake(root, subject.profile_ids)
@@ -69,7 +81,8 @@ def export(root: Path, text: str, out_dir: Path) -> dict[str, Any]:
     document = {
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "profile_ids": subject.profile_ids,
-        "identifiers": subject.identifiers,
+        "identifiers": subject.clear_identifiers,
+        **({"tokens": subject.identifiers} if subject.clear else {}),
         "records": [f"{s}:{r}" for s, r in subject.records],
         "purposes": PURPOSES,
         "items": items,

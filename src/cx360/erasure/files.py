@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,10 +21,13 @@ import pyarrow.parquet as pq
 from cx360.api.access import ACCESS_FILE
 from cx360.api.audit import JOURNALS, record_cli
 
+if TYPE_CHECKING:
+    from cx360.privacy.vault import Vault
+
 TABULAR = (".csv", ".jsonl", ".parquet")
 
 
-def rebuild_index(root: Path, warehouse: Path) -> bool:
+def rebuild_index(root: Path, warehouse: Path, vault: Vault | None = None) -> bool:
     """Rebuild the serving index from the rewritten warehouse, if the workspace has one; running
     servers switch to it on their next request (cx360.api.store)."""
     from cx360.api import index
@@ -32,7 +36,7 @@ def rebuild_index(root: Path, warehouse: Path) -> bool:
     target.with_name(target.name + ".tmp").unlink(missing_ok=True)
     if not target.exists():
         return False
-    index.ensure(warehouse, force=True)
+    index.ensure(warehouse, force=True, vault=vault)
     return True
 
 

@@ -1,12 +1,14 @@
 """The verification scan: every file of the workspace searched for each of the person's identifiers
-and full names, in its raw bytes and, where the store compresses, in what it decodes to (DuckDB
-tables by query, Parquet columns, gzip). Hits in the user's own files (data/, cx360.toml) are listed
-apart: cx360 does not change them."""
+(in clear and, with the vault on, as tokens) and full names, in its raw bytes and, where the store
+compresses, in what it decodes to (DuckDB tables by query, Parquet columns, gzip). Hits in the user's
+own files (data/, cx360.toml) are listed apart: cx360 does not change them. With the vault on, the
+vault must hold no subject of theirs any more."""
 
 from __future__ import annotations
 
 import gzip
 import re
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pyarrow.compute as pc
 from cx360.config import Config
 from cx360.erasure.stores import files, owner
 from cx360.erasure.subject import Subject
+from cx360.privacy.vault import Vault
 
 UNKNOWN = "(no store)"
 
@@ -30,6 +33,7 @@ class ScanResult:
     user_files: dict[str, int] = field(default_factory=dict)  # the user's files that still hold the person
     namesakes: int = 0  # rows of other people with the same first and last name
     streams: dict[str, int] = field(default_factory=dict)  # Redis streams searched: their entries still theirs
+    vault_subjects_left: int | None = None  # with the vault on: their subjects it still holds (0 after erasure)
 
     def as_dict(self) -> dict:
         return {
@@ -41,19 +45,27 @@ class ScanResult:
             "hits": len(self.hits),
             "where": self.hits,
             "namesakes": self.namesakes,
+            **({} if self.vault_subjects_left is None else {"vault_subjects_left": self.vault_subjects_left}),
         }
 
 
 def labelled_terms(subject: Subject) -> list[tuple[str, str]]:
     """(what, term): what says which kind of value a hit was, without the value."""
-    kinds = {v: k for k, values in subject.identifiers.items() for v in values}
-    kinds.update({v.lstrip("+"): "phone" for v in subject.identifiers.get("phone", [])})
+    kinds = {v: k for k, values in subject.identifiers.items() for v in values}  # tokens, with the vault on
+    kinds.update({v: k for k, values in subject.clear_identifiers.items() for v in values})
+    kinds.update({v.lstrip("+"): "phone" for v in subject.clear_identifiers.get("phone", [])})
     return [(kinds.get(t, "name"), t) for t in subject.terms()]
 
 
 def scan(root: Path, config: Config, subject: Subject, *, skip: tuple[Path, ...] = ()) -> ScanResult:
     terms = labelled_terms(subject)
     result = ScanResult(terms=len(terms))
+    if config.privacy.vault:  # no subject of theirs may be left in the vault, whatever its files hold
+        with closing(Vault.open(root)) as vault:
+            left = [s for s in subject.vault_subjects if s in set(vault.subjects(s))]
+        result.vault_subjects_left = len(left)
+        if left:
+            result.hits.append({"store": "vault", "file": "privacy", "where": "subjects", "what": f"{len(left)}"})
     if not terms:
         return result
     names = {n.lower() for n in subject.names}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cx360.config import Config, DuckDBEngine
+from cx360.privacy import vault
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ def _match(relative: str, pattern: str) -> bool:
     if pattern.endswith("/**"):
         return relative.startswith(pattern[:-2])
     return fnmatch.fnmatchcase(relative, pattern)
+
+
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 def stores(config: Config) -> list[Store]:
@@ -66,6 +70,17 @@ def stores(config: Config) -> list[Store]:
             else []
         ),
         Store("suppression list", ("privacy/suppression.key", "privacy/suppressed.jsonl"), "keyed hashes added"),
+        *(
+            [
+                Store(
+                    "vault",
+                    tuple(f"{vault.FOLDER}/{f}{x}" for f in vault.FILES for x in SQLITE_SUFFIXES),
+                    "the person's subjects crypto-shredded (data keys and ciphertexts deleted), both files compacted",
+                )
+            ]
+            if config.privacy.vault
+            else []
+        ),
         Store("erasure receipts", ("erasure/**",), "the receipt written; the journal removed when done"),
         Store("models", ("models/**",), "scanned: models are fitted on traits and hold no personal values"),
         Store("exports", ("exports/**", "quarantine/**"), "rows naming the person removed from each file"),

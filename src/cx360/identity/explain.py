@@ -10,27 +10,42 @@ from cx360 import node_keys
 from cx360.errors import NotFoundError
 from cx360.identifiers import normalise_value
 from cx360.identity import overrides
+from cx360.privacy.reveal import is_token
 from cx360.schema import IDENTIFIER_KINDS
 
 if TYPE_CHECKING:
+    from cx360.privacy.vault import Vault
     from cx360.workspace import Workspace
 
 
-def node_candidates(text: str, region: str | None) -> list[str]:
-    """Node keys a user's input may mean: a node key as is, or a bare identifier of any kind."""
+def node_candidates(text: str, region: str | None, vault: Vault | None = None) -> list[str]:
+    """Node keys a user's input may mean: a node key as is, or a bare identifier of any kind. With the
+    vault on, the keys hold the token of each normalised value (a token given as is stays as is)."""
     text = text.strip()
     key = node_keys.try_parse(text)
     if key is not None and key.kind == node_keys.RECORD:
         return [text]
-    if key is not None:
-        normalised = normalise_value(key.kind, key.value, region)
-        return [node_keys.identifier(key.kind, normalised)] if normalised else []
+    if key is not None and vault is not None and is_token(key.value):
+        return [text]
+    kinds = [key.kind] if key is not None else IDENTIFIER_KINDS
     out = []
-    for k in IDENTIFIER_KINDS:
-        v = normalise_value(k, text, region)
+    for k in kinds:
+        v = normalise_value(k, key.value if key is not None else text, region)
         if v:
-            out.append(node_keys.identifier(k, v))
+            out.append(node_keys.identifier(k, vault.token(k, v) if vault is not None else v))
     return out
+
+
+def candidates(ws: Workspace, text: str) -> list[str]:
+    """node_candidates in this workspace: its default region, and its vault when it has one on."""
+    from cx360.privacy.vault import Vault
+
+    vault = Vault.of(ws)
+    try:
+        return node_candidates(text, ws.config.workspace.default_region, vault)
+    finally:
+        if vault is not None:
+            vault.close()
 
 
 def find_profile(ws: Workspace, text: str) -> str:
@@ -47,7 +62,7 @@ def find_profile(ws: Workspace, text: str) -> str:
         merged = engine.to_arrow(ids.filter(ids.profile_id == text).select("merged_into"), step="find merged profile")
         if merged.num_rows and merged["merged_into"][0].as_py():
             return find_profile(ws, merged["merged_into"][0].as_py())
-    nodes = node_candidates(text, ws.config.workspace.default_region)
+    nodes = candidates(ws, text)
     hits = (
         engine.to_arrow(mapping.filter(mapping.node.isin(nodes)).select("node", "profile_id"), step="find profile")
         if nodes
@@ -126,9 +141,7 @@ def explain(ws: Workspace, text: str) -> Explanation:
 def _unlinked(ws: Workspace, text: str) -> Explanation | None:
     """The explanation of identifier nodes that hold only blocked links, or None if there are none."""
     engine = ws.engine
-    keys = [
-        k for k in node_candidates(text, ws.config.workspace.default_region) if node_keys.kind_of(k) != node_keys.RECORD
-    ]
+    keys = [k for k in candidates(ws, text) if node_keys.kind_of(k) != node_keys.RECORD]
     if not keys:
         return None
     links = engine.table("identity_links")
@@ -204,20 +217,18 @@ def split(ws: Workspace, profile: str, detach: list[str], *, by: str, reason: st
 
 
 def _node(ws: Workspace, text: str) -> str:
-    candidates = node_candidates(text, ws.config.workspace.default_region)
-    if len(candidates) == 1:
-        return candidates[0]
+    found = candidates(ws, text)
+    if len(found) == 1:
+        return found[0]
     mapping = ws.engine.table("identity_map")
     known = (
-        ws.engine.to_arrow(mapping.filter(mapping.node.isin(candidates)).select("node"), step="node")[
-            "node"
-        ].to_pylist()
-        if candidates
+        ws.engine.to_arrow(mapping.filter(mapping.node.isin(found)).select("node"), step="node")["node"].to_pylist()
+        if found
         else []
     )
     if len(known) == 1:
         return known[0]
     raise NotFoundError(
-        f"cannot tell which node {text!r} is ({', '.join(known or candidates) or 'none'}); "
+        f"cannot tell which node {text!r} is ({', '.join(known or found) or 'none'}); "
         "write it as KIND:VALUE or record:SOURCE:ID"
     )

@@ -11,6 +11,7 @@ import ibis
 import pyarrow as pa
 
 from cx360.errors import ConfigError, NotFoundError, StageNotRunError
+from cx360.privacy import reveal
 from cx360.privacy.consent import Policy
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def leads(
     keep = m.filter(ok)
     keep = keep.group_by(keys).aggregate(terms=keep.term.group_concat(", "))
     keep = keep.select("event_id", "ts", "terms", *keys[2:]).order_by([ibis.desc("intent"), "event_id"])
-    table = engine.to_arrow(keep, step="listening: leads")
+    table = reveal.clear_columns(ws, engine.to_arrow(keep, step="listening: leads"), kinds)
     total = int(engine.scalar(m.event_id.nunique(), step="listening: all leads"))
     return Leads(purpose, threshold, table, total - table.num_rows, kinds)
 

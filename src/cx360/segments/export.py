@@ -7,7 +7,8 @@ purpose now are withheld and counted. The identifiers come from the identity map
 `identifiers` ([privacy.purposes.NAME]), narrowed to what the channel reaches (e-mail for `email`,
 the phone for `sms` and `call`, the device for `push`). With `hashed`, each identifier is written as
 the SHA-256 of its normalised form instead (e-mail trimmed and lower-cased, phone in E.164 with its
-`+`), the form customer-match uploads of ad platforms take.
+`+`), the form customer-match uploads of ad platforms take. With `[privacy] vault` on, the identity map
+holds tokens, and the export reveals from the vault exactly the contacts it writes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow as pa
 
 from cx360.errors import ConfigError, NotFoundError, StageNotRunError
 from cx360.filemodes import write_private_table
+from cx360.privacy import reveal
 from cx360.privacy.consent import Policy
 from cx360.segments.evaluate import listing
 
@@ -142,6 +144,7 @@ def audience(
     engine = ws.engine
     allowed = Policy(ws.config.privacy).allowed(engine, purpose, channel, now)
     table = engine.to_arrow(members_with_identifiers(ws, name, kinds, allowed), step=f"export '{name}'")
+    table = reveal.clear_columns(ws, table, kinds)
     if hashed:
         for kind in kinds:
             i = table.column_names.index(kind)
