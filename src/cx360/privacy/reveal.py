@@ -44,12 +44,13 @@ def clear_values(vault: Vault, kind: str, tokens: Iterable[str | None]) -> dict[
 
 
 def clear_identifiers(vault: Vault, identifiers: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The identifiers by kind with each token replaced by its clear value."""
-    out = {}
-    for kind, tokens in identifiers.items():
-        clear = clear_values(vault, kind, tokens)
-        out[kind] = [clear.get(t, t) for t in tokens]
-    return out
+    """The identifiers by kind with each token replaced by its clear value (one read of the vault)."""
+    got = vault.reveal(node_keys.identifier(k, t) for k, tokens in identifiers.items() for t in tokens)
+
+    def clear(kind: str, token: str) -> str:
+        return got.get(node_keys.identifier(kind, token), {}).get(VALUE, {}).get("value", token)
+
+    return {k: [clear(k, t) for t in tokens] for k, tokens in identifiers.items()}
 
 
 def clear_columns(ws: Workspace, table: pa.Table, kinds: Iterable[str]) -> pa.Table:
