@@ -21,6 +21,7 @@ from cx360.erasure.subject import Subject
 from cx360.privacy.vault import Vault
 
 UNKNOWN = "(no store)"
+_BLOCK = 64 << 20  # bytes read and searched at a time
 
 
 @dataclass
@@ -87,23 +88,51 @@ def scan(root: Path, config: Config, subject: Subject, *, skip: tuple[Path, ...]
 
 
 def _file_hits(path: Path, terms: list[tuple[str, str]], names: set[str], result: ScanResult) -> list[tuple[str, str]]:
-    data = path.read_bytes()
-    found = [("bytes", what) for what, term in terms if _in_bytes(data, term)]
-    if data[:2] == b"\x1f\x8b":
+    with path.open("rb") as f:
+        head = f.read(12)
+    found = [("bytes", what) for what in _raw_hits(path, terms)]
+    if head[:2] == b"\x1f\x8b":
         try:
-            inflated = gzip.decompress(data)
+            inflated = gzip.decompress(path.read_bytes())
         except (OSError, EOFError):
             inflated = b""
         found += [("gzip", what) for what, term in terms if _in_bytes(inflated, term)]
-    if data[:4] == b"PAR1":
+    if head[:4] == b"PAR1":
         found += _parquet_hits(path, terms)
-    if data[8:12] == b"DUCK":
+    if head[8:12] == b"DUCK":
         found += _duckdb_hits(path, terms, names, result)
     return found
 
 
+def _needles(term: str) -> tuple[bytes | None, set[bytes]]:
+    """An ASCII term is searched in lower-cased bytes, so any mix of case is found; another (a Cyrillic
+    name: `bytes.lower` folds ASCII only) as written, lower-cased, upper-cased and title-cased."""
+    if term.isascii():
+        return term.lower().encode(), set()
+    return None, {v.encode() for v in (term, term.lower(), term.upper(), term.title())}
+
+
+def _raw_hits(path: Path, terms: list[tuple[str, str]]) -> list[str]:
+    """The kinds of the terms found in the file's raw bytes, read in blocks (memory stays flat however
+    large the file): each block is lower-cased once and searched for every term."""
+    wanted = {(what, term): _needles(term) for what, term in terms}
+    overlap = max((len(n) for lowered, raw in wanted.values() for n in (lowered or b"", *raw)), default=1) - 1
+    found: dict[tuple[str, str], None] = {}
+    tail = b""
+    with path.open("rb") as f:
+        while len(found) < len(wanted) and (block := f.read(_BLOCK)):
+            data = tail + block
+            lowered = data.lower()
+            for key, (low, raw) in wanted.items():
+                if key not in found and ((low is not None and low in lowered) or any(r in data for r in raw)):
+                    found[key] = None
+            tail = data[-overlap:] if overlap else b""
+    return [what for what, term in wanted if (what, term) in found]
+
+
 def _in_bytes(data: bytes, term: str) -> bool:
-    return any(v.encode() in data for v in {term, term.lower(), term.upper(), term.title()})
+    lowered, raw = _needles(term)
+    return (lowered is not None and lowered in data.lower()) or any(r in data for r in raw)
 
 
 def _parquet_hits(path: Path, terms: list[tuple[str, str]]) -> list[tuple[str, str]]:
