@@ -357,7 +357,7 @@ class Store:
         for node in node_candidates(q, self.region):  # q as each kind of identifier it can be
             kind, value = node_keys.parse(node)
             wanted[self.vault.token(kind, value)] = (kind, value)
-        words = sorted(set(q.lower().split()))
+        words = list(dict.fromkeys(q.lower().split()))
         names = {self.vault.token(index.NAME_TOKEN, w): w for w in words}
         hits = []
         if wanted:
