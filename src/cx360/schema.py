@@ -61,6 +61,8 @@ ATTRIBUTES: tuple[Column, ...] = (
     Column("registered_at", "timestamp", "when the customer joined this source"),
 )
 ATTRIBUTE_NAMES: tuple[str, ...] = tuple(c.name for c in ATTRIBUTES)
+# Held in the PII vault, not in `records` and `profiles`, when [privacy] vault is on.
+PII_ATTRIBUTE_NAMES: tuple[str, ...] = tuple(c.name for c in ATTRIBUTES if c.pii)
 
 _LINEAGE = (
     Column("batch_id", "string", "ingest batch that loaded the row (see ingest_batches)"),

@@ -11,29 +11,58 @@ by an embedded DuckDB over those Arrow tables, on any engine.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 
 from cx360 import node_keys, schema
 from cx360.config import IdentitySettings
 from cx360.engine import Engine, local_duckdb
+from cx360.identity import revealed
 from cx360.identity.graph import latest_records
+from cx360.sources.vaulting import payload
+
+if TYPE_CHECKING:
+    from cx360.privacy.vault import Vault
 
 ATTRIBUTES = [c.name for c in schema.ATTRIBUTES]
+PROFILE = "profile:"  # the vault subject of a golden record: profile:PROFILE_ID
+GOLDEN = "golden"
 
 
 def rule_for(attribute: str, settings: IdentitySettings) -> str:
     return settings.survivorship.get(attribute, "source_priority" if settings.source_priority else "most_recent")
 
 
-def build(engine: Engine, settings: IdentitySettings) -> pa.Table:
+def build(engine: Engine, settings: IdentitySettings, vault: Vault | None = None) -> pa.Table:
+    """The profiles table. With the PII vault on, survivorship reads the records' personal attributes
+    from the vault, and the golden ones go back to it (`profile:ID`, item `golden`), NULL in the table;
+    the subjects of profiles that no longer exist are shredded."""
     mapping = engine.table("identity_map")
     records = latest_records(engine.table("records"))
     members_expr = records.join(mapping.select("node", "profile_id"), "node").select(
-        "profile_id", "node", "source", "updated_at", "ingested_at", *ATTRIBUTES
+        "profile_id", "node", "source", "updated_at", "ingested_at", "record_hash", *ATTRIBUTES
     )
     members = engine.to_arrow(members_expr, step="golden: members")
+    if vault is not None:
+        members = revealed.with_attributes(vault, members)
     ids = engine.to_arrow(mapping.select("profile_id", "node", "kind"), step="golden: identifiers")
-    return choose(members, ids, settings)
+    profiles = choose(members.drop_columns(["record_hash"]), ids, settings)
+    return profiles if vault is None else _to_vault(vault, profiles)
+
+
+def _to_vault(vault: Vault, profiles: pa.Table) -> pa.Table:
+    """Put the golden personal attributes in the vault and NULL them in the table; shred the subjects of
+    profiles that are gone (merged, or erased)."""
+    pii = list(schema.PII_ATTRIBUTE_NAMES)
+    rows = profiles.select(["profile_id", *pii]).to_pylist()
+    vault.put((f"{PROFILE}{r.pop('profile_id')}", GOLDEN, payload(r)) for r in rows)
+    current = {f"{PROFILE}{r}" for r in profiles["profile_id"].to_pylist()}
+    vault.shred([s for s in vault.subjects(PROFILE) if s not in current])
+    for name in pii:
+        i = profiles.schema.get_field_index(name)
+        profiles = profiles.set_column(i, name, pa.nulls(profiles.num_rows, profiles.schema.field(i).type))
+    return profiles
 
 
 # The sort key of each rule (smallest first): a profile's survivor is its record with the smallest key

@@ -7,6 +7,7 @@ blocked, so that one placeholder e-mail or a family phone cannot merge different
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import ibis
 import ibis.expr.types as ir
@@ -67,7 +68,9 @@ def event_links(events: ir.Table) -> ir.Table:
     return ibis.union(*parts, distinct=False)
 
 
-def suspicious_nodes(links: ir.Table, records: ir.Table, settings: IdentitySettings) -> ir.Table:
+def suspicious_nodes(
+    links: ir.Table, records: ir.Table, settings: IdentitySettings, token: Callable[[str, str], str] | None = None
+) -> ir.Table:
     """Identifier nodes whose links must not merge people, with the reason.
 
     - a configured or well-known placeholder value;
@@ -75,10 +78,17 @@ def suspicious_nodes(links: ir.Table, records: ir.Table, settings: IdentitySetti
       customers, so this is a shared value: a family phone, an agent's e-mail);
     - a value linked to more distinct records, or co-occurring with more customer numbers, than
       the per-kind limit.
+
+    With the PII vault on, nodes hold tokens: `token(kind, value)` gives those of the listed values.
     """
     reasons = []
     blocked = sorted(
-        {f"{k}:{n}" for k in IDENTIFIER_KINDS for v in settings.blocked(k) if (n := normalise_value(k, v))}
+        {
+            node_keys.identifier(k, token(k, n) if token else n)
+            for k in IDENTIFIER_KINDS
+            for v in settings.blocked(k)
+            if (n := normalise_value(k, v))
+        }
     )
     if blocked:
         values = ibis.memtable({"node": blocked})

@@ -134,12 +134,16 @@ def _token(value: str, what: str = "value", email: bool = False) -> str | None:
     return None
 
 
-def pattern_flags(nodes: pd.Series, settings: IdentitySettings) -> pd.DataFrame:
-    """node, reason for each identifier node key whose value is junk by its shape."""
+def pattern_flags(nodes: pd.Series, settings: IdentitySettings, values: dict[str, str] | None = None) -> pd.DataFrame:
+    """node, reason for each identifier node key whose value is junk by its shape; `values` gives the
+    clear value of each node that holds a token (the PII vault on)."""
     keys = nodes.drop_duplicates()
     keys = keys[node_keys.kind_series(keys) != node_keys.RECORD]
-    kinds, values = node_keys.kind_series(keys), node_keys.value_series(keys)
-    reasons = [pattern_reason(k, v, settings) for k, v in zip(kinds, values, strict=True)]
+    kinds = node_keys.kind_series(keys)
+    clear = node_keys.value_series(keys) if values is None else keys.map(values)
+    reasons = [
+        pattern_reason(k, v, settings) if isinstance(v, str) else None for k, v in zip(kinds, clear, strict=True)
+    ]
     found = pd.DataFrame({"node": keys.to_numpy(), "reason": reasons})
     return found[found.reason.notna()]
 

@@ -13,13 +13,14 @@ import pyarrow as pa
 
 from cx360 import node_keys, schema
 from cx360.engine import local_duckdb
-from cx360.identity import golden, junk, overrides
+from cx360.identity import golden, junk, overrides, revealed
 from cx360.identity.anchoring import summary as event_summary
 from cx360.identity.anchoring import weigh_event_links
 from cx360.identity.components import components
 from cx360.identity.graph import event_links, latest_records, record_links, suspicious_nodes
 from cx360.identity.matching import FIELDS, MatchModel, TrainingDataError
 from cx360.identity.stable_ids import assign
+from cx360.privacy.vault import Vault
 
 if TYPE_CHECKING:
     from cx360.workspace import Workspace
@@ -42,23 +43,31 @@ def resolve(ws: Workspace) -> IdentityReport:
     started = time.perf_counter()
     engine = ws.engine
     settings = ws.config.identity
+    vault = Vault.of(ws)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     records = latest_records(engine.table("records"))
     deterministic = ibis.union(record_links(records), event_links(engine.table("events")), distinct=False)
     shared = engine.to_arrow(
-        suspicious_nodes(deterministic, records, settings), step="identity: find shared identifiers"
+        suspicious_nodes(deterministic, records, settings, token=vault and vault.token),
+        step="identity: find shared identifiers",
     )
     raw_links = engine.to_arrow(deterministic, step="identity: deterministic links").to_pandas()
-    record_table = engine.to_arrow(records.select("node", "source", *FIELDS), step="identity: records")
-    flagged = _flag(shared, raw_links, record_table, settings)
+    record_table = engine.to_arrow(records.select("node", "source", "record_hash", *FIELDS), step="identity: records")
+    clear = record_table  # with the vault on: names, birth dates, e-mails and phones revealed, in memory only
+    values = None  # the clear value of each identifier node, for junk by shape
+    if vault is not None:
+        clear = revealed.with_identifiers(vault, revealed.with_attributes(vault, record_table), ("email", "phone"))
+        values = revealed.identifier_values(vault, pd.concat([raw_links.left, raw_links.right]))
+    flagged = _flag(shared, raw_links, clear, settings, values)
     links = _deterministic(raw_links, flagged)
 
     warnings: list[str] = []
     probabilistic = _empty_links()
     if settings.probabilistic:
         try:
-            probabilistic, oversized = _probabilistic(_without(record_table, flagged), settings, engine)
+            usable = _without(clear, flagged, keys=record_table).drop_columns(["record_hash"])
+            probabilistic, oversized = _probabilistic(usable, settings, engine)
             warnings += _oversized(oversized, settings.max_block_size)
         except TrainingDataError as exc:  # a small workspace still gets its deterministic profiles
             warnings.append(f"probabilistic matching skipped: {exc}")
@@ -98,7 +107,7 @@ def resolve(ws: Workspace) -> IdentityReport:
     engine.replace("identity_links", _arrow(links, "identity_links"))
     engine.replace("identity_map", _arrow(mapping, "identity_map"))
     engine.replace("profile_ids", _arrow(registry_new, "profile_ids"))
-    profiles = golden.build(engine, ws.config.identity)
+    profiles = golden.build(engine, ws.config.identity, vault)
     engine.replace("profiles", profiles)
 
     before = set(registry.profile_id)
@@ -138,7 +147,7 @@ def online_nodes(ws: Workspace) -> pd.DataFrame:
     return frame
 
 
-def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings) -> pa.Table:
+def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings, values=None) -> pa.Table:
     """Every identifier node that must not link, with the first reason found: listed placeholders and
     values shared within a source or by too many records (from the engine), junk by its shape, values
     held by records of different people, and contacts held by two records that conflict."""
@@ -146,7 +155,7 @@ def _flag(shared: pa.Table, links: pd.DataFrame, records: pa.Table, settings) ->
     found = pd.concat(
         [
             shared.to_pandas(),
-            junk.pattern_flags(nodes, settings),
+            junk.pattern_flags(nodes, settings, values),
             junk.shared_by_people(links, records, settings),
             junk.shared_contacts(links, records),
         ],
@@ -189,17 +198,23 @@ def _deterministic(links: pd.DataFrame, flagged: pa.Table) -> pd.DataFrame:
     return out.to_pandas()
 
 
-def _without(records: pa.Table, flagged: pa.Table) -> pa.Table:
+def _without(records: pa.Table, flagged: pa.Table, keys: pa.Table | None = None) -> pa.Table:
     """Records with their junk and shared identifier values removed: a family phone or a placeholder
-    e-mail is no more evidence for a probabilistic match than for a deterministic one."""
+    e-mail is no more evidence for a probabilistic match than for a deterministic one. `keys`, the same
+    rows as the graph's nodes name them (tokens, with the vault on), decides which."""
     bad = set(flagged["node"].to_pylist())
+    keys = records if keys is None else keys
     for kind in ("email", "phone"):
-        values = records[kind].to_pylist()
+        values, held = records[kind].to_pylist(), keys[kind].to_pylist()
         records = records.set_column(
             records.schema.get_field_index(kind),
             kind,
             pa.array(
-                [None if v is not None and node_keys.identifier(kind, v) in bad else v for v in values], pa.string()
+                [
+                    None if k is not None and node_keys.identifier(kind, k) in bad else v
+                    for v, k in zip(values, held, strict=True)
+                ],
+                pa.string(),
             ),
         )
     return records

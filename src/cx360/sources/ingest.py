@@ -29,7 +29,8 @@ from cx360.engine import Engine
 from cx360.errors import Cx360Error, TransientSourceError
 from cx360.privacy import ledger
 from cx360.privacy.suppression import Suppression
-from cx360.sources import segment, suppress
+from cx360.privacy.vault import Vault
+from cx360.sources import segment, suppress, vaulting
 from cx360.sources.dropped import keep_dropped, write_dropped
 from cx360.sources.mapping import REASONS, Context, canonical_rows, check
 from cx360.sources.masking import chunk_masker
@@ -92,6 +93,7 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
     engine = ws.engine
     recover(engine)
     suppression = Suppression.load(ws.root, config.workspace.default_region)
+    vault = Vault.of(ws)
     reports = []
     drained = ledger.drain(engine, ws.root)  # consent changes the API took since the last ingest
     if drained:
@@ -107,7 +109,7 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
             )
             for reader in inputs:
                 report.inputs += 1
-                _ingest_with_retries(engine, config, source, reader, report, on_progress, suppression)
+                _ingest_with_retries(engine, config, source, reader, report, on_progress, suppression, vault)
         except Cx360Error as exc:
             report.fail(str(exc))
         except Exception as exc:  # noqa: BLE001 - one broken source must not stop the others
@@ -116,20 +118,26 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
 
 
 def ingest_input(
-    engine: Engine, config: Config, source, reader: Reader, report: SourceReport, suppression: Suppression | None = None
+    engine: Engine,
+    config: Config,
+    source,
+    reader: Reader,
+    report: SourceReport,
+    suppression: Suppression | None = None,
+    vault: Vault | None = None,
 ) -> None:
     """Load one input that `readers_for` does not list (a segment of the collector's event log) the way
     `ingest` loads a source's inputs: skipped when its batch committed before, else one batch."""
-    _ingest_with_retries(engine, config, source, reader, report, None, suppression)
+    _ingest_with_retries(engine, config, source, reader, report, None, suppression, vault)
 
 
 def _ingest_with_retries(
-    engine, config: Config, source, reader: Reader, report: SourceReport, on_progress, suppression: Suppression
+    engine, config: Config, source, reader: Reader, report: SourceReport, on_progress, suppression, vault
 ) -> None:
     attempts = config.ingest.read_attempts
     for attempt in range(1, attempts + 1):
         try:
-            _ingest_input(engine, config, source, reader, report, on_progress, suppression)
+            _ingest_input(engine, config, source, reader, report, on_progress, suppression, vault)
             return
         except InputChanged as exc:  # the batch was discarded: read the input again, from its new content
             if attempt == attempts:
@@ -161,7 +169,7 @@ def _batch_id(source, reader: Reader) -> str:
 
 
 def _ingest_input(
-    engine: Engine, config: Config, source, reader: Reader, report: SourceReport, on_progress, suppression: Suppression
+    engine: Engine, config: Config, source, reader: Reader, report: SourceReport, on_progress, suppression, vault
 ) -> None:
     batch_id = _batch_id(source, reader)
     ledger = engine.table("ingest_batches")
@@ -177,7 +185,7 @@ def _ingest_input(
         return
     progress = (lambda read: on_progress(source.name, reader.label, read)) if on_progress else None
     counts = load_batch(
-        engine, config, source, batch_id, reader.label, reader.chunks(), reader.schemaless, progress, suppression
+        engine, config, source, batch_id, reader.label, reader.chunks(), reader.schemaless, progress, suppression, vault
     )
     report.add(counts)
     if counts.read and counts.quarantined == counts.read and not reader.rejected_only:
@@ -197,9 +205,11 @@ def load_batch(
     schemaless: bool,
     on_progress: Callable[[int], None] | None = None,
     suppression: Suppression | None = None,
+    vault: Vault | None = None,
 ) -> BatchCounts:
     """Load one batch between a 'started' and a 'committed' ledger row; on any failure nothing of it stays.
-    Rows of the people in `suppression` are counted as suppressed and not loaded."""
+    Rows of the people in `suppression` are counted as suppressed and not loaded. With a `vault`, the
+    rows load pseudonymised and their clear values go to the vault (cx360.sources.vaulting)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     _ledger(engine, batch_id, source.name, label, "started", now)
     ctx = Context(
@@ -223,7 +233,7 @@ def load_batch(
             if mask is not None:
                 chunk = mask(chunk)
             counts.read += chunk.data.num_rows + len(chunk.malformed)
-            bad, good, suppressed = _load_chunk(engine, source, chunk, ctx, suppression)
+            bad, good, suppressed = _load_chunk(engine, source, chunk, ctx, suppression, vault)
             counts.quarantined += len(bad)
             counts.suppressed += suppressed
             valid += good
@@ -256,14 +266,14 @@ def load_batch(
 
 
 def _load_chunk(
-    engine: Engine, source, chunk: Chunk, ctx: Context, suppression: Suppression | None = None
+    engine: Engine, source, chunk: Chunk, ctx: Context, suppression: Suppression | None = None, vault=None
 ) -> tuple[list[Malformed], int, int]:
     """Write the chunk's valid new rows and its rejected rows; return the rejected rows, how many were
     valid (loaded now, or duplicates of rows loaded before), and how many rows of erased people were
     suppressed (neither loaded nor quarantined)."""
     bad, valid, suppressed = list(chunk.malformed), 0, 0
     for entity, mapping, data in _parts(source, chunk.data):
-        rejected, good, gone = _load_part(engine, source.name, entity, mapping, data, ctx, suppression)
+        rejected, good, gone = _load_part(engine, source.name, entity, mapping, data, ctx, suppression, vault)
         bad += rejected
         valid += good
         suppressed += gone
@@ -296,7 +306,14 @@ def _parts(source, data: pa.Table) -> list[tuple[str, object, pa.Table]]:
 
 
 def _load_part(
-    engine: Engine, name: str, entity: str, mapping, data: pa.Table, ctx: Context, suppression: Suppression | None
+    engine: Engine,
+    name: str,
+    entity: str,
+    mapping,
+    data: pa.Table,
+    ctx: Context,
+    suppression: Suppression | None,
+    vault,
 ):
     """Load rows bound for one table; return the rejected rows, how many were valid, how many suppressed."""
     gone: set[int] = set()
@@ -322,10 +339,15 @@ def _load_part(
             rejected = flagged.filter(pc.is_valid(flagged[REASONS])).select(["row_number", REASONS])
             valid = checked.filter(checked[REASONS].isnull())
             dropped = keep_dropped(engine, valid, entity, ctx)
-            new, conflicts = _new_rows(engine, canonical_rows(valid), name, entity, mapping)
+            rows = canonical_rows(valid)
+            if vault is not None:  # checked, hashed and suppressed on clear values; kept as tokens
+                rows = vaulting.pseudonymised(rows, vault, entity)
+            new, conflicts = _new_rows(engine, rows, name, entity, mapping)
             if pc.any(flagged["_cx360_suspect"]).as_py():  # ids seen twice: compare their payloads
                 conflicting = engine.to_arrow(conflicts, step=f"{name}: conflicting event ids")
                 rejected = pa.concat_tables([rejected, _conflict_reasons(conflicting)])
+            if vault is not None:  # the values first: a row never loads without them
+                vaulting.put_clear_values(engine, vault, valid, new, entity, name)
             engine.insert(entity, new, step=f"{name}: load")
             write_dropped(engine, dropped, entity, ctx)
         return _malformed(data, rejected), data.num_rows - rejected.num_rows - len(gone), len(gone)

@@ -16,6 +16,7 @@ import json
 from typing import TYPE_CHECKING
 
 from cx360.privacy.suppression import Suppression
+from cx360.privacy.vault import Vault
 from cx360.sources.ingest import SourceReport, load_batch, recover
 from cx360.sources.readers import MALFORMED, Chunk, Malformed, as_text, dict_table
 from cx360.status import current_quarantine
@@ -31,6 +32,7 @@ def replay(ws: Workspace, only: list[str] | None = None) -> list[SourceReport]:
     engine = ws.engine
     recover(engine)
     suppression = Suppression.load(ws.root, config.workspace.default_region)
+    vault = Vault.of(ws)
     reports = []
     for source in sources:
         report = SourceReport(source.name)
@@ -49,7 +51,15 @@ def replay(ws: Workspace, only: list[str] | None = None) -> list[SourceReport]:
             batch_id = hashlib.sha256(f"replay\n{mapping}\n{previous}".encode()).hexdigest()[:32]
             report.add(
                 load_batch(
-                    engine, config, source, batch_id, label, [_chunk(failing)], schemaless=True, suppression=suppression
+                    engine,
+                    config,
+                    source,
+                    batch_id,
+                    label,
+                    [_chunk(failing)],
+                    schemaless=True,
+                    suppression=suppression,
+                    vault=vault,
                 )
             )
     return reports

@@ -28,6 +28,7 @@ import pyarrow as pa
 from cx360.config import Config, JsonlSource
 from cx360.errors import Cx360Error
 from cx360.privacy.suppression import Suppression
+from cx360.privacy.vault import Vault
 from cx360.sources.ingest import SourceReport, ingest_input
 from cx360.sources.readers import ENTITY, Chunk, JsonlReader, Malformed, dict_table
 from cx360.sources.segment import SegmentJsonlReader
@@ -75,6 +76,7 @@ def drain(ws: Workspace, only: list[str] | None = None, *, wait: bool = True) ->
         _wait_sealed(root, names, ws.config.collector.seal_seconds)
     engine = ws.engine  # the one writer: what is listed below no other drain moves meanwhile
     suppression = Suppression.load(root, ws.config.workspace.default_region)  # erased people stay out
+    vault = Vault.of(ws)
     reports = []
     for name in names:
         source = collector_source(ws.config, name)
@@ -86,7 +88,7 @@ def drain(ws: Workspace, only: list[str] | None = None, *, wait: bool = True) ->
         for kind, path in work:
             report.inputs += 1
             try:
-                ingest_input(engine, ws.config, source, kind(path, source.encoding), report, suppression)
+                ingest_input(engine, ws.config, source, kind(path, source.encoding), report, suppression, vault)
             except Cx360Error as exc:
                 report.fail(str(exc))
                 break  # the segment stays sealed: the next drain loads it
