@@ -30,6 +30,7 @@ from cx360.online.processor import Processor
 from cx360.online.store import OnlineStore, online_path
 from cx360.online.triggers import Deliverer, Triggers, replay
 from cx360.pipeline import run_stage
+from cx360.privacy.vault import Vault
 from cx360.stream.drain import drain
 from cx360.stream.eventlog import Partition
 from cx360.workspace import Workspace, init_workspace
@@ -86,10 +87,10 @@ def hook():
     server.shutdown()
 
 
-def _workspace(root, webhook: str = "http://127.0.0.1:9/unused"):
+def _workspace(root, webhook: str = "http://127.0.0.1:9/unused", *, vault: bool = False):
     init_workspace(root)
     with (root / "cx360.toml").open("a") as f:
-        f.write(CONFIG.replace("WEBHOOK", webhook))
+        f.write(CONFIG.replace("WEBHOOK", webhook) + ("\n[privacy]\nvault = true\n" if vault else ""))
     with Workspace(root) as ws:
         run_stage(ws, "ingest")  # an empty warehouse, for the serving index
     return root
@@ -245,10 +246,12 @@ def _history(seed: int, n: int = 90) -> list[dict]:
     return out
 
 
-def test_batch_and_stream_agree_at_random_cut_points(tmp_path, monkeypatch):
-    root = _workspace(tmp_path)
+@pytest.mark.parametrize("vault", [False, True], ids=["clear", "vault"])
+def test_batch_and_stream_agree_at_random_cut_points(tmp_path, monkeypatch, vault):
+    root = _workspace(tmp_path, vault=vault)
     history = _history(seed=7)
     cuts = [*sorted(random.Random(11).sample(range(20, len(history)), 2)), len(history)]
+    cuts = cuts[1:] if vault else cuts  # the clear run covers every cut; the vault's is the same code on tokens
     sent = 0
     for cut in cuts:
         with _served(root, monkeypatch) as (client, ctx):
@@ -257,6 +260,10 @@ def test_batch_and_stream_agree_at_random_cut_points(tmp_path, monkeypatch):
             _wait(lambda: ctx.processor.applied >= want, timeout=20)  # noqa: B023 - called at once
             online = ctx.store.online
             docs = {r["profile_id"]: json.loads(r["doc"]) for r in online._rows("SELECT * FROM docs")}
+            if vault:  # the stream keeps tokens too, and the vault their values
+                nodes = [r["node"] for r in online._rows("SELECT node FROM nodes")]
+                assert nodes and all(n.split(":", 1)[1].startswith("tk_") for n in nodes)
+                assert len(Vault.open(root).reveal(nodes)) == len(nodes)
             as_of = {r["as_of"] for r in online._rows("SELECT as_of FROM docs")}
         sent = cut
         assert len(as_of) == 1

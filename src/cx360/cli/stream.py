@@ -36,6 +36,7 @@ def stream(
     from cx360.errors import ConfigError
     from cx360.online.feed import Feeds
     from cx360.online.processor import Processor
+    from cx360.privacy.vault import Vault
 
     context, _ = open_context(workspace)
     if context.store.online is None:
@@ -45,7 +46,7 @@ def stream(
     proc = None
     try:
         if once:
-            proc = Processor(context.config, context.store.online, context.store, feeds)
+            proc = Processor(context.config, context.store.online, context.store, feeds, vault=Vault.of(context))
             while proc.step() or proc.tick():
                 pass
         else:

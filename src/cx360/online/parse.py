@@ -13,15 +13,18 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from cx360 import node_keys
 from cx360.config import Config, EventMapping, FieldSpec, RecordMapping
 from cx360.identifiers import document_value, normalise_value
-from cx360.schema import ATTRIBUTE_NAMES, IDENTIFIER_KINDS
+from cx360.schema import ATTRIBUTE_NAMES, IDENTIFIER_KINDS, PII_ATTRIBUTE_NAMES
 from cx360.sources.readers import ENTITY, Unfit
 from cx360.sources.segment import message_rows
+
+if TYPE_CHECKING:
+    from cx360.privacy.vault import Vault
 
 
 @dataclass
@@ -32,16 +35,18 @@ class Parsed:
     record: dict[str, Any] | None = None
     nodes: list[str] = field(default_factory=list)
     skipped: str | None = None  # why the message is left to the drain's quarantine
+    clear: dict[str, str] = field(default_factory=dict)  # with the PII vault on: node -> its clear value
 
 
 class Reader:
-    def __init__(self, config: Config, source):
+    def __init__(self, config: Config, source, vault: Vault | None = None):
         self.region = config.workspace.default_region
         self.names = set(config.event_names)
         self.source = source
         self.targets = dict(source.targets())
         self.segment = source.preset == "segment"
         self.zone = ZoneInfo(source.timezone or config.workspace.timezone)  # of times without an offset
+        self.vault = vault  # rows keep tokens and no personal attributes, as ingest writes them
 
     def read(self, message: dict[str, Any]) -> Parsed:
         try:
@@ -76,7 +81,7 @@ class Reader:
         return out
 
     def _event(self, row: dict, m: EventMapping) -> Parsed:
-        ids = self._identifiers(row, m.identifiers)
+        ids, clear = self._pseudonymised(self._identifiers(row, m.identifiers))
         name = _value(row, m.name)
         ts = _typed(_value(row, m.timestamp), "timestamp", "timestamp", self.zone)
         if not ids or name not in self.names or ts is None:
@@ -98,14 +103,16 @@ class Reader:
             "properties": props if isinstance(props, str) or props is None else json.dumps(props),
             **{k: ids.get(k) for k in IDENTIFIER_KINDS},
         }
-        return Parsed(event=event, nodes=[node_keys.identifier(k, v) for k, v in ids.items()])
+        return Parsed(event=event, nodes=[node_keys.identifier(k, v) for k, v in ids.items()], clear=clear)
 
     def _record(self, row: dict, m: RecordMapping) -> Parsed:
         record_id = _value(row, m.record_id)
         if not record_id:
             raise ValueError("a record without its id")
-        ids = self._identifiers(row, m.identifiers)
+        ids, clear = self._pseudonymised(self._identifiers(row, m.identifiers))
         attrs = {n: _typed(_value(row, s), s.type, n, self.zone) for n, s in m.attributes.items()}
+        if self.vault is not None:  # the drain's ingest puts them in the vault
+            attrs = {n: v for n, v in attrs.items() if n not in PII_ATTRIBUTE_NAMES}
         record = {
             "source": self.source.name,
             "record_id": str(record_id),
@@ -117,7 +124,14 @@ class Reader:
             "extra": row.get("_cx360_extra"),
         }
         node = node_keys.record(self.source.name, str(record_id))
-        return Parsed(record=record, nodes=[node, *(node_keys.identifier(k, v) for k, v in ids.items())])
+        return Parsed(record=record, nodes=[node, *(node_keys.identifier(k, v) for k, v in ids.items())], clear=clear)
+
+    def _pseudonymised(self, ids: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The identifiers as tokens, and each token node's clear value; as they are without a vault."""
+        if self.vault is None:
+            return ids, {}
+        tokens = {k: self.vault.token(k, v) for k, v in ids.items()}
+        return tokens, {node_keys.identifier(k, tokens[k]): v for k, v in ids.items()}
 
 
 def _flat(message: dict, prefix: str = "") -> dict[str, Any]:

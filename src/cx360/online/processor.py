@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from cx360 import node_keys
 from cx360.online.compute import SliceEngine, as_of_for
-from cx360.online.parse import Reader
+from cx360.online.parse import Parsed, Reader
 from cx360.online.stitch import Stitcher
 from cx360.online.store import OnlineStore
 from cx360.online.triggers import Triggers
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from cx360.api.store import Store
     from cx360.config import Config
     from cx360.online.feed import Feeds
+    from cx360.privacy.vault import Vault
 
 log = logging.getLogger("cx360.online")
 DAY = dt.timedelta(days=1)
@@ -68,8 +69,11 @@ class Processor:
         # lines per micro-batch at most: under a light load a batch is what arrived since the last one, so it
         # stays small and quick; behind, batches grow, and the fixed cost of a batch (its SQL) is shared
         batch: int = 5000,
+        vault: Vault | None = None,  # the PII vault, when [privacy] vault is on: events keep tokens
     ):
         self.config, self.store, self.index, self.feeds = config, store, index, feeds
+        self.vault = vault
+        self._vaulted: set[str] = set()  # identifier subjects this process has put in the vault
         self.clock, self.batch = clock, batch
         self.stitcher = Stitcher(store, config.identity, index.created_at)
         self.slices = SliceEngine(config.segments, config.workspace.timezone)
@@ -156,7 +160,7 @@ class Processor:
         if source not in self._readers:
             from cx360.stream.drain import collector_source
 
-            self._readers[source] = Reader(self.config, collector_source(self.config, source))
+            self._readers[source] = Reader(self.config, collector_source(self.config, source), self.vault)
         return self._readers[source]
 
     def apply(
@@ -171,6 +175,7 @@ class Processor:
         self.skipped += sum(m is None for m in messages)
         batch = [(message, reader.read(message)) for message in messages if message is not None]
         indexed = self.index.lookup_nodes(sorted({n for _, p in batch for n in p.nodes}))  # one query per batch
+        self._put_identifiers([p for _, p in batch])
         with self.store.write() as con:
             for message, parsed in batch:
                 if parsed.skipped:
@@ -180,7 +185,7 @@ class Processor:
                 key = row["event_id"] if parsed.event else node_keys.record(row["source"], row["record_id"])
                 if parsed.event and con.execute("SELECT 1 FROM events WHERE event_id = ?", (key,)).fetchone():
                     continue  # applied before (a replay after a crash)
-                placed = self.stitcher.place(con, parsed.nodes, key, _iso(now), indexed)
+                placed = self.stitcher.place(con, parsed.nodes, key, _iso(now), indexed, parsed.clear)
                 if placed is None:
                     self.skipped += 1
                     continue
@@ -208,6 +213,17 @@ class Processor:
         self.batches += 1
         self.seconds += time.perf_counter() - started
         return set(last)
+
+    def _put_identifiers(self, parsed: list[Parsed]) -> None:
+        """The clear values of the batch's new identifier nodes into the vault, before any row names them."""
+        if self.vault is None:
+            return
+        new = {n: v for p in parsed for n, v in p.clear.items() if n not in self._vaulted}
+        if new:
+            self.vault.put((n, "value", {"value": v}) for n, v in new.items())
+            if len(self._vaulted) > 1_000_000:  # a cache, not a record: forgetting only costs a put again
+                self._vaulted.clear()
+            self._vaulted.update(new)
 
     def _refresh(self, con, pids: set[str], now: dt.datetime, last: dict[str, str]) -> None:
         """Recompute the documents, memberships and timers of `pids` (survivors), and queue triggers."""

@@ -28,23 +28,32 @@ class Stitcher:
     def __init__(self, store: OnlineStore, settings: IdentitySettings, age: Age):
         self.store, self.settings, self.age = store, settings, age
 
-    def links(self, node: str) -> bool:
-        """Whether the node may join profiles (a record always does; a junk identifier never)."""
+    def links(self, node: str, clear: str | None = None) -> bool:
+        """Whether the node may join profiles (a record always does; a junk identifier never). `clear` is
+        the value of a node that holds a token (the PII vault on)."""
         kind, value = node_keys.parse(node)
         if kind == node_keys.RECORD:
             return True
+        value = value if clear is None else clear
         if value in self.settings.blocked(kind):
             return False
         return pattern_reason(kind, value, self.settings) is None
 
     def place(
-        self, con: sqlite3.Connection, nodes: list[str], event_id: str, at: str, indexed: dict[str, str]
+        self,
+        con: sqlite3.Connection,
+        nodes: list[str],
+        event_id: str,
+        at: str,
+        indexed: dict[str, str],
+        clear: dict[str, str] | None = None,
     ) -> tuple[str, list[str]] | None:
         """The profile of a message naming `nodes` (inside the writer's transaction), given the serving
         index's owners of the micro-batch's nodes; attaches the new nodes and merges the profiles they
         join. Returns (profile id, profiles merged into it); None when every node is junk: as in batch,
-        such a message belongs to nobody."""
-        usable = [n for n in dict.fromkeys(nodes) if self.links(n)]
+        such a message belongs to nobody. `clear`: the values of token nodes."""
+        clear = clear or {}
+        usable = [n for n in dict.fromkeys(nodes) if self.links(n, clear.get(n))]
         if not usable:
             return None
         batch = {n: indexed[n] for n in usable if n in indexed}  # the last batch's answer first

@@ -56,7 +56,7 @@ def put_clear_values(engine: Engine, vault: Vault, clear: ir.Table, new: ir.Tabl
             (node_keys.record(source, r.pop("record_id")), r.pop("record_hash"), payload(r))
             for r in versions.to_pylist()
         ]
-    return vault.put(items) if items else 0
+    return vault.put(items, replace=False)  # a value and a record version never change
 
 
 def payload(attributes: dict) -> dict:
