@@ -52,7 +52,7 @@ def banks(tmp_path_factory) -> dict[str, Path]:
     done = cx360("run", "-w", on)  # ingest, identity and every later stage
     assert done.returncode == 0, done.stdout + done.stderr
     with Workspace(off) as ws:
-        assert run(ws, "ingest").ok and run(ws, "identity").ok
+        assert all(run(ws, stage).ok for stage in ("ingest", "identity", "profiles"))
     return {"off": off, "on": on}
 
 
@@ -167,3 +167,21 @@ def test_reingesting_into_a_new_warehouse_finds_the_same_tokens_and_keys(banks, 
         before = sorted(str(r) for r in rows(on, table, *columns) if r["source"] in sources)
         assert before and sorted(map(str, rows(again, table, *columns))) == before
     assert set(Vault.open(again).subjects()) == subjects  # the same tokens: no new subject
+
+
+def test_ages_and_influence_are_as_with_the_vault_off(banks):
+    """Ages come from the golden birth dates in the vault; mentions of @handles in posts reach the
+    people whose handle nodes hold tokens."""
+    off, on = banks["off"], banks["on"]
+    mine = members(on)
+
+    def by_members(root: Path, table: str, column: str) -> dict[frozenset[str], object]:
+        found = {r["profile_id"]: r[column] for r in rows(root, table, "profile_id", column)}
+        people = mine if root == on else members(off)
+        return {people[p]: v for p, v in found.items() if p in people}
+
+    ages = by_members(on, "profile_traits", "age_years")
+    assert ages == by_members(off, "profile_traits", "age_years") and sum(a is not None for a in ages.values()) > 20
+    influence = by_members(on, "profile_scores", "pagerank")
+    assert influence == by_members(off, "profile_scores", "pagerank")
+    assert len({v for v in influence.values() if v is not None}) > 1

@@ -20,14 +20,13 @@ from cx360.config import IdentitySettings
 from cx360.engine import Engine, local_duckdb
 from cx360.identity import revealed
 from cx360.identity.graph import latest_records
+from cx360.identity.revealed import GOLDEN, PROFILE
 from cx360.sources.vaulting import payload
 
 if TYPE_CHECKING:
     from cx360.privacy.vault import Vault
 
 ATTRIBUTES = [c.name for c in schema.ATTRIBUTES]
-PROFILE = "profile:"  # the vault subject of a golden record: profile:PROFILE_ID
-GOLDEN = "golden"
 
 
 def rule_for(attribute: str, settings: IdentitySettings) -> str:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from cx360.privacy.vault import Vault
 
 VALUE = "value"  # the item of an identifier subject
+PROFILE = "profile:"  # the subject of a golden record: profile:PROFILE_ID
+GOLDEN = "golden"  # its item
 
 
 def _payloads(vault: Vault, subjects: list[str], items: list[str]) -> dict[tuple[str, str], dict]:
@@ -55,7 +57,7 @@ def with_attributes(vault: Vault, table: pa.Table) -> pa.Table:
         kind = table.schema.field(i).type
         values = [p.get(name) for p in payloads]
         if pa.types.is_date(kind):
-            values = [None if v is None else dt.date.fromisoformat(v) for v in values]
+            values = [_date(v) for v in values]
         table = table.set_column(i, name, pa.array(values, kind))
     return table
 
@@ -69,3 +71,19 @@ def with_identifiers(vault: Vault, table: pa.Table, kinds: Iterable[str]) -> pa.
         values = [None if t is None else clear.get(node_keys.identifier(k, t)) for t in tokens[k]]
         table = table.set_column(table.schema.get_field_index(k), k, pa.array(values, pa.string()))
     return table
+
+
+def birth_dates(vault: Vault, profile_ids: list[str]) -> pa.Table:
+    """profile_id, birth_date of the golden records the vault holds, for traits (age)."""
+    found = _payloads(vault, [PROFILE + p for p in profile_ids], [GOLDEN] * len(profile_ids))
+    born = {s[len(PROFILE) :]: p.get("birth_date") for (s, _), p in found.items()}
+    return pa.table(
+        {
+            "profile_id": pa.array(profile_ids, pa.string()),
+            "birth_date": pa.array([_date(born.get(p)) for p in profile_ids], pa.date32()),
+        }
+    )
+
+
+def _date(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)

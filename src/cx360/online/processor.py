@@ -32,6 +32,7 @@ import orjson
 import pyarrow as pa
 
 from cx360 import node_keys
+from cx360.identity import revealed
 from cx360.online.compute import SliceEngine, as_of_for
 from cx360.online.parse import Parsed, Reader
 from cx360.online.stitch import Stitcher
@@ -276,6 +277,9 @@ class Processor:
             golden = docs.get(pid, {}).get("golden") or {}
             if golden.get("birth_date"):
                 born[pid] = dt.date.fromisoformat(str(golden["birth_date"])[:10])
+        if self.vault is not None:  # the batch's golden birth dates are in the vault, not in the document
+            held = revealed.birth_dates(self.vault, sorted(p for p in pids if p not in born)).to_pylist()
+            born.update((r["profile_id"], r["birth_date"]) for r in held if r["birth_date"] is not None)
         profiles = [{"profile_id": pid, "birth_date": born.get(pid)} for pid in pids]  # what the traits read
         tables = {
             "profile_events": _arrow(list(events.values()), "profile_events"),

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cx360.errors import StageNotRunError
+from cx360.identity import revealed
 from cx360.privacy.consent import Policy, resolved
+from cx360.privacy.vault import Vault
 from cx360.profiles import events as profile_events
 from cx360.profiles import scores, texts, traits
 
@@ -65,22 +67,27 @@ def build(ws: Workspace, as_of: dt.datetime | None = None, *, score_texts: bool 
     with engine.step("profiles: consents"):
         engine.replace("profile_consents", resolved(engine))
     consents = Policy(ws.config.privacy).granted_pairs(engine, as_of - dt.timedelta(microseconds=1))
+    vault = Vault.of(ws)
+    born = None  # with the vault on, the golden birth dates (for ages) are in a staged table of this stage
+    if vault is not None:
+        ids = engine.to_arrow(engine.table("profiles").select("profile_id"), step="profiles: ids")
+        born = engine.stage(revealed.birth_dates(vault, ids["profile_id"].to_pylist()))
     try:
         trait_table, breakdowns = traits.build(
-            engine, as_of, voice, voice_breakdowns, consents, timezone=ws.config.workspace.timezone
+            engine, as_of, voice, voice_breakdowns, consents, timezone=ws.config.workspace.timezone, born=born
         )
         with engine.step("profiles: traits", trait_table):
             engine.replace("profile_traits", trait_table)
         with engine.step("profiles: breakdowns", breakdowns):
             engine.replace("profile_breakdowns", breakdowns)
     finally:
-        engine.unstage(voice)
-        engine.unstage(voice_breakdowns)
+        for staged in (voice, voice_breakdowns, *([born] if born is not None else [])):
+            engine.unstage(staged)
     seconds["traits"] = time.perf_counter() - started
 
     started = time.perf_counter()
     ids = engine.to_arrow(engine.table("profiles").select("profile_id"), step="profiles: ids")["profile_id"].to_pandas()
-    score_table, score_report = scores.build(engine, as_of, ids)
+    score_table, score_report = scores.build(engine, as_of, ids, token=vault and vault.token)
     engine.replace("profile_scores", score_table)
     seconds["scores"] = time.perf_counter() - started
 

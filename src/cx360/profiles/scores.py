@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ibis
@@ -174,9 +175,12 @@ def lifetime_value(
     return scored.to_pandas().sort_values("profile_id", ignore_index=True)
 
 
-def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+def mention_edges(
+    engine: Engine, as_of: dt.datetime, token: Callable[[str, str], str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(edges author -> mentioned person, followers per person) from posts and reviews before as_of.
-    Mentions are read from the text (@handle) and from a `mentions` property when a source maps one."""
+    Mentions are read from the text (@handle) and from a `mentions` property when a source maps one.
+    With the PII vault on, handle nodes hold tokens: `token(kind, value)` gives that of a mention."""
     pe = engine.table("profile_events")
     posts = pe.filter(pe.name.isin(("social_post", "review_posted")) & (pe.ts < ibis.literal(as_of, "timestamp")))
     posts = posts.select(
@@ -196,7 +200,8 @@ def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.
         frame["profile_id"], frame["text"].fillna(""), frame["mentions"].fillna(""), strict=True
     ):
         for handle in set(MENTION.findall(text)) | {h.strip().lstrip("@") for h in mentions.split(",") if h.strip()}:
-            target = owner.get(handle.lower().rstrip("."))
+            handle = handle.lower().rstrip(".")
+            target = owner.get(token("social_handle", handle) if token else handle)
             if target is not None and target != pid:
                 rows.append((pid, target))
     edges = pd.DataFrame(rows, columns=["source_id", "target_id"]).assign(kind="mention")
@@ -211,13 +216,18 @@ def mention_edges(engine: Engine, as_of: dt.datetime) -> tuple[pd.DataFrame, pd.
 
 
 def build(
-    engine: Engine, as_of: dt.datetime, profile_ids: pd.Series, *, batch_rows: int = BATCH_ROWS
+    engine: Engine,
+    as_of: dt.datetime,
+    profile_ids: pd.Series,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    token: Callable[[str, str], str] | None = None,
 ) -> tuple[pa.Table, ScoreReport]:
     report = ScoreReport()
     scores = pd.DataFrame({"profile_id": profile_ids}).merge(
         lifetime_value(engine, as_of, report, batch_rows=batch_rows), on="profile_id", how="left"
     )
-    edges, followers = mention_edges(engine, as_of)
+    edges, followers = mention_edges(engine, as_of, token)
     report.influence_edges = len(edges)
     if len(edges) or len(followers):
         infl = influence(edges, followers).rename(columns={"node_id": "profile_id"})

@@ -306,11 +306,13 @@ def build(
     consents: ir.Table | None = None,
     *,
     timezone: str = "UTC",
+    born: ir.Table | None = None,
 ) -> tuple[ir.Table, ir.Table]:
     """(profile_traits, profile_breakdowns) as of `as_of`, as expressions over the stored tables, the
     per-person text summary (see cx360.profiles.texts; without one the voice traits are empty) and the
     consent check's answer per person (profile_id, consents; see cx360.privacy.consent); hours and
-    weekdays are those of `timezone`, the workspace's."""
+    weekdays are those of `timezone`, the workspace's. `born` (profile_id, birth_date) stands for the
+    golden birth dates of `profiles` when the PII vault holds them."""
     if voice is None:
         voice = ibis.memtable(texts.voice_schema().empty_table())
     if voice_breakdowns is None:
@@ -319,7 +321,7 @@ def build(
     pe = engine.table("profile_events")
     pe = pe.filter(pe.ts < w.as_of_lit)
     mapping = engine.table("identity_map")
-    profiles = engine.table("profiles")
+    profiles = engine.table("profiles") if born is None else born
     tx, tx_breakdowns = transactions(w, pe)
     visit, visit_breakdowns = visits(w, pe)
     parts = [
