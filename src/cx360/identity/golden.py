@@ -20,7 +20,7 @@ from cx360.config import IdentitySettings
 from cx360.engine import Engine, local_duckdb
 from cx360.identity import revealed
 from cx360.identity.graph import latest_records
-from cx360.identity.revealed import GOLDEN, PROFILE
+from cx360.privacy.reveal import GOLDEN, PROFILE, profile_subject
 from cx360.sources.vaulting import payload
 
 if TYPE_CHECKING:
@@ -55,9 +55,9 @@ def _to_vault(vault: Vault, profiles: pa.Table) -> pa.Table:
     profiles that are gone (merged, or erased)."""
     pii = list(schema.PII_ATTRIBUTE_NAMES)
     rows = profiles.select(["profile_id", *pii]).to_pylist()
-    vault.put((f"{PROFILE}{r.pop('profile_id')}", GOLDEN, payload(r)) for r in rows)
-    current = {f"{PROFILE}{r}" for r in profiles["profile_id"].to_pylist()}
-    vault.shred([s for s in vault.subjects(PROFILE) if s not in current])
+    vault.put((profile_subject(r.pop("profile_id")), GOLDEN, payload(r)) for r in rows)
+    current = {profile_subject(p) for p in profiles["profile_id"].to_pylist()}
+    vault.shred([s for s in vault.subjects(PROFILE + node_keys.SEP) if s not in current])
     for name in pii:
         i = profiles.schema.get_field_index(name)
         profiles = profiles.set_column(i, name, pa.nulls(profiles.num_rows, profiles.schema.field(i).type))

@@ -15,14 +15,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from cx360 import node_keys
+from cx360.privacy.reveal import GOLDEN, VALUE, profile_subject
 from cx360.schema import PII_ATTRIBUTE_NAMES as PII_ATTRIBUTES
 
 if TYPE_CHECKING:
     from cx360.privacy.vault import Vault
-
-VALUE = "value"  # the item of an identifier subject
-PROFILE = "profile:"  # the subject of a golden record: profile:PROFILE_ID
-GOLDEN = "golden"  # its item
 
 
 def _payloads(vault: Vault, subjects: list[str], items: list[str]) -> dict[tuple[str, str], dict]:
@@ -75,8 +72,9 @@ def with_identifiers(vault: Vault, table: pa.Table, kinds: Iterable[str]) -> pa.
 
 def birth_dates(vault: Vault, profile_ids: list[str]) -> pa.Table:
     """profile_id, birth_date of the golden records the vault holds, for traits (age)."""
-    found = _payloads(vault, [PROFILE + p for p in profile_ids], [GOLDEN] * len(profile_ids))
-    born = {s[len(PROFILE) :]: p.get("birth_date") for (s, _), p in found.items()}
+    subjects = {profile_subject(p): p for p in profile_ids}
+    found = _payloads(vault, list(subjects), [GOLDEN] * len(subjects))
+    born = {subjects[s]: p.get("birth_date") for (s, _), p in found.items()}
     return pa.table(
         {
             "profile_id": pa.array(profile_ids, pa.string()),
