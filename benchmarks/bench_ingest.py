@@ -4,6 +4,7 @@ read_csv or read_json with every column as text for CSV, as cx360 reads it).
 
     python benchmarks/bench_ingest.py --events 10000000 --repeat 3
     python benchmarks/bench_ingest.py --events 1000000 --format csv --repeat 3
+    python benchmarks/bench_ingest.py --events 1000000 --repeat 3 --vault   # also with [privacy] vault = true
 """
 
 from __future__ import annotations
@@ -94,12 +95,13 @@ def floor(data: Path, kind: str) -> float:
     return elapsed
 
 
-def cx360_ingest(data: Path, kind: str) -> tuple[float, float, int]:
+def cx360_ingest(data: Path, kind: str, vault: bool = False) -> tuple[float, float, int]:
     from cx360.sources.ingest import ingest
     from cx360.workspace import Workspace
 
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "cx360.toml").write_text(SOURCE.format(data=data, kind=kind), encoding="utf-8")
+        config = SOURCE.format(data=data, kind=kind) + ("[privacy]\nvault = true\n" if vault else "")
+        (Path(tmp) / "cx360.toml").write_text(config, encoding="utf-8")
         with Workspace(tmp) as ws:
             began = time.perf_counter()
             [report] = ingest(ws)
@@ -118,15 +120,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--format", choices=sorted(READ), default="parquet")
     parser.add_argument("--data", type=Path, default=Path(__file__).parent / ".data" / "ingest")
+    parser.add_argument("--vault", action="store_true", help="also ingest with the PII vault on, alternating")
     args = parser.parse_args()
     make_data(args.data, args.events)
-    floors, firsts, reruns = [], [], []
+    floors, firsts, reruns, vaulted = [], [], [], []
     for _ in range(args.repeat):
         floors.append(floor(args.data, args.format))
         first, rerun, loaded = cx360_ingest(args.data, args.format)
         assert loaded == args.events, loaded
         firsts.append(first)
         reruns.append(rerun)
+        if args.vault:  # tokens in SQL, one sealed vault item per distinct card token
+            first, _, loaded = cx360_ingest(args.data, args.format, vault=True)
+            assert loaded == args.events, loaded
+            vaulted.append(first)
     f, c, r = (statistics.median(x) for x in (floors, firsts, reruns))
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}")
     print(
@@ -138,6 +145,10 @@ def main() -> None:
     print(f"{'cx360 ingest':28}{c:>10.2f}{args.events / c:>14,.0f}")
     print(f"{'cx360 re-ingest (unchanged)':28}{r:>10.2f}")
     print(f"ratio cx360 / floor: {c / f:.2f}")
+    if vaulted:
+        v = statistics.median(vaulted)
+        print(f"{'cx360 ingest, vault on':28}{v:>10.2f}{args.events / v:>14,.0f}")
+        print(f"ratio vault on / off: {v / c:.2f}")
 
 
 if __name__ == "__main__":
