@@ -137,11 +137,10 @@ def simulate(actions: pd.DataFrame, truth: pd.DataFrame, values: dict[str, float
 
 
 def policies(scored: pd.DataFrame, chosen: pd.DataFrame, data, config, seed: int) -> dict[str, pd.DataFrame]:
-    from cx360.decisions import arbitrate
-
+    """cx360's choices and the three baselines', among the same open candidates (positive score)."""
     policy = config.contact_policy
     rng = np.random.default_rng(seed)
-    open_ = scored[scored.suppressed_by.isna() & (scored.expected_value > 0)]
+    open_ = scored[scored.suppressed_by.isna() & (scored.score > 0)]
     people = sorted(set(open_.profile_id) & set(chosen.index))
     open_ = open_[open_.profile_id.isin(people)]
     hist = data.history
@@ -165,23 +164,88 @@ def policies(scored: pd.DataFrame, chosen: pd.DataFrame, data, config, seed: int
     pop = pop.sort_values(["profile_id", "_o", "_c"]).groupby("profile_id").head(1)
     pop = pop.assign(hour=[everyone_hour(c) for c in pop.channel])
 
-    best_offer = open_.sort_values("expected_value", ascending=False).groupby("profile_id").head(1)
+    best_offer = open_.sort_values("score", ascending=False).groupby("profile_id").head(1)
     same = open_.merge(best_offer[["profile_id", "offer"]], on=["profile_id", "offer"])
     alone = same.groupby("profile_id").sample(n=1, random_state=seed + 1)
     alone = alone.assign(hour=[everyone_hour(c) for c in alone.channel])
-    every = scored[scored.suppressed_by.isna() & scored.profile_id.isin(people)]
-    by_propensity = arbitrate.pick(  # the same draws as decide.score's
-        every.assign(expected_value=every.propensity * every.value),
-        policy.exploration,
-        f"{policy.seed}:{data.as_of.isoformat()}",
-    )
-    return {
-        "cx360": ours,
-        "cx360, no uplift": by_propensity[["profile_id", "offer", "channel", "hour"]],
-        "random eligible": pick,
-        "most popular offer": pop,
-        "propensity alone": alone,
-    }
+    return {"cx360": ours, "random eligible": pick, "most popular offer": pop, "propensity alone": alone}
+
+
+def objectives(models, config, data, truth: pd.DataFrame, values: dict, seed: int) -> None:
+    """Every policy under every [decisions] objective, side by side on the same people and models."""
+    from cx360.decisions import arbitrate, decide
+    from cx360.decisions.settings import DecisionSettings
+
+    results, people = {}, {}
+    for objective in arbitrate.OBJECTIVES:
+        cfg = config.model_copy(update={"decisions": DecisionSettings(objective=objective)})
+        scored, chosen, _ = decide.score(models, cfg, data)
+        runs = policies(scored[scored.profile_id.isin(truth.index)], chosen[chosen.index.isin(truth.index)], data,
+                        cfg, seed)  # fmt: skip
+        people[objective] = len(runs["cx360"])
+        base = simulate(runs["most popular offer"], truth, values)[0]
+        for name, actions in runs.items():
+            acc, value, lift, lift_value = simulate(actions, truth, values)
+            results[name, objective] = f"{acc:6.2%} {acc / base:4.2f}x {lift:6.2%} {value:6.2f} {lift_value:6.2f}"
+        mix = runs["cx360"].offer.value_counts(normalize=True)
+        print(f"  cx360 under {objective:11} offers: " + ", ".join(f"{o} {share:.0%}" for o, share in mix.items()))
+    print("\nEvery policy under every [decisions] objective; each cell: acceptance, x the most popular offer's,")
+    print("incremental acceptance, value per person, incremental value per person (the hidden truth)")
+    print(f"  {'people':18} " + " ".join(f"{people[o]:>36,}" for o in arbitrate.OBJECTIVES))
+    print(f"  {'policy':18} " + " ".join(f"{o:>36}" for o in arbitrate.OBJECTIVES))
+    for name in ("cx360", "random eligible", "most popular offer", "propensity alone"):
+        print(f"  {name:18} " + " ".join(f"{results[name, o]:>36}" for o in arbitrate.OBJECTIVES))
+
+
+def spend_leak(ws, data, models, truth: pd.DataFrame) -> None:
+    """The spend features are one snapshot at as_of, also used for earlier contacts: does spend after a
+    contact leak into its row? The propensity model refitted with each contact's spend as of its own
+    moment (card payments strictly before it), next to the snapshot and to no spend at all, all three
+    measured on the same latest contacts in time, held out."""
+    from cx360.decisions import portrait
+    from cx360.decisions.propensity import ACCEPTED, PropensityModel, history_features
+    from cx360.decisions.responses import local_hours, zone_per_row
+
+    pe = ws.engine.table("profile_events")
+    pay = pe.filter((pe.name == "card_payment") & (pe.ts < data.as_of))
+    pay = pay.select("profile_id", "ts", "amount", category=ws.engine.json_get(pay.properties, "category"))
+    pay = ws.engine.to_arrow(pay, step="bench: payments").to_pandas().dropna(subset=["category"])
+    pay = pay[pay.profile_id.isin(data.profiling or set(pay.profile_id))]
+    h = data.history.assign(hour=local_hours(data.history.ts, zone_per_row(data.history.profile_id, data.zones,
+                                                                           models.tz)))  # fmt: skip
+    contacts = pd.concat([h, history_features(h, models.base_, models.activity)], axis=1)
+    contacts = contacts[contacts.offer.notna()].assign(accepted=contacts.name == ACCEPTED)
+    snapshot = models.traits_of(contacts.profile_id)
+    # each contact's spend per category before it: cumulative sums, the last one before the contact
+    pay = pay.sort_values("ts").assign(ts=lambda x: pd.to_datetime(x.ts), amount=lambda x: x.amount.clip(lower=0))
+    rows = contacts[["profile_id", "ts"]].assign(ts=lambda x: pd.to_datetime(x.ts), _row=contacts.index)
+    rows = rows.sort_values("ts")
+    wide = pd.DataFrame(0.0, index=contacts.index, columns=sorted(pay.category.unique()))
+    for category, part in pay.groupby("category"):
+        part = part.assign(cum=part.groupby("profile_id").amount.cumsum())[["profile_id", "ts", "cum"]]
+        got = pd.merge_asof(rows, part, on="ts", by="profile_id", allow_exact_matches=False)
+        wide.loc[got._row.to_numpy(), category] = got.cum.fillna(0.0).to_numpy()
+    total = wide.sum(axis=1)
+    at_time = wide.div(total.where(total > 0, 1.0), axis=0)
+    at_time.columns = [portrait.SHARE + str(c) for c in at_time.columns]
+    at_time[portrait.TOTAL] = np.log1p(total) / portrait.SCALE
+    at_time = at_time.reindex(columns=list(models.traits), fill_value=0.0)
+    print("\nSpend features: the snapshot at as_of against each contact's own moment (the same held-out contacts)")
+    for name, traits in (("snapshot at as_of", snapshot), ("as of each contact", at_time), ("no spend", None)):
+        x = contacts if traits is None else pd.concat([contacts, traits], axis=1)
+        q = PropensityModel(traits=() if traits is None else models.traits).fit(x).quality_
+        print(f"  {name:20} AUC {q.auc:.3f}, log loss {q.log_loss:.4f} (base rate {q.base_rate_log_loss:.4f})")
+    from sklearn.metrics import roc_auc_score
+
+    from cx360.demo.sources import acceptance
+
+    later = contacts.iloc[np.argsort(contacts.ts.to_numpy(), kind="stable")[int(len(contacts) * 0.8) :]]
+    later = later[later.profile_id.isin(truth.index)]
+    p = acceptance(truth.loc[later.profile_id], later.channel.to_numpy(), later.hour.to_numpy(), later.offer.to_numpy())
+    auc = roc_auc_score(later.accepted, p)
+    print(f"  the hidden truth's own chance, on the {len(later):,} of them it knows: AUC {auc:.3f}")
+    moved = (snapshot - at_time).abs().to_numpy().mean()
+    print(f"  mean absolute difference of a spend feature, snapshot against the contact's moment: {moved:.4f}")
 
 
 def ceilings(scored: pd.DataFrame, people: list[str], truth: pd.DataFrame, values: dict, policy) -> dict:
@@ -333,8 +397,9 @@ def main() -> None:
     runs = policies(scored[scored.profile_id.isin(truth.index)], known, data, config, args.seed)
     n = len(runs["cx360"])
     print(f"\nSimulator: {n:,} people with an open candidate, one action each, answered by the hidden truth")
+    print(f"  objective: {config.decisions.objective}")
     for offer, group in report.uplift.items():
-        print(f"  {offer}: ranked by {group['ranked_by']} ({group['controls']} held out before as_of)")
+        print(f"  {offer}: {group['controls']} held out before as_of")
     print(
         f"  {'policy':22} {'acceptance':>10} {'value/person':>13} {'x most popular':>15}"
         f" {'incremental':>12} {'incr. value':>12}"
@@ -344,14 +409,7 @@ def main() -> None:
     for name, (acc, value, lift, lift_value) in results.items():
         print(f"  {name:22} {acc:10.2%} {value:13.2f} {acc / base:15.2f} {lift:12.2%} {lift_value:12.2f}")
     print("  goal: cx360 >= 1.3x the acceptance of the most popular offer")
-    print(
-        "  incremental: acceptance minus what the person would have taken uncontacted (the hidden truth);"
-        " 'cx360, no uplift' ranks every offer by propensity, with the same candidates, hours and draws"
-    )
-    print("  offers chosen:")
-    for name in ("cx360", "cx360, no uplift", "most popular offer"):
-        mix = runs[name].offer.value_counts(normalize=True)
-        print(f"    {name:22} " + ", ".join(f"{o} {share:.0%}" for o, share in mix.items()))
+    print("  incremental: acceptance minus what the person would have taken uncontacted (the hidden truth)")
     best = ceilings(scored, list(runs["cx360"].profile_id), truth, values, config.contact_policy)
     print("  the ceiling, knowing the hidden truth (the same open candidates, any hour their channel may send at):")
     for name, actions in best.items():
@@ -369,6 +427,9 @@ def main() -> None:
                 f"Control model, {offer}: log loss {group['log_loss']:.4f} on the latest 20% of its control group, "
                 f"held out (the group's earlier rate: {group['base_log_loss']:.4f})"
             )
+    objectives(models, config, data, truth, values, args.seed)
+    with Workspace(root) as ws:
+        spend_leak(ws, data, models, truth)
     timing_on_held_out(root, models, as_of)
     latency(root, args.requests, args.seed)
 

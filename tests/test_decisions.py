@@ -54,6 +54,8 @@ def test_the_file_has_one_row_per_profile_with_the_fixed_columns(bank):
     with Workspace(bank) as ws:
         profiles = _table(ws, "profile_traits")
         log = _table(ws, "decisions")
+        city = _table(ws, "profiles").set_index("profile_id").city
+        zones = ws.config.contact_policy.zones
     assert sorted(out.profile_id) == sorted(profiles.profile_id) and out.profile_id.is_unique
     chosen = out[out.offer != ""]
     assert 0 < len(chosen) < len(out) and set(chosen.offer) <= {"auto_loan", "credit_card", "mortgage"}
@@ -61,7 +63,11 @@ def test_the_file_has_one_row_per_profile_with_the_fixed_columns(bank):
     assert chosen.reasons.str.contains("propensity").all()
     planned = log[log.offer.notna()]
     assert ((planned.probability > 0) & (planned.probability <= 1)).all()
-    local = pd.to_datetime(planned.send_at).dt.hour
+    zone = planned.profile_id.map(city).map(zones).fillna("UTC")  # each person's clock (the demo's zones)
+    local = pd.Series(
+        [pd.Timestamp(t).tz_localize("UTC").tz_convert(z).hour for t, z in zip(planned.send_at, zone, strict=True)],
+        index=planned.index,
+    )
     assert ((local >= 9) & (local < 21)).all()  # never in quiet hours
     assert (local[planned.channel == "call_centre"].between(10, 18)).all()
     # the log keeps every candidate, the suppressed ones with their rule
@@ -373,7 +379,7 @@ def test_exploration_logs_the_probability_of_each_choice():
             "profile_id": [f"p{i // 3}" for i in range(3000)],
             "offer": ["a", "b", "c"] * 1000,
             "channel": "email",
-            "expected_value": [3.0, 2.0, 1.0] * 1000,
+            "score": [3.0, 2.0, 1.0] * 1000,
             "suppressed_by": None,
         }
     )
@@ -490,49 +496,50 @@ def test_activity_hours_are_on_each_persons_clock_with_its_own_offset(bank):
 
 
 def test_quiet_and_send_hours_are_on_each_persons_own_clock(bank, tmp_path):
+    """The demo's people live on several clocks: the card CRM's city, mapped by the demo's [contact_policy]
+    zones; people without a city are on the workspace's UTC."""
     import shutil
 
     from cx360.api import services
     from cx360.api.access import create_key
     from cx360.api.app import open_context
 
+    result = CliRunner().invoke(cli, ["decide", "-w", str(bank)])  # a fresh plan: earlier tests sent the last
+    assert result.exit_code == 0, result.output
+    with Workspace(bank) as ws:
+        log = _table(ws, "decisions")
+        city = _table(ws, "profiles").set_index("profile_id").city
+        policy = ws.config.contact_policy
+    assert policy.person_time_zone == "city" and policy.zones["Vladivostok"] == "Asia/Vladivostok"
+    chosen = log[log.offer.notna() & (log.status == "planned")]
+    zones = chosen.profile_id.map(city).map(policy.zones).fillna("UTC")
+    assert zones.nunique() >= 3 and "Europe/Moscow" in set(zones), zones.value_counts()
+    for row, local in zip(chosen.itertuples(), zones, strict=True):
+        shown = pd.Timestamp(row.send_at).tz_localize("UTC").tz_convert(local)
+        assert f"send at {shown.hour:02d}:00 {local}" in row.reasons and not policy.quiet(shown.hour)
+    # the API answers on the same clocks (people the batch sent nothing to and suppressed nothing for)
+    ctx, _ = open_context(bank)
+    who = ctx.keys.authenticate(create_key(bank, "agent", "test-decisions-zones")[1])
+    unsent = chosen[~chosen.profile_id.isin(log.profile_id[log.status != "planned"])]
+    for batch in unsent.groupby(zones[unsent.index]).head(3).itertuples():
+        live = services.next_best_action(ctx, who, batch.profile_id, at=batch.as_of.to_pydatetime())
+        assert (live["reasons"], live["send_at"]) == (batch.reasons, batch.send_at)
+    # a value that is no zone and not in `zones` is reported, and those people stay on the policy's clock
     root = tmp_path / "zoned"
     shutil.copytree(bank, root)
     toml = root / "cx360.toml"
     text = toml.read_text(encoding="utf-8")
-    policy = '[contact_policy]\nperson_time_zone = "city"\nzones = { Moscow = "Asia/Novosibirsk" }\n'
-    toml.write_text(text.replace("[contact_policy]\n", policy, 1), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["decide", "-w", str(root), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    with Workspace(root) as ws:
-        log = _table(ws, "decisions")
-        city = _table(ws, "profiles").set_index("profile_id").city
-        quiet = ws.config.contact_policy.quiet
-    chosen = log[log.offer.notna() & (log.status == "planned")]  # this run's, not the bank's earlier sends
-    moscow = chosen.profile_id.map(city).eq("Moscow")
-    assert moscow.any() and (~moscow).any()
-    for row, local in (
-        (r, "Asia/Novosibirsk" if m else "UTC") for r, m in zip(chosen.itertuples(), moscow, strict=True)
-    ):
-        shown = pd.Timestamp(row.send_at).tz_localize("UTC").tz_convert(local)
-        assert f"send at {shown.hour:02d}:00 {local}" in row.reasons and not quiet(shown.hour)
-    # the API answers on the same clocks
-    ctx, _ = open_context(root)
-    who = ctx.keys.authenticate(create_key(root, "agent", "test-decisions-zones")[1])
-    for batch in chosen.head(12).itertuples():
-        live = services.next_best_action(ctx, who, batch.profile_id, at=batch.as_of.to_pydatetime())
-        assert (live["reasons"], live["send_at"]) == (batch.reasons, batch.send_at)
-    # a value that is no zone and not in `zones` is reported, and those people stay on the policy's clock
-    toml.write_text(text.replace("[contact_policy]\n", '[contact_policy]\nperson_time_zone = "city"\n', 1), "utf-8")
+    zones_line = next(line for line in text.splitlines() if line.startswith("zones = "))
+    toml.write_text(text.replace(zones_line, 'zones = { Novosibirsk = "Asia/Novosibirsk" }'), "utf-8")
     result = CliRunner().invoke(cli, ["decide", "-w", str(root), "--format", "json"])
     assert result.exit_code == 0, result.output
     warned = [w for w in json.loads(result.output)["warnings"] if "time zone" in w]
+    unknown = int(city.isin(["Moscow", "Yekaterinburg", "Vladivostok"]).sum())
     assert warned == [
-        f"{int(city.eq('Moscow').sum())} people's city is no time zone and not in [contact_policy] zones: "
-        "their hours are on UTC"
+        f"{unknown} people's city is no time zone and not in [contact_policy] zones: their hours are on UTC"
     ]
     # a field the golden record does not have, and a zone that is not one: clear errors
-    toml.write_text(text.replace("[contact_policy]\n", '[contact_policy]\nperson_time_zone = "planet"\n', 1), "utf-8")
+    toml.write_text(text.replace('person_time_zone = "city"', 'person_time_zone = "planet"'), "utf-8")
     with pytest.raises(ConfigError, match="person_time_zone: the golden record has no attribute 'planet'"):
         CliRunner().invoke(cli, ["decide", "-w", str(root)], catch_exceptions=False, standalone_mode=False)
     with pytest.raises(ConfigError, match=r"zones\.Omsk: 'Omsk' is not a time zone"):
@@ -559,3 +566,56 @@ def test_control_events_that_cannot_be_read_are_left_out_and_counted(bank, tmp_p
     assert result.exit_code == 0, result.output
     warnings = json.loads(result.output)["warnings"]
     assert any(w.startswith("2 offer_held_out event(s) left out of the control groups") for w in warnings)
+
+
+def test_the_objective_decides_what_arbitration_ranks_by_in_the_batch_and_the_api(bank, tmp_path):
+    import shutil
+
+    from cx360.api import services
+    from cx360.api.access import create_key
+    from cx360.api.app import open_context
+
+    root = tmp_path / "by-acceptance"
+    shutil.copytree(bank, root)
+    toml = root / "cx360.toml"
+    text = toml.read_text(encoding="utf-8")
+    text = text.replace('name = "credit_card"\n', 'name = "credit_card"\npriority = 2.0\n', 1)
+    toml.write_text(text, encoding="utf-8")
+    priority = {o.name: o.priority for o in load_config(toml).offers}
+    assert priority["credit_card"] == 2.0 and priority["mortgage"] == 0.8
+    ranked = {}
+    for objective in ("expected", "acceptance"):
+        toml.write_text(text + f'\n[decisions]\nobjective = "{objective}"\n', encoding="utf-8")
+        result = CliRunner().invoke(cli, ["decide", "-w", str(root), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        with Workspace(root) as ws:
+            log = _table(ws, "decisions")
+        planned = log[(log.status == "planned") & log.offer.notna() & ~log.explored]
+        assert len(planned) and set(planned.model) == {"propensity"}  # no objective but incremental ranks by uplift
+        for row in planned.itertuples():
+            open_ = [c for c in json.loads(row.candidates) if "suppressed_by" not in c]
+            key = (lambda c: c["propensity"] * c["value"]) if objective == "expected" else (
+                lambda c: c["propensity"] * priority[c["offer"]]
+            )  # fmt: skip
+            best = max(open_, key=key)
+            mine = next(c for c in open_ if (c["offer"], c["channel"]) == (row.offer, row.channel))
+            assert key(best) == pytest.approx(key(mine), rel=1e-4)
+            for c in open_:  # the expected value is propensity × value, whatever ranks; uplift is still shown
+                assert c["expected_value"] == pytest.approx(c["propensity"] * c["value"], rel=1e-4, abs=1e-5)
+                assert ("uplift" in c) == (c["offer"] in {"auto_loan", "credit_card"})
+            assert f"objective: {objective}" in row.reasons
+        ranked[objective] = planned.set_index("profile_id").offer
+    both = ranked["expected"].index.intersection(ranked["acceptance"].index)
+    assert (ranked["expected"][both] != ranked["acceptance"][both]).any()  # the objective changes choices
+    # the API answers as the batch under the same objective (for people the batch sent nothing to: only its
+    # caps count sends, see cx360.decisions.realtime; nor suppressed, by a consent changed since)
+    ctx, _ = open_context(root)
+    who = ctx.keys.authenticate(create_key(root, "agent", "test-decisions-objective")[1])
+    unsent = log[(log.status == "planned") & ~log.profile_id.isin(log.profile_id[log.status != "planned"])]
+    for batch in unsent.head(15).itertuples():
+        live = services.next_best_action(ctx, who, batch.profile_id, at=batch.as_of.to_pydatetime())
+        assert (live["offer"], live["reasons"]) == (_text(batch.offer), batch.reasons)
+        assert live["candidates"] == [pytest.approx(c) for c in json.loads(batch.candidates)]
+    toml.write_text(text + '\n[decisions]\nobjective = "clicks"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="objective"):
+        load_config(toml)

@@ -27,7 +27,7 @@ from pydantic import (
 
 from cx360 import documents
 from cx360.conditions import checked
-from cx360.decisions.settings import ContactPolicy, OfferSpec, UpliftSettings, check_catalogue
+from cx360.decisions.settings import ContactPolicy, DecisionSettings, OfferSpec, UpliftSettings, check_catalogue
 from cx360.errors import ConfigError
 from cx360.schema import ATTRIBUTE_NAMES, EVENT_NAMES, IDENTIFIER_KINDS
 
@@ -895,6 +895,7 @@ class Config(Model):
     offers: list[OfferSpec] = []
     contact_policy: ContactPolicy = ContactPolicy()
     uplift: UpliftSettings = UpliftSettings()
+    decisions: DecisionSettings = DecisionSettings()
     triggers: list[TriggerSpec] = []
     trigger_delivery: TriggerSettings = TriggerSettings()
 

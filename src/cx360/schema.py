@@ -366,7 +366,7 @@ DECISIONS: tuple[Column, ...] = (
     Column("offer", "string", "the offer chosen; empty: none"),
     Column("channel", "string", "the channel to send it through"),
     Column("send_at", "timestamp", "when to send it (UTC): the person's best hour outside quiet hours"),
-    Column("expected_value", "float64", "uplift (or propensity, see model) × value × the offer's priority"),
+    Column("expected_value", "float64", "uplift (or propensity, see model) × value × priority ([decisions] objective)"),
     Column("propensity", "float64", "calibrated probability that the person accepts"),
     Column("probability", "float64", "probability that the policy chose this action (for off-policy evaluation)"),
     Column("explored", "boolean", "chosen at random among the eligible actions, not as the best"),

@@ -1,23 +1,53 @@
-"""Arbitration: each candidate scored (propensity × value × the offer's priority), one action per person
-or none, with a small share of random eligible choices, and the probability of every choice logged so
-that other policies can be evaluated off-policy on the log."""
+"""Arbitration: each open candidate scored by the workspace's objective (`[decisions] objective`), one
+action per person or none, with a small share of random eligible choices, and the probability of every
+choice logged so that other policies can be evaluated off-policy on the log.
+
+The objectives: `incremental` (the default) ranks by what the contact adds, uplift × value where the
+offer has a control group and propensity × value where it has none; `expected` by propensity × value,
+counting those who would have taken the offer anyway; `acceptance` by propensity × the offer's
+priority, whatever the offer is worth. A candidate's value already carries its offer's priority."""
 
 from __future__ import annotations
 
 import hashlib
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
+from cx360.decisions.settings import Objective
+
+OBJECTIVES = get_args(Objective)
+
+
+def scores(objective: str, propensity, uplift, value, priority) -> tuple[np.ndarray, np.ndarray]:
+    """(expected value, score ranked by) per candidate, on arrays or single numbers; uplift NaN: the offer
+    has no control group. The expected value is uplift × value under `incremental`, else propensity × value."""
+    propensity, uplift = np.asarray(propensity, dtype=float), np.asarray(uplift, dtype=float)
+    if objective == "incremental":
+        expected = np.where(np.isnan(uplift), propensity, uplift) * value
+        return expected, expected
+    expected = propensity * np.asarray(value, dtype=float)
+    if objective == "expected":
+        return expected, expected
+    if objective == "acceptance":
+        return expected, propensity * np.asarray(priority, dtype=float)
+    raise ValueError(f"objective {objective!r}: choose one of {', '.join(OBJECTIVES)}")
+
+
+def by_uplift(objective: str, uplift: float | None) -> bool:
+    """Whether a candidate with this uplift (None: no control group) is ranked by it."""
+    return objective == "incremental" and uplift is not None
+
 
 def pick(scored: pd.DataFrame, exploration: float, seed: object) -> pd.DataFrame:
-    """One row per profile among the open candidates of `scored` (profile_id, expected_value, ...): the
-    best, or with probability `exploration` one drawn uniformly among the open ones. Adds `probability`
-    (of the choice under this policy) and `explored`."""
-    open_ = scored[scored.suppressed_by.isna() & (scored.expected_value > 0)]
+    """One row per profile among the open candidates of `scored` (profile_id, score, ...) whose score is
+    positive: the best, or with probability `exploration` one drawn uniformly among them. Adds
+    `probability` (of the choice under this policy) and `explored`."""
+    open_ = scored[scored.suppressed_by.isna() & (scored.score > 0)]
     if open_.empty:
         return open_.assign(probability=pd.Series(dtype=float), explored=pd.Series(dtype=bool))
-    open_ = open_.sort_values(["profile_id", "expected_value", "offer", "channel"], ascending=[True, False, True, True])
+    open_ = open_.sort_values(["profile_id", "score", "offer", "channel"], ascending=[True, False, True, True])
     group = open_.groupby("profile_id", sort=False)
     n = group.offer.transform("size").to_numpy()
     rank = group.cumcount().to_numpy()

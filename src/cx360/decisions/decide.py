@@ -3,7 +3,7 @@
 The steps: read the people and their history (inputs), list every (person, offer, channel) with the
 rule that holds it back (rules), learn where, when and how likely each person accepts (timing,
 propensity) and, for offers with a control group, how likely they take it uncontacted (control), score
-the open candidates by uplift or propensity and pick one per person or none (arbitrate), and log each
+the open candidates by the workspace's objective and pick one per person or none (arbitrate), and log each
 decision with all its candidates. Nothing here reads the demo's hidden truth: only events.
 """
 
@@ -211,9 +211,12 @@ def score(models: Models, config, data: inputs.Inputs) -> tuple[pd.DataFrame, pd
     open_["hour"] = [timing[k].value for k in zip(open_.profile_id, open_.channel, strict=True)]
     open_ = models.features(open_)
     open_["propensity"] = models.propensity.predict(open_) if len(open_) else []
-    open_["uplift"] = open_.propensity - models.untreated(open_)  # NaN: no control group, ranked by propensity
-    open_["expected_value"] = open_.uplift.fillna(open_.propensity) * open_.value
-    scored = cands.join(open_[["hour", "propensity", "uplift", "expected_value"]], how="left")
+    open_["uplift"] = open_.propensity - models.untreated(open_)  # NaN: no control group
+    priority = open_.offer.map({o.name: o.priority for o in config.offers}).to_numpy(dtype=float)
+    open_["expected_value"], open_["score"] = arbitrate.scores(
+        config.decisions.objective, open_.propensity, open_.uplift, open_.value, priority
+    )
+    scored = cands.join(open_[["hour", "propensity", "uplift", "expected_value", "score"]], how="left")
     chosen = arbitrate.pick(scored, policy.exploration, f"{policy.seed}:{data.as_of.isoformat()}")
     why = models.propensity.reasons(models.features(chosen)) if len(chosen) else []
     chosen = chosen.assign(model_reasons=why).set_index("profile_id")
@@ -222,7 +225,7 @@ def score(models: Models, config, data: inputs.Inputs) -> tuple[pd.DataFrame, pd
 
 def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: dict, now: dt.datetime) -> list[dict]:
     """One decision-log row per person of `data`."""
-    policy = config.contact_policy
+    policy, objective = config.contact_policy, config.decisions.objective
     clocks = {}  # zone name -> ZoneInfo, made once per zone
     catalogue = {o.name: o for o in config.offers}
     run = uuid.uuid4().hex[:8]
@@ -232,7 +235,7 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
         pids = part.index.tolist()
         best_channel |= zip(pids, models.timing.choose_many(pids, "channel", catalogue[offer].channels), strict=True)
     records = chosen.to_dict("index")
-    logged, none = _candidates(scored), _none_reasons(scored)
+    logged, none = _candidates(scored, objective), _none_reasons(scored)
     for pid in data.people.index:
         row = {
             "decision_id": f"{pid}:{data.as_of:%Y%m%dT%H%M}:{run}",
@@ -248,10 +251,10 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
             t = timing[pid, c.channel]
             channel_choice = best_channel[pid]
             uplift = None if pd.isna(c.uplift) else float(c.uplift)
-            ranking = ranked_by(models, c.offer, c.propensity, uplift)
+            ranking = ranked_by(models, objective, c.offer, c.propensity, uplift, c.value, catalogue[c.offer].priority)
             zone = data.zone(pid, policy.time_zone)
             tz = clocks.setdefault(zone, ZoneInfo(zone))
-            reason = chosen_reason(c.offer, c.channel, ranking, c.model_reasons, c.value, c.explored, t, zone)
+            reason = chosen_reason(c.offer, c.channel, ranking, c.model_reasons, c.explored, t, zone)
             reason += f"; best {channel_choice.reason}"
             row |= {
                 "offer": c.offer,
@@ -263,7 +266,7 @@ def rows(models: Models, config, data: inputs.Inputs, scored, chosen, timing: di
                 "explored": bool(c.explored),
                 "reasons": reason,
                 "uplift": uplift,
-                "model": "propensity" if uplift is None else "uplift",
+                "model": "uplift" if arbitrate.by_uplift(objective, uplift) else "propensity",
             }
         else:
             row |= no_offer(none.get(pid, "no offer: the catalogue has none for this person"))
@@ -287,21 +290,28 @@ def no_offer(reason: str) -> dict[str, Any]:
     }
 
 
-def ranked_by(models: Models, offer: str, propensity: float, uplift: float | None) -> str:
-    """What the chosen action was ranked by: its uplift (where the offer has a control group) or its propensity."""
+def ranked_by(
+    models: Models, objective: str, offer: str, propensity: float, uplift: float | None, value: float, priority: float
+) -> str:
+    """What the chosen action was ranked by under the objective (cx360.decisions.arbitrate), with its value."""
+    worth = f"value {value:,.2f}"
+    if objective == "acceptance":
+        return f"propensity {propensity:.1%} × priority {priority:g} (objective: acceptance; {worth})"
+    if objective == "expected":
+        return f"propensity {propensity:.1%} (objective: expected value) × {worth}"
     if uplift is None:
-        return f"propensity {propensity:.1%} ({models.control.why_not(offer)}: ranked by propensity)"
+        return f"propensity {propensity:.1%} ({models.control.why_not(offer)}: ranked by propensity) × {worth}"
     group = models.control.groups_[offer]
     return (
         f"uplift {uplift:.1%} (propensity {propensity:.1%} minus {propensity - uplift:.1%} who take it "
-        f"uncontacted, learnt from {group.controls} held out)"
+        f"uncontacted, learnt from {group.controls} held out) × {worth}"
     )
 
 
-def chosen_reason(offer, channel, ranking, model_reasons, value, explored, hour, zone: str) -> str:
-    """Why the chosen action: its uplift or propensity and what raised it, its value, and why that send hour."""
+def chosen_reason(offer, channel, ranking, model_reasons, explored, hour, zone: str) -> str:
+    """Why the chosen action: what ranked it and what raised its propensity, and why that send hour."""
     return (
-        f"{offer} by {channel}: {ranking} × value {value:,.2f}; propensity raised by: {model_reasons}"
+        f"{offer} by {channel}: {ranking}; propensity raised by: {model_reasons}"
         f"{' (explored at random)' if explored else ''}; send at {hour.value:02d}:00 {zone}: "
         f"{hour.reason}"
     )
@@ -311,7 +321,7 @@ def _dates_or_where(o) -> str:
     return f"where {o.where}" if o.where else f"runs {o.starts} to {o.ends}"
 
 
-def _candidates(scored: pd.DataFrame) -> pd.Series:
+def _candidates(scored: pd.DataFrame, objective: str) -> pd.Series:
     """profile_id -> the JSON list of their candidates: scores for the open ones, the rule for the others.
     Built column-wise: offer and channel names need no escaping (see cx360.decisions.settings)."""
     if scored.empty:
@@ -323,7 +333,9 @@ def _candidates(scored: pd.DataFrame) -> pd.Series:
     why = ', "suppressed_by": ' + scored.suppressed_by.map(rules).astype(object).fillna("") + "}"
     hour = scored.hour.fillna(0).astype(int).astype(str)
     model = pd.Series(', "model": "propensity"', index=scored.index).where(
-        scored.uplift.isna(), ', "model": "uplift", "uplift": ' + scored.uplift.round(6).astype(str)
+        scored.uplift.isna() | (objective != "incremental"), ', "model": "uplift"'
+    ) + pd.Series("", index=scored.index).where(
+        scored.uplift.isna(), ', "uplift": ' + scored.uplift.round(6).astype(str)
     )
     open_ = ', "propensity": ' + scored.propensity.round(6).astype(str) + model + ', "expected_value": '
     open_ = open_ + scored.expected_value.round(6).astype(str) + ', "hour": ' + hour + "}"
@@ -342,7 +354,7 @@ def _none_reasons(scored: pd.DataFrame) -> pd.Series:
     text = (counts.rule + " " + counts.n.astype(str)).groupby(counts.profile_id).agg(", ".join)
     all_held = scored.suppressed_by.notna().groupby(scored.profile_id).all()
     every = "no offer: every candidate is held back (" + text.reindex(all_held.index).fillna("") + ")"
-    return every.where(all_held, "no offer: no open candidate has a positive expected value")
+    return every.where(all_held, "no offer: no open candidate has a positive score")
 
 
 RESPONSE_DAYS = 30  # an answer to the same offer within this many days of the send belongs to it

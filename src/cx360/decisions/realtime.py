@@ -189,7 +189,8 @@ def candidates(config: Config, p: Person, at: dt.datetime) -> list[dict[str, Any
 
 def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: dt.datetime) -> dict[str, Any]:
     """The decision-log row for one person at `at` (see schema.DECISIONS), its candidates as a list."""
-    policy, timing = config.contact_policy, models.timing
+    policy, timing, objective = config.contact_policy, models.timing, config.decisions.objective
+    catalogue = {o.name: o for o in config.offers}
     clock = ZoneInfo(p.zone)
     local = [c.ts.replace(tzinfo=dt.UTC).astimezone(clock).hour for c in p.contacts]
     hits = [c.name == ACCEPTED for c in p.contacts]
@@ -212,26 +213,30 @@ def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: 
         )
         x = np.array([untreated_features(models, p, hits, o) + traits for o in offers])
         anyway = models.control.predict(offers, x)
-        for c, prob, base in zip(open_, models.propensity.predict_design(design), anyway, strict=True):
-            uplift = None if math.isnan(base) else float(prob - base)
+        prob = models.propensity.predict_design(design)
+        priority = [catalogue[o].priority for o in offers]
+        values = np.array([c["value"] for c in open_])
+        expected, score = arbitrate.scores(config.decisions.objective, prob, prob - anyway, values, priority)
+        for i, c in enumerate(open_):
             c |= {
                 "hour": int(hours[c["channel"]].value),
-                "propensity": float(prob),
-                "uplift": uplift,
-                "expected_value": (prob if uplift is None else uplift) * c["value"],
+                "propensity": float(prob[i]),
+                "uplift": None if math.isnan(anyway[i]) else float(prob[i] - anyway[i]),
+                "expected_value": float(expected[i]),
+                "score": float(score[i]),
             }
     row = {
         "decision_id": f"{p.profile_id}:{at:%Y%m%dT%H%M}:{uuid.uuid4().hex[:8]}",
         "profile_id": p.profile_id,
         "decided_at": now,
         "as_of": at,
-        "candidates": [_logged(c) for c in cands],
+        "candidates": [_logged(c, objective) for c in cands],
         "status": "planned",
         "suppressed_by": None,
     }
     ranked = sorted(
-        (i for i, c in enumerate(open_) if c["expected_value"] > 0),
-        key=lambda i: (-open_[i]["expected_value"], open_[i]["offer"], open_[i]["channel"]),
+        (i for i, c in enumerate(open_) if c["score"] > 0),
+        key=lambda i: (-open_[i]["score"], open_[i]["offer"], open_[i]["channel"]),
     )
     if not ranked:
         return row | _none(cands)
@@ -240,12 +245,12 @@ def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: 
     )
     c = open_[ranked[rank]]
     why = models.propensity.reasons_design(design[ranked[rank] : ranked[rank] + 1])[0]
-    offer = next(o for o in config.offers if o.name == c["offer"])
+    offer = catalogue[c["offer"]]
     best = timing.choose_own(p.profile_id, "channel", offer.channels,
                              own_channels([x.channel for x in p.contacts], hits, offer.channels))  # fmt: skip
     hour = hours[c["channel"]]
-    ranking = ranked_by(models, c["offer"], c["propensity"], c["uplift"])
-    reason = chosen_reason(c["offer"], c["channel"], ranking, why, c["value"], explored, hour, p.zone)
+    ranking = ranked_by(models, objective, c["offer"], c["propensity"], c["uplift"], c["value"], offer.priority)
+    reason = chosen_reason(c["offer"], c["channel"], ranking, why, explored, hour, p.zone)
     return row | {
         "offer": c["offer"],
         "channel": c["channel"],
@@ -256,7 +261,7 @@ def decide_one(models: Models, config: Config, p: Person, at: dt.datetime, now: 
         "explored": explored,
         "reasons": f"{reason}; best {best.reason}",
         "uplift": c["uplift"],
-        "model": "propensity" if c["uplift"] is None else "uplift",
+        "model": "uplift" if arbitrate.by_uplift(objective, c["uplift"]) else "propensity",
     }
 
 
@@ -295,12 +300,14 @@ def untreated_features(models: Models, p: Person, hits: list[bool], offer: str) 
     ]
 
 
-def _logged(c: dict[str, Any]) -> dict[str, Any]:
+def _logged(c: dict[str, Any], objective: str) -> dict[str, Any]:
     """A candidate as the decision log keeps it (decide._candidates)."""
     out = {"offer": c["offer"], "channel": c["channel"], "value": round(c["value"], 4)}
     if c["suppressed_by"] is not None:
         return out | {"suppressed_by": c["suppressed_by"]}
-    model = {"model": "propensity"} if c["uplift"] is None else {"model": "uplift", "uplift": round(c["uplift"], 6)}
+    model = {"model": "uplift" if arbitrate.by_uplift(objective, c["uplift"]) else "propensity"}
+    if c["uplift"] is not None:
+        model["uplift"] = round(c["uplift"], 6)
     return out | {
         "propensity": round(c["propensity"], 6),
         **model,
@@ -318,5 +325,5 @@ def _none(cands: list[dict[str, Any]]) -> dict[str, Any]:
         text = ", ".join(f"{r} {n}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         reason = f"no offer: every candidate is held back ({text})"
     else:
-        reason = "no offer: no open candidate has a positive expected value"
+        reason = "no offer: no open candidate has a positive score"
     return no_offer(reason)

@@ -5,13 +5,14 @@ worth (a margin, or an expression over traits such as `clv_12m * 0.02`), the cha
 through, how long to wait after a rejection or a declined application, how often one person may get
 it, a priority lever and the dates it runs. The contact policy caps contacts per channel and overall,
 keeps quiet hours, and holds people with an open complaint. `[uplift]` says how the marketing
-automation records the control groups that let an offer be ranked by its incremental effect.
+automation records the control groups that let an offer be ranked by its incremental effect, and
+`[decisions] objective` what arbitration ranks by.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -162,6 +163,19 @@ class UpliftSettings(_Model):
     )
     min_controls: int = Field(
         100, ge=10, description="control events an offer needs, with both outcomes, to be ranked by uplift"
+    )
+
+
+Objective = Literal["incremental", "expected", "acceptance"]
+
+
+class DecisionSettings(_Model):
+    """`[decisions]`: what arbitration ranks each person's open candidates by (cx360.decisions.arbitrate)."""
+
+    objective: Objective = Field(
+        "incremental",
+        description="incremental: uplift × value where the offer has a control group, else propensity × value;"
+        " expected: propensity × value; acceptance: propensity × the offer's priority",
     )
 
 

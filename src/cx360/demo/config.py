@@ -91,7 +91,9 @@ queue = "payments"
 
 # The next best action (`cx360 decide`): the offer catalogue and the contact policy.
 [contact_policy]
-quiet_hours = [21, 9]
+quiet_hours = [21, 9]  # on each person's clock: their city's zone; without a city, the workspace's (UTC)
+person_time_zone = "city"
+zones = { Moscow = "Europe/Moscow", Yekaterinburg = "Asia/Yekaterinburg", Novosibirsk = "Asia/Novosibirsk", Vladivostok = "Asia/Vladivostok" }
 max_contacts = { count = 3, days = 7 }
 [contact_policy.channels.email]
 cap = { count = 1, days = 7 }

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
@@ -10,6 +12,9 @@ from cx360.demo import names
 from cx360.demo.people import STREETS
 
 PRODUCTS = ("debit_card", "credit_card", "deposit", "mortgage", "auto_loan", "insurance", "investments")
+# The card CRM's city: most customers in Moscow, a share on the clocks of the Urals, Siberia and the Far East
+# (the demo's [contact_policy] zones map each city to its time zone)
+CITIES = {"Moscow": 0.7, "Yekaterinburg": 0.1, "Novosibirsk": 0.1, "Vladivostok": 0.1}
 
 
 def _phone_ru(e164: str, style: int) -> str:
@@ -20,6 +25,13 @@ def _phone_ru(e164: str, style: int) -> str:
 def _products(value: float, rng: np.random.Generator) -> str:
     k = 1 + int(value > 700) + int(value > 1500) + int(rng.random() < 0.3)
     return "|".join(sorted(rng.choice(PRODUCTS, k, replace=False)))
+
+
+def cities(person_ids: np.ndarray) -> np.ndarray:
+    """Each person's city, drawn from their id alone: the rest of the world's random draws stay as they were."""
+    u = np.array([int(hashlib.blake2b(str(pid).encode(), digest_size=4).hexdigest(), 16) / 2**32 for pid in person_ids])
+    edges = np.cumsum(list(CITIES.values()))
+    return np.array(list(CITIES), dtype=object)[np.minimum(np.searchsorted(edges, u, side="right"), len(CITIES) - 1)]
 
 
 def membership(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +113,7 @@ def crm_cards(people: pd.DataFrame, member: np.ndarray, rng: np.random.Generator
             "phone": phones,
             "email": email,
             "address": address,
-            "city": "Moscow",
+            "city": cities(p.person_id.to_numpy()),
             "card_token": tokens,
             "card_products": [_products(v, rng) for v in p.value],
             "last_modified": [
