@@ -5,7 +5,8 @@ to this process's journal (`audit-journal/<pid>-<random>.jsonl`, append-only, fd
 responds, and fails with 503 when it cannot. Requests that arrive together share one fdatasync (group
 commit): a thread's call waits for the sync under way, and a coroutine that records `async with
 audit.deferred()` awaits the next sync of the journal's syncer thread, which covers every entry
-appended before it starts, without blocking the event loop. One thread
+appended before it starts, without blocking the event loop; that sync begins as the entry is
+recorded, so it runs while the request does the rest of its work. One thread
 drains the journal into `access.sqlite` in batches; when SQLite is locked or failing it keeps the
 journal and tries again, so the log never stops. Each process holds an exclusive lock (flock) on its
 own journal; a journal whose lock is free belongs to a process that died (kill -9, power loss), and
@@ -110,6 +111,7 @@ class AuditLog:
             deferred = _DEFERRED.get()
             if deferred is not None:
                 deferred.append(mine)
+                self._sync_wanted.set()  # the sync starts now, while the request goes on with its work
             else:
                 self._sync(mine)
         except OSError as exc:
@@ -166,12 +168,12 @@ class AuditLog:
             self._sync_wanted.clear()
             with self._lock:
                 waiting, self._waiting = self._waiting, []
+            error: OSError | None = None
+            try:  # with no one waiting yet: a deferred entry's sync, begun before its request awaits it
+                self._sync(max((upto for upto, _, _ in waiting), default=self._written))
+            except OSError as exc:
+                error = exc
             if waiting:
-                error: OSError | None = None
-                try:
-                    self._sync(max(upto for upto, _, _ in waiting))
-                except OSError as exc:
-                    error = exc
                 by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
                 for _, loop, future in waiting:
                     by_loop.setdefault(loop, []).append(future)

@@ -464,13 +464,8 @@ def next_best_action(
             "reasons": f"no offer: {profile['withheld']}",
             "candidates": [],
         }
-    events, cursor = [], None
-    while True:  # every event before `at`: offers and complaints of any age count, as in the batch
-        page = ctx.store.timeline(pid, until=at, limit=5000, cursor=cursor)
-        events += page["events"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    # every event before `at`: offers and complaints of any age count, as in the batch
+    events = ctx.store.timeline(pid, until=at, limit=None)["events"]
     allowed = lambda p, c: decide(ctx, pid, p, c, rows=consents).allowed  # noqa: E731
     person = realtime.person(profile, events, config, allowed, at)
     row = realtime.decide_one(models, config, person, at, dt.datetime.now(dt.UTC).replace(tzinfo=None))

@@ -237,10 +237,11 @@ class Store:
         source: str | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
-        limit: int = 50,
+        limit: int | None = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        """Events newest first; `cursor` (from the previous page's next_cursor) continues after its last event.
+        """Events newest first; `cursor` (from the previous page's next_cursor) continues after its last event;
+        `limit` None: every event, in one page (sorted here: DuckDB's ORDER BY ... LIMIT costs more).
         A profile the stream changed adds the events applied since the index was built, and those of the
         profiles merged into it online."""
         pids = [pid, *(self.online.absorbed(pid) if self.online is not None else [])]
@@ -257,8 +258,10 @@ class Store:
             if after:
                 sql += " AND (ts < ? OR (ts = ? AND event_id < ?))"
                 params += [after[0], after[0], after[1]]
-            sql += " ORDER BY ts DESC, event_id DESC LIMIT ?"
-            rows.update((r["event_id"], r) for r in self._rows(sql, [*params, limit + 1]))
+            if limit is not None:
+                sql += " ORDER BY ts DESC, event_id DESC LIMIT ?"
+                params.append(limit + 1)
+            rows.update((r["event_id"], r) for r in self._rows(sql, params))
         if self.online is not None and self.online.doc(pid) is not None:
             for e in self.online.events_of(pids):
                 ts = dt.datetime.fromisoformat(e["ts"])
@@ -288,8 +291,8 @@ class Store:
                             }
                         ),
                     }
-        ordered = sorted(rows.values(), key=lambda r: (r["ts"], r["event_id"]), reverse=True)[: limit + 1]
-        more = len(ordered) > limit
+        ordered = sorted(rows.values(), key=lambda r: (r["ts"], r["event_id"]), reverse=True)
+        more = limit is not None and len(ordered) > limit
         ordered = ordered[:limit]
         for r in ordered:
             props = json.loads(r["properties"]) if r["properties"] else {}
