@@ -12,6 +12,10 @@ the benchmark's own catalogue (four offers, four channels), and builds the profi
   a random eligible action; the most popular offer (most accepted before as_of) on its most accepting
   channel at everyone's best hour; propensity alone (cx360's best offer, a random open channel for it,
   everyone's best hour). Expected acceptance and value per person; goal >= 1.3x the most popular.
+  Then every policy again under each [decisions] objective (incremental, expected, acceptance), on the
+  same people and models.
+- the propensity on the latest contacts, held out, with the spend features as of each contact instead
+  of the snapshot at as_of, and without them, next to the AUC of the hidden truth's own chance.
 - the channel and hour per person on the acceptances after as_of, held out: the hour within one hour
   and the channel, for the person -> segment -> everyone model next to everyone's best.
 - the batch decision time at N profiles, and POST /v1/decisions p50 / p99 on a real `cx360 serve`
