@@ -69,6 +69,17 @@ SOURCES = """
 """  # noqa: E501 (TOML 1.0: an inline table stays on one line)
 
 
+# The people of the bank above: A1/B1 share a phone; no family phone, placeholder e-mail or shared cookie merges.
+PEOPLE = {
+    frozenset({"A1", "B1"}),
+    frozenset({"A2"}),
+    frozenset({"A3"}),
+    frozenset({"A4"}),
+    frozenset({"B3"}),
+    frozenset({"B2"}),
+}
+
+
 @pytest.fixture(params=["duckdb"])
 def engine_kind(request):
     """DuckDB for the whole module; the first test also runs on Spark (resolve is slow there)."""
@@ -105,14 +116,7 @@ def test_shared_and_junk_identifiers_do_not_merge_people(bank):
     report = resolve(bank)
     # A1/B1 share a phone. The family phone of A2/A3, the placeholder e-mail of A4/B2, and the
     # cookie that A4 and B3 both logged in with (events never merge record-backed profiles) merge nobody.
-    assert groups(bank) == {
-        frozenset({"A1", "B1"}),
-        frozenset({"A2"}),
-        frozenset({"A3"}),
-        frozenset({"A4"}),
-        frozenset({"B3"}),
-        frozenset({"B2"}),
-    }
+    assert groups(bank) == PEOPLE
     assert report.profiles == 6 and report.links_blocked >= 6
     links = bank.engine.table("identity_links").to_pyarrow().to_pylist()
     family = [l for l in links if l["right"] == "phone:+74951112233"]
