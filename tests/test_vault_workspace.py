@@ -380,3 +380,13 @@ def test_erasure_shreds_every_subject_of_the_person_and_leaves_no_trace(banks, t
     ):
         data = path.read_bytes()
         assert not [v for v in values if v.encode() in data], path
+
+
+def test_turning_the_vault_on_over_clear_rows_is_a_clear_error(banks, tmp_path):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(banks["off"], mixed)
+    with_vault(mixed)
+    done = cx360("ingest", "-w", mixed)
+    assert done.returncode == 1
+    assert "holds identifiers loaded with the vault off" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

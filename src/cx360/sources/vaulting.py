@@ -18,12 +18,27 @@ import ibis.expr.types as ir
 
 from cx360 import node_keys, schema
 from cx360.engine import Engine
+from cx360.errors import ConfigError
+from cx360.privacy.vault import TOKEN_PREFIX
 
 if TYPE_CHECKING:
     from cx360.privacy.vault import Vault
 
 PII_ATTRIBUTES = schema.PII_ATTRIBUTE_NAMES
 _TYPES = {c.name: c.dtype for c in schema.ATTRIBUTES}
+
+
+def refuse_clear_rows(engine: Engine, root) -> None:
+    """Turning the vault on for a warehouse loaded without it would mix clear identifiers with tokens,
+    which never join: say so, and how to rebuild, rather than load."""
+    for table in ("records", "events", "consents"):
+        t = engine.table(table)
+        clear = ibis.or_(*[t[k].notnull() & ~t[k].startswith(TOKEN_PREFIX) for k in schema.IDENTIFIER_KINDS])
+        if engine.to_arrow(t.filter(clear).select("source").limit(1), step=f"vault: clear rows in {table}").num_rows:
+            raise ConfigError(
+                f"[privacy] vault is on, but `{table}` in {root} holds identifiers loaded with the vault off; "
+                "move warehouse.duckdb aside and run `cx360 ingest` again to load every source pseudonymised"
+            )
 
 
 def pseudonymised(rows: ir.Table, vault: Vault, entity: str) -> ir.Table:
