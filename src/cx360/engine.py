@@ -145,7 +145,11 @@ class Engine(ABC):
         """Append `expr` to `table`, in the table's column order."""
         columns = self.table(table).columns
         with self.step(step, expr):
-            self.con.insert(table, expr.select(*columns))
+            self._insert(table, expr.select(*columns))
+
+    def _insert(self, table: str, rows: ir.Table) -> None:
+        """INSERT the query's columns, by name."""
+        self.con.insert(table, rows)
 
     def unstage(self, staged: ir.Table) -> None:
         self.con.raw_sql(f"DROP TABLE IF EXISTS {_quote(staged.op().name)}")  # temp or not
@@ -399,7 +403,7 @@ class DuckDB(Engine):
         try:
             with self._transaction():
                 self.con.raw_sql(f"DELETE FROM {_quote(table)}")
-                self.con.insert(table, (data if staged is None else staged).select(*columns))
+                self._insert(table, (data if staged is None else staged).select(*columns))
         finally:
             if staged is not None:
                 self.unstage(staged)
@@ -437,7 +441,14 @@ class DuckDB(Engine):
             self.con.raw_sql(
                 f"DELETE FROM {_quote(table)} AS t USING ({ibis.to_sql(rows, dialect='duckdb')}) AS s WHERE {match}"
             )
-            self.con.insert(table, rows)
+            self._insert(table, rows)
+
+    def _insert(self, table: str, rows: ir.Table) -> None:
+        # The query compiled once: Ibis's own insert prints it, parses the text back and prints it again,
+        # which for the profile stage's wide queries costs more than DuckDB's run of them.
+        self.con._run_pre_execute_hooks(rows)  # registers in-memory tables the query uses
+        columns = ", ".join(_quote(c) for c in rows.columns)
+        self.con.raw_sql(f"INSERT INTO {_quote(table)} ({columns}) {self.con.compile(rows)}")
 
     def _map_into_stage(self, expr: ir.Table, fn: BatchFn, schema: pa.Schema, batch_rows: int) -> ir.Table:
         # Results go to a regular table through a second connection, because the first is busy streaming.
