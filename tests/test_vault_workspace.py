@@ -388,5 +388,5 @@ def test_turning_the_vault_on_over_clear_rows_is_a_clear_error(banks, tmp_path):
     with_vault(mixed)
     done = cx360("ingest", "-w", mixed)
     assert done.returncode == 1
-    assert "holds identifiers loaded with the vault off" in done.stdout + done.stderr
+    assert "already holds rows loaded with it off" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr

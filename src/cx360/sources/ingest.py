@@ -93,9 +93,7 @@ def ingest(ws: Workspace, only: list[str] | None = None, *, on_progress: Progres
     engine = ws.engine
     recover(engine)
     suppression = Suppression.load(ws.root, config.workspace.default_region)
-    vault = Vault.of(ws)
-    if vault is not None:
-        vaulting.refuse_clear_rows(engine, ws.root)
+    vault = vaulting.for_ingest(ws)
     reports = []
     drained = ledger.drain(engine, ws.root)  # consent changes the API took since the last ingest
     if drained:

@@ -19,26 +19,33 @@ import ibis.expr.types as ir
 from cx360 import node_keys, schema
 from cx360.engine import Engine
 from cx360.errors import ConfigError
-from cx360.privacy.vault import TOKEN_PREFIX
+from cx360.privacy.vault import FOLDER, KEYS_FILE, Vault
 
 if TYPE_CHECKING:
-    from cx360.privacy.vault import Vault
+    from cx360.workspace import Workspace
 
 PII_ATTRIBUTES = schema.PII_ATTRIBUTE_NAMES
 _TYPES = {c.name: c.dtype for c in schema.ATTRIBUTES}
 
 
-def refuse_clear_rows(engine: Engine, root) -> None:
-    """Turning the vault on for a warehouse loaded without it would mix clear identifiers with tokens,
-    which never join: say so, and how to rebuild, rather than load."""
-    for table in ("records", "events", "consents"):
-        t = engine.table(table)
-        clear = ibis.or_(*[t[k].notnull() & ~t[k].startswith(TOKEN_PREFIX) for k in schema.IDENTIFIER_KINDS])
-        if engine.to_arrow(t.filter(clear).select("source").limit(1), step=f"vault: clear rows in {table}").num_rows:
+def for_ingest(ws: Workspace) -> Vault | None:
+    """The vault ingest writes to (None with the vault off); an error when the warehouse already holds
+    rows loaded in the other mode, since clear values and tokens of one person would never join."""
+    on, used = ws.config.privacy.vault, (ws.root / FOLDER / KEYS_FILE).exists()
+    if on != used and any(
+        ws.engine.to_arrow(ws.engine.table(t).limit(1), step="ingest: rows held").num_rows
+        for t in ("records", "events")
+    ):
+        if on:
             raise ConfigError(
-                f"[privacy] vault is on, but `{table}` in {root} holds identifiers loaded with the vault off; "
-                "move warehouse.duckdb aside and run `cx360 ingest` again to load every source pseudonymised"
+                f"[privacy] vault is on in {ws.config_path}, but the warehouse already holds rows loaded with "
+                "it off, in clear: start a new warehouse (move the old one away) and ingest the sources again"
             )
+        raise ConfigError(
+            f"[privacy] vault is off in {ws.config_path}, but the warehouse holds tokens whose values are in "
+            f"the vault ({FOLDER}/{KEYS_FILE}): turn it back on (vault = true)"
+        )
+    return Vault.of(ws)
 
 
 def pseudonymised(rows: ir.Table, vault: Vault, entity: str) -> ir.Table:
