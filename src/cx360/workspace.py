@@ -64,6 +64,12 @@ custom_names = []
 # min_churn_risk = 0.6
 # queue = "retention"
 
+# The PII vault (docs/privacy.md#the-pii-vault): the warehouse keeps identifiers as keyed tokens and no
+# names or birth dates; their values are encrypted per person in privacy/vault.sqlite. Decide before the
+# first ingest.
+# [privacy]
+# vault = true
+
 # Purposes and their consent defaults (docs/privacy.md): marketing (opt-in, per channel), profiling and
 # analytics (opt-out) are known without a declaration; declare one to change it or to add another.
 # [privacy.purposes.marketing]
