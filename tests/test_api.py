@@ -207,8 +207,11 @@ def test_index_is_reused_while_the_warehouse_is_unchanged(served):
     assert not index.ensure(root / "warehouse.duckdb").rebuilt
 
 
-def test_keys_and_audit_commands(served):
-    from cx360.cli import app
+def test_keys_and_audit_commands(served, monkeypatch):
+    from cx360.cli import app, output
+
+    # the console's width is fixed at import, from the COLUMNS of the process (80 in an xdist worker)
+    monkeypatch.setattr(output.out, "width", 250)
 
     root, client, *_ = served
     runner = CliRunner()
