@@ -193,7 +193,9 @@ def test_ages_and_influence_are_as_with_the_vault_off(banks):
     ages = by_members(on, "profile_traits", "age_years")
     assert ages == by_members(off, "profile_traits", "age_years") and sum(a is not None for a in ages.values()) > 20
     influence = by_members(on, "profile_scores", "pagerank")
-    assert influence == by_members(off, "profile_scores", "pagerank")
+    clear = by_members(off, "profile_scores", "pagerank")
+    assert influence.keys() == clear.keys()  # PageRank sums floats in any order: equal to the last digits only
+    assert all(v == clear[k] or v == pytest.approx(clear[k], rel=1e-12) for k, v in influence.items())
     assert len({v for v in influence.values() if v is not None}) > 1
 
 
