@@ -11,11 +11,10 @@ import functools
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_erasure import cx360
 
 from cx360 import node_keys, schema
 from cx360.api.access import create_key
@@ -28,19 +27,8 @@ from cx360.privacy.vault import Vault
 from cx360.sources.ingest import ingest
 from cx360.workspace import Workspace
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 # Not searched: the raw inputs (the user's own files), the demo's hidden truth, and the vault itself.
 UNSEARCHED = ("data/", "truth/", "privacy/vault")
-
-
-def cx360(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cx360", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": SRC},
-    )
 
 
 def with_vault(root: Path) -> None:
