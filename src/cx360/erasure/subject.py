@@ -30,21 +30,19 @@ class Subject:
     @property
     def identifiers(self) -> dict[str, list[str]]:
         """Their identifiers by kind as the warehouse holds them (the vault's tokens when it is on)."""
-        out: dict[str, list[str]] = {}
-        for node in self.nodes:
-            kind, value = node_keys.parse(node)
-            if kind != node_keys.RECORD:
-                out.setdefault(kind, []).append(value)
-        return out
+        return self._by_kind(clear=False)
 
     @property
     def clear_identifiers(self) -> dict[str, list[str]]:
         """Their identifiers by kind in clear, as sources, the event log and free text hold them."""
+        return self._by_kind(clear=True)
+
+    def _by_kind(self, *, clear: bool) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for node in self.nodes:
             kind, value = node_keys.parse(node)
             if kind != node_keys.RECORD:
-                out.setdefault(kind, []).append(self.clear.get(node, value))
+                out.setdefault(kind, []).append(self.clear.get(node, value) if clear else value)
         return out
 
     @property
