@@ -3,6 +3,8 @@ namesakes and spouses that must stay apart."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -324,3 +326,16 @@ def test_an_m_probability_that_underflows_in_training_is_floored_not_fatal():
         "m_probability": 1e-300,
         "u_probability": 0.5,
     }
+
+
+def test_a_comparison_em_leaves_undefined_carries_no_weight_instead_of_breaking_prediction():
+    # Records of the demo bank (30 people, seed 3): only one source holds middle names, and EM's
+    # estimate of their m comes out 0/0, which Splink wrote into its SQL as a bare `nan`.
+    records = pd.read_csv(Path(__file__).parent / "data" / "middle_names_on_one_side.csv", dtype=str)
+    model = MatchModel().fit(records)
+    assert model.unlearned_ == ["middle_name"] == model.summary()["unlearned"]
+    middle = next(c for c in model.settings_["comparisons"] if c["output_column_name"] == "middle_name")
+    levels = [lv for lv in middle["comparison_levels"] if not lv.get("is_null_level")]
+    assert all(lv["m_probability"] == lv["u_probability"] for lv in levels)
+    pairs = model.predict(records).to_pandas()
+    assert len(pairs) > 0 and "middle_name" not in " ".join(pairs.evidence)

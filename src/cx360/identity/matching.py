@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from contextlib import contextmanager
 
 import pandas as pd
@@ -220,6 +221,25 @@ def _floored(settings: dict) -> dict:
     return settings
 
 
+def _unlearned(settings: dict) -> list[str]:
+    """Give no weight to a comparison whose m EM left undefined, and name those comparisons.
+
+    EM divides by the matching pairs in which a column is present: when no pair of a pass has that
+    column (a middle name few records carry), its m comes out 0/0 = NaN, which Splink would write into
+    its SQL as a bare `nan`. Such a comparison was not learned from this data, so each of its levels gets
+    m = u: a Bayes factor of 1, evidence neither way.
+    """
+    names = []
+    for comparison in settings["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        if not any(isinstance(lv.get("m_probability"), float) and math.isnan(lv["m_probability"]) for lv in levels):
+            continue
+        for level in levels:
+            level["m_probability"] = level.get("u_probability")
+        names.append(comparison["output_column_name"])
+    return names
+
+
 def _require_similarity_functions(spark) -> None:
     """Splink's string similarities come from its jar, which must be on the session from the start."""
     try:
@@ -380,6 +400,7 @@ class MatchModel(BaseEstimator):
         linker.training.estimate_u_using_random_sampling(max_pairs=self.max_pairs, seed=self.seed)
         linker = self._train_em(linker, em, training)
         self.settings_ = _floored(linker.misc.save_model_to_json())
+        self.unlearned_ = _unlearned(self.settings_)
         return self
 
     def _train_em(self, linker, keys: list[tuple[str, ...]], training: list[pd.DataFrame]):
@@ -453,6 +474,7 @@ class MatchModel(BaseEstimator):
         return {
             "probability_two_random_records_match": self.settings_["probability_two_random_records_match"],
             "em_passes": self.em_passes_,
+            "unlearned": self.unlearned_,
             "comparisons": {
                 c["output_column_name"]: [
                     {"level": lv.get("label_for_charts"), "m": lv.get("m_probability"), "u": lv.get("u_probability")}

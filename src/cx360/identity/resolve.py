@@ -67,8 +67,8 @@ def resolve(ws: Workspace) -> IdentityReport:
     if settings.probabilistic:
         try:
             usable = _without(clear, flagged, keys=record_table).drop_columns(["record_hash"])
-            probabilistic, oversized = _probabilistic(usable, settings, engine)
-            warnings += _oversized(oversized, settings.max_block_size)
+            probabilistic, model_warnings = _probabilistic(usable, settings, engine)
+            warnings += model_warnings
         except TrainingDataError as exc:  # a small workspace still gets its deterministic profiles
             warnings.append(f"probabilistic matching skipped: {exc}")
     links = pd.concat([links, probabilistic], ignore_index=True)
@@ -220,7 +220,7 @@ def _without(records: pa.Table, flagged: pa.Table, keys: pa.Table | None = None)
     return records
 
 
-def _probabilistic(records: pa.Table, settings, engine) -> tuple[pd.DataFrame, list[dict]]:
+def _probabilistic(records: pa.Table, settings, engine) -> tuple[pd.DataFrame, list[str]]:
     usable = records.drop_columns(["source"]).rename_columns(
         ["unique_id" if c == "node" else c for c in records.column_names if c != "source"]
     )
@@ -242,7 +242,10 @@ def _probabilistic(records: pa.Table, settings, engine) -> tuple[pd.DataFrame, l
             "status": "active",
             "blocked_reason": None,
         }
-    ), model.oversized_blocks_
+    ), _oversized(model.oversized_blocks_, settings.max_block_size) + [
+        f"{name} carries no weight in matching: no pair the matcher trained on had it on both sides"
+        for name in model.unlearned_
+    ]
 
 
 def _oversized(blocks: list[dict], limit: int) -> list[str]:
