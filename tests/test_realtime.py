@@ -171,7 +171,7 @@ def test_identify_merges_the_anonymous_profile_into_the_known_one(tmp_path, monk
         drain(ws)
         for stage in ("identity", "profiles"):
             assert run_stage(ws, stage).status == "ok"
-    done = after_batch(root / "warehouse.duckdb")
+    done = after_batch(root, Workspace(root).config, root / "warehouse.duckdb")
     assert done.index_rebuilt and done.profiles_dropped == 1
     with _served(root, monkeypatch) as (client, _ctx):  # a restart: the online store is a file
         known = client.get("/v1/profiles", params={"email": "ivan@mail.ru"}).json()
@@ -288,7 +288,7 @@ def test_batch_and_stream_agree_at_random_cut_points(tmp_path, monkeypatch, vaul
             online_in = {m["segment"] for m in doc["segments"] if m["exited_at"] is None} & {"payers", "recent_payer"}
             batch_in = {m["segment"] for m in members if m["profile_id"] == pid and m["exited_at"] is None}
             assert online_in == batch_in & {"payers", "recent_payer"}, (cut, pid)
-        after_batch(root / "warehouse.duckdb")
+        after_batch(root, Workspace(root).config, root / "warehouse.duckdb")
 
 
 def test_a_crash_mid_batch_replays_without_duplicates_and_time_windows_exit_on_time(tmp_path, monkeypatch):

@@ -465,6 +465,29 @@ class StreamSettings(Model):
     )
 
 
+class OnlineSettings(Model):
+    """Where the online profile store lives (the `[online]` table, docs/realtime.md)."""
+
+    url: str | None = Field(
+        None,
+        description="a PostgreSQL the servers of several machines share: postgresql://USER@HOST:PORT/DB; "
+        "none: online.sqlite beside the warehouse, shared by the processes of one machine",
+    )
+    url_env: str | None = Field(
+        None, description="the environment variable that holds url instead (keeps a password out of this file)"
+    )
+
+    @property
+    def shared(self) -> bool:
+        return self.url is not None or self.url_env is not None
+
+    @model_validator(mode="after")
+    def _one(self) -> OnlineSettings:
+        if self.url is not None and self.url_env is not None:
+            raise ValueError("give at most one of 'url' or 'url_env' (an environment variable holding the URL)")
+        return self
+
+
 class CollectorSettings(Model):
     """The Segment-spec collector of `cx360 serve` and its event log (the `[collector]` table)."""
 
@@ -892,6 +915,7 @@ class Config(Model):
     calls: CallSettings = CallSettings()
     collector: CollectorSettings = CollectorSettings()
     stream: StreamSettings = StreamSettings()
+    online: OnlineSettings = OnlineSettings()
     offers: list[OfferSpec] = []
     contact_policy: ContactPolicy = ContactPolicy()
     uplift: UpliftSettings = UpliftSettings()

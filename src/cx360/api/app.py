@@ -26,7 +26,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
     from cx360.api.store import Store
     from cx360.config import DuckDBEngine
     from cx360.errors import ConfigError
-    from cx360.online.store import OnlineStore, online_path
+    from cx360.online.store import open_online
     from cx360.privacy.vault import Vault
     from cx360.workspace import Workspace
 
@@ -40,7 +40,7 @@ def open_context(root: Path, *, reindex: bool = False) -> tuple[Context, object]
     vault = Vault.of(ws)
     report = index.ensure(ws.root / cfg.engine.path, force=reindex, vault=vault)
     on = cfg.serve.online and os.environ.get("CX360_ONLINE", "1") != "0"  # `cx360 serve --no-online`
-    online = OnlineStore(online_path(ws.root / cfg.engine.path)) if on else None
+    online = open_online(ws.root, cfg) if on else None
     store = Store(report.path, region=cfg.workspace.default_region, online=online, vault=vault)
     return Context(
         root=ws.root,

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from cx360.online.store import OnlineStore, online_path
+from cx360.online.store import open_online
 
 if TYPE_CHECKING:
+    from cx360.config import Config
     from cx360.privacy.vault import Vault
 
 
@@ -30,7 +31,7 @@ class Reconciled:
     profiles_kept: int = 0
 
 
-def after_batch(warehouse: Path, vault: Vault | None = None) -> Reconciled:
+def after_batch(root: Path, config: Config, warehouse: Path, vault: Vault | None = None) -> Reconciled:
     import duckdb
 
     from cx360.api import index
@@ -39,10 +40,9 @@ def after_batch(warehouse: Path, vault: Vault | None = None) -> Reconciled:
     if not target.exists():
         return Reconciled(False)  # never served: `cx360 serve` builds it when it starts
     index.ensure(warehouse, vault=vault)
-    path = online_path(warehouse)
-    if not path.exists():
+    store = open_online(root, config, create=False)
+    if store is None:
         return Reconciled(True)
-    store = OnlineStore(path)
     try:
         rows = store._rows("SELECT event_id, profile_id FROM events")
         ids = pa.table({"event_id": [r["event_id"] for r in rows]})
@@ -53,9 +53,9 @@ def after_batch(warehouse: Path, vault: Vault | None = None) -> Reconciled:
                 for r in con.execute("SELECT event_id FROM events SEMI JOIN online_ids USING (event_id)").fetchall()
             }
         out = Reconciled(True)
-        for (pid,) in store._con().execute("SELECT profile_id FROM docs").fetchall():
+        for pid in [r["profile_id"] for r in store._rows("SELECT profile_id FROM docs")]:
             with store.write() as con:
-                mine = [r[0] for r in con.execute("SELECT event_id FROM events WHERE profile_id = ?", (pid,))]
+                mine = [r["event_id"] for r in con.execute("SELECT event_id FROM events WHERE profile_id = ?", (pid,))]
                 if not set(mine) <= covered:
                     out.profiles_kept += 1
                     continue

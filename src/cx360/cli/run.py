@@ -50,7 +50,9 @@ def run(
 
         vault = Vault.of(ws)
         try:
-            done = after_batch(warehouse, vault)  # running servers serve the new profiles at their next request
+            done = after_batch(
+                ws.root, ws.config, warehouse, vault
+            )  # running servers serve the new profiles at their next request
         finally:
             if vault is not None:
                 vault.close()

@@ -20,15 +20,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _store(workspace: Path):
-    from cx360.config import DuckDBEngine
     from cx360.errors import ConfigError
-    from cx360.online.store import OnlineStore, online_path
+    from cx360.online.store import open_online
     from cx360.workspace import Workspace
 
     ws = Workspace(workspace)
-    if not isinstance(ws.config.engine, DuckDBEngine):
-        raise ConfigError(f"{ws.config_path}: the online store lives beside a DuckDB warehouse")
-    return OnlineStore(online_path(ws.root / ws.config.engine.path))
+    store = open_online(ws.root, ws.config)
+    if store is None:
+        raise ConfigError(f"{ws.config_path}: the online store lives beside a DuckDB warehouse, or in [online] url")
+    return store
 
 
 @triggers_app.command("list")

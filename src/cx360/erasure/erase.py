@@ -39,7 +39,7 @@ from cx360.errors import NotFoundError
 from cx360.filemodes import private
 from cx360.identity.explain import node_candidates
 from cx360.online.erase import erase_online, with_online
-from cx360.online.store import online_path
+from cx360.online.store import open_online
 from cx360.privacy.ledger import INTAKE_FILE
 from cx360.privacy.suppression import Suppression, list_path
 from cx360.privacy.vault import Vault
@@ -140,9 +140,14 @@ def _run(root: Path, journal: dict) -> dict:
         for stream, (erased, left) in erase_redis(config, root, subject, region).items():
             journal["stores"][stream] = journal["stores"].get(stream, 0) + erased
             journal.setdefault("redis_left", {})[stream] = left
-        if isinstance(config.engine, DuckDBEngine):
-            online = erase_online(online_path(root / config.engine.path), subject.profile_ids, subject.nodes)
+        store = open_online(root, config, create=False)
+        if store is not None:
+            try:
+                online = erase_online(store, subject.profile_ids, subject.nodes)
+            finally:
+                store.close()
             journal["stores"]["online store"] = journal["stores"].get("online store", 0) + online
+            journal["stores"]["online store at"] = store.where
         consents = stores_io.erase_sqlite_rows(root / INTAKE_FILE, "consents", subject.profile_ids)
         journal["stores"]["consents intake"] = journal["stores"].get("consents intake", 0) + consents
         keys = _row_keys(ws, subject, journal)

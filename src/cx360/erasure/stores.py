@@ -57,7 +57,12 @@ def stores(config: Config) -> list[Store]:
         Store(
             "online store",
             ("online.sqlite", "online.sqlite-wal", "online.sqlite-shm", "online.sqlite-journal"),
-            "the person's nodes, events, documents, memberships and trigger deliveries deleted, the file vacuumed",
+            "the person's nodes, events, documents, memberships and trigger deliveries deleted, "
+            + (
+                "in the PostgreSQL the servers share ([online] url), its tables vacuumed"
+                if config.online.shared
+                else "the file vacuumed"
+            ),
         ),
         Store(
             "event log",

@@ -131,13 +131,12 @@ def resolve(ws: Workspace) -> IdentityReport:
 def online_nodes(ws: Workspace) -> pd.DataFrame:
     """The nodes the stream placed (cx360.online), with their profiles: the batch adopts them and the ids
     the stream gave, so that a profile keeps its id when the nightly run catches up."""
-    from cx360.online.store import OnlineStore, online_path
+    from cx360.online.store import open_online
 
-    path = online_path(ws.root / getattr(ws.config.engine, "path", "warehouse.duckdb"))
     columns = ["node", "profile_id", "first_seen_at"]
-    if not path.exists():
+    store = open_online(ws.root, ws.config, create=False)
+    if store is None:
         return pd.DataFrame(columns=columns)
-    store = OnlineStore(path)
     try:
         rows = [(r["node"], store.survivor(r["profile_id"]), r["at"]) for r in store._rows("SELECT * FROM nodes")]
     finally:

@@ -36,7 +36,7 @@ from cx360.identity import revealed
 from cx360.online.compute import SliceEngine, as_of_for
 from cx360.online.parse import Parsed, Reader
 from cx360.online.stitch import Stitcher
-from cx360.online.store import OnlineStore
+from cx360.online.store import OnlineStore, put
 from cx360.online.triggers import Triggers
 from cx360.trait_catalog import RECENT_DAYS, RECURRING_WEEKS
 
@@ -201,15 +201,13 @@ class Processor:
                     )
                     self.triggers.queue_event(con, pid, e["name"], _iso(now), e["event_id"])
                 else:
-                    con.execute(
-                        "INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (key, pid, json.dumps(row, default=str))
-                    )
+                    put(con, "records", {"node": key, "profile_id": pid, "row": json.dumps(row, default=str)})
                 last[pid] = message.get("messageId") or key
                 applied += 1
             if last:
                 self._refresh(con, set(last), now, last)
             if offset is not None:
-                con.execute("INSERT OR REPLACE INTO offsets VALUES (?, ?)", offset)
+                self.store.put_offset(con, *offset)
         self.applied += applied
         self.batches += 1
         self.seconds += time.perf_counter() - started
@@ -243,9 +241,16 @@ class Processor:
             event_id = last.get(pid) or (previous or {}).get("last_event_id")
             entered, exited = self._memberships(con, pid, computed.segments.get(pid, set()), doc, updated, event_id)
             doc["segments"] = self._segment_docs(pid, doc)
-            con.execute(
-                "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
-                (pid, json.dumps(doc, default=str), _iso(as_of), updated, event_id),
+            put(
+                con,
+                "docs",
+                {
+                    "profile_id": pid,
+                    "doc": json.dumps(doc, default=str),
+                    "as_of": _iso(as_of),
+                    "updated_at": updated,
+                    "last_event_id": event_id,
+                },
             )
             self.triggers.queue(con, pid, entered, exited, updated, event_id)
             due = self._next_due(person.times, as_of)
@@ -300,13 +305,14 @@ class Processor:
             for m in doc.get("segments") or []:
                 if m.get("segment") in online and m.get("exited_at") is None:
                     con.execute(
-                        "INSERT OR IGNORE INTO members VALUES (?, ?, ?, NULL, NULL, ?)",
+                        "INSERT INTO members VALUES (?, ?, ?, NULL, NULL, ?) ON CONFLICT DO NOTHING",
                         (pid, m["segment"], str(m.get("entered_at")), at),
                     )
         entered = sorted((now_in - was_in) & online)
         exited = sorted((was_in - now_in) & online)
         for segment in entered:
-            con.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?, NULL, ?, ?)", (pid, segment, at, event_id, at))
+            row = {"profile_id": pid, "segment": segment, "entered_at": at, "exited_at": None}
+            put(con, "members", {**row, "event_id": event_id, "updated_at": at})
         for segment in exited:
             con.execute(
                 "UPDATE members SET exited_at = ?, event_id = ?, updated_at = ? "

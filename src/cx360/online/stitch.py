@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Callable
 
 from cx360 import node_keys
 from cx360.config import IdentitySettings
 from cx360.identity.junk import pattern_reason
 from cx360.identity.stable_ids import new_profile_id
-from cx360.online.store import OnlineStore
+from cx360.online.store import OnlineStore, put
 
 Age = Callable[[str], dt.datetime | None]  # the registry's created_at of a batch profile
 
@@ -41,7 +40,7 @@ class Stitcher:
 
     def place(
         self,
-        con: sqlite3.Connection,
+        con,
         nodes: list[str],
         event_id: str,
         at: str,
@@ -83,12 +82,9 @@ class Stitcher:
         rows = self.store._rows("SELECT min(at) AS at FROM nodes WHERE profile_id = ?", [pid])
         return 1, rows[0]["at"] or "", pid
 
-    def _merge(
-        self, con: sqlite3.Connection, loser: str, into: str, event_id: str, at: str, evidence: list[str]
-    ) -> None:
-        con.execute(
-            "INSERT OR REPLACE INTO merged VALUES (?, ?, ?, ?, ?)", (loser, into, event_id, at, json.dumps(evidence))
-        )
+    def _merge(self, con, loser: str, into: str, event_id: str, at: str, evidence: list[str]) -> None:
+        row = {"profile_id": loser, "merged_into": into, "event_id": event_id, "at": at}
+        put(con, "merged", {**row, "evidence": json.dumps(evidence)})
         for table in ("nodes", "events", "records"):
             con.execute(f"UPDATE {table} SET profile_id = ? WHERE profile_id = ?", (into, loser))
         con.execute("DELETE FROM docs WHERE profile_id = ?", (loser,))

@@ -1,7 +1,9 @@
 """The online profile store: what the stream processor changed since the serving index was built.
 
-One SQLite file in WAL mode beside the warehouse (`online.sqlite`): point reads and writes cost tens of
-microseconds, readers never wait for the writer, and every worker process of `cx360 serve` shares it.
+By default one SQLite file in WAL mode beside the warehouse (`online.sqlite`): point reads and writes
+cost tens of microseconds, readers never wait for the writer, and every process of `cx360 serve` and
+`cx360 stream` on the machine shares it. With `[online] url` (or `url_env`) it is a PostgreSQL that the
+servers of several machines share (cx360.online.engines holds what differs; docs/realtime.md why).
 It is an overlay on the serving index (cx360.api.index), which holds the batch's profiles: a profile the
 stream touched has its current document here, the identifiers the stream attached to it, the events
 applied since, and the segment memberships that changed. `cx360 run` rebuilds the index; `reconcile`
@@ -21,12 +23,19 @@ then drops what the batch now covers.
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
+import socket
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cx360.errors import ConfigError
+from cx360.online import engines
+
+if TYPE_CHECKING:
+    from cx360.config import Config
 
 ONLINE_FILE = "online.sqlite"
 _SCHEMA = """
@@ -50,38 +59,79 @@ CREATE TABLE IF NOT EXISTS outbox (key TEXT PRIMARY KEY, trigger TEXT NOT NULL, 
     payload TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at TEXT NOT NULL,
     error TEXT, created_at TEXT NOT NULL, delivered_at TEXT);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_at);
-CREATE TABLE IF NOT EXISTS offsets (stream TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS offsets (stream TEXT PRIMARY KEY, seq BIGINT NOT NULL)
 """
+_KEYS = {"records": ("node",), "docs": ("profile_id",), "merged": ("profile_id",), "offsets": ("stream",)}
+_KEYS["members"] = ("profile_id", "segment", "entered_at")
 
 
 def online_path(warehouse: Path) -> Path:
     return warehouse.with_name(ONLINE_FILE)
 
 
+def open_online(root: Path, config: Config, *, create: bool = True) -> OnlineStore | None:
+    """The workspace's online store: [online] url's PostgreSQL, else online.sqlite beside a DuckDB
+    warehouse. None when there is none (create=False and no file; or no DuckDB warehouse to sit beside)."""
+    from cx360.config import DuckDBEngine
+
+    url = config.online.url
+    if config.online.url_env is not None:
+        url = os.environ.get(config.online.url_env)
+        if not url:
+            raise ConfigError(f"[online] url_env names ${config.online.url_env}, which is not set")
+    if url is not None:
+        # a server's partitions are p0, p1, ... on every machine: offsets are kept per machine and workspace
+        return OnlineStore(engines.postgresql(url), origin=f"{socket.gethostname()}:{root.resolve()}|")
+    if not isinstance(config.engine, DuckDBEngine):
+        return None
+    path = online_path(root / config.engine.path)
+    return OnlineStore(path) if create or path.exists() else None
+
+
+def put(con, table: str, row: dict[str, Any]) -> None:
+    """Write a whole row, replacing the one with its key (the upsert both engines speak)."""
+    keys = _KEYS[table]
+    cols = ", ".join(row)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in row if c not in keys)
+    con.execute(
+        f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(row))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}",
+        tuple(row.values()),
+    )
+
+
 class OnlineStore:
-    """A connection per thread; writes in short IMMEDIATE transactions (one writer at a time, across
-    processes), so that reading a profile's state and writing its new one is never interleaved with
-    another writer's: no update is lost when two workers apply events of one person together."""
+    """A connection per thread; writes in short transactions that hold the writer lock (one writer at a
+    time, across processes and, on PostgreSQL, machines), so that reading a profile's state and writing
+    its new one is never interleaved with another writer's: no update is lost when two processors apply
+    events of one person together.
 
-    def __init__(self, path: Path):
-        self.path = path
+    `target`: the SQLite file, or an engine (cx360.online.engines). `origin` prefixes the offsets' keys."""
+
+    def __init__(self, target: Path | engines.Engine, *, origin: str = ""):
+        self.engine = target if isinstance(target, engines.Engine) else engines.sqlite(Path(target))
+        self.path = target if isinstance(target, Path) else None
+        self.origin = origin
         self._local = threading.local()
-        self._con().executescript(_SCHEMA)  # idempotent; executescript runs outside a transaction
+        with self.write() as con:  # idempotent; under the writer lock, as two servers may start together
+            for statement in _SCHEMA.split(";"):
+                con.execute(statement)
 
-    def _con(self) -> sqlite3.Connection:
+    @property
+    def where(self) -> str:
+        return self.engine.where
+
+    def _con(self):
         con = getattr(self._local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("PRAGMA synchronous = NORMAL")  # WAL: a commit survives a process crash
-            con.row_factory = sqlite3.Row
-            self._local.con = con
+            con = self._local.con = self.engine.connect()
         return con
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Iterator[Any]:
         con = self._con()
-        con.execute("BEGIN IMMEDIATE")
+        for statement in self.engine.begin:
+            con.execute(statement)
         try:
             yield con
         except BaseException:
@@ -95,8 +145,11 @@ class OnlineStore:
             con.close()
             self._local.con = None
 
-    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list:
         return self._con().execute(sql, tuple(params)).fetchall()
+
+    def put_offset(self, con, stream: str, seq: int) -> None:
+        put(con, "offsets", {"stream": self.origin + stream, "seq": seq})
 
     # -- reads ---------------------------------------------------------------------------------------------
     def node_profiles(self, nodes: Iterable[str]) -> dict[str, str]:
@@ -152,7 +205,7 @@ class OnlineStore:
         return [dict(r) for r in self._rows("SELECT * FROM members WHERE profile_id = ? ORDER BY entered_at", [pid])]
 
     def offset(self, stream: str) -> int:
-        rows = self._rows("SELECT seq FROM offsets WHERE stream = ?", [stream])
+        rows = self._rows("SELECT seq FROM offsets WHERE stream = ?", [self.origin + stream])
         return rows[0]["seq"] if rows else 0
 
     def due(self, now: str, limit: int = 500) -> list[str]:

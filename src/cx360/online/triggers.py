@@ -74,8 +74,8 @@ class Triggers:
             key = hashlib.sha256(f"{t.name}|{pid}|{what.get('on')}|{at}|{event_id}|{target}".encode()).hexdigest()[:32]
             payload = {"trigger": t.name, **what, "profile_id": pid, "at": at, "event_id": event_id, "key": key}
             con.execute(
-                "INSERT OR IGNORE INTO outbox (key, trigger, target, payload, status, attempts, next_at, created_at) "
-                "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?)",
+                "INSERT INTO outbox (key, trigger, target, payload, status, attempts, next_at, created_at) "
+                "VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT DO NOTHING",
                 (key, t.name, target, json.dumps(payload), at, at),
             )
 
