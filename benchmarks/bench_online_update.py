@@ -7,6 +7,10 @@ event and per micro-batch (median of the batches), and the online store's size. 
 collector or other threads, this is the processor's own cost; bench_realtime.py measures it under load.
 
     python benchmarks/bench_online_update.py --events 20000 --people 1000
+    python benchmarks/bench_online_update.py --online-url postgresql://postgres@127.0.0.1:PORT/cx360_test
+
+With --online-url the online store is that PostgreSQL (`[online] url`), in a schema of its own, dropped
+after.
 """
 
 from __future__ import annotations
@@ -29,7 +33,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--online-url", help="a PostgreSQL for the online store ([online] url)")
     args = parser.parse_args()
+    online, schema = "", None
+    if args.online_url:
+        import uuid
+
+        import psycopg
+
+        url = args.online_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute(f"CREATE SCHEMA {schema}")
+        online = f'\n[online]\nurl = "{url}?options=-csearch_path%3D{schema}"\n'
 
     from cx360.api.app import open_context
     from cx360.online.compute import as_of_for
@@ -43,7 +59,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="cx360-bench-online-")) / "ws"
     init_workspace(root)
     with (root / "cx360.toml").open("a") as f:
-        f.write(CONFIG.format(hook=9))  # a webhook nobody answers: nothing is delivered here
+        f.write(CONFIG.format(hook=9) + online)  # a webhook nobody answers: nothing is delivered here
     with Workspace(root) as ws:
         run_stage(ws, "ingest")
     ctx, _ = open_context(root)
@@ -72,15 +88,20 @@ def main() -> None:
             break
         walls.append((time.perf_counter() - wall) / done)
         cpus.append((time.process_time() - cpu) / done)
-    path = ctx.store.online.path
-    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    print(f"online store: {ctx.store.online.where}")
     print(f"{proc.applied:,} events of {args.people:,} people in {proc.batches} micro-batches of <= {args.batch}")
     print(
         f"per event: wall {1000 * statistics.median(walls):.3f} ms, CPU {1000 * statistics.median(cpus):.3f} ms "
         f"(median over micro-batches); per micro-batch: {1000 * proc.seconds / proc.batches:.0f} ms"
     )
-    print(f"online store: {size / 1e6:.1f} MB for {args.people:,} profiles and {proc.applied:,} events")
+    path = ctx.store.online.path
+    if path is not None:
+        size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+        print(f"online store: {size / 1e6:.1f} MB for {args.people:,} profiles and {proc.applied:,} events")
     ctx.close()
+    if schema is not None:
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":

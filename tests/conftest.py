@@ -143,3 +143,36 @@ def spark_twin(spark_session, tmp_path):
     yield twin
     for ws in opened:
         ws.close()
+
+
+def pg_test_url() -> str:
+    """The test PostgreSQL's URL (CX360_TEST_PG_URL); skips without one, fails under CX360_TEST_SERVICES=1."""
+    url = os.environ.get("CX360_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CX360_TEST_SERVICES") == "1":
+            pytest.fail("CX360_TEST_SERVICES=1 but CX360_TEST_PG_URL is not set")
+        pytest.skip("no PostgreSQL: set CX360_TEST_PG_URL (see .ci/start-postgres)")
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+ONLINE_STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=ONLINE_STORES)
+def online_store(request, monkeypatch):
+    """The `[online]` table of a workspace: empty (online.sqlite), or a fresh schema of the test PostgreSQL
+    named through $CX360_ONLINE_URL."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    import uuid
+
+    import psycopg
+
+    url, schema = pg_test_url(), f"online_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(f"CREATE SCHEMA {schema}")
+    monkeypatch.setenv("CX360_ONLINE_URL", f"{url}?options=-csearch_path%3D{schema}")
+    yield '\n[online]\nurl_env = "CX360_ONLINE_URL"\n'
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -33,7 +33,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cx360.profiles",),
     ("cx360.identity",),
     ("cx360.sources",),
-    ("cx360.online.store",),  # the online profile store's file: the batch adopts what the stream placed
+    ("cx360.online.store",),  # the online profile store: the batch adopts what the stream placed
+    ("cx360.online.engines",),  # its SQLite file or shared PostgreSQL: what differs between them
     ("cx360.privacy",),  # consents and the one policy check, suppression, personal data in text, retention
     ("cx360.status",),  # what a workspace holds, read from its tables by name
     ("cx360.provenance",),

@@ -27,7 +27,7 @@ from cx360.erasure.erase import erase
 from cx360.online.compute import as_of_for
 from cx360.online.feed import Feeds
 from cx360.online.processor import Processor
-from cx360.online.store import OnlineStore, online_path
+from cx360.online.store import open_online
 from cx360.online.triggers import Deliverer, Triggers, replay
 from cx360.pipeline import run_stage
 from cx360.privacy.vault import Vault
@@ -87,10 +87,10 @@ def hook():
     server.shutdown()
 
 
-def _workspace(root, webhook: str = "http://127.0.0.1:9/unused", *, vault: bool = False):
+def _workspace(root, webhook: str = "http://127.0.0.1:9/unused", *, vault: bool = False, online: str = ""):
     init_workspace(root)
     with (root / "cx360.toml").open("a") as f:
-        f.write(CONFIG.replace("WEBHOOK", webhook) + ("\n[privacy]\nvault = true\n" if vault else ""))
+        f.write(CONFIG.replace("WEBHOOK", webhook) + ("\n[privacy]\nvault = true\n" if vault else "") + online)
     with Workspace(root) as ws:
         run_stage(ws, "ingest")  # an empty warehouse, for the serving index
     return root
@@ -124,8 +124,8 @@ def _wait(fn, timeout=5.0):
     raise AssertionError("timed out")
 
 
-def test_an_accepted_event_is_in_the_profile_within_a_second(tmp_path, monkeypatch):
-    with _served(_workspace(tmp_path), monkeypatch) as (client, _ctx):
+def test_an_accepted_event_is_in_the_profile_within_a_second(tmp_path, monkeypatch, online_store):
+    with _served(_workspace(tmp_path, online=online_store), monkeypatch) as (client, _ctx):
         sent = time.monotonic()
         r = client.post("/v1/track", json=_track("m1", anonymousId="c-1"), headers=client.write)
         assert r.status_code == 200
@@ -151,8 +151,8 @@ def test_an_accepted_event_is_in_the_profile_within_a_second(tmp_path, monkeypat
         _wait(counted)
 
 
-def test_identify_merges_the_anonymous_profile_into_the_known_one(tmp_path, monkeypatch):
-    root = _workspace(tmp_path)
+def test_identify_merges_the_anonymous_profile_into_the_known_one(tmp_path, monkeypatch, online_store):
+    root = _workspace(tmp_path, online=online_store)
     with _served(root, monkeypatch) as (client, _):
         client.post(
             "/v1/identify",
@@ -173,7 +173,7 @@ def test_identify_merges_the_anonymous_profile_into_the_known_one(tmp_path, monk
             assert run_stage(ws, stage).status == "ok"
     done = after_batch(root, Workspace(root).config, root / "warehouse.duckdb")
     assert done.index_rebuilt and done.profiles_dropped == 1
-    with _served(root, monkeypatch) as (client, _ctx):  # a restart: the online store is a file
+    with _served(root, monkeypatch) as (client, _ctx):  # a restart: the online store outlives the server
         known = client.get("/v1/profiles", params={"email": "ivan@mail.ru"}).json()
         assert known["freshness"]["origin"] == "batch"
         client.post("/v1/track", json=_track("a1", anonymousId="anon-7"), headers=client.write)
@@ -211,9 +211,39 @@ def test_identify_merges_the_anonymous_profile_into_the_known_one(tmp_path, monk
     # erasure reaches the online store and what only the stream knew (the cookie merged online)
     receipt = erase(root, "ivan@mail.ru", "test")
     assert receipt["files"]["online store"] > 0 and receipt["verification"]["hits"] == 0
+    store = open_online(root, Workspace(root).config)
+    assert receipt["files"]["online store at"] == store.where
+    held = [json.dumps(dict(r)) for t in store.counts() for r in store._rows(f"SELECT * FROM {t}")]
+    assert not [r for r in held if "anon-7" in r or "ivan@mail.ru" in r]
+    store.close()
     for name in ("online.sqlite", "online.sqlite-wal"):
         path = root / name
         assert not path.exists() or (b"anon-7" not in path.read_bytes() and b"ivan@mail.ru" not in path.read_bytes())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("online_store", ["postgresql"], indirect=True)
+def test_two_servers_sharing_one_postgresql_store_see_each_others_updates(tmp_path, monkeypatch, online_store):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a, b = _workspace(a, online=online_store), _workspace(b, online=online_store)
+    with _served(a, monkeypatch) as (on_a, _), _served(b, monkeypatch) as (on_b, _):
+        on_a.post("/v1/track", json=_track("m1", anonymousId="c-1"), headers=on_a.write)
+        seen = _wait(lambda: (x := on_b.get("/v1/profiles", params={"cookie_id": "c-1"})).status_code == 200 and x)
+        assert seen.json()["traits"]["events_total"] == 1  # applied by server a, served by server b
+        identify = {"type": "identify", "messageId": "i1", "anonymousId": "c-1", "userId": "u-9"}
+        on_b.post("/v1/identify", json={**identify, "traits": {"email": "olga@mail.ru"}}, headers=on_b.write)
+        found = _wait(
+            lambda: (x := on_a.get("/v1/profiles", params={"email": "olga@mail.ru"})).status_code == 200 and x
+        )
+        assert found.json()["profile_id"] == seen.json()["profile_id"]  # b attached the email to a's profile
+        burst = [_track(f"x{i}", ts=f"2026-11-21T10:{i:02d}:00Z", anonymousId="c-1") for i in range(30)]
+        on_a.post("/v1/batch", json={"batch": burst[::2]}, headers=on_a.write)  # one person, both servers at once
+        on_b.post("/v1/batch", json={"batch": burst[1::2]}, headers=on_b.write)
+        _wait(lambda: on_a.get("/v1/profiles", params={"cookie_id": "c-1"}).json()["traits"]["events_total"] == 31)
+    store = open_online(a, Workspace(a).config)
+    streams = [r["stream"] for r in store._rows("SELECT stream FROM offsets ORDER BY stream")]
+    assert len(streams) == 2 and len({s.split("|")[0] for s in streams}) == 2, "offsets are kept per server"
+    store.close()
 
 
 def _history(seed: int, n: int = 90) -> list[dict]:
@@ -291,8 +321,10 @@ def test_batch_and_stream_agree_at_random_cut_points(tmp_path, monkeypatch, vaul
         after_batch(root, Workspace(root).config, root / "warehouse.duckdb")
 
 
-def test_a_crash_mid_batch_replays_without_duplicates_and_time_windows_exit_on_time(tmp_path, monkeypatch):
-    root = _workspace(tmp_path)
+def test_a_crash_mid_batch_replays_without_duplicates_and_time_windows_exit_on_time(
+    tmp_path, monkeypatch, online_store
+):
+    root = _workspace(tmp_path, online=online_store)
     monkeypatch.setenv("CX360_TRIGGER_SECRET", SECRET)
     ctx, _ = open_context(root)
     clock = [dt.datetime(2026, 11, 20, 12)]
@@ -342,11 +374,13 @@ def test_a_crash_mid_batch_replays_without_duplicates_and_time_windows_exit_on_t
     ctx.close()
 
 
-def test_a_webhook_down_for_a_while_gets_each_trigger_once_then_dead_letters_replay(tmp_path, hook, monkeypatch):
+def test_a_webhook_down_for_a_while_gets_each_trigger_once_then_dead_letters_replay(
+    tmp_path, hook, monkeypatch, online_store
+):
     monkeypatch.setenv("CX360_TRIGGER_SECRET", SECRET)
-    root = _workspace(tmp_path, webhook=hook)
+    root = _workspace(tmp_path, webhook=hook, online=online_store)
     ctx, _ = open_context(root)
-    store = OnlineStore(online_path(root / "warehouse.duckdb"))
+    store = open_online(root, ctx.config)
     spec = ctx.config.triggers[0]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.write() as con:
@@ -379,13 +413,13 @@ def test_a_webhook_down_for_a_while_gets_each_trigger_once_then_dead_letters_rep
     ctx.close()
 
 
-def test_a_consent_withdrawn_after_the_trigger_fired_suppresses_the_send(tmp_path, hook, monkeypatch):
+def test_a_consent_withdrawn_after_the_trigger_fired_suppresses_the_send(tmp_path, hook, monkeypatch, online_store):
     from cx360.api.services import decide
     from cx360.config import TriggerSpec
     from cx360.privacy import ledger
 
     monkeypatch.setenv("CX360_TRIGGER_SECRET", SECRET)
-    root = _workspace(tmp_path, webhook=hook)
+    root = _workspace(tmp_path, webhook=hook, online=online_store)
     ctx, _ = open_context(root)
     store = ctx.store.online
     spec = TriggerSpec(name="offer_mail", segment="payers", webhook=hook, purpose="marketing", channel="email")
@@ -409,11 +443,13 @@ def test_a_consent_withdrawn_after_the_trigger_fired_suppresses_the_send(tmp_pat
     ctx.close()
 
 
-def test_junk_identifiers_link_nobody_online(tmp_path):
-    from cx360.config import IdentitySettings
+def test_junk_identifiers_link_nobody_online(tmp_path, online_store):
+    import tomllib
+
+    from cx360.config import Config, IdentitySettings
     from cx360.online.stitch import Stitcher
 
-    store = OnlineStore(tmp_path / "online.sqlite")
+    store = open_online(tmp_path, Config.model_validate(tomllib.loads(online_store)))
     stitcher = Stitcher(store, IdentitySettings(), lambda pid: None)
     with store.write() as con:
         assert stitcher.place(con, ["email:noreply@example.com"], "e1", "2026-11-20T10:00:00", {}) is None

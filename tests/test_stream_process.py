@@ -14,7 +14,7 @@ import time
 
 from cx360.api.app import open_context
 from cx360.online.feed import Feeds
-from cx360.online.store import OnlineStore, online_path
+from cx360.online.store import OnlineStore, open_online
 from cx360.pipeline import run_stage
 from cx360.stream.eventlog import Partition
 from cx360.workspace import Workspace, init_workspace
@@ -48,13 +48,15 @@ def _stream(root):
 
 
 def _applied(store: OnlineStore) -> int:
-    rows = store._rows("SELECT seq FROM offsets WHERE stream = 'p0/web'")
-    return rows[0]["seq"] if rows else 0
+    return store.offset("p0/web")
 
 
-def _writing(path) -> bool:
+def _writing(store: OnlineStore) -> bool:
     """Whether another process holds the online store's write transaction now (it is mid-batch)."""
-    con = sqlite3.connect(path, timeout=0, isolation_level=None)
+    if store.path is None:  # PostgreSQL: the writers' advisory lock is granted to someone
+        locks = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        return store._rows(locks)[0]["n"] > 0
+    con = sqlite3.connect(store.path, timeout=0, isolation_level=None)
     try:
         con.execute("BEGIN IMMEDIATE")
         con.execute("ROLLBACK")
@@ -74,11 +76,11 @@ def _until(check, timeout: float, proc=None):
         time.sleep(0.005)
 
 
-def test_a_separate_processor_killed_mid_batch_resumes_from_its_offsets(tmp_path, monkeypatch):
+def test_a_separate_processor_killed_mid_batch_resumes_from_its_offsets(tmp_path, monkeypatch, online_store):
     root = tmp_path / "ws"
     init_workspace(root)
     with (root / "cx360.toml").open("a") as f:
-        f.write(CONFIG)
+        f.write(CONFIG + online_store)
     with Workspace(root) as ws:
         run_stage(ws, "ingest")  # an empty warehouse, for the serving index
     monkeypatch.setenv("CX360_TRIGGER_SECRET", "s")
@@ -89,7 +91,7 @@ def test_a_separate_processor_killed_mid_batch_resumes_from_its_offsets(tmp_path
 
     writer = Partition(root)  # a live server's partition: its segment stays open all along
     log = writer.log("web")
-    store = OnlineStore(online_path(root / "warehouse.duckdb"))
+    store = open_online(root, Workspace(root).config)
     messages = [
         {
             "type": "track",
@@ -108,7 +110,7 @@ def test_a_separate_processor_killed_mid_batch_resumes_from_its_offsets(tmp_path
         log.append(lines[:FIRST])
         _until(lambda: _applied(store) == FIRST, 60, first)
         log.append(lines[FIRST:])
-        _until(lambda: _writing(store.path), 60, first)
+        _until(lambda: _writing(store), 60, first)
         first.send_signal(signal.SIGKILL)  # in the middle of the next micro-batch's transaction
         first.wait()
     finally:
