@@ -50,9 +50,8 @@ def run(
 
         vault = Vault.of(ws)
         try:
-            done = after_batch(
-                ws.root, ws.config, warehouse, vault
-            )  # running servers serve the new profiles at their next request
+            # running servers serve the new profiles at their next request
+            done = after_batch(ws.root, ws.config, warehouse, vault)
         finally:
             if vault is not None:
                 vault.close()
