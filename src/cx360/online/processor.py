@@ -3,10 +3,10 @@
 It reads the partitions of the event log it owns (cx360.online.feed: a server its own partition,
 `cx360 stream` every partition no other processor holds), in micro-batches: each batch is parsed
 (cx360.online.parse), stitched to profiles (cx360.online.stitch), and written with the touched
-profiles' new traits, documents and segment memberships in one SQLite transaction, with how far the
-batch reached in its partition. A processor killed mid-batch has committed nothing of it or all of it,
-and reads again from the committed offset on restart; events are keyed by event_id besides, so a
-replay adds nothing twice. Profile state is recomputed from all the profile's events inside the
+profiles' new traits, documents and segment memberships in one transaction of the online store, with
+how far the batch reached in its partition. A processor killed mid-batch has committed nothing of it
+or all of it, and reads again from the committed offset on restart; events are keyed by event_id
+besides, so a replay adds nothing twice. Profile state is recomputed from all the profile's events inside the
 writer's transaction, so two workers applying events of one person together cannot lose an update,
 and the order of arrival does not change the result.
 
