@@ -53,8 +53,9 @@ def _applied(store: OnlineStore) -> int:
 
 def _writing(store: OnlineStore) -> bool:
     """Whether another process holds the online store's write transaction now (it is mid-batch)."""
-    if store.path is None:  # PostgreSQL: the writers' advisory lock is granted to someone
-        locks = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    if store.path is None:  # PostgreSQL: the writers' advisory lock of this schema is granted to someone
+        key = "(hashtext(current_schema() || '.cx360-online')::bigint & 4294967295)::oid"
+        locks = f"SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = {key}"
         return store._rows(locks)[0]["n"] > 0
     con = sqlite3.connect(store.path, timeout=0, isolation_level=None)
     try:
