@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from cx360.api.access import create_key, list_keys
 from cx360.api.app import create_app, open_context
-from cx360.api.audit import read_audit
 from cx360.cli import app
 from cx360.privacy import ledger
 from cx360.profiles.build import build
@@ -85,7 +84,8 @@ def test_posted_consent_is_obeyed_at_once_recorded_once_and_audited(served):
     assert _post(client, keys, "agent", **body).json()["recorded"] is False  # a retried request
     anna = _get(client, keys, "admin", email="anna@x.ru").json()
     assert anna["traits"] is None and "does not consent to profiling" in anna["withheld"]
-    entries = [e for e in read_audit(root) if e["action"] == "consent"]
+    audit = client.get("/v1/audit", headers={"Authorization": f"Bearer {keys['admin']}"}).json()["entries"]
+    entries = [e for e in audit if e["action"] == "consent"]  # the route drains the journal first
     assert entries and "consents.profiling" in entries[0]["fields"]
     # the next ingest copies the change into the warehouse, where every batch check sees it
     with Workspace(root) as ws:

@@ -6,11 +6,13 @@ responds, and fails with 503 when it cannot. Requests that arrive together share
 commit): a thread's call waits for the sync under way, and a coroutine that records `async with
 audit.deferred()` awaits the next sync of the journal's syncer thread, which covers every entry
 appended before it starts, without blocking the event loop; that sync begins as the entry is
-recorded, so it runs while the request does the rest of its work. One thread
-drains the journal into `access.sqlite` in batches; when SQLite is locked or failing it keeps the
-journal and tries again, so the log never stops. Each process holds an exclusive lock (flock) on its
-own journal; a journal whose lock is free belongs to a process that died (kill -9, power loss), and
-the next process to start drains and removes it. Entries carry an id, so a replay adds nothing twice.
+recorded, so it runs while the request does the rest of its work. One thread drains the journal
+into `access.sqlite` in batches, every `interval` seconds or when a reader asks (`flush`): the
+journal is what makes an entry durable, so a SQLite commit per request would buy nothing. When
+SQLite is locked or failing it keeps the journal and tries again, so the log never stops. Each
+process holds an exclusive lock (flock) on its own journal; a journal whose lock is free belongs to
+a process that died (kill -9, power loss), and the next process to start drains and removes it.
+Entries carry an id, so a replay adds nothing twice.
 The warehouse, which DuckDB lets only one process write, is never touched.
 """
 
@@ -119,7 +121,6 @@ class AuditLog:
                 f"the audit journal {self.journal} cannot be written ({exc}); "
                 "personal data is not served without its audit entry"
             ) from exc
-        self._wake.set()
 
     def _sync(self, upto: int) -> None:
         """fsync the journal up to byte `upto`; concurrent callers share one fsync (group commit)."""

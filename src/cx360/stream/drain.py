@@ -74,17 +74,21 @@ def drain(ws: Workspace, only: list[str] | None = None, *, wait: bool = True) ->
     names = [n for n in eventlog.sources(root) if only is None or n in only]
     if busy and wait:
         _wait_sealed(root, names, ws.config.collector.seal_seconds)
+    todo = {}
+    for name in names:
+        source = collector_source(ws.config, name)
+        work = [(RejectedReader, p) for p in eventlog.sealed(root, name, "rejected")]
+        events = SegmentJsonlReader if source.preset == "segment" else JsonlReader
+        todo[name] = (source, work + [(events, p) for p in eventlog.sealed(root, name, "events")])
+    if not any(work for _, work in todo.values()):  # a server's pass every few seconds: no engine to open
+        return [SourceReport(name) for name in names]
     engine = ws.engine  # the one writer: what is listed below no other drain moves meanwhile
     suppression = Suppression.load(root, ws.config.workspace.default_region)  # erased people stay out
     vault = Vault.of(ws)
     reports = []
-    for name in names:
-        source = collector_source(ws.config, name)
+    for name, (source, work) in todo.items():
         report = SourceReport(name)
         reports.append(report)
-        work = [(RejectedReader, p) for p in eventlog.sealed(root, name, "rejected")]
-        events = SegmentJsonlReader if source.preset == "segment" else JsonlReader
-        work += [(events, p) for p in eventlog.sealed(root, name, "events")]
         for kind, path in work:
             report.inputs += 1
             try:

@@ -2,21 +2,22 @@
 
 The two profile reads are the API's hot path, so they are coroutines: their reads are local point
 reads (SQLite, tens of microseconds), a thread-pool trip would cost more than the work, and the
-audit entry's fdatasync is awaited with the other requests' (`AuditLog.deferred`). The masked
-profile is a `Profile` dump already, so it is written out as JSON without validating it again;
-`response_model` documents it."""
+audit entry's fdatasync is awaited with the other requests' (`AuditLog.deferred`). Their
+parameters are plain strings, read by the routes themselves (`DirectRoute`). The masked profile is a
+`Profile` dump already, so it is written out as JSON without validating it again; `response_model`
+documents it."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic_core import to_json
 
 from cx360.api import services
-from cx360.api.deps import Client, Ctx, Who
+from cx360.api.deps import Client, Ctx, DirectRoute, Who, caller
 from cx360.api.schemas import LookupKind, Timeline, errors
 from cx360.errors import DataError
 from cx360.profiles.view import Profile
@@ -38,7 +39,33 @@ async def _profile(ctx: Ctx, who: Who, key: str, kind: str | None, client: str |
     return ProfileJSON(shown)
 
 
-@router.get("", summary="Find a profile by an identifier", response_model=Profile, response_class=ProfileJSON)
+async def _find(request: Request) -> ProfileJSON:
+    ctx, who, client = await caller(request)
+    given = {k: v for k in LOOKUP if (v := request.query_params.get(k))}
+    if len(given) != 1:
+        raise DataError(f"give exactly one identifier of: {', '.join(LOOKUP)} (got {len(given)})")
+    kind, value = next(iter(given.items()))
+    return await _profile(ctx, who, value, kind, client)
+
+
+async def _get(request: Request) -> ProfileJSON:
+    ctx, who, client = await caller(request)
+    return await _profile(ctx, who, request.path_params["profile_id"], None, client)
+
+
+def _direct(path: str, answer, **documented):
+    """GET `path`, answered by `answer(request)` (DirectRoute); the decorated signature documents it."""
+
+    def register(endpoint):
+        endpoint.direct = answer
+        router.add_api_route(path, endpoint, methods=["GET"], route_class_override=DirectRoute, **documented)
+        return endpoint
+
+    return register
+
+
+# These signatures are the routes' OpenAPI documentation (no docstrings: they would become its text).
+@_direct("", _find, summary="Find a profile by an identifier", response_model=Profile, response_class=ProfileJSON)
 async def find(
     ctx: Ctx,
     who: Who,
@@ -50,23 +77,17 @@ async def find(
     cookie_id: str | None = None,
     device_id: str | None = None,
     document: Annotated[str | None, Query(description="SCHEME:NUMBER, e.g. ru.inn:7707083893")] = None,
-) -> Any:
-    values = (email, phone, customer_no, card_token, cookie_id, device_id, document)
-    given = {k: v for k, v in zip(LOOKUP, values, strict=True) if v}
-    if len(given) != 1:
-        raise DataError(f"give exactly one identifier of: {', '.join(LOOKUP)} (got {len(given)})")
-    kind, value = next(iter(given.items()))
-    return await _profile(ctx, who, value, kind, client)
+) -> Any: ...
 
 
-@router.get(
+@_direct(
     "/{profile_id}",
+    _get,
     response_model=Profile,
     response_class=ProfileJSON,
     summary="One profile: attributes with sources, identifiers, traits, scores, segments, archetype",
 )
-async def get(profile_id: str, ctx: Ctx, who: Who, client: Client) -> Any:
-    return await _profile(ctx, who, profile_id, None, client)
+async def get(profile_id: str, ctx: Ctx, who: Who, client: Client) -> Any: ...
 
 
 @router.get(
