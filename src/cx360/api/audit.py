@@ -31,12 +31,12 @@ import secrets
 import socket
 import sqlite3
 import threading
-import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from cx360.api.access import ACCESS_FILE, Principal
+from cx360.api.ids import unique_hex
 from cx360.errors import UnavailableError
 from cx360.filemodes import private
 
@@ -93,7 +93,7 @@ class AuditLog:
         if not fields:
             return
         entry = [
-            uuid.uuid4().hex,
+            unique_hex(),
             dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             principal.key_id,
             principal.name,

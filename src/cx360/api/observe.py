@@ -17,9 +17,10 @@ import logging
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
+
+from cx360.api.ids import unique_hex
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # an incoming id is kept only if it cannot forge a log line
@@ -184,7 +185,7 @@ class Observe:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         incoming = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), b"")
-        request_id = incoming.decode() if _SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = incoming.decode() if _SANE_ID.fullmatch(incoming) else unique_hex()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = [500]
