@@ -178,14 +178,15 @@ class Processor:
         indexed = self.index.lookup_nodes(sorted({n for _, p in batch for n in p.nodes}))  # one query per batch
         self._put_identifiers([p for _, p in batch])
         with self.store.write() as con:
+            seen = self._applied_before(con, [p.event["event_id"] for _, p in batch if p.event and not p.skipped])
             for message, parsed in batch:
                 if parsed.skipped:
                     self.skipped += 1
                     continue
                 row = parsed.event or parsed.record
                 key = row["event_id"] if parsed.event else node_keys.record(row["source"], row["record_id"])
-                if parsed.event and con.execute("SELECT 1 FROM events WHERE event_id = ?", (key,)).fetchone():
-                    continue  # applied before (a replay after a crash)
+                if parsed.event and key in seen:
+                    continue  # applied before (a replay after a crash, or twice in this batch)
                 placed = self.stitcher.place(con, parsed.nodes, key, _iso(now), indexed, parsed.clear)
                 if placed is None:
                     self.skipped += 1
@@ -200,6 +201,7 @@ class Processor:
                         (e["event_id"], pid, _iso(e["ts"]), json.dumps(e, default=str)),
                     )
                     self.triggers.queue_event(con, pid, e["name"], _iso(now), e["event_id"])
+                    seen.add(key)
                 else:
                     put(con, "records", {"node": key, "profile_id": pid, "row": json.dumps(row, default=str)})
                 last[pid] = message.get("messageId") or key
@@ -212,6 +214,17 @@ class Processor:
         self.batches += 1
         self.seconds += time.perf_counter() - started
         return set(last)
+
+    @staticmethod
+    def _applied_before(con, event_ids: list[str], chunk: int = 500) -> set[str]:
+        """Which of the batch's events the store holds already: one query per `chunk` ids, not one per event
+        (each is a round trip on PostgreSQL)."""
+        held: set[str] = set()
+        for i in range(0, len(event_ids), chunk):
+            part = event_ids[i : i + chunk]
+            rows = con.execute(f"SELECT event_id FROM events WHERE event_id IN ({','.join('?' * len(part))})", part)
+            held.update(r["event_id"] for r in rows.fetchall())
+        return held
 
     def _put_identifiers(self, parsed: list[Parsed]) -> None:
         """The clear values of the batch's new identifier nodes into the vault, before any row names them."""
@@ -254,9 +267,10 @@ class Processor:
             )
             self.triggers.queue(con, pid, entered, exited, updated, event_id)
             due = self._next_due(person.times, as_of)
-            con.execute("DELETE FROM timers WHERE profile_id = ?", (pid,))
-            if due is not None:
-                con.execute("INSERT INTO timers VALUES (?, ?)", (pid, _iso(due)))
+            if due is None:
+                con.execute("DELETE FROM timers WHERE profile_id = ?", (pid,))
+            else:
+                put(con, "timers", {"profile_id": pid, "due_at": _iso(due)})
 
     def _slice(self, pids: set[str]) -> tuple[dict[str, pa.Table], dict[str, dict], dict[str, Person]]:
         """The batch's rows of the profiles (and of those merged into them online), with the online rows."""

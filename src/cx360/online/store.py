@@ -61,8 +61,14 @@ CREATE TABLE IF NOT EXISTS outbox (key TEXT PRIMARY KEY, trigger TEXT NOT NULL, 
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_at);
 CREATE TABLE IF NOT EXISTS offsets (stream TEXT PRIMARY KEY, seq BIGINT NOT NULL)
 """
-_KEYS = {"records": ("node",), "docs": ("profile_id",), "merged": ("profile_id",), "offsets": ("stream",)}
-_KEYS["members"] = ("profile_id", "segment", "entered_at")
+_KEYS = {  # the primary keys of the tables written whole by `put`
+    "records": ("node",),
+    "docs": ("profile_id",),
+    "merged": ("profile_id",),
+    "members": ("profile_id", "segment", "entered_at"),
+    "timers": ("profile_id",),
+    "offsets": ("stream",),
+}
 
 
 def online_path(warehouse: Path) -> Path:
