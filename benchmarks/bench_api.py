@@ -250,6 +250,11 @@ def main() -> None:
         metavar="SRC",
         help="also serve with the cx360 package under SRC (an older checkout's src/), without httptools and uvloop",
     )
+    parser.add_argument(
+        "--before-uvloop",
+        action="store_true",
+        help="serve the --before code with httptools and uvloop too (for code from after they were installed)",
+    )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare FastAPI app")
     parser.add_argument("--load", nargs=2, metavar=("URL", "KEY"), help=argparse.SUPPRESS)
     parser.add_argument("--bare", nargs=2, metavar=("PORT", "DOCUMENT"), help=argparse.SUPPRESS)
@@ -280,7 +285,8 @@ def main() -> None:
             for name in ("httptools", "uvloop"):
                 (hide / name).mkdir(parents=True)
                 (hide / name / "__init__.py").write_text(_HIDE)
-            old_env = {**os.environ, "PYTHONPATH": f"{hide}{os.pathsep}{Path(args.before).resolve()}"}
+            shown = "" if args.before_uvloop else f"{hide}{os.pathsep}"
+            old_env = {**os.environ, "PYTHONPATH": f"{shown}{Path(args.before).resolve()}"}
             build = (
                 f"from cx360.api import index; index.ensure(__import__('pathlib').Path({str(old / warehouse.name)!r}))"
             )
