@@ -105,6 +105,41 @@ def test_post_decisions_answers_as_the_batch_for_the_same_people_at_the_same_tim
     assert model.predict_design(rows) == pytest.approx(model.model_.predict_proba(rows)[:, 1], abs=1e-12)
 
 
+def test_a_rejection_applied_by_the_stream_after_the_index_build_stops_the_re_offer_at_once(bank, tmp_path):
+    import shutil
+
+    from cx360.api import services
+    from cx360.api.access import create_key
+    from cx360.api.app import open_context
+    from cx360.online.processor import Processor
+
+    root = tmp_path / "bank"
+    shutil.copytree(bank, root)
+    with Workspace(root) as ws:
+        log = _table(ws, "decisions")
+        ids = _table(ws, "identity_map")
+    as_of = log.as_of.iloc[0].to_pydatetime()
+    ctx, _ = open_context(root)
+    who = ctx.keys.authenticate(create_key(root, "agent", "test-decisions-stream")[1])
+    customers = ids[ids.kind == "customer_no"].drop_duplicates("profile_id").set_index("profile_id").node
+    offered = log[log.offer.notna() & log.profile_id.isin(customers.index)].iloc[0]
+    pid, offer = offered.profile_id, offered.offer
+    assert services.next_best_action(ctx, who, pid, at=as_of)["offer"] == offer  # as the batch, before
+    message = {
+        "type": "track",
+        "messageId": "stream-rejection-1",
+        "event": "offer_rejected",
+        "userId": customers[pid].partition(":")[2],
+        "timestamp": (as_of - dt.timedelta(hours=1)).isoformat() + "Z",
+        "properties": {"offer": offer},
+    }
+    assert pid in Processor(ctx.config, ctx.store.online, ctx.store, feeds=None).apply("campaigns", [message])
+    live = services.next_best_action(ctx, who, pid, at=as_of)
+    assert live["offer"] != offer
+    held = [c for c in live["candidates"] if c["offer"] == offer]
+    assert held and all(c["suppressed_by"].startswith("rejected_cooldown") for c in held)
+
+
 def test_offers_with_a_control_group_are_ranked_by_uplift_the_others_by_propensity(bank):
     with Workspace(bank) as ws:
         log = _table(ws, "decisions")

@@ -10,9 +10,9 @@ or the first 7 bytes of a search term), and a filter on that integer reads one r
 String zone maps would not help: DuckDB keeps only their first 8 bytes, which every
 `email:...` node shares.
 
-The three reads every profile request makes, node -> profile, profile -> document and the person's
-consent changes (for the profiling check), go to a SQLite copy of those tables
-(`serve-points-<stamp>.sqlite`, written with the index and named in its `serve_meta`): a B-tree
+The reads every profile request makes, node -> profile, profile -> document and the person's consent
+changes (for the profiling check), and the history a decision reads (cx360.api.histories), go to a
+SQLite copy of those tables (`serve-points-<stamp>.sqlite`, written with the index and named in its `serve_meta`): a B-tree
 point read there costs tens of microseconds, a DuckDB query about a millisecond. A rebuilt index
 names a new file, so a running server switches both at once.
 """
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cx360 import node_keys
+from cx360.api import histories
 from cx360.errors import Cx360Error, StageNotRunError
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 SERVE_FILE = "serve.duckdb"
 POINTS_PREFIX = "serve-points-"
-VERSION = 10  # bump when the layout changes: an older index is rebuilt
+VERSION = 11  # bump when the layout changes: an older index is rebuilt
 # The same 60-bit key in SQL and in Python (key_hash).
 _SQL_HASH = "('0x' || left(md5({col}), 15))::BIGINT"
 # First 7 UTF-8 bytes of a term as an integer: monotonic in the sort order of the terms (prefix7).
@@ -193,7 +194,7 @@ POINT_CONSENTS = ("profile_id", "consent_id", "ts", "purpose", "channel", "statu
 
 
 def _write_points(con, path: Path) -> None:
-    """The lookup, docs and consents tables, copied into a SQLite file of their own (see the module's
+    """The lookup, docs, consents and histories tables, copied into a SQLite file of their own (see the module's
     docstring)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -204,9 +205,11 @@ def _write_points(con, path: Path) -> None:
         out.execute("CREATE TABLE lookup (node TEXT PRIMARY KEY, profile_id TEXT NOT NULL) WITHOUT ROWID")
         out.execute("CREATE TABLE docs (profile_id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         out.execute(f"CREATE TABLE consents ({', '.join(POINT_CONSENTS)})")
+        out.execute(histories.CREATE)
         copies = [
             ("lookup", "SELECT node, min(profile_id) FROM lookup GROUP BY node ORDER BY node"),
             ("docs", "SELECT profile_id, doc FROM docs ORDER BY profile_id"),
+            (histories.TABLE, histories.SELECT),
         ]
         if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'consents'").fetchone()[0]:
             columns = ", ".join("CAST(ts AS VARCHAR)" if c == "ts" else c for c in POINT_CONSENTS)

@@ -434,8 +434,9 @@ def next_best_action(
     ctx: Context, who: Principal, key: str, *, kind: str | None = None, at: dt.datetime, client: str | None = None
 ) -> dict[str, Any]:
     """The person's next best action at `at` (cx360.decisions.realtime), from the last `cx360 decide`'s
-    models and the person's profile, events and consents as served; audited. Without consent to
-    profiling: none."""
+    models and the person's profile, history (cx360.api.histories) and consents as served; audited.
+    Without consent to profiling: none."""
+    from cx360.api import histories
     from cx360.decisions import realtime
     from cx360.decisions.decide import MODEL_DIR
     from cx360.decisions.responses import MODEL_FILE, Models
@@ -464,10 +465,8 @@ def next_best_action(
             "reasons": f"no offer: {profile['withheld']}",
             "candidates": [],
         }
-    # every event before `at`: offers and complaints of any age count, as in the batch
-    events = ctx.store.timeline(pid, until=at, limit=None)["events"]
     allowed = lambda p, c: decide(ctx, pid, p, c, rows=consents).allowed  # noqa: E731
-    person = realtime.person(profile, events, config, allowed, at)
+    person = realtime.person(profile, histories.read(ctx.store, pid), config, allowed, at)
     row = realtime.decide_one(models, config, person, at, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     return {**row, "offer": row["offer"] or "", "channel": row["channel"] or ""}
 

@@ -1,8 +1,9 @@
 """One decision for one person, now: what `POST /v1/decisions` answers.
 
 The response models are those of the last `cx360 decide` (models/decisions); the person's profile
-(traits, scores, segments), their events and their consents are read at the request, so that a
-rejection, a complaint or a withdrawn consent since the batch counts at once.
+(traits, scores, segments), their history (a History: the events a decision reads) and their consents
+are read at the request, so that a rejection, a complaint or a withdrawn consent since the batch counts
+at once.
 
 The batch's steps, for one person in plain Python: no table is built per request. Conditions and
 values are compiled once per text from the batch's own parse (cx360.decisions.expressions), the rules
@@ -24,7 +25,7 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,35 @@ class Contact:
     name: str
     channel: str | None
     offer: str | None
+
+
+MARKED = (*inputs.CONTACT_EVENTS, "complaint")  # the events whose properties a decision reads
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+def micros(ts: dt.datetime) -> int:
+    """A naive UTC time as microseconds since the epoch (how a History keeps times)."""
+    return (ts - EPOCH) // dt.timedelta(microseconds=1)
+
+
+@dataclass
+class History:
+    """A person's events as a decision reads them: the contacts and complaints with their properties
+    (offer; status and closed_at), the others by name as times only (for the activity hours)."""
+
+    marked: list[tuple[int, str, str | None, dict[str, Any]]] = field(
+        default_factory=list
+    )  # (us, name, channel, props)
+    times: dict[str, list[int]] = field(default_factory=dict)  # name -> microseconds since the epoch, UTC
+
+    def add(self, ts: Any, name: str, channel: str | None, properties: Any) -> None:
+        """One event as the serving index and the online store keep it (properties: a dict or JSON text)."""
+        us = micros(_utc(ts))
+        if name in MARKED:
+            props = properties if isinstance(properties, dict) else json.loads(properties or "{}")
+            self.marked.append((us, name, channel, props))
+        else:
+            self.times.setdefault(name, []).append(us)
 
 
 @dataclass
@@ -107,36 +137,43 @@ def person_fields(profile: dict[str, Any], config: Config, allowed: Callable[[st
 
 def person(
     profile: dict[str, Any],
-    events: list[dict[str, Any]],
+    history: History,
     config: Config,
     allowed: Callable[[str, str | None], bool],
     at: dt.datetime,
 ) -> Person:
     """One person from their served profile (withheld: without consent to profiling, see
-    api.services.withhold_profiling) and events (dicts: ts, name, channel, properties), all of their
-    events before `at`: offers of any age (cooldowns, response rates), complaints of any age."""
+    api.services.withhold_profiling) and history, of which the events before `at` count: offers of any
+    age (cooldowns, response rates), complaints of any age, the others of the year before (activity)."""
     policy = config.contact_policy
     attribute = (profile.get("attributes") or {}).get(policy.person_time_zone or "") or {}
     zone = policy.zone_of(attribute.get("value")) or policy.time_zone
     clock = ZoneInfo(zone)
     contacts, activity, complaint = [], np.zeros(24), False
-    since = at - dt.timedelta(days=ACTIVITY_DAYS)
-    for e in events:
-        ts = _utc(e["ts"])
-        if ts >= at:
+    until, since = micros(at), micros(at - dt.timedelta(days=ACTIVITY_DAYS))
+
+    def hour(us: int) -> int:  # on the person's clock, each event with its own offset (as inputs.activity)
+        return dt.datetime.fromtimestamp(us // 1_000_000, clock).hour
+
+    for us, name, channel, props in history.marked:
+        if us >= until:
             continue
-        props = e.get("properties")
-        props = props if isinstance(props, dict) else json.loads(props or "{}")
-        if e["name"] in inputs.CONTACT_EVENTS:
-            contacts.append(Contact(ts, e["name"], e.get("channel"), props.get("offer")))
+        ts = EPOCH + dt.timedelta(microseconds=us)
+        if name in inputs.CONTACT_EVENTS:
+            contacts.append(Contact(ts, name, channel, props.get("offer")))
             continue
-        if e["name"] == config.uplift.control_event:  # a campaign held the person out: not a moment of theirs
+        if name == config.uplift.control_event:
             continue
-        if ts >= since:  # on the person's clock, each event with its own offset (as inputs.activity)
-            activity[ts.replace(tzinfo=dt.UTC).astimezone(clock).hour] += 1
-        if e["name"] == "complaint" and not complaint:
+        if us >= since:
+            activity[hour(us)] += 1
+        if not complaint:
             closed = _when(props.get("closed_at"))
             complaint = (closed is None and props.get("status") != "closed") or (closed is not None and closed >= at)
+    for name, stamps in history.times.items():
+        if name != config.uplift.control_event:  # a campaign held the person out: not a moment of theirs
+            for us in stamps:
+                if since <= us < until:
+                    activity[hour(us)] += 1
     contacts.sort(key=lambda c: c.ts)
     consent = {ch: allowed(policy.purpose, ch) for ch in dict.fromkeys(map(policy.consent_channel, policy.channels))}
     fields = person_fields(profile, config, allowed)
