@@ -12,9 +12,9 @@ String zone maps would not help: DuckDB keeps only their first 8 bytes, which ev
 
 The reads every profile request makes, node -> profile, profile -> document and the person's consent
 changes (for the profiling check), and the history a decision reads (cx360.api.histories), go to a
-SQLite copy of those tables (`serve-points-<stamp>.sqlite`, written with the index and named in its `serve_meta`): a B-tree
-point read there costs tens of microseconds, a DuckDB query about a millisecond. A rebuilt index
-names a new file, so a running server switches both at once.
+SQLite copy of those tables (`serve-points-<stamp>.sqlite`, written with the index and named in its
+`serve_meta`): a B-tree point read there costs tens of microseconds, a DuckDB query about a
+millisecond. A rebuilt index names a new file, so a running server switches both at once.
 """
 
 from __future__ import annotations
