@@ -347,12 +347,15 @@ def latency(root: Path, requests: int, seed: int) -> None:
         server.terminate()
         server.wait(10)
     times = sorted(result["latencies"])
-    p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+    p95, p99 = (times[min(len(times) - 1, int(q * len(times)))] for q in (0.95, 0.99))
     print(
         f"\nPOST /v1/decisions on `cx360 serve` (1 worker), {len(times)} requests one after another from a "
         f"separate client process, {result['offers']} with an offer"
     )
-    print(f"  p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms, max {times[-1]:.1f} ms (goal p99 <= 20 ms)")
+    print(
+        f"  p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, max {times[-1]:.1f} ms "
+        "(goal p99 <= 20 ms)"
+    )
 
 
 def main() -> None:
