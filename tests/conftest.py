@@ -22,6 +22,19 @@ ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 # DuckDB only, to keep the suite's time in bounds.
 DUCKDB_ONLY = pytest.mark.parametrize("engine_kind", ["duckdb"], indirect=True)
 
+# Spark settings for the tests' tiny tables: one partition, and expressions interpreted rather than compiled
+# (compiling each of many small queries costs more than running it). A workspace's engine borrows the running
+# session and applies its own SQL settings to it, so its cx360.toml carries these too (SPARK_ENGINE).
+SPARK_TEST_CONF = {
+    "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "1",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+}
+SPARK_ENGINE = '[engine]\nkind = "spark"\nmaster = "local[2]"\n' + "".join(
+    f'conf."{key}" = "{value}"\n' for key, value in SPARK_TEST_CONF.items()
+)
+
 
 def _spark_available() -> str | None:
     try:
@@ -45,14 +58,16 @@ def spark_session(tmp_path_factory):
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
+    builder = SparkSession.builder
+    for key, value in SPARK_TEST_CONF.items():
+        builder = builder.config(key, value)
     session = (
-        SparkSession.builder.master("local[2]")
+        builder.master("local[2]")
         .appName("cx360-tests")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "2")
         .config("spark.jars", similarity_jar_location())
         .getOrCreate()
     )
@@ -87,11 +102,7 @@ class WorkspaceFactory:
         return path
 
     def config(self, sources: str, *, region: str = "RU", extra: str = "") -> Workspace:
-        engine = (
-            '[engine]\nkind = "spark"\nmaster = "local[2]"\n'
-            if self.engine == "spark"
-            else '[engine]\nkind = "duckdb"\n'
-        )
+        engine = SPARK_ENGINE if self.engine == "spark" else '[engine]\nkind = "duckdb"\n'
         text = (
             f'[workspace]\nname = "test"\ndefault_region = "{region}"\n\n{engine}\n'
             f"{textwrap.dedent(extra)}\n{textwrap.dedent(sources)}"
@@ -132,7 +143,7 @@ def spark_twin(spark_session, tmp_path):
         dest = tmp_path / f"spark-{len(opened)}"
         dest.mkdir()
         config = (root / "cx360.toml").read_text(encoding="utf-8")
-        (dest / "cx360.toml").write_text(f'{config}\n[engine]\nkind = "spark"\nmaster = "local[2]"\n', encoding="utf-8")
+        (dest / "cx360.toml").write_text(f"{config}\n{SPARK_ENGINE}", encoding="utf-8")
         spark = Workspace(dest)
         opened.append(spark)
         with Workspace(root, read_only=True) as ws:

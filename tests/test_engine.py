@@ -12,6 +12,7 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import SPARK_ENGINE
 
 from cx360 import schema
 from cx360.errors import Cx360Error, DataError, EngineError
@@ -34,7 +35,7 @@ ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 
 def open_workspace(root, kind: str) -> Workspace:
     root.mkdir(parents=True, exist_ok=True)
-    engine = '[engine]\nkind = "spark"\nmaster = "local[2]"\n' if kind == "spark" else '[engine]\nkind = "duckdb"\n'
+    engine = SPARK_ENGINE if kind == "spark" else '[engine]\nkind = "duckdb"\n'
     (root / "cx360.toml").write_text(f'[workspace]\nname = "engine"\n\n{engine}', encoding="utf-8")
     return Workspace(root)
 
