@@ -1,4 +1,4 @@
-"""Connected components as Ibis expressions, so they run on the engine (DuckDB or Spark).
+"""Connected components as Ibis expressions, run on the engine (DuckDB; Spark needs checkpointed rounds, not built).
 
 Label propagation with hooking and pointer jumping: every node starts as its
 own label; each round a node and the label it points to both take the smallest
