@@ -23,8 +23,8 @@ ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 DUCKDB_ONLY = pytest.mark.parametrize("engine_kind", ["duckdb"], indirect=True)
 
 # Spark settings for the tests' tiny tables: one partition, and expressions interpreted rather than compiled
-# (compiling each of many small queries costs more than running it). A workspace's engine borrows the running
-# session and applies its own SQL settings to it, so its cx360.toml carries these too (SPARK_ENGINE).
+# (compiling each of many small queries costs more than running it). The workspaces' cx360.toml carries them
+# too (SPARK_ENGINE), for the commands a test runs in a process of their own, which start their own session.
 SPARK_TEST_CONF = {
     "spark.sql.shuffle.partitions": "1",
     "spark.default.parallelism": "1",

@@ -12,7 +12,7 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import SPARK_ENGINE
+from conftest import SPARK_ENGINE, SPARK_TEST_CONF
 
 from cx360 import schema
 from cx360.errors import Cx360Error, DataError, EngineError
@@ -280,3 +280,20 @@ def test_literal_letters_of_a_time_format_are_quoted_for_spark():
     assert java_literals("%d.%m.%Y %H:%M") == "%d.%m.%Y %H:%M"
     assert java_literals("%Y-%m-%d at %Hh") == "%Y-%m-%d 'at' %H'h'"
     assert java_literals("%H o'clock") == "%H 'o''clock'"
+
+
+@pytest.mark.spark
+def test_a_borrowed_spark_session_keeps_its_own_settings_but_runs_on_utc(spark_session, tmp_path):
+    spark_session.conf.set("spark.sql.shuffle.partitions", "3")
+    spark_session.conf.set("spark.sql.session.timeZone", "Asia/Vladivostok")
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "cx360.toml").write_text('[workspace]\nname = "borrow"\n\n[engine]\nkind = "spark"\n', encoding="utf-8")
+    ws = Workspace(root)
+    try:
+        assert ws.engine.session is spark_session
+        assert spark_session.conf.get("spark.sql.shuffle.partitions") == "3"  # not cx360's default of 4
+        assert spark_session.conf.get("spark.sql.session.timeZone") == "UTC"  # stored times are UTC
+    finally:
+        ws.close()
+        spark_session.conf.set("spark.sql.shuffle.partitions", SPARK_TEST_CONF["spark.sql.shuffle.partitions"])

@@ -553,16 +553,17 @@ class Spark(Engine):
         self.warehouse = (root / settings.warehouse).resolve()
         self.warehouse.mkdir(parents=True, exist_ok=True)
         # A session that already runs (a notebook, a test suite) is borrowed, not stopped on close.
+        # A borrowed session keeps its own settings: cx360's defaults go only to a session it starts,
+        # the workspace's `conf` to both.
         self._owns_session = SparkSession.getActiveSession() is None
-        conf = {
+        defaults = {
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
-            "spark.sql.session.timeZone": "UTC",
             "spark.sql.shuffle.partitions": "4",
-            **settings.conf,
         }
+        conf = {**(defaults if self._owns_session else {}), **settings.conf}
         if "spark.jars" not in conf and (jar := _splink_jar()):
             conf["spark.jars"] = jar  # Splink's string-similarity functions, for probabilistic matching
         builder = SparkSession.builder.master(settings.master).appName("cx360")
@@ -570,8 +571,10 @@ class Spark(Engine):
             builder = builder.config(key, value)
         self.session = builder.getOrCreate()
         self.session.sparkContext.setLogLevel("ERROR")
-        # Non-ANSI casts yield NULL on a bad value, which ingestion turns into a per-row reason.
+        # Non-ANSI casts yield NULL on a bad value, which ingestion turns into a per-row reason; stored
+        # times are UTC. Both are needed for correct results, so they hold on a borrowed session too.
         self.session.conf.set("spark.sql.ansi.enabled", "false")
+        self.session.conf.set("spark.sql.session.timeZone", "UTC")
         if self.session.sparkContext._jsc.sc().getCheckpointDir().isEmpty():
             # Splink breaks long query lineages by writing intermediate tables here.
             self.session.sparkContext.setCheckpointDir(str(self.warehouse / "_checkpoints"))
