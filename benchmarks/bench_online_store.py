@@ -25,7 +25,6 @@ timers) are the templates every synthetic profile below is cloned from, with its
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -44,40 +43,12 @@ DATA = Path(__file__).parent / ".data" / "online-store"
 
 def templates(events: int, people: int) -> list[dict]:
     """Each touched profile's rows as the stream processor wrote them: {table: [rows]} per profile."""
-    from bench_realtime import CONFIG
+    from bench_realtime import logged_workspace
 
-    from cx360.api.app import open_context
-    from cx360.online.feed import Feeds
     from cx360.online.processor import Processor
-    from cx360.pipeline import run_stage
-    from cx360.stream.eventlog import Partition
-    from cx360.workspace import Workspace, init_workspace
 
-    os.environ.setdefault("CX360_TRIGGER_SECRET", "bench")
-    root = Path(tempfile.mkdtemp(prefix="cx360-bench-store-")) / "ws"
-    init_workspace(root)
-    with (root / "cx360.toml").open("a") as f:
-        f.write(CONFIG.format(hook=9))
-    with Workspace(root) as ws:
-        run_stage(ws, "ingest")
-    ctx, _ = open_context(root)
-    partition = Partition(root)
-    messages = [
-        {
-            "type": "track",
-            "messageId": f"m{i}",
-            "event": "page_viewed" if i % 3 else "login",
-            "timestamp": f"2026-11-{1 + i * 28 // events:02d}T10:00:00Z",
-            "anonymousId": f"cookie-{i % people}",
-            "properties": {"path": f"/offers/{i % 7}"},
-            "cx360": {"source": "web"},
-        }
-        for i in range(events)
-    ]
-    partition.log("web").append([json.dumps(m).encode() for m in messages])
-    proc = Processor(
-        ctx.config, ctx.store.online, ctx.store, Feeds(root, ctx.store.online.offset, only=partition.folder)
-    )
+    root, ctx, feeds = logged_workspace("cx360-bench-store-", events, people, paths=7)
+    proc = Processor(ctx.config, ctx.store.online, ctx.store, feeds)
     while proc.step():
         pass
     store = ctx.store.online

@@ -16,16 +16,13 @@ after.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_realtime import CONFIG
+from bench_realtime import logged_workspace
 
 
 def main() -> None:
@@ -47,36 +44,11 @@ def main() -> None:
             con.execute(f"CREATE SCHEMA {schema}")
         online = f'\n[online]\nurl = "{url}?options=-csearch_path%3D{schema}"\n'
 
-    from cx360.api.app import open_context
     from cx360.online.compute import as_of_for
-    from cx360.online.feed import Feeds
     from cx360.online.processor import Processor
-    from cx360.pipeline import run_stage
-    from cx360.stream.eventlog import Partition
-    from cx360.workspace import Workspace, init_workspace
 
-    os.environ.setdefault("CX360_TRIGGER_SECRET", "bench")
-    root = Path(tempfile.mkdtemp(prefix="cx360-bench-online-")) / "ws"
-    init_workspace(root)
-    with (root / "cx360.toml").open("a") as f:
-        f.write(CONFIG.format(hook=9) + online)  # a webhook nobody answers: nothing is delivered here
-    with Workspace(root) as ws:
-        run_stage(ws, "ingest")
-    ctx, _ = open_context(root)
-    partition = Partition(root)
-    messages = [
-        {
-            "type": "track",
-            "messageId": f"m{i}",
-            "event": "page_viewed" if i % 3 else "login",
-            "timestamp": f"2026-11-{1 + i * 28 // args.events:02d}T10:00:00Z",
-            "anonymousId": f"cookie-{i % args.people}",
-            "cx360": {"source": "web"},
-        }
-        for i in range(args.events)
-    ]
-    partition.log("web").append([json.dumps(m).encode() for m in messages])
-    feeds = Feeds(root, ctx.store.online.offset, only=partition.folder)
+    # a webhook nobody answers: nothing is delivered here
+    _, ctx, feeds = logged_workspace("cx360-bench-online-", args.events, args.people, extra=online)
     proc = Processor(ctx.config, ctx.store.online, ctx.store, feeds, batch=args.batch)
     now = proc.clock()
     proc.slices.prepare(as_of_for(now, now))  # as the server does before its first event

@@ -58,6 +58,41 @@ webhook = "http://127.0.0.1:{hook}/hook"
 ARRIVED: dict[str, float] = {}
 
 
+def logged_workspace(prefix: str, events: int, people: int, *, paths: int = 0, extra: str = ""):
+    """A fresh ingested workspace of CONFIG (its webhook answered by nobody) plus `extra`, whose log holds
+    EVENTS track calls of PEOPLE cookies in arrival order (with `paths`, each names one of that many
+    pages): its root, its server context and the feeds of that log, for a Processor in this process."""
+    from cx360.api.app import open_context
+    from cx360.online.feed import Feeds
+    from cx360.pipeline import run_stage
+    from cx360.stream.eventlog import Partition
+    from cx360.workspace import Workspace, init_workspace
+
+    os.environ.setdefault("CX360_TRIGGER_SECRET", "bench")
+    root = Path(tempfile.mkdtemp(prefix=prefix)) / "ws"
+    init_workspace(root)
+    with (root / "cx360.toml").open("a") as f:
+        f.write(CONFIG.format(hook=9) + extra)
+    with Workspace(root) as ws:
+        run_stage(ws, "ingest")
+    ctx, _ = open_context(root)
+    partition = Partition(root)
+    messages = [
+        {
+            "type": "track",
+            "messageId": f"m{i}",
+            "event": "page_viewed" if i % 3 else "login",
+            "timestamp": f"2026-11-{1 + i * 28 // events:02d}T10:00:00Z",
+            "anonymousId": f"cookie-{i % people}",
+            "cx360": {"source": "web"},
+        }
+        | ({"properties": {"path": f"/offers/{i % paths}"}} if paths else {})
+        for i in range(events)
+    ]
+    partition.log("web").append([json.dumps(m).encode() for m in messages])
+    return root, ctx, Feeds(root, ctx.store.online.offset, only=partition.folder)
+
+
 class Hook(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

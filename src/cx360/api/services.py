@@ -78,13 +78,12 @@ class Context:
         from cx360.online.feed import Feeds
         from cx360.online.processor import Processor
         from cx360.online.triggers import Deliverer
-        from cx360.privacy.vault import Vault
 
         if feeds is None:
             if self._collector is None or self.config.stream.processor == "separate":
                 return
             feeds = Feeds(self.root, self.store.online.offset, only=self._collector.partition.folder)
-        self.processor = Processor(self.config, self.store.online, self.store, feeds, vault=Vault.of(self))
+        self.processor = Processor(self.config, self.store.online, self.store, feeds, vault=self.vault)
         self.processor.start()
         if self.config.triggers:
             self.deliverer = Deliverer(
@@ -110,6 +109,8 @@ class Context:
                 self._collector = None
         self.audit.close()
         self.store.close()
+        if self.vault is not None:
+            self.vault.close()
 
 
 def _find(

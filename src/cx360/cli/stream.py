@@ -36,7 +36,6 @@ def stream(
     from cx360.errors import ConfigError
     from cx360.online.feed import Feeds
     from cx360.online.processor import Processor
-    from cx360.privacy.vault import Vault
 
     context, _ = open_context(workspace)
     if context.store.online is None:
@@ -46,7 +45,7 @@ def stream(
     proc = None
     try:
         if once:
-            proc = Processor(context.config, context.store.online, context.store, feeds, vault=Vault.of(context))
+            proc = Processor(context.config, context.store.online, context.store, feeds, vault=context.vault)
             while proc.step() or proc.tick():
                 pass
         else:
